@@ -1,0 +1,229 @@
+"""Contract profiles: what a contract allows, and the thresholds its rules use.
+
+The profile model refuses unknown keys, so a typo in a profile is an error
+that names the key rather than a rule that silently never fires. A file with
+exactly the keys of shared/spec/contract.example.yaml must load.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+
+from kinkyu.core.model import JST
+
+Jurisdiction = Literal["okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa"]
+JURISDICTIONS: tuple[Jurisdiction, ...] = ("okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> timedelta:
+    """``10m``, ``5m``, ``1h``, ``90s``, ``2d`` (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        msg = "a duration such as 10m, 1h or 90s"
+        raise ValueError(msg)  # noqa: TRY004  # pydantic wants ValueError to report it
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    msg = "expected a duration such as 10m, 1h or 90s"
+    raise ValueError(msg)
+
+
+def _format_duration(value: timedelta) -> str:
+    return f"{int(value.total_seconds())}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(_format_duration, return_type=str),
+]
+
+
+def _parse_clock(value: object) -> object:
+    # YAML 1.1 reads an unquoted 08:30 as the base-60 integer 510; take it as minutes.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)
+    return value
+
+
+Clock = Annotated[time, BeforeValidator(_parse_clock)]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Party(BaseModel):
+    """The contractor (乙)."""
+
+    model_config = _STRICT
+    org: str
+    name: str
+
+
+class Contact(BaseModel):
+    """A person to tell; the list order is the escalation order."""
+
+    model_config = _STRICT
+    name: str
+    role: str
+    email: str | None = None
+    lang: Literal["ja", "en"] = "ja"
+
+
+class City(BaseModel):
+    """The city (甲) and its contacts."""
+
+    model_config = _STRICT
+    name: str
+    department: str | None = None
+    contacts: list[Contact] = Field(min_length=1)
+
+
+class StaffMember(BaseModel):
+    """A registered 作業責任者 / 作業従事者."""
+
+    model_config = _STRICT
+    id: str
+    name: str
+    role: str
+    revoked_at: AwareDatetime | None = None
+
+
+class Site(BaseModel):
+    """A registered work place (作業場所) and its networks."""
+
+    model_config = _STRICT
+    id: str
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(min_length=1)
+
+
+class WorkHours(BaseModel):
+    """When work on the city's data is allowed."""
+
+    model_config = _STRICT
+    days: list[Weekday] = Field(min_length=1)
+    start: Clock
+    end: Clock
+    holidays: Literal["jp", "none"] = "none"
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: time, info: Any) -> time:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            msg = "end must be later than start (overnight shifts are not supported)"
+            raise ValueError(msg)
+        return end
+
+
+class Dataset(BaseModel):
+    """A data set the contract covers, and the personal-information items in it."""
+
+    model_config = _STRICT
+    fields: list[str] = Field(default_factory=list)
+    sensitive: bool = False
+
+
+class FailedLogins(BaseModel):
+    """``credential-attack`` threshold."""
+
+    model_config = _STRICT
+    count: int = Field(ge=1)
+    within: Duration
+
+
+class Thresholds(BaseModel):
+    """Rule thresholds; defaults are the example profile's."""
+
+    model_config = _STRICT
+    bulk_records: int = Field(default=500, ge=1)
+    failed_logins: FailedLogins = FailedLogins(count=5, within=timedelta(minutes=10))
+    heartbeat_gap: Duration = timedelta(minutes=5)
+
+
+class ContractProfile(BaseModel):
+    """One contract profile (shared/spec/contract.example.yaml and what Kinkyu adds)."""
+
+    model_config = _STRICT
+    contract_id: str = Field(min_length=1)
+    title: str
+    jurisdiction: Jurisdiction
+    starts: date
+    ends: date
+    contractor: Party
+    city: City
+    contractor_contacts: list[Contact] = Field(default_factory=list)
+    staff: list[StaffMember] = Field(default_factory=list)
+    approved_orgs: list[str] = Field(default_factory=list)
+    sites: list[Site] = Field(default_factory=list)
+    work_hours: WorkHours | None = None
+    datasets: dict[str, Dataset] = Field(default_factory=dict)
+    thresholds: Thresholds = Thresholds()
+
+    @field_validator("ends")
+    @classmethod
+    def _ends_after_starts(cls, ends: date, info: Any) -> date:
+        starts = info.data.get("starts")
+        if starts is not None and ends < starts:
+            msg = "ends must not be before starts"
+            raise ValueError(msg)
+        return ends
+
+    def compile(self) -> ContractPolicy:
+        """The profile in the form rules consult on the hot path."""
+        return ContractPolicy(self)
+
+
+class ContractPolicy:
+    """A profile pre-digested for rule evaluation: sets, epoch seconds, parsed networks."""
+
+    __slots__ = (
+        "approved_orgs",
+        "contract_id",
+        "datasets",
+        "ends_t",
+        "jurisdiction",
+        "networks",
+        "profile",
+        "staff",
+        "staff_revoked_t",
+    )
+
+    def __init__(self, profile: ContractProfile) -> None:
+        self.profile = profile
+        self.contract_id = profile.contract_id
+        self.jurisdiction: Jurisdiction = profile.jurisdiction
+        self.staff = frozenset(s.id for s in profile.staff)
+        self.staff_revoked_t = {
+            s.id: s.revoked_at.timestamp() for s in profile.staff if s.revoked_at is not None
+        }
+        self.approved_orgs = frozenset(profile.approved_orgs)
+        self.networks = tuple(n for site in profile.sites for n in site.networks)
+        self.datasets = {name: frozenset(ds.fields) for name, ds in profile.datasets.items()}
+        # Obligations continue after `ends`, but data access does not: the contract
+        # is over at the end of that day, Japan time.
+        self.ends_t = datetime.combine(profile.ends + timedelta(days=1), time(0), JST).timestamp()
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The profile's rule thresholds."""
+        return self.profile.thresholds

@@ -1,0 +1,290 @@
+"""The detection engine: events in, findings and incidents out.
+
+One engine owns the state of one partition (or of a whole replay): rule
+windows, the incidents still open to correlation, id sequences. It is
+deterministic: the same state and the same events give the same findings
+and the same incident ids, which is what makes at-least-once delivery safe.
+A worker checkpoints ``snapshot()`` with the offsets it covers; after a
+crash it restores and reprocesses, and everything it re-emits carries the
+ids it had the first time.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kinkyu.core.clauses import clauses_for
+from kinkyu.core.contract import ContractPolicy
+from kinkyu.core.incident import Incident, TimelineEntry, filed_incident, incident_day
+from kinkyu.core.model import FOLLOW_UP_KINDS, JST, AccessEvent, Finding, IncidentEvent, finding_id
+from kinkyu.core.rules import Hit, Rule, make_rules
+from kinkyu.exceptions import MalformedEventError, UnknownContractError
+
+CORRELATION_WINDOW = 3600.0  # rules.md: same actor and rule within an hour
+DEFAULT_LATENESS = 300.0
+# Recently emitted finding ids and filed event ids, to recognise redeliveries.
+# Findings are rare next to events, so this bounds memory by findings, not events.
+RECENT_LIMIT = 100_000
+
+
+@dataclass(slots=True)
+class Output:
+    """What one call produced, in the order it should be sent on."""
+
+    findings: list[Finding] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)  # opened or changed
+    opened: list[str] = field(default_factory=list)  # ids among ``incidents`` that are new
+    events: list[tuple[str, TimelineEntry]] = field(default_factory=list)  # follow-ups by incident id
+
+    def __bool__(self) -> bool:
+        return bool(self.findings or self.incidents or self.events)
+
+    def extend(self, other: Output) -> None:
+        """Append another call's output."""
+        self.findings.extend(other.findings)
+        for incident in other.incidents:
+            if incident not in self.incidents:
+                self.incidents.append(incident)
+        self.opened.extend(other.opened)
+        self.events.extend(other.events)
+
+
+_EMPTY = Output()
+
+
+class Engine:
+    """Detection and correlation for a set of contracts; pure, deterministic, snapshot-able."""
+
+    def __init__(
+        self,
+        policies: Mapping[str, ContractPolicy],
+        *,
+        lateness: float = DEFAULT_LATENESS,
+        partition: int = 0,
+        partitions: int = 1,
+        rules: list[Rule] | None = None,
+    ) -> None:
+        self.policies: dict[str, ContractPolicy] = dict(policies)
+        self.lateness = lateness
+        self.partition = partition
+        self.partitions = partitions
+        self.rules = rules if rules is not None else make_rules()
+        self.watermark = 0.0
+        self._active: dict[str, Incident] = {}
+        self._keys: dict[tuple[str, str | None, str], str] = {}
+        self._recent_findings: OrderedDict[str, str] = OrderedDict()
+        self._recent_filed: OrderedDict[str, str] = OrderedDict()
+        self._known: dict[str, str] = {}  # incident id -> contract id
+        self._seq: dict[str, int] = {}
+        self._expired_at = 0.0
+
+    # -- contracts ---------------------------------------------------------
+
+    def set_contracts(self, policies: Mapping[str, ContractPolicy]) -> None:
+        """Swap the contract profiles; all state (windows, incidents) is kept."""
+        self.policies = dict(policies)
+
+    def policy(self, contract_id: str) -> ContractPolicy:
+        """The policy of ``contract_id``, or :class:`UnknownContractError`."""
+        try:
+            return self.policies[contract_id]
+        except KeyError:
+            raise UnknownContractError(contract_id) from None
+
+    # -- access events -----------------------------------------------------
+
+    def on_access(self, ev: AccessEvent) -> Output:
+        """Run every rule on one access event and correlate what fires."""
+        policy = self.policy(ev.contract_id)
+        hits: list[tuple[Rule, Hit]] | None = None
+        for rule in self.rules:
+            for hit in rule.observe(ev, policy):
+                if hits is None:
+                    hits = []
+                hits.append((rule, hit))
+        if ev.t > self.watermark:
+            self.watermark = ev.t
+            if self.watermark - self._expired_at > 60.0:
+                self._expire()
+        if hits is None:
+            return _EMPTY
+        return self._correlate(policy, [self._finding(policy, rule, hit) for rule, hit in hits])
+
+    def advance(self, now: float) -> Output:
+        """Let event time reach ``now`` (a timer tick, or replay's watermark) and fire what absence shows."""
+        self.watermark = max(self.watermark, now)
+        out = Output()
+        for rule in self.rules:
+            for contract_id, hit in rule.advance(self.watermark, self.policies):
+                policy = self.policies.get(contract_id)
+                if policy is not None:
+                    out.extend(self._correlate(policy, [self._finding(policy, rule, hit)]))
+        self._expire()
+        return out
+
+    def _finding(self, policy: ContractPolicy, rule: Rule, hit: Hit) -> Finding:
+        return Finding(
+            finding_id=finding_id(rule.rule_id, hit.event_ids),
+            rule=rule.rule_id,
+            contract_id=policy.contract_id,
+            jurisdiction=policy.jurisdiction,
+            actor=hit.actor,
+            system=hit.system,
+            event_ids=hit.event_ids,
+            ts=datetime.fromtimestamp(hit.t, JST),
+            severity=rule.severity,
+            clauses=clauses_for(rule.rule_id, policy.jurisdiction),
+            records=hit.records,
+            detail=hit.detail,
+        )
+
+    def _correlate(self, policy: ContractPolicy, findings: list[Finding]) -> Output:
+        """One action's findings go to one incident: an open match, or a new one."""
+        fresh = [f for f in findings if f.finding_id not in self._recent_findings]
+        if not fresh:
+            return _EMPTY
+        target: Incident | None = None
+        for f in fresh:
+            incident_id = self._keys.get((f.contract_id, f.actor, f.rule))
+            incident = self._active.get(incident_id) if incident_id else None
+            if incident is not None and abs(f.ts.timestamp() - incident.last_event_ts.timestamp()) <= CORRELATION_WINDOW:
+                target = incident
+                break
+        out = Output(findings=fresh)
+        if target is None:
+            first = min(fresh, key=lambda f: f.ts)
+            target = Incident(
+                incident_id=self._next_id(first.ts),
+                contract_id=policy.contract_id,
+                jurisdiction=policy.jurisdiction,
+                origin="detection",
+                kind="detection",
+                first_event_ts=first.ts,
+                last_event_ts=first.ts,
+                actor=first.actor,
+                system=first.system,
+                severity=first.severity,
+            )
+            self._active[target.incident_id] = target
+            self._known[target.incident_id] = policy.contract_id
+            out.opened.append(target.incident_id)
+        for f in fresh:
+            target.add_finding(f)
+            self._keys[(f.contract_id, f.actor, f.rule)] = target.incident_id
+            self._remember(self._recent_findings, f.finding_id, target.incident_id)
+        out.incidents.append(target)
+        return out
+
+    # -- filed incident events --------------------------------------------
+
+    def on_incident_event(self, ev: IncidentEvent) -> Output:
+        """Open an incident from a filed event, or add a follow-up to one."""
+        policy = self.policy(ev.contract_id)
+        if ev.event_id in self._recent_filed:
+            return _EMPTY
+        if ev.incident_id is None:
+            incident = filed_incident(self._next_id(ev.discovered_at or ev.ts), policy.jurisdiction, ev)
+            self._known[incident.incident_id] = policy.contract_id
+            self._active[incident.incident_id] = incident
+            self._remember(self._recent_filed, ev.event_id, incident.incident_id)
+            return Output(incidents=[incident], opened=[incident.incident_id])
+        owner = self._known.get(ev.incident_id)
+        if owner is None:
+            raise MalformedEventError(
+                "unknown-incident",
+                f"incident_id {ev.incident_id!r} was not opened by Kinkyu; "
+                "file the event without incident_id to open a new incident",
+            )
+        if owner != ev.contract_id:
+            raise MalformedEventError(
+                "contract-mismatch",
+                f"incident {ev.incident_id!r} belongs to contract {owner!r}, not {ev.contract_id!r}",
+            )
+        kind = ev.kind if ev.kind in FOLLOW_UP_KINDS else f"update:{ev.kind}"
+        entry = TimelineEntry(ev.ts, ev.reported_by.id, kind, ev.kind, {"event_id": ev.event_id})
+        self._remember(self._recent_filed, ev.event_id, ev.incident_id)
+        out = Output(events=[(ev.incident_id, entry)])
+        active = self._active.get(ev.incident_id)
+        if active is not None:
+            active.timeline.append(entry)
+            out.incidents.append(active)
+        return out
+
+    # -- ids, memory -------------------------------------------------------
+
+    def _next_id(self, ts: datetime) -> str:
+        day = incident_day(ts)
+        k = self._seq.get(day, 0)
+        self._seq[day] = k + 1
+        # Partitions interleave their sequences so ids stay unique across workers.
+        return f"INC-{day}-{k * self.partitions + self.partition + 1:04d}"
+
+    @staticmethod
+    def _remember(recent: OrderedDict[str, str], key: str, value: str) -> None:
+        recent[key] = value
+        if len(recent) > RECENT_LIMIT:
+            recent.popitem(last=False)
+
+    def _expire(self) -> None:
+        self._expired_at = self.watermark
+        for rule in self.rules:
+            rule.expire(self.watermark, self.lateness)
+        horizon = self.watermark - CORRELATION_WINDOW - self.lateness
+        stale = [i for i, inc in self._active.items() if inc.last_event_ts.timestamp() < horizon]
+        for incident_id in stale:
+            del self._active[incident_id]
+        if stale:
+            gone = set(stale)
+            self._keys = {k: v for k, v in self._keys.items() if v not in gone}
+        # Day sequences older than a few days can no longer be reached by late events.
+        oldest = incident_day(datetime.fromtimestamp(self.watermark, JST) - timedelta(days=3))
+        for day in [d for d in self._seq if d < oldest]:
+            del self._seq[day]
+
+    @property
+    def active_incidents(self) -> int:
+        """Incidents still open to correlation."""
+        return len(self._active)
+
+    # -- snapshots -----------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """All state as JSON-able data; :meth:`restore` on a fresh engine resumes from it."""
+        return {
+            "v": 1,
+            "watermark": self.watermark,
+            "active": [inc.to_json() for inc in self._active.values()],
+            "keys": [[c, a, r, i] for (c, a, r), i in self._keys.items()],
+            "recent_findings": list(self._recent_findings.items()),
+            "recent_filed": list(self._recent_filed.items()),
+            "known": self._known,
+            "seq": self._seq,
+            "rules": {rule.rule_id: rule.snapshot() for rule in self.rules},
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Load a :meth:`snapshot`; unknown rules in it are ignored, missing ones start empty."""
+        self.watermark = float(data["watermark"])
+        self._expired_at = self.watermark
+        self._active = {d["incident_id"]: Incident.from_json(d) for d in data["active"]}
+        self._keys = {(c, a, r): i for c, a, r, i in data["keys"]}
+        self._recent_findings = OrderedDict((k, v) for k, v in data["recent_findings"])
+        self._recent_filed = OrderedDict((k, v) for k, v in data["recent_filed"])
+        self._known = dict(data["known"])
+        self._seq = dict(data["seq"])
+        states = data.get("rules", {})
+        for rule in self.rules:
+            if states.get(rule.rule_id) is not None:
+                rule.restore(states[rule.rule_id])
+
+
+def run_all(engine: Engine, events: Iterable[AccessEvent | IncidentEvent]) -> Output:
+    """Feed events in order (a convenience for tests and small inputs)."""
+    out = Output()
+    for ev in events:
+        out.extend(engine.on_access(ev) if isinstance(ev, AccessEvent) else engine.on_incident_event(ev))
+    return out

@@ -1,0 +1,220 @@
+"""Domain values: the events Kinkyu consumes and the findings it emits.
+
+These are plain slotted classes, not pydantic models: the hot path builds
+one per access-log event and the per-object cost decides the throughput.
+The pydantic wire models in :mod:`kinkyu.core.wire` are the authority on
+what is valid; they build these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+
+JST = timezone(timedelta(hours=9), "JST")
+
+ACTIONS = frozenset(
+    {
+        "login",
+        "login_failed",
+        "logout",
+        "read",
+        "search",
+        "export",
+        "print",
+        "copy",
+        "modify",
+        "delete",
+        "email_send",
+        "fax_send",
+        "media_write",
+        "upload",
+        "permission_change",
+        "log_config_change",
+        "heartbeat",
+    }
+)
+
+# Actions that touch personal data; rules.md's "data action".
+DATA_ACTIONS = frozenset(
+    {
+        "read",
+        "search",
+        "export",
+        "print",
+        "copy",
+        "modify",
+        "delete",
+        "email_send",
+        "fax_send",
+        "media_write",
+        "upload",
+    }
+)
+
+INCIDENT_KINDS = frozenset(
+    {
+        "leak",
+        "loss",
+        "misdelivery",
+        "unauthorized_access",
+        "tampering",
+        "system_outage",
+        "complaint",
+        "other",
+    }
+)
+# Kinds that only make sense on an incident that already exists.
+FOLLOW_UP_KINDS = frozenset(
+    {"update", "city_instruction", "acknowledgement", "containment_result", "resolution"}
+)
+
+
+class Severity(StrEnum):
+    """How bad a finding or incident looks; orders as written (low < critical)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """Position in the order low, medium, high, critical."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+@dataclass(slots=True, frozen=True)
+class AccessEvent:
+    """One access-log event (shared/spec/events.md), decoded and validated."""
+
+    event_id: str
+    ts: datetime
+    t: float  # ts as POSIX seconds, for window arithmetic
+    contract_id: str
+    system: str
+    actor_id: str
+    actor_org: str | None
+    actor_role: str | None
+    source_ip: str
+    source_host: str | None
+    source_site: str | None
+    action: str
+    outcome: str
+    dataset: str | None = None
+    records: int | None = None
+    fields: tuple[str, ...] | None = None
+    subject_ids: tuple[str, ...] | None = None
+    destination: str | None = None
+    encrypted: bool | None = None
+    session_id: str | None = None
+
+    @property
+    def is_data_action(self) -> bool:
+        """True for actions that touch personal data (rules.md's "data action")."""
+        return self.action in DATA_ACTIONS
+
+    @property
+    def record_count(self) -> int:
+        """Records touched, 0 when the event does not say."""
+        return self.records or 0
+
+
+@dataclass(slots=True, frozen=True)
+class Person:
+    """Who filed an incident event (a staff member, never a resident)."""
+
+    id: str
+    org: str | None = None
+    role: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class IncidentEvent:
+    """One filed incident event (shared/spec/events.md), decoded and validated.
+
+    ``details`` may hold personal information: it is kept as evidence and
+    never copied into a message, a log line or an incident summary.
+    """
+
+    event_id: str
+    ts: datetime
+    contract_id: str
+    kind: str
+    incident_id: str | None
+    reported_by: Person
+    summary: str | None = None
+    occurred_at: datetime | None = None
+    discovered_at: datetime | None = None
+    location: str | None = None
+    records_affected: int | None = None
+    data_items: tuple[str, ...] = ()
+    details: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Clause:
+    """A contract clause a finding relates to, e.g. ``豊田市 第10条(7)``."""
+
+    article: str
+    label: str
+
+    def to_json(self) -> dict[str, str]:
+        """The finding's wire form of this clause."""
+        return {"article": self.article, "label": self.label}
+
+
+@dataclass(slots=True, frozen=True)
+class Finding:
+    """One rule firing on one action (or on a window of actions).
+
+    ``finding_id`` is derived from the rule and the triggering event ids, so a
+    redelivered event reproduces the same id and is recognised as known.
+    ``detail`` carries counts and categories only: no personal information.
+    """
+
+    finding_id: str
+    rule: str
+    contract_id: str
+    jurisdiction: str
+    actor: str | None
+    system: str
+    event_ids: tuple[str, ...]
+    ts: datetime
+    severity: Severity
+    clauses: tuple[Clause, ...]
+    records: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form on the ``findings`` topic and in replay output."""
+        return {
+            "finding_id": self.finding_id,
+            "rule": self.rule,
+            "contract_id": self.contract_id,
+            "jurisdiction": self.jurisdiction,
+            "actor": self.actor,
+            "system": self.system,
+            "event_ids": list(self.event_ids),
+            "ts": self.ts.isoformat(),
+            "severity": self.severity.value,
+            "clauses": [c.to_json() for c in self.clauses],
+            "records": self.records,
+            "detail": self.detail,
+        }
+
+
+def finding_id(rule: str, event_ids: tuple[str, ...]) -> str:
+    """A stable id for the finding of ``rule`` on these events."""
+    digest = hashlib.blake2b(digest_size=10)
+    digest.update(rule.encode())
+    for event_id in sorted(event_ids):
+        digest.update(b"\x00")
+        digest.update(event_id.encode())
+    return "F-" + digest.hexdigest()

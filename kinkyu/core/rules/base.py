@@ -1,0 +1,64 @@
+"""The contract every detection rule follows.
+
+A rule looks at one access event at a time (``observe``) and, for rules that
+fire on the absence of events, at the passing of event time (``advance``).
+It returns :class:`Hit` values; the engine turns them into findings, adding
+the contract, jurisdiction, clauses and a stable id. Rule state is keyed by
+contract and bounded: ``expire`` drops whatever the watermark has made
+irrelevant, and ``snapshot``/``restore`` round-trip it through JSON so a
+restarted worker resumes with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from kinkyu.core.contract import ContractPolicy
+from kinkyu.core.model import AccessEvent, Severity
+
+
+@dataclass(slots=True, frozen=True)
+class Hit:
+    """A rule firing: the events behind it and what to say about it (no personal data)."""
+
+    event_ids: tuple[str, ...]
+    t: float
+    actor: str | None
+    system: str
+    records: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def on(cls, ev: AccessEvent, **detail: Any) -> Hit:
+        """A hit on a single event."""
+        return cls((ev.event_id,), ev.t, ev.actor_id, ev.system, ev.record_count, detail)
+
+
+class Rule:
+    """Base of every rule; stateless rules override only :meth:`observe`."""
+
+    rule_id: ClassVar[str]
+    severity: ClassVar[Severity]
+
+    def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
+        """Hits caused by this event (most rules: none, as an empty tuple)."""
+        raise NotImplementedError
+
+    def advance(self, watermark: float, policies: Mapping[str, ContractPolicy]) -> Iterable[tuple[str, Hit]]:
+        """Hits caused by event time reaching ``watermark``, as ``(contract_id, hit)``."""
+        del watermark, policies
+        return ()
+
+    def expire(self, watermark: float, lateness: float) -> None:
+        """Drop state that events at or after ``watermark - lateness`` can no longer need."""
+        del watermark, lateness
+
+    def snapshot(self) -> Any:
+        """The rule's state as JSON-able data (None for stateless rules)."""
+        return None
+
+    def restore(self, data: Any) -> None:
+        """Load state written by :meth:`snapshot`."""
+        del data

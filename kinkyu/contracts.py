@@ -117,7 +117,9 @@ class ContractFolder:
 
     def reload_if_changed(self) -> bool:
         """Reload when files changed; True if new profiles are in force."""
-        if not self.changed():
+        stamp = self._current_stamp()
+        if stamp == self._stamp:
             return False
-        self.load()
+        self._stamp = stamp  # a broken edit is reported once, not on every poll
+        self.profiles = load_profiles(self.paths)
         return True

@@ -197,15 +197,23 @@ class ContractPolicy:
     """A profile pre-digested for rule evaluation: sets, epoch seconds, parsed networks."""
 
     __slots__ = (
+        "accepted_orgs",
         "approved_orgs",
+        "bulk_records",
         "contract_id",
         "datasets",
         "ends_t",
+        "failed_login_count",
+        "failed_login_within",
+        "heartbeat_gap",
+        "ip_verdicts",
         "jurisdiction",
         "networks",
         "profile",
         "staff",
         "staff_revoked_t",
+        "work_hours",
+        "work_windows",
     )
 
     def __init__(self, profile: ContractProfile) -> None:
@@ -222,6 +230,19 @@ class ContractPolicy:
         # Obligations continue after `ends`, but data access does not: the contract
         # is over at the end of that day, Japan time.
         self.ends_t = datetime.combine(profile.ends + timedelta(days=1), time(0), JST).timestamp()
+        # The contractor (乙) itself never needs approval as a 再委託先.
+        self.accepted_orgs = self.approved_orgs | {profile.contractor.org}
+        self.work_hours = profile.work_hours
+        thresholds = profile.thresholds
+        self.bulk_records = thresholds.bulk_records
+        self.failed_login_count = thresholds.failed_logins.count
+        self.failed_login_within = thresholds.failed_logins.within.total_seconds()
+        self.heartbeat_gap = thresholds.heartbeat_gap.total_seconds()
+        # Caches the rules fill on the hot path; a reloaded profile starts them afresh.
+        # source ip -> None (inside a site network), "outside" or "unparsable".
+        self.ip_verdicts: dict[str, str | None] = {}
+        # JST day number -> [start, end) of work in epoch seconds, None on a day off.
+        self.work_windows: dict[int, tuple[float, float] | None] = {}
 
     @property
     def thresholds(self) -> Thresholds:

@@ -1,0 +1,46 @@
+# Kinkyu — every install step lives here, so a fresh clone needs only `make run` / `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test check lint typecheck unit integration bench fmt clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv with Kinkyu and its tools
+
+run: $(STAMP) ## embedded broker + worker + bundled sample; prints incidents as they open (Ctrl-C stops)
+	$(BIN)/kinkyu run
+
+test: check ## lint, type-check, then every test tier (pure, agents, integration on a real broker)
+	$(BIN)/pytest -q
+
+check: lint typecheck ## static checks only
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+bench: $(STAMP) ## throughput and latency against a bare-consumer baseline, same run
+	$(BIN)/python bench/bench.py
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

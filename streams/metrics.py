@@ -1,0 +1,35 @@
+"""Prometheus metrics of a worker (served on ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class Metrics:
+    """One registry per worker, so tests running several workers do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events_in = Counter(
+            "kinkyu_events_in", "Events consumed, by topic", ["topic"], registry=self.registry
+        )
+        self.findings = Counter("kinkyu_findings", "Findings emitted, by rule", ["rule"], registry=self.registry)
+        self.incidents_opened = Counter(
+            "kinkyu_incidents_opened", "Incidents opened, by origin", ["origin"], registry=self.registry
+        )
+        self.incidents_open = Gauge(
+            "kinkyu_incidents_open", "Incidents still open to correlation", registry=self.registry
+        )
+        self.dead_letters = Counter(
+            "kinkyu_dead_letters", "Events sent to dead-letters, by reason", ["reason"], registry=self.registry
+        )
+        self.deadlines_at_risk = Gauge(
+            "kinkyu_deadlines_at_risk", "Playbook deadlines due within the warning window", registry=self.registry
+        )
+        self.messages_queued = Gauge(
+            "kinkyu_messages_queued", "Outbound messages waiting for delivery", registry=self.registry
+        )
+        self.checkpoints = Counter("kinkyu_checkpoints", "State checkpoints written", registry=self.registry)
+        self.contract_reloads = Counter(
+            "kinkyu_contract_reloads", "Contract folder reloads, by result", ["result"], registry=self.registry
+        )

@@ -1,0 +1,86 @@
+"""Worker configuration, from ``KINKYU_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics:
+    """The topic names, with an optional prefix (tests use a fresh prefix each)."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.access_log = f"{prefix}access-log"
+        self.incident_events = f"{prefix}incident-events"
+        self.findings = f"{prefix}findings"
+        self.incidents = f"{prefix}incidents"
+        self.notifications = f"{prefix}notifications"
+        self.dead_letters = f"{prefix}dead-letters"
+        self.checkpoints = f"{prefix}kinkyu-checkpoints"
+
+    @property
+    def inputs(self) -> tuple[str, str]:
+        """The two co-partitioned input topics the detection stage consumes."""
+        return (self.access_log, self.incident_events)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        """Every topic the worker needs."""
+        return (
+            self.access_log,
+            self.incident_events,
+            self.findings,
+            self.incidents,
+            self.notifications,
+            self.dead_letters,
+            self.checkpoints,
+        )
+
+
+class WorkerSettings(BaseSettings):
+    """Everything a worker needs to know; each field is ``KINKYU_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="KINKYU_", extra="forbid", env_nested_delimiter="__")
+
+    broker: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
+    )
+    contracts: list[Path] = Field(
+        default_factory=lambda: [Path("samples/contracts")],
+        description="contract profile files or folders; edits are picked up without a restart",
+    )
+    topic_prefix: str = ""
+    group: str = Field(default="kinkyu", description="consumer group and faust app id")
+    partitions: int = Field(default=1, ge=1, description="partitions of topics the worker creates")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    data_dir: Path = Path("var")
+    lateness: float = Field(default=300.0, ge=0, description="seconds an event may arrive out of order")
+    checkpoint_interval: float = Field(default=1.0, gt=0, description="seconds between state checkpoints")
+    tick_interval: float = Field(default=5.0, gt=0, description="seconds between outage/deadline ticks")
+    ingest_delay: float = Field(
+        default=30.0, ge=0, description="how far wall-clock ticks trail real time, for events still in flight"
+    )
+    contracts_poll: float = Field(default=2.0, gt=0, description="seconds between checks for edited contracts")
+    fetch_max_records: int = Field(default=10_000, ge=1)
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("broker")
+    @classmethod
+    def _strip_scheme(cls, value: str) -> str:
+        # Accept faust-style URLs too: kafka://host:port;host:port
+        return value.removeprefix("kafka://").replace(";", ",")
+
+    @property
+    def topics(self) -> Topics:
+        """Topic names under this worker's prefix."""
+        return Topics(self.topic_prefix)
+
+    @property
+    def faust_broker(self) -> str:
+        """The broker list in faust's URL form."""
+        return ";".join(f"kafka://{h}" for h in self.broker.split(","))

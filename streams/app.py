@@ -109,6 +109,7 @@ class Worker:
         on_incident: IncidentCallback | None = None,
     ) -> None:
         _patch_faust_fetch_wait()
+        (settings.data_dir / settings.group).mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.topics = settings.topics
         self.metrics = Metrics()
@@ -208,7 +209,9 @@ class Worker:
         class MetricsView(View):  # type: ignore[misc]  # faust ships no type information
             async def get(self, request: Request) -> Response:
                 del request
-                return self.bytes(generate_latest(worker.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+                # aiohttp refuses a charset in content_type=, so the header goes in as is.
+                body = generate_latest(worker.metrics.registry)
+                return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         del DetectionService, incident_feed, tick, reload_contracts, Health, MetricsView
         return app

@@ -7,7 +7,7 @@ exactly the keys of shared/spec/contract.example.yaml must load.
 
 from __future__ import annotations
 
-import ipaddress
+import ipaddress  # noqa: TC003  # pydantic needs the network types at runtime
 import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -217,6 +217,7 @@ class ContractPolicy:
     )
 
     def __init__(self, profile: ContractProfile) -> None:
+        """Digest ``profile``."""
         self.profile = profile
         self.contract_id = profile.contract_id
         self.jurisdiction: Jurisdiction = profile.jurisdiction

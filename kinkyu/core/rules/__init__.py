@@ -3,9 +3,37 @@
 from __future__ import annotations
 
 from kinkyu.core.rules.base import Hit, Rule
-from kinkyu.core.rules.stateless import UnregisteredActor
+from kinkyu.core.rules.outage import SystemOutage
+from kinkyu.core.rules.stateless import (
+    LogTampering,
+    OffHours,
+    OutsideSite,
+    PiiEmail,
+    PostContractAccess,
+    RevokedCredential,
+    ScopeViolation,
+    UnapprovedOrg,
+    UnencryptedMedia,
+    UnregisteredActor,
+)
+from kinkyu.core.rules.windowed import BulkExport, CredentialAttack
 
-RULE_CLASSES: tuple[type[Rule], ...] = (UnregisteredActor,)
+# In rules.md order: findings of one action come out in this order.
+RULE_CLASSES: tuple[type[Rule], ...] = (
+    UnregisteredActor,
+    RevokedCredential,
+    UnapprovedOrg,
+    OutsideSite,
+    OffHours,
+    BulkExport,
+    PiiEmail,
+    UnencryptedMedia,
+    CredentialAttack,
+    ScopeViolation,
+    PostContractAccess,
+    SystemOutage,
+    LogTampering,
+)
 RULE_IDS: tuple[str, ...] = tuple(cls.rule_id for cls in RULE_CLASSES)
 
 

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -221,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="contract profile file or folder of *.yaml (repeatable)",
         )
 
+    _add_live_commands(sub, broker_opts, contract_opts)
+    _add_offline_commands(sub, broker_opts, contract_opts)
+    return parser
+
+
+OptAdder = Callable[..., None]
+
+
+def _add_live_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder) -> None:
     p = sub.add_parser("worker", help="run a worker against KINKYU_BROKER (production)")
     broker_opts(p)
     contract_opts(p, required=False)
@@ -237,9 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=Path, default=Path("samples/events"), help="folder of sample events to send")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("produce", help="send JSON-lines files to a topic")
+    broker_opts(p)
+    p.add_argument("--topic", required=True, help="e.g. access-log or incident-events")
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(func=cmd_produce)
+
+
+def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder) -> None:
+    del broker_opts
     p = sub.add_parser("replay", help="run detection over archived JSON-lines logs, without a broker")
     contract_opts(p, required=True)
-    p.add_argument("--input", action="append", required=True, metavar="EVENTS.jsonl", help="input file, - for stdin (repeatable)")
+    p.add_argument(
+        "--input", action="append", required=True, metavar="EVENTS.jsonl", help="input file, - for stdin (repeatable)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per incident on stdout")
     p.add_argument("--lateness", type=float, default=300.0, help="seconds events may be out of order (default 300)")
     p.add_argument("--dead-letters", type=Path, metavar="FILE", help="write rejected lines here with their reason")
@@ -260,16 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--planted", type=Path, metavar="FILE", help="write the planted breaches here (JSON lines)")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("produce", help="send JSON-lines files to a topic")
-    broker_opts(p)
-    p.add_argument("--topic", required=True, help="e.g. access-log or incident-events")
-    p.add_argument("files", nargs="+", type=Path)
-    p.set_defaults(func=cmd_produce)
-
     p = sub.add_parser("contracts", help="validate contract profiles and list them")
     p.add_argument("paths", nargs="+", type=Path, help="profile files or folders")
     p.set_defaults(func=cmd_contracts)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

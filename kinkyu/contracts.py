@@ -23,7 +23,11 @@ def _describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key (not part of a contract profile; check its spelling)" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = (
+            "unknown key (not part of a contract profile; check its spelling)"
+            if err["type"] == "extra_forbidden"
+            else err["msg"]
+        )
         lines.append(f"  {loc}: {msg}")
     return "\n".join(lines)
 
@@ -47,7 +51,9 @@ def load_profile(path: Path) -> ContractProfile:
     try:
         return ContractProfile.model_validate(data)
     except ValidationError as exc:
-        raise ContractError(f"{path}: the contract profile has {exc.error_count()} problem(s):\n{_describe(exc)}") from exc
+        raise ContractError(
+            f"{path}: the contract profile has {exc.error_count()} problem(s):\n{_describe(exc)}"
+        ) from exc
 
 
 def profile_files(paths: Iterable[Path]) -> list[Path]:
@@ -71,7 +77,9 @@ def load_profiles(paths: Iterable[Path]) -> dict[str, ContractProfile]:
     for f in files:
         profile = load_profile(f)
         if profile.contract_id in profiles:
-            raise ContractError(f"{f}: contract_id {profile.contract_id!r} is already defined in {origin[profile.contract_id]}")
+            raise ContractError(
+                f"{f}: contract_id {profile.contract_id!r} is already defined in {origin[profile.contract_id]}"
+            )
         profiles[profile.contract_id] = profile
         origin[profile.contract_id] = f
     return profiles

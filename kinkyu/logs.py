@@ -11,7 +11,7 @@ import logging
 import sys
 import traceback
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -29,9 +29,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                body[key] = value
+        body.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info and record.exc_info[0] is not None:
             # Type and place only: exception messages from libraries may quote data.
             body["error"] = record.exc_info[0].__name__
@@ -39,9 +37,9 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(body, default=str).decode()
 
 
-def setup_logging(fmt: str = "json", level: str = "INFO") -> logging.Handler:
+def setup_logging(fmt: str = "json", level: str = "INFO") -> logging.StreamHandler[TextIO]:
     """Send logs to stderr, as JSON lines or plain text; returns the handler."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.StreamHandler[TextIO] = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

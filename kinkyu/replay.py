@@ -95,7 +95,7 @@ def read_events(
                 try:
                     ev = _decode(loads(raw))
                     if ev.contract_id not in contracts:
-                        raise UnknownContractError(ev.contract_id)  # noqa: TRY301  # reported like any bad line
+                        raise UnknownContractError(ev.contract_id)  # reported like any bad line
                 except orjson.JSONDecodeError as exc:
                     err = MalformedEventError("bad-json", f"not valid UTF-8 JSON (at byte {exc.pos})")
                     rejected(Rejected(name, number, err, raw))
@@ -130,8 +130,7 @@ def in_event_time_order(
         if t < released:
             stats.late += 1
         push(heap, (t, seq, ev))
-        if t > newest:
-            newest = t
+        newest = max(newest, t)
         horizon = newest - lateness
         while heap and heap[0][0] <= horizon:
             released = heap[0][0]
@@ -167,6 +166,7 @@ def replay(
         stats.reasons[r.error.reason] = stats.reasons.get(r.error.reason, 0) + 1
         if rejected is not None:
             rejected(r)
+
     next_advance = float("-inf")
 
     def collect(out: Output) -> None:

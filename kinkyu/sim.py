@@ -295,7 +295,9 @@ class _Benign:
             while t < hi:
                 if gap is None or not gap[0] < t < gap[1]:
                     event_id = c.hb_ids.get((system, t)) or self.ids()
-                    self._add(out, t, _event(event_id, t, c, system=system, actor=actor, source=source, action="heartbeat"))
+                    self._add(
+                        out, t, _event(event_id, t, c, system=system, actor=actor, source=source, action="heartbeat")
+                    )
                 t += c.hb_ms
 
     def _session(
@@ -315,10 +317,22 @@ class _Benign:
         portal, gateway = SYSTEMS
 
         def emit(t: int, system: str, action: str, **kw: Any) -> None:
+            kw.setdefault("session_id", session)
             if self.start_ms <= t < c.ends_ms and not c.muted(a.id, system, t):
-                self._add(out, t, _event(
-                    self.ids(), t, c, system=system, actor=actor, source=source, action=action, session_id=session, **kw
-                ))
+                self._add(
+                    out,
+                    t,
+                    _event(
+                        self.ids(),
+                        t,
+                        c,
+                        system=system,
+                        actor=actor,
+                        source=source,
+                        action=action,
+                        **kw,
+                    ),
+                )
 
         if c.may_fail_login and rng.random() < 0.05:  # noqa: PLR2004  # a rare mistyped password
             emit(login - rng.randrange(10_000, 40_000), portal, "login_failed", outcome="failure", session_id=None)
@@ -455,9 +469,9 @@ class _Planter:
         t: int,
         actor: dict[str, Any],
         ip: str,
+        *,
         action: str,
         records: int,
-        *,
         dataset: str | None = None,
         fields: list[str] | None = None,
         system: str = SYSTEMS[0],
@@ -470,7 +484,16 @@ class _Planter:
             resource["fields"] = chosen
         source = {"ip": ip, "host": "pc-plant", "site": c.site}
         return t, _event(
-            self.ids(), t, c, system=system, actor=actor, source=source, action=action, resource=resource, session_id="s-plant", **kw
+            self.ids(),
+            t,
+            c,
+            system=system,
+            actor=actor,
+            source=source,
+            action=action,
+            resource=resource,
+            session_id="s-plant",
+            **kw,
         )
 
     def _plain(
@@ -495,7 +518,10 @@ class _Planter:
             c,
             "outside-site",
             a.id,
-            [self._data(c, t, who, ip, "read", 2), self._data(c, t + 90_000, who, ip, "search", 12)],
+            [
+                self._data(c, t, who, ip, action="read", records=2),
+                self._data(c, t + 90_000, who, ip, action="search", records=12),
+            ],
         )
 
     def _unregistered_actor(self, c: _Contract, t: int) -> None:
@@ -507,7 +533,10 @@ class _Planter:
             c,
             "unregistered-actor",
             actor_id,
-            [self._data(c, t, who, ip, "read", 3), self._data(c, t + 60_000, who, ip, "search", 20)],
+            [
+                self._data(c, t, who, ip, action="read", records=3),
+                self._data(c, t + 60_000, who, ip, action="search", records=20),
+            ],
         )
 
     def _bulk_export(self, c: _Contract, t: int) -> None:
@@ -517,7 +546,10 @@ class _Planter:
         pieces = 3 if threshold >= 3 else 1  # noqa: PLR2004  # a sum needs pieces each under the threshold
         size = -(-threshold // pieces)
         who = _staff_actor(c, a.id)
-        evs = [self._data(c, t + k * 8 * _MINUTE, who, a.ip, "export", size, system=SYSTEMS[1]) for k in range(pieces)]
+        evs = [
+            self._data(c, t + k * 8 * _MINUTE, who, a.ip, action="export", records=size, system=SYSTEMS[1])
+            for k in range(pieces)
+        ]
         self._emit(c, "bulk-export", a.id, evs)
 
     def _revoked_credential(self, c: _Contract, t: int) -> None:
@@ -527,7 +559,10 @@ class _Planter:
         member = min(revoked, key=lambda m: m.revoked_at or datetime.max.replace(tzinfo=JST))
         who = _staff_actor(c, member.id)
         ip = c.actors[0].ip
-        evs = [self._plain(c, t, who, ip, "login", session_id="s-plant"), self._data(c, t + 45_000, who, ip, "read", 1)]
+        evs = [
+            self._plain(c, t, who, ip, "login", session_id="s-plant"),
+            self._data(c, t + 45_000, who, ip, action="read", records=1),
+        ]
         self._emit(c, "revoked-credential", member.id, evs)
 
     def _pii_email(self, c: _Contract, t: int) -> None:
@@ -535,7 +570,15 @@ class _Planter:
         self._quiet(c, a.id, t)
         who = _staff_actor(c, a.id)
         ev = self._data(
-            c, t, who, a.ip, "email_send", 4, system=SYSTEMS[1], destination="someone@example.net", encrypted=False
+            c,
+            t,
+            who,
+            a.ip,
+            action="email_send",
+            records=4,
+            system=SYSTEMS[1],
+            destination="someone@example.net",
+            encrypted=False,
         )
         self._emit(c, "pii-email", a.id, [ev])
 
@@ -554,7 +597,10 @@ class _Planter:
         org = next(f"subco-unapproved-{k}" for k in range(100) if f"subco-unapproved-{k}" not in accepted)
         who = _staff_actor(c, "sub-3001", org)
         ip = c.actors[0].ip
-        evs = [self._plain(c, t, who, ip, "login", session_id="s-plant"), self._data(c, t + 50_000, who, ip, "read", 2)]
+        evs = [
+            self._plain(c, t, who, ip, "login", session_id="s-plant"),
+            self._data(c, t + 50_000, who, ip, action="read", records=2),
+        ]
         self._emit(c, "unapproved-org", "sub-3001", evs)
 
     def _unencrypted_media(self, c: _Contract, t: int) -> None:
@@ -563,7 +609,15 @@ class _Planter:
         who = _staff_actor(c, a.id)
         records = max(1, min(20, c.profile.thresholds.bulk_records - 1))
         ev = self._data(
-            c, t, who, a.ip, "media_write", records, system=SYSTEMS[1], destination="usb-plant", encrypted=False
+            c,
+            t,
+            who,
+            a.ip,
+            action="media_write",
+            records=records,
+            system=SYSTEMS[1],
+            destination="usb-plant",
+            encrypted=False,
         )
         self._emit(c, "unencrypted-media", a.id, [ev])
 
@@ -577,9 +631,9 @@ class _Planter:
         extra = next((f for f in FIELDS_OUT_OF_SCOPE if f not in allowed), None)
         if extra is None:
             dataset = next(f"tax_records_{k}" for k in range(100) if f"tax_records_{k}" not in c.profile.datasets)
-            ev = self._data(c, t, who, a.ip, "read", 1, dataset=dataset, fields=["name"])
+            ev = self._data(c, t, who, a.ip, action="read", records=1, dataset=dataset, fields=["name"])
         else:
-            ev = self._data(c, t, who, a.ip, "read", 1, dataset=name, fields=[*allowed[:1], extra])
+            ev = self._data(c, t, who, a.ip, action="read", records=1, dataset=name, fields=[*allowed[:1], extra])
         self._emit(c, "scope-violation", a.id, [ev])
 
     def _log_tampering(self, c: _Contract, t: int) -> None:
@@ -610,13 +664,19 @@ class _Planter:
             c,
             "off-hours",
             a.id,
-            [self._data(c, t, who, a.ip, "read", 2), self._data(c, t + 120_000, who, a.ip, "search", 8)],
+            [
+                self._data(c, t, who, a.ip, action="read", records=2),
+                self._data(c, t + 120_000, who, a.ip, action="search", records=8),
+            ],
         )
 
     def _post_contract_access(self, c: _Contract, t: int) -> None:
         a = c.actors[0]
         who = _staff_actor(c, a.id)
-        evs = [self._data(c, t, who, a.ip, "read", 3), self._data(c, t + 120_000, who, a.ip, "search", 15)]
+        evs = [
+            self._data(c, t, who, a.ip, action="read", records=3),
+            self._data(c, t + 120_000, who, a.ip, action="search", records=15),
+        ]
         self._emit(c, "post-contract-access", a.id, evs, late=True)
 
 

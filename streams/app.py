@@ -37,6 +37,7 @@ log = logging.getLogger("kinkyu.worker")
 IncidentCallback = Callable[[dict[str, Any]], None]
 
 _FAST_FETCH_MS = 100
+_patched = False
 
 
 def _patch_faust_fetch_wait() -> None:
@@ -45,9 +46,10 @@ def _patch_faust_fetch_wait() -> None:
     faust hard-codes ``fetch_max_wait_ms=1500`` and tansu sleeps through all
     of it, which puts a second of latency on every low-volume agent.
     """
-    thread = faust_aiokafka.AIOKafkaConsumerThread
-    if getattr(thread, "_kinkyu_patched", False):
+    global _patched  # noqa: PLW0603  # patch once per process
+    if _patched:
         return
+    thread = faust_aiokafka.AIOKafkaConsumerThread
     original = thread._create_worker_consumer  # noqa: SLF001  # the one place faust builds its consumer
 
     def create(self: Any, transport: Any) -> Any:
@@ -55,8 +57,8 @@ def _patch_faust_fetch_wait() -> None:
         consumer._fetch_max_wait_ms = _FAST_FETCH_MS  # noqa: SLF001  # read by aiokafka at start()
         return consumer
 
-    thread._create_worker_consumer = create  # noqa: SLF001
-    thread._kinkyu_patched = True  # noqa: SLF001
+    thread._create_worker_consumer = create  # type: ignore[method-assign]  # noqa: SLF001  # the patch itself
+    _patched = True
 
 
 async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
@@ -83,10 +85,8 @@ async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None
             if t not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another worker won the race
         described = await admin.describe_topics(list(topics.inputs))
         counts = {d["topic"]: len(d["partitions"]) for d in described}
         if len(set(counts.values())) > 1:
@@ -156,7 +156,7 @@ class Worker:
         incidents_topic = app.topic(self.topics.incidents, value_serializer="raw", key_serializer="raw")
 
         @app.service
-        class DetectionService(Service):  # type: ignore[misc]  # mode ships no type information
+        class DetectionService(Service):
             """Hosts :class:`DetectorStage`; input ``access-log``, ``incident-events``."""
 
             _task: asyncio.Task[None] | None = None
@@ -187,18 +187,18 @@ class Worker:
                 except Exception:  # faust would ack and drop the message; log and go on
                     log.exception("incident feed could not handle a record")
 
-        @app.timer(s.tick_interval)
+        @app.timer(s.tick_interval)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def tick() -> None:
             """Let event time run on while systems are silent, so outages are seen."""
             await worker.stage.tick()
 
-        @app.timer(s.contracts_poll)
+        @app.timer(s.contracts_poll)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def reload_contracts() -> None:
             """Pick up edited contract profiles; a broken edit keeps the previous ones in force."""
             worker.reload_contracts()
 
         @app.page("/health")
-        class Health(View):  # type: ignore[misc]  # faust ships no type information
+        class Health(View):
             async def get(self, request: Request) -> Response:
                 del request
                 ready = worker.stage.ready.is_set()
@@ -206,7 +206,7 @@ class Worker:
                 return self.json(body, status=200 if ready else 503)
 
         @app.page("/metrics")
-        class MetricsView(View):  # type: ignore[misc]  # faust ships no type information
+        class MetricsView(View):
             async def get(self, request: Request) -> Response:
                 del request
                 # aiohttp refuses a charset in content_type=, so the header goes in as is.

@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from streams.exceptions import BrokerError
 
@@ -54,7 +55,7 @@ class EmbeddedBroker:
         """``host:port`` for Kafka clients."""
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+    def start(self, timeout: float = 10.0) -> Self:
         """Start the broker and wait until it accepts connections."""
         url = f"tcp://127.0.0.1:{self.port}"
         out: int = subprocess.DEVNULL
@@ -101,7 +102,7 @@ class EmbeddedBroker:
             os.close(self._log)
             self._log = None
 
-    def __enter__(self) -> EmbeddedBroker:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

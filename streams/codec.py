@@ -18,9 +18,7 @@ DLQ_SOURCE = "kinkyu-source"
 
 def output_records(out: Output, topics: Topics) -> list[Record]:
     """Findings keyed by contract, incident records keyed by incident id (a compacted view)."""
-    records = [
-        Record(topics.findings, f.contract_id.encode(), orjson.dumps(f.to_json())) for f in out.findings
-    ]
+    records = [Record(topics.findings, f.contract_id.encode(), orjson.dumps(f.to_json())) for f in out.findings]
     opened = set(out.opened)
     for incident in out.incidents:
         body = incident.to_json()

@@ -275,9 +275,7 @@ class DetectorStage:
     async def _load_checkpoints(self, partitions: set[int]) -> dict[int, dict[str, Any]]:
         """The newest checkpoint of each partition, read from the start of the checkpoint topic."""
         found: dict[int, dict[str, Any]] = {}
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
-        )
+        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
         await reader.start()
         try:
             parts = reader.partitions_for_topic(self.topics.checkpoints) or set()

@@ -10,9 +10,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.events_in = Counter(
-            "kinkyu_events_in", "Events consumed, by topic", ["topic"], registry=self.registry
-        )
+        self.events_in = Counter("kinkyu_events_in", "Events consumed, by topic", ["topic"], registry=self.registry)
         self.findings = Counter("kinkyu_findings", "Findings emitted, by rule", ["rule"], registry=self.registry)
         self.incidents_opened = Counter(
             "kinkyu_incidents_opened", "Incidents opened, by origin", ["origin"], registry=self.registry

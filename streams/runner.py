@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -39,8 +39,8 @@ def _execute(worker: Worker) -> int:
     try:
         fw.execute_from_commandline()
     except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    return 0
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
 
 
 def run_worker(settings: WorkerSettings) -> int:
@@ -178,13 +178,13 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
             flush=True,
         )
 
-        @worker.app.task
+        @worker.app.task  # type: ignore[untyped-decorator]  # faust's task decorator is untyped
         async def feed() -> None:
             try:
                 await _feed_samples(worker, samples)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the demo feed failing must not hide the worker's own state
+            except Exception as exc:  # noqa: BLE001  # the demo feed failing must not stop the worker
                 print(f"kinkyu: could not send the sample: {exc}", file=sys.stderr)
 
         del feed

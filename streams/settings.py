@@ -45,9 +45,7 @@ class WorkerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KINKYU_", extra="forbid", env_nested_delimiter="__")
 
-    broker: str = Field(
-        default="127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]"
-    )
+    broker: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
     contracts: list[Path] = Field(
         default_factory=lambda: [Path("samples/contracts")],
         description="contract profile files or folders; edits are picked up without a restart",

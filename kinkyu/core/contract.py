@@ -7,7 +7,7 @@ exactly the keys of shared/spec/contract.example.yaml must load.
 
 from __future__ import annotations
 
-import ipaddress  # noqa: TC003  # pydantic needs the network types at runtime
+import ipaddress  # pydantic needs the network types at runtime
 import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -222,9 +222,7 @@ class ContractPolicy:
         self.contract_id = profile.contract_id
         self.jurisdiction: Jurisdiction = profile.jurisdiction
         self.staff = frozenset(s.id for s in profile.staff)
-        self.staff_revoked_t = {
-            s.id: s.revoked_at.timestamp() for s in profile.staff if s.revoked_at is not None
-        }
+        self.staff_revoked_t = {s.id: s.revoked_at.timestamp() for s in profile.staff if s.revoked_at is not None}
         self.approved_orgs = frozenset(profile.approved_orgs)
         self.networks = tuple(n for site in profile.sites for n in site.networks)
         self.datasets = {name: frozenset(ds.fields) for name, ds in profile.datasets.items()}

@@ -29,6 +29,8 @@ DEFAULT_LATENESS = 300.0
 # Recently emitted finding ids and filed event ids, to recognise redeliveries.
 # Findings are rare next to events, so this bounds memory by findings, not events.
 RECENT_LIMIT = 100_000
+# Expiry is cheap but not free: run it once a minute of event time, not per event.
+EXPIRE_EVERY = 60.0
 
 
 @dataclass(slots=True)
@@ -108,7 +110,7 @@ class Engine:
                 hits.append((rule, hit))
         if ev.t > self.watermark:
             self.watermark = ev.t
-            if self.watermark - self._expired_at > 60.0:
+            if self.watermark - self._expired_at > EXPIRE_EVERY:
                 self._expire()
         if hits is None:
             return _EMPTY
@@ -151,7 +153,10 @@ class Engine:
         for f in fresh:
             incident_id = self._keys.get((f.contract_id, f.actor, f.rule))
             incident = self._active.get(incident_id) if incident_id else None
-            if incident is not None and abs(f.ts.timestamp() - incident.last_event_ts.timestamp()) <= CORRELATION_WINDOW:
+            if (
+                incident is not None
+                and abs(f.ts.timestamp() - incident.last_event_ts.timestamp()) <= CORRELATION_WINDOW
+            ):
                 target = incident
                 break
         out = Output(findings=fresh)

@@ -68,9 +68,7 @@ INCIDENT_KINDS = frozenset(
     }
 )
 # Kinds that only make sense on an incident that already exists.
-FOLLOW_UP_KINDS = frozenset(
-    {"update", "city_instruction", "acknowledgement", "containment_result", "resolution"}
-)
+FOLLOW_UP_KINDS = frozenset({"update", "city_instruction", "acknowledgement", "containment_result", "resolution"})
 
 
 class Severity(StrEnum):

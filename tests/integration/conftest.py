@@ -147,14 +147,16 @@ class Pipeline:
         settle: float = 0.0,
     ) -> list[Any]:
         """Every record of ``topic`` from the start, once ``until(records)`` holds (then ``settle`` more s)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.broker.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.broker.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
+        )
         await consumer.start()
         records: list[Any] = []
         try:
             deadline = time.monotonic() + timeout
             parts: set[int] = set()
             while not parts and time.monotonic() < deadline:
-                await consumer._client.force_metadata_update()  # noqa: SLF001  # the public API has no refresh
+                await consumer._client.force_metadata_update()  # the public API has no refresh
                 parts = consumer.partitions_for_topic(topic) or set()
                 if not parts:
                     await asyncio.sleep(0.2)

@@ -229,7 +229,9 @@ async def test_sigkill_mid_stream_loses_no_event_and_duplicates_no_incident(pipe
 
     w2 = pipeline.worker().start()
     w2.wait_healthy()
-    records = await pipeline.read(pipeline.topics.incidents, lambda r: len({v["incident_id"] for v in opened(r)}) >= 60, timeout=90, settle=2.0)
+    records = await pipeline.read(
+        pipeline.topics.incidents, lambda r: len({v["incident_id"] for v in opened(r)}) >= 60, timeout=90, settle=2.0
+    )
 
     ids_by_actor: dict[str, set[str]] = {}
     for v in opened(records):

@@ -1,0 +1,16 @@
+# The Kinkyu worker image (used by docker-compose.yml).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY kinkyu ./kinkyu
+COPY streams ./streams
+COPY notifiers ./notifiers
+COPY playbooks ./playbooks
+COPY templates ./templates
+COPY samples ./samples
+RUN pip install --no-cache-dir .
+USER 65532:65532
+ENV KINKYU_DATA_DIR=/tmp/kinkyu
+EXPOSE 6066
+ENTRYPOINT ["kinkyu"]
+CMD ["worker"]

@@ -482,7 +482,7 @@ class _Planter:
         chosen = fields if fields is not None else list(allowed[:2])
         if chosen:
             resource["fields"] = chosen
-        source = {"ip": ip, "host": "pc-plant", "site": c.site}
+        source = self._source(c, ip)
         return t, _event(
             self.ids(),
             t,
@@ -492,15 +492,22 @@ class _Planter:
             source=source,
             action=action,
             resource=resource,
-            session_id="s-plant",
+            session_id=self._session_id(),
             **kw,
         )
 
     def _plain(
         self, c: _Contract, t: int, actor: dict[str, Any], ip: str, action: str, **kw: Any
     ) -> tuple[int, dict[str, Any]]:
-        source = {"ip": ip, "host": "pc-plant", "site": c.site}
+        source = self._source(c, ip)
         return t, _event(self.ids(), t, c, system=SYSTEMS[0], actor=actor, source=source, action=action, **kw)
+
+    def _source(self, c: _Contract, ip: str) -> dict[str, Any]:
+        host = next((a.host for a in c.actors if a.ip == ip), f"pc-{self.rng.randrange(50, 99)}")
+        return {"ip": ip, "host": host, "site": c.site}
+
+    def _session_id(self) -> str:
+        return f"s-{self.rng.getrandbits(32):08x}"
 
     # one method per rule id
 
@@ -560,7 +567,7 @@ class _Planter:
         who = _staff_actor(c, member.id)
         ip = c.actors[0].ip
         evs = [
-            self._plain(c, t, who, ip, "login", session_id="s-plant"),
+            self._plain(c, t, who, ip, "login", session_id=self._session_id()),
             self._data(c, t + 45_000, who, ip, action="read", records=1),
         ]
         self._emit(c, "revoked-credential", member.id, evs)
@@ -598,7 +605,7 @@ class _Planter:
         who = _staff_actor(c, "sub-3001", org)
         ip = c.actors[0].ip
         evs = [
-            self._plain(c, t, who, ip, "login", session_id="s-plant"),
+            self._plain(c, t, who, ip, "login", session_id=self._session_id()),
             self._data(c, t + 50_000, who, ip, action="read", records=2),
         ]
         self._emit(c, "unapproved-org", "sub-3001", evs)
@@ -616,7 +623,7 @@ class _Planter:
             action="media_write",
             records=records,
             system=SYSTEMS[1],
-            destination="usb-plant",
+            destination="usb-e1",
             encrypted=False,
         )
         self._emit(c, "unencrypted-media", a.id, [ev])
@@ -639,7 +646,7 @@ class _Planter:
     def _log_tampering(self, c: _Contract, t: int) -> None:
         a = c.actors[0]
         self._quiet(c, a.id, t)
-        ev = self._plain(c, t, _staff_actor(c, a.id), a.ip, "log_config_change", session_id="s-plant")
+        ev = self._plain(c, t, _staff_actor(c, a.id), a.ip, "log_config_change", session_id=self._session_id())
         self._emit(c, "log-tampering", a.id, [ev])
 
     def _system_outage(self, c: _Contract, t: int) -> None:

@@ -29,8 +29,13 @@ log = logging.getLogger("kinkyu.runner")
 
 def _execute(worker: Worker) -> int:
     """Run the faust worker until a signal or a crash; its exit code."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # Topics exist before faust declares its own, and our group join overlaps faust's.
+    loop.run_until_complete(worker.prepare())
     fw = faust.Worker(
         worker.app,
+        loop=loop,
         loglevel=worker.settings.log_level,
         override_logging=False,
         redirect_stdouts=False,

@@ -1,0 +1,83 @@
+"""Builders shared by the unit tests: sample profiles and access events with sensible defaults."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from pathlib import Path
+
+from kinkyu.contracts import load_profile, load_profiles
+from kinkyu.core.contract import ContractPolicy, ContractProfile
+from kinkyu.core.model import DATA_ACTIONS, JST, AccessEvent
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "contracts"
+SAMPLE_FILES = sorted(SAMPLES.glob("*.yaml"))
+KOGANEI = "koganei-2026-017"
+
+_ids = itertools.count(1)
+
+
+def sample_profiles() -> dict[str, ContractProfile]:
+    """Every sample contract profile, by contract id."""
+    return load_profiles([SAMPLES])
+
+
+def sample_profile(contract_id: str = KOGANEI) -> ContractProfile:
+    """One sample profile (koganei unless told)."""
+    return load_profile(SAMPLES / f"{contract_id}.yaml")
+
+
+def sample_policy(contract_id: str = KOGANEI, **changes: object) -> ContractPolicy:
+    """A sample profile compiled, with top-level keys replaced by ``changes``."""
+    profile = sample_profile(contract_id)
+    if changes:
+        profile = ContractProfile.model_validate({**profile.model_dump(), **changes})
+    return profile.compile()
+
+
+def at(text: str) -> datetime:
+    """``2026-11-24 10:00`` (Japan time) or a full RFC 3339 string as an aware datetime."""
+    ts = datetime.fromisoformat(text)
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=JST)
+
+
+def make_event(
+    *,
+    action: str = "read",
+    ts: str | datetime = "2026-11-24 10:00",
+    actor: str = "u1042",
+    org: str | None = "acme",
+    ip: str = "10.20.3.4",
+    dataset: str | None = None,
+    records: int | None = None,
+    fields: tuple[str, ...] | None = ("name", "address"),
+    contract_id: str = KOGANEI,
+    system: str = "juki-portal",
+    outcome: str = "success",
+    encrypted: bool | None = None,
+    destination: str | None = None,
+    event_id: str | None = None,
+) -> AccessEvent:
+    """An access event; data actions default to 1 record of ``residents``, others to no resource."""
+    when = ts if isinstance(ts, datetime) else at(ts)
+    data = action in DATA_ACTIONS
+    return AccessEvent(
+        event_id=event_id or f"ev-{next(_ids)}",
+        ts=when,
+        t=when.timestamp(),
+        contract_id=contract_id,
+        system=system,
+        actor_id=actor,
+        actor_org=org,
+        actor_role="operator",
+        source_ip=ip,
+        source_host="pc-01",
+        source_site="koganei-hq-3f",
+        action=action,
+        outcome=outcome,
+        dataset=dataset if dataset is not None or not data else "residents",
+        records=records if records is not None or not data else 1,
+        fields=fields if data else None,
+        destination=destination,
+        encrypted=encrypted,
+    )

@@ -41,6 +41,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Run the domain over archived JSON-lines files and print the incidents."""
     from kinkyu.replay import Rejected, ReplayStats, incident_line, replay  # noqa: PLC0415  # keep --help fast
 
+    missing = [str(p) for p in args.input if p != "-" and not Path(p).is_file()]
+    if missing:
+        _err(f"no such input file: {', '.join(missing)}")
+        return EXIT_USAGE
     policies = compile_profiles(load_profiles(args.contract))
     dead: IO[bytes] | None = args.dead_letters.open("wb") if args.dead_letters else None
     show_progress = args.progress or (args.progress is None and sys.stderr.isatty())

@@ -13,6 +13,7 @@ import heapq
 import time
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -74,12 +75,16 @@ def _event_time(ev: AccessEvent | IncidentEvent) -> float:
     return ev.t if isinstance(ev, AccessEvent) else ev.ts.timestamp()
 
 
+# (event time, line number, file name, event): line numbers make the first two unique within a file.
+Located = tuple[float, int, str, AccessEvent | IncidentEvent]
+
+
 def read_events(
     paths: Iterable[Path | str],
     stats: ReplayStats,
     rejected: Callable[[Rejected], None],
     contracts: Container[str],
-) -> Iterator[AccessEvent | IncidentEvent]:
+) -> Iterator[Located]:
     """Decode every line of every file (``-`` is stdin), in file order; reject unknown contracts here.
 
     Rejecting them at read time keeps the line number in the report.
@@ -102,7 +107,7 @@ def read_events(
                 except MalformedEventError as exc:
                     rejected(Rejected(name, number, exc, raw))
                 else:
-                    yield ev
+                    yield (_event_time(ev), number, name, ev)
 
 
 def _open(path: Path | str) -> IO[bytes]:
@@ -113,30 +118,28 @@ def _open(path: Path | str) -> IO[bytes]:
     return Path(path).open("rb")
 
 
-def in_event_time_order(
-    events: Iterable[AccessEvent | IncidentEvent], lateness: float, stats: ReplayStats
-) -> Iterator[AccessEvent | IncidentEvent]:
+def in_event_time_order(events: Iterable[Located], lateness: float, stats: ReplayStats) -> Iterator[Located]:
     """Re-order events whose times are out of order by at most ``lateness`` seconds.
 
     Later stragglers are still yielded (non-windowed rules count them), just
     not in order; they are counted as ``late``.
     """
-    heap: list[tuple[float, int, AccessEvent | IncidentEvent]] = []
+    heap: list[Located] = []
     push, pop = heapq.heappush, heapq.heappop
     newest = float("-inf")
     released = float("-inf")
-    for seq, ev in enumerate(events):
-        t = _event_time(ev)
+    for item in events:
+        t = item[0]
         if t < released:
             stats.late += 1
-        push(heap, (t, seq, ev))
+        push(heap, item)
         newest = max(newest, t)
         horizon = newest - lateness
         while heap and heap[0][0] <= horizon:
             released = heap[0][0]
-            yield pop(heap)[2]
+            yield pop(heap)
     while heap:
-        yield pop(heap)[2]
+        yield pop(heap)
 
 
 @dataclass
@@ -183,18 +186,12 @@ def replay(
     streams = [
         in_event_time_order(read_events([path], stats, on_rejected, policies), lateness, stats) for path in paths
     ]
-    for ev in heapq.merge(*streams, key=_event_time):
+    for t, line, name, ev in heapq.merge(*streams, key=itemgetter(0)):
         stats.events += 1
         try:
-            if type(ev) is AccessEvent:
-                t = ev.t
-                out = on_access(ev)
-            else:
-                assert isinstance(ev, IncidentEvent)
-                t = ev.ts.timestamp()
-                out = on_filed(ev)
+            out = on_access(ev) if type(ev) is AccessEvent else on_filed(ev)  # type: ignore[arg-type]  # by type
         except MalformedEventError as exc:
-            on_rejected(Rejected("(event)", 0, exc, b""))
+            on_rejected(Rejected(name, line, exc, b""))
             continue
         if out:
             collect(out)

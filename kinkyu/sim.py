@@ -33,7 +33,7 @@ import random
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -41,6 +41,7 @@ import orjson
 from kinkyu.core.calendar import day_from_number, jst_day_number, work_window
 from kinkyu.core.contract import WorkHours
 from kinkyu.core.model import JST
+from kinkyu.core.rules.stateless import ip_verdict
 
 if TYPE_CHECKING:
     import ipaddress
@@ -122,10 +123,6 @@ def to_jsonl_bytes(event: dict[str, Any]) -> bytes:
 
 def _ts(t_ms: int) -> str:
     return datetime.fromtimestamp(t_ms / 1000, JST).isoformat(timespec="milliseconds")
-
-
-def _ms(day: date, clock: time) -> int:
-    return round(datetime.combine(day, clock, JST).timestamp() * 1000)
 
 
 def _host_ip(networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network], k: int) -> str:
@@ -515,8 +512,6 @@ class _Planter:
         networks = [n for site in c.profile.sites for n in site.networks]
         if not networks:
             return
-        from kinkyu.core.rules.stateless import ip_verdict  # noqa: PLC0415  # only the planner needs it
-
         ip = next(ip for ip in OUTSIDE_IPS if ip_verdict(ip, tuple(networks)) is not None)
         a = c.actors[0]
         self._quiet(c, a.id, t)

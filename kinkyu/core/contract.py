@@ -7,17 +7,18 @@ exactly the keys of shared/spec/contract.example.yaml must load.
 
 from __future__ import annotations
 
-import ipaddress  # pydantic needs the network types at runtime
 import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     PlainSerializer,
     field_validator,
 )
@@ -60,13 +61,25 @@ Duration = Annotated[
 
 
 def _parse_clock(value: object) -> object:
-    # YAML 1.1 reads an unquoted 08:30 as the base-60 integer 510; take it as minutes.
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-        return time(value // 60, value % 60)
+    # YAML 1.1 reads an unquoted 8:30 as the base-60 integer 510 and 17:30:00 as 63000.
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value < 24 * 60:
+            return time(value // 60, value % 60)
+        if 0 <= value < 24 * 3600:
+            return time(value // 3600, value // 60 % 60, value % 60)
+        msg = 'expected a clock time such as "08:30"'
+        raise ValueError(msg)
     return value
 
 
-Clock = Annotated[time, BeforeValidator(_parse_clock)]
+def _naive_clock(value: time) -> time:
+    if value.tzinfo is not None:
+        msg = "a clock time without a UTC offset: work hours are Japan time"
+        raise ValueError(msg)
+    return value
+
+
+Clock = Annotated[time, BeforeValidator(_parse_clock), AfterValidator(_naive_clock)]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,7 +126,7 @@ class Site(BaseModel):
 
     model_config = _STRICT
     id: str
-    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(min_length=1)
+    networks: list[IPvAnyNetwork] = Field(min_length=1)
 
 
 class WorkHours(BaseModel):

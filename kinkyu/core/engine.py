@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from kinkyu.core.clauses import clauses_for
@@ -245,10 +245,7 @@ class Engine:
         if stale:
             gone = set(stale)
             self._keys = {k: v for k, v in self._keys.items() if v not in gone}
-        # Day sequences older than a few days can no longer be reached by late events.
-        oldest = incident_day(datetime.fromtimestamp(self.watermark, JST) - timedelta(days=3))
-        for day in [d for d in self._seq if d < oldest]:
-            del self._seq[day]
+        # Day sequences are kept for good (one int a day): a filing discovered long ago still gets a fresh id.
 
     @property
     def active_incidents(self) -> int:
@@ -266,8 +263,8 @@ class Engine:
             "keys": [[c, a, r, i] for (c, a, r), i in self._keys.items()],
             "recent_findings": list(self._recent_findings.items()),
             "recent_filed": list(self._recent_filed.items()),
-            "known": self._known,
-            "seq": self._seq,
+            "known": dict(self._known),
+            "seq": dict(self._seq),
             "rules": {rule.rule_id: rule.snapshot() for rule in self.rules},
         }
 

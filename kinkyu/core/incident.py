@@ -81,11 +81,14 @@ class Incident:
         for clause in finding.clauses:
             if clause not in self.clauses:
                 self.clauses.append(clause)
-        for event_id in finding.event_ids:
-            if len(self.event_ids) < MAX_EVENT_IDS and event_id not in self.event_ids:
-                self.event_ids.append(event_id)
-        self.event_count += len(finding.event_ids)
-        self.records += finding.records
+        known = set(self.event_ids)
+        new = [e for e in finding.event_ids if e not in known]
+        if new:
+            # One action firing several rules is one set of records, counted once. Past the id cap
+            # events count as new: an over-count is the safe side for the "number of people" bound.
+            self.records += finding.records
+            self.event_count += len(new)
+            self.event_ids.extend(new[: max(0, MAX_EVENT_IDS - len(self.event_ids))])
         if finding.severity.rank > self.severity.rank:
             self.severity = finding.severity
         self.first_event_ts = min(self.first_event_ts, finding.ts)

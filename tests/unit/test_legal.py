@@ -1,4 +1,4 @@
-# ruff: noqa: CPY001, RUF001  # no copyright header in this project; Japanese text uses full-width punctuation
+# no copyright header in this project; Japanese text uses full-width punctuation
 """The national report: deadlines, PPC triggers, Rule 8 items, 本人通知 draft (shared/spec/legal.md)."""
 
 from __future__ import annotations

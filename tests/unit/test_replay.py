@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +23,17 @@ from kinkyu.core import engine as engine_module
 from kinkyu.core.model import AccessEvent, IncidentEvent
 from kinkyu.core.rules import Rule
 from kinkyu.core.rules.stateless import UnregisteredActor
-from kinkyu.replay import Rejected, ReplayResult, ReplayStats, in_event_time_order, incident_line, replay
+from kinkyu.replay import Located, Rejected, ReplayResult, ReplayStats, in_event_time_order, incident_line, replay
 
 
 @pytest.fixture(autouse=True)
-def only_unregistered_actor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def only_unregistered_actor(monkeypatch: pytest.MonkeyPatch) -> None:
     """Replays here run only ``unregistered-actor``, so each stranger's read is one incident."""
 
     def rules() -> list[Rule]:
         return [UnregisteredActor()]
 
     monkeypatch.setattr(engine_module, "make_rules", rules)
-    yield
 
 
 def _run(*paths: Path, lateness: float = 300.0) -> tuple[ReplayResult, list[Rejected]]:
@@ -53,6 +51,14 @@ def _read(actor: str, clock: str, event_id: str | None = None) -> dict[str, Any]
 
 
 # -- event-time order -------------------------------------------------------------------------
+
+
+def _located(events: list[AccessEvent | IncidentEvent]) -> list[Located]:
+    """Events as read_events yields them: (event time, line, file, event)."""
+    return [
+        (ev.t if isinstance(ev, AccessEvent) else ev.ts.timestamp(), line, "f.jsonl", ev)
+        for line, ev in enumerate(events, start=1)
+    ]
 
 
 def test_out_of_order_lines_within_the_lateness_are_processed_in_event_time_order(tmp_path: Path) -> None:
@@ -118,10 +124,12 @@ def test_reorder_buffer_releases_events_in_time_order() -> None:
         read_event("b", at(WORKDAY, "10:02")),
         read_event("a", at(WORKDAY, "10:00")),
         read_event("d", at(WORKDAY, "10:10")),
-        read_event("c", at(WORKDAY, "10:03")),  # behind the newest by more than the lateness, but nothing later left yet
+        read_event(
+            "c", at(WORKDAY, "10:03")
+        ),  # behind the newest by more than the lateness, but nothing later left yet
     ]
 
-    assert [ev.event_id for ev in in_event_time_order(events, 300.0, stats)] == ["a", "b", "c", "d"]
+    assert [loc[3].event_id for loc in in_event_time_order(_located(events), 300.0, stats)] == ["a", "b", "c", "d"]
     assert stats.late == 0
 
 
@@ -134,7 +142,7 @@ def test_straggler_behind_an_event_already_released_is_yielded_at_once_and_count
         read_event("b", at(WORKDAY, "10:01")),  # too late to go before c
     ]
 
-    assert [ev.event_id for ev in in_event_time_order(events, 300.0, stats)] == ["a", "c", "b", "d"]
+    assert [loc[3].event_id for loc in in_event_time_order(_located(events), 300.0, stats)] == ["a", "c", "b", "d"]
     assert stats.late == 1
 
 
@@ -146,7 +154,7 @@ def test_reorder_buffer_with_room_for_everything_sorts_completely() -> None:
         read_event("b", at(WORKDAY, "10:01")),
     ]
 
-    assert [ev.event_id for ev in in_event_time_order(events, 3600.0, stats)] == ["a", "b", "c"]
+    assert [loc[3].event_id for loc in in_event_time_order(_located(events), 3600.0, stats)] == ["a", "b", "c"]
     assert stats.late == 0
 
 
@@ -250,12 +258,6 @@ def test_progress_is_reported_every_so_many_events(tmp_path: Path) -> None:
     assert seen == [4, 8]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug (kinkyu/core/wire.py _fast_access): a line whose action is a list raises TypeError "
-    "(unhashable) out of replay() instead of being rejected as invalid",
-)
 def test_line_whose_action_is_not_a_string_is_rejected_not_fatal(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", [with_value(_read("u9001", "10:00"), "action", ["read"])])
 
@@ -264,12 +266,6 @@ def test_line_whose_action_is_not_a_string_is_rejected_not_fatal(tmp_path: Path)
     assert [(r.line, r.error.reason) for r in rejected] == [(1, "invalid")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug (kinkyu/replay.py replay): an event the engine refuses (unknown-incident, contract-mismatch) "
-    "is reported as Rejected('(event)', 0, ...), losing its file and line number",
-)
 def test_follow_up_of_an_unknown_incident_is_reported_with_its_file_and_line(tmp_path: Path) -> None:
     stray = {**incident_example(), "kind": "update", "incident_id": "INC-20261120-0042", "ts": at(WORKDAY, "10:00")}
     path = write_jsonl(tmp_path / "a.jsonl", [_read("u9001", "09:59"), stray])

@@ -372,14 +372,20 @@ def test_credential_attack_does_not_fire_when_failures_spread_beyond_the_window(
 
 
 def test_credential_attack_counts_one_account_across_several_ips(policy: ContractPolicy) -> None:
-    events = [f for k, hm in enumerate(["10:00", "10:01", "10:02", "10:03", "10:04"]) for f in failures([hm], ip=f"10.20.0.{k}")]
+    events = [
+        f
+        for k, hm in enumerate(["10:00", "10:01", "10:02", "10:03", "10:04"])
+        for f in failures([hm], ip=f"10.20.0.{k}")
+    ]
     (hit,) = feed(CredentialAttack(), events, policy)
     assert hit.detail["key"] == "account"
     assert hit.detail["source_ips"] == 5
 
 
 def test_credential_attack_counts_one_ip_across_several_accounts_without_naming_one(policy: ContractPolicy) -> None:
-    events = [f for k, hm in enumerate(["10:00", "10:01", "10:02", "10:03", "10:04"]) for f in failures([hm], actor=f"u{k}")]
+    events = [
+        f for k, hm in enumerate(["10:00", "10:01", "10:02", "10:03", "10:04"]) for f in failures([hm], actor=f"u{k}")
+    ]
     (hit,) = feed(CredentialAttack(), events, policy)
     assert hit.detail["key"] == "source_ip"
     assert hit.detail["accounts"] == 5

@@ -1,4 +1,4 @@
-# ruff: noqa: CPY001  # the project carries no copyright header
+# the project carries no copyright header
 """The national report: when the PPC must be told, by when, and what it is told.
 
 Pure domain (no I/O) encoding shared/spec/legal.md:

@@ -1,4 +1,4 @@
-# ruff: noqa: CPY001  # the project carries no copyright header
+# the project carries no copyright header
 """Deadline arithmetic for breach reports (shared/spec/legal.md, "Deadlines").
 
 The counting rules, as legal.md states them from APPI Rule 8 and the PPC

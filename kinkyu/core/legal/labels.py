@@ -1,4 +1,4 @@
-# ruff: noqa: CPY001, RUF001  # no copyright header in this project; Japanese text uses full-width punctuation
+# no copyright header in this project; Japanese text uses full-width punctuation
 """Japanese and English names for the categories reports may mention.
 
 Reports name categories (which items, what kind of incident, which rule),

@@ -1,4 +1,4 @@
-# ruff: noqa: CPY001, RUF001  # no copyright header in this project; Japanese text uses full-width punctuation
+# no copyright header in this project; Japanese text uses full-width punctuation
 """The Rule 8(1) report items and the draft notice to the people affected.
 
 The nine items, in the order APPI Rule 8(1) lists them (shared/spec/legal.md,

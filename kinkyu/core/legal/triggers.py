@@ -1,4 +1,4 @@
-# ruff: noqa: CPY001, RUF001, RUF002  # no copyright header in this project; Japanese text uses full-width punctuation
+# no copyright header in this project; Japanese text uses full-width punctuation
 """Whether a breach must be reported to the PPC, for the contractor and for the city.
 
 shared/spec/legal.md, "When a breach must go to the national regulator":

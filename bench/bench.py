@@ -110,7 +110,9 @@ class _Shape:
     dataset: str
     field_sets: list[list[str]]
     beat_sources: dict[str, dict[str, str]]
+    beat_actors: dict[str, dict[str, str]]
     beat_every_ms: int
+    key: bytes
     profile: ContractProfile
 
 
@@ -127,7 +129,7 @@ def _shape(profile: ContractProfile, index: int) -> _Shape:
     org = profile.contractor.org
     staff = [
         _Staff(
-            {"id": s.id, "org": org, "role": s.role},
+            {"id": s.id, "org": org, "role": "operator"},
             tuple(sources[(j * 3 + i) % len(sources)] for i in range(3)),
         )
         for j, s in enumerate(profile.staff)
@@ -138,7 +140,7 @@ def _shape(profile: ContractProfile, index: int) -> _Shape:
         fields = list(spec.fields) or ["name"]
     else:
         dataset, fields = "residents", ["name", "address"]
-    field_sets = [fields[:k] for k in range(1, len(fields) + 1)] + [fields[k : k + 2] for k in range(len(fields) - 1)]
+    field_sets = [fields[k : k + 2] for k in range(max(1, len(fields) - 1))] + [fields[:1], fields[:3]]
     gap_ms = int(profile.thresholds.heartbeat_gap.total_seconds() * 1000)
     beat_sources = {
         system: {
@@ -156,6 +158,8 @@ def _shape(profile: ContractProfile, index: int) -> _Shape:
         dataset=dataset,
         field_sets=field_sets,
         beat_sources=beat_sources,
+        beat_actors={system: {"id": f"svc-{system}", "org": org, "role": "system"} for system in SYSTEMS},
+        key=profile.contract_id.encode(),
         beat_every_ms=max(1000, min(60_000, gap_ms // 3)),
         profile=profile,
     )
@@ -201,7 +205,7 @@ class EventGen:
             for j, system in enumerate(SYSTEMS):
                 offset = (k * len(SYSTEMS) + j) * 997 % shape.beat_every_ms
                 heappush(self.beats, (self.t_ms + offset, k, system))
-        self.count = 0
+        self.accesses = 0
         self.planted = 0
 
     def _window_from(self, t_ms: int) -> tuple[int, int]:
@@ -240,16 +244,16 @@ class EventGen:
             shape = self.shapes[k]
             heappush(beats, (t + shape.beat_every_ms, k, system))
             return self._beat(t, shape, system)
-        rng = self.rng
-        self.count += 1
-        shape = self.active[rng.randrange(len(self.active))]
-        planted = self.plant_every > 0 and self.count % self.plant_every == 0
+        rnd = self.rng.random
+        self.accesses += 1
+        shape = self.active[int(rnd() * len(self.active))]
+        planted = self.plant_every > 0 and self.accesses % self.plant_every == 0
         ev = self._access(shape, planted=planted)
-        self.t_ms += rng.randint(0, 2 * self.step_ms)
+        self.t_ms += int(rnd() * 2 * self.step_ms)
         if self.t_ms >= self.window[1]:
             self.window = self._window_from(self.window[1] + 1)
-            self.t_ms = self.window[0] + rng.randint(0, 60_000)
-        return shape.contract_id.encode(), orjson.dumps(ev), ev["event_id"] if planted else None
+            self.t_ms = self.window[0] + int(rnd() * 60_000)
+        return shape.key, orjson.dumps(ev), ev["event_id"] if planted else None
 
     def _beat(self, t: int, shape: _Shape, system: str) -> Msg:
         ev = {
@@ -257,40 +261,38 @@ class EventGen:
             "ts": _ts(t),
             "contract_id": shape.contract_id,
             "system": system,
-            "actor": {"id": f"svc-{system}", "org": shape.org, "role": "system"},
+            "actor": shape.beat_actors[system],
             "source": shape.beat_sources[system],
             "action": "heartbeat",
             "outcome": "success",
         }
-        self.count += 1
-        return shape.contract_id.encode(), orjson.dumps(ev), None
+        return shape.key, orjson.dumps(ev), None
 
     def _access(self, shape: _Shape, *, planted: bool) -> dict[str, Any]:
-        rng = self.rng
+        rnd = self.rng.random
         if planted:
             self.planted += 1
             actor: dict[str, str | None] = {"id": f"{self.tag}{self.planted:07d}", "org": shape.org, "role": "operator"}
-            source = shape.sources[rng.randrange(len(shape.sources))]
+            source = shape.sources[int(rnd() * len(shape.sources))]
         else:
-            staff = shape.staff[rng.randrange(len(shape.staff))]
+            staff = shape.staff[int(rnd() * len(shape.staff))]
             actor = staff.actor
-            source = staff.sources[rng.randrange(len(staff.sources))]
-        search = rng.random() < 0.3
+            source = staff.sources[int(rnd() * len(staff.sources))]
+        search = rnd() < 0.3
         return {
             "event_id": self._event_id(),
             "ts": _ts(self.t_ms),
             "contract_id": shape.contract_id,
-            "system": SYSTEMS[rng.random() < 0.2],
+            "system": SYSTEMS[rnd() < 0.2],
             "actor": actor,
             "source": source,
             "action": "search" if search else "read",
             "resource": {
                 "dataset": shape.dataset,
-                "records": rng.randint(0, 40) if search else rng.randint(1, 3),
-                "fields": shape.field_sets[rng.randrange(len(shape.field_sets))],
+                "records": int(rnd() * 40) if search else 1 + int(rnd() * 3),
+                "fields": shape.field_sets[int(rnd() * len(shape.field_sets))],
             },
             "outcome": "success",
-            "session_id": f"s-{actor['id']}-{self.t_ms // 3_600_000 % 10_000:04d}",
         }
 
 
@@ -314,17 +316,27 @@ def write_bench_files(
     gen = EventGen(profiles, seed=seed, start=start, plant_every=plant_every)
     out: list[DataFile] = []
     files = [p.open("wb") for p in paths]
+    chunk: list[bytes] = []
+
+    def flush(k: int) -> None:
+        if chunk:
+            data = b"\n".join(chunk) + b"\n"
+            for f in files[k:]:
+                f.write(data)
+            chunk.clear()
+
     try:
         written = size = planted = 0
         for k, target in enumerate((n, 2 * n)[: len(paths)]):
             while written < target:
                 _, value, p = next(gen)
-                line = value + b"\n"
-                for f in files[k:]:
-                    f.write(line)
+                chunk.append(value)
                 written += 1
                 size += len(value)
                 planted += p is not None
+                if len(chunk) >= 4096:
+                    flush(k)
+            flush(k)
             out.append(DataFile(paths[k], written, planted, size))
     finally:
         for f in files:

@@ -121,9 +121,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     events, planted = generate(profiles, events=args.events, seed=args.seed, start=start, plant=not args.no_plant)
     out = args.out.open("wb") if args.out else sys.stdout.buffer
+    written = 0
     try:
         for ev in events:
             out.write(to_jsonl_bytes(ev))
+            written += 1
     finally:
         if args.out:
             out.close()
@@ -131,7 +133,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         with args.planted.open("wb") as fh:
             for p in planted:
                 fh.write(orjson.dumps(p, default=_dataclass_json) + b"\n")
-    _err(f"{args.events:,} events written; {len(planted)} planted breaches")
+    _err(f"{written:,} events written; {len(planted)} planted breaches")
     return EXIT_OK
 
 

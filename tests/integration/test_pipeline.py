@@ -242,3 +242,50 @@ async def test_sigkill_mid_stream_loses_no_event_and_duplicates_no_incident(pipe
     assert len({i for ids in ids_by_actor.values() for i in ids}) == 60
     same_as_replay = {inc.actor: {inc.incident_id} for inc in offline.incidents.values()}
     assert ids_by_actor == same_as_replay, "live after a crash and offline replay agree on every id"
+
+
+def _fast_contracts(pipeline: Pipeline, tmp_path: Path, **thresholds: Any) -> None:
+    """A copy of the sample contracts with Koganei's thresholds changed, used by the worker."""
+    folder = tmp_path / "contracts"
+    shutil.copytree(pipeline.contracts, folder)
+    path = folder / f"{KOGANEI}.yaml"
+    profile = yaml.safe_load(path.read_text(encoding="utf-8"))
+    profile["thresholds"].update(thresholds)
+    path.write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
+    pipeline.contracts = folder
+
+
+async def test_a_silent_system_is_reported_by_the_timer_without_any_further_event(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    _fast_contracts(pipeline, tmp_path, heartbeat_gap="3s")
+    w = pipeline.worker(KINKYU_TICK_INTERVAL="0.5", KINKYU_INGEST_DELAY="0").start()
+    w.wait_healthy()
+    beats = [access(at=T0 + timedelta(seconds=i), action="heartbeat") for i in range(3)]
+    await pipeline.produce(pipeline.topics.access_log, enc(beats))
+
+    incidents = opened(await pipeline.read(pipeline.topics.incidents, lambda r: len(opened(r)) >= 1, timeout=30))
+
+    assert incidents[0]["rules"] == ["system-outage"]
+    assert incidents[0]["system"] == "juki-portal"
+    assert incidents[0]["event_ids"] == [beats[-1]["event_id"]]
+
+
+async def test_a_restarted_worker_resumes_a_half_filled_window(pipeline: Pipeline, tmp_path: Path) -> None:
+    def failed(i: int) -> dict[str, Any]:
+        return access("u1042", at=T0 + timedelta(seconds=30 * i), action="login_failed") | {"outcome": "failure"}
+
+    w = pipeline.worker().start()
+    w.wait_healthy()
+    await pipeline.produce(pipeline.topics.access_log, enc([failed(i) for i in range(3)]))
+    await _wait_for_metric(w, f'kinkyu_events_in_total{{topic="{pipeline.topics.access_log}"}} 3.0')
+    assert w.stop() == 0
+
+    w2 = pipeline.worker().start()
+    w2.wait_healthy()
+    await pipeline.produce(pipeline.topics.access_log, enc([failed(i) for i in range(3, 5)]))
+
+    incidents = opened(await pipeline.read(pipeline.topics.incidents, lambda r: len(opened(r)) >= 1, timeout=30))
+
+    assert incidents[0]["rules"] == ["credential-attack"]
+    assert incidents[0]["event_count"] == 5, "the three failures before the restart still count"

@@ -1,0 +1,766 @@
+r"""Evidence preservation (証拠保全): sealed bundles and the hash-chained custody log.
+
+Pure: no file I/O. Hashing and AES-GCM are computation; the file edge is
+:mod:`kinkyu.evidence.store`.
+
+Bundle plaintext (format ``kinkyu-evidence-bundle/1``)
+-------------------------------------------------------
+JSON lines, ASCII only, each line the canonical JSON of one object (keys
+sorted, no spaces, non-ASCII escaped) followed by ``\n``:
+
+- line 1, the header: ``{"format":"kinkyu-evidence-bundle/1","incident_id":…,"items":N}``
+- then one line per item: ``{"event_id":…,"raw":<base64 of the bytes exactly as
+  received>,"sha256":<hex SHA-256 of those bytes>,"source":"access-log/0/1234"}``
+
+Items are sorted by (source, event_id, sha256) and exact duplicates dropped, so
+the same events sealed again, in any order or redelivered, give the same
+plaintext, the same plaintext SHA-256 and so the same bundle id
+``EVB-<incident_id>-<first 16 hex of the plaintext SHA-256>``. Nothing
+time-dependent is in the plaintext: when and by whom is in the manifest.
+
+Encryption: AES-256-GCM, a random 96-bit nonce per seal, associated data
+``kinkyu-evidence-bundle/1\0<bundle_id>\0<incident_id>`` so a ciphertext
+copied into another bundle (or incident) fails authentication. The stored blob
+is ``nonce (12 bytes) || ciphertext || tag (16 bytes)``; the manifest's
+``ciphertext_sha256`` is the SHA-256 of that whole blob.
+
+Custody log
+-----------
+Each :class:`CustodyEntry` carries ``prev_hash`` (the previous entry's
+``entry_hash``; 64 zeros for the first) and ``entry_hash``, the SHA-256 of the
+canonical JSON of every other field. Entries number from 1 with no gaps, so an
+altered, deleted, inserted or reordered entry shows as a broken hash, link or
+sequence. A truncated *tail* only shows against a head (seq + hash) recorded
+elsewhere: :class:`ChainReport` gives the head so callers can anchor it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kinkyu.core.incident import Incident
+from kinkyu.evidence.exceptions import EvidenceError, EvidenceKeyError, EvidenceTamperedError
+
+BUNDLE_FORMAT = "kinkyu-evidence-bundle/1"
+MANIFEST_FORMAT = "kinkyu-evidence-manifest/1"
+CIPHER = "AES-256-GCM"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+GENESIS_HASH = "0" * 64
+# The requirement's default: the actor's and the system's events one hour either side.
+DEFAULT_WINDOW = timedelta(hours=1)
+
+# Well-known custody actions; others are allowed if they are short lower-case tokens.
+SEALED = "sealed"
+VIEWED = "viewed"
+EXPORTED = "exported"
+VERIFIED = "verified"
+TRANSFERRED = "transferred"
+CUSTODY_ACTIONS = frozenset({SEALED, VIEWED, EXPORTED, VERIFIED, TRANSFERRED})
+
+# Ids become file names in the store: letters, digits, '-' and '_' only, so no path tricks.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_BUNDLE_ID = re.compile(r"EVB-[A-Za-z0-9][A-Za-z0-9_-]{0,127}-[0-9a-f]{16}")
+_ACTION = re.compile(r"[a-z][a-z_-]{0,31}")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+# -- small helpers ------------------------------------------------------------------------------------
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form that gets hashed: sorted keys, no spaces, ASCII, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lower-case hex SHA-256."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def source_of(topic: str, partition: int, offset: int) -> str:
+    """An item's ``source``: where the raw bytes were read, ``topic/partition/offset``."""
+    return f"{topic}/{partition}/{offset}"
+
+
+def check_incident_id(incident_id: str) -> str:
+    """``incident_id`` if it is safe as a folder name (letters, digits, ``-``, ``_``); else EvidenceError."""
+    if not isinstance(incident_id, str) or not _ID.fullmatch(incident_id):
+        raise EvidenceError(
+            f"incident id {incident_id!r} is not usable for evidence: "
+            "it must be 1-128 letters, digits, '-' or '_' (e.g. INC-20261121-0001)"
+        )
+    return incident_id
+
+
+def check_bundle_id(bundle_id: str) -> str:
+    """``bundle_id`` if it has the ``EVB-<incident>-<16 hex>`` form; else EvidenceError."""
+    if not isinstance(bundle_id, str) or not _BUNDLE_ID.fullmatch(bundle_id):
+        raise EvidenceError(f"{bundle_id!r} is not an evidence bundle id (EVB-<incident id>-<16 hex digits>)")
+    return bundle_id
+
+
+def make_bundle_id(incident_id: str, plaintext_sha256: str) -> str:
+    """The deterministic bundle id: ``EVB-<incident_id>-<first 16 hex of the plaintext SHA-256>``."""
+    return f"EVB-{incident_id}-{plaintext_sha256[:16]}"
+
+
+def associated_data(bundle_id: str, incident_id: str) -> bytes:
+    """The AES-GCM associated data binding a ciphertext to its bundle and incident."""
+    return f"{BUNDLE_FORMAT}\0{bundle_id}\0{incident_id}".encode()
+
+
+def _aware(ts: datetime, what: str) -> datetime:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise EvidenceError(f"{what} needs a UTC offset (an aware datetime)")
+    return ts
+
+
+# -- keys ---------------------------------------------------------------------------------------------
+
+
+def key_from_config(secret: str) -> bytes:
+    """The 32-byte AES-256 key from its configured text: base64 (standard or URL-safe) or 64 hex digits.
+
+    Raises EvidenceKeyError saying what is wrong (empty, not base64/hex, how many
+    bytes it decodes to), never quoting the value.
+    """
+    how = "generate one with `openssl rand -base64 32`"
+    text = secret.strip()
+    if not text:
+        raise EvidenceKeyError(f"the evidence key is empty; it must be 32 random bytes in base64 ({how})")
+    # 64 hex digits are also valid base64 (of 48 bytes), so hex is tried first.
+    if _HEX64.fullmatch(text):
+        return bytes.fromhex(text)
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        altchars = b"-_" if ("-" in text or "_" in text) else None
+        key = base64.b64decode(padded, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise EvidenceKeyError(
+            f"the evidence key is neither base64 nor 64 hex digits; it must be 32 random bytes in base64 ({how})"
+        ) from exc
+    if len(key) != KEY_BYTES:
+        raise EvidenceKeyError(
+            f"the evidence key decodes to {len(key)} bytes; AES-256 needs exactly {KEY_BYTES} ({how})"
+        )
+    return key
+
+
+def key_id(key: bytes) -> str:
+    """Which key: the first 8 hex digits of the key's SHA-256 (shown in manifests; reveals nothing usable)."""
+    _check_key(key)
+    return sha256_hex(key)[:8]
+
+
+def _check_key(key: bytes) -> None:
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        size = len(key) if isinstance(key, bytes) else 0
+        raise EvidenceKeyError(f"the evidence key must be {KEY_BYTES} bytes, not {size}; see key_from_config")
+
+
+# -- items, manifest, bundle --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceItem:
+    """One event as received: where it was read, its id, and its bytes exactly as they arrived.
+
+    ``raw`` may hold personal information: it is left out of ``repr`` so that a
+    log line or a failed assertion cannot print it.
+    """
+
+    source: str
+    event_id: str
+    raw: bytes = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of ``raw``."""
+        return sha256_hex(self.raw)
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        """Bundle order: source, event id, content hash."""
+        return (self.source, self.event_id, self.sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestItem:
+    """What the manifest says of one item: where it came from, its id and hash; no content."""
+
+    source: str
+    event_id: str
+    sha256: str
+
+    def to_json(self) -> dict[str, str]:
+        """Wire form."""
+        return {"source": self.source, "event_id": self.event_id, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The public description of a sealed bundle: ids, hashes, who sealed it, when and why.
+
+    No raw content and no personal information: ``reason`` and ``sealed_by``
+    are written by Kinkyu or staff and must name rules, ids and categories only.
+    """
+
+    bundle_id: str
+    incident_id: str
+    items: tuple[ManifestItem, ...]
+    plaintext_sha256: str
+    ciphertext_sha256: str
+    sealed_at: datetime
+    sealed_by: str
+    reason: str
+    key_id: str
+    cipher: str = CIPHER
+    format: str = MANIFEST_FORMAT
+
+    @property
+    def item_count(self) -> int:
+        """How many items the bundle holds."""
+        return len(self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form (the ``.manifest.json`` file and the reviewer report's evidence manifest)."""
+        return {
+            "format": self.format,
+            "bundle_id": self.bundle_id,
+            "incident_id": self.incident_id,
+            "item_count": self.item_count,
+            "items": [i.to_json() for i in self.items],
+            "plaintext_sha256": self.plaintext_sha256,
+            "ciphertext_sha256": self.ciphertext_sha256,
+            "cipher": self.cipher,
+            "key_id": self.key_id,
+            "sealed_at": self.sealed_at.isoformat(),
+            "sealed_by": self.sealed_by,
+            "reason": self.reason,
+        }
+
+    def sha256(self) -> str:
+        """SHA-256 of the canonical JSON form; recorded in the custody log when the bundle is sealed."""
+        return sha256_hex(canonical_json(self.to_json()))
+
+    @classmethod
+    def from_json(cls, data: Any) -> Manifest:
+        """Inverse of :meth:`to_json`; EvidenceTamperedError naming the field when it does not parse."""
+
+        def text(obj: Any, name: str, where: str = "manifest") -> str:
+            value = obj.get(name) if isinstance(obj, dict) else None
+            if not isinstance(value, str):
+                raise EvidenceTamperedError([f"{where}: field {name!r} is missing or not a string"])
+            return value
+
+        items_json = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items_json, list):
+            raise EvidenceTamperedError(["manifest: field 'items' is missing or not a list"])
+        items = tuple(
+            ManifestItem(
+                text(i, "source", f"manifest item {n}"),
+                text(i, "event_id", f"manifest item {n}"),
+                text(i, "sha256", f"manifest item {n}"),
+            )
+            for n, i in enumerate(items_json, 1)
+        )
+        if data.get("item_count") != len(items):
+            raise EvidenceTamperedError([f"manifest: item_count does not match the {len(items)} items listed"])
+        try:
+            sealed_at = datetime.fromisoformat(text(data, "sealed_at"))
+        except ValueError as exc:
+            raise EvidenceTamperedError(["manifest: sealed_at is not an RFC 3339 time"]) from exc
+        return cls(
+            bundle_id=text(data, "bundle_id"),
+            incident_id=text(data, "incident_id"),
+            items=items,
+            plaintext_sha256=text(data, "plaintext_sha256"),
+            ciphertext_sha256=text(data, "ciphertext_sha256"),
+            sealed_at=sealed_at,
+            sealed_by=text(data, "sealed_by"),
+            reason=text(data, "reason"),
+            key_id=text(data, "key_id"),
+            cipher=text(data, "cipher"),
+            format=text(data, "format"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SealedBundle:
+    """A manifest and its blob (``nonce || ciphertext || tag``): what the store writes and reads back."""
+
+    manifest: Manifest
+    blob: bytes = field(repr=False)
+
+    @property
+    def bundle_id(self) -> str:
+        """The manifest's bundle id."""
+        return self.manifest.bundle_id
+
+
+def canonical_items(items: Iterable[EvidenceItem]) -> list[EvidenceItem]:
+    """Items in bundle order, exact duplicates (same source, id and bytes) dropped."""
+    unique: dict[tuple[str, str, str], EvidenceItem] = {}
+    for item in items:
+        if not isinstance(item.raw, bytes) or not item.source or not item.event_id:
+            raise EvidenceError("an evidence item needs a source, an event id and its raw bytes")
+        unique.setdefault(item.sort_key, item)
+    return [unique[k] for k in sorted(unique)]
+
+
+def encode_plaintext(incident_id: str, items: Sequence[EvidenceItem]) -> bytes:
+    """The canonical plaintext of a bundle (see the module docstring); ``items`` in canonical order."""
+    lines = [canonical_json({"format": BUNDLE_FORMAT, "incident_id": incident_id, "items": len(items)})]
+    lines.extend(
+        canonical_json(
+            {
+                "source": item.source,
+                "event_id": item.event_id,
+                "sha256": item.sha256,
+                "raw": base64.b64encode(item.raw).decode("ascii"),
+            }
+        )
+        for item in items
+    )
+    return b"".join(line + b"\n" for line in lines)
+
+
+def seal_bundle(
+    incident_id: str,
+    items: Sequence[EvidenceItem],
+    key: bytes,
+    *,
+    sealed_at: datetime,
+    sealed_by: str,
+    reason: str,
+    nonce: bytes | None = None,
+) -> SealedBundle:
+    """Seal events into an encrypted bundle with its manifest.
+
+    The bundle id depends on the incident and the items only, so sealing the same
+    events again (redelivery, a restart) yields the same id; the ciphertext differs
+    (fresh nonce) and the store keeps the first. ``nonce`` is for tests only: a
+    nonce must never be reused with the same key.
+    """
+    check_incident_id(incident_id)
+    _check_key(key)
+    _aware(sealed_at, "sealed_at")
+    if not sealed_by or not reason:
+        raise EvidenceError("sealing evidence needs sealed_by and a reason")
+    ordered = canonical_items(items)
+    if not ordered:
+        raise EvidenceError(f"nothing to seal for incident {incident_id}: no evidence items given")
+    if nonce is None:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+    elif len(nonce) != NONCE_BYTES:
+        raise EvidenceError(f"an AES-GCM nonce is {NONCE_BYTES} bytes, not {len(nonce)}")
+    plaintext = encode_plaintext(incident_id, ordered)
+    plaintext_sha256 = sha256_hex(plaintext)
+    bundle_id = make_bundle_id(incident_id, plaintext_sha256)
+    blob = nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data(bundle_id, incident_id))
+    manifest = Manifest(
+        bundle_id=bundle_id,
+        incident_id=incident_id,
+        items=tuple(ManifestItem(i.source, i.event_id, i.sha256) for i in ordered),
+        plaintext_sha256=plaintext_sha256,
+        ciphertext_sha256=sha256_hex(blob),
+        sealed_at=sealed_at,
+        sealed_by=sealed_by,
+        reason=reason,
+        key_id=key_id(key),
+    )
+    return SealedBundle(manifest, blob)
+
+
+@dataclass(frozen=True, slots=True)
+class BundleProblem:
+    """One failed check of a bundle.
+
+    ``part`` says what is wrong: ``ciphertext`` (the blob), ``manifest``, or
+    ``bundle`` (both: the blob replaced and the manifest edited to match, or its ids altered).
+    """
+
+    part: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.part}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class BundleCheck:
+    """The result of checking one bundle against its manifest and a key.
+
+    ``key_problem`` is set (and the content not checked) when the bundle was
+    sealed under another key id: a configuration matter, not tampering.
+    """
+
+    bundle_id: str
+    problems: tuple[BundleProblem, ...] = ()
+    key_problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every check passed."""
+        return not self.problems and self.key_problem is None
+
+
+def check_bundle(sealed: SealedBundle, key: bytes) -> BundleCheck:
+    """Check a bundle without raising: GCM tag, every hash, ids, item list; see :func:`open_bundle`."""
+    return _inspect(sealed, key)[0]
+
+
+def open_bundle(sealed: SealedBundle, key: bytes) -> list[EvidenceItem]:
+    """Decrypt and verify a bundle; the items in bundle order.
+
+    ``sealed`` is what :func:`seal_bundle` returned or a manifest and blob read
+    back from storage. Raises EvidenceKeyError when the key is not the one the
+    manifest names, EvidenceTamperedError listing every failed check otherwise.
+    """
+    result, items = _inspect(sealed, key)
+    if result.key_problem is not None:
+        raise EvidenceKeyError(result.key_problem)
+    if result.problems or items is None:
+        raise EvidenceTamperedError(f"bundle {result.bundle_id}: {p}" for p in result.problems)
+    return items
+
+
+def _inspect(sealed: SealedBundle, key: bytes) -> tuple[BundleCheck, list[EvidenceItem] | None]:
+    manifest, blob = sealed.manifest, sealed.blob
+    given_id = key_id(key)
+    problems: list[BundleProblem] = []
+    blob_matches = sha256_hex(blob) == manifest.ciphertext_sha256
+    if given_id != manifest.key_id:
+        if not blob_matches:
+            problems.append(BundleProblem("ciphertext", "its SHA-256 does not match the manifest's ciphertext_sha256"))
+        key_problem = (
+            f"bundle {manifest.bundle_id} was sealed with key id {manifest.key_id}; the given key has id {given_id}"
+        )
+        return BundleCheck(manifest.bundle_id, tuple(problems), key_problem), None
+    if len(blob) < NONCE_BYTES + TAG_BYTES:
+        problems.append(BundleProblem("ciphertext", f"truncated to {len(blob)} bytes"))
+        return BundleCheck(manifest.bundle_id, tuple(problems)), None
+    try:
+        plaintext = AESGCM(key).decrypt(
+            blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data(manifest.bundle_id, manifest.incident_id)
+        )
+    except InvalidTag:
+        # With the right key a failed tag means the blob was altered, or it (or the manifest's ids)
+        # belongs to another bundle. The blob's hash tells which file changed.
+        if blob_matches:
+            problems.append(
+                BundleProblem(
+                    "bundle",
+                    f"the ciphertext fails AES-GCM authentication for bundle {manifest.bundle_id} of incident "
+                    f"{manifest.incident_id} although it matches the manifest's SHA-256: the ciphertext was "
+                    "replaced and the manifest edited to match, or the manifest's ids were altered",
+                )
+            )
+        else:
+            problems.append(
+                BundleProblem(
+                    "ciphertext",
+                    "fails AES-GCM authentication and its SHA-256 does not match the manifest: altered or replaced",
+                )
+            )
+        return BundleCheck(manifest.bundle_id, tuple(problems)), None
+
+    # The blob is authentic under the key: from here every disagreement is the manifest's.
+    if not blob_matches:
+        problems.append(BundleProblem("manifest", "ciphertext_sha256 does not match the (authentic) ciphertext"))
+    items, content_problems = _decode_plaintext(plaintext, manifest.incident_id)
+    problems.extend(content_problems)
+    plaintext_sha256 = sha256_hex(plaintext)
+    if plaintext_sha256 != manifest.plaintext_sha256:
+        problems.append(BundleProblem("manifest", "plaintext_sha256 does not match the sealed content"))
+    if make_bundle_id(manifest.incident_id, plaintext_sha256) != manifest.bundle_id:
+        problems.append(BundleProblem("manifest", "bundle_id does not derive from the sealed content"))
+    if len(items) != manifest.item_count:
+        problems.append(
+            BundleProblem("manifest", f"lists {manifest.item_count} items; the bundle holds {len(items)}")
+        )
+    for n, (item, listed) in enumerate(zip(items, manifest.items, strict=False), 1):
+        if item.event_id != listed.event_id:
+            problems.append(BundleProblem("manifest", f"item {n}: event_id does not match the sealed item"))
+        if item.source != listed.source:
+            problems.append(BundleProblem("manifest", f"item {n} (event {item.event_id}): source does not match"))
+        if item.sha256 != listed.sha256:
+            problems.append(
+                BundleProblem("manifest", f"item {n} (event {item.event_id}): SHA-256 does not match the sealed item")
+            )
+    return BundleCheck(manifest.bundle_id, tuple(problems)), (None if problems else items)
+
+
+def _decode_plaintext(plaintext: bytes, incident_id: str) -> tuple[list[EvidenceItem], list[BundleProblem]]:
+    """Items of an authenticated plaintext. Problems here mean a sealing bug, not tampering after sealing."""
+    problems: list[BundleProblem] = []
+    items: list[EvidenceItem] = []
+    lines = plaintext.split(b"\n")
+    if lines[-1] != b"" or len(lines) < 2:  # noqa: PLR2004  # a header line and the final newline at least
+        return items, [BundleProblem("ciphertext", "the sealed content is not a bundle")]
+    try:
+        header = json.loads(lines[0])
+        if header.get("format") != BUNDLE_FORMAT:
+            problems.append(BundleProblem("ciphertext", f"the sealed content is not {BUNDLE_FORMAT}"))
+        if header.get("incident_id") != incident_id:
+            problems.append(BundleProblem("manifest", "incident_id does not match the sealed content"))
+        for n, line in enumerate(lines[1:-1], 1):
+            obj = json.loads(line)
+            raw = base64.b64decode(obj["raw"], validate=True)
+            item = EvidenceItem(str(obj["source"]), str(obj["event_id"]), raw)
+            if item.sha256 != obj["sha256"]:
+                problems.append(
+                    BundleProblem("ciphertext", f"item {n} (event {item.event_id}): content does not match its SHA-256")
+                )
+            items.append(item)
+        if header.get("items") != len(items):
+            problems.append(BundleProblem("ciphertext", "the sealed item count does not match its items"))
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        # The message of a JSON error may quote content: only the fact is reported.
+        problems.append(BundleProblem("ciphertext", "the sealed content does not parse as a bundle"))
+    return items, problems
+
+
+# -- choosing what to seal ----------------------------------------------------------------------------
+
+
+def evidence_window(incident: Incident, window: timedelta = DEFAULT_WINDOW) -> tuple[datetime, datetime]:
+    """The time span whose events are sealed: the incident's events widened by ``window`` each side."""
+    return incident.first_event_ts - window, incident.last_event_ts + window
+
+
+def in_evidence_scope(
+    incident: Incident,
+    *,
+    event_id: str,
+    ts: datetime,
+    actor: str | None,
+    system: str | None,
+    window: timedelta = DEFAULT_WINDOW,
+) -> bool:
+    """Whether an event belongs in the incident's evidence.
+
+    The triggering events always; besides them, events of the incident's actor or
+    on its system within :func:`evidence_window`. A filed incident names neither,
+    so only its own events are sealed.
+    """
+    if event_id in incident.event_ids:
+        return True
+    start, end = evidence_window(incident, window)
+    if not start <= ts <= end:
+        return False
+    return (incident.actor is not None and actor == incident.actor) or (
+        incident.system is not None and system == incident.system
+    )
+
+
+# -- custody log ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyEntry:
+    """One line of an incident's custody log: who did what to which bundle, chained to the line before.
+
+    ``detail`` holds ids, hashes and counts only, never personal information.
+    """
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    bundle_id: str | None
+    incident_id: str
+    detail: dict[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+    def content(self) -> dict[str, Any]:
+        """Every field but ``entry_hash``: what the hash covers."""
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "bundle_id": self.bundle_id,
+            "incident_id": self.incident_id,
+            "detail": self.detail,
+            "prev_hash": self.prev_hash,
+        }
+
+    def computed_hash(self) -> str:
+        """The SHA-256 this entry's content hashes to (equal to ``entry_hash`` unless altered)."""
+        return sha256_hex(canonical_json(self.content()))
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form: one line of ``custody.jsonl``."""
+        return {**self.content(), "entry_hash": self.entry_hash}
+
+    @classmethod
+    def from_json(cls, data: Any) -> CustodyEntry:
+        """Inverse of :meth:`to_json`; EvidenceTamperedError naming the field when a line does not parse."""
+        if not isinstance(data, dict):
+            raise EvidenceTamperedError(["not a JSON object"])
+        checks: dict[str, type | tuple[type, ...]] = {
+            "seq": int,
+            "at": str,
+            "actor": str,
+            "action": str,
+            "bundle_id": (str, type(None)),
+            "incident_id": str,
+            "detail": dict,
+            "prev_hash": str,
+            "entry_hash": str,
+        }
+        for name, kind in checks.items():
+            if name not in data or not isinstance(data[name], kind) or isinstance(data[name], bool):
+                raise EvidenceTamperedError([f"field {name!r} is missing or of the wrong type"])
+        try:
+            at = datetime.fromisoformat(data["at"])
+        except ValueError as exc:
+            raise EvidenceTamperedError(["field 'at' is not an RFC 3339 time"]) from exc
+        return cls(
+            seq=data["seq"],
+            at=at,
+            actor=data["actor"],
+            action=data["action"],
+            bundle_id=data["bundle_id"],
+            incident_id=data["incident_id"],
+            detail=data["detail"],
+            prev_hash=data["prev_hash"],
+            entry_hash=data["entry_hash"],
+        )
+
+
+def append_entry(
+    prev: CustodyEntry | None,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    incident_id: str,
+    bundle_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> CustodyEntry:
+    """The entry that follows ``prev`` (or starts the chain when ``prev`` is None).
+
+    ``detail`` must be JSON-able; it is normalised through JSON so that what is
+    hashed is exactly what is read back from the file.
+    """
+    check_incident_id(incident_id)
+    _aware(at, "a custody entry's time")
+    if not actor:
+        raise EvidenceError("a custody entry needs an actor")
+    if not _ACTION.fullmatch(action):
+        raise EvidenceError(f"custody action {action!r} is not a short lower-case word (e.g. {VIEWED!r})")
+    if bundle_id is not None:
+        check_bundle_id(bundle_id)
+    if prev is not None and prev.incident_id != incident_id:
+        raise EvidenceError(f"custody entry for {incident_id} cannot follow an entry of {prev.incident_id}")
+    try:
+        normal = json.loads(canonical_json(dict(detail or {})))
+    except (TypeError, ValueError) as exc:
+        raise EvidenceError("custody detail must be JSON-able (ids, hashes, counts)") from exc
+    content = CustodyEntry(
+        seq=1 if prev is None else prev.seq + 1,
+        at=at,
+        actor=actor,
+        action=action,
+        bundle_id=bundle_id,
+        incident_id=incident_id,
+        detail=normal,
+        prev_hash=GENESIS_HASH if prev is None else prev.entry_hash,
+        entry_hash="",
+    )
+    return replace(content, entry_hash=content.computed_hash())
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    """One broken thing in a custody chain; ``seq`` is the entry it was seen at (None: the chain as a whole)."""
+
+    seq: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The result of :func:`verify_chain`: OK, or every broken link and altered entry by seq.
+
+    ``head_seq``/``head_hash`` (the last entry) let a caller anchor the chain
+    elsewhere: deleting entries from the end is only visible against such an anchor.
+    """
+
+    entry_count: int
+    head_seq: int | None
+    head_hash: str | None
+    problems: tuple[ChainProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form (``evidence verify --json`` and the reviewer report's custody chain status)."""
+        return {
+            "status": "intact" if self.ok else "broken",
+            "entries": self.entry_count,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "problems": [{"seq": p.seq, "message": p.message} for p in self.problems],
+        }
+
+
+def verify_chain(entries: Sequence[CustodyEntry], *, incident_id: str | None = None) -> ChainReport:
+    """Re-check every entry's hash, every link and the numbering, in file order.
+
+    Each entry is compared with the one just before it, so an altered entry
+    names itself ("hash does not match its content"), a deleted one shows as a
+    gap and a broken link, and reordered ones as out-of-order seqs and broken links.
+    """
+    problems: list[ChainProblem] = []
+    prev: CustodyEntry | None = None
+    for entry in entries:
+        seq = entry.seq
+        if entry.computed_hash() != entry.entry_hash:
+            problems.append(ChainProblem(seq, f"entry {seq}: hash does not match its content"))
+        if incident_id is not None and entry.incident_id != incident_id:
+            problems.append(ChainProblem(seq, f"entry {seq}: belongs to incident {entry.incident_id}"))
+        if prev is None:
+            if seq != 1:
+                problems.append(ChainProblem(seq, f"gap before seq {seq}: the chain does not start at seq 1"))
+            if entry.prev_hash != GENESIS_HASH:
+                problems.append(ChainProblem(seq, f"entry {seq}: prev_hash is not the start of a chain"))
+        else:
+            if seq == prev.seq + 1:
+                pass
+            elif seq > prev.seq + 1:
+                problems.append(ChainProblem(seq, f"gap after seq {prev.seq}: next is seq {seq}"))
+            else:
+                problems.append(ChainProblem(seq, f"entry {seq}: out of order (follows seq {prev.seq})"))
+            if entry.prev_hash != prev.entry_hash:
+                problems.append(ChainProblem(seq, f"entry {seq}: prev_hash does not match entry {prev.seq}"))
+        prev = entry
+    return ChainReport(
+        entry_count=len(entries),
+        head_seq=prev.seq if prev else None,
+        head_hash=prev.entry_hash if prev else None,
+        problems=tuple(problems),
+    )

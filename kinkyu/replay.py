@@ -15,7 +15,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
@@ -23,7 +23,7 @@ from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.engine import DEFAULT_LATENESS, Engine, Output
 from kinkyu.core.incident import Incident
 from kinkyu.core.model import AccessEvent, IncidentEvent
-from kinkyu.core.wire import access_from_obj, incident_from_obj
+from kinkyu.core.wire import decode_event
 from kinkyu.exceptions import MalformedEventError, UnknownContractError
 
 # How often (in event time) absence-based rules are asked to look.
@@ -61,16 +61,6 @@ class Rejected:
     raw: bytes
 
 
-def _decode(obj: Any) -> AccessEvent | IncidentEvent:
-    if not isinstance(obj, dict):
-        raise MalformedEventError("bad-json", f"expected a JSON object, got {type(obj).__name__}")
-    if "action" in obj:
-        return access_from_obj(obj)
-    if "kind" in obj:
-        return incident_from_obj(obj)
-    raise MalformedEventError("invalid", "neither an access-log event (no action) nor an incident event (no kind)")
-
-
 def _event_time(ev: AccessEvent | IncidentEvent) -> float:
     return ev.t if isinstance(ev, AccessEvent) else ev.ts.timestamp()
 
@@ -89,7 +79,6 @@ def read_events(
 
     Rejecting them at read time keeps the line number in the report.
     """
-    loads = orjson.loads
     for path in paths:
         name = str(path)
         with _open(path) as fh:
@@ -98,12 +87,9 @@ def read_events(
                 if not raw.strip():
                     continue
                 try:
-                    ev = _decode(loads(raw))
+                    ev = decode_event(raw)
                     if ev.contract_id not in contracts:
                         raise UnknownContractError(ev.contract_id)  # reported like any bad line
-                except orjson.JSONDecodeError as exc:
-                    err = MalformedEventError("bad-json", f"not valid UTF-8 JSON (at byte {exc.pos})")
-                    rejected(Rejected(name, number, err, raw))
                 except MalformedEventError as exc:
                     rejected(Rejected(name, number, exc, raw))
                 else:

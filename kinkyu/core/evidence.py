@@ -490,9 +490,7 @@ def _inspect(sealed: SealedBundle, key: bytes) -> tuple[BundleCheck, list[Eviden
     if make_bundle_id(manifest.incident_id, plaintext_sha256) != manifest.bundle_id:
         problems.append(BundleProblem("manifest", "bundle_id does not derive from the sealed content"))
     if len(items) != manifest.item_count:
-        problems.append(
-            BundleProblem("manifest", f"lists {manifest.item_count} items; the bundle holds {len(items)}")
-        )
+        problems.append(BundleProblem("manifest", f"lists {manifest.item_count} items; the bundle holds {len(items)}"))
     for n, (item, listed) in enumerate(zip(items, manifest.items, strict=False), 1):
         if item.event_id != listed.event_id:
             problems.append(BundleProblem("manifest", f"item {n}: event_id does not match the sealed item"))
@@ -737,6 +735,7 @@ def verify_chain(entries: Sequence[CustodyEntry], *, incident_id: str | None = N
     """
     problems: list[ChainProblem] = []
     prev: CustodyEntry | None = None
+    highest = 0  # numbering is judged against the highest seq so far, so one misplaced entry is one finding
     for entry in entries:
         seq = entry.seq
         if entry.computed_hash() != entry.entry_hash:
@@ -749,14 +748,16 @@ def verify_chain(entries: Sequence[CustodyEntry], *, incident_id: str | None = N
             if entry.prev_hash != GENESIS_HASH:
                 problems.append(ChainProblem(seq, f"entry {seq}: prev_hash is not the start of a chain"))
         else:
-            if seq == prev.seq + 1:
-                pass
-            elif seq > prev.seq + 1:
-                problems.append(ChainProblem(seq, f"gap after seq {prev.seq}: next is seq {seq}"))
-            else:
+            if seq == prev.seq:
+                problems.append(ChainProblem(seq, f"entry {seq}: seq repeated"))
+            elif seq > highest + 1:
+                problems.append(ChainProblem(seq, f"gap after seq {highest}: next is seq {seq}"))
+            elif seq <= highest:
                 problems.append(ChainProblem(seq, f"entry {seq}: out of order (follows seq {prev.seq})"))
+            # Links are always to the entry just before in the file: that is what the writer chained to.
             if entry.prev_hash != prev.entry_hash:
                 problems.append(ChainProblem(seq, f"entry {seq}: prev_hash does not match entry {prev.seq}"))
+        highest = max(highest, seq)
         prev = entry
     return ChainReport(
         entry_count=len(entries),

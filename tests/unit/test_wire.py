@@ -14,7 +14,6 @@ from kinkyu.core.model import FOLLOW_UP_KINDS, AccessEvent, IncidentEvent, Perso
 from kinkyu.core.wire import (
     AccessLogEventIn,
     _fast_decode,
-    access_from_obj,
     decode_access,
     decode_incident,
 )

@@ -3,7 +3,8 @@
 Exit codes scripts can trust:
 0 done; 1 an unexpected failure (a bug: report it); 2 wrong usage;
 3 a contract profile or setting is invalid; 4 the broker cannot be reached
-or used; 5 ``replay --strict`` met lines that are not valid events.
+or used; 5 ``replay --strict`` met lines that are not valid events;
+6 ``evidence verify`` found evidence or its custody log altered.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_BROKER = 4
 EXIT_MALFORMED = 5
+EXIT_TAMPERED = 6  # returned by kinkyu.evidence.cli
 
 
 def _err(msg: str) -> None:
@@ -205,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kinkyu",
         description="Kinkyu (緊急): detect contract breaches in access logs and drive the city's "
         "emergency clauses. Exit codes: 0 ok, 1 failure, 2 usage, 3 bad contract/setting, "
-        "4 broker unreachable, 5 rejected lines with replay --strict.",
+        "4 broker unreachable, 5 rejected lines with replay --strict, 6 evidence altered.",
     )
     parser.add_argument("--version", action="version", version=f"kinkyu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -261,6 +263,9 @@ def _add_live_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder)
 
 def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder) -> None:
     del broker_opts
+    from kinkyu.evidence.cli import add_evidence_parser  # noqa: PLC0415  # keeps the module graph one-way
+
+    add_evidence_parser(sub)
     p = sub.add_parser("replay", help="run detection over archived JSON-lines logs, without a broker")
     contract_opts(p, required=True)
     p.add_argument(

@@ -20,7 +20,7 @@ from typing import Any
 from kinkyu.core.clauses import clauses_for
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident, incident_day
-from kinkyu.core.model import FOLLOW_UP_KINDS, JST, AccessEvent, Finding, IncidentEvent, finding_id
+from kinkyu.core.model import ACTIONS, FOLLOW_UP_KINDS, JST, AccessEvent, Finding, IncidentEvent, finding_id
 from kinkyu.core.rules import Hit, Rule, make_rules
 from kinkyu.exceptions import MalformedEventError, UnknownContractError
 
@@ -75,6 +75,9 @@ class Engine:
         self.partition = partition
         self.partitions = partitions
         self.rules = rules if rules is not None else make_rules()
+        self._by_action: dict[str, tuple[Rule, ...]] = {
+            action: tuple(r for r in self.rules if r.actions is None or action in r.actions) for action in ACTIONS
+        }
         self.watermark = 0.0
         self._active: dict[str, Incident] = {}
         self._keys: dict[tuple[str, str | None, str], str] = {}
@@ -103,7 +106,7 @@ class Engine:
         """Run every rule on one access event and correlate what fires."""
         policy = self.policy(ev.contract_id)
         hits: list[tuple[Rule, Hit]] | None = None
-        for rule in self.rules:
+        for rule in self._by_action[ev.action]:
             for hit in rule.observe(ev, policy):
                 if hits is None:
                     hits = []

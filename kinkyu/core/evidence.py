@@ -129,6 +129,34 @@ def _aware(ts: datetime, what: str) -> datetime:
     return ts
 
 
+_MANIFEST_FIELDS = frozenset(
+    {
+        "format",
+        "bundle_id",
+        "incident_id",
+        "item_count",
+        "items",
+        "plaintext_sha256",
+        "ciphertext_sha256",
+        "cipher",
+        "key_id",
+        "sealed_at",
+        "sealed_by",
+        "reason",
+    }
+)
+_MANIFEST_ITEM_FIELDS = frozenset({"source", "event_id", "sha256"})
+_CUSTODY_FIELDS = frozenset(
+    {"seq", "at", "actor", "action", "bundle_id", "incident_id", "detail", "prev_hash", "entry_hash"}
+)
+
+
+def _no_extra_fields(obj: Any, known: frozenset[str], where: str) -> None:
+    extra = sorted(set(obj) - known) if isinstance(obj, dict) else []
+    if extra:
+        raise EvidenceTamperedError([f"{where}: unexpected field {', '.join(map(repr, extra))}"])
+
+
 # -- keys ---------------------------------------------------------------------------------------------
 
 
@@ -270,6 +298,10 @@ class Manifest:
         items_json = data.get("items") if isinstance(data, dict) else None
         if not isinstance(items_json, list):
             raise EvidenceTamperedError(["manifest: field 'items' is missing or not a list"])
+        # A field this version does not know would escape the manifest hash: it counts as an alteration.
+        _no_extra_fields(data, _MANIFEST_FIELDS, "manifest")
+        for n, i in enumerate(items_json, 1):
+            _no_extra_fields(i, _MANIFEST_ITEM_FIELDS, f"manifest item {n}")
         items = tuple(
             ManifestItem(
                 text(i, "source", f"manifest item {n}"),
@@ -420,7 +452,10 @@ class BundleCheck:
 
 
 def check_bundle(sealed: SealedBundle, key: bytes) -> BundleCheck:
-    """Check a bundle without raising: GCM tag, every hash, ids, item list; see :func:`open_bundle`."""
+    """Check a bundle, reporting rather than raising: GCM tag, every hash, ids, the item list.
+
+    Only a key that is not 32 bytes raises (EvidenceKeyError). See :func:`open_bundle`.
+    """
     return _inspect(sealed, key)[0]
 
 
@@ -467,7 +502,7 @@ def _inspect(sealed: SealedBundle, key: bytes) -> tuple[BundleCheck, list[Eviden
                     "bundle",
                     f"the ciphertext fails AES-GCM authentication for bundle {manifest.bundle_id} of incident "
                     f"{manifest.incident_id} although it matches the manifest's SHA-256: the ciphertext was "
-                    "replaced and the manifest edited to match, or the manifest's ids were altered",
+                    "replaced and the manifest edited to match, or the manifest's ids or key id were altered",
                 )
             )
         else:
@@ -612,6 +647,7 @@ class CustodyEntry:
         """Inverse of :meth:`to_json`; EvidenceTamperedError naming the field when a line does not parse."""
         if not isinstance(data, dict):
             raise EvidenceTamperedError(["not a JSON object"])
+        _no_extra_fields(data, _CUSTODY_FIELDS, "entry")
         checks: dict[str, type | tuple[type, ...]] = {
             "seq": int,
             "at": str,

@@ -221,14 +221,22 @@ async def test_sigkill_mid_stream_loses_no_event_and_duplicates_no_incident(pipe
 
     w = pipeline.worker(KINKYU_CHECKPOINT_INTERVAL="0.5").start()
     w.wait_healthy()
-    await pipeline.produce(pipeline.topics.access_log, enc(events))
-    # Kill as soon as some, but not all, incidents are out.
+    payloads = enc(events)
+
+    async def trickle() -> None:
+        # The stream keeps flowing while the worker dies and comes back, as a log shipper's would.
+        for start in range(0, len(payloads), 1000):
+            await pipeline.produce(pipeline.topics.access_log, payloads[start : start + 1000])
+            await asyncio.sleep(0.15)
+
+    feeding = asyncio.create_task(trickle())
     await pipeline.read(pipeline.topics.incidents, lambda r: len(opened(r)) >= 5, timeout=60)
     w.kill()
     seen_before = len(opened(await pipeline.read(pipeline.topics.incidents, lambda r: True)))
 
     w2 = pipeline.worker().start()
     w2.wait_healthy()
+    await feeding
     records = await pipeline.read(
         pipeline.topics.incidents, lambda r: len({v["incident_id"] for v in opened(r)}) >= 60, timeout=90, settle=2.0
     )

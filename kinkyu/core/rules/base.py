@@ -41,6 +41,9 @@ class Rule:
 
     rule_id: ClassVar[str]
     severity: ClassVar[Severity]
+    # The actions the rule can fire or keep state on; None for every action. The engine calls a
+    # rule only for these, which skips most rules for the commonest events (heartbeats, reads).
+    actions: ClassVar[frozenset[str] | None] = None
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Hits caused by this event (most rules: none, as an empty tuple)."""

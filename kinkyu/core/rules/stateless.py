@@ -48,6 +48,7 @@ class UnregisteredActor(Rule):
 
     rule_id = "unregistered-actor"
     severity = Severity.HIGH
+    actions = DATA_ACTIONS
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Fire on a data action by an account outside ``staff``."""
@@ -129,6 +130,7 @@ class OutsideSite(Rule):
 
     rule_id = "outside-site"
     severity = Severity.MEDIUM
+    actions = DATA_ACTIONS
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Fire on a data action whose ``source.ip`` is in no site network."""
@@ -159,6 +161,7 @@ class OffHours(Rule):
 
     rule_id = "off-hours"
     severity = Severity.MEDIUM
+    actions = DATA_ACTIONS
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Fire on a data action outside the working window of its JST day."""
@@ -200,6 +203,7 @@ class PiiEmail(Rule):
 
     rule_id = "pii-email"
     severity = Severity.HIGH
+    actions = EMAIL_ACTIONS
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Fire on e-mail or fax of personal records."""
@@ -228,6 +232,7 @@ class UnencryptedMedia(Rule):
 
     rule_id = "unencrypted-media"
     severity = Severity.HIGH
+    actions = MEDIA_ACTIONS
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Fire on personal records written to media or uploaded without encryption."""
@@ -256,6 +261,7 @@ class ScopeViolation(Rule):
 
     rule_id = "scope-violation"
     severity = Severity.MEDIUM
+    actions = DATA_ACTIONS
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Fire on data actions outside the contract's datasets and fields."""
@@ -295,6 +301,7 @@ class PostContractAccess(Rule):
 
     rule_id = "post-contract-access"
     severity = Severity.HIGH
+    actions = DATA_ACTIONS
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Fire on a data action after the contract ended."""
@@ -321,6 +328,7 @@ class LogTampering(Rule):
 
     rule_id = "log-tampering"
     severity = Severity.CRITICAL
+    actions = frozenset({"log_config_change", "delete", "modify"})
 
     def observe(self, ev: AccessEvent, policy: ContractPolicy) -> Iterable[Hit]:
         """Fire on a log configuration change or a change to the audit log."""

@@ -181,6 +181,7 @@ class BulkExport(Rule):
 
     rule_id = "bulk-export"
     severity = Severity.HIGH
+    actions = BULK_ACTIONS
 
     def __init__(self) -> None:
         """Start with empty windows."""
@@ -241,6 +242,7 @@ class CredentialAttack(Rule):
 
     rule_id = "credential-attack"
     severity = Severity.HIGH
+    actions = frozenset({"login_failed"})
 
     def __init__(self) -> None:
         """Start with empty windows."""

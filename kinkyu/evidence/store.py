@@ -1,0 +1,579 @@
+"""The evidence store: one folder per incident, write-once bundles, an append-only custody log.
+
+Layout under ``root``::
+
+    <incident_id>/
+        bundles/<bundle_id>.bin            nonce || AES-256-GCM ciphertext || tag
+        bundles/<bundle_id>.manifest.json  the Manifest (ids, hashes, who/when/why; no content)
+        custody.jsonl                      one CustodyEntry per line, hash-chained
+
+Bundle files are written once (temporary file, fsync, rename) and never
+replaced. ``custody.jsonl`` is only ever opened for appending, each entry is
+fsynced, and an exclusive ``flock`` on it serialises writers so two processes
+cannot give two entries the same seq. The pure work (sealing, hashing, the
+chain) is :mod:`kinkyu.core.evidence`; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from kinkyu.core.evidence import (
+    SEALED,
+    VERIFIED,
+    VIEWED,
+    BundleProblem,
+    ChainProblem,
+    ChainReport,
+    CustodyEntry,
+    EvidenceItem,
+    Manifest,
+    SealedBundle,
+    append_entry,
+    canonical_json,
+    check_bundle,
+    check_bundle_id,
+    check_incident_id,
+    key_id,
+    open_bundle,
+    sha256_hex,
+    verify_chain,
+)
+from kinkyu.evidence.exceptions import EvidenceError, EvidenceNotFoundError, EvidenceTamperedError
+
+log = logging.getLogger(__name__)
+
+BUNDLES = "bundles"
+CUSTODY = "custody.jsonl"
+BIN = ".bin"
+MANIFEST = ".manifest.json"
+
+# Evidence is encrypted, but who may even list it is still limited to the service account.
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- reports --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BundleStatus:
+    """What verification found for one bundle; ``problems`` name the file at fault."""
+
+    bundle_id: str
+    items: int | None
+    plaintext_sha256: str | None
+    sealed_seq: int | None
+    problems: tuple[str, ...] = ()
+    key_problem: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``intact``, ``tampered`` or ``wrong-key`` (sealed under a key id other than the one given)."""
+        if self.problems:
+            return "tampered"
+        return "wrong-key" if self.key_problem else "intact"
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form."""
+        return {
+            "bundle_id": self.bundle_id,
+            "status": self.status,
+            "items": self.items,
+            "plaintext_sha256": self.plaintext_sha256,
+            "sealed_seq": self.sealed_seq,
+            "problems": list(self.problems),
+            "key_problem": self.key_problem,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """Every bundle and the custody chain of one incident, re-checked.
+
+    ``problems`` lists each altered, missing or unexpected file and each broken
+    custody entry (``bundles/<id>.bin: …``, ``custody.jsonl: entry 3: …``);
+    ``key_problems`` the bundles the given key cannot check (configuration, not tampering).
+    """
+
+    incident_id: str
+    bundles: tuple[BundleStatus, ...]
+    chain: ChainReport
+    problems: tuple[str, ...]
+    key_problems: tuple[str, ...]
+
+    @property
+    def tampered(self) -> bool:
+        """Something was altered, removed or added."""
+        return bool(self.problems)
+
+    @property
+    def ok(self) -> bool:
+        """Every bundle and the chain checked out with the given key."""
+        return not self.problems and not self.key_problems
+
+    @property
+    def status(self) -> str:
+        """``intact``, ``tampered`` or ``wrong-key``."""
+        if self.problems:
+            return "tampered"
+        return "wrong-key" if self.key_problems else "intact"
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form (``kinkyu evidence verify --json``; the reviewer report's evidence manifest)."""
+        return {
+            "incident_id": self.incident_id,
+            "status": self.status,
+            "bundles": [b.to_json() for b in self.bundles],
+            "custody": self.chain.to_json(),
+            "problems": list(self.problems),
+            "key_problems": list(self.key_problems),
+        }
+
+
+# -- the custody file -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Custody:
+    """A custody log as read: the entries that parse, and a problem per line that does not."""
+
+    entries: list[CustodyEntry]
+    bad_lines: list[ChainProblem]
+    ends_cleanly: bool
+
+    @classmethod
+    def parse(cls, data: bytes) -> _Custody:
+        entries: list[CustodyEntry] = []
+        bad: list[ChainProblem] = []
+        lines = data.split(b"\n")
+        tail = lines.pop()  # b"" when the file ends with a newline, as every append leaves it
+        for n, line in enumerate(lines, 1):
+            try:
+                entries.append(CustodyEntry.from_json(json.loads(line)))
+            except ValueError:
+                # The decoder's message may quote the line: only the fact is reported.
+                bad.append(ChainProblem(None, f"line {n}: not a JSON custody entry"))
+            except EvidenceTamperedError as exc:
+                bad.append(ChainProblem(None, f"line {n}: {'; '.join(exc.problems)}"))
+        if tail:
+            bad.append(ChainProblem(None, f"line {len(lines) + 1}: incomplete (no final newline)"))
+        return cls(entries, bad, ends_cleanly=not tail)
+
+    def report(self, incident_id: str) -> ChainReport:
+        chain = verify_chain(self.entries, incident_id=incident_id)
+        return ChainReport(chain.entry_count, chain.head_seq, chain.head_hash, (*self.bad_lines, *chain.problems))
+
+    def sealed(self) -> dict[str, CustodyEntry]:
+        """The first ``sealed`` entry of each bundle."""
+        found: dict[str, CustodyEntry] = {}
+        for entry in self.entries:
+            if entry.action == SEALED and entry.bundle_id is not None:
+                found.setdefault(entry.bundle_id, entry)
+        return found
+
+
+class _Appender:
+    """Appends entries to a locked custody file, each written whole and fsynced."""
+
+    def __init__(self, fh: IO[bytes], custody: _Custody, incident_id: str, clock: Callable[[], datetime]) -> None:
+        self._fh = fh
+        self.custody = custody
+        self._incident_id = incident_id
+        self._clock = clock
+
+    def append(
+        self, actor: str, action: str, bundle_id: str | None, detail: Mapping[str, Any] | None = None
+    ) -> CustodyEntry:
+        prev = self.custody.entries[-1] if self.custody.entries else None
+        entry = append_entry(
+            prev,
+            at=self._clock(),
+            actor=actor,
+            action=action,
+            incident_id=self._incident_id,
+            bundle_id=bundle_id,
+            detail=detail,
+        )
+        line = canonical_json(entry.to_json()) + b"\n"
+        if not self.custody.ends_cleanly:
+            # A torn last line (a crash mid-write) stays as it is, reported by verify; the new
+            # entry starts on its own line rather than being glued onto it.
+            line = b"\n" + line
+        self._fh.write(line)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.custody.entries.append(entry)
+        self.custody.ends_cleanly = True
+        return entry
+
+
+# -- the store ------------------------------------------------------------------------------------------------
+
+
+class EvidenceStore:
+    """Sealed evidence on disk, per incident, under ``root``.
+
+    ``clock`` gives custody entries their time (tests pass a fixed one).
+    Every method raises :class:`EvidenceError` or a subclass; OS errors are
+    converted with the path and the OS's reason.
+    """
+
+    def __init__(self, root: Path, *, clock: Callable[[], datetime] = _now) -> None:
+        self.root = Path(root)
+        self._clock = clock
+
+    # -- paths
+
+    def incident_dir(self, incident_id: str) -> Path:
+        """The incident's folder (whether or not it exists)."""
+        return self.root / check_incident_id(incident_id)
+
+    def has_incident(self, incident_id: str) -> bool:
+        """Whether the store holds a folder for this incident."""
+        return self.incident_dir(incident_id).is_dir()
+
+    def _existing(self, incident_id: str) -> Path:
+        folder = self.incident_dir(incident_id)
+        if not folder.is_dir():
+            raise EvidenceNotFoundError(f"no evidence for incident {incident_id} in {self.root}")
+        return folder
+
+    # -- writing
+
+    def put_bundle(self, sealed: SealedBundle, actor: str) -> Manifest:
+        """Store a sealed bundle and record ``sealed`` in the custody log; the stored manifest.
+
+        Idempotent: when the bundle id is already stored with the same content (a
+        redelivery sealed again, with another nonce and time) nothing is written
+        and the first manifest is returned. The same id with other content is an
+        EvidenceError (run verify). A put interrupted after writing the files is
+        completed by the next put of the same bundle.
+        """
+        manifest = sealed.manifest
+        incident_id = check_incident_id(manifest.incident_id)
+        bundle_id = check_bundle_id(manifest.bundle_id)
+        if not bundle_id.startswith(f"EVB-{incident_id}-"):
+            raise EvidenceError(f"bundle {bundle_id} does not belong to incident {incident_id}")
+        if sha256_hex(sealed.blob) != manifest.ciphertext_sha256:
+            raise EvidenceTamperedError([f"bundle {bundle_id}: ciphertext does not match its manifest; not stored"])
+        bundles = self.incident_dir(incident_id) / BUNDLES
+        _mkdirs(self.root, bundles.parent, bundles)
+        with self._appending(incident_id) as appender:
+            manifest_path = bundles / f"{bundle_id}{MANIFEST}"
+            if manifest_path.exists():
+                stored = _read_manifest(manifest_path)
+                if stored.plaintext_sha256 != manifest.plaintext_sha256 or stored.incident_id != incident_id:
+                    raise EvidenceError(
+                        f"bundle {bundle_id} is already stored with other content; "
+                        f"run `kinkyu evidence verify {incident_id}`"
+                    )
+                if bundle_id in appender.custody.sealed():
+                    log.info(
+                        "evidence bundle already sealed",
+                        extra={"incident_id": incident_id, "bundle_id": bundle_id},
+                    )
+                    return stored
+                manifest = stored  # an interrupted put: its files are there, its custody entry is not
+            else:
+                # The blob first: a manifest never names a blob that is not there.
+                _write_once(bundles / f"{bundle_id}{BIN}", sealed.blob)
+                _write_once(manifest_path, _manifest_bytes(manifest))
+                _fsync_dir(bundles)
+            appender.append(
+                actor,
+                SEALED,
+                bundle_id,
+                {
+                    "manifest_sha256": manifest.sha256(),
+                    "ciphertext_sha256": manifest.ciphertext_sha256,
+                    "plaintext_sha256": manifest.plaintext_sha256,
+                    "items": manifest.item_count,
+                    "key_id": manifest.key_id,
+                },
+            )
+        log.info(
+            "evidence bundle sealed",
+            extra={"incident_id": incident_id, "bundle_id": bundle_id, "items": manifest.item_count},
+        )
+        return manifest
+
+    def record_access(
+        self,
+        incident_id: str,
+        actor: str,
+        action: str,
+        bundle_id: str | None = None,
+        *,
+        detail: Mapping[str, Any] | None = None,
+    ) -> CustodyEntry:
+        """Append a custody entry (``viewed``, ``exported``, ``transferred``, …); the entry written.
+
+        ``bundle_id``, when given, must be stored for this incident. ``detail``
+        holds ids, hashes and counts only (e.g. ``{"to": "city-audit"}``).
+        """
+        self._existing(incident_id)
+        if bundle_id is not None:
+            check_bundle_id(bundle_id)
+            if not (self.incident_dir(incident_id) / BUNDLES / f"{bundle_id}{MANIFEST}").exists():
+                raise EvidenceNotFoundError(f"no bundle {bundle_id} in the evidence of incident {incident_id}")
+        with self._appending(incident_id) as appender:
+            return appender.append(actor, action, bundle_id, detail)
+
+    @contextmanager
+    def _appending(self, incident_id: str) -> Iterator[_Appender]:
+        path = self.incident_dir(incident_id) / CUSTODY
+        try:
+            created = not path.exists()
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+            with os.fdopen(fd, "ab") as fh:
+                # Held until the entry is written: the read of the last entry and the append are one step.
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                if created:
+                    _fsync_dir(path.parent)
+                yield _Appender(fh, _Custody.parse(path.read_bytes()), incident_id, self._clock)
+        except OSError as exc:
+            raise EvidenceError(f"cannot write the custody log {path}: {exc.strerror}") from exc
+
+    # -- reading
+
+    def manifests(self, incident_id: str) -> list[Manifest]:
+        """The incident's manifests, oldest seal first. EvidenceTamperedError names an unreadable one."""
+        bundles = self._existing(incident_id) / BUNDLES
+        found = [_read_manifest(p) for p in _listdir(bundles) if p.name.endswith(MANIFEST)]
+        return sorted(found, key=lambda m: (m.sealed_at, m.bundle_id))
+
+    def load_bundle(self, incident_id: str, bundle_id: str) -> SealedBundle:
+        """A stored bundle's manifest and blob, unchecked (see :func:`kinkyu.core.evidence.open_bundle`)."""
+        bundles = self._existing(incident_id) / BUNDLES
+        check_bundle_id(bundle_id)
+        manifest_path, bin_path = bundles / f"{bundle_id}{MANIFEST}", bundles / f"{bundle_id}{BIN}"
+        if not manifest_path.exists() or not bin_path.exists():
+            raise EvidenceNotFoundError(f"no bundle {bundle_id} in the evidence of incident {incident_id}")
+        return SealedBundle(_read_manifest(manifest_path), _read_bytes(bin_path))
+
+    def view(self, incident_id: str, bundle_id: str, key: bytes, actor: str) -> list[EvidenceItem]:
+        """Decrypt a bundle's items for ``actor``, recording ``viewed`` in the custody log first.
+
+        The entry is written before anything is disclosed: if the access cannot
+        be recorded, nothing is shown. Raises EvidenceTamperedError/EvidenceKeyError
+        like :func:`~kinkyu.core.evidence.open_bundle`.
+        """
+        sealed = self.load_bundle(incident_id, bundle_id)
+        self.record_access(incident_id, actor, VIEWED, bundle_id)
+        return open_bundle(sealed, key)
+
+    def custody(self, incident_id: str) -> list[CustodyEntry]:
+        """The custody entries in file order; EvidenceTamperedError when a line does not parse."""
+        custody = _Custody.parse(self._read_custody(incident_id))
+        if custody.bad_lines:
+            raise EvidenceTamperedError(f"{CUSTODY}: {p.message}" for p in custody.bad_lines)
+        return custody.entries
+
+    def chain_report(self, incident_id: str) -> ChainReport:
+        """The custody chain re-checked (no key needed); unreadable lines are problems too."""
+        return _Custody.parse(self._read_custody(incident_id)).report(incident_id)
+
+    def summary(self, incident_id: str) -> dict[str, Any]:
+        """The evidence manifest for a report: bundle ids, hashes, item counts, custody chain status.
+
+        Checks the chain but not the bundles (no key): :meth:`verify` for that.
+        """
+        return {
+            "incident_id": incident_id,
+            "bundles": [m.to_json() for m in self.manifests(incident_id)],
+            "custody": self.chain_report(incident_id).to_json(),
+        }
+
+    def _read_custody(self, incident_id: str) -> bytes:
+        path = self._existing(incident_id) / CUSTODY
+        return _read_bytes(path) if path.exists() else b""
+
+    # -- verification
+
+    def verify(self, incident_id: str, key: bytes, *, actor: str | None = None) -> VerifyReport:
+        """Re-check every bundle and the custody chain; a report naming each altered, missing or extra thing.
+
+        Each bundle: its GCM tag with ``key``, every hash against its manifest, and
+        the manifest against the hash its ``sealed`` custody entry recorded.
+
+        With ``actor``, the verification and its result are then recorded as a
+        ``verified`` custody entry (not part of the report it returns).
+        """
+        key_id(key)  # a key of the wrong length is a configuration error, raised before anything is read
+        folder = self._existing(incident_id)
+        custody = _Custody.parse(self._read_custody(incident_id))
+        chain = custody.report(incident_id)
+        problems = [f"{CUSTODY}: {p.message}" for p in chain.problems]
+        if not custody.entries and not custody.bad_lines:
+            problems.append(f"{CUSTODY}: missing or empty")
+        sealed = custody.sealed()
+        bundle_ids = set(sealed)
+        for path in _listdir(folder / BUNDLES):
+            if path.name.endswith(MANIFEST):
+                bundle_ids.add(path.name.removesuffix(MANIFEST))
+            elif path.name.endswith(BIN):
+                bundle_ids.add(path.name.removesuffix(BIN))
+            elif not path.name.startswith("."):  # dot files are our interrupted temporaries
+                problems.append(f"{BUNDLES}/{path.name}: not an evidence file")
+        statuses = [self._check_stored(folder, b, sealed.get(b), key, incident_id) for b in sorted(bundle_ids)]
+        for status in statuses:
+            problems.extend(status.problems)
+        report = VerifyReport(
+            incident_id=incident_id,
+            bundles=tuple(statuses),
+            chain=chain,
+            problems=tuple(problems),
+            key_problems=tuple(s.key_problem for s in statuses if s.key_problem),
+        )
+        log.info(
+            "evidence verified",
+            extra={"incident_id": incident_id, "status": report.status, "problems": len(report.problems)},
+        )
+        if actor is not None:
+            self.record_verification(report, actor)
+        return report
+
+    def record_verification(self, report: VerifyReport, actor: str) -> CustodyEntry:
+        """Append a ``verified`` custody entry with the report's result (status and counts only)."""
+        detail = {
+            "result": report.status,
+            "problems": len(report.problems),
+            "bundles": len(report.bundles),
+            "head_seq": report.chain.head_seq,
+            "head_hash": report.chain.head_hash,
+        }
+        return self.record_access(report.incident_id, actor, VERIFIED, detail=detail)
+
+    def _check_stored(
+        self, folder: Path, bundle_id: str, sealed: CustodyEntry | None, key: bytes, incident_id: str
+    ) -> BundleStatus:
+        bin_name, manifest_name = f"{BUNDLES}/{bundle_id}{BIN}", f"{BUNDLES}/{bundle_id}{MANIFEST}"
+        bin_path, manifest_path = folder / bin_name, folder / manifest_name
+        at_entry = f" (sealed at custody entry {sealed.seq})" if sealed else ""
+        problems: list[str] = []
+        if sealed is None:
+            problems.append(f"{BUNDLES}/{bundle_id}: stored, but the custody log has no 'sealed' entry for it")
+        if not bin_path.exists():
+            problems.append(f"{bin_name}: missing{at_entry}")
+        manifest: Manifest | None = None
+        if not manifest_path.exists():
+            problems.append(f"{manifest_name}: missing{at_entry}")
+        else:
+            try:
+                manifest = _read_manifest(manifest_path)
+            except EvidenceTamperedError as exc:
+                problems.extend(exc.problems)
+        key_problem: str | None = None
+        if manifest is not None:
+            if manifest.bundle_id != bundle_id:
+                problems.append(f"{manifest_name}: names bundle {manifest.bundle_id}")
+            if manifest.incident_id != incident_id:
+                problems.append(f"{manifest_name}: names incident {manifest.incident_id}")
+            if sealed is not None and sealed.detail.get("manifest_sha256") != manifest.sha256():
+                recorded = f"the manifest recorded when it was sealed (custody entry {sealed.seq})"
+                problems.append(f"{manifest_name}: differs from {recorded}")
+            if bin_path.exists():
+                check = check_bundle(SealedBundle(manifest, _read_bytes(bin_path)), key)
+                problems.extend(_name_file(bundle_id, p) for p in check.problems)
+                key_problem = check.key_problem
+        return BundleStatus(
+            bundle_id=bundle_id,
+            items=manifest.item_count if manifest else None,
+            plaintext_sha256=manifest.plaintext_sha256 if manifest else None,
+            sealed_seq=sealed.seq if sealed else None,
+            problems=tuple(problems),
+            key_problem=key_problem,
+        )
+
+
+# -- file helpers ----------------------------------------------------------------------------------------------
+
+
+def _name_file(bundle_id: str, problem: BundleProblem) -> str:
+    files = {
+        "ciphertext": f"{BUNDLES}/{bundle_id}{BIN}",
+        "manifest": f"{BUNDLES}/{bundle_id}{MANIFEST}",
+        "bundle": f"{BUNDLES}/{bundle_id}{BIN} and {MANIFEST}",
+    }
+    return f"{files.get(problem.part, f'{BUNDLES}/{bundle_id}')}: {problem.message}"
+
+
+def _manifest_bytes(manifest: Manifest) -> bytes:
+    # Indented for people; the hash in the custody log is over the canonical form, not these bytes.
+    return json.dumps(manifest.to_json(), indent=2, sort_keys=True, ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def _read_manifest(path: Path) -> Manifest:
+    name = f"{BUNDLES}/{path.name}"
+    try:
+        data = json.loads(_read_bytes(path))
+    except ValueError as exc:
+        raise EvidenceTamperedError([f"{name}: not valid JSON"]) from exc
+    try:
+        return Manifest.from_json(data)
+    except EvidenceTamperedError as exc:
+        raise EvidenceTamperedError(f"{name}: {p}" for p in exc.problems) from exc
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise EvidenceError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _listdir(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError as exc:
+        raise EvidenceError(f"cannot list {folder}: {exc.strerror}") from exc
+
+
+def _mkdirs(root: Path, *folders: Path) -> None:
+    """Create the store root (with its parents) and then each folder, the latter private to the owner."""
+    folder = root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
+            folder.mkdir(mode=_DIR_MODE, exist_ok=True)
+    except OSError as exc:
+        raise EvidenceError(f"cannot create the evidence folder {folder}: {exc.strerror}") from exc
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Write a file whole: a temporary dot file, fsync, then rename over any unrecorded leftover."""
+    tmp = path.with_name(f".tmp-{secrets.token_hex(6)}-{path.name}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise EvidenceError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _fsync_dir(folder: Path) -> None:
+    # A rename or a new file is durable only once its directory entry is.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from kinkyu.core.model import JST
+from kinkyu.core.playbook.policy import ResponsePolicy
 
 Jurisdiction = Literal["okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa"]
 JURISDICTIONS: tuple[Jurisdiction, ...] = ("okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa")
@@ -191,6 +192,7 @@ class ContractProfile(BaseModel):
     work_hours: WorkHours | None = None
     datasets: dict[str, Dataset] = Field(default_factory=dict)
     thresholds: Thresholds = Thresholds()
+    response: ResponsePolicy = ResponsePolicy()
 
     @field_validator("ends")
     @classmethod

@@ -1,0 +1,92 @@
+"""Playbooks: each city's emergency clauses as steps, run per incident.
+
+- :mod:`~kinkyu.core.playbook.definition` - the playbook file format
+  (``playbooks/<jurisdiction>.yaml``) and :func:`parse_playbook`;
+- :mod:`~kinkyu.core.playbook.policy` - :class:`ResponsePolicy`, the per-contract
+  durations and choices (``response:`` in a contract profile);
+- :mod:`~kinkyu.core.playbook.containment` - the containment commands per rule;
+- :mod:`~kinkyu.core.playbook.effects` - what a run asks the outside world to do;
+- :mod:`~kinkyu.core.playbook.run` - :class:`PlaybookRun`, the state machine:
+  :func:`start`, :func:`apply`, :func:`tick`, :func:`on_record`.
+
+Pure domain: no I/O, no clock (``now`` is passed in), no faust or jinja2.
+"""
+
+from __future__ import annotations
+
+from kinkyu.core.playbook.containment import CONTAINMENT, ContainmentCommand, Targets, command_id, propose
+from kinkyu.core.playbook.definition import (
+    REPORT_ITEMS,
+    AppliesTo,
+    ClauseRef,
+    Playbook,
+    Step,
+    parse_playbook,
+    playbook_from_yaml,
+    playbooks_from_texts,
+)
+from kinkyu.core.playbook.effects import (
+    Containment,
+    Effect,
+    Escalate,
+    Notify,
+    SealEvidence,
+    TimelineAppended,
+    actions,
+    entries,
+)
+from kinkyu.core.playbook.exceptions import PlaybookError, PlaybookRunError
+from kinkyu.core.playbook.policy import DEFAULT_REPORT_AT_ONCE, DEFAULT_URGENCY, ResponsePolicy
+from kinkyu.core.playbook.run import (
+    FOLLOW_UP_DATA_KEYS,
+    CommandRun,
+    PlaybookRun,
+    StepRun,
+    Task,
+    apply,
+    contract_end,
+    next_due,
+    on_record,
+    start,
+    tick,
+)
+
+__all__ = [
+    "CONTAINMENT",
+    "DEFAULT_REPORT_AT_ONCE",
+    "DEFAULT_URGENCY",
+    "FOLLOW_UP_DATA_KEYS",
+    "REPORT_ITEMS",
+    "AppliesTo",
+    "ClauseRef",
+    "CommandRun",
+    "Containment",
+    "ContainmentCommand",
+    "Effect",
+    "Escalate",
+    "Notify",
+    "Playbook",
+    "PlaybookError",
+    "PlaybookRun",
+    "PlaybookRunError",
+    "ResponsePolicy",
+    "SealEvidence",
+    "Step",
+    "StepRun",
+    "Targets",
+    "Task",
+    "TimelineAppended",
+    "actions",
+    "apply",
+    "command_id",
+    "contract_end",
+    "entries",
+    "next_due",
+    "on_record",
+    "parse_playbook",
+    "playbook_from_yaml",
+    "playbooks_from_texts",
+    "propose",
+    "start",
+    "tick",
+]

@@ -1,0 +1,1618 @@
+"""A playbook run: one incident's response, as a deterministic state machine.
+
+The ``incidents`` topic carries the detection stage's records:
+``Incident.to_json()`` plus ``"change": "opened" | "updated"``, and follow-ups
+as ``{"change": "event", "incident_id": …, "entry": TimelineEntry json}``.
+The playbook stage keeps one :class:`PlaybookRun` per incident and calls
+
+- :func:`start` on the first record of an incident (``opened``, or
+  ``updated`` when the ``opened`` one was missed),
+- :func:`apply` on every later record,
+- :func:`tick` when time passes (deadlines, acknowledgements, progress reports),
+
+or simply :func:`on_record` for the first two. Each returns the effects
+(:mod:`kinkyu.core.playbook.effects`) in order, timeline entries included.
+``now`` is always passed in: the run never reads a clock, so the same inputs
+give the same state and the same effects, and a run restored with
+:meth:`PlaybookRun.from_json` continues exactly as the original would.
+
+States: ``new`` (only inside :func:`start`) -> ``triage`` (waiting for a
+person to confirm or dismiss) ->
+``responding`` -> ``closed`` (``outcome`` ``resolved`` or ``dismissed``); a
+closed incident that gains findings is reopened (``responding``).
+
+Steps (see :mod:`kinkyu.core.playbook.definition`) have a status: ``waiting``
+(not started), ``active`` (running: a triage, containment awaiting results, a
+task), ``sent`` (a report issued to the city, awaiting acknowledgement),
+``available`` (an optional step: publication), ``done``, ``skipped``. A step
+or task with a due time that passes raises a ``deadline_missed`` entry and an
+:class:`~kinkyu.core.playbook.effects.Escalate` effect, once.
+
+Follow-up entries and what the run reads from their ``data`` (the detection
+stage copies these structured keys from the filed incident event into the
+entry's ``data``; see :data:`FOLLOW_UP_DATA_KEYS`; all are optional):
+
+``acknowledgement``
+    ``step`` - the report acknowledged; without it every report awaiting
+    acknowledgement is. An acknowledged report is done: a report counts as
+    made when the city confirms receiving it (an unread e-mail is no report).
+``city_instruction``
+    a task (甲の指示): ``task_id`` (default ``instruction:<event_id>``),
+    ``title`` (a category code such as ``submit-access-log``),
+    ``owner`` (a role or staff id; default ``contractor``), ``due`` (RFC 3339)
+    or ``within`` (a duration; default: the ``report_request`` step's word
+    when ``report_request`` is true, else the policy's ``instruction_within``).
+``containment_result``
+    ``command_id`` with ``result`` ``done`` | ``failed`` | ``declined``; and/or
+    ``task_id`` with ``done: true``.
+``update``
+    ``triage``: ``confirm`` | ``dismiss`` with ``reason`` (a category code such
+    as ``false-positive``); ``task_id`` with ``done: true`` completes a task; ``step`` with
+    ``done: true`` completes a step (a report made by phone, recovery done,
+    the city's publication); ``supplied``: report-item keys now in the report
+    (追完); ``command_id`` with ``result`` as for ``containment_result``.
+``resolution``
+    closes the incident when no task is open; otherwise a ``closure_refused``
+    entry lists the open task ids and the incident stays open (a new
+    resolution is needed once they are done).
+
+Applying a record twice changes nothing: follow-ups are recognised by their
+``event_id`` (or, without one, by their content), incident records by the
+facts they carry. Timeline entries hold ids, counts, categories, times and
+clause references; never an event's ``summary`` or ``details``. A ``reason``
+or ``title`` that is not a lower-case category code (``[a-z0-9][a-z0-9_.:-]*``)
+is recorded as withheld: free text may name a resident. ``owner`` must be a
+role or a staff id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import orjson
+
+from kinkyu.core.incident import Incident, TimelineEntry
+from kinkyu.core.model import FOLLOW_UP_KINDS, JST
+from kinkyu.core.playbook.containment import ContainmentCommand, Targets, propose
+from kinkyu.core.playbook.definition import REPORT_ITEMS, Playbook, Step
+from kinkyu.core.playbook.effects import (
+    Audience,
+    Containment,
+    Effect,
+    EscalateReason,
+    NotifyKind,
+    SealEvidence,
+    TimelineAppended,
+)
+from kinkyu.core.playbook.effects import Escalate as EscalateEffect
+from kinkyu.core.playbook.effects import Notify as NotifyEffect
+from kinkyu.core.playbook.exceptions import PlaybookRunError
+from kinkyu.core.playbook.policy import ResponsePolicy
+
+SYSTEM = "kinkyu"
+
+# States.
+NEW = "new"
+TRIAGE = "triage"
+RESPONDING = "responding"
+CLOSED = "closed"
+
+# The keys of a follow-up entry's ``data`` a run reads (module docstring).
+FOLLOW_UP_DATA_KEYS: tuple[str, ...] = (
+    "event_id",
+    "triage",
+    "reason",
+    "task_id",
+    "done",
+    "step",
+    "command_id",
+    "result",
+    "title",
+    "owner",
+    "due",
+    "within",
+    "report_request",
+    "supplied",
+)
+_ID_LIMIT = 120
+# What a ``reason`` or ``title`` may be: a lower-case category code.
+_CODE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
+WITHHELD = "(free text withheld: use a category code)"
+# Reports whose acknowledgement is chased after ``ack_timeout``: the first word
+# to the city, which the product issues itself at once.
+_ACK_CHASED = frozenset({"first_report", "complaint_report"})
+_CITY_REPORTS = frozenset({"first_report", "written_report", "complaint_report"})
+_FINAL_COMMAND = frozenset({"done", "declined"})
+_UNFINISHED = frozenset({"waiting", "active", "sent", "available"})
+_REPORT_NOTIFY: dict[str, NotifyKind] = {
+    "first_report": "first_report",
+    "written_report": "written_report",
+    "complaint_report": "complaint_report",
+}
+
+
+def _jst(ts: datetime) -> str:
+    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M} JST"
+
+
+def _span(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise PlaybookRunError("now must be an aware datetime")
+
+
+# -- state ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StepRun:
+    """A step's progress in one run."""
+
+    step_id: str
+    kind: str
+    status: str = "waiting"
+    due: datetime | None = None
+    started_at: datetime | None = None
+    sent_at: datetime | None = None
+    done_at: datetime | None = None
+    missed: bool = False
+    ack_escalated: bool = False
+    next_due: datetime | None = None
+    sent: int = 0
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "step_id": self.step_id,
+            "kind": self.kind,
+            "status": self.status,
+            "due": _iso(self.due),
+            "started_at": _iso(self.started_at),
+            "sent_at": _iso(self.sent_at),
+            "done_at": _iso(self.done_at),
+            "missed": self.missed,
+            "ack_escalated": self.ack_escalated,
+            "next_due": _iso(self.next_due),
+            "sent": self.sent,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> StepRun:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            step_id=d["step_id"],
+            kind=d["kind"],
+            status=d["status"],
+            due=_dt(d["due"]),
+            started_at=_dt(d["started_at"]),
+            sent_at=_dt(d["sent_at"]),
+            done_at=_dt(d["done_at"]),
+            missed=d["missed"],
+            ack_escalated=d["ack_escalated"],
+            next_due=_dt(d["next_due"]),
+            sent=d["sent"],
+            note=d["note"],
+        )
+
+
+@dataclass(slots=True)
+class Task:
+    """Something a person must do: a city instruction, a missing report item, recovery, and so on.
+
+    ``source`` is ``city_instruction``, ``report_request``, ``report_item`` or
+    ``step``; ``status`` ``open``, ``done`` or ``cancelled``. Open tasks block
+    closure.
+    """
+
+    task_id: str
+    title: str
+    owner: str
+    due: datetime | None
+    source: str
+    step_id: str | None
+    created_at: datetime
+    status: str = "open"
+    done_at: datetime | None = None
+    done_by: str | None = None
+    missed: bool = False
+    item: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "task_id": self.task_id,
+            "title": self.title,
+            "owner": self.owner,
+            "due": _iso(self.due),
+            "source": self.source,
+            "step_id": self.step_id,
+            "created_at": self.created_at.isoformat(),
+            "status": self.status,
+            "done_at": _iso(self.done_at),
+            "done_by": self.done_by,
+            "missed": self.missed,
+            "item": self.item,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Task:
+        """Inverse of :meth:`to_json`."""
+        created = _dt(d["created_at"])
+        if created is None:
+            raise PlaybookRunError("task without created_at")
+        return cls(
+            task_id=d["task_id"],
+            title=d["title"],
+            owner=d["owner"],
+            due=_dt(d["due"]),
+            source=d["source"],
+            step_id=d["step_id"],
+            created_at=created,
+            status=d["status"],
+            done_at=_dt(d["done_at"]),
+            done_by=d["done_by"],
+            missed=d["missed"],
+            item=d["item"],
+        )
+
+
+@dataclass(slots=True)
+class CommandRun:
+    """A containment command and its result: ``proposed``, ``done``, ``failed`` or ``declined``."""
+
+    command: ContainmentCommand
+    status: str = "proposed"
+    result_at: datetime | None = None
+    escalated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "command": self.command.to_json(),
+            "status": self.status,
+            "result_at": _iso(self.result_at),
+            "escalated": self.escalated,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CommandRun:
+        """Inverse of :meth:`to_json`."""
+        return cls(ContainmentCommand.from_json(d["command"]), d["status"], _dt(d["result_at"]), d["escalated"])
+
+
+@dataclass(slots=True)
+class Facts:
+    """What the incident record says, as far as the run uses it (no free text)."""
+
+    origin: str
+    kind: str
+    rules: list[str]
+    actor: str | None
+    system: str | None
+    severity: str
+    first_event_ts: datetime
+    last_event_ts: datetime
+    discovered_at: datetime | None
+    finding_ids: list[str]
+    event_ids: list[str]
+    records: int
+    data_items: list[str]
+    has_location: bool
+    has_summary: bool
+    source_ips: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "origin": self.origin,
+            "kind": self.kind,
+            "rules": list(self.rules),
+            "actor": self.actor,
+            "system": self.system,
+            "severity": self.severity,
+            "first_event_ts": self.first_event_ts.isoformat(),
+            "last_event_ts": self.last_event_ts.isoformat(),
+            "discovered_at": _iso(self.discovered_at),
+            "finding_ids": list(self.finding_ids),
+            "event_ids": list(self.event_ids),
+            "records": self.records,
+            "data_items": list(self.data_items),
+            "has_location": self.has_location,
+            "has_summary": self.has_summary,
+            "source_ips": list(self.source_ips),
+            "devices": list(self.devices),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Facts:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            origin=d["origin"],
+            kind=d["kind"],
+            rules=list(d["rules"]),
+            actor=d["actor"],
+            system=d["system"],
+            severity=d["severity"],
+            first_event_ts=datetime.fromisoformat(d["first_event_ts"]),
+            last_event_ts=datetime.fromisoformat(d["last_event_ts"]),
+            discovered_at=_dt(d["discovered_at"]),
+            finding_ids=list(d["finding_ids"]),
+            event_ids=list(d["event_ids"]),
+            records=d["records"],
+            data_items=list(d["data_items"]),
+            has_location=d["has_location"],
+            has_summary=d["has_summary"],
+            source_ips=list(d["source_ips"]),
+            devices=list(d["devices"]),
+        )
+
+    @property
+    def targets(self) -> Targets:
+        """What containment can act on."""
+        return Targets(self.actor, self.system, tuple(self.source_ips), tuple(self.devices))
+
+
+def _ids(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [str(v)[:_ID_LIMIT] for v in value if isinstance(v, str | int) and not isinstance(v, bool)]
+
+
+def _facts(record: dict[str, Any]) -> Facts:
+    try:
+        inc = Incident.from_json(record)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlaybookRunError(f"not an incident record (Incident.to_json()): {type(exc).__name__} {exc}") from exc
+    return Facts(
+        origin=inc.origin,
+        kind=inc.kind,
+        rules=list(inc.rules),
+        actor=inc.actor,
+        system=inc.system,
+        severity=inc.severity.value,
+        first_event_ts=inc.first_event_ts,
+        last_event_ts=inc.last_event_ts,
+        discovered_at=inc.discovered_at,
+        finding_ids=list(inc.finding_ids),
+        event_ids=list(inc.event_ids),
+        records=inc.records,
+        data_items=list(inc.data_items),
+        has_location=bool(inc.location),
+        # Whether a person described what happened; the description itself is never read.
+        has_summary=bool(inc.summary),
+        # Not on today's Incident; read when a record carries them (containment targets).
+        source_ips=_ids(record.get("source_ips")),
+        devices=_ids(record.get("devices")),
+    )
+
+
+@dataclass(slots=True)
+class PlaybookRun:
+    """One incident's playbook run: state, steps, tasks, commands and the append-only timeline.
+
+    The playbook and the policy in force when the run started travel with it,
+    so a playbook edited or a profile reloaded mid-incident does not change the
+    rules of an incident already running.
+    """
+
+    incident_id: str
+    contract_id: str
+    jurisdiction: str
+    playbook: Playbook
+    policy: ResponsePolicy
+    opened_at: datetime
+    learned_at: datetime
+    contract_ends: date
+    contract_ended: bool
+    facts: Facts
+    state: str = NEW
+    outcome: str | None = None
+    triage: str = "pending"  # pending | not_needed | confirmed | dismissed
+    triage_reason: str | None = None
+    confirmed_at: datetime | None = None
+    possible: bool = False
+    steps: list[StepRun] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    commands: list[CommandRun] = field(default_factory=list)
+    supplied: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    escalations: int = 0
+    seals: int = 0
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    # -- queries ---------------------------------------------------------------
+
+    def step(self, step_id: str) -> StepRun | None:
+        """The run's state of ``step_id`` (None when the step does not apply to this incident)."""
+        return next((s for s in self.steps if s.step_id == step_id), None)
+
+    def task(self, task_id: str) -> Task | None:
+        """The task ``task_id``, if any."""
+        return next((t for t in self.tasks if t.task_id == task_id), None)
+
+    def open_tasks(self) -> list[Task]:
+        """Tasks still open: each blocks closure."""
+        return [t for t in self.tasks if t.status == "open"]
+
+    def command(self, command_id: str) -> CommandRun | None:
+        """The containment command ``command_id``, if any."""
+        return next((c for c in self.commands if c.command.command_id == command_id), None)
+
+    @property
+    def closed(self) -> bool:
+        """True once the incident is closed."""
+        return self.state == CLOSED
+
+    # -- snapshots -------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """All state as JSON-able data; :meth:`from_json` resumes from it."""
+        return {
+            "v": 1,
+            "incident_id": self.incident_id,
+            "contract_id": self.contract_id,
+            "jurisdiction": self.jurisdiction,
+            "playbook": self.playbook.model_dump(mode="json"),
+            "policy": self.policy.model_dump(mode="json"),
+            "opened_at": self.opened_at.isoformat(),
+            "learned_at": self.learned_at.isoformat(),
+            "contract_ends": self.contract_ends.isoformat(),
+            "contract_ended": self.contract_ended,
+            "facts": self.facts.to_json(),
+            "state": self.state,
+            "outcome": self.outcome,
+            "triage": self.triage,
+            "triage_reason": self.triage_reason,
+            "confirmed_at": _iso(self.confirmed_at),
+            "possible": self.possible,
+            "steps": [s.to_json() for s in self.steps],
+            "tasks": [t.to_json() for t in self.tasks],
+            "commands": [c.to_json() for c in self.commands],
+            "supplied": list(self.supplied),
+            "seen": list(self.seen),
+            "escalations": self.escalations,
+            "seals": self.seals,
+            "timeline": [e.to_json() for e in self.timeline],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PlaybookRun:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            incident_id=d["incident_id"],
+            contract_id=d["contract_id"],
+            jurisdiction=d["jurisdiction"],
+            playbook=Playbook.model_validate(d["playbook"]),
+            policy=ResponsePolicy.model_validate(d["policy"]),
+            opened_at=datetime.fromisoformat(d["opened_at"]),
+            learned_at=datetime.fromisoformat(d["learned_at"]),
+            contract_ends=date.fromisoformat(d["contract_ends"]),
+            contract_ended=d["contract_ended"],
+            facts=Facts.from_json(d["facts"]),
+            state=d["state"],
+            outcome=d["outcome"],
+            triage=d["triage"],
+            triage_reason=d["triage_reason"],
+            confirmed_at=_dt(d["confirmed_at"]),
+            possible=d["possible"],
+            steps=[StepRun.from_json(s) for s in d["steps"]],
+            tasks=[Task.from_json(t) for t in d["tasks"]],
+            commands=[CommandRun.from_json(c) for c in d["commands"]],
+            supplied=list(d["supplied"]),
+            seen=list(d["seen"]),
+            escalations=d["escalations"],
+            seals=d["seals"],
+            timeline=[TimelineEntry.from_json(e) for e in d["timeline"]],
+        )
+
+
+# -- the machine -----------------------------------------------------------------
+
+
+def _entry_key(entry: TimelineEntry) -> str:
+    event_id = entry.data.get("event_id") if isinstance(entry.data, dict) else None
+    if isinstance(event_id, str) and event_id:
+        return "ev:" + event_id
+    digest = hashlib.blake2b(orjson.dumps(entry.to_json(), option=orjson.OPT_SORT_KEYS), digest_size=12)
+    return "h:" + digest.hexdigest()
+
+
+def _code(value: Any) -> str | None:
+    # A reason or a title is a category code ("false-positive", "submit-access-log"), not prose:
+    # free text may name a resident, and no screen can tell a name from a word.
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    return text if _CODE.fullmatch(text) else WITHHELD
+
+
+def _safe_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The follow-up data the run records: known keys, ids and categories, screened."""
+    out: dict[str, Any] = {}
+    for key in FOLLOW_UP_DATA_KEYS:
+        if key not in data:
+            continue
+        value = data[key]
+        if key in {"reason", "title"}:
+            text = _code(value)
+            if text is not None:
+                out[key] = text
+        elif key == "supplied":
+            out[key] = [v for v in _ids(value) if v in REPORT_ITEMS]
+        elif key in {"done", "report_request"}:
+            out[key] = value is True
+        elif isinstance(value, str):
+            out[key] = value[:_ID_LIMIT]
+    return out
+
+
+class _Ctx:
+    """One call's worth of work on a run: ``now``, and the effects produced so far."""
+
+    def __init__(self, run: PlaybookRun, now: datetime) -> None:
+        _require_aware(now)
+        self.run = run
+        self.now = now
+        self.out: list[Effect] = []
+        self.seen = set(run.seen)
+
+    # -- output ------------------------------------------------------------------
+
+    def log(
+        self, what: str, kind: str, data: dict[str, Any] | None = None, *, who: str = SYSTEM, ts: datetime | None = None
+    ) -> TimelineEntry:
+        entry = TimelineEntry(ts or self.now, who, what, kind, dict(data or {}))
+        self.run.timeline.append(entry)
+        self.out.append(TimelineAppended(self.run.incident_id, len(self.run.timeline) - 1, entry))
+        return entry
+
+    def notify(
+        self,
+        st: StepRun,
+        kind: NotifyKind,
+        *,
+        audience: Audience = "city",
+        due: datetime | None = None,
+        task_id: str | None = None,
+        missing: tuple[str, ...] = (),
+    ) -> NotifyEffect:
+        run = self.run
+        step = run.playbook.step(st.step_id)
+        st.sent += 1
+        effect = NotifyEffect(
+            effect_id=f"{run.incident_id}/{st.step_id}/{kind}/{st.sent}",
+            incident_id=run.incident_id,
+            contract_id=run.contract_id,
+            jurisdiction=run.jurisdiction,
+            step_id=st.step_id,
+            audience=audience,
+            kind=kind,
+            due=due,
+            urgency=step.urgency,
+            article=step.clause.article,
+            written=step.written,
+            possible=run.possible,
+            items=tuple(step.items),
+            missing_items=missing,
+            rule8=step.rule8,
+            task_id=task_id,
+            contract_ended=run.contract_ended,
+        )
+        self.out.append(effect)
+        return effect
+
+    def escalate(
+        self, reason: EscalateReason, *, step_id: str | None, task_id: str | None = None, due: datetime | None = None
+    ) -> None:
+        run = self.run
+        run.escalations += 1
+        effect_id = f"{run.incident_id}/escalate/{run.escalations}"
+        subject = f"task {task_id}" if task_id else f"step {step_id}"
+        self.log(
+            f"escalated to level {run.escalations} ({reason.replace('_', ' ')}: {subject})",
+            "escalated",
+            {"reason": reason, "level": run.escalations, "step": step_id, "task_id": task_id, "effect_id": effect_id},
+        )
+        self.out.append(
+            EscalateEffect(
+                effect_id=effect_id,
+                incident_id=run.incident_id,
+                contract_id=run.contract_id,
+                reason=reason,
+                step_id=step_id,
+                task_id=task_id,
+                due=due,
+                level=run.escalations,
+            )
+        )
+
+    # -- steps -------------------------------------------------------------------
+
+    def step_def(self, st: StepRun) -> Step:
+        return self.run.playbook.step(st.step_id)
+
+    def add_applicable_steps(self) -> list[StepRun]:
+        """Add the playbook's steps that apply to the incident now and are not in the run yet."""
+        run = self.run
+        have = {s.step_id for s in run.steps}
+        added = [
+            StepRun(step.id, step.kind)
+            for step in run.playbook.steps
+            if step.id not in have and step.applies(run.facts.kind, run.facts.rules)
+        ]
+        if added:
+            order = {s.id: i for i, s in enumerate(run.playbook.steps)}
+            run.steps = sorted([*run.steps, *added], key=lambda s: order[s.step_id])
+        return added
+
+    def start_step(self, st: StepRun, base: datetime) -> None:
+        step = self.step_def(st)
+        st.started_at = self.now
+        kind = step.kind
+        if kind == "evidence":
+            self.seal(st, self.run.facts.event_ids, self.run.facts.first_event_ts)
+            st.status = "done"
+            st.done_at = self.now
+        elif kind == "containment":
+            self.contain(st, self.run.facts.rules, base)
+        elif kind in _CITY_REPORTS:
+            self.report(st, step, base)
+        elif kind == "progress_report":
+            st.status = "active"
+            st.next_due = base + self.run.policy.progress_interval
+            self.log(
+                f"progress reports (処理経過) to the city every {_span(self.run.policy.progress_interval)}, "
+                f"first {_jst(st.next_due)} ({step.clause.article})",
+                "step_started",
+                {"step": st.step_id, "next_due": st.next_due.isoformat(), "article": step.clause.article},
+            )
+        elif kind in {"instructions", "report_request"}:
+            st.status = "active"
+            self.log(
+                f"city instructions (甲の指示) are recorded as tasks ({step.clause.article})"
+                if kind == "instructions"
+                else f"city report requests are due {step.urgency} ({step.clause.article})",
+                "step_started",
+                {"step": st.step_id, "article": step.clause.article},
+            )
+        elif kind in {"recovery", "recurrence_prevention"}:
+            within = (
+                self.run.policy.recurrence_prevention_within
+                if kind == "recurrence_prevention"
+                else self.run.policy.recovery_within
+            )
+            st.status = "active"
+            st.due = base + within if within is not None else None
+            self.open_task(
+                task_id=st.step_id,
+                title=f"{step.title_ja} / {step.title_en}",
+                owner="contractor",
+                due=st.due,
+                source="step",
+                step_id=st.step_id,
+            )
+        elif kind == "publication":
+            st.status = "available"
+            self.log(
+                f"publication (公表) is the city's option ({step.clause.article}); record it with an update",
+                "step_started",
+                {"step": st.step_id, "article": step.clause.article},
+            )
+        # triage and closure are started by the machine itself.
+
+    def report(self, st: StepRun, step: Step, base: datetime) -> None:
+        run = self.run
+        urgency = step.urgency
+        due = base + run.policy.within(urgency) if urgency is not None else None
+        st.status = "sent"
+        st.due = due
+        st.sent_at = self.now
+        missing = tuple(i for i in step.items if not self.item_known(i))
+        kind = _REPORT_NOTIFY[step.kind]
+        how = "in writing (書面)" if step.written else "report"
+        self.log(
+            f"{step.kind} to the {step.to} issued {how}; due {_jst(due) if due else '-'} "
+            f"({urgency or 'no time word'}, {step.clause.article})"
+            + (" as a possible breach (おそれ)" if run.possible and step.kind != "complaint_report" else "")
+            + (f"; {len(missing)} clause item(s) under investigation (調査中)" if missing else ""),
+            "report_issued",
+            {
+                "step": st.step_id,
+                "due": _iso(due),
+                "urgency": urgency,
+                "article": step.clause.article,
+                "written": step.written,
+                "possible": run.possible,
+                "items": list(step.items),
+                "missing_items": list(missing),
+                "effect_id": f"{run.incident_id}/{st.step_id}/{kind}/{st.sent + 1}",
+            },
+        )
+        self.notify(st, kind, audience=step.to or "city", due=due, missing=missing)
+        for item in missing:
+            label_ja, label_en = REPORT_ITEMS[item]
+            self.open_task(
+                task_id=f"{st.step_id}:{item}",
+                title=f"書面報告の記載事項「{label_ja}」を補う / supply '{label_en}' in the written report",
+                owner="contractor",
+                due=due,
+                source="report_item",
+                step_id=st.step_id,
+                item=item,
+            )
+
+    def item_known(self, item: str) -> bool:
+        f = self.run.facts
+        if item in self.run.supplied:
+            return True
+        if item == "content":
+            return bool(f.data_items)
+        if item == "count":
+            return f.records > 0
+        if item == "place":
+            # For a detection the place is the system that logged it.
+            return f.has_location or (f.origin == "detection" and bool(f.system))
+        # circumstances: a detection knows what, when and where; a filing needs its description.
+        return f.origin == "detection" or f.has_summary
+
+    def open_task(
+        self,
+        *,
+        task_id: str,
+        title: str,
+        owner: str,
+        due: datetime | None,
+        source: str,
+        step_id: str | None,
+        item: str | None = None,
+        who: str = SYSTEM,
+    ) -> Task | None:
+        if self.run.task(task_id) is not None:
+            return None
+        task = Task(task_id, title, owner, due, source, step_id, self.now, item=item)
+        self.run.tasks.append(task)
+        self.log(
+            f"task {task_id} opened for {owner}; due {_jst(due) if due else '-'}",
+            "task_opened",
+            {"task_id": task_id, "owner": owner, "due": _iso(due), "source": source, "step": step_id, "item": item},
+            who=who,
+        )
+        if source != "report_item":
+            st = self.run.step(step_id) if step_id else None
+            if st is not None:
+                self.notify(st, "task_assigned", audience="contractor", due=due, task_id=task_id)
+        return task
+
+    def complete_task(self, task: Task, *, who: str, ts: datetime, how: str) -> None:
+        task.status = "done"
+        task.done_at = ts
+        task.done_by = who
+        late = task.due is not None and ts > task.due
+        self.log(
+            f"task {task.task_id} done ({how})" + (" after its due time" if late else ""),
+            "task_done",
+            {"task_id": task.task_id, "late": late, "how": how},
+            who=who,
+            ts=ts,
+        )
+        # A step that exists for its task is done with it.
+        if task.source == "step" and task.step_id:
+            st = self.run.step(task.step_id)
+            if st is not None and st.status == "active":
+                st.status = "done"
+                st.done_at = ts
+
+    def seal(self, st: StepRun, event_ids: list[str], since_ts: datetime, until_ts: datetime | None = None) -> None:
+        run = self.run
+        window = run.policy.evidence_window
+        run.seals += 1
+        effect = SealEvidence(
+            effect_id=f"{run.incident_id}/seal/{run.seals}",
+            incident_id=run.incident_id,
+            contract_id=run.contract_id,
+            since=since_ts - window,
+            until=(until_ts or run.facts.last_event_ts) + window,
+            window_before=window,
+            window_after=window,
+            event_ids=tuple(event_ids),
+            actor=run.facts.actor,
+            system=run.facts.system,
+        )
+        step = self.step_def(st)
+        self.log(
+            f"evidence sealing (証拠保全) requested: {len(event_ids)} event(s), "
+            f"{_jst(effect.since)} to {_jst(effect.until)} ({step.clause.article})",
+            "seal_requested",
+            {
+                "step": st.step_id,
+                "effect_id": effect.effect_id,
+                "since": effect.since.isoformat(),
+                "until": effect.until.isoformat(),
+                "events": len(event_ids),
+            },
+        )
+        self.out.append(effect)
+
+    def contain(self, st: StepRun, rules: list[str], base: datetime, fresh: list[str] | None = None) -> None:
+        """Propose the commands of ``rules`` not proposed yet; report untargeted actions of ``fresh`` rules."""
+        run = self.run
+        step = self.step_def(st)
+        if step.applies_to is not None and step.applies_to.rules:
+            rules = [r for r in rules if r in step.applies_to.rules]
+        proposal = propose(
+            incident_id=run.incident_id,
+            contract_id=run.contract_id,
+            rules=rules,
+            targets=run.facts.targets,
+            auto_rules=run.policy.auto_contain,
+            step_id=st.step_id,
+            known=[c.command.command_id for c in run.commands],
+        )
+        for cmd in proposal.commands:
+            run.commands.append(CommandRun(cmd))
+            self.log(
+                f"containment {'executed automatically' if cmd.auto else 'proposed for approval'}: "
+                f"{cmd.action} on {cmd.target_type} {cmd.target} ({cmd.reason}, {step.clause.article})",
+                "containment_proposed",
+                {
+                    "step": st.step_id,
+                    "command_id": cmd.command_id,
+                    "action": cmd.action,
+                    "target_type": cmd.target_type,
+                    "target": cmd.target,
+                    "auto": cmd.auto,
+                    "rules": list(cmd.rules),
+                },
+            )
+            self.out.append(Containment(cmd))
+        pairs = sorted({f"{action} ({rule})" for rule, action in proposal.untargeted if fresh is None or rule in fresh})
+        if pairs:
+            self.log(
+                "containment not proposed, the incident names no target: " + ", ".join(pairs),
+                "containment_untargeted",
+                {"step": st.step_id, "actions": pairs},
+            )
+        mine = [c for c in run.commands if c.command.step_id == st.step_id]
+        pending = [c for c in mine if c.status not in _FINAL_COMMAND]
+        if proposal.commands and step.urgency is not None and st.due is None:
+            st.due = base + run.policy.within(step.urgency)
+        if pending:
+            st.status = "active"
+            st.done_at = None
+        elif st.status in {"waiting", "active"}:
+            st.status = "done"
+            st.done_at = self.now
+            if not mine:
+                st.note = "no command derivable from the incident; contain by hand and record it with updates"
+                self.log(
+                    "containment: no command derivable from the incident (no account or system); "
+                    f"contain by hand and record it with updates ({step.clause.article})",
+                    "step_done",
+                    {"step": st.step_id, "commands": 0},
+                )
+
+    def refresh_containment(self, st: StepRun, ts: datetime) -> None:
+        mine = [c for c in self.run.commands if c.command.step_id == st.step_id]
+        if st.status == "active" and mine and all(c.status in _FINAL_COMMAND for c in mine):
+            st.status = "done"
+            st.done_at = ts
+            self.log(
+                f"containment step {st.step_id} done: every command has a result", "step_done", {"step": st.step_id}
+            )
+
+    # -- state changes -------------------------------------------------------------
+
+    def set_state(self, state: str, why: str, *, who: str = SYSTEM, ts: datetime | None = None) -> None:
+        old = self.run.state
+        self.run.state = state
+        self.log(
+            f"state {old} -> {state}: {why}", "state_changed", {"from": old, "to": state, "why": why}, who=who, ts=ts
+        )
+
+    def confirm(self, base: datetime, why: str, *, who: str = SYSTEM) -> None:
+        run = self.run
+        run.confirmed_at = self.now
+        self.set_state(RESPONDING, why, who=who)
+        for st in run.steps:
+            if st.status == "waiting" and self.step_def(st).phase == "confirmed":
+                self.start_step(st, base)
+
+    def city_told(self) -> bool:
+        return any(s.kind in _CITY_REPORTS and s.status in {"sent", "done"} and s.sent for s in self.run.steps)
+
+    def dismiss(self, who: str, ts: datetime, reason: str | None) -> None:
+        run = self.run
+        run.triage = "dismissed"
+        run.triage_reason = reason
+        told = self.city_told()
+        skipped = []
+        for st in run.steps:
+            if self.step_def(st).phase == "confirmed" and st.status in _UNFINISHED:
+                st.status = "skipped"
+                st.note = "dismissed"
+                skipped.append(st.step_id)
+        for task in run.tasks:
+            if task.status == "open" and task.source in {"report_item", "step"}:
+                task.status = "cancelled"
+                self.log(
+                    f"task {task.task_id} cancelled: dismissed", "task_cancelled", {"task_id": task.task_id}, who=who
+                )
+        self.log(
+            f"dismissed: not a breach ({len(skipped)} step(s) skipped)",
+            "dismissed",
+            {"reason": reason, "skipped": skipped},
+            who=who,
+            ts=ts,
+        )
+        if told:
+            st = next(s for s in run.steps if s.kind in _CITY_REPORTS and s.sent)
+            self.log("the city is told the possible breach was not one", "report_issued", {"step": st.step_id})
+            self.notify(st, "dismissal_report")
+        ongoing = [s for s in run.steps if s.kind == "progress_report" and s.status == "active"]
+        if not run.open_tasks() and not ongoing:
+            self.close("dismissed", who=who)
+        elif run.state == TRIAGE:
+            self.set_state(RESPONDING, "dismissed; open tasks or complaint handling remain", who=who)
+
+    def resolve(self, who: str) -> None:
+        run = self.run
+        if run.state == CLOSED:
+            self.log(
+                "resolution on a closed incident: no change", "closure_refused", {"why": "already closed"}, who=who
+            )
+            return
+        if run.state == TRIAGE:
+            self.log(
+                "cannot close: triage pending (confirm or dismiss first)",
+                "closure_refused",
+                {"why": "triage pending"},
+                who=who,
+            )
+            return
+        open_ids = [t.task_id for t in run.open_tasks()]
+        if open_ids:
+            self.log(
+                f"cannot close: {len(open_ids)} open task(s): {', '.join(open_ids)}",
+                "closure_refused",
+                {"why": "open tasks", "open_tasks": open_ids},
+                who=who,
+            )
+            return
+        self.close("resolved", who=who)
+
+    def close(self, outcome: str, *, who: str) -> None:
+        run = self.run
+        told = self.city_told()
+        for st in run.steps:
+            if st.kind == "closure":
+                st.status = "done"
+                st.done_at = self.now
+            elif st.kind == "progress_report" and st.status == "active":
+                st.status = "done"
+                st.done_at = self.now
+                st.note = "stopped at closure"
+            elif st.status in _UNFINISHED:
+                st.status = "skipped"
+                st.note = "not done before closure"
+        pending = [c.command.command_id for c in run.commands if c.status not in _FINAL_COMMAND]
+        run.outcome = outcome
+        self.set_state(
+            CLOSED, outcome + (f"; {len(pending)} containment command(s) without result" if pending else ""), who=who
+        )
+        closure = next((s for s in run.steps if s.kind == "closure"), None)
+        if told and closure is not None:
+            self.log("closure reported to the city", "report_issued", {"step": closure.step_id})
+            self.notify(closure, "closure_report")
+
+    def reopen(self, why: str) -> None:
+        run = self.run
+        run.outcome = None
+        for st in run.steps:
+            if st.kind == "closure":
+                st.status = "waiting"
+                st.done_at = None
+        self.set_state(RESPONDING, f"reopened: {why}")
+
+    # -- triage ---------------------------------------------------------------------
+
+    def triage_step(self) -> StepRun | None:
+        return next((s for s in self.run.steps if s.kind == "triage"), None)
+
+    def start_triage(self, st: StepRun) -> None:
+        step = self.step_def(st)
+        st.status = "active"
+        st.started_at = self.now
+        st.due = self.now + self.run.policy.triage_within
+        self.log(
+            f"triage: confirm or dismiss by {_jst(st.due)} ({step.clause.article})",
+            "step_started",
+            {"step": st.step_id, "due": st.due.isoformat(), "rules": list(self.run.facts.rules)},
+        )
+        self.notify(st, "triage_due", audience="contractor", due=st.due)
+
+    def decide(self, decision: str, who: str, ts: datetime, reason: str | None) -> None:
+        run = self.run
+        st = self.triage_step()
+        if decision not in {"confirm", "dismiss"}:
+            self.log(f"triage decision {decision[:20]!r} not understood (confirm or dismiss)", "note", {}, who=who)
+            return
+        if run.triage == "dismissed" or run.state == CLOSED:
+            self.log(f"triage {decision} after the incident was dismissed or closed: no change", "note", {}, who=who)
+            return
+        if st is not None and st.status == "active":
+            st.status = "done"
+            st.done_at = ts
+        if decision == "confirm":
+            if run.state == TRIAGE:
+                run.triage = "confirmed"
+                run.triage_reason = reason
+                self.confirm(self.now, "confirmed by triage", who=who)
+            else:
+                self.log("triage confirm: the incident is already being reported; no change", "note", {}, who=who)
+        else:
+            self.dismiss(who, ts, reason)
+
+    # -- follow-ups ------------------------------------------------------------------
+
+    def follow_up(self, entry: TimelineEntry) -> None:
+        key = _entry_key(entry)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.run.seen.append(key)
+        raw = entry.data if isinstance(entry.data, dict) else {}
+        data = _safe_data(raw)
+        kind = entry.kind if entry.kind in FOLLOW_UP_KINDS else "update"
+        self.log(
+            f"{kind} received" + (f" ({entry.kind})" if kind != entry.kind else ""),
+            kind,
+            data,
+            who=entry.who,
+            ts=entry.ts,
+        )
+        who, ts = entry.who, entry.ts
+        if kind == "acknowledgement":
+            self.acknowledge(data.get("step"), who, ts)
+        elif kind == "city_instruction":
+            self.instruction(data, who, ts)
+        elif kind == "resolution":
+            self.resolve(who)
+        else:
+            if "triage" in data:
+                self.decide(str(data["triage"]), who, ts, data.get("reason"))
+            if "command_id" in data:
+                self.command_result(str(data["command_id"]), str(data.get("result", "")), who, ts)
+            if "supplied" in data:
+                self.supply(data["supplied"], who, ts)
+            if "step" in data and data.get("done") is True:
+                self.step_done(str(data["step"]), who, ts)
+        if kind != "city_instruction" and "task_id" in data and data.get("done") is True:
+            task = self.run.task(str(data["task_id"]))
+            if task is None:
+                self.log(f"no task {data['task_id']} on this incident", "note", {}, who=who)
+            elif task.status == "open":
+                self.complete_task(task, who=who, ts=ts, how=kind)
+
+    def acknowledge(self, step_id: Any, who: str, ts: datetime) -> None:
+        targets = [
+            s
+            for s in self.run.steps
+            if s.status == "sent" and (step_id is None or s.step_id == step_id) and self.step_def(s).to == "city"
+        ]
+        for st in targets:
+            st.status = "done"
+            st.done_at = ts
+            late = st.due is not None and ts > st.due
+            self.log(
+                f"{st.kind} acknowledged by the city" + (" after its due time" if late else ""),
+                "step_done",
+                {"step": st.step_id, "late": late},
+                who=who,
+                ts=ts,
+            )
+
+    def instruction(self, data: dict[str, Any], who: str, ts: datetime) -> None:
+        run = self.run
+        report_request = data.get("report_request") is True
+        step = next((s for s in run.steps if s.kind == "report_request"), None) if report_request else None
+        if step is None:
+            step = next((s for s in run.steps if s.kind == "instructions"), None)
+        step_def = self.step_def(step) if step is not None else None
+        due: datetime | None = None
+        if isinstance(data.get("due"), str):
+            try:
+                due = datetime.fromisoformat(data["due"])
+            except ValueError:
+                due = None
+            if due is not None and (due.tzinfo is None or due.utcoffset() is None):
+                due = None
+        if due is None and isinstance(data.get("within"), str):
+            from kinkyu.core.contract import parse_duration  # noqa: PLC0415  # avoids an import cycle
+
+            try:
+                due = ts + parse_duration(data["within"])
+            except ValueError:
+                due = None
+        if due is None:
+            if step_def is not None and step_def.kind == "report_request" and step_def.urgency is not None:
+                due = ts + run.policy.within(step_def.urgency)
+            else:
+                due = ts + run.policy.instruction_within
+        if run.state == CLOSED:
+            self.reopen("a city instruction arrived")
+        task_id = str(data.get("task_id") or f"instruction:{data.get('event_id') or len(run.tasks) + 1}")
+        title = data.get("title") or (
+            "甲からの報告の求め / report requested by the city" if report_request else "甲の指示 / city instruction"
+        )
+        self.open_task(
+            task_id=task_id,
+            title=str(title),
+            owner=str(data.get("owner") or "contractor"),
+            due=due,
+            source="report_request" if report_request else "city_instruction",
+            step_id=step.step_id if step is not None else None,
+            who=who,
+        )
+
+    def command_result(self, command_id: str, result: str, who: str, ts: datetime) -> None:
+        cmd = self.run.command(command_id)
+        if cmd is None:
+            self.log(f"no containment command {command_id[:_ID_LIMIT]} on this incident", "note", {}, who=who)
+            return
+        if result not in {"done", "failed", "declined"}:
+            self.log(
+                f"containment result for {command_id} not understood (done, failed, declined)", "note", {}, who=who
+            )
+            return
+        cmd.status = result
+        cmd.result_at = ts
+        self.log(
+            f"containment {cmd.command.action} on {cmd.command.target_type} {cmd.command.target}: {result}",
+            "containment_result",
+            {"command_id": command_id, "result": result},
+            who=who,
+            ts=ts,
+        )
+        if result == "failed" and not cmd.escalated:
+            cmd.escalated = True
+            self.escalate("containment_failed", step_id=cmd.command.step_id)
+        st = self.run.step(cmd.command.step_id)
+        if st is not None:
+            self.refresh_containment(st, ts)
+
+    def step_done(self, step_id: str, who: str, ts: datetime) -> None:
+        st = self.run.step(step_id)
+        if st is None or st.status not in _UNFINISHED or st.kind in {"triage", "closure"}:
+            self.log(f"step {step_id[:_ID_LIMIT]} cannot be marked done here", "note", {}, who=who)
+            return
+        st.status = "done"
+        st.done_at = ts
+        late = st.due is not None and ts > st.due
+        self.log(
+            f"step {step_id} done" + (" after its due time" if late else ""),
+            "step_done",
+            {"step": step_id, "late": late},
+            who=who,
+            ts=ts,
+        )
+        task = self.run.task(step_id)
+        if task is not None and task.status == "open":
+            self.complete_task(task, who=who, ts=ts, how="step done")
+
+    def supply(self, items: list[str], who: str, ts: datetime) -> None:
+        for item in items:
+            if item not in self.run.supplied:
+                self.run.supplied.append(item)
+        self.recheck_items(who=who, ts=ts)
+
+    def recheck_items(self, *, who: str = SYSTEM, ts: datetime | None = None) -> None:
+        supplied_steps: list[str] = []
+        for task in self.run.tasks:
+            if task.status == "open" and task.source == "report_item" and task.item and self.item_known(task.item):
+                self.complete_task(task, who=who, ts=ts or self.now, how="item now known")
+                if task.step_id and task.step_id not in supplied_steps:
+                    supplied_steps.append(task.step_id)
+        for step_id in supplied_steps:
+            st = self.run.step(step_id)
+            if st is None or not st.sent:
+                continue
+            step = self.step_def(st)
+            missing = tuple(i for i in step.items if not self.item_known(i))
+            self.log(
+                f"supplementary report (追完) to the city: {len(step.items) - len(missing)} of {len(step.items)} "
+                "clause items now known",
+                "report_issued",
+                {"step": step_id, "missing_items": list(missing)},
+            )
+            self.notify(st, "supplementary_report", missing=missing)
+
+    # -- incident records -------------------------------------------------------------
+
+    def incident_record(self, record: dict[str, Any]) -> None:
+        run = self.run
+        new = _facts(record)
+        old = run.facts
+        known_findings = set(old.finding_ids)
+        known_events = set(old.event_ids)
+        new_findings = [i for i in new.finding_ids if i not in known_findings]
+        new_rules = [r for r in new.rules if r not in old.rules]
+        new_events = [e for e in new.event_ids if e not in known_events]
+        changed = [
+            name
+            for name, a, b in (
+                ("records", old.records, new.records),
+                ("data_items", sorted(old.data_items), sorted(new.data_items)),
+                ("location", old.has_location, new.has_location),
+                ("summary", old.has_summary, new.has_summary),
+                ("severity", old.severity, new.severity),
+                ("source_ips", old.source_ips, new.source_ips),
+                ("devices", old.devices, new.devices),
+            )
+            if a != b
+        ]
+        if new_findings or new_events or changed:
+            if run.state == CLOSED and (new_findings or new_events):
+                self.reopen(f"{len(new_findings)} new finding(s)")
+            old_first, old_last = old.first_event_ts, old.last_event_ts
+            old.rules.extend(new_rules)
+            old.finding_ids.extend(new_findings)
+            old.event_ids.extend(new_events)
+            old.first_event_ts = min(old.first_event_ts, new.first_event_ts)
+            old.last_event_ts = max(old.last_event_ts, new.last_event_ts)
+            old.records = new.records
+            old.data_items = list(new.data_items)
+            old.has_location = new.has_location
+            old.has_summary = new.has_summary
+            old.severity = new.severity
+            old.source_ips = list(new.source_ips)
+            old.devices = list(new.devices)
+            self.log(
+                f"incident updated: {len(new_findings)} new finding(s), {len(new_events)} new event(s)"
+                + (f", new rule(s) {', '.join(new_rules)}" if new_rules else "")
+                + (f", changed: {', '.join(changed)}" if changed else ""),
+                "incident_updated",
+                {
+                    "finding_ids": new_findings,
+                    "rules": new_rules,
+                    "events": len(new_events),
+                    "changed": changed,
+                    "records": old.records,
+                    "severity": old.severity,
+                },
+            )
+            evidence = next((s for s in run.steps if s.kind == "evidence"), None)
+            if new_events and evidence is not None:
+                since = old.first_event_ts if old.first_event_ts < old_first else old_last
+                self.seal(evidence, new_events, since)
+            targets_changed = "source_ips" in changed or "devices" in changed
+            if new_rules or targets_changed:
+                self.new_rules(new_rules, targets_changed=targets_changed)
+            self.recheck_items()
+        for raw in record.get("timeline") or []:
+            if not isinstance(raw, dict) or raw.get("kind") in {"finding", "filed"}:
+                continue
+            try:
+                entry = TimelineEntry.from_json(raw)
+            except (KeyError, TypeError, ValueError):
+                continue
+            self.follow_up(entry)
+
+    def new_rules(self, new_rules: list[str], *, targets_changed: bool) -> None:
+        """Steps that now apply start; containment covers the new rules (all rules when targets changed)."""
+        run = self.run
+        added = {s.step_id for s in self.add_applicable_steps()}
+        for st in run.steps:
+            step = self.step_def(st)
+            if st.step_id in added:
+                self.start_added(st, step)
+            elif step.kind == "containment" and st.status != "skipped":
+                rules = list(run.facts.rules) if targets_changed else new_rules
+                self.contain(st, rules, self.now, fresh=new_rules)
+        at_once = [r for r in new_rules if r in run.policy.report_at_once]
+        if run.state == TRIAGE and at_once:
+            triage = self.triage_step()
+            if triage is not None and triage.status == "active":
+                triage.status = "skipped"
+                triage.note = "a rule reported at once joined the incident"
+            run.triage = "not_needed"
+            self.confirm(self.now, f"rule(s) reported at once joined: {', '.join(at_once)}")
+
+    def start_added(self, st: StepRun, step: Step) -> None:
+        """Start a step that began to apply after the incident opened, as far as the run has come."""
+        if step.kind == "triage":
+            st.status = "skipped"
+            st.note = "began to apply after triage was decided"
+        elif step.phase == "open":
+            self.start_step(st, self.now)
+        elif step.phase == "confirmed":
+            if self.run.triage == "dismissed":
+                st.status = "skipped"
+                st.note = "dismissed"
+            elif self.run.state == RESPONDING:
+                self.start_step(st, self.now)
+
+    # -- time -------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        run = self.run
+        now = self.now
+        if run.state == CLOSED:
+            return
+        for st in list(run.steps):
+            step = self.step_def(st)
+            if st.kind == "triage":
+                if st.status == "active" and st.due is not None and not st.missed and now >= st.due:
+                    st.missed = True
+                    self.log(
+                        f"deadline missed: triage was due {_jst(st.due)}",
+                        "deadline_missed",
+                        {"step": st.step_id, "due": st.due.isoformat()},
+                    )
+                    self.escalate("deadline_missed", step_id=st.step_id, due=st.due)
+                    if run.policy.report_when_triage_missed and run.state == TRIAGE:
+                        st.status = "done"
+                        st.done_at = now
+                        st.note = "triage deadline missed; reported as a possible breach"
+                        run.triage = "not_needed"
+                        run.possible = True
+                        self.confirm(st.due, "triage deadline missed (report_when_triage_missed)")
+                continue
+            if (
+                st.status == "sent"
+                and st.kind in _ACK_CHASED
+                and not st.ack_escalated
+                and st.sent_at is not None
+                and now >= st.sent_at + run.policy.ack_timeout
+            ):
+                st.ack_escalated = True
+                self.log(
+                    f"{st.kind} not acknowledged within {_span(run.policy.ack_timeout)}: "
+                    "escalating to the next contact",
+                    "ack_timeout",
+                    {"step": st.step_id, "sent_at": st.sent_at.isoformat()},
+                )
+                self.escalate("no_acknowledgement", step_id=st.step_id, due=st.due)
+            if st.status in {"active", "sent"} and st.due is not None and not st.missed and now >= st.due:
+                st.missed = True
+                what = "not acknowledged by the city" if st.status == "sent" else "not done"
+                self.log(
+                    f"deadline missed: {st.kind} {what} by {_jst(st.due)} "
+                    f"({step.urgency or 'policy'}, {step.clause.article})",
+                    "deadline_missed",
+                    {"step": st.step_id, "due": st.due.isoformat(), "urgency": step.urgency},
+                )
+                self.escalate("deadline_missed", step_id=st.step_id, due=st.due)
+            if (
+                st.kind == "progress_report"
+                and st.status == "active"
+                and st.next_due is not None
+                and now >= st.next_due
+            ):
+                due = st.next_due
+                self.log(
+                    f"progress report (処理経過) to the city due {_jst(due)} ({step.clause.article})",
+                    "report_issued",
+                    {"step": st.step_id, "due": due.isoformat()},
+                )
+                self.notify(st, "progress_report", due=due)
+                # One report however long the stage slept; the next falls on the interval's grid.
+                while due <= now:
+                    due += run.policy.progress_interval
+                st.next_due = due
+        for task in run.tasks:
+            if task.status == "open" and task.due is not None and not task.missed and now >= task.due:
+                task.missed = True
+                self.log(
+                    f"deadline missed: task {task.task_id} ({task.owner}) was due {_jst(task.due)}",
+                    "deadline_missed",
+                    {"task_id": task.task_id, "due": task.due.isoformat()},
+                )
+                self.escalate("deadline_missed", step_id=task.step_id, task_id=task.task_id, due=task.due)
+
+
+# -- public API -----------------------------------------------------------------------
+
+
+def contract_end(ends: date) -> datetime:
+    """The moment a contract whose last day is ``ends`` is over: the next midnight, Japan time."""
+    return datetime.combine(ends + timedelta(days=1), time(0), JST)
+
+
+def start(
+    incident: dict[str, Any],
+    playbook: Playbook,
+    policy: ResponsePolicy,
+    profile_ends: date,
+    now: datetime,
+) -> tuple[PlaybookRun, list[Effect]]:
+    """Open a run for ``incident`` (an ``incidents`` record: ``Incident.to_json()``, ``change`` opened).
+
+    At open: evidence is sealed, containment proposed, a complaint reported,
+    and either the report steps start (a rule in ``policy.report_at_once``, or
+    a filed kind not in ``policy.triage_kinds``) or triage starts with its own
+    deadline. A contract that ended before ``now`` is recorded and the run
+    goes on: every clause's duty continues after the contract ends. Deadlines
+    count from when the contractor learned of the incident: a filing's
+    ``discovered_at`` (if earlier than ``now``), else ``now``.
+    """
+    _require_aware(now)
+    facts = _facts(incident)
+    if incident.get("jurisdiction") != playbook.jurisdiction:
+        raise PlaybookRunError(
+            f"incident {incident.get('incident_id')!r} is under {incident.get('jurisdiction')!r}, "
+            f"not the playbook's {playbook.jurisdiction!r}"
+        )
+    learned = facts.discovered_at if facts.discovered_at is not None and facts.discovered_at <= now else now
+    ended = now >= contract_end(profile_ends)
+    run = PlaybookRun(
+        incident_id=str(incident["incident_id"]),
+        contract_id=str(incident["contract_id"]),
+        jurisdiction=playbook.jurisdiction,
+        playbook=playbook,
+        policy=policy,
+        opened_at=now,
+        learned_at=learned,
+        contract_ends=profile_ends,
+        contract_ended=ended,
+        facts=facts,
+    )
+    ctx = _Ctx(run, now)
+    ctx.add_applicable_steps()
+    ctx.log(
+        f"playbook {playbook.jurisdiction} started for a {facts.origin} incident "
+        f"({facts.kind}{': ' + ', '.join(facts.rules) if facts.rules else ''}); {len(run.steps)} step(s) apply",
+        "playbook_started",
+        {
+            "jurisdiction": playbook.jurisdiction,
+            "origin": facts.origin,
+            "kind": facts.kind,
+            "rules": list(facts.rules),
+            "steps": [s.step_id for s in run.steps],
+            "learned_at": learned.isoformat(),
+            "records": facts.records,
+        },
+    )
+    if ended:
+        clause = playbook.after_contract_end
+        ctx.log(
+            f"the contract ended on {profile_ends.isoformat()}; the response runs all the same"
+            + (f" ({clause.article})" if clause else " (no clause says so; the safe side)"),
+            "contract_ended",
+            {"ends": profile_ends.isoformat(), "article": clause.article if clause else None},
+        )
+    if facts.origin == "detection":
+        at_once = [r for r in facts.rules if r in policy.report_at_once]
+        needs_triage = not at_once
+        why = f"rule(s) reported at once as a possible breach (おそれ): {', '.join(at_once)}"
+    else:
+        needs_triage = facts.kind in policy.triage_kinds
+        why = f"filed {facts.kind}: reported at once"
+    # Detections are reported as possible breaches; a filing reports what a person saw happen.
+    run.possible = facts.origin == "detection"
+    triage = ctx.triage_step()
+    for st in run.steps:
+        if ctx.step_def(st).phase == "open" and st.kind != "triage":
+            ctx.start_step(st, learned)
+    if needs_triage:
+        run.triage = "pending"
+        if triage is not None:
+            ctx.start_triage(triage)
+        ctx.set_state(
+            TRIAGE,
+            (
+                f"rule(s) {', '.join(facts.rules)} wait for triage"
+                if facts.rules
+                else f"filed {facts.kind} waits for triage"
+            ),
+        )
+    else:
+        run.triage = "not_needed"
+        if triage is not None:
+            triage.status = "skipped"
+            triage.note = why
+        ctx.confirm(learned, why)
+    for raw in incident.get("timeline") or []:
+        if isinstance(raw, dict) and raw.get("kind") not in {"finding", "filed"}:
+            try:
+                ctx.follow_up(TimelineEntry.from_json(raw))
+            except (KeyError, TypeError, ValueError):
+                continue
+    ctx.tick()
+    return run, ctx.out
+
+
+def apply(run: PlaybookRun, record: dict[str, Any], now: datetime) -> list[Effect]:
+    """Apply a later ``incidents`` record (``opened`` / ``updated`` incident, or a follow-up ``event``).
+
+    Then checks deadlines at ``now`` as :func:`tick` does. A record applied
+    twice changes nothing the second time.
+    """
+    ctx = _Ctx(run, now)
+    change = record.get("change")
+    if record.get("incident_id") != run.incident_id:
+        raise PlaybookRunError(f"record for incident {record.get('incident_id')!r} applied to {run.incident_id!r}")
+    if change == "event":
+        raw = record.get("entry")
+        if not isinstance(raw, dict):
+            raise PlaybookRunError("an event record carries its timeline entry under 'entry'")
+        try:
+            entry = TimelineEntry.from_json(raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlaybookRunError(f"malformed timeline entry: {type(exc).__name__}") from exc
+        ctx.follow_up(entry)
+    elif change in {"opened", "updated", None}:
+        ctx.incident_record(record)
+    else:
+        raise PlaybookRunError(f"unknown change {change!r} (opened, updated or event)")
+    ctx.tick()
+    return ctx.out
+
+
+def tick(run: PlaybookRun, now: datetime) -> list[Effect]:
+    """Let time pass to ``now``: missed deadlines (once each), unacknowledged reports, progress reports."""
+    ctx = _Ctx(run, now)
+    ctx.tick()
+    return ctx.out
+
+
+def on_record(
+    run: PlaybookRun | None,
+    record: dict[str, Any],
+    *,
+    playbook: Playbook,
+    policy: ResponsePolicy,
+    contract_ends: date,
+    now: datetime,
+) -> tuple[PlaybookRun | None, list[Effect]]:
+    """Route one ``incidents`` record: :func:`start` a run or :func:`apply` to the existing one.
+
+    An ``event`` record for an incident without a run returns ``(None, [])``:
+    the incident record it belongs to carries the same entry in its timeline,
+    and the run picks it up from there when it starts.
+    """
+    if run is not None:
+        return run, apply(run, record, now)
+    if record.get("change") == "event":
+        return None, []
+    return start(record, playbook, policy, contract_ends, now)
+
+
+def next_due(run: PlaybookRun) -> datetime | None:
+    """The earliest moment :func:`tick` would do something (None when nothing is pending).
+
+    A stage can sleep until then instead of ticking on a fixed beat.
+    """
+    if run.state == CLOSED:
+        return None
+    times: list[datetime] = []
+    for st in run.steps:
+        if st.status in {"active", "sent"} and st.due is not None and not st.missed:
+            times.append(st.due)
+        if st.status == "sent" and st.kind in _ACK_CHASED and not st.ack_escalated and st.sent_at is not None:
+            times.append(st.sent_at + run.policy.ack_timeout)
+        if st.kind == "progress_report" and st.status == "active" and st.next_due is not None:
+            times.append(st.next_due)
+    times.extend(t.due for t in run.tasks if t.status == "open" and t.due is not None and not t.missed)
+    return min(times) if times else None

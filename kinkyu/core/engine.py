@@ -21,6 +21,7 @@ from kinkyu.core.clauses import clauses_for
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident, incident_day
 from kinkyu.core.model import ACTIONS, FOLLOW_UP_KINDS, JST, AccessEvent, Finding, IncidentEvent, finding_id
+from kinkyu.core.playbook.run import FOLLOW_UP_DATA_KEYS
 from kinkyu.core.rules import Hit, Rule, make_rules
 from kinkyu.exceptions import MalformedEventError, UnknownContractError
 
@@ -213,7 +214,10 @@ class Engine:
                 f"incident {ev.incident_id!r} belongs to contract {owner!r}, not {ev.contract_id!r}",
             )
         kind = ev.kind if ev.kind in FOLLOW_UP_KINDS else f"update:{ev.kind}"
-        entry = TimelineEntry(ev.ts, ev.reported_by.id, kind, ev.kind, {"event_id": ev.event_id})
+        # Only the keys a playbook reads travel on: a follow-up's free text stays with the evidence.
+        data = {k: ev.data[k] for k in FOLLOW_UP_DATA_KEYS if k in ev.data}
+        data["event_id"] = ev.event_id
+        entry = TimelineEntry(ev.ts, ev.reported_by.id, kind, ev.kind, data)
         self._remember(self._recent_filed, ev.event_id, ev.incident_id)
         out = Output(events=[(ev.incident_id, entry)])
         active = self._active.get(ev.incident_id)

@@ -160,6 +160,7 @@ class IncidentEvent:
     records_affected: int | None = None
     data_items: tuple[str, ...] = ()
     details: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True, frozen=True)

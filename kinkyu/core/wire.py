@@ -174,6 +174,9 @@ class IncidentEventIn(BaseModel):
     records_affected: int | None = Field(default=None, ge=0)
     data_items: list[str] | None = None
     details: str | None = None
+    # Kinkyu's extension for follow-ups: structured facts a playbook acts on (triage decision,
+    # task ids, containment results; see kinkyu.core.playbook.run). Category codes, not prose.
+    data: dict[str, str | int | float | bool | list[str] | None] | None = None
 
     @model_validator(mode="after")
     def _follow_ups_name_their_incident(self) -> IncidentEventIn:
@@ -198,6 +201,7 @@ class IncidentEventIn(BaseModel):
             records_affected=self.records_affected,
             data_items=tuple(self.data_items or ()),
             details=self.details,
+            data=dict(self.data or {}),
         )
 
 

@@ -18,6 +18,7 @@ from builders import (
     at,
     epoch,
     filed,
+    incident_example,
     quiet_read,
     read_event,
     sample_policies,
@@ -30,6 +31,7 @@ from kinkyu.core.engine import Engine, Output
 from kinkyu.core.model import JST, AccessEvent, IncidentEvent, Severity
 from kinkyu.core.rules import Hit, Rule, make_rules
 from kinkyu.core.rules.stateless import UnregisteredActor
+from kinkyu.core.wire import incident_from_obj
 from kinkyu.exceptions import MalformedEventError, UnknownContractError
 
 
@@ -568,6 +570,17 @@ def test_follow_up_on_a_detected_incident_is_accepted() -> None:
     out = engine.on_incident_event(filed("f1", at(WORKDAY, "10:10"), kind="city_instruction", incident_id=incident_id))
 
     assert [target for target, _ in out.events] == [incident_id]
+
+
+def test_a_follow_up_carries_the_playbook_keys_of_its_data_and_nothing_else() -> None:
+    engine = _engine()
+    [incident_id] = engine.on_incident_event(filed("f1", at(WORKDAY, "10:00"))).opened
+    obj = {**incident_example(), "event_id": "f2", "kind": "update", "incident_id": incident_id}
+    obj["data"] = {"triage": "confirm", "reason": "insider", "note": "山田太郎 said so"}
+
+    [(_, entry)] = engine.on_incident_event(incident_from_obj(obj)).events
+
+    assert entry.data == {"triage": "confirm", "reason": "insider", "event_id": "f2"}
 
 
 def test_opening_kind_naming_an_existing_incident_is_recorded_as_an_update_of_that_kind() -> None:

@@ -105,13 +105,16 @@ class Engine:
 
     def on_access(self, ev: AccessEvent) -> Output:
         """Run every rule on one access event and correlate what fires."""
-        policy = self.policy(ev.contract_id)
+        policy = self.policies.get(ev.contract_id)
+        if policy is None:
+            raise UnknownContractError(ev.contract_id)
         hits: list[tuple[Rule, Hit]] | None = None
         for rule in self._by_action[ev.action]:
-            for hit in rule.observe(ev, policy):
+            found = rule.observe(ev, policy)
+            if found:  # most calls return an empty tuple: test it rather than iterate it
                 if hits is None:
                     hits = []
-                hits.append((rule, hit))
+                hits.extend((rule, hit) for hit in found)
         if ev.t > self.watermark:
             self.watermark = ev.t
             if self.watermark - self._expired_at > EXPIRE_EVERY:

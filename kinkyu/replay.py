@@ -26,9 +26,6 @@ from kinkyu.core.model import AccessEvent, IncidentEvent
 from kinkyu.core.wire import decode_event
 from kinkyu.exceptions import MalformedEventError, UnknownContractError
 
-# How often (in event time) absence-based rules are asked to look.
-ADVANCE_EVERY = 15.0
-
 Progress = Callable[["ReplayStats"], None]
 
 
@@ -156,8 +153,6 @@ def replay(
         if rejected is not None:
             rejected(r)
 
-    next_advance = float("-inf")
-
     def collect(out: Output) -> None:
         stats.findings += len(out.findings)
         for incident in out.incidents:
@@ -172,7 +167,7 @@ def replay(
     streams = [
         in_event_time_order(read_events([path], stats, on_rejected, policies), lateness, stats) for path in paths
     ]
-    for t, line, name, ev in heapq.merge(*streams, key=itemgetter(0)):
+    for _t, line, name, ev in heapq.merge(*streams, key=itemgetter(0)):
         stats.events += 1
         try:
             out = on_access(ev) if type(ev) is AccessEvent else on_filed(ev)  # type: ignore[arg-type]  # by type
@@ -181,11 +176,6 @@ def replay(
             continue
         if out:
             collect(out)
-        if t >= next_advance:
-            next_advance = t + ADVANCE_EVERY
-            advanced = engine.advance(t)
-            if advanced:
-                collect(advanced)
         if progress is not None and stats.events % progress_every == 0:
             progress(stats)
     collect(engine.advance(engine.watermark))

@@ -30,6 +30,8 @@ DEFAULT_LATENESS = 300.0
 # Recently emitted finding ids and filed event ids, to recognise redeliveries.
 # Findings are rare next to events, so this bounds memory by findings, not events.
 RECENT_LIMIT = 100_000
+# How often, in event time, rules that fire on absence (system-outage) are asked to look.
+ADVANCE_EVERY = 15.0
 # Expiry is cheap but not free: run it once a minute of event time, not per event.
 EXPIRE_EVERY = 60.0
 
@@ -87,6 +89,7 @@ class Engine:
         self._known: dict[str, str] = {}  # incident id -> contract id
         self._seq: dict[str, int] = {}
         self._expired_at = 0.0
+        self._next_advance = float("-inf")
 
     # -- contracts ---------------------------------------------------------
 
@@ -119,13 +122,28 @@ class Engine:
             self.watermark = ev.t
             if self.watermark - self._expired_at > EXPIRE_EVERY:
                 self._expire()
-        if hits is None:
-            return _EMPTY
-        return self._correlate(policy, [self._finding(policy, rule, hit) for rule, hit in hits])
+        out = (
+            _EMPTY
+            if hits is None
+            else self._correlate(policy, [self._finding(policy, rule, hit) for rule, hit in hits])
+        )
+        if self.watermark >= self._next_advance:
+            # Absence shows only as time passes: look every ADVANCE_EVERY of event time, so a gap
+            # inside a backlog read at full speed is seen as surely as one in a live stream.
+            advanced = self.advance(self.watermark)
+            if advanced:
+                if out is _EMPTY:
+                    return advanced
+                merged = Output()
+                merged.extend(out)
+                merged.extend(advanced)
+                return merged
+        return out
 
     def advance(self, now: float) -> Output:
         """Let event time reach ``now`` (a timer tick, or replay's watermark) and fire what absence shows."""
         self.watermark = max(self.watermark, now)
+        self._next_advance = self.watermark + ADVANCE_EVERY
         out = Output()
         for rule in self.rules:
             for contract_id, hit in rule.advance(self.watermark, self.policies):

@@ -15,6 +15,7 @@ from builders import (
     STRANGER,
     WORKDAY,
     access,
+    access_example,
     at,
     epoch,
     filed,
@@ -681,3 +682,21 @@ def test_a_late_event_joins_the_incident_of_its_own_hour() -> None:
     assert incident.first_event_ts == datetime(2026, 11, 20, 10, 0, tzinfo=JST)
     assert incident.last_event_ts == datetime(2026, 11, 20, 10, 30, tzinfo=JST)
     assert incident.first_event_ts + timedelta(minutes=30) == incident.last_event_ts
+
+
+def test_a_silent_system_inside_a_backlog_is_found_without_any_timer_tick() -> None:
+    engine = Engine(sample_policies())
+    found = []
+    for minute in range(60):
+        ts = f"{WORKDAY}T10:{minute:02d}:00+09:00"
+        if not 20 <= minute < 40:  # juki-portal falls silent for 20 minutes, then comes back
+            found += engine.on_access(_heartbeat(f"hb-{minute}", ts, "juki-portal")).findings
+        found += engine.on_access(_heartbeat(f"other-{minute}", ts, "tax-portal")).findings
+
+    assert [(f.rule, f.system) for f in found] == [("system-outage", "juki-portal")]
+
+
+def _heartbeat(event_id: str, ts: str, system: str) -> AccessEvent:
+    obj = {**access_example(), "event_id": event_id, "ts": ts, "system": system, "action": "heartbeat"}
+    del obj["resource"]
+    return access(obj)

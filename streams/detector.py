@@ -31,7 +31,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
 from kinkyu.core.contract import ContractPolicy
-from kinkyu.core.engine import Engine, Output
+from kinkyu.core.engine import NOTHING, Engine, Output
 from kinkyu.core.wire import decode_access, decode_incident
 from kinkyu.exceptions import MalformedEventError
 from streams.codec import dead_letter, output_records
@@ -167,7 +167,7 @@ class DetectorStage:
                     err = MalformedEventError("processing-error", f"{type(exc).__name__} while processing")
                     records.append(self._dead_letter(tp, msg, err))
                     continue
-                if result:
+                if result is not NOTHING:
                     out.extend(result)
             part.positions[tp.topic] = msgs[-1].offset + 1
             part.dirty = True

@@ -59,6 +59,9 @@ class Output:
 
 
 _EMPTY = Output()
+# What on_access returns when nothing happened; callers may test `is NOTHING` (cheaper than truth).
+# Never mutate it.
+NOTHING = _EMPTY
 
 
 class Engine:

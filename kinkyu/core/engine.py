@@ -52,7 +52,8 @@ class Output:
         """Append another call's output."""
         self.findings.extend(other.findings)
         for incident in other.incidents:
-            if incident not in self.incidents:
+            # The same object may change twice in one batch; identity, not a deep comparison.
+            if not any(mine is incident for mine in self.incidents):
                 self.incidents.append(incident)
         self.opened.extend(other.opened)
         self.events.extend(other.events)

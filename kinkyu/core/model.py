@@ -12,33 +12,34 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
 JST = timezone(timedelta(hours=9), "JST")
 
-ACTIONS = frozenset(
-    {
-        "login",
-        "login_failed",
-        "logout",
-        "read",
-        "search",
-        "export",
-        "print",
-        "copy",
-        "modify",
-        "delete",
-        "email_send",
-        "fax_send",
-        "media_write",
-        "upload",
-        "permission_change",
-        "log_config_change",
-        "heartbeat",
-    }
-)
+# The action and kind vocabularies of shared/spec/events.md; the Literals type the wire models,
+# the frozensets serve membership tests on the hot path.
+Action = Literal[
+    "login",
+    "login_failed",
+    "logout",
+    "read",
+    "search",
+    "export",
+    "print",
+    "copy",
+    "modify",
+    "delete",
+    "email_send",
+    "fax_send",
+    "media_write",
+    "upload",
+    "permission_change",
+    "log_config_change",
+    "heartbeat",
+]
+ACTIONS: frozenset[str] = frozenset(get_args(Action))
 
 # Actions that touch personal data; rules.md's "data action".
 DATA_ACTIONS = frozenset(
@@ -57,20 +58,20 @@ DATA_ACTIONS = frozenset(
     }
 )
 
-INCIDENT_KINDS = frozenset(
-    {
-        "leak",
-        "loss",
-        "misdelivery",
-        "unauthorized_access",
-        "tampering",
-        "system_outage",
-        "complaint",
-        "other",
-    }
-)
+OpeningKind = Literal[
+    "leak",
+    "loss",
+    "misdelivery",
+    "unauthorized_access",
+    "tampering",
+    "system_outage",
+    "complaint",
+    "other",
+]
 # Kinds that only make sense on an incident that already exists.
-FOLLOW_UP_KINDS = frozenset({"update", "city_instruction", "acknowledgement", "containment_result", "resolution"})
+FollowUpKind = Literal["update", "city_instruction", "acknowledgement", "containment_result", "resolution"]
+INCIDENT_KINDS: frozenset[str] = frozenset(get_args(OpeningKind))
+FOLLOW_UP_KINDS: frozenset[str] = frozenset(get_args(FollowUpKind))
 
 
 class Severity(StrEnum):

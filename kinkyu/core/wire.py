@@ -23,45 +23,15 @@ from kinkyu.core.model import (
     FOLLOW_UP_KINDS,
     INCIDENT_KINDS,
     AccessEvent,
+    Action,
+    FollowUpKind,
     IncidentEvent,
+    OpeningKind,
     Person,
 )
 from kinkyu.exceptions import MalformedEventError
 
-Action = Literal[
-    "login",
-    "login_failed",
-    "logout",
-    "read",
-    "search",
-    "export",
-    "print",
-    "copy",
-    "modify",
-    "delete",
-    "email_send",
-    "fax_send",
-    "media_write",
-    "upload",
-    "permission_change",
-    "log_config_change",
-    "heartbeat",
-]
-IncidentKind = Literal[
-    "leak",
-    "loss",
-    "misdelivery",
-    "unauthorized_access",
-    "tampering",
-    "system_outage",
-    "complaint",
-    "other",
-    "update",
-    "city_instruction",
-    "acknowledgement",
-    "containment_result",
-    "resolution",
-]
+IncidentKind = OpeningKind | FollowUpKind
 
 _TOLERANT = ConfigDict(extra="allow", frozen=True)
 

@@ -1,0 +1,524 @@
+"""Rendering: a notification becomes an e-mail or a webhook body. Pure: no I/O but reading templates.
+
+Render first, send second (like Zulip's ``build_email`` / ``send_email``):
+:func:`build_email` and :func:`build_webhook` return values the outbox stores
+and a transport sends unchanged, so a retry sends the same bytes.
+
+No personal information leaves, by construction: templates receive only the
+context :func:`message_context` builds, which copies named fields one by one
+from the notification (:class:`~notifiers.model.NotificationIn`), the
+incident's facts (:class:`~notifiers.model.IncidentFacts`: counts,
+categories, times, rule ids, clause articles) and the contract profile
+(contract id, title, city, the recipient's own role and name). An incident's
+summary, details, location, actor and reporter are never in reach of a
+template. :func:`assert_no_personal_data` is the test-side check.
+
+Japanese first: a contact's ``lang`` picks the language (``ja`` by default);
+the templates are ``templates/email/<kind>.<lang>.txt.j2``, each extending
+``_layout.<lang>.txt.j2``; the HTML alternative wraps the text
+(``_message.html.j2``, autoescaped) and adds an acknowledgement button.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from kinkyu.core.clauses import CITY_NAMES
+from kinkyu.core.contract import Contact, ContractProfile
+from kinkyu.core.escalation import Purpose, contact_for, parse_ref
+from kinkyu.core.legal.labels import item_labels, kind_label, rule_label
+from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
+from kinkyu.core.legal.triggers import people_count
+from kinkyu.core.model import JST
+from kinkyu.core.playbook.definition import REPORT_ITEMS
+from notifiers.exceptions import PersonalDataError, RenderError
+from notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, WebhookPayload
+
+
+def _templates_dir() -> Path:
+    # Beside the package in a checkout (pip install -e); in the image the package is installed into
+    # site-packages and the templates are copied to the working directory (Dockerfile: /app/templates).
+    beside = Path(__file__).resolve().parents[1] / "templates" / "email"
+    here = Path.cwd() / "templates" / "email"
+    return beside if beside.is_dir() or not here.is_dir() else here
+
+
+TEMPLATES_DIR = _templates_dir()
+WEBHOOK_TYPE = "kinkyu.notification"
+
+# Message kinds: the Notify kinds, "escalation" (a playbook's Escalate) and "unanswered"
+# (the final alert of a chain nobody acknowledged). (Japanese, English) titles.
+KIND_TITLES: dict[str, tuple[str, str]] = {
+    "first_report": ("第一報（個人情報の漏えい等事故）", "First report: personal data incident"),
+    "written_report": ("書面による事故報告", "Written incident report"),
+    "complaint_report": ("苦情の報告", "Complaint report"),
+    "progress_report": ("苦情の処理経過の報告", "Complaint progress report"),
+    "supplementary_report": ("事故報告の追完", "Supplement to the incident report"),
+    "dismissal_report": ("事故に該当しない旨の報告", "Report: not a breach after all"),
+    "closure_report": ("事故対応の完了報告", "Report: incident closed"),
+    "triage_due": ("検知内容の確認（トリアージ）のお願い", "Please triage a detection"),
+    "task_assigned": ("対応タスクのお願い", "Task assigned to you"),
+    "escalation": ("エスカレーション", "Escalation"),
+    "unanswered": ("市から受領確認がありません", "The city has not acknowledged"),
+}
+POSSIBLE_FIRST_REPORT = ("第一報（個人情報の漏えい等のおそれ）", "First report: possible personal data incident")
+MESSAGE_KINDS: tuple[str, ...] = tuple(KIND_TITLES)
+
+REASON_LABELS: dict[str, tuple[str, str]] = {
+    "deadline_missed": ("期限超過", "deadline missed"),
+    "no_acknowledgement": ("受領確認なし", "not acknowledged"),
+    "containment_failed": ("被害拡大防止措置の失敗", "containment failed"),
+}
+SEVERITY_LABELS: dict[str, tuple[str, str]] = {
+    "low": ("低", "low"),
+    "medium": ("中", "medium"),
+    "high": ("高", "high"),
+    "critical": ("重大", "critical"),
+}
+URGENCY_LABELS: dict[str, tuple[str, str]] = {
+    "直ちに": ("直ちに", "immediately (直ちに)"),
+    "速やかに": ("速やかに", "as soon as possible (速やかに)"),
+    "遅滞なく": ("遅滞なく", "without undue delay (遅滞なく)"),
+}
+ORIGIN_LABELS: dict[str, tuple[str, str]] = {
+    "detection": ("アクセスログ監視による検知", "detected by access-log monitoring"),
+    "filed": ("届出による判明", "filed by a person"),
+}
+_URGENT_SEVERITIES = frozenset({"high", "critical"})
+
+
+def _pick(pair: tuple[str, str], lang: Lang) -> str:
+    return pair[0] if lang == "ja" else pair[1]
+
+
+def _jst(ts: datetime | None) -> str | None:
+    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M} JST" if ts is not None else None
+
+
+def _short(ts: datetime, lang: Lang) -> str:
+    local = ts.astimezone(JST)
+    if lang == "ja":
+        return f"{local.month}/{local.day} {local:%H:%M}"
+    return f"{local.day} {local:%b %H:%M} JST"
+
+
+def _span(value: timedelta, lang: Lang) -> str:
+    minutes = int(value.total_seconds() // 60)
+    if minutes % 1440 == 0 and minutes:
+        return f"{minutes // 1440}日" if lang == "ja" else f"{minutes // 1440} day(s)"
+    if minutes % 60 == 0 and minutes:
+        return f"{minutes // 60}時間" if lang == "ja" else f"{minutes // 60} hour(s)"
+    return f"{minutes}分" if lang == "ja" else f"{minutes} minutes"
+
+
+def message_id_for(key: str, domain: str) -> str:
+    """The Message-ID of the message with idempotency ``key``: the same on every retry."""
+    return f"<kinkyu.{key}@{domain}>"
+
+
+def message_kind(notification: NotificationIn, purpose: Purpose) -> str:
+    """The template kind: the Notify kind, ``escalation`` or ``unanswered``."""
+    if purpose == "unanswered":
+        return "unanswered"
+    if notification.effect == "escalate":
+        return "escalation"
+    if notification.kind is None:  # NotificationIn guarantees it for notify; kept for the type checker
+        raise RenderError(f"notification {notification.effect_id} has no kind")
+    return notification.kind
+
+
+def _role(profile: ContractProfile, ref: str, lang: Lang) -> str:
+    # Who did not answer is named by role (担当, 個人情報保護責任者): a message forwarded
+    # further up should not be a list of people's names.
+    contact = contact_for(profile, ref)
+    side, index = parse_ref(ref)
+    if contact is not None:
+        return contact.role
+    return (
+        f"{'市' if side == 'city' else '受託者'}の連絡先{index + 1}" if lang == "ja" else f"{side} contact {index + 1}"
+    )
+
+
+def _incident_context(facts: IncidentFacts | None, lang: Lang) -> dict[str, Any]:
+    unknown = UNKNOWN if lang == "ja" else UNKNOWN_EN
+    if facts is None:
+        return {
+            "kind": unknown,
+            "origin": None,
+            "severity": unknown,
+            "severity_code": None,
+            "first_event": None,
+            "last_event": None,
+            "discovered": None,
+            "records": None,
+            "people": None,
+            "data_items": [],
+            "other_items": 0,
+            "rules": [],
+            "clauses": [],
+            "events": None,
+            "findings": None,
+        }
+    records = facts.records
+    people = people_count(facts.people, records or 0)
+    ja_items, en_items = item_labels(facts.known_items)
+    if records is None:
+        records_text = None
+    elif lang == "ja":
+        records_text = f"{records:,}件"
+    else:
+        records_text = f"{records:,} record(s)"
+    return {
+        "kind": _pick(kind_label(facts.kind), lang) if facts.kind else unknown,
+        # A detection's kind label already says how it was found.
+        "origin": _pick(ORIGIN_LABELS[facts.origin], lang) if facts.origin and facts.kind != "detection" else None,
+        "severity": _pick(SEVERITY_LABELS[facts.severity.value], lang) if facts.severity else unknown,
+        "severity_code": facts.severity.value if facts.severity else None,
+        "first_event": _jst(facts.first_event_ts),
+        "last_event": _jst(facts.last_event_ts),
+        "discovered": _jst(facts.discovered_at),
+        "records": records_text,
+        "people": people.text(lang) if people is not None else None,
+        "data_items": list(ja_items if lang == "ja" else en_items),
+        "other_items": facts.other_items,
+        "rules": [_pick(rule_label(r), lang) for r in facts.rules],
+        "clauses": [c.article for c in facts.clauses],
+        "events": facts.event_count,
+        "findings": facts.finding_count,
+    }
+
+
+def message_context(
+    notification: NotificationIn,
+    *,
+    contract: ContractProfile,
+    recipient: Contact | None,
+    lang: Lang,
+    ack_url: str | None,
+    incident_url: str,
+    now: datetime,
+    facts: IncidentFacts | None = None,
+    purpose: Purpose = "notify",
+    not_answered_by: Sequence[str] = (),
+    step_title: tuple[str, str] | None = None,
+    ack_expires: datetime | None = None,
+) -> dict[str, Any]:
+    """The allow-listed context templates render: plain strings, numbers and lists, field by field.
+
+    This is the one place a template's data comes from; it never passes an
+    object through, so nothing a template could reach holds personal data.
+    """
+    if facts is not None and facts.incident_id != notification.incident_id:
+        raise RenderError(f"facts of {facts.incident_id} given for a message of {notification.incident_id}")
+    unknown = UNKNOWN if lang == "ja" else UNKNOWN_EN
+    kind = message_kind(notification, purpose)
+    original = message_kind(notification, "notify")
+    original_title = POSSIBLE_FIRST_REPORT if original == "first_report" and notification.possible else None
+    original_title = original_title or KIND_TITLES[original]
+    title = original_title if kind == original else KIND_TITLES[kind]
+    city = contract.city.name or CITY_NAMES.get(contract.jurisdiction, contract.jurisdiction)
+    clause = f"{city} {notification.article}" if notification.article else None
+    ladder_roles = [_role(contract, ref, lang) for ref in not_answered_by]
+    reported = set(notification.items) - set(notification.missing_items)
+    items = [
+        {
+            "label": _pick(REPORT_ITEMS[i], lang),
+            "status": ("書面に記載" if lang == "ja" else "in the written report") if i in reported else unknown,
+        }
+        for i in notification.items
+    ]
+    step = None
+    if step_title is not None:
+        step = _pick(step_title, lang)
+    elif notification.step_id:
+        step = notification.step_id
+    recipient_ctx = None
+    if recipient is not None:
+        # By address, not equality: a caller may pass a copy (another language, say).
+        city_addresses = {c.email for c in contract.city.contacts if c.email}
+        side = "city" if recipient.email in city_addresses else "contractor"
+        recipient_ctx = {"name": recipient.name, "role": recipient.role, "side": side}
+    return {
+        "lang": lang,
+        "kind": kind,
+        "effect": notification.effect,
+        "purpose": purpose,
+        "title": _pick(title, lang),
+        "original_title": _pick(original_title, lang),
+        "unknown": unknown,
+        "contract": {
+            "id": contract.contract_id,
+            "title": contract.title,
+            "city": city,
+            "department": contract.city.department,
+            "contractor": contract.contractor.name,
+            "ended": notification.contract_ended,
+        },
+        "audience": notification.audience or ("contractor" if purpose == "unanswered" else None),
+        "recipient": recipient_ctx,
+        "clause": clause,
+        "urgency": _pick(URGENCY_LABELS[notification.urgency], lang) if notification.urgency else None,
+        "immediate": notification.urgency == "直ちに",
+        "written": notification.written,
+        "possible": notification.possible,
+        "rule8": notification.rule8,
+        "items": items,
+        "due": _jst(notification.due),
+        "due_short": _short(notification.due, lang) if notification.due else None,
+        "step": step,
+        "task_id": notification.task_id,
+        "reason": _pick(REASON_LABELS[notification.reason], lang) if notification.reason else None,
+        "reason_code": notification.reason,
+        "level": notification.level,
+        "not_answered_by": ladder_roles,
+        "ack_timeout": _span(contract.response.ack_timeout, lang),
+        "incident_id": notification.incident_id,
+        "incident": _incident_context(facts, lang),
+        "ack_url": ack_url,
+        "ack_expires": _jst(ack_expires),
+        "incident_url": incident_url,
+        "sent_at": _jst(now),
+    }
+
+
+def build_subject(ctx: dict[str, Any]) -> str:
+    """The subject line (one line, whatever the profile's texts hold): urgency tag, contract, kind, severity, deadline.
+
+    ``【緊急】[koganei-2026-017] 第一報（個人情報の漏えい等事故）（重大度: 高）期限 11/21 10:15``;
+    English: ``[URGENT] [koganei-2026-017] First report: … (severity: high) due 21 Nov 10:15 JST``.
+    """
+    return _one_line(_subject(ctx))
+
+
+def _one_line(text: str) -> str:
+    # A line break in a header value would end the header (and could start another).
+    return re.sub(r"[\r\n\t\v\f]+", " ", text)
+
+
+def _subject(ctx: dict[str, Any]) -> str:
+    purpose = ctx["purpose"]
+    urgent = (
+        ctx["immediate"]
+        or ctx["effect"] == "escalate"
+        or purpose != "notify"
+        or ctx["incident"]["severity_code"] in _URGENT_SEVERITIES
+    )
+    severity = ctx["incident"]["severity"]
+    if ctx["lang"] == "ja":
+        tag = "【緊急】" if urgent else "【連絡】"
+        tag += {"escalated": "【再通知】", "unanswered": "【未応答】"}.get(purpose, "")
+        title = ctx["title"] + (f"：{ctx['reason']}" if ctx["reason"] and ctx["kind"] == "escalation" else "")
+        subject = f"{tag}[{ctx['contract']['id']}] {title}（重大度: {severity}）"
+        return subject + (f"期限 {ctx['due_short']}" if ctx["due_short"] else "")
+    tag = "[URGENT]" if urgent else "[NOTICE]"
+    tag += {"escalated": " [ESCALATED]", "unanswered": " [UNANSWERED]"}.get(purpose, "")
+    title = ctx["title"] + (f": {ctx['reason']}" if ctx["reason"] and ctx["kind"] == "escalation" else "")
+    subject = f"{tag} [{ctx['contract']['id']}] {title} (severity: {severity})"
+    return subject + (f" due {ctx['due_short']}" if ctx["due_short"] else "")
+
+
+@functools.cache
+def environment(folder: Path = TEMPLATES_DIR) -> jinja2.Environment:
+    """The Jinja2 environment over ``folder``: strict undefined, HTML autoescaped, text not."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        # The text bodies are plain text (escaping would put &amp; into URLs); HTML is escaped.
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_text(ctx: dict[str, Any], folder: Path = TEMPLATES_DIR) -> str:
+    """The plain-text body for ``ctx`` (``<kind>.<lang>.txt.j2``)."""
+    name = f"{ctx['kind']}.{ctx['lang']}.txt.j2"
+    try:
+        return environment(folder).get_template(name).render(ctx)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"no template {name} in {folder}") from exc
+    except jinja2.UndefinedError as exc:
+        # The message names a context key, never a value.
+        raise RenderError(f"template {name}: {exc.message}") from exc
+
+
+def render_html(ctx: dict[str, Any], text: str, folder: Path = TEMPLATES_DIR) -> str:
+    """The HTML alternative: the text body, escaped, and an acknowledgement button."""
+    try:
+        return environment(folder).get_template("_message.html.j2").render({**ctx, "text": text})
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"no template _message.html.j2 in {folder}") from exc
+
+
+def build_email(
+    notification: NotificationIn,
+    *,
+    contract: ContractProfile,
+    recipient: Contact,
+    lang: Lang | None = None,
+    ack_url: str | None,
+    incident_url: str,
+    now: datetime,
+    key: str,
+    facts: IncidentFacts | None = None,
+    purpose: Purpose = "notify",
+    not_answered_by: Sequence[str] = (),
+    step_title: tuple[str, str] | None = None,
+    ack_expires: datetime | None = None,
+    domain: str = "kinkyu.invalid",
+    html: bool = True,
+    folder: Path = TEMPLATES_DIR,
+) -> OutboundEmail:
+    """The e-mail to ``recipient`` (in ``lang``, default the contact's own) for ``notification``.
+
+    ``key`` is the outbox idempotency key: the Message-ID derives from it.
+    ``purpose`` and ``not_answered_by`` say where in the escalation chain this
+    copy is (see :class:`kinkyu.core.escalation.Send`). RenderError when the
+    recipient has no address or a template is missing.
+    """
+    if not recipient.email:
+        raise RenderError(f"contact with role {recipient.role} has no e-mail address")
+    language: Lang = lang or recipient.lang
+    ctx = message_context(
+        notification,
+        contract=contract,
+        recipient=recipient,
+        lang=language,
+        ack_url=ack_url,
+        incident_url=incident_url,
+        now=now,
+        facts=facts,
+        purpose=purpose,
+        not_answered_by=not_answered_by,
+        step_title=step_title,
+        ack_expires=ack_expires,
+    )
+    text = render_text(ctx, folder)
+    headers = {
+        "Message-ID": message_id_for(key, domain),
+        "Date": format_datetime(now.astimezone(JST)),
+        "X-Kinkyu-Incident": notification.incident_id,
+        "X-Kinkyu-Contract": contract.contract_id,
+        "X-Kinkyu-Kind": ctx["kind"],
+        "X-Kinkyu-Effect": notification.effect_id,
+        # RFC 3834: an automatic message; out-of-office replies should not answer it.
+        "Auto-Submitted": "auto-generated",
+        "Content-Language": language,
+    }
+    return OutboundEmail(
+        key=key,
+        to=recipient.email,
+        subject=build_subject(ctx),
+        text=text,
+        lang=language,
+        headers=headers,
+        html=render_html(ctx, text, folder) if html else None,
+    )
+
+
+def build_webhook(
+    notification: NotificationIn,
+    *,
+    contract: ContractProfile,
+    key: str,
+    ack_url: str | None,
+    incident_url: str,
+    now: datetime,
+    facts: IncidentFacts | None = None,
+    purpose: Purpose = "notify",
+    not_answered_by: Sequence[str] = (),
+    step_title: tuple[str, str] | None = None,
+) -> WebhookPayload:
+    """The JSON body posted to chat and ticket systems: the same allow-listed facts as the e-mail.
+
+    ``text`` is a one-line Japanese summary followed by the English one (for
+    chat systems that show a ``text`` field); the structured fields are for
+    ticket systems.
+    """
+    ja = message_context(
+        notification,
+        contract=contract,
+        recipient=None,
+        lang="ja",
+        ack_url=ack_url,
+        incident_url=incident_url,
+        now=now,
+        facts=facts,
+        purpose=purpose,
+        not_answered_by=not_answered_by,
+        step_title=step_title,
+    )
+    en = message_context(
+        notification,
+        contract=contract,
+        recipient=None,
+        lang="en",
+        ack_url=ack_url,
+        incident_url=incident_url,
+        now=now,
+        facts=facts,
+        purpose=purpose,
+        not_answered_by=not_answered_by,
+        step_title=step_title,
+    )
+    inc = ja["incident"]
+    body: dict[str, Any] = {
+        "type": WEBHOOK_TYPE,
+        "version": 1,
+        "message_id": key,
+        "effect_id": notification.effect_id,
+        "incident_id": notification.incident_id,
+        "contract_id": contract.contract_id,
+        "jurisdiction": contract.jurisdiction,
+        "city": ja["contract"]["city"],
+        "effect": notification.effect,
+        "kind": ja["kind"],
+        "purpose": purpose,
+        "title": {"ja": ja["title"], "en": en["title"]},
+        "subject": {"ja": build_subject(ja), "en": build_subject(en)},
+        "severity": inc["severity_code"],
+        "audience": ja["audience"],
+        "urgency": notification.urgency,
+        "article": ja["clause"],
+        "possible": notification.possible,
+        "due": notification.due.isoformat() if notification.due else None,
+        "reason": notification.reason,
+        "level": notification.level,
+        "step_id": notification.step_id,
+        "task_id": notification.task_id,
+        "not_answered_by": list(ja["not_answered_by"]),
+        "records": facts.records if facts else None,
+        "people": inc["people"],
+        "data_items": list(facts.known_items) if facts else [],
+        "rules": list(facts.rules) if facts else [],
+        "ack_url": ack_url,
+        "incident_url": incident_url,
+        "sent_at": now.isoformat(),
+        "text": f"{build_subject(ja)}\n{build_subject(en)}\n{incident_url}",
+    }
+    return WebhookPayload(key=key, body=body)
+
+
+def assert_no_personal_data(text: str, forbidden: Iterable[str]) -> None:
+    """Raise PersonalDataError if any ``forbidden`` value occurs in ``text`` (also after NFKC folding).
+
+    The error names the positions of the values found in ``forbidden``, never the values.
+    """
+    folded = unicodedata.normalize("NFKC", text)
+    hits = [
+        i
+        for i, value in enumerate(forbidden)
+        if value and (value in text or unicodedata.normalize("NFKC", value) in folded)
+    ]
+    if hits:
+        raise PersonalDataError(f"the message contains forbidden value(s) at position(s) {hits}")

@@ -1,9 +1,11 @@
-"""The faust worker: hosts the detection stage, the incident feed, timers, health and metrics.
+"""The faust worker: hosts the detection stage, the playbook stage, the incident feed, timers, health and metrics.
 
 The high-volume detection stage runs as a faust service with its own batch
-consumer (see :mod:`streams.detector`); faust's agents and timers carry the
-low-volume work. Every agent catches per event: faust acks a message whose
-handler raised, so an exception there would lose it.
+consumer (see :mod:`streams.detector`); faust's agents, tables and timers
+carry the low-volume work: the playbook stage (:mod:`streams.playbook_stage`,
+a table of runs, deadlines by timer) and the incident feed. Every agent
+catches per event: faust acks a message whose handler raised, so an
+exception there would lose it.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kinkyu.contracts import ContractFolder, compile_profiles
 from kinkyu.core.contract import ContractPolicy
+from kinkyu.core.evidence import key_from_config
+from kinkyu.evidence.store import EvidenceStore
 from kinkyu.exceptions import ContractError
 from streams.detector import DetectorStage, OnOutput
+from streams.evidence_collector import EvidenceCollector
 from streams.exceptions import BrokerError, TopicLayoutError
 from streams.metrics import Metrics
+from streams.playbook_stage import PlaybookCallback, PlaybookStage, load_playbooks
 from streams.settings import Topics, WorkerSettings
 from streams.sink import KafkaSink
 
@@ -73,7 +79,7 @@ async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None
         ) from exc
     try:
         existing = set(await admin.list_topics())
-        compacted = {topics.checkpoints, topics.incidents}
+        compacted = {topics.checkpoints, topics.incidents, topics.incident_state}
         missing = [
             NewTopic(
                 t,
@@ -107,6 +113,7 @@ class Worker:
         *,
         on_output: OnOutput | None = None,
         on_incident: IncidentCallback | None = None,
+        on_playbook: PlaybookCallback | None = None,
     ) -> None:
         _patch_faust_fetch_wait()
         (settings.data_dir / settings.group).mkdir(parents=True, exist_ok=True)
@@ -131,8 +138,43 @@ class Worker:
             on_output=on_output,
         )
         self.on_incident = on_incident
+        self.playbook = PlaybookStage(
+            bootstrap=settings.broker,
+            topics=self.topics,
+            sink=self.sink,
+            profiles=lambda: self.contracts.profiles,
+            playbooks=load_playbooks(settings.playbooks),  # a broken playbook at start is fatal, like a contract
+            collector=self._evidence_collector(),
+            metrics=self.metrics,
+            lateness=settings.lateness,
+            deadline_warning=settings.deadline_warning,
+            on_event=on_playbook,
+            on_fatal=self._crash,
+        )
         self._prepared = False
         self.app = self._make_app()
+
+    def _evidence_collector(self) -> EvidenceCollector | None:
+        """The evidence collector, or None without a key (then the timeline says evidence was not sealed)."""
+        s = self.settings
+        if s.evidence_key is None:
+            log.warning(
+                "no evidence key configured (KINKYU_EVIDENCE_KEY): evidence will not be sealed; "
+                "each incident's timeline records it"
+            )
+            return None
+        return EvidenceCollector(
+            bootstrap=s.broker,
+            topics=self.topics,
+            store=EvidenceStore(s.evidence_path),
+            key=key_from_config(s.evidence_key.get_secret_value()),  # EvidenceKeyError names no value
+            lateness=s.lateness,
+            max_items=s.evidence_max_items,
+            sealed_by=f"kinkyu:{s.group}",
+        )
+
+    async def _crash(self, exc: BaseException) -> None:
+        await self.app.crash(exc)
 
     def _make_app(self) -> faust.App:
         s = self.settings
@@ -155,6 +197,14 @@ class Worker:
         )
         worker = self
         incidents_topic = app.topic(self.topics.incidents, value_serializer="raw", key_serializer="raw")
+        # One agent reads both, so the table's partition is the one of every message that changes it.
+        playbook_topic = app.topic(
+            self.topics.incidents, self.topics.playbook_ticks, value_serializer="raw", key_serializer="raw"
+        )
+        # bytes keys and values: raw serializers; the stage writes and reads the JSON itself.
+        self.playbook.table = app.Table(
+            "playbook-runs", default=None, partitions=1, key_type=bytes, value_type=bytes, help="playbook runs"
+        )
 
         @app.service
         class DetectionService(Service):
@@ -173,6 +223,7 @@ class Worker:
                     with contextlib.suppress(asyncio.CancelledError):
                         await self._task
                 await worker.stage.stop()
+                await worker.playbook.stop()
                 await worker.sink.stop()
 
         @app.agent(incidents_topic)
@@ -185,6 +236,28 @@ class Worker:
                         worker.on_incident(record)
                 except Exception:  # faust would ack and drop the message; log and go on
                     log.exception("incident feed could not handle a record")
+
+        @app.agent(playbook_topic)
+        async def playbook(stream: Any) -> None:
+            """Input ``incidents``, ``playbook-ticks``; table ``playbook-runs``.
+
+            Output ``notifications``, ``containment-commands``, ``incident-state``,
+            sealed evidence. Safe to run twice: yes (a run ignores what it has
+            seen; effects carry stable ids; see :mod:`streams.playbook_stage`).
+            """
+            async for event in stream.events():
+                try:
+                    await worker.playbook.handle(event.message.topic, event.value)
+                except Exception:  # faust would ack and drop the message; log and go on
+                    log.exception("playbook record not applied", extra={"offset": event.message.offset})
+
+        @app.timer(s.tick_interval)  # type: ignore[untyped-decorator]  # faust's timer is untyped
+        async def playbook_clock() -> None:
+            """Tick every run with a deadline or a seal due (tables change only inside the agent)."""
+            try:
+                await worker.playbook.scan()
+            except Exception:  # the next pass tries again
+                log.exception("playbook timer pass failed")
 
         @app.timer(s.tick_interval)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def tick() -> None:
@@ -212,7 +285,7 @@ class Worker:
                 body = generate_latest(worker.metrics.registry)
                 return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-        del DetectionService, incident_feed, tick, reload_contracts, Health, MetricsView
+        del DetectionService, incident_feed, playbook, playbook_clock, tick, reload_contracts, Health, MetricsView
         return app
 
     async def prepare(self) -> None:
@@ -226,6 +299,7 @@ class Worker:
         self._prepared = True
         await ensure_topics(self.settings.broker, self.topics, self.settings.partitions)
         await self.sink.start()
+        await self.playbook.start()
         await self.stage.start()
 
     async def _run_stage(self) -> None:

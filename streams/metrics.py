@@ -28,6 +28,18 @@ class Metrics:
             "kinkyu_messages_queued", "Outbound messages waiting for delivery", registry=self.registry
         )
         self.checkpoints = Counter("kinkyu_checkpoints", "State checkpoints written", registry=self.registry)
+        self.effects = Counter("kinkyu_effects", "Playbook effects sent on, by kind", ["kind"], registry=self.registry)
+        self.evidence_seals = Counter(
+            "kinkyu_evidence_seals",
+            "Evidence seals attempted, by result (sealed, empty, failed, no-key)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.runs_rebuilt = Counter(
+            "kinkyu_playbook_runs_rebuilt",
+            "Playbook runs taken from incident-state because the table's copy was missing or behind",
+            registry=self.registry,
+        )
         self.contract_reloads = Counter(
             "kinkyu_contract_reloads", "Contract folder reloads, by result", ["result"], registry=self.registry
         )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
+import secrets
 import sys
 import time
 from collections.abc import Iterable
@@ -16,8 +18,12 @@ import faust
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from pydantic import SecretStr
 
 from kinkyu.core.clauses import CITY_NAMES
+from kinkyu.core.model import JST
+from kinkyu.core.playbook import PlaybookError
+from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.logs import setup_logging
 from streams.app import Worker
 from streams.broker import EmbeddedBroker
@@ -25,6 +31,8 @@ from streams.exceptions import BrokerError
 from streams.settings import WorkerSettings
 
 log = logging.getLogger("kinkyu.runner")
+
+EXIT_CONFIG = 3  # as kinkyu.cli: an invalid setting
 
 
 def _execute(worker: Worker) -> int:
@@ -55,7 +63,14 @@ def run_worker(settings: WorkerSettings) -> int:
         "worker starting",
         extra={"broker": settings.broker, "group": settings.group, "web_port": settings.web_port},
     )
-    return _execute(Worker(settings))
+    try:
+        worker = Worker(settings)
+    except (PlaybookError, EvidenceKeyError) as exc:
+        # Settings the worker cannot run with: exit 3, like an invalid contract profile.
+        # The messages name files, keys and key ids, never a value.
+        log.error("worker not started: %s", exc)  # noqa: TRY400  # the message is the whole story
+        return EXIT_CONFIG
+    return _execute(worker)
 
 
 def _key_of(line: bytes) -> bytes | None:
@@ -109,6 +124,57 @@ def _print_incident(record: dict[str, Any], seen: set[str]) -> None:
         f"first={record['first_event_ts']}",
         flush=True,
     )
+
+
+def _when(value: Any) -> str:
+    if not isinstance(value, str):
+        return "-"
+    return f"{datetime.fromisoformat(value).astimezone(JST):%Y-%m-%d %H:%M} JST"
+
+
+def _print_playbook(event: dict[str, Any], seen: set[str]) -> None:
+    """One line per playbook action: ids, kinds, counts and due times only (no personal information)."""
+    kind = event.get("effect")
+    key = f"{kind}:{event.get('effect_id')}:{event.get('bundle_id', '')}"
+    if key in seen:
+        return  # redelivered after a restart: same effect id, already shown
+    seen.add(key)
+    incident = event.get("incident_id")
+    if kind == "notify":
+        what = event["kind"]
+        if what in {"first_report", "written_report", "complaint_report"}:
+            line = (
+                f"📣 {incident}  {what} to the {event['audience']} falls due {_when(event['due'])} "
+                f"({event.get('urgency') or '-'}, {event.get('article') or '-'}); notification queued"
+            )
+        else:
+            task = f" (task {event['task_id']})" if event.get("task_id") else ""
+            line = f"✉️  {incident}  {what}{task} to the {event['audience']} queued; due {_when(event['due'])}"
+    elif kind == "escalate":
+        subject = f"task {event['task_id']}" if event.get("task_id") else f"step {event.get('step_id')}"
+        reason = "deadline missed" if event["reason"] == "deadline_missed" else event["reason"].replace("_", " ")
+        line = (
+            f"⏰ {incident}  {reason}: {subject} (due {_when(event.get('due'))}); escalated to level {event['level']}"
+        )
+    elif kind == "containment":
+        how = "executed automatically" if event.get("auto") else "proposed for approval"
+        line = (
+            f"🛑 {incident}  containment {how}: {event['action']} on {event['target_type']} {event['target']} "
+            f"({event['command_id']}, rule {event['reason']})"
+        )
+    elif kind == "evidence_sealed":
+        line = f"🔒 {incident}  evidence sealed: {event['bundle_id']} ({event['items']} events, {event['phase']})"
+    else:
+        return
+    print(line, flush=True)
+
+
+def _throwaway_key(settings: WorkerSettings) -> WorkerSettings:
+    """``kinkyu run`` without KINKYU_EVIDENCE_KEY: seal with a key that exists for this run only."""
+    if settings.evidence_key is not None:
+        return settings
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    return settings.model_copy(update={"evidence_key": SecretStr(key)})
 
 
 def _sample_files(samples: Path) -> list[tuple[str, Path]]:
@@ -170,12 +236,29 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
         settings = settings.model_copy(update={"broker": broker.bootstrap})
     handler = setup_logging(settings.log_format, settings.log_level)
     handler.setStream(log_path.open("a", encoding="utf-8"))  # the terminal is for incidents
+    throwaway = settings.evidence_key is None
+    settings = _throwaway_key(settings)
     try:
         seen: set[str] = set()
-        worker = Worker(settings, on_incident=lambda r: _print_incident(r, seen))
+        shown: set[str] = set()
+        try:
+            worker = Worker(
+                settings,
+                on_incident=lambda r: _print_incident(r, seen),
+                on_playbook=lambda e: _print_playbook(e, shown),
+            )
+        except (PlaybookError, EvidenceKeyError) as exc:
+            print(f"kinkyu: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        evidence = (
+            "sealed with a throwaway key (KINKYU_EVIDENCE_KEY unset): it cannot be verified after this run"
+            if throwaway
+            else "sealed with KINKYU_EVIDENCE_KEY"
+        )
         print(
             f"Kinkyu {'embedded broker' if broker else 'broker'} at {settings.broker}\n"
             f"   contracts: {', '.join(sorted(worker.contracts.profiles))}\n"
+            f"   evidence:  {settings.evidence_path} ({evidence})\n"
             f"   health:    http://{settings.web_host}:{settings.web_port}/health\n"
             f"   metrics:   http://{settings.web_host}:{settings.web_port}/metrics\n"
             f"   logs:      {log_path}\n"

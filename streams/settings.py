@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,9 @@ class Topics:
         self.notifications = f"{prefix}notifications"
         self.dead_letters = f"{prefix}dead-letters"
         self.checkpoints = f"{prefix}kinkyu-checkpoints"
+        self.containment_commands = f"{prefix}containment-commands"
+        self.playbook_ticks = f"{prefix}playbook-ticks"
+        self.incident_state = f"{prefix}incident-state"
 
     @property
     def inputs(self) -> tuple[str, str]:
@@ -37,6 +40,9 @@ class Topics:
             self.notifications,
             self.dead_letters,
             self.checkpoints,
+            self.containment_commands,
+            self.playbook_ticks,
+            self.incident_state,
         )
 
 
@@ -64,6 +70,15 @@ class WorkerSettings(BaseSettings):
     )
     contracts_poll: float = Field(default=2.0, gt=0, description="seconds between checks for edited contracts")
     fetch_max_records: int = Field(default=10_000, ge=1)
+    playbooks: Path = Field(default=Path("playbooks"), description="folder of per-jurisdiction playbook files")
+    evidence_dir: Path | None = Field(default=None, description="evidence store folder (default: <data_dir>/evidence)")
+    evidence_key: SecretStr | None = Field(
+        default=None, description="AES-256 key sealing evidence: 32 random bytes in base64 (or 64 hex digits)"
+    )
+    evidence_max_items: int = Field(default=10_000, ge=1, description="events sealed into one bundle at most")
+    deadline_warning: float = Field(
+        default=900.0, ge=0, description="seconds before a deadline a run counts as at risk (metrics)"
+    )
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -77,6 +92,11 @@ class WorkerSettings(BaseSettings):
     def topics(self) -> Topics:
         """Topic names under this worker's prefix."""
         return Topics(self.topic_prefix)
+
+    @property
+    def evidence_path(self) -> Path:
+        """Where sealed evidence is stored: ``evidence_dir``, else ``<data_dir>/evidence``."""
+        return self.evidence_dir if self.evidence_dir is not None else self.data_dir / "evidence"
 
     @property
     def faust_broker(self) -> str:

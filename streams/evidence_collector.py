@@ -1,0 +1,348 @@
+"""Evidence collection (証拠保全) at the Kafka edge: read what a SealEvidence names, seal it, store it.
+
+A playbook run asks for evidence with a
+:class:`~kinkyu.core.playbook.effects.SealEvidence`: the triggering events, and
+the events of the incident's actor or system from ``since`` to ``until``
+(the incident's events widened by the contract's evidence window). This module
+
+1. reads those events from ``access-log`` (and a filed incident's own event
+   from ``incident-events``) **without a consumer group**: partitions are
+   assigned, and the first offset worth reading is found by binary search on
+   offsets, reading the ``ts`` of single records. Logs are nearly
+   time-ordered, so the search looks for ``since - lateness`` and the forward
+   scan stops at the first event later than ``until + lateness`` (or at the
+   current end of the log);
+2. keeps at most ``max_items`` events besides the triggering ones (the
+   truncation is said in the seal's reason and in the result);
+3. seals them with :func:`kinkyu.core.evidence.seal_bundle` and stores the
+   bundle with :meth:`kinkyu.evidence.store.EvidenceStore.put_bundle`, both in
+   an executor (AES-GCM, hashing, fsync: blocking work).
+
+Safe to run twice: yes. The bundle id derives from the incident and the
+items only, and the store keeps the first copy of a bundle, so sealing the
+same events again (a redelivery, a restart) stores nothing new. Sealing again
+once more events exist gives a second bundle with its own id.
+
+Nothing read here is logged: raw events may hold personal information; logs
+and results carry ids, offsets and counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from kinkyu.core.evidence import EvidenceItem, Manifest, seal_bundle, source_of
+from kinkyu.core.playbook import SealEvidence
+from kinkyu.evidence.store import EvidenceStore
+from streams.exceptions import BrokerError
+from streams.settings import Topics
+
+log = logging.getLogger("kinkyu.evidence")
+
+_PROBE_RECORDS = 8  # records read per binary-search probe, in case the first ones carry no time
+_SCAN_RECORDS = 2_000
+_EXTRA_FETCHES = 2  # fetches past the reported end: some brokers report it short of the last batch
+
+
+def seal_from_json(data: dict[str, Any]) -> SealEvidence:
+    """Inverse of :meth:`SealEvidence.to_json` (a pending seal is stored in that form)."""
+    return SealEvidence(
+        effect_id=data["effect_id"],
+        incident_id=data["incident_id"],
+        contract_id=data["contract_id"],
+        since=datetime.fromisoformat(data["since"]),
+        until=datetime.fromisoformat(data["until"]),
+        window_before=timedelta(seconds=data["window_before"]),
+        window_after=timedelta(seconds=data["window_after"]),
+        event_ids=tuple(data["event_ids"]),
+        actor=data["actor"],
+        system=data["system"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """The fields of a raw event that decide whether it is evidence."""
+
+    event_id: str
+    ts: datetime
+    contract_id: str | None
+    actor: str | None
+    system: str | None
+
+
+def _decode(value: bytes | None) -> _Event | None:
+    """The scope fields of a raw event; None when it does not parse (it is not evidence of anything)."""
+    if not value:
+        return None
+    try:
+        obj = orjson.loads(value)
+        event_id, ts = obj["event_id"], datetime.fromisoformat(obj["ts"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(event_id, str) or ts.tzinfo is None:
+        return None
+    actor = obj.get("actor")
+    return _Event(
+        event_id,
+        ts,
+        obj.get("contract_id") if isinstance(obj.get("contract_id"), str) else None,
+        actor.get("id") if isinstance(actor, dict) and isinstance(actor.get("id"), str) else None,
+        obj.get("system") if isinstance(obj.get("system"), str) else None,
+    )
+
+
+def in_scope(seal: SealEvidence, ev: _Event) -> bool:
+    """Whether an event belongs in the seal: as :func:`kinkyu.core.evidence.in_evidence_scope` decides.
+
+    The triggering events always; besides them, events of the same contract by the
+    incident's actor or on its system within ``since``..``until`` (already widened
+    by the evidence window).
+    """
+    if ev.event_id in seal.event_ids:
+        return True
+    if ev.contract_id != seal.contract_id or not seal.since <= ev.ts <= seal.until:
+        return False
+    return (seal.actor is not None and ev.actor == seal.actor) or (seal.system is not None and ev.system == seal.system)
+
+
+@dataclass(slots=True)
+class Collected:
+    """The events found for one seal (raw bytes in ``items``; never logged)."""
+
+    items: list[EvidenceItem] = field(default_factory=list)
+    scanned: int = 0
+    dropped: int = 0  # in scope but over the cap
+    timed_out: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        """Whether events in scope were left out (the cap, or the time budget)."""
+        return self.dropped > 0 or self.timed_out
+
+
+@dataclass(frozen=True, slots=True)
+class SealResult:
+    """What one seal produced: a bundle (None when no event was found) and counts."""
+
+    bundle_id: str | None
+    items: int
+    scanned: int
+    truncated: bool
+
+
+class EvidenceCollector:
+    """Reads evidence from the log topics, seals it with ``key`` and stores it under ``store``."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topics: Topics,
+        store: EvidenceStore,
+        key: bytes,
+        lateness: float,
+        max_items: int = 10_000,
+        sealed_by: str = "kinkyu",
+        time_budget: float = 60.0,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.store = store
+        self._key = key
+        self.lateness = timedelta(seconds=lateness)
+        self.max_items = max_items
+        self.sealed_by = sealed_by
+        self.time_budget = time_budget
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def stop(self) -> None:
+        """Disconnect the reader."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _reader(self) -> AIOKafkaConsumer:
+        # One group-less reader, made on first use and kept: seals come one at a time from one agent.
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=100,  # tansu sleeps through the whole wait at the end of a log
+                max_partition_fetch_bytes=1024 * 1024,
+            )
+            try:
+                await consumer.start()
+            except KafkaError as exc:
+                raise BrokerError(f"cannot read evidence from the broker at {self.bootstrap}: {exc}") from exc
+            self._consumer = consumer
+        return self._consumer
+
+    # -- sealing ---------------------------------------------------------------------
+
+    async def seal(self, seal: SealEvidence, *, now: datetime, phase: str) -> SealResult:
+        """Collect the events ``seal`` names as of now, seal and store them; the bundle id and counts."""
+        found = await self.collect(seal)
+        if not found.items:
+            return SealResult(None, 0, found.scanned, found.truncated)
+        reason = (
+            f"playbook {seal.effect_id} ({phase}): {len(found.items)} event(s), "
+            f"{seal.since.isoformat()} to {seal.until.isoformat()}"
+        )
+        if found.dropped:
+            reason += f"; truncated at {self.max_items} events ({found.dropped} more in scope not sealed)"
+        if found.timed_out:
+            reason += f"; reading stopped after {self.time_budget:.0f}s"
+        job = functools.partial(self._seal_and_store, seal.incident_id, found.items, now, reason)
+        manifest = await asyncio.get_running_loop().run_in_executor(None, job)
+        return SealResult(manifest.bundle_id, manifest.item_count, found.scanned, found.truncated)
+
+    def _seal_and_store(self, incident_id: str, items: list[EvidenceItem], now: datetime, reason: str) -> Manifest:
+        sealed = seal_bundle(incident_id, items, self._key, sealed_at=now, sealed_by=self.sealed_by, reason=reason)
+        return self.store.put_bundle(sealed, self.sealed_by)
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def collect(self, seal: SealEvidence) -> Collected:
+        """The raw events in scope of ``seal``, read from ``access-log`` (and ``incident-events``)."""
+        consumer = await self._reader()
+        found = Collected()
+        deadline = time.monotonic() + self.time_budget
+        start = seal.since - self.lateness
+        stop = seal.until + self.lateness
+        try:
+            # The partitions of every topic: the reader's own metadata covers only what it is assigned, and
+            # the public API has no call for another topic's partitions.
+            cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001
+            for tp in self._partitions(cluster, self.topics.access_log):
+                await self._scan(consumer, tp, seal, found, start=start, stop=stop, deadline=deadline)
+            # A filed incident's own event is on incident-events; its filing time may be long after
+            # the window, so that topic is read to its end for the missing ids only.
+            wanted = set(seal.event_ids) - {i.event_id for i in found.items}
+            if wanted:
+                for tp in self._partitions(cluster, self.topics.incident_events):
+                    await self._scan(consumer, tp, seal, found, start=start, stop=None, deadline=deadline, only=wanted)
+        except KafkaError as exc:
+            raise BrokerError(f"reading evidence for {seal.incident_id} failed: {type(exc).__name__}") from exc
+        return found
+
+    @staticmethod
+    def _partitions(cluster: Any, topic: str) -> list[TopicPartition]:
+        return [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+
+    async def _scan(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        seal: SealEvidence,
+        found: Collected,
+        *,
+        start: datetime,
+        stop: datetime | None,
+        deadline: float,
+        only: set[str] | None = None,
+    ) -> None:
+        consumer.assign([tp])
+        begin = (await consumer.beginning_offsets([tp]))[tp]
+        # A lower bound only: tansu reports the start of the last batch (0 for a one-batch log), so the
+        # search runs below it and the scan reads on past it.
+        end = max(begin, (await consumer.end_offsets([tp]))[tp])
+        offset = await self._first_at(consumer, tp, begin, end, start)
+        consumer.seek(tp, offset)
+        extra = 0
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=300, max_records=_SCAN_RECORDS)
+            msgs = batch.get(tp, [])
+            if self._take(msgs, tp, seal, found, stop=stop, only=only):
+                return  # past the window
+            if only is not None and not only:
+                return  # every missing id found
+            if await consumer.position(tp) >= end:
+                # At the reported end: read on until a fetch comes back empty (the report can fall short
+                # of the last batch), but not for ever: a live log keeps growing, and what arrives after
+                # the scan began is for the next seal.
+                extra += 1
+                if not msgs or extra > _EXTRA_FETCHES:
+                    return
+        found.timed_out = True
+
+    def _take(
+        self,
+        msgs: Iterable[Any],
+        tp: TopicPartition,
+        seal: SealEvidence,
+        found: Collected,
+        *,
+        stop: datetime | None,
+        only: set[str] | None,
+    ) -> bool:
+        """Keep the records in scope; True once past ``stop``."""
+        for msg in msgs:
+            found.scanned += 1
+            ev = _decode(msg.value)
+            if ev is None:
+                continue
+            if stop is not None and ev.ts > stop:
+                return True
+            if only is not None:
+                if ev.event_id not in only or ev.contract_id != seal.contract_id:
+                    continue
+                only.discard(ev.event_id)
+            elif not in_scope(seal, ev):
+                continue
+            # The triggering events are always kept; the cap bounds the surrounding window.
+            if ev.event_id not in seal.event_ids and len(found.items) >= self.max_items:
+                found.dropped += 1
+                continue
+            found.items.append(EvidenceItem(source_of(tp.topic, tp.partition, msg.offset), ev.event_id, msg.value))
+        return False
+
+    async def _first_at(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, begin: int, end: int, target: datetime
+    ) -> int:
+        """The first offset in ``begin``..``end`` whose event is not earlier than ``target`` (binary search)."""
+        lo, hi = begin, end
+        while lo < hi:
+            mid = (lo + hi) // 2
+            probe = await self._probe(consumer, tp, mid, hi)
+            if probe is None:
+                hi = mid  # nothing readable from mid on: the answer lies before
+                continue
+            offset, ts = probe
+            if ts < target:
+                lo = offset + 1
+            else:
+                hi = mid
+        return lo
+
+    @staticmethod
+    async def _probe(
+        consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, limit: int
+    ) -> tuple[int, datetime] | None:
+        """The offset and time of the first event at or after ``offset`` (below ``limit``) that has a time."""
+        consumer.seek(tp, offset)
+        while offset < limit:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=_PROBE_RECORDS)
+            msgs = batch.get(tp, [])
+            if not msgs:
+                return None
+            for msg in msgs:
+                if msg.offset >= limit:
+                    return None
+                ev = _decode(msg.value)
+                if ev is not None:
+                    return msg.offset, ev.ts
+                offset = msg.offset + 1
+        return None

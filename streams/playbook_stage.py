@@ -1,0 +1,609 @@
+"""The playbook stage: every incident's response run, live.
+
+Input: ``incidents`` (the detection stage's records) and ``playbook-ticks``
+(this stage's own clock, see below), both one partition, so the state is
+co-partitioned with them. State: the faust table ``playbook-runs`` (changelog
+``<group>-playbook-runs-changelog``), keyed by incident id, value the JSON of
+:class:`RunState`. Outputs, all keyed by incident id:
+
+- ``notifications``: each Notify and Escalate effect, ``effect.to_json()`` plus
+  ``incident_id``, ``contract_id``, ``jurisdiction`` and ``queued_at``;
+- ``containment-commands``: each containment command, ``Containment.to_json()``
+  (``effect``, ``effect_id`` and the command's fields);
+- ``incident-state`` (compacted): after every change, :meth:`RunState.to_json`
+  plus ``appended``, the timeline entries the change added. The run holds the
+  whole timeline, so the latest record per incident is its full state;
+- sealed evidence in the evidence store (:mod:`streams.evidence_collector`),
+  recorded on the timeline with the bundle id and item count.
+
+Every record runs :func:`kinkyu.core.playbook.on_record` with the playbook of
+the incident's jurisdiction and the contract's response policy, ``now`` the
+wall clock. Deadlines need time to pass without records: faust allows table
+writes only inside stream iteration, so a timer (:meth:`PlaybookStage.scan`)
+finds the runs with something due and sends a tick for each to
+``playbook-ticks`` (``{"incident_id", "now"}``, ``now`` when the timer saw it
+due); the agent then applies :func:`kinkyu.core.playbook.tick` at its own
+wall clock, so a tick redelivered late does no harm.
+
+Safe to run twice: yes. A run applies a record it has seen (or a tick for a
+time it has passed) without effect; every effect carries a deterministic
+``effect_id``, so the rare duplicate after a crash (outputs sent, offset not yet
+committed) is dropped by id downstream; evidence bundles are idempotent by id.
+
+Restarts: the table is restored from its changelog, and the stage also reads
+``incident-state`` to its end at start. Both are written after each change
+(``incident-state`` first), so for each incident the copy with the higher
+``version`` wins. This covers brokers whose changelog restore can miss the
+last records (tansu; ``shared/notes/faust-on-tansu.md``): a run is never
+resumed from a stale copy. Evidence still to seal (``pending``) is part of
+the state, so an after-window seal survives a restart too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from kinkyu.core.contract import ContractProfile
+from kinkyu.core.incident import TimelineEntry
+from kinkyu.core.model import JST
+from kinkyu.core.playbook import (
+    Containment,
+    Effect,
+    Escalate,
+    Notify,
+    Playbook,
+    PlaybookError,
+    PlaybookRun,
+    SealEvidence,
+    TimelineAppended,
+    next_due,
+    on_record,
+    playbooks_from_texts,
+    tick,
+)
+from streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
+from streams.exceptions import BrokerError
+from streams.metrics import Metrics
+from streams.settings import Topics
+from streams.sink import Record, Sink
+
+log = logging.getLogger("kinkyu.playbook")
+
+PlaybookCallback = Callable[[dict[str, Any]], None]
+FatalCallback = Callable[[BaseException], Awaitable[None]]
+
+WHO = "kinkyu"
+# Incident record fields kept in the state: the free-text summary stays on `incidents` (it may name a resident).
+_WITHHELD_FIELDS = frozenset({"change", "summary", "details", "timeline"})
+_SEAL_ATTEMPTS = 5
+_SEAL_RETRY = 30.0  # seconds, times the attempt number
+_TICK_RESEND = 30.0  # seconds before a tick for the same due time is sent again (one may have been lost)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _jst(ts: datetime) -> str:
+    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M:%S} JST"
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def load_playbooks(folder: Path) -> dict[str, Playbook]:
+    """The playbooks in ``folder`` (``*.yaml``), by jurisdiction; PlaybookError naming the problem."""
+    try:
+        texts = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.yaml"))}
+    except OSError as exc:
+        raise PlaybookError(f"{folder}: cannot read the playbooks ({exc.strerror})") from exc
+    if not texts:
+        raise PlaybookError(f"{folder}: no playbook files (*.yaml); set KINKYU_PLAYBOOKS to the playbooks folder")
+    return playbooks_from_texts(texts)
+
+
+def incident_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``incidents`` record as kept in the state: its facts, without free text or the detector's timeline."""
+    return {k: v for k, v in record.items() if k not in _WITHHELD_FIELDS}
+
+
+@dataclass(slots=True)
+class RunState:
+    """What the stage keeps per incident: the run, the incident's facts, evidence still to seal.
+
+    ``version`` grows by one with every change written, so of two copies (the
+    table's and ``incident-state``'s) the newer is known. ``pending`` holds the
+    seals still to do: ``{"seal": SealEvidence json, "due", "phase", "attempts"}``.
+    """
+
+    version: int
+    run: PlaybookRun
+    incident: dict[str, Any]
+    pending: list[dict[str, Any]]
+
+    def deadline(self) -> datetime | None:
+        """The run's next deadline (None when nothing is pending or it is closed)."""
+        return next_due(self.run)
+
+    def work_due(self) -> datetime | None:
+        """When the stage next has something to do for this incident: a deadline or a seal."""
+        times = [t for t in (self.deadline(), *(_dt(p["due"]) for p in self.pending)) if t is not None]
+        return min(times) if times else None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (the table value; ``incident-state`` adds ``appended``)."""
+        return {
+            "v": 1,
+            "version": self.version,
+            "incident_id": self.run.incident_id,
+            "incident": self.incident,
+            "run": self.run.to_json(),
+            "pending": self.pending,
+            "deadline": _iso(self.deadline()),
+            "next": _iso(self.work_due()),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunState:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            version=int(data["version"]),
+            run=PlaybookRun.from_json(data["run"]),
+            incident=dict(data["incident"]),
+            pending=[dict(p) for p in data.get("pending", [])],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """What the timer needs of a stored state, without parsing the run."""
+
+    version: int
+    deadline: datetime | None
+    work: datetime | None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> _Due:
+        return cls(int(data["version"]), _dt(data.get("deadline")), _dt(data.get("next")))
+
+
+def _kind(effect: Effect) -> str:
+    if isinstance(effect, Notify):
+        return "notify"
+    if isinstance(effect, Escalate):
+        return "escalate"
+    if isinstance(effect, Containment):
+        return "containment"
+    if isinstance(effect, SealEvidence):
+        return "seal_evidence"
+    return "timeline"
+
+
+class PlaybookStage:
+    """Runs each incident's playbook: decode, call the domain, send the effects on (one :class:`Sink`)."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topics: Topics,
+        sink: Sink,
+        profiles: Callable[[], Mapping[str, ContractProfile]],
+        playbooks: Mapping[str, Playbook],
+        collector: EvidenceCollector | None,
+        metrics: Metrics,
+        lateness: float,
+        deadline_warning: float = 900.0,
+        on_event: PlaybookCallback | None = None,
+        on_fatal: FatalCallback | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.sink = sink
+        self.profiles = profiles
+        self.playbooks = dict(playbooks)
+        self.collector = collector
+        self.metrics = metrics
+        self.lateness = timedelta(seconds=lateness)
+        self.deadline_warning = timedelta(seconds=deadline_warning)
+        self.on_event = on_event
+        self.on_fatal = on_fatal
+        self.clock = clock
+        # The faust table (set by the app); bytes keys and values: raw serializers, JSON written here.
+        self.table: MutableMapping[bytes, bytes] | None = None
+        self._recovered: dict[str, tuple[_Due, bytes]] = {}
+        self._cache: dict[str, tuple[int, _Due]] = {}
+        self._ticked: dict[str, tuple[datetime, float]] = {}
+        self._loaded = asyncio.Event()
+        self._load_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin reading ``incident-state`` (records wait for it; the worker's start does not)."""
+        if self._load_task is None:
+            self._load_task = asyncio.ensure_future(self._load())
+
+    async def stop(self) -> None:
+        """Stop reading and disconnect the evidence reader."""
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+        if self.collector is not None:
+            await self.collector.stop()
+
+    async def _load(self) -> None:
+        try:
+            self._recovered = await read_states(self.bootstrap, self.topics.incident_state)
+            log.info("incident-state read", extra={"runs": len(self._recovered)})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the table alone still serves; a stale copy is the worst case, and it is logged
+            log.exception("could not read incident-state; runs resume from the table alone")
+        finally:
+            self._loaded.set()
+
+    # -- records --------------------------------------------------------------------------
+
+    async def handle(self, topic: str, value: bytes | None) -> None:
+        """One ``incidents`` record or tick. Raises only when the outputs could not be sent."""
+        await self._loaded.wait()
+        try:
+            msg = orjson.loads(value or b"null")
+        except orjson.JSONDecodeError:
+            log.warning("playbook input is not JSON; skipped", extra={"topic": topic})
+            return
+        incident_id = msg.get("incident_id") if isinstance(msg, dict) else None
+        if not isinstance(incident_id, str):
+            log.warning("playbook input without an incident id; skipped", extra={"topic": topic})
+            return
+        try:
+            await self._handle(topic, incident_id, msg)
+        except BrokerError as exc:
+            # Nothing of this record was stored as done; stopping lets a restart redo it.
+            log.exception("playbook outputs could not be sent; stopping", extra={"incident_id": incident_id})
+            if self.on_fatal is not None:
+                await self.on_fatal(exc)
+            raise
+        except Exception:  # a bug on one incident must not stop the others
+            log.exception("playbook record failed", extra={"incident_id": incident_id, "topic": topic})
+
+    async def _handle(self, topic: str, incident_id: str, msg: dict[str, Any]) -> None:
+        now = self.clock()
+        state = self._state(incident_id)
+        changed = False
+        if topic == self.topics.playbook_ticks:
+            if state is None:
+                return
+            effects = tick(state.run, now)
+        else:
+            state, effects, changed = self._apply(state, msg, now)
+            if state is None:
+                return
+        await self._commit(state, effects, now, changed=changed)
+
+    def _apply(
+        self, state: RunState | None, record: dict[str, Any], now: datetime
+    ) -> tuple[RunState | None, list[Effect], bool]:
+        """The domain call: start a run or apply the record to it; whether the incident's facts changed."""
+        is_incident = record.get("change") in {"opened", "updated"}
+        if state is not None:
+            run = state.run
+            _, effects = on_record(
+                run, record, playbook=run.playbook, policy=run.policy, contract_ends=run.contract_ends, now=now
+            )
+            fields = incident_fields(record) if is_incident else state.incident
+            changed = fields != state.incident
+            state.incident = fields
+            return state, effects, changed
+        if not is_incident:
+            return None, [], False  # a follow-up before its incident: the incident record carries it too
+        incident_id, contract_id = record["incident_id"], record.get("contract_id")
+        profile = self.profiles().get(contract_id) if isinstance(contract_id, str) else None
+        playbook = self.playbooks.get(str(record.get("jurisdiction")))
+        if profile is None or playbook is None:
+            log.warning(
+                "no playbook run: unknown contract or jurisdiction",
+                extra={"incident_id": incident_id, "contract_id": contract_id, "known_contract": profile is not None},
+            )
+            return None, [], False
+        started, effects = on_record(
+            None, record, playbook=playbook, policy=profile.response, contract_ends=profile.ends, now=now
+        )
+        if started is None:
+            return None, [], False
+        run = started
+        log.info(
+            "playbook run started",
+            extra={"incident_id": incident_id, "jurisdiction": playbook.jurisdiction, "state": run.state},
+        )
+        return RunState(0, run, incident_fields(record), []), effects, True
+
+    async def _commit(self, state: RunState, effects: list[Effect], now: datetime, *, changed: bool) -> None:
+        """Send the effects and the new state, seal what is due, then store the state in the table."""
+        for seal in (e for e in effects if isinstance(e, SealEvidence)):
+            state.pending.append({"seal": seal.to_json(), "due": now.isoformat(), "phase": "initial", "attempts": 0})
+        wrote = False
+        if effects or changed:
+            # Reports and commands go out before evidence is read: sealing may take a while.
+            state.version += 1
+            await self._send(state, effects, now)
+            wrote = True
+        sealed, touched = await self._seal_due(state, now)
+        if sealed or touched:
+            state.version += 1
+            await self._send(state, sealed, now)
+            wrote = True
+        if wrote:
+            self._put(state)
+
+    async def _send(self, state: RunState, effects: list[Effect], now: datetime) -> None:
+        run = state.run
+        key = run.incident_id.encode()
+        records: list[Record] = []
+        appended: list[dict[str, Any]] = []
+        actions: list[dict[str, Any]] = []
+        for effect in effects:
+            if isinstance(effect, TimelineAppended):
+                appended.append(effect.to_json())
+                continue
+            if isinstance(effect, SealEvidence):
+                continue  # carried out by the evidence collector; its request is on the timeline
+            body = effect.to_json()
+            headers = (("kinkyu-effect-id", effect.effect_id.encode()),)
+            if isinstance(effect, Containment):
+                records.append(Record(self.topics.containment_commands, key, orjson.dumps(body), headers))
+            else:
+                body.update(
+                    incident_id=run.incident_id,
+                    contract_id=run.contract_id,
+                    jurisdiction=run.jurisdiction,
+                    queued_at=now.isoformat(),
+                )
+                records.append(Record(self.topics.notifications, key, orjson.dumps(body), headers))
+            actions.append(body)
+        state_body = {**state.to_json(), "appended": appended}
+        records.append(Record(self.topics.incident_state, key, orjson.dumps(state_body)))
+        await self.sink.send_all(records)
+        for effect in effects:
+            self.metrics.effects.labels(_kind(effect)).inc()
+        if self.on_event is not None:
+            for body in actions:
+                self.on_event(body)
+
+    def _put(self, state: RunState) -> None:
+        incident_id = state.run.incident_id
+        raw = orjson.dumps(state.to_json())
+        if self.table is not None:
+            self.table[incident_id.encode()] = raw
+        self._recovered.pop(incident_id, None)
+        self._cache[incident_id] = (hash(raw), _Due(state.version, state.deadline(), state.work_due()))
+
+    def _state(self, incident_id: str) -> RunState | None:
+        """The newest stored state of ``incident_id``: the table's, or incident-state's when newer."""
+        raw = self.table.get(incident_id.encode()) if self.table is not None else None
+        stored = orjson.loads(raw) if raw else None
+        recovered = self._recovered.get(incident_id)
+        if recovered is not None and (stored is None or recovered[0].version > int(stored["version"])):
+            self.metrics.runs_rebuilt.inc()
+            log.info(
+                "playbook run taken from incident-state: the table's copy was missing or behind",
+                extra={
+                    "incident_id": incident_id,
+                    "version": recovered[0].version,
+                    "table_version": None if stored is None else stored["version"],
+                },
+            )
+            stored = orjson.loads(recovered[1])
+        return RunState.from_json(stored) if stored is not None else None
+
+    # -- evidence -------------------------------------------------------------------------
+
+    async def _seal_due(self, state: RunState, now: datetime) -> tuple[list[Effect], bool]:
+        """Carry out the seals that are due; the timeline entries they add, and whether ``pending`` changed."""
+        due = [p for p in state.pending if (_dt(p["due"]) or now) <= now]
+        out: list[Effect] = []
+        touched = False
+        for pending in due:
+            seal = seal_from_json(pending["seal"])
+            phase = str(pending["phase"])
+            ids = {"incident_id": seal.incident_id, "effect_id": seal.effect_id, "phase": phase}
+            if self.collector is None:
+                state.pending.remove(pending)
+                self.metrics.evidence_seals.labels("no-key").inc()
+                out.append(
+                    self._log(
+                        state,
+                        now,
+                        "evidence not sealed: no key configured (set KINKYU_EVIDENCE_KEY)",
+                        "evidence_not_sealed",
+                        {"effect_id": seal.effect_id, "reason": "no-key", "phase": phase},
+                    )
+                )
+                continue
+            after = seal.until + self.lateness
+            try:
+                result = await self.collector.seal(seal, now=now, phase=phase)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broker or disk problem: try again later, a bounded number of times
+                log.exception("evidence seal failed", extra={**ids, "attempt": pending["attempts"] + 1})
+                touched = True
+                pending["attempts"] += 1
+                if pending["attempts"] < _SEAL_ATTEMPTS:
+                    pending["due"] = (now + timedelta(seconds=_SEAL_RETRY * pending["attempts"])).isoformat()
+                    continue
+                state.pending.remove(pending)
+                self.metrics.evidence_seals.labels("failed").inc()
+                out.append(
+                    self._log(
+                        state,
+                        now,
+                        f"evidence not sealed: {_SEAL_ATTEMPTS} attempts failed (see the worker's log)",
+                        "evidence_not_sealed",
+                        {"effect_id": seal.effect_id, "reason": "failed", "phase": phase},
+                    )
+                )
+                continue
+            state.pending.remove(pending)
+            # At open only the window before is complete: seal what exists now, and again once it closes.
+            again = phase == "initial" and now < after
+            if again:
+                pending_after = {"seal": pending["seal"], "due": after.isoformat(), "phase": "after-window"}
+                state.pending.append({**pending_after, "attempts": 0})
+            out.append(
+                self._sealed(state, now=now, seal=seal, result=result, phase=phase, again=after if again else None)
+            )
+            log.info("evidence collected", extra={**ids, "bundle_id": result.bundle_id, "items": result.items})
+        return out, touched
+
+    def _sealed(
+        self,
+        state: RunState,
+        *,
+        now: datetime,
+        seal: SealEvidence,
+        result: SealResult,
+        phase: str,
+        again: datetime | None,
+    ) -> TimelineAppended:
+        later = f"; the window is still open: sealed again after {_jst(again)}" if again else ""
+        data = {
+            "effect_id": seal.effect_id,
+            "phase": phase,
+            "items": result.items,
+            "scanned": result.scanned,
+            "truncated": result.truncated,
+            "since": seal.since.isoformat(),
+            "until": seal.until.isoformat(),
+            "again_after": _iso(again),
+        }
+        if result.bundle_id is None:
+            self.metrics.evidence_seals.labels("empty").inc()
+            return self._log(
+                state, now, f"evidence: no event found in the window yet{later}", "evidence_not_sealed", data
+            )
+        self.metrics.evidence_seals.labels("sealed").inc()
+        what = f"evidence sealed (証拠保全): bundle {result.bundle_id}, {result.items} event(s)"
+        if result.truncated:
+            what += " (truncated: more events were in scope than one bundle holds)"
+        if phase == "after-window":
+            what += ", after the window closed"
+        entry = self._log(state, now, what + later, "evidence_sealed", {**data, "bundle_id": result.bundle_id})
+        if self.on_event is not None:
+            self.on_event(
+                {
+                    "effect": "evidence_sealed",
+                    "incident_id": seal.incident_id,
+                    "effect_id": seal.effect_id,
+                    "bundle_id": result.bundle_id,
+                    "items": result.items,
+                    "truncated": result.truncated,
+                    "phase": phase,
+                }
+            )
+        return entry
+
+    @staticmethod
+    def _log(state: RunState, now: datetime, what: str, kind: str, data: dict[str, Any]) -> TimelineAppended:
+        """Append an entry of the stage's own to the run's (append-only) timeline."""
+        entry = TimelineEntry(now, WHO, what, kind, data)
+        state.run.timeline.append(entry)
+        return TimelineAppended(state.run.incident_id, len(state.run.timeline) - 1, entry)
+
+    # -- time -------------------------------------------------------------------------------
+
+    async def scan(self) -> None:
+        """The timer's pass: metrics, and a tick to ``playbook-ticks`` for every run with something due."""
+        if not self._loaded.is_set():
+            return
+        now = self.clock()
+        dues = self._dues()
+        warn = now + self.deadline_warning
+        self.metrics.deadlines_at_risk.set(
+            sum(1 for d in dues.values() if d.deadline is not None and d.deadline <= warn)
+        )
+        mono = time.monotonic()
+        records = []
+        for incident_id, d in sorted(dues.items()):
+            if d.work is None or d.work > now:
+                continue
+            last = self._ticked.get(incident_id)
+            if last is not None and last[0] == d.work and mono - last[1] < _TICK_RESEND:
+                continue  # the tick sent for this due time is still on its way
+            self._ticked[incident_id] = (d.work, mono)
+            body = {"incident_id": incident_id, "now": now.isoformat()}
+            records.append(Record(self.topics.playbook_ticks, incident_id.encode(), orjson.dumps(body)))
+        for gone in set(self._ticked) - set(dues):
+            del self._ticked[gone]
+        await self.sink.send_all(records)
+
+    def _dues(self) -> dict[str, _Due]:
+        """Every stored run's due times: the table's (parsed once per change) and incident-state's when newer."""
+        out: dict[str, _Due] = {}
+        if self.table is not None:
+            for key, raw in list(self.table.items()):
+                if not raw:
+                    continue
+                incident_id = key.decode()
+                digest = hash(raw)
+                cached = self._cache.get(incident_id)
+                if cached is None or cached[0] != digest:
+                    cached = (digest, _Due.of(orjson.loads(raw)))
+                    self._cache[incident_id] = cached
+                out[incident_id] = cached[1]
+        for incident_id, (due, _) in list(self._recovered.items()):
+            have = out.get(incident_id)
+            if have is not None and have.version >= due.version:
+                del self._recovered[incident_id]  # the table has caught up: no need to keep the copy
+            else:
+                out[incident_id] = due
+        return out
+
+
+async def read_states(bootstrap: str, topic: str) -> dict[str, tuple[_Due, bytes]]:
+    """The newest ``incident-state`` record of each incident, read to the end of the topic, without a group."""
+    found: dict[str, tuple[_Due, bytes]] = {}
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+    await reader.start()
+    try:
+        cluster = await reader._client.fetch_all_metadata()  # noqa: SLF001  # no public call for a topic's partitions
+        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        if not tps:
+            return found
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        ends = await reader.end_offsets(tps)
+        # Some brokers report end offsets short of the last batch: read until a fetch comes back empty too.
+        while True:
+            batch = await reader.getmany(timeout_ms=300)
+            for msgs in batch.values():
+                for msg in msgs:
+                    if not msg.value:
+                        continue
+                    data = orjson.loads(msg.value)
+                    due = _Due.of(data)
+                    incident_id = str(data["incident_id"])
+                    have = found.get(incident_id)
+                    if have is None or due.version >= have[0].version:
+                        found[incident_id] = (due, msg.value)
+            if not batch and all([await reader.position(tp) >= ends[tp] for tp in tps]):
+                break
+    finally:
+        await reader.stop()
+    return found

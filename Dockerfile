@@ -1,6 +1,8 @@
 # The Kinkyu worker image (used by docker-compose.yml).
 FROM python:3.11-slim
 WORKDIR /app
+COPY scripts/system-deps.sh scripts/
+RUN apt-get update && sh scripts/system-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY kinkyu ./kinkyu
 COPY streams ./streams

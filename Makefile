@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test check lint typecheck unit integration bench fmt clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	sh scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

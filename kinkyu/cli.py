@@ -264,8 +264,10 @@ def _add_live_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder)
 def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder) -> None:
     del broker_opts
     from kinkyu.evidence.cli import add_evidence_parser  # noqa: PLC0415  # keeps the module graph one-way
+    from kinkyu.reports.cli import add_report_parser  # noqa: PLC0415  # likewise
 
     add_evidence_parser(sub)
+    add_report_parser(sub)
     p = sub.add_parser("replay", help="run detection over archived JSON-lines logs, without a broker")
     contract_opts(p, required=True)
     p.add_argument(

@@ -1,0 +1,495 @@
+# no copyright header in this project; Japanese text uses full-width punctuation
+"""The words of a written incident report, in Japanese (the reference) and English.
+
+Pure data and formatting helpers: :mod:`kinkyu.reports.model` picks one
+language per report, so templates only lay out strings they are given.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from kinkyu.core.model import JST
+
+Lang = Literal["ja", "en"]
+LANGS: tuple[Lang, ...] = ("ja", "en")
+
+# Shown for an item nobody knows yet. The English report keeps the Japanese word as well, so a
+# reader (or a test) finds the same marker in either language.
+UNKNOWN_JA = "調査中"
+UNKNOWN_EN_TEXT = "under investigation (調査中)"
+
+WORDS: dict[str, tuple[str, str]] = {
+    # report titles, per kind
+    "title.first": ("事故報告書（第一報）", "Incident report (first report)"),
+    "title.progress": ("事故報告書（経過報告）", "Incident report (progress report)"),
+    "title.final": ("事故報告書（最終報告）", "Incident report (final report)"),
+    "title.public": ("事故報告書（公表用）", "Incident report (for publication)"),
+    "kind.first": ("第一報", "first report"),
+    "kind.progress": ("経過報告", "progress report"),
+    "kind.final": ("最終報告", "final report"),
+    "kind.public": ("公表用", "for publication"),
+    "notice.first": (
+        (
+            "第一報です。判明している範囲の事実を記載しています。契約及び当事者を除き全ての記載は暫定であり、"
+            "「調査中」の事項は判明次第追完します。"
+        ),
+        (
+            "First report: the facts known so far. Everything but the contract and parties is provisional; "
+            "items marked 'under investigation' will be supplied as they become known."
+        ),
+    ),
+    "notice.progress": (
+        "経過報告です。契約及び当事者並びに発生・発見の日時及び場所は確定、その他の記載は暫定です。",
+        "Progress report: the contract and parties and the dates and place are final; everything else is provisional.",
+    ),
+    "notice.final": (
+        "最終報告です。全ての記載を確定として報告します。",
+        "Final report: every section is reported as final.",
+    ),
+    "notice.public": (
+        (
+            "公表用の版です。個人を識別できる情報、アカウントID、イベントID、職員の氏名（役割のみ記載）"
+            "及び自由記述（概要・詳細・場所の記述）を除いています。件数、項目の種類及び日時は記載しています。"
+        ),
+        (
+            "Version for publication: no information identifying a person, no account or event ids, no staff names "
+            "(roles only) and no free text (summary, details, place descriptions). Counts, categories and dates remain."
+        ),
+    ),
+    "notice.public_final": ("本件は終結しており、記載は確定です。", "The incident is closed; the content is final."),
+    "notice.public_provisional": (
+        "本件は対応中であり、記載は暫定です。",
+        "The incident is still open; the content is provisional.",
+    ),
+    "notice.not_closed": (
+        "注意: 本件は報告時点で終結していません（状態: {state}）。",
+        "Note: the incident was not closed when this report was made (state: {state}).",
+    ),
+    "notice.still_missing": (
+        "次の報告事項は本報告の時点でも調査中です: {items}。",
+        "These report items are still under investigation: {items}.",
+    ),
+    "status.final": ("確定", "final"),
+    "status.provisional": ("暫定", "provisional"),
+    "withheld": ("（公表版では記載しません）", "(withheld in the public version)"),
+    "none": ("なし", "none"),
+    "yes": ("あり", "yes"),
+    "no": ("なし", "no"),
+    "not_recorded": ("記録なし", "not recorded"),
+    # header
+    "head.incident": ("事案番号", "Incident"),
+    "head.generated": ("作成日時（この時点の記録による）", "As of"),
+    "head.to": ("宛先", "To"),
+    "head.from": ("報告者", "From"),
+    "head.sections": ("確定/暫定", "Final/provisional"),
+    "to.city": ("{city}長 様", "The Mayor of {city}"),
+    "col.item": ("項目", "Item"),
+    "col.value": ("内容", "Value"),
+    "footer.hash": ("報告内容のSHA-256", "SHA-256 of the report content"),
+    "footer.page": ("ページ", "Page"),
+    "footer.hash_note": (
+        (
+            "ハッシュは本報告の内容（報告モデルの正規化JSON）のSHA-256です。同じ記録から次のコマンドの出力を"
+            "sha256sum に通すと再計算できます: {command}"
+        ),
+        (
+            "The hash is the SHA-256 of this report's content (the canonical JSON of its model); recompute it from "
+            "the same records by piping this command's output through sha256sum: {command}"
+        ),
+    ),
+    # section titles
+    "sec.contract": ("契約及び当事者", "Contract and parties"),
+    "sec.when_where": ("発生日時・発見日時・発生場所", "When and where"),
+    "sec.data": (
+        "漏えい等した個人情報の項目及び件数（本人の数）",
+        "Personal information involved and the number of people (本人の数)",
+    ),
+    "sec.circumstances": ("発生状況及び原因", "What happened and why"),
+    "sec.secondary_harm": ("二次被害又はそのおそれ", "Secondary harm or its risk"),
+    "sec.containment": ("被害拡大防止のために講じた措置", "Containment (被害拡大防止)"),
+    "sec.response": ("本人への対応", "What has been done for the people affected"),
+    "sec.publication": ("公表", "Publication (公表)"),
+    "sec.prevention": ("再発防止策", "Recurrence prevention (再発防止策)"),
+    "sec.clauses": ("関係する契約条項及び期限の遵守状況", "Contract clauses engaged and deadlines met"),
+    "sec.ppc": (
+        "個人情報保護委員会への報告に必要な事項（施行規則第8条第1項）",
+        "What the report to the PPC needs (APPI Rule 8(1))",
+    ),
+    "sec.timeline": ("経過（タイムライン）", "Timeline"),
+    "sec.evidence": ("証拠保全（証拠の目録）", "Evidence preserved (manifest)"),
+    # contract
+    "contract.city": ("委託者（甲）", "City (甲)"),
+    "contract.contractor": ("受託者（乙）", "Contractor (乙)"),
+    "contract.title": ("契約件名", "Contract"),
+    "contract.id": ("契約番号", "Contract id"),
+    "contract.period": ("契約期間", "Contract period"),
+    "contract.ended": ("契約終了後の事案（義務は存続）", "after the contract ended (duties continue)"),
+    "contract.document": ("適用される特記事項", "Clauses in force"),
+    "contract.city_contacts": ("市の連絡先", "City contacts"),
+    "contract.contractor_contacts": ("受託者の連絡先", "Contractor contacts"),
+    # when / where
+    "when.occurred": ("発生日時", "Occurred (発生日時)"),
+    "when.discovered": ("発見日時", "Discovered (発見日時)"),
+    "when.learned": (
+        "受託者が認知した日時（期限の起算点）",
+        "Contractor learned of it (deadlines count from here)",
+    ),
+    "when.lag": ("発生から発見まで", "Occurrence to discovery"),
+    "when.last": ("最後の関連事象", "Last related event"),
+    "when.place": ("発生場所", "Place (発生場所)"),
+    "when.system": ("システム: {system}", "system: {system}"),
+    # data
+    "data.items": ("個人情報の項目", "Items of personal information"),
+    "data.medium": ("媒体", "Medium"),
+    "data.records": ("件数（レコード数）", "Records (件数)"),
+    "data.people": ("本人の数", "Number of people (本人の数)"),
+    "data.sensitive": ("要配慮個人情報", "Special-care-required information"),
+    "data.contract_items": (
+        "項目は調査中。契約対象データに含まれる項目: {items}",
+        "Items under investigation. The contracted data holds: {items}",
+    ),
+    "medium.electronic": ("電子データ", "electronic data"),
+    "medium.electronic_system": ("電子データ（システム: {system}）", "electronic data (system: {system})"),
+    # circumstances
+    "circ.kind": ("事案の種別", "Kind of incident"),
+    "circ.rules": ("検知内容", "Detected"),
+    "circ.situation": ("発生状況", "What happened (発生状況)"),
+    "circ.actor": ("関係するアカウント", "Account involved"),
+    "circ.reporter": ("発見者・届出者", "Found / filed by"),
+    "circ.severity": ("重大度", "Severity"),
+    "circ.scale": ("関連する操作・検知", "Events and findings"),
+    "circ.scale_value": ("操作 {events}件、検知 {findings}件", "{events} event(s), {findings} finding(s)"),
+    "circ.cause": ("原因", "Cause (原因)"),
+    "circ.cause_party": ("原因のある当事者", "Party at which the cause lies"),
+    "circ.detected_text": (
+        "{system}において{rules}を検知しました（操作{events}件）。",
+        "Kinkyu detected {rules} on {system} ({events} event(s)).",
+    ),
+    "circ.detected_system": ("契約対象システム", "the contracted system"),
+    "circ.triage": ("判断（トリアージ）", "Triage"),
+    "finder.detection": ("Kinkyu（アクセスログの自動監視）", "Kinkyu (automated access-log monitoring)"),
+    "finder.staff": ("受託者の担当者", "a member of the contractor's staff"),
+    # secondary harm / response / publication / prevention
+    "harm.value": ("二次被害又はそのおそれ", "Secondary harm or its risk"),
+    "response.value": ("本人への対応の実施状況", "What has been done for the people affected"),
+    "publication.value": ("公表の実施状況", "Publication"),
+    "publication.step": ("公表（市の判断）", "Publication (the city's decision)"),
+    "publication.done": ("公表済み（{when}、記録による）", "published ({when}, as recorded)"),
+    "prevention.value": ("再発防止のための措置", "Measures to prevent recurrence"),
+    "prevention.step": ("再発防止策の実施", "Recurrence prevention"),
+    "prevention.done": ("実施済み（{when}完了）", "done (completed {when})"),
+    "prevention.active": ("実施中（期限: {due}）", "in progress (due {due})"),
+    "prevention.active_nodue": ("実施中", "in progress"),
+    # containment
+    "cont.step": ("手順", "Step"),
+    "cont.action": ("措置", "Action"),
+    "cont.target": ("対象", "Target"),
+    "cont.mode": ("実施方法", "How"),
+    "cont.result": ("結果", "Result"),
+    "cont.when": ("結果の日時", "Result at"),
+    "cont.auto": ("自動実行（契約で許可）", "automatic (allowed by the contract)"),
+    "cont.approval": ("承認の上で実施", "on approval"),
+    "cont.none": (
+        "記録された措置はありません（措置は手作業で実施し、記録してください）。",
+        "No containment command recorded (contain by hand and record it).",
+    ),
+    "cont.summary": ("措置の状況", "Status"),
+    "cont.summary_value": (
+        "{total}件（実施済み {done}件、承認待ち {proposed}件、失敗 {failed}件、見送り {declined}件）",
+        "{total} command(s): {done} done, {proposed} awaiting approval, {failed} failed, {declined} declined",
+    ),
+    # clauses / deadlines
+    "cl.article": ("条項", "Clause"),
+    "cl.content": ("内容", "What it says"),
+    "cl.basis": ("根拠", "Engaged by"),
+    "cl.basis_rule": ("検知: {rule}", "detection: {rule}"),
+    "cl.basis_step": ("手順: {step}", "step: {step}"),
+    "dl.step": ("手順", "Step"),
+    "dl.clause": ("条項・期限の語", "Clause / time word"),
+    "dl.due": ("期限", "Due"),
+    "dl.sent": ("送付", "Sent"),
+    "dl.done": ("実施（受領確認）", "Done (acknowledged)"),
+    "dl.elapsed": ("認知からの所要時間", "Time from learning"),
+    "dl.verdict": ("判定", "Verdict"),
+    "dl.no_run": (
+        "対応手順（プレイブック）の記録がありません。期限の遵守状況は調査中です。",
+        "No playbook run is recorded; whether deadlines were met is under investigation.",
+    ),
+    "dl.first_sent": ("認知から第一報の送付まで", "Learning to first report sent"),
+    "dl.first_ack": ("認知から第一報の受領確認まで", "Learning to first report acknowledged"),
+    "dl.first_none": ("第一報の手順なし", "no first-report step"),
+    "dl.not_yet": ("未了", "not yet"),
+    "dl.tasks": ("タスク", "Tasks"),
+    "dl.task": ("タスク", "Task"),
+    "dl.owner": ("担当", "Owner"),
+    "dl.tasks_value": (
+        "{total}件（期限内完了 {met}件、期限超過 {missed}件、未完了 {open}件、取消 {cancelled}件）",
+        "{total} task(s): {met} met, {missed} missed, {open} open, {cancelled} cancelled",
+    ),
+    "verdict.met": ("○ 期限内", "○ met"),
+    "verdict.missed": ("× 期限超過", "× missed"),
+    "verdict.pending": ("△ 期限前（未了）", "△ pending"),
+    "verdict.done": ("○ 完了（期限の定めなし）", "○ done (no deadline)"),
+    "verdict.open": ("－ 未了（期限の定めなし）", "- open (no deadline)"),
+    "verdict.skipped": ("－ 対象外・未実施", "- skipped"),
+    "verdict.na": ("－ 該当なし", "- not applicable"),
+    "verdict.waiting": ("－ 未開始", "- not started"),
+    # PPC
+    "ppc.party_contractor": (
+        "受託者の報告義務（個人情報保護法第26条・施行規則第7条）",
+        "Contractor's duty (APPI Art. 26, Rule 7)",
+    ),
+    "ppc.party_city": (
+        "市の報告義務（個人情報保護法第68条・施行規則第43条）",
+        "City's duty (APPI Art. 68, Rule 43)",
+    ),
+    "ppc.reportable": ("報告対象（{triggers}）", "reportable ({triggers})"),
+    "ppc.not_reportable": ("報告対象外", "not reportable"),
+    "ppc.decided_yes": ("報告対象", "reportable"),
+    "ppc.override": ("（担当者の判断: {verdict}）", " (decided by staff: {verdict})"),
+    "ppc.trigger": ("事由", "Trigger"),
+    "ppc.fired": ("該当", "Applies"),
+    "ppc.reason": ("理由", "Reason"),
+    "ppc.encrypted": ("高度な暗号化により報告対象外", "exempt: strong encryption"),
+    "ppc.contractor_clock": ("受託者の期限（市への報告）", "Contractor's clock (report to the city)"),
+    "ppc.contractor_clock_value": (
+        "期限 {due}（{word}）。{state}",
+        "due {due} ({word}). {state}",
+    ),
+    "ppc.state_released": (
+        (
+            "{reported}に市へ報告済み。報告事項を市に伝えたことで、受託者の委員会への報告及び本人通知の義務は免除されます"
+            "（個人情報保護委員会Q&A）。"
+        ),
+        (
+            "Reported to the city {reported}: having told the city the items it knows releases the contractor from "
+            "reporting to the PPC and notifying individuals (PPC Q&A)."
+        ),
+    ),
+    "ppc.state_late": ("（期限後の報告）", " (after the deadline)"),
+    "ppc.state_pending": ("市への報告は未了（期限前）。", "Not yet reported to the city (within the deadline)."),
+    "ppc.state_overdue": ("市への報告は未了で、期限を過ぎています。", "Not yet reported to the city: overdue."),
+    "ppc.city_clock": ("市の期限（委員会への報告）", "City's clock (report to the PPC)"),
+    "ppc.city_clock_value": (
+        (
+            "起算日 {learned}（第一報が市に届いた日）。"
+            "速報: {prelim_from}〜{prelim_due}（目安3〜5日）、確報: {final_due}（{days}日）"
+        ),
+        (
+            "Day 1 {learned} (the first report reached the city). Preliminary: {prelim_from} to {prelim_due} "
+            "(about 3-5 days); final: {final_due} ({days} days)"
+        ),
+    ),
+    "ppc.city_clock_pending": (
+        "市の期限は、第一報が市に届いた日（市の職員が知った日）から起算します（未到達）。",
+        "The city's deadlines count from the day the first report reaches it (not yet).",
+    ),
+    "ppc.final_days": ("確報の期限の日数", "Final-report period"),
+    "ppc.final_days_value": ("{days}日{why}", "{days} days{why}"),
+    "ppc.improper": ("（不正の目的のおそれがあるため60日）", " (60: possible improper purpose)"),
+    "ppc.no": ("No.", "No."),
+    "ppc.item": ("報告事項", "Item"),
+    "ppc.value": ("内容", "Content"),
+    "ppc.missing": ("調査中の報告事項", "Items under investigation"),
+    "ppc.complete": ("全ての報告事項が判明しています", "every item is known"),
+    # timeline
+    "tl.chart": ("経過図（各段階と期限）", "Phases against their deadlines"),
+    "tl.axis": ("最初の事象からの経過時間（対数目盛）", "Time since the first event (log scale)"),
+    "tl.due": ("期限", "due"),
+    "tl.markers": ("図中の番号", "Numbered lines"),
+    "tl.phases": ("段階", "Phase"),
+    "tl.marker": ("時点", "Moment"),
+    "tl.start": ("開始", "Start"),
+    "tl.end": ("完了", "End"),
+    "tl.when": ("日時", "When"),
+    "tl.who": ("記録者", "Who"),
+    "tl.kind": ("種別", "Kind"),
+    "tl.what": ("内容", "What"),
+    "tl.count": ("記録 {n}件", "{n} entries"),
+    "tl.empty": ("記録なし", "no entries"),
+    "phase.detected": ("検知・受付", "Detected / opened"),
+    "phase.first_report": ("第一報", "First report"),
+    "phase.written_report": ("書面報告", "Written report"),
+    "phase.containment": ("被害拡大防止", "Containment"),
+    "phase.recovery": ("復旧", "Recovery"),
+    "phase.closed": ("終結", "Closed"),
+    "phase.written_in_first": ("第一報を書面で実施", "the first report is written"),
+    "phase.not_required": ("契約上の定めなし", "not required by the clauses"),
+    "marker.occurred": ("発生", "occurred"),
+    "marker.discovered": ("受託者の認知", "contractor learned"),
+    "marker.now": ("本報告の作成時点", "this report"),
+    "marker.ppc_prelim": ("市の速報期限（目安）", "city's preliminary report due (guideline)"),
+    "marker.ppc_final": ("市の確報期限", "city's final report due"),
+    "who.system": ("Kinkyu（システム）", "Kinkyu (system)"),
+    "who.staff": ("担当者", "staff"),
+    "who.city": ("市の担当者", "city staff"),
+    # evidence
+    "ev.none": (
+        "証拠保全ストアにこの事案の記録はありません。",
+        "The evidence store holds nothing for this incident.",
+    ),
+    "ev.bundle": ("バンドルID", "Bundle id"),
+    "ev.items": ("件数", "Items"),
+    "ev.plain": ("内容のSHA-256", "Plaintext SHA-256"),
+    "ev.cipher": ("暗号文のSHA-256", "Ciphertext SHA-256"),
+    "ev.sealed_at": ("封印日時", "Sealed at"),
+    "ev.sealed_by": ("封印者", "Sealed by"),
+    "ev.key": ("鍵ID", "Key id"),
+    "ev.chain": ("管理記録（custody chain）", "Custody chain"),
+    "ev.chain_intact": (
+        "改ざんなし（{entries}件、最終 seq {seq}、SHA-256 {hash}）",
+        "intact ({entries} entries, head seq {seq}, SHA-256 {hash})",
+    ),
+    "ev.chain_empty": ("記録なし", "no entries"),
+    "ev.chain_broken": ("異常あり（{n}件）: {problems}", "BROKEN ({n} problem(s)): {problems}"),
+    "ev.chain_broken_public": ("異常あり（{n}件）", "BROKEN ({n} problem(s))"),
+    "ev.unreadable": ("読み取れない記録あり: {problems}", "unreadable records: {problems}"),
+    "ev.summary": ("バンドル", "Bundles"),
+    "ev.summary_value": ("{n}件（計 {items}件の事象）", "{n} bundle(s), {items} item(s) in all"),
+    "ev.note": (
+        "バンドルは暗号化して保存されています。内容の確認には kinkyu evidence verify を使用します（鍵が必要）。",
+        "Bundles are stored encrypted; kinkyu evidence verify re-checks them (needs the key).",
+    ),
+}
+
+# Timeline entry kinds (kinkyu.core.playbook.run, kinkyu.core.incident).
+ENTRY_KINDS: dict[str, tuple[str, str]] = {
+    "finding": ("検知", "finding"),
+    "filed": ("届出", "filed"),
+    "playbook_started": ("対応手順の開始", "playbook started"),
+    "contract_ended": ("契約終了後の事案", "contract had ended"),
+    "seal_requested": ("証拠保全", "evidence sealed"),
+    "containment_proposed": ("被害拡大防止措置の提案", "containment proposed"),
+    "containment_untargeted": ("措置の対象なし", "containment without target"),
+    "containment_result": ("被害拡大防止措置の結果", "containment result"),
+    "report_issued": ("市への報告", "report to the city"),
+    "state_changed": ("状態の変更", "state changed"),
+    "step_started": ("手順の開始", "step started"),
+    "step_done": ("手順の完了", "step done"),
+    "task_opened": ("タスクの登録", "task opened"),
+    "task_done": ("タスクの完了", "task done"),
+    "task_cancelled": ("タスクの取消", "task cancelled"),
+    "deadline_missed": ("期限超過", "deadline missed"),
+    "escalated": ("エスカレーション", "escalated"),
+    "ack_timeout": ("受領確認なし", "not acknowledged"),
+    "acknowledgement": ("市の受領確認", "acknowledged by the city"),
+    "city_instruction": ("市の指示", "city instruction"),
+    "update": ("更新", "update"),
+    "resolution": ("終結の申出", "resolution"),
+    "dismissed": ("事故に該当しないと判断", "dismissed"),
+    "closure_refused": ("終結できず（未了のタスク）", "closure refused"),
+    "incident_updated": ("事案の更新", "incident updated"),
+    "note": ("注記", "note"),
+}
+
+ACTION_LABELS: dict[str, tuple[str, str]] = {
+    "disable_account": ("アカウントの無効化", "disable the account"),
+    "end_sessions": ("セッションの終了", "end the sessions"),
+    "block_ip": ("接続元IPアドレスの遮断", "block the source address"),
+    "quarantine_device": ("端末の隔離", "quarantine the device"),
+    "revoke_media": ("外部媒体の利用停止", "revoke removable media"),
+    "suspend_subcontractor": ("再委託先の作業停止", "suspend the subcontractor"),
+    "restore_logging": ("ログ記録の復旧", "restore logging"),
+    "failover": ("待機系への切替", "fail over"),
+}
+TARGET_LABELS: dict[str, tuple[str, str]] = {
+    "account": ("アカウント", "account"),
+    "system": ("システム", "system"),
+    "ip": ("IPアドレス", "address"),
+    "device": ("端末", "device"),
+}
+COMMAND_STATUS: dict[str, tuple[str, str]] = {
+    "proposed": ("承認待ち", "awaiting approval"),
+    "done": ("実施済み", "done"),
+    "failed": ("失敗", "failed"),
+    "declined": ("見送り", "declined"),
+}
+SEVERITY_LABELS: dict[str, tuple[str, str]] = {
+    "low": ("低", "low"),
+    "medium": ("中", "medium"),
+    "high": ("高", "high"),
+    "critical": ("重大", "critical"),
+}
+STATE_LABELS: dict[str, tuple[str, str]] = {
+    "new": ("開始", "new"),
+    "triage": ("判断待ち（トリアージ）", "awaiting triage"),
+    "responding": ("対応中", "responding"),
+    "closed": ("終結", "closed"),
+    "resolved": ("解決", "resolved"),
+    "dismissed": ("事故に該当せず", "dismissed"),
+}
+TRIAGE_LABELS: dict[str, tuple[str, str]] = {
+    "pending": ("判断待ち", "pending"),
+    "not_needed": ("不要（直ちに報告する事案）", "not needed (reported at once)"),
+    "confirmed": ("事故と判断", "confirmed"),
+    "dismissed": ("事故に該当しないと判断", "dismissed"),
+}
+
+
+class Words:
+    """One language's words and formats for a report."""
+
+    def __init__(self, lang: Lang) -> None:
+        self.lang: Lang = lang
+
+    def __call__(self, key: str, **values: object) -> str:
+        """The word for ``key`` in this language, with ``{name}`` fields filled from ``values``."""
+        ja, en = WORDS[key]
+        text = en if self.lang == "en" else ja
+        return text.format(**values) if values else text
+
+    def pick(self, pair: tuple[str, str]) -> str:
+        """The member of a (Japanese, English) pair for this language."""
+        return pair[1] if self.lang == "en" else pair[0]
+
+    def of(self, table: dict[str, tuple[str, str]], key: str) -> str:
+        """``key``'s label in ``table``, or ``key`` itself when the table does not know it."""
+        pair = table.get(key)
+        return self.pick(pair) if pair is not None else key
+
+    @property
+    def unknown(self) -> str:
+        """調査中, in this language."""
+        return UNKNOWN_EN_TEXT if self.lang == "en" else UNKNOWN_JA
+
+    def dt(self, ts: datetime | None) -> str:
+        """A moment in Japan time: ``2026年11月20日 10:05`` / ``2026-11-20 10:05 JST``; 調査中 when None."""
+        if ts is None:
+            return self.unknown
+        local = ts.astimezone(JST)
+        if self.lang == "en":
+            return f"{local:%Y-%m-%d %H:%M} JST"
+        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+    def day(self, ts: datetime | None) -> str:
+        """A Japan calendar date."""
+        if ts is None:
+            return self.unknown
+        local = ts.astimezone(JST)
+        return f"{local:%Y-%m-%d}" if self.lang == "en" else f"{local.year}年{local.month}月{local.day}日"
+
+    def span(self, value: timedelta) -> str:
+        """A duration: ``1日2時間5分`` / ``1 d 2 h 5 min``; negative spans get a sign."""
+        seconds = int(value.total_seconds())
+        sign = "-" if seconds < 0 else ""
+        seconds = abs(seconds)
+        days, rest = divmod(seconds, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes = rest // 60
+        units = (("日", " d"), ("時間", " h"), ("分", " min"))
+        parts = [
+            f"{n}{units[i][1] if self.lang == 'en' else units[i][0]}" for i, n in enumerate((days, hours, minutes)) if n
+        ]
+        if not parts:
+            return "1分未満" if self.lang == "ja" else "under 1 min"
+        return sign + (" ".join(parts) if self.lang == "en" else "".join(parts))
+
+    def paren(self, text: str) -> str:
+        """``text`` in brackets as the language writes them: ``（…）`` / `` (…)``."""
+        return f"（{text}）" if self.lang == "ja" else f" ({text})"
+
+    def join(self, values: list[str] | tuple[str, ...]) -> str:
+        """A list as the language writes it."""
+        return ", ".join(values) if self.lang == "en" else "、".join(values)

@@ -1,0 +1,1385 @@
+# no copyright header in this project; Japanese text uses full-width punctuation
+"""A written incident report (事故報告書) as data: every section, in the city's order, in one language.
+
+Pure: no I/O and no clock (``now`` is passed in). :func:`build_report` reads a
+:class:`StoredIncident` (the incident record, its playbook run, the contract
+profile, the evidence manifest and any report facts people supplied) and
+returns a :class:`ReportModel`; :mod:`kinkyu.reports.render` lays it out as
+Markdown, HTML or PDF.
+
+Sections, in order (the issue's list, which follows the cities' own report
+forms; Koganei 第19条's four items 個人情報の内容, 件数, 発生場所, 発生状況 are
+sections 2-4):
+
+1. 契約及び当事者  2. 発生日時・発見日時・発生場所  3. 項目及び件数（本人の数）
+4. 発生状況及び原因  5. 二次被害  6. 被害拡大防止  7. 本人への対応  8. 公表
+9. 再発防止策  10. 契約条項と期限の遵守状況  11. 委員会への報告事項 (the nine
+Rule 8(1) items, the assessment of both parties, both clocks)
+12. タイムライン (phases against deadlines, and every entry)  13. 証拠の目録
+
+Kinds: ``first`` (第一報: all provisional), ``progress`` (経過報告: contract and
+dates final), ``final`` (最終報告: all final; a still-open incident and any
+item still 調査中 are named in the header) and ``public`` (公表用).
+
+What never appears: a filed event's ``details`` (the incident record does not
+carry it and nothing here reads it). In ``public``: no account ids, staff
+names (roles only), event, finding or task ids, system names, network
+addresses, and no free text (an incident's summary and location, people's
+report texts); counts, categories and dates stay. In every kind, free text
+passes :func:`kinkyu.core.legal.scrub` (e-mail addresses, phone and long numbers).
+
+Unknown items read 調査中 (English: "under investigation (調査中)"), never blank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from kinkyu.core.clauses import CITY_NAMES
+from kinkyu.core.contract import ContractProfile
+from kinkyu.core.evidence import canonical_json
+from kinkyu.core.incident import Incident, TimelineEntry
+from kinkyu.core.legal import (
+    DEFAULT_CONTRACTOR_WITHIN,
+    Assessment,
+    ContractorState,
+    PartyAssessment,
+    Rule8Items,
+    assess,
+    breach_facts_from_incident,
+    contractor_status,
+    learned_date,
+    ppc_deadlines,
+    rule8_items,
+    scrub,
+)
+from kinkyu.core.legal.labels import ITEM_LABELS, item_labels, kind_label, rule_label
+from kinkyu.core.legal.triggers import Trigger
+from kinkyu.core.model import JST
+from kinkyu.core.playbook import PlaybookRun, StepRun
+from kinkyu.core.playbook.definition import Step
+from kinkyu.reports.labels import (
+    ACTION_LABELS,
+    COMMAND_STATUS,
+    ENTRY_KINDS,
+    SEVERITY_LABELS,
+    STATE_LABELS,
+    TARGET_LABELS,
+    TRIAGE_LABELS,
+    Lang,
+    Words,
+)
+
+ReportKind = Literal["first", "progress", "final", "public"]
+REPORT_KINDS: tuple[ReportKind, ...] = ("first", "progress", "final", "public")
+SectionStatus = Literal["final", "provisional"]
+# Deadline verdicts: met / missed against a due time; done / open without one; skipped; waiting; na.
+Verdict = Literal["met", "missed", "pending", "done", "open", "skipped", "waiting", "na"]
+
+SECTION_KEYS: tuple[str, ...] = (
+    "contract",
+    "when_where",
+    "data",
+    "circumstances",
+    "secondary_harm",
+    "containment",
+    "response",
+    "publication",
+    "prevention",
+    "clauses",
+    "ppc",
+    "timeline",
+    "evidence",
+)
+# Which sections each kind reports as final (the header says so); "public" depends on closure.
+_FINAL_SECTIONS: dict[str, frozenset[str]] = {
+    "first": frozenset({"contract"}),
+    "progress": frozenset({"contract", "when_where"}),
+    "final": frozenset(SECTION_KEYS),
+}
+PHASE_KEYS: tuple[str, ...] = ("detected", "first_report", "written_report", "containment", "recovery", "closed")
+_REPORT_STEP_KINDS = frozenset({"first_report", "written_report", "complaint_report"})
+
+
+# -- input -------------------------------------------------------------------------------------------
+
+
+# The free-text keys of ReportFacts (the store's "report" object).
+REPORT_FACT_TEXTS: tuple[str, ...] = (
+    "cause",
+    "cause_party",
+    "secondary_harm",
+    "response",
+    "publication",
+    "prevention",
+    "other",
+    "medium",
+    "course",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    """What people found out that no record carries: the free-text Rule 8(1) items and two flags.
+
+    Stored (optionally) under ``"report"`` in the incident store. Every text is
+    a role or category description, screened with :func:`~kinkyu.core.legal.scrub`
+    and left out of the ``public`` report. ``distinct_people`` is the count of
+    distinct people when known (else the record sum is an upper bound);
+    ``encrypted`` says all the data was strongly encrypted (高度な暗号化).
+    """
+
+    cause: str | None = None
+    cause_party: str | None = None
+    secondary_harm: str | None = None
+    response: str | None = None
+    publication: str | None = None
+    prevention: str | None = None
+    other: str | None = None
+    medium: str | None = None
+    course: str | None = None
+    distinct_people: int | None = None
+    encrypted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form (the store's ``"report"`` object)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class BundleInfo:
+    """One sealed evidence bundle as its manifest describes it (no content)."""
+
+    bundle_id: str
+    items: int
+    plaintext_sha256: str
+    ciphertext_sha256: str
+    sealed_at: datetime
+    sealed_by: str
+    key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceInfo:
+    """An incident's evidence manifest and custody-chain status, as read without the key.
+
+    ``chain_status`` is ``intact``, ``broken`` or ``unreadable`` (a manifest or
+    custody line that does not parse); ``problems`` name files and entries.
+    """
+
+    bundles: tuple[BundleInfo, ...]
+    chain_status: str
+    entries: int
+    head_seq: int | None
+    head_hash: str | None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIncident:
+    """Everything a report is built from: read by :class:`kinkyu.reports.store.IncidentStore`."""
+
+    incident: Incident
+    run: PlaybookRun | None
+    profile: ContractProfile
+    evidence: EvidenceInfo | None = None
+    facts: ReportFacts = field(default_factory=ReportFacts)
+
+
+# -- output ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A labelled value; ``state`` is ``unknown`` (調査中), ``withheld`` (public version) or empty."""
+
+    label: str
+    value: str
+    state: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table: ``classes`` gives each row a CSS class (a verdict), ``col_classes`` each column one."""
+
+    caption: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    classes: tuple[str, ...] = ()
+    col_classes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One numbered section of the report."""
+
+    key: str
+    number: int
+    title: str
+    status: SectionStatus
+    status_label: str
+    rows: tuple[Row, ...] = ()
+    tables: tuple[Table, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """One step's (or task's) deadline and whether it was met, as of the report."""
+
+    key: str
+    kind: str
+    title: str
+    article: str
+    urgency: str | None
+    due: datetime | None
+    sent: datetime | None
+    done: datetime | None
+    verdict: Verdict
+    verdict_label: str
+    elapsed: timedelta | None  # from the contractor learning of the incident to done
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One phase of the response for the timeline picture."""
+
+    key: str
+    label: str
+    start: datetime | None
+    end: datetime | None
+    due: datetime | None
+    verdict: Verdict
+    verdict_label: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A moment drawn across the timeline picture (occurred, learned, the PPC dates, now)."""
+
+    key: str
+    label: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """What :func:`kinkyu.reports.svg.phase_chart` draws, with its words in the report's language."""
+
+    lang: Lang
+    title: str
+    origin: datetime
+    now: datetime
+    phases: tuple[Phase, ...]
+    markers: tuple[Marker, ...]
+    axis_label: str
+    due_label: str
+    markers_label: str
+    tick_labels: tuple[tuple[float, str], ...]  # (hours since origin, label)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportModel:
+    """A report, ready to lay out. :meth:`to_json` is the canonical content the footer hash covers."""
+
+    incident_id: str
+    kind: ReportKind
+    lang: Lang
+    generated_at: datetime
+    title: str
+    kind_label: str
+    city: str
+    contract_id: str
+    header: tuple[Row, ...]
+    notices: tuple[str, ...]
+    sections: tuple[Section, ...]
+    deadlines: tuple[Deadline, ...]
+    rule8_missing: tuple[str, ...]
+    chart: Chart
+    timeline_entries: int
+    words: dict[str, str]
+
+    def section(self, key: str) -> Section:
+        """The section ``key`` (KeyError when absent)."""
+        for s in self.sections:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON-able data (datetimes as RFC 3339, durations as seconds)."""
+        out = _jsonable(self)
+        if not isinstance(out, dict):  # pragma: no cover - a dataclass always gives a dict
+            raise TypeError("report model did not serialise to an object")
+        return out
+
+    def canonical_bytes(self) -> bytes:
+        """The bytes the report hash is taken over: canonical JSON of :meth:`to_json` (sorted keys, ASCII)."""
+        return canonical_json(self.to_json())
+
+    def sha256(self) -> str:
+        """The report hash printed in every rendering's footer: SHA-256 of :meth:`canonical_bytes`."""
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+
+def _free(text: str | None) -> str | None:
+    if text is None or not text.strip():
+        return None
+    return scrub(text.strip())
+
+
+def judge(due: datetime | None, done: datetime | None, now: datetime, *, skipped: bool = False) -> Verdict:
+    """Whether a deadline was met at ``now``: met/missed when due, done/open without a due time.
+
+    Done on or before the due time is met; done after it, or not done when the
+    due time has passed, is missed; not done before it is pending.
+    """
+    if skipped and done is None:
+        return "skipped"
+    if due is None:
+        return "done" if done is not None else "open"
+    if done is not None:
+        return "met" if done <= due else "missed"
+    return "missed" if now >= due else "pending"
+
+
+class _Builder:
+    """One report's worth of work: the inputs, the language, and the values sections share."""
+
+    def __init__(self, stored: StoredIncident, kind: ReportKind, lang: Lang, now: datetime) -> None:
+        self.s = stored
+        self.inc = stored.incident
+        self.run = stored.run
+        self.profile = stored.profile
+        self.kind = kind
+        self.public = kind == "public"
+        self.w = Words(lang)
+        self.lang: Lang = lang
+        self.now = now
+        self.facts = stored.facts
+        possible = self.run.possible if self.run is not None else self.inc.origin == "detection"
+        self.possible = possible
+        breach = breach_facts_from_incident(
+            self.inc,
+            self.profile,
+            distinct_people=self.facts.distinct_people,
+            encrypted=self.facts.encrypted,
+            possible=possible,
+        )
+        self.assessment: Assessment = assess(breach)
+        self.learned = (
+            self.run.learned_at if self.run is not None else (self.inc.discovered_at or self.inc.first_event_ts)
+        )
+        self.first_step = self._first_report_step()
+        self.closed = self.run is not None and self.run.closed
+        self.medium = self._medium()
+        self.rule8: Rule8Items = self._rule8()
+
+    # -- small helpers
+
+    def step_def(self, st: StepRun) -> Step | None:
+        if self.run is None:
+            return None
+        try:
+            return self.run.playbook.step(st.step_id)
+        except KeyError:
+            return None
+
+    def step_title(self, st: StepRun) -> str:
+        step = self.step_def(st)
+        if step is None:
+            return st.step_id
+        return self.w.pick((step.title_ja, step.title_en))
+
+    def _first_report_step(self) -> StepRun | None:
+        if self.run is None:
+            return None
+        for kind in ("first_report", "complaint_report"):
+            st = next((s for s in self.run.steps if s.kind == kind), None)
+            if st is not None:
+                return st
+        return None
+
+    def unknown_row(self, label: str) -> Row:
+        return Row(label, self.w.unknown, "unknown")
+
+    def withheld_row(self, label: str) -> Row:
+        return Row(label, self.w("withheld"), "withheld")
+
+    def text_row(self, label: str, value: str | None) -> Row:
+        return Row(label, value, "") if value is not None else self.unknown_row(label)
+
+    def status(self, key: str) -> SectionStatus:
+        if self.kind == "public":
+            finals = _FINAL_SECTIONS["final"] if self.closed else _FINAL_SECTIONS["progress"]
+        else:
+            finals = _FINAL_SECTIONS[self.kind]
+        return "final" if key in finals else "provisional"
+
+    def section(
+        self,
+        key: str,
+        rows: list[Row] | tuple[Row, ...] = (),
+        tables: list[Table] | tuple[Table, ...] = (),
+        notes: list[str] | tuple[str, ...] = (),
+    ) -> Section:
+        status = self.status(key)
+        return Section(
+            key=key,
+            number=SECTION_KEYS.index(key) + 1,
+            title=self.w(f"sec.{key}"),
+            status=status,
+            status_label=self.w(f"status.{status}"),
+            rows=tuple(rows),
+            tables=tuple(tables),
+            notes=tuple(notes),
+        )
+
+    def role_of(self, who: str) -> str:
+        """A role for ``who`` (an account or staff id): what the public version shows instead of the id."""
+        if who == "kinkyu":
+            return self.w("who.system")
+        for member in self.profile.staff:
+            if member.id == who:
+                return member.role
+        return self.w("who.staff")
+
+    def reporter(self) -> str:
+        if self.inc.origin == "detection":
+            return self.w("finder.detection")
+        role = self.role_of(self.inc.reported_by) if self.inc.reported_by else None
+        return role if role and role != self.w("who.staff") else self.w("finder.staff")
+
+    def user_text(self, text: str | None) -> str | None:
+        """A people-supplied text for this kind: screened, or the withheld marker in the public version."""
+        value = _free(text)
+        if value is None:
+            return None
+        return self.w("withheld") if self.public else value
+
+    # -- Rule 8
+
+    def _publication_text(self) -> str | None:
+        text = self.user_text(self.facts.publication)
+        st = next((s for s in self.run.steps if s.kind == "publication"), None) if self.run else None
+        if st is not None and st.status == "done" and st.done_at is not None:
+            done = self.w("publication.done", when=self.w.day(st.done_at))
+            return f"{done} {text}" if text else done
+        return text
+
+    def _prevention_text(self) -> str | None:
+        text = self.user_text(self.facts.prevention)
+        st = next((s for s in self.run.steps if s.kind == "recurrence_prevention"), None) if self.run else None
+        status: str | None = None
+        if st is not None and st.status == "done" and st.done_at is not None:
+            status = self.w("prevention.done", when=self.w.day(st.done_at))
+        elif st is not None and st.status == "active":
+            status = (
+                self.w("prevention.active", due=self.w.dt(st.due))
+                if st.due is not None
+                else self.w("prevention.active_nodue")
+            )
+        parts = [p for p in (status, text) if p]
+        if not parts:
+            return None
+        # A status without the measures themselves still tells the PPC they are under way.
+        return " ".join(parts)
+
+    def _other_text(self) -> str:
+        w = self.w
+        cmds = self.run.commands if self.run is not None else []
+        counts = {s: sum(1 for c in cmds if c.status == s) for s in ("done", "proposed", "failed", "declined")}
+        bundles = self.s.evidence.bundles if self.s.evidence is not None else ()
+        parts = [
+            f"{w('sec.containment')}: {w('cont.summary_value', total=len(cmds), **counts)}",
+            f"{w('sec.evidence')}: {w('ev.summary_value', n=len(bundles), items=sum(x.items for x in bundles))}",
+        ]
+        extra = self.user_text(self.facts.other)
+        if extra:
+            parts.append(extra)
+        return ("。" if self.lang == "ja" else "; ").join(parts)
+
+    def _medium(self) -> str | None:
+        inc = self.inc
+        medium = self.user_text(self.facts.medium)
+        if medium is None and inc.origin == "detection":
+            # A detection is of electronic data by definition; the system name is internal.
+            medium = (
+                self.w("medium.electronic")
+                if self.public or not inc.system
+                else self.w("medium.electronic_system", system=inc.system)
+            )
+        return medium
+
+    def _rule8(self) -> Rule8Items:
+        inc = self.inc
+        medium = self.medium
+        course = self.user_text(self.facts.course)
+        if course is None and not self.public:
+            course = _free(inc.summary)
+        elif course is None and inc.summary:
+            course = self.w("withheld")
+        return rule8_items(
+            occurred_at=inc.first_event_ts,
+            discovered_at=inc.discovered_at or self.learned,
+            kind=inc.kind,
+            rules=inc.rules,
+            who_found=self.reporter(),
+            assessment=self.assessment,
+            contractor_involved=True,
+            course=course,
+            data_items=inc.data_items,
+            medium=medium,
+            cause=self.user_text(self.facts.cause),
+            cause_party=self.user_text(self.facts.cause_party),
+            secondary_harm=self.user_text(self.facts.secondary_harm),
+            response=self.user_text(self.facts.response),
+            publication=self._publication_text(),
+            prevention=self._prevention_text(),
+            other=self._other_text(),
+            possible=self.possible,
+        )
+
+    def rule8_text(self, number: int) -> tuple[str, bool]:
+        item = self.rule8.items[number - 1]
+        if not item.known:
+            return self.w.unknown, False
+        text = item.text(self.lang)
+        # rule8_items words a partly known item 1 with its own unknown marker; make it ours.
+        if self.lang == "en":
+            text = text.replace("under investigation", self.w.unknown)
+        return text, True
+
+    def rule8_row(self, number: int, label: str) -> Row:
+        text, known = self.rule8_text(number)
+        if not known:
+            return self.unknown_row(label)
+        return Row(label, text, "withheld" if text == self.w("withheld") else "")
+
+
+# -- sections ----------------------------------------------------------------------------------------
+
+
+def _contract(b: _Builder) -> Section:
+    w, p = b.w, b.profile
+    city = p.city.name + (f" {p.city.department}" if p.city.department else "")
+    rows = [
+        Row(w("contract.city"), city),
+        Row(w("contract.contractor"), p.contractor.name + w.paren(p.contractor.org)),
+        Row(w("contract.title"), p.title),
+        Row(w("contract.id"), p.contract_id),
+        Row(
+            w("contract.period"),
+            f"{w.day(_midday(p.starts))} 〜 {w.day(_midday(p.ends))}"
+            + (w.paren(w("contract.ended")) if b.run is not None and b.run.contract_ended else ""),
+        ),
+    ]
+    if b.run is not None:
+        city_name = CITY_NAMES.get(b.run.jurisdiction, b.run.jurisdiction)
+        rows.append(Row(w("contract.document"), f"{city_name} {b.run.playbook.document}"))
+
+    def people(contacts: list[Any]) -> str:
+        if not contacts:
+            return w("none")
+        if b.public:
+            # Roles only: staff names are internal.
+            return w.join([c.role for c in contacts])
+        return w.join([f"{c.name}（{c.role}）" if b.lang == "ja" else f"{c.name} ({c.role})" for c in contacts])
+
+    rows.append(Row(w("contract.city_contacts"), people(list(p.city.contacts))))
+    rows.append(Row(w("contract.contractor_contacts"), people(list(p.contractor_contacts))))
+    return b.section("contract", rows)
+
+
+def _midday(d: date) -> datetime:
+    # A calendar date as a moment safely inside that Japan day, for the date formatter.
+    return datetime(d.year, d.month, d.day, 12, tzinfo=JST)
+
+
+def _when_where(b: _Builder) -> Section:
+    w, inc = b.w, b.inc
+    discovered = inc.discovered_at or b.learned
+    rows = [
+        Row(w("when.occurred"), w.dt(inc.first_event_ts)),
+        Row(w("when.discovered"), w.dt(discovered)),
+        Row(w("when.learned"), w.dt(b.learned)),
+        Row(w("when.lag"), w.span(discovered - inc.first_event_ts)),
+    ]
+    if inc.last_event_ts != inc.first_event_ts:
+        rows.append(Row(w("when.last"), w.dt(inc.last_event_ts)))
+    label = w("when.place")
+    if b.public:
+        # A place description is free text, and a system name is internal.
+        rows.append(b.withheld_row(label) if inc.location or inc.system else b.unknown_row(label))
+    elif inc.location:
+        rows.append(Row(label, _free(inc.location) or w.unknown))
+    elif inc.system:
+        rows.append(Row(label, w("when.system", system=inc.system)))
+    else:
+        rows.append(b.unknown_row(label))
+    return b.section("when_where", rows)
+
+
+def _data(b: _Builder) -> Section:
+    w, inc = b.w, b.inc
+    rows: list[Row] = []
+    if inc.data_items:
+        ja, en = item_labels(inc.data_items)
+        rows.append(Row(w("data.items"), w.join(list(en if b.lang == "en" else ja))))
+    else:
+        contracted = sorted({f for ds in b.profile.datasets.values() for f in ds.fields})
+        if contracted:
+            labels = [w.pick(ITEM_LABELS.get(f, (f, f))) for f in contracted]
+            rows.append(Row(w("data.items"), w("data.contract_items", items=w.join(labels)), "unknown"))
+        else:
+            rows.append(b.unknown_row(w("data.items")))
+    rows.append(b.text_row(w("data.medium"), b.medium))
+    rows.append(
+        Row(w("data.records"), f"{inc.records:,}" + ("件" if b.lang == "ja" else ""))
+        if inc.records > 0
+        else b.unknown_row(w("data.records"))
+    )
+    rows.append(b.rule8_row(3, w("data.people")))
+    sensitive = b.assessment.contractor.result(Trigger.SENSITIVE)
+    rows.append(Row(w("data.sensitive"), w.pick((sensitive.reason_ja, sensitive.reason_en))))
+    return b.section("data", rows)
+
+
+def _circumstances(b: _Builder) -> Section:
+    w, inc = b.w, b.inc
+    rows = [Row(w("circ.kind"), w.pick(kind_label(inc.kind)))]
+    if inc.rules:
+        rows.append(Row(w("circ.rules"), w.join([w.pick(rule_label(r)) for r in inc.rules])))
+    label = w("circ.situation")
+    rule_text = w.join([w.pick(rule_label(r)) for r in inc.rules])
+    if inc.origin == "detection":
+        system = inc.system if inc.system and not b.public else w("circ.detected_system")
+        rows.append(Row(label, w("circ.detected_text", system=system, rules=rule_text, events=inc.event_count)))
+    elif b.public:
+        rows.append(b.withheld_row(label) if inc.summary else b.unknown_row(label))
+    else:
+        rows.append(b.text_row(label, _free(inc.summary)))
+    rows.append(Row(w("circ.scale"), w("circ.scale_value", events=inc.event_count, findings=inc.finding_count)))
+    if inc.actor:
+        rows.append(b.withheld_row(w("circ.actor")) if b.public else Row(w("circ.actor"), inc.actor))
+    reporter = b.reporter()
+    if inc.origin == "filed" and inc.reported_by and not b.public:
+        reporter += w.paren(inc.reported_by)
+    rows.append(Row(w("circ.reporter"), reporter))
+    rows.append(Row(w("circ.severity"), w.of(SEVERITY_LABELS, inc.severity.value)))
+    if b.run is not None:
+        rows.append(Row(w("circ.triage"), w.of(TRIAGE_LABELS, b.run.triage)))
+    rows.append(b.rule8_row(4, w("circ.cause")))
+    return b.section("circumstances", rows)
+
+
+def _single(b: _Builder, key: str, number: int, label: str, extra: list[Row] | None = None) -> Section:
+    return b.section(key, [b.rule8_row(number, label), *(extra or [])])
+
+
+def _containment(b: _Builder) -> Section:
+    w = b.w
+    run = b.run
+    rows: list[Row] = []
+    tables: list[Table] = []
+    notes: list[str] = []
+    if run is None:
+        rows.append(b.unknown_row(w("cont.summary")))
+        return b.section("containment", rows)
+    cmds = run.commands
+    counts = {s: sum(1 for c in cmds if c.status == s) for s in ("done", "proposed", "failed", "declined")}
+    rows.append(Row(w("cont.summary"), w("cont.summary_value", total=len(cmds), **counts)))
+    for st in run.steps:
+        if st.kind != "containment":
+            continue
+        verdict = judge(st.due, st.done_at, b.now, skipped=st.status == "skipped")
+        when = w.paren(w.dt(st.done_at)) if st.done_at else ""
+        rows.append(Row(b.step_title(st), w(f"verdict.{verdict}") + when))
+    if cmds:
+        table_rows: list[tuple[str, ...]] = []
+        classes: list[str] = []
+        for c in cmds:
+            cmd = c.command
+            target = w.of(TARGET_LABELS, cmd.target_type)
+            if not b.public:
+                target = f"{target} {cmd.target}"
+            table_rows.append(
+                (
+                    w.of(ACTION_LABELS, cmd.action),
+                    target,
+                    w("cont.auto") if cmd.auto else w("cont.approval"),
+                    w.of(COMMAND_STATUS, c.status),
+                    w.dt(c.result_at) if c.result_at else "－",
+                )
+            )
+            classes.append(c.status)
+        tables.append(
+            Table(
+                caption=w("sec.containment"),
+                columns=(w("cont.action"), w("cont.target"), w("cont.mode"), w("cont.result"), w("cont.when")),
+                rows=tuple(table_rows),
+                classes=tuple(classes),
+            )
+        )
+    else:
+        notes.append(w("cont.none"))
+    return b.section("containment", rows, tables, notes)
+
+
+def _deadlines(b: _Builder) -> list[Deadline]:
+    run = b.run
+    if run is None:
+        return []
+    out: list[Deadline] = []
+    for st in run.steps:
+        step = b.step_def(st)
+        skipped = st.status == "skipped"
+        if st.status == "waiting":
+            verdict: Verdict = "waiting"
+        elif st.kind == "publication" and st.status == "available":
+            verdict = "na"
+        else:
+            verdict = judge(st.due, st.done_at, b.now, skipped=skipped)
+        out.append(
+            Deadline(
+                key=st.step_id,
+                kind=st.kind,
+                title=b.step_title(st),
+                article=step.clause.article if step is not None else "",
+                urgency=step.urgency if step is not None else None,
+                due=st.due,
+                sent=st.sent_at if st.kind in _REPORT_STEP_KINDS else None,
+                done=st.done_at,
+                verdict=verdict,
+                verdict_label=b.w(f"verdict.{verdict}"),
+                elapsed=(st.done_at - b.learned) if st.done_at is not None else None,
+            )
+        )
+    return out
+
+
+def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:
+    w, inc, run = b.w, b.inc, b.run
+    tables: list[Table] = []
+    rows: list[Row] = []
+    notes: list[str] = []
+    # Clauses engaged: those the detections cite, then those the playbook's steps implement.
+    seen: dict[str, tuple[str, list[str]]] = {}
+    for clause in inc.clauses:
+        rules = [r for r in inc.rules if r]
+        basis = w.join([w("cl.basis_rule", rule=w.pick(rule_label(r))) for r in rules]) if rules else ""
+        seen.setdefault(clause.article, (clause.label, []))[1].append(basis)
+    city = CITY_NAMES.get(inc.jurisdiction, inc.jurisdiction)
+    if run is not None:
+        for st in run.steps:
+            step = b.step_def(st)
+            if step is None:
+                continue
+            article = f"{city} {step.clause.article}"
+            seen.setdefault(article, (step.clause.quote, []))[1].append(
+                w("cl.basis_step", step=w.pick((step.title_ja, step.title_en)))
+            )
+    if seen:
+        tables.append(
+            Table(
+                caption=w("cl.article"),
+                columns=(w("cl.article"), w("cl.content"), w("cl.basis")),
+                rows=tuple((article, label, w.join([x for x in bs if x])) for article, (label, bs) in seen.items()),
+            )
+        )
+    if run is None:
+        notes.append(w("dl.no_run"))
+        return b.section("clauses", rows, tables, notes)
+    first = b.first_step
+    if first is None:
+        rows.append(Row(w("dl.first_sent"), w("dl.first_none")))
+    else:
+        sent = first.sent_at
+        rows.append(Row(w("dl.first_sent"), w.span(sent - b.learned) if sent else w("dl.not_yet")))
+        step = b.step_def(first)
+        due_text = ""
+        if first.due is not None:
+            word = step.urgency if step is not None and step.urgency else ""
+            due_text = w.paren(f"{w('dl.due')}: {word} {w.dt(first.due)}")
+        done = first.done_at
+        verdict = judge(first.due, done, b.now)
+        rows.append(
+            Row(
+                w("dl.first_ack"),
+                (w.span(done - b.learned) if done else w("dl.not_yet")) + due_text + " " + w(f"verdict.{verdict}"),
+            )
+        )
+    table_rows: list[tuple[str, ...]] = []
+    classes: list[str] = []
+    for d in deadlines:
+        table_rows.append(
+            (
+                d.title,
+                f"{city} {d.article}" + (f" {d.urgency}" if d.urgency else ""),
+                w.dt(d.due) if d.due else "－",
+                w.dt(d.sent) if d.sent else "－",
+                w.dt(d.done) if d.done else "－",
+                w.span(d.elapsed) if d.elapsed is not None else "－",
+                d.verdict_label,
+            )
+        )
+        classes.append(d.verdict)
+    tables.append(
+        Table(
+            caption=w("dl.step"),
+            columns=(
+                w("dl.step"),
+                w("dl.clause"),
+                w("dl.due"),
+                w("dl.sent"),
+                w("dl.done"),
+                w("dl.elapsed"),
+                w("dl.verdict"),
+            ),
+            rows=tuple(table_rows),
+            classes=tuple(classes),
+        )
+    )
+    tasks = run.tasks
+    if tasks:
+        verdicts = [judge(t.due, t.done_at, b.now, skipped=t.status == "cancelled") for t in tasks]
+        rows.append(
+            Row(
+                w("dl.tasks"),
+                w(
+                    "dl.tasks_value",
+                    total=len(tasks),
+                    met=sum(1 for v in verdicts if v in {"met", "done"}),
+                    missed=sum(1 for v in verdicts if v == "missed"),
+                    open=sum(1 for t in tasks if t.status == "open"),
+                    cancelled=sum(1 for t in tasks if t.status == "cancelled"),
+                ),
+            )
+        )
+        if not b.public:
+            # Task ids and titles may carry event ids: the public version gives the counts only.
+            tables.append(
+                Table(
+                    caption=w("dl.tasks"),
+                    columns=(w("dl.task"), w("dl.owner"), w("dl.due"), w("dl.done"), w("dl.verdict")),
+                    rows=tuple(
+                        (
+                            f"{t.task_id}: {t.title}",
+                            t.owner,
+                            w.dt(t.due) if t.due else "－",
+                            w.dt(t.done_at) if t.done_at else "－",
+                            w(f"verdict.{v}"),
+                        )
+                        for t, v in zip(tasks, verdicts, strict=True)
+                    ),
+                    classes=tuple(verdicts),
+                )
+            )
+    return b.section("clauses", rows, tables, notes)
+
+
+def _party_rows(b: _Builder, pa: PartyAssessment, label_key: str) -> tuple[Row, Table]:
+    w = b.w
+    a = b.assessment
+    reportable = a.reportable_to_ppc(pa.party)
+    if a.encrypted_exempt:
+        verdict = w("ppc.encrypted")
+    elif reportable:
+        names = [w.pick((t.label_ja, t.label_en)) for t in pa.fired] or [w("none")]
+        verdict = w("ppc.reportable", triggers=w.join(names))
+    else:
+        verdict = w("ppc.not_reportable")
+    override = a.override_for(pa.party)
+    if override is not None:
+        decided = w("ppc.decided_yes") if override.reportable else w("ppc.not_reportable")
+        verdict += w("ppc.override", verdict=decided)
+    table = Table(
+        caption=w(label_key),
+        columns=(w("ppc.trigger"), w("ppc.fired"), w("ppc.reason")),
+        rows=tuple(
+            (
+                w.pick((t.trigger.label_ja, t.trigger.label_en)),
+                w("yes") if t.fired else w("no"),
+                w.pick((t.reason_ja, t.reason_en)),
+            )
+            for t in pa.triggers
+        ),
+        classes=tuple("fired" if t.fired else "" for t in pa.triggers),
+    )
+    return Row(w(label_key), verdict), table
+
+
+def _ppc(b: _Builder) -> Section:
+    w = b.w
+    rows: list[Row] = []
+    tables: list[Table] = []
+    row, table = _party_rows(b, b.assessment.contractor, "ppc.party_contractor")
+    rows.append(row)
+    tables.append(table)
+    row, table = _party_rows(b, b.assessment.city, "ppc.party_city")
+    rows.append(row)
+    tables.append(table)
+    # The contractor's clock: its report to the city, due by the first-report step's word.
+    first = b.first_step
+    step = b.step_def(first) if first is not None else None
+    within = (
+        b.run.policy.within(step.urgency)
+        if b.run is not None and step is not None and step.urgency is not None
+        else DEFAULT_CONTRACTOR_WITHIN
+    )
+    reported = first.done_at if first is not None else None
+    status = contractor_status(b.learned, now=b.now, reported_at=reported, within=within)
+    if status.state is ContractorState.RELEASED and status.reported_at is not None:
+        state = w("ppc.state_released", reported=w.dt(status.reported_at))
+        if status.reported_late:
+            state += w("ppc.state_late")
+    elif status.state is ContractorState.OVERDUE:
+        state = w("ppc.state_overdue")
+    else:
+        state = w("ppc.state_pending")
+    word = step.urgency if step is not None and step.urgency else "直ちに"
+    rows.append(
+        Row(w("ppc.contractor_clock"), w("ppc.contractor_clock_value", due=w.dt(status.due_at), word=word, state=state))
+    )
+    # The city's clock starts when its staff know: when the first report reached it.
+    city_learned = status.city_learned
+    if city_learned is None:
+        rows.append(Row(w("ppc.city_clock"), w("ppc.city_clock_pending")))
+    else:
+        dl = ppc_deadlines(city_learned, improper_purpose=b.assessment.improper_purpose)
+        rows.append(
+            Row(
+                w("ppc.city_clock"),
+                w(
+                    "ppc.city_clock_value",
+                    learned=w.day(_midday(city_learned)),
+                    prelim_from=w.day(_midday(dl.preliminary_reminder)),
+                    prelim_due=w.day(_midday(dl.preliminary_due)),
+                    final_due=w.day(_midday(dl.final_due)),
+                    days=dl.final_days,
+                ),
+            )
+        )
+    rows.append(
+        Row(
+            w("ppc.final_days"),
+            w(
+                "ppc.final_days_value",
+                days=b.assessment.final_report_days,
+                why=w("ppc.improper") if b.assessment.improper_purpose else "",
+            ),
+        )
+    )
+    missing = [w.pick((i.label_ja, i.label_en)) for i in b.rule8.missing()]
+    rows.append(Row(w("ppc.missing"), w.join(missing) if missing else w("ppc.complete"), "unknown" if missing else ""))
+    items: list[tuple[str, ...]] = []
+    classes: list[str] = []
+    for item in b.rule8.items:
+        text, known = b.rule8_text(item.number)
+        items.append((str(item.number), w.pick((item.label_ja, item.label_en)), text))
+        classes.append("" if known else "unknown")
+    tables.append(
+        Table(
+            caption=w("sec.ppc"),
+            columns=(w("ppc.no"), w("ppc.item"), w("ppc.value")),
+            rows=tuple(items),
+            classes=tuple(classes),
+            col_classes=("num", "label", "pre"),
+        )
+    )
+    # The nine items go first: they are what the city copies into its own report.
+    return b.section("ppc", rows, (tables[2], tables[0], tables[1]))
+
+
+def merged_timeline(incident: Incident, run: PlaybookRun | None) -> list[TimelineEntry]:
+    """Every timeline entry once, oldest first.
+
+    The run's timeline holds everything the playbook did and every follow-up
+    (re-logged as it was applied); the incident's adds the findings and the
+    filing, which the run does not copy. Without a run the incident's is all there is.
+    """
+    if run is None:
+        entries = list(incident.timeline)
+    else:
+        entries = [e for e in incident.timeline if e.kind in {"finding", "filed"}] + list(run.timeline)
+    return sorted(entries, key=lambda e: e.ts)  # stable: same-time entries keep their logged order
+
+
+def _public_what(b: _Builder, e: TimelineEntry) -> str:
+    # The public version says what kind of thing happened, from categories only: never `what`
+    # (it names accounts, targets, task and event ids).
+    w = b.w
+    label = w.of(ENTRY_KINDS, e.kind)
+    data = e.data if isinstance(e.data, dict) else {}
+    if e.kind == "finding" and isinstance(data.get("rule"), str):
+        return f"{label}: {w.pick(rule_label(data['rule']))}"
+    if e.kind == "filed":
+        return f"{label}: {w.pick(kind_label(b.inc.kind))}"
+    if e.kind == "state_changed" and isinstance(data.get("to"), str):
+        return f"{label}: {w.of(STATE_LABELS, str(data.get('from', '')))} → {w.of(STATE_LABELS, data['to'])}"
+    if e.kind == "containment_proposed" and isinstance(data.get("action"), str):
+        return f"{label}: {w.of(ACTION_LABELS, data['action'])}"
+    step_id = data.get("step")
+    if isinstance(step_id, str) and b.run is not None:
+        st = b.run.step(step_id)
+        if st is not None:
+            return f"{label}: {b.step_title(st)}"
+    return label
+
+
+def _timeline(b: _Builder, chart: Chart) -> Section:
+    w = b.w
+    entries = merged_timeline(b.inc, b.run)
+    rows: list[tuple[str, ...]] = []
+    for e in entries:
+        who = b.role_of(e.who) if b.public else e.who
+        what = _public_what(b, e) if b.public else (_free(e.what) or "")
+        rows.append((w.dt(e.ts), who, w.of(ENTRY_KINDS, e.kind), what))
+    phases = Table(
+        caption=w("tl.phases"),
+        columns=(w("tl.phases"), w("tl.start"), w("tl.end"), w("dl.due"), w("dl.verdict")),
+        rows=tuple(
+            (
+                p.label + (w.paren(p.note) if p.note else ""),
+                w.dt(p.start) if p.start else "－",
+                w.dt(p.end) if p.end else "－",
+                w.dt(p.due) if p.due else "－",
+                p.verdict_label,
+            )
+            for p in chart.phases
+        ),
+        classes=tuple(p.verdict for p in chart.phases),
+        col_classes=("", "when", "when", "when", ""),
+    )
+    markers = Table(
+        caption=w("tl.markers"),
+        columns=("#", w("tl.marker"), w("tl.when")),
+        rows=tuple((str(i), m.label, w.dt(m.at)) for i, m in enumerate(chart.markers, 1)),
+        col_classes=("num", "", "when"),
+    )
+    full = Table(
+        caption=w("tl.count", n=len(entries)),
+        columns=(w("tl.when"), w("tl.who"), w("tl.kind"), w("tl.what")),
+        rows=tuple(rows),
+        col_classes=("when", "who", "kind", "what"),
+    )
+    notes = [] if entries else [w("tl.empty")]
+    return b.section("timeline", [], (phases, markers, full), notes)
+
+
+def _evidence(b: _Builder) -> Section:
+    w = b.w
+    ev = b.s.evidence
+    if ev is None:
+        return b.section("evidence", [Row(w("ev.summary"), w("ev.none"))])
+    rows = [
+        Row(w("ev.summary"), w("ev.summary_value", n=len(ev.bundles), items=sum(x.items for x in ev.bundles))),
+    ]
+    if ev.chain_status == "intact" and ev.entries:
+        chain = w("ev.chain_intact", entries=ev.entries, seq=ev.head_seq, hash=ev.head_hash)
+        state = ""
+    elif ev.chain_status == "intact":
+        chain, state = w("ev.chain_empty"), ""
+    elif b.public:
+        chain, state = w("ev.chain_broken_public", n=len(ev.problems)), "broken"
+    elif ev.chain_status == "unreadable":
+        chain, state = w("ev.unreadable", problems="; ".join(ev.problems)), "broken"
+    else:
+        chain, state = w("ev.chain_broken", n=len(ev.problems), problems="; ".join(ev.problems)), "broken"
+    rows.append(Row(w("ev.chain"), chain, state))
+    if b.public:
+        columns: tuple[str, ...] = (w("ev.bundle"), w("ev.items"), w("ev.plain"), w("ev.sealed_at"))
+        table_rows: tuple[tuple[str, ...], ...] = tuple(
+            (x.bundle_id, str(x.items), x.plaintext_sha256, w.dt(x.sealed_at)) for x in ev.bundles
+        )
+        col_classes: tuple[str, ...] = ("hash", "num", "hash", "when")
+    else:
+        columns = (
+            w("ev.bundle"),
+            w("ev.items"),
+            w("ev.plain"),
+            w("ev.cipher"),
+            w("ev.sealed_at"),
+            w("ev.sealed_by"),
+            w("ev.key"),
+        )
+        table_rows = tuple(
+            (
+                x.bundle_id,
+                str(x.items),
+                x.plaintext_sha256,
+                x.ciphertext_sha256,
+                w.dt(x.sealed_at),
+                x.sealed_by,
+                x.key_id,
+            )
+            for x in ev.bundles
+        )
+        col_classes = ("hash", "num", "hash", "hash", "when", "who", "hash")
+    tables = [Table(w("sec.evidence"), columns, table_rows, col_classes=col_classes)] if ev.bundles else []
+    return b.section("evidence", rows, tables, [w("ev.note")])
+
+
+# -- the picture -----------------------------------------------------------------------------------
+
+
+def _steps_of(run: PlaybookRun | None, kind: str) -> list[StepRun]:
+    return [s for s in run.steps if s.kind == kind] if run is not None else []
+
+
+def _phase(b: _Builder, key: str, steps: list[StepRun], note: str = "") -> Phase:
+    w = b.w
+    label = w(f"phase.{key}")
+    live = [s for s in steps if s.status not in {"waiting", "skipped"}]
+    if not live:
+        verdict: Verdict = "skipped" if steps else "na"
+        return Phase(key, label, None, None, None, verdict, w(f"verdict.{verdict}"), note)
+    start = min((s.started_at for s in live if s.started_at is not None), default=None)
+    dones = [s.done_at for s in live]
+    end = max(d for d in dones if d is not None) if all(d is not None for d in dones) else None
+    dues = [s.due for s in live if s.due is not None]
+    due = min(dues) if dues else None
+    # The phase is late when any of its steps was.
+    verdicts = [judge(s.due, s.done_at, b.now) for s in live]
+    verdict = next((v for v in ("missed", "pending", "open", "met", "done") if v in verdicts), "done")
+    return Phase(key, label, start, end, due, verdict, w(f"verdict.{verdict}"), note)
+
+
+def _chart(b: _Builder) -> Chart:
+    w, inc, run = b.w, b.inc, b.run
+    origin = min(inc.first_event_ts, b.learned)
+    # Detected / opened: from the first event to the incident's confirmation (triage, when it had one).
+    triage = _steps_of(run, "triage")
+    if run is not None:
+        confirmed = run.confirmed_at
+        t = triage[0] if triage else None
+        due = t.due if t is not None and t.status != "skipped" else None
+        end = confirmed or (t.done_at if t is not None else None)
+        verdict = judge(due, end, b.now) if due is not None else ("done" if end is not None else "open")
+        detected = Phase(
+            "detected", w("phase.detected"), inc.first_event_ts, end, due, verdict, w(f"verdict.{verdict}")
+        )
+    else:
+        detected = Phase(
+            "detected", w("phase.detected"), inc.first_event_ts, b.learned, None, "done", w("verdict.done")
+        )
+    first_steps = _steps_of(run, "first_report") or _steps_of(run, "complaint_report")
+    first = _phase(b, "first_report", first_steps[:1])
+    written_steps = _steps_of(run, "written_report")
+    if written_steps:
+        written = _phase(b, "written_report", written_steps)
+    else:
+        first_def = b.step_def(first_steps[0]) if first_steps else None
+        if first_def is not None and first_def.written:
+            written = _phase(b, "written_report", first_steps[:1], w("phase.written_in_first"))
+        else:
+            written = Phase(
+                "written_report",
+                w("phase.written_report"),
+                None,
+                None,
+                None,
+                "na",
+                w("verdict.na"),
+                w("phase.not_required"),
+            )
+    containment = _phase(b, "containment", _steps_of(run, "containment"))
+    recovery = _phase(b, "recovery", _steps_of(run, "recovery"))
+    closure = _steps_of(run, "closure")
+    if closure and closure[0].status == "done":
+        at = closure[0].done_at
+        closed = Phase("closed", w("phase.closed"), at, at, None, "done", w("verdict.done"))
+    else:
+        closed = Phase("closed", w("phase.closed"), None, None, None, "open", w("verdict.open"))
+    markers = [Marker("occurred", w("marker.occurred"), inc.first_event_ts)]
+    markers.append(Marker("discovered", w("marker.discovered"), b.learned))
+    first_step = b.first_step
+    if first_step is not None and first_step.done_at is not None:
+        city_day = learned_date(first_step.done_at)
+        dl = ppc_deadlines(city_day, improper_purpose=b.assessment.improper_purpose)
+        # A day's deadline runs to the end of that Japan day: the last minute of it.
+        markers.append(Marker("ppc_prelim", w("marker.ppc_prelim"), _end_of(dl.preliminary_due)))
+        markers.append(Marker("ppc_final", w("marker.ppc_final"), _end_of(dl.final_due)))
+    markers.append(Marker("now", w("marker.now"), b.now))
+    markers.sort(key=lambda m: m.at)
+    ticks = (
+        (0.0, "0"),
+        (1.0, "1時間" if b.lang == "ja" else "1 h"),
+        (6.0, "6時間" if b.lang == "ja" else "6 h"),
+        (24.0, "1日" if b.lang == "ja" else "1 d"),
+        (72.0, "3日" if b.lang == "ja" else "3 d"),
+        (168.0, "1週" if b.lang == "ja" else "1 wk"),
+        (720.0, "30日" if b.lang == "ja" else "30 d"),
+        (1440.0, "60日" if b.lang == "ja" else "60 d"),
+    )
+    return Chart(
+        lang=b.lang,
+        title=w("tl.chart"),
+        origin=origin,
+        now=b.now,
+        phases=(detected, first, written, containment, recovery, closed),
+        markers=tuple(markers),
+        axis_label=w("tl.axis"),
+        due_label=w("tl.due"),
+        markers_label=w("tl.markers"),
+        tick_labels=ticks,
+    )
+
+
+def _end_of(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, 23, 59, tzinfo=JST)
+
+
+# -- entry point -------------------------------------------------------------------------------------
+
+
+def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: datetime) -> ReportModel:
+    """Build the report of ``kind`` in ``lang`` as of ``now`` (an aware datetime).
+
+    Pure and deterministic: the same inputs give the same model and so the same hash.
+    """
+    if kind not in REPORT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(REPORT_KINDS)}, not {kind!r}")
+    if lang not in ("ja", "en"):
+        raise ValueError(f"lang must be 'ja' or 'en', not {lang!r}")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    # The report's time is whole minutes in Japan time, as its header prints it: `--as-of` with that time
+    # rebuilds the same model (and hash) from the same records.
+    now = now.astimezone(JST).replace(second=0, microsecond=0)
+    b = _Builder(stored, kind, lang, now)
+    w = b.w
+    deadlines = _deadlines(b)
+    chart = _chart(b)
+    sections = (
+        _contract(b),
+        _when_where(b),
+        _data(b),
+        _circumstances(b),
+        _single(b, "secondary_harm", 5, w("harm.value")),
+        _containment(b),
+        _single(b, "response", 6, w("response.value")),
+        _single(b, "publication", 7, w("publication.value"), _step_rows(b, "publication")),
+        _single(b, "prevention", 8, w("prevention.value"), _step_rows(b, "recurrence_prevention")),
+        _clauses(b, deadlines),
+        _ppc(b),
+        _timeline(b, chart),
+        _evidence(b),
+    )
+    notices = [w(f"notice.{kind}")]
+    state = b.run.outcome or b.run.state if b.run is not None else None
+    if kind == "public":
+        notices.append(w("notice.public_final") if b.closed else w("notice.public_provisional"))
+    if kind == "final" and not b.closed:
+        notices.append(w("notice.not_closed", state=w.of(STATE_LABELS, state) if state else w("not_recorded")))
+    missing = tuple(w.pick((i.label_ja, i.label_en)) for i in b.rule8.missing())
+    if kind in {"final", "public"} and missing:
+        notices.append(w("notice.still_missing", items=w.join(list(missing))))
+    finals = [s.title for s in sections if s.status == "final"]
+    provisional = [s.title for s in sections if s.status == "provisional"]
+    city = CITY_NAMES.get(b.inc.jurisdiction, b.profile.city.name)
+    header = [
+        Row(w("head.incident"), b.inc.incident_id),
+        Row(w("head.generated"), w.dt(now)),
+    ]
+    if not b.public:
+        header.append(Row(w("head.to"), w("to.city", city=b.profile.city.name)))
+        header.append(Row(w("head.from"), b.profile.contractor.name))
+    header.append(
+        Row(
+            w("head.sections"),
+            f"{w('status.final')}: {w.join(finals) or w('none')} / "
+            f"{w('status.provisional')}: {w.join(provisional) or w('none')}",
+        )
+    )
+    return ReportModel(
+        incident_id=b.inc.incident_id,
+        kind=kind,
+        lang=lang,
+        generated_at=now,
+        title=w(f"title.{kind}"),
+        kind_label=w(f"kind.{kind}"),
+        city=city,
+        contract_id=b.profile.contract_id,
+        header=tuple(header),
+        notices=tuple(notices),
+        sections=sections,
+        deadlines=tuple(deadlines),
+        rule8_missing=missing,
+        chart=chart,
+        timeline_entries=len(merged_timeline(b.inc, b.run)),
+        words={
+            "hash": w("footer.hash"),
+            "page": w("footer.page"),
+            "hash_note": w(
+                "footer.hash_note",
+                command=f"kinkyu report {b.inc.incident_id} --kind {kind} --lang {lang} --format json "
+                f"--as-of {now.astimezone(JST).isoformat(timespec='minutes')}",
+            ),
+            "unknown": w.unknown,
+            "item": w("col.item"),
+            "value": w("col.value"),
+        },
+    )
+
+
+def _step_rows(b: _Builder, kind: str) -> list[Row]:
+    w = b.w
+    rows: list[Row] = []
+    for st in _steps_of(b.run, kind):
+        if st.status == "available":
+            verdict: Verdict = "na"
+        elif st.status == "waiting":
+            verdict = "waiting"
+        else:
+            verdict = judge(st.due, st.done_at, b.now, skipped=st.status == "skipped")
+        due = f" {w('dl.due')}: {w.dt(st.due)}" if st.due else ""
+        rows.append(Row(b.step_title(st), w(f"verdict.{verdict}") + due))
+    return rows
+
+
+__all__ = [
+    "PHASE_KEYS",
+    "REPORT_FACT_TEXTS",
+    "REPORT_KINDS",
+    "SECTION_KEYS",
+    "BundleInfo",
+    "Chart",
+    "Deadline",
+    "EvidenceInfo",
+    "Marker",
+    "Phase",
+    "ReportFacts",
+    "ReportKind",
+    "ReportModel",
+    "Row",
+    "Section",
+    "StoredIncident",
+    "Table",
+    "build_report",
+    "judge",
+    "merged_timeline",
+]

@@ -1,0 +1,641 @@
+"""Written incident reports (事故報告書): the pure model, Markdown and HTML, the store, the SVG, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+import orjson
+import pytest
+
+from kinkyu.core.legal import RULE8_ORDER, Rule8Item, Rule8Key
+from kinkyu.reports import IncidentNotFoundError, RendererMissingError, ReportStoreError, cli, pdf
+from kinkyu.reports.cli import add_report_parser, render_and_store
+from kinkyu.reports.model import (
+    REPORT_KINDS,
+    SECTION_KEYS,
+    ReportFacts,
+    ReportModel,
+    StoredIncident,
+    build_report,
+    judge,
+    merged_timeline,
+)
+from kinkyu.reports.render import FORMATS, css_string, md_escape, render, render_html, render_markdown
+from kinkyu.reports.sample import T0, Sample, Scenario, build_sample, store_sample
+from kinkyu.reports.store import IncidentStore
+from kinkyu.reports.svg import phase_chart
+
+JURISDICTIONS = ("okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa")
+LANGS = ("ja", "en")
+SVG = "{http://www.w3.org/2000/svg}"
+
+# Distinctive strings planted in every field a public report must not show.
+P_SUMMARY = "PLANTEDSUMMARY 山田花子が住所を誤送付"
+P_LOCATION = "PLANTEDLOCATION 府中プリントセンター"
+P_DETAILS = "PLANTEDDETAILS 山田花子 090-1234-5678"
+P_ACTOR = "acct-PLANTED-9"
+P_SYSTEM = "sys-PLANTED-5"
+P_REPORTER = "rep-PLANTED-7"
+P_CITY = "cityc-PLANTED-3"
+P_EVENT = "evt-PLANTED-1"
+P_CAUSE = "PLANTEDCAUSE 作業手順の不備"
+STAFF_NAMES = ("担当者 A", "課長 B", "作業責任者 C")
+PUBLIC_FORBIDDEN = (P_SUMMARY, P_LOCATION, P_DETAILS, P_ACTOR, P_SYSTEM, P_REPORTER, P_CITY, P_EVENT, P_CAUSE)
+
+JA_HEADINGS = (
+    "事故報告書",
+    "契約及び当事者",
+    "発生日時",
+    "発見日時",
+    "発生場所",
+    "漏えい等した個人情報の項目",
+    "件数",
+    "本人の数",
+    "発生状況",
+    "原因",
+    "二次被害",
+    "被害拡大防止",
+    "本人への対応",
+    "公表",
+    "再発防止策",
+    "契約条項",
+    "期限",
+    "タイムライン",
+    "証拠",
+)
+EN_HEADINGS = (
+    "Incident report",
+    "Contract and parties",
+    "Occurred",
+    "Discovered",
+    "Place",
+    "Personal information involved",
+    "Number of people",
+    "What happened",
+    "Cause",
+    "Secondary harm",
+    "Containment",
+    "What has been done for the people affected",
+    "Publication",
+    "Recurrence prevention",
+    "Contract clauses",
+    "Timeline",
+    "Evidence",
+)
+
+
+def scenario(jurisdiction: str, origin: str = "filed", **changes: object) -> Scenario:
+    sc = Scenario(
+        jurisdiction,
+        origin=origin,
+        incident_id=f"INC-20261120-{JURISDICTIONS.index(jurisdiction) + 1:04d}",
+        summary=P_SUMMARY,
+        location=P_LOCATION,
+        details=P_DETAILS,
+        actor=P_ACTOR,
+        system=P_SYSTEM,
+        reporter=P_REPORTER,
+        city_contact=P_CITY,
+        event_ids=(P_EVENT,),
+        facts=ReportFacts(cause=P_CAUSE),
+    )
+    return dataclasses.replace(sc, **changes)  # type: ignore[arg-type]  # test keywords are Scenario's fields
+
+
+@cache
+def sample(jurisdiction: str, origin: str = "filed", stage: str = "closed") -> Sample:
+    return build_sample(scenario(jurisdiction, origin, stage=stage))
+
+
+def report(s: Sample, kind: str = "final", lang: str = "ja", now: datetime | None = None) -> ReportModel:
+    return build_report(s.stored(), kind=kind, lang=lang, now=now or s.now)  # type: ignore[arg-type]
+
+
+def rendered(model: ReportModel) -> Iterator[tuple[str, str]]:
+    yield "md", render_markdown(model)
+    yield "html", render_html(model)
+
+
+# -- every jurisdiction, kind and language ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("kind", REPORT_KINDS)
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_every_kind_and_language_renders_the_required_items(jurisdiction: str, kind: str, lang: str) -> None:
+    for origin in ("filed", "detection"):
+        s = sample(jurisdiction, origin)
+        model = report(s, kind, lang)
+        assert [sec.key for sec in model.sections] == list(SECTION_KEYS)
+        assert [sec.number for sec in model.sections] == list(range(1, 14))
+        for fmt, text in rendered(model):
+            headings = JA_HEADINGS if lang == "ja" else EN_HEADINGS
+            missing = [h for h in headings if h not in text]
+            assert not missing, (fmt, missing)
+            # The nine Rule 8(1) items, each under its own name, in order.
+            labels = [Rule8Item(k, None, None).label(lang) for k in RULE8_ORDER]  # type: ignore[arg-type]
+            at = text.find(md_escape(model.section("ppc").title) if fmt == "md" else model.section("ppc").title)
+            for label in labels:
+                at = text.find(md_escape(label) if fmt == "md" else label, at + 1)
+                assert at >= 0, (fmt, label)
+            assert model.sha256() in text
+            assert "調査中" in text  # the cause is never on a record: 調査中 in either language
+
+
+def test_sections_follow_the_citys_order_and_say_final_or_provisional() -> None:
+    s = sample("koganei")
+    first, progress, final = (report(s, k) for k in ("first", "progress", "final"))
+    assert {x.status for x in final.sections} == {"final"}
+    assert [x.key for x in first.sections if x.status == "final"] == ["contract"]
+    assert [x.key for x in progress.sections if x.status == "final"] == ["contract", "when_where"]
+    assert "第一報" in first.title
+    assert "経過報告" in progress.title
+    assert "最終報告" in final.title
+    assert "暫定" in first.notices[0]
+    assert "確定" in final.notices[0]
+    # The header lists which sections are final and which provisional.
+    assert any("確定" in r.value and "暫定" in r.value for r in first.header)
+
+
+def test_final_report_of_an_open_incident_says_so() -> None:
+    s = sample("toyota", "filed", "progress")
+    model = report(s, "final")
+    assert any("終結していません" in n for n in model.notices)
+    assert any("調査中です" in n for n in model.notices)  # items still missing are named
+
+
+# -- 調査中 ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_unknown_items_read_chousachu_never_blank(lang: str) -> None:
+    s = build_sample(
+        scenario("okayama", stage="opened", summary=None, location=None, records=0, data_items=(), facts=ReportFacts())
+    )
+    model = report(s, "first", lang)
+    word = "調査中" if lang == "ja" else "under investigation (調査中)"
+    when = model.section("when_where")
+    place = next(r for r in when.rows if r.label.startswith("発生場所" if lang == "ja" else "Place"))
+    assert (place.value, place.state) == (word, "unknown")
+    circumstances = model.section("circumstances")
+    cause = next(r for r in circumstances.rows if r.label.startswith("原因" if lang == "ja" else "Cause"))
+    assert (cause.value, cause.state) == (word, "unknown")
+    data = model.section("data")
+    records = next(r for r in data.rows if r.label.startswith("件数" if lang == "ja" else "Records"))
+    assert records.state == "unknown"
+    assert word in records.value
+    (nine, _, _) = model.section("ppc").tables
+    values = {row[1]: row[2] for row in nine.rows}
+    labels = {k: Rule8Item(k, None, None).label(lang) for k in RULE8_ORDER}  # type: ignore[arg-type]
+    for key in (Rule8Key.PEOPLE, Rule8Key.CAUSE, Rule8Key.SECONDARY_HARM, Rule8Key.RESPONSE):
+        assert values[labels[key]] == word
+    assert len(model.rule8_missing) >= 4
+    for fmt, text in rendered(model):
+        # No empty table cell anywhere.
+        if fmt == "md":
+            for line in text.splitlines():
+                if line.startswith("|") and not line.startswith("|---"):
+                    cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+                    assert all(cells), line
+        else:
+            assert "<td></td>" not in text
+            assert "<td> </td>" not in text
+
+
+def test_people_supplied_items_fill_the_report_and_are_screened() -> None:
+    facts = ReportFacts(
+        cause="誤った宛名ラベルの貼付（担当者の確認漏れ）",
+        cause_party="受託者",
+        secondary_harm="なし（誤送付先から回収済み）",
+        response="本人へ謝罪文を送付済み。問合せ先 info@example.jp",
+        publication="公表予定なし",
+        prevention="ダブルチェックの手順を導入",
+        other="特になし",
+        distinct_people=3,
+    )
+    s = build_sample(scenario("koganei", facts=facts))
+    model = report(s, "final")
+    (nine, _, _) = model.section("ppc").tables
+    texts = [row[2] for row in nine.rows]
+    assert "誤った宛名ラベル" in texts[3]
+    assert "受託者" in texts[3]
+    assert texts[2] == "3人"  # distinct people known: no upper bound wording
+    assert "info@example.jp" not in render_markdown(model)  # scrubbed
+    assert "公表済み" in texts[6]  # the run recorded the city's publication (Koganei 第19条第3項)
+    assert "ダブルチェック" in texts[7]
+    assert not model.rule8_missing
+
+
+# -- public ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_public_version_has_no_personal_data_ids_or_free_text(jurisdiction: str) -> None:
+    for origin in ("filed", "detection"):
+        s = sample(jurisdiction, origin)
+        for lang in LANGS:
+            model = report(s, "public", lang)
+            for fmt, text in [*rendered(model), ("json", render(model, "json").decode())]:
+                leaked = [p for p in (*PUBLIC_FORBIDDEN, *STAFF_NAMES) if p in text]
+                assert not leaked, (origin, lang, fmt, leaked)
+                # Follow-up event ids (…-fu-00001) and finding ids never show either.
+                assert "-fu-" not in text
+                assert "F-INC" not in text
+            assert any(r.state == "withheld" for sec in model.sections for r in sec.rows)
+
+
+def test_the_planted_values_do_reach_the_non_public_report() -> None:
+    # Proves the public test above is not vacuous: the same incident's reviewer report shows them.
+    s = sample("koganei", "filed")
+    text = render_markdown(report(s, "progress"))
+    for planted in ("PLANTEDSUMMARY", "PLANTEDLOCATION", "PLANTEDCAUSE", P_REPORTER, P_CITY, "担当者 A"):
+        assert planted in text, planted
+    detected = render_markdown(report(sample("chiba", "detection"), "progress"))
+    assert P_ACTOR in detected
+    assert P_SYSTEM in detected
+
+
+@pytest.mark.parametrize("kind", REPORT_KINDS)
+def test_details_of_a_filing_never_appear_in_any_kind(kind: str, tmp_path: Path) -> None:
+    s = sample("shinagawa", "filed")
+    store = IncidentStore(tmp_path)
+    # Even a record that (wrongly) carries the filing's details is read without them.
+    record = {**s.incident_json, "details": P_DETAILS}
+    path = store.write(record, s.run_json, s.profile)
+    assert b"PLANTEDDETAILS" not in path.read_bytes()
+    stored = store.read(s.incident.incident_id)
+    for lang in LANGS:
+        model = build_report(stored, kind=kind, lang=lang, now=s.now)  # type: ignore[arg-type]
+        for _, text in [*rendered(model), ("json", render(model, "json").decode())]:
+            assert "PLANTEDDETAILS" not in text
+            assert "090-1234-5678" not in text
+
+
+def test_free_text_is_escaped_in_html_and_markdown() -> None:
+    s = build_sample(scenario("koganei", summary="<script>alert(1)</script> | a*b_c"))
+    model = report(s, "progress")
+    html = render_html(model)
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    md = render_markdown(model)
+    assert "<script>" not in md
+    assert "\\| a\\*b\\_c" in md
+
+
+# -- deadlines ---------------------------------------------------------------------------------------------
+
+
+def test_judge() -> None:
+    due = T0 + timedelta(hours=1)
+    assert judge(due, due, T0) == "met"
+    assert judge(due, due + timedelta(seconds=1), T0) == "missed"
+    assert judge(due, None, due) == "missed"
+    assert judge(due, None, due - timedelta(seconds=1)) == "pending"
+    assert judge(None, T0, T0) == "done"
+    assert judge(None, None, T0) == "open"
+    assert judge(due, None, T0, skipped=True) == "skipped"
+
+
+def _deadline(model: ReportModel, step_id: str) -> tuple[str, timedelta | None]:
+    d = next(d for d in model.deadlines if d.key == step_id)
+    return d.verdict, d.elapsed
+
+
+@pytest.mark.parametrize(
+    ("after", "verdict"),
+    [(timedelta(minutes=20), "met"), (timedelta(minutes=60), "met"), (timedelta(hours=2), "missed")],
+)
+def test_first_report_met_or_missed_by_its_acknowledgement(after: timedelta, verdict: str) -> None:
+    # Okayama 第15条: 直ちに = 1 hour by default; the report counts when the city acknowledges it.
+    s = build_sample(scenario("okayama", first_ack_after=after))
+    model = report(s)
+    assert _deadline(model, "first_report") == (verdict, after)
+    rows = {r.label: r.value for r in model.section("clauses").rows}
+    assert rows["認知から第一報の受領確認まで"].startswith(report_span(after))
+    assert ("○ 期限内" if verdict == "met" else "× 期限超過") in rows["認知から第一報の受領確認まで"]
+
+
+def report_span(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return (f"{hours}時間" if hours else "") + (f"{minutes}分" if minutes else "")
+
+
+@pytest.mark.parametrize(("after", "verdict"), [(timedelta(days=2), "met"), (timedelta(days=4), "missed")])
+def test_shinagawa_written_report_is_due_without_delay(after: timedelta, verdict: str) -> None:
+    # Shinagawa 第17: 遅滞なく 書面 = 3 days by default.
+    s = build_sample(scenario("shinagawa", written_ack_after=after))
+    model = report(s)
+    assert _deadline(model, "written_report")[0] == verdict
+    written = next(p for p in model.chart.phases if p.key == "written_report")
+    assert written.verdict == verdict
+
+
+def test_an_unacknowledged_report_is_pending_then_missed() -> None:
+    s = build_sample(scenario("koganei", stage="opened"))
+    due = s.run.step("first_report").due  # type: ignore[union-attr]
+    assert due is not None
+    assert _deadline(report(s, "first", now=due - timedelta(minutes=1)), "first_report")[0] == "pending"
+    assert _deadline(report(s, "first", now=due), "first_report")[0] == "missed"
+    rows = {r.label: r.value for r in report(s, "first", now=due).section("clauses").rows}
+    assert "未了" in rows["認知から第一報の受領確認まで"]
+
+
+def test_both_clocks_and_the_ppc_assessment() -> None:
+    s = build_sample(scenario("chiba", "detection", rules=("bulk-export",), records=1200))
+    model = report(s, "final", now=s.now)
+    rows = {r.label: r.value for r in model.section("ppc").rows}
+    contractor = rows["受託者の報告義務（個人情報保護法第26条・施行規則第7条）"]
+    city = rows["市の報告義務（個人情報保護法第68条・施行規則第43条）"]
+    assert contractor.startswith("報告対象")
+    assert "1,000人超" in contractor
+    assert "100人超" in city
+    assert "不正の目的" in city  # bulk export may be insider removal: the 60-day 確報
+    assert rows["確報の期限の日数"].startswith("60日")
+    # The contractor is released once the city acknowledged its report; the city's clock starts that day.
+    assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
+    assert "起算日 2026年11月20日" in rows["市の期限（委員会への報告）"]
+    assert "確報: 2027年1月18日（60日）" in rows["市の期限（委員会への報告）"]  # day 60, a Monday
+
+
+def test_city_clock_waits_for_the_first_report() -> None:
+    s = build_sample(scenario("yachiyo", stage="opened"))
+    rows = {r.label: r.value for r in report(s, "first").section("ppc").rows}
+    assert "未到達" in rows["市の期限（委員会への報告）"]
+
+
+# -- timeline ----------------------------------------------------------------------------------------------
+
+
+def test_the_timeline_holds_every_entry_once_in_order() -> None:
+    s = sample("toyota", "detection")
+    entries = merged_timeline(s.incident, s.run)
+    assert len(entries) == len(s.run.timeline) + sum(1 for e in s.incident.timeline if e.kind == "finding")
+    assert [e.ts for e in entries] == sorted(e.ts for e in entries)
+    model = report(s)
+    full = model.section("timeline").tables[-1]
+    assert len(full.rows) == len(entries) == model.timeline_entries
+
+
+def test_a_thousand_entry_timeline_renders() -> None:
+    s = build_sample(scenario("koganei", timeline_entries=1000))
+    model = report(s)
+    assert model.timeline_entries == 1000
+    md = render_markdown(model)
+    assert md.count("\n| 20") >= 1000  # one table row per entry, each starting with its date
+
+
+# -- the picture ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_svg_is_well_formed_and_shows_each_phase_against_its_deadline(jurisdiction: str, lang: str) -> None:
+    model = report(sample(jurisdiction, "detection"), "final", lang)
+    svg = phase_chart(model.chart)
+    root = ET.fromstring(svg)  # our own output
+    assert root.tag == f"{SVG}svg"
+    texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    phases = (
+        ("検知・受付", "第一報", "書面報告", "被害拡大防止", "復旧", "終結")
+        if lang == "ja"
+        else ("Detected / opened", "First report", "Written report", "Containment", "Recovery", "Closed")
+    )
+    for label in phases:
+        assert label in texts, label
+    # Each phase's verdict is written out, not only coloured.
+    for p in model.chart.phases:
+        assert p.verdict_label in texts
+    assert ("期限" if lang == "ja" else "due") in texts  # a due marker's word
+    assert root.find(f"{SVG}title") is not None
+
+
+def test_svg_marks_a_missed_deadline_in_words_and_hatching() -> None:
+    s = build_sample(scenario("okayama", first_ack_after=timedelta(hours=3)))
+    svg = phase_chart(report(s).chart)
+    ET.fromstring(svg)
+    assert "× 期限超過" in svg
+    assert 'fill="url(#hatch)"' in svg
+
+
+def test_html_embeds_the_svg_and_print_css() -> None:
+    html = render_html(report(sample("koganei")))
+    assert "<svg" in html
+    assert "size: A4" in html
+    assert "counter(page)" in html
+    assert "counter(pages)" in html
+
+
+def test_css_string_cannot_break_out_of_the_style_element() -> None:
+    assert str(css_string('a"b</style>')) == '"a\\22 b\\3c /style\\3e "'
+
+
+# -- hash --------------------------------------------------------------------------------------------------
+
+
+def test_the_hash_covers_the_model_and_is_in_every_format() -> None:
+    s = sample("chiba")
+    a, b = report(s), report(s)
+    assert a.sha256() == b.sha256()
+    assert hashlib.sha256(render(a, "json")).hexdigest() == a.sha256()
+    assert json.loads(render(a, "json"))["incident_id"] == s.incident.incident_id
+    assert report(s, now=s.now + timedelta(minutes=1)).sha256() != a.sha256()
+    # The report's time is whole minutes, as printed: seconds do not change the report.
+    assert report(s, now=s.now + timedelta(seconds=37)).sha256() == a.sha256()
+    for _, text in rendered(a):
+        assert a.sha256() in text
+
+
+# -- store -------------------------------------------------------------------------------------------------
+
+
+def test_store_round_trip(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path)
+    s = sample("toyota", "detection")
+    store_sample(store, s)
+    assert store.list() == [s.incident.incident_id]
+    stored = store.read(s.incident.incident_id)
+    assert stored.incident.to_json() == s.incident_json
+    assert stored.run is not None
+    assert stored.run.to_json() == s.run_json
+    assert stored.profile == s.profile
+    assert stored.evidence is not None
+    (bundle,) = stored.evidence.bundles
+    assert stored.evidence.chain_status == "intact"
+    body = orjson.loads((tmp_path / "incidents" / f"{s.incident.incident_id}.json").read_bytes())
+    assert set(body) == {"format", "incident", "run", "contract", "report"}
+    assert not list(tmp_path.rglob(".tmp-*"))  # every write renamed into place
+    model = build_report(stored, kind="final", lang="ja", now=s.now)
+    text = render_markdown(model)
+    assert bundle.bundle_id in text
+    assert bundle.plaintext_sha256 in text
+    assert "改ざんなし" in text
+
+
+def test_store_shows_a_broken_custody_chain(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path)
+    s = sample("okayama", "detection")
+    store_sample(store, s)
+    custody = tmp_path / "evidence" / s.incident.incident_id / "custody.jsonl"
+    custody.write_bytes(custody.read_bytes().replace(b'"kinkyu"', b'"mallory"'))
+    stored = store.read(s.incident.incident_id)
+    assert stored.evidence is not None
+    assert stored.evidence.chain_status == "broken"
+    text = render_markdown(build_report(stored, kind="final", lang="ja", now=s.now))
+    assert "異常あり" in text
+
+
+def test_store_errors(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path)
+    with pytest.raises(IncidentNotFoundError):
+        store.read("INC-20261120-0099")
+    with pytest.raises(ReportStoreError, match="not usable"):
+        store.read("../etc/passwd")
+    (tmp_path / "incidents").mkdir(mode=0o700)
+    (tmp_path / "incidents" / "INC-20261120-0098.json").write_text("{not json")
+    with pytest.raises(ReportStoreError, match="not valid JSON"):
+        store.read("INC-20261120-0098")
+    s = sample("koganei")
+    with pytest.raises(ReportStoreError, match="contract"):
+        store.write({**s.incident_json, "contract_id": "another"}, s.run_json, s.profile)
+    with pytest.raises(ReportStoreError, match="unknown key"):
+        store.write(s.incident_json, s.run_json, s.profile, facts={"nonsense": "x"})
+
+
+def test_stored_reports_have_one_place_each(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path)
+    s = sample("chiba")
+    store_sample(store, s)
+    path = render_and_store(store, s.incident.incident_id, "first", "ja", "md")
+    assert path == tmp_path / "reports" / s.incident.incident_id / "first.ja.md"
+    assert "事故報告書（第一報）" in path.read_text(encoding="utf-8")
+    assert render_and_store(store, s.incident.incident_id, "final", "en", "html").name == "final.en.html"
+    with pytest.raises(ReportStoreError):
+        store.report_path(s.incident.incident_id, "first", "fr", "md")
+
+
+# -- CLI ---------------------------------------------------------------------------------------------------
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kinkyu")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_report_parser(sub)
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> tuple[Path, Sample]:
+    s = sample("koganei")
+    store_sample(IncidentStore(tmp_path), s)
+    return tmp_path, s
+
+
+def test_cli_choices_match_the_model_and_renderer() -> None:
+    # The CLI spells them out to keep `kinkyu --help` from importing the report machinery.
+    assert cli.REPORT_KINDS == REPORT_KINDS
+    assert cli.FORMATS == FORMATS
+    assert cli.LANGS == LANGS
+
+
+def test_cli_markdown_to_stdout(stored: tuple[Path, Sample], capsys: pytest.CaptureFixture[str]) -> None:
+    root, s = stored
+    as_of = s.now.isoformat()
+    assert run_cli(["report", s.incident.incident_id, "--store", str(root), "--format", "md", "--as-of", as_of]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# 事故報告書（最終報告）")  # the incident is closed: final by default
+    model = build_report(IncidentStore(root).read(s.incident.incident_id), kind="final", lang="ja", now=s.now)
+    assert model.sha256() in out
+
+
+def test_cli_html_to_a_file_and_json(stored: tuple[Path, Sample], capsys: pytest.CaptureFixture[str]) -> None:
+    root, s = stored
+    out = root / "out" / "r.html"
+    argv = ["report", s.incident.incident_id, "--store", str(root), "--format", "html", "--lang", "en"]
+    assert run_cli([*argv, "--kind", "public", "--out", str(out)]) == 0
+    assert "Incident report (for publication)" in out.read_text(encoding="utf-8")
+    assert run_cli(["report", s.incident.incident_id, "--store", str(root), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kind"] == "final"
+
+
+def test_the_printed_command_recomputes_the_hash(
+    stored: tuple[Path, Sample], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, s = stored
+    monkeypatch.setenv("KINKYU_STORE_DIR", str(root))
+    argv = ["report", s.incident.incident_id, "--format", "md", "--kind", "progress", "--lang", "en"]
+    assert run_cli(argv) == 0
+    md = capsys.readouterr().out
+    command = re.search(r"sha256sum: (kinkyu report .*)$", md, re.MULTILINE)
+    assert command is not None
+    printed = command.group(1).replace("\\-", "-").split()[1:]
+    assert run_cli(printed) == 0
+    digest = hashlib.sha256(capsys.readouterr().out.encode()).hexdigest()
+    assert f"`{digest}`" in md
+
+
+def test_cli_store_from_the_environment(
+    stored: tuple[Path, Sample], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, s = stored
+    monkeypatch.setenv("KINKYU_STORE_DIR", str(root))
+    assert run_cli(["report", s.incident.incident_id, "--format", "md", "--kind", "first"]) == 0
+    assert "第一報" in capsys.readouterr().out
+
+
+def test_cli_unknown_incident_and_usage(stored: tuple[Path, Sample], capsys: pytest.CaptureFixture[str]) -> None:
+    root, _ = stored
+    assert run_cli(["report", "INC-20261120-0999", "--store", str(root), "--format", "md"]) == 2
+    assert "no incident INC-20261120-0999" in capsys.readouterr().err
+    assert run_cli(["report", "../x", "--store", str(root), "--format", "md"]) == 2
+    assert run_cli(["report", "INC-20261120-0001", "--store", str(root), "--format", "md", "--as-of", "noon"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        run_cli(["report", "INC-20261120-0001", "--format", "docx"])
+    assert exc.value.code == 2
+
+
+def test_cli_pdf_without_the_renderer_exits_3_with_advice(
+    stored: tuple[Path, Sample], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing() -> None:
+        raise RendererMissingError(f"PDF output needs the Japanese font: {pdf._HOW}")
+
+    monkeypatch.setattr(pdf, "check_renderer", missing)
+    root, s = stored
+    assert run_cli(["report", s.incident.incident_id, "--store", str(root), "--format", "pdf"]) == 3
+    err = capsys.readouterr().err
+    assert "make install" in err
+    assert "Traceback" not in err
+
+
+def test_missing_weasyprint_or_fonts_say_make_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # makes `import weasyprint` fail
+    with pytest.raises(RendererMissingError, match="make install"):
+        pdf.check_renderer()
+    monkeypatch.delitem(sys.modules, "weasyprint")
+    monkeypatch.setattr(pdf, "_weasyprint", lambda: pdf)
+    monkeypatch.setattr(pdf, "_ready", False)
+    monkeypatch.setattr(pdf, "cjk_fonts_present", lambda: False)
+    with pytest.raises(RendererMissingError, match=r"fonts-noto-cjk.*make install"):
+        render(report(sample("koganei")), "pdf")
+
+
+def test_a_report_without_a_run_still_has_every_section() -> None:
+    s = sample("yachiyo", "detection")
+    stored = StoredIncident(s.incident, None, s.profile)
+    model = build_report(stored, kind="progress", lang="ja", now=s.now)
+    text = render_markdown(model)
+    assert "対応手順（プレイブック）の記録がありません" in text
+    assert "調査中" in text

@@ -47,7 +47,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if missing:
         _err(f"no such input file: {', '.join(missing)}")
         return EXIT_USAGE
-    policies = compile_profiles(load_profiles(args.contract))
+    profiles = load_profiles(args.contract)
+    policies = compile_profiles(profiles)
     dead: IO[bytes] | None = args.dead_letters.open("wb") if args.dead_letters else None
     show_progress = args.progress or (args.progress is None and sys.stderr.isatty())
 
@@ -96,6 +97,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     out.flush()
     s = result.stats
     summary = f"{s.events:,} events, {s.findings:,} findings, {len(result.incidents):,} incidents"
+    if args.out is not None:
+        summary += "; " + _store_replay(args, result.incidents.values(), profiles)
     if s.malformed:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.reasons.items()))
         summary += f"; {s.malformed:,} lines rejected ({reasons}); rerun with --verbose or --dead-letters FILE"
@@ -103,6 +106,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
         summary += f"; {s.late:,} arrived later than --lateness"
     _err(summary)
     return EXIT_MALFORMED if (args.strict and s.malformed) else EXIT_OK
+
+
+def _store_replay(args: argparse.Namespace, incidents: Any, profiles: Any) -> str:
+    """Write ``--out DIR``; the summary clause for stderr."""
+    from kinkyu.core.evidence import key_from_config  # noqa: PLC0415
+    from kinkyu.playbook_files import load_playbooks  # noqa: PLC0415
+    from kinkyu.replay_store import write_store  # noqa: PLC0415
+
+    secret = os.environ.get("KINKYU_EVIDENCE_KEY")
+    key = key_from_config(secret) if secret else None
+    stored = write_store(
+        args.out, incidents, profiles, load_playbooks(args.playbooks), inputs=args.input, evidence_key=key
+    )
+    text = f"{stored.incidents:,} incidents stored in {args.out}"
+    if key is None:
+        text += " (no evidence: set KINKYU_EVIDENCE_KEY to seal it)"
+    else:
+        text += f" with {stored.bundles:,} evidence bundles ({stored.sealed_events:,} events)"
+    return text
 
 
 # -- simulate -----------------------------------------------------------------
@@ -277,6 +299,14 @@ def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdd
     p.add_argument("--lateness", type=float, default=300.0, help="seconds events may be out of order (default 300)")
     p.add_argument("--dead-letters", type=Path, metavar="FILE", help="write rejected lines here with their reason")
     p.add_argument("--strict", action="store_true", help="exit 5 if any line was rejected")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="keep incidents, playbook runs and (with KINKYU_EVIDENCE_KEY) sealed evidence here, "
+        "for `kinkyu report --store DIR`",
+    )
+    p.add_argument("--playbooks", type=Path, default=Path("playbooks"), help="playbooks folder (with --out)")
     p.add_argument("--verbose", action="store_true", help="report each rejected line (number and reason) on stderr")
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", action="store_true", default=None, help="progress on stderr (default: if a tty)")

@@ -47,7 +47,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -62,13 +61,11 @@ from kinkyu.core.playbook import (
     Escalate,
     Notify,
     Playbook,
-    PlaybookError,
     PlaybookRun,
     SealEvidence,
     TimelineAppended,
     next_due,
     on_record,
-    playbooks_from_texts,
     tick,
 )
 from streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
@@ -104,17 +101,6 @@ def _iso(ts: datetime | None) -> str | None:
 
 def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-def load_playbooks(folder: Path) -> dict[str, Playbook]:
-    """The playbooks in ``folder`` (``*.yaml``), by jurisdiction; PlaybookError naming the problem."""
-    try:
-        texts = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.yaml"))}
-    except OSError as exc:
-        raise PlaybookError(f"{folder}: cannot read the playbooks ({exc.strerror})") from exc
-    if not texts:
-        raise PlaybookError(f"{folder}: no playbook files (*.yaml); set KINKYU_PLAYBOOKS to the playbooks folder")
-    return playbooks_from_texts(texts)
 
 
 def incident_fields(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-"""The faust worker: hosts the detection stage, the playbook stage, the incident feed, timers, health and metrics.
+"""The faust worker: hosts the detection, playbook and notifier stages, the incident feed, timers, health and metrics.
 
 The high-volume detection stage runs as a faust service with its own batch
 consumer (see :mod:`streams.detector`); faust's agents, tables and timers
 carry the low-volume work: the playbook stage (:mod:`streams.playbook_stage`,
-a table of runs, deadlines by timer) and the incident feed. Every agent
-catches per event: faust acks a message whose handler raised, so an
+a table of runs, deadlines by timer), the notifier stage
+(:mod:`streams.notifier_stage`: e-mail and webhooks through an outbox, the
+acknowledgement endpoint beside the worker) and the incident feed. Every
+agent catches per event: faust acks a message whose handler raised, so an
 exception there would lose it.
 """
 
@@ -30,11 +32,17 @@ from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.evidence import key_from_config
 from kinkyu.evidence.store import EvidenceStore
 from kinkyu.exceptions import ContractError
+from kinkyu.playbook_files import load_playbooks
+from notifiers.service import NotifierSettings
+from notifiers.smtp import SmtpSettings, SmtpTransport
+from notifiers.webhook import WebhookTransport
 from streams.detector import DetectorStage, OnOutput
 from streams.evidence_collector import EvidenceCollector
 from streams.exceptions import BrokerError, TopicLayoutError
 from streams.metrics import Metrics
-from streams.playbook_stage import PlaybookCallback, PlaybookStage, load_playbooks
+from streams.notifier_stage import TICK, NotifierStage
+from streams.notifier_stage import TimelineCallback as NotifierCallback
+from streams.playbook_stage import PlaybookCallback, PlaybookStage
 from streams.settings import Topics, WorkerSettings
 from streams.sink import KafkaSink
 
@@ -114,6 +122,9 @@ class Worker:
         on_output: OnOutput | None = None,
         on_incident: IncidentCallback | None = None,
         on_playbook: PlaybookCallback | None = None,
+        on_notifier: NotifierCallback | None = None,
+        smtp: SmtpSettings | None = None,
+        notify: NotifierSettings | None = None,
     ) -> None:
         _patch_faust_fetch_wait()
         (settings.data_dir / settings.group).mkdir(parents=True, exist_ok=True)
@@ -138,17 +149,34 @@ class Worker:
             on_output=on_output,
         )
         self.on_incident = on_incident
+        playbooks = load_playbooks(settings.playbooks)  # a broken playbook at start is fatal, like a contract
         self.playbook = PlaybookStage(
             bootstrap=settings.broker,
             topics=self.topics,
             sink=self.sink,
             profiles=lambda: self.contracts.profiles,
-            playbooks=load_playbooks(settings.playbooks),  # a broken playbook at start is fatal, like a contract
+            playbooks=playbooks,
             collector=self._evidence_collector(),
             metrics=self.metrics,
             lateness=settings.lateness,
             deadline_warning=settings.deadline_warning,
             on_event=on_playbook,
+            on_fatal=self._crash,
+        )
+        self.smtp = smtp if smtp is not None else SmtpSettings()
+        self.notify_settings = notifier_settings(settings, notify if notify is not None else NotifierSettings())
+        self.notifier = NotifierStage(
+            topics=self.topics,
+            sink=self.sink,
+            metrics=self.metrics,
+            settings=self.notify_settings,
+            profiles=lambda: self.contracts.profiles,
+            playbooks=playbooks,
+            email=SmtpTransport(self.smtp),
+            webhooks=WebhookTransport() if self.notify_settings.webhooks else None,
+            email_domain=self.smtp.domain,
+            incident_fallback=self._incident_of_run,
+            on_timeline=on_notifier,
             on_fatal=self._crash,
         )
         self._prepared = False
@@ -175,6 +203,15 @@ class Worker:
 
     async def _crash(self, exc: BaseException) -> None:
         await self.app.crash(exc)
+
+    def _incident_of_run(self, incident_id: str) -> dict[str, Any] | None:
+        """The incident's facts as the playbook table holds them (for messages of incidents the feed has not shown)."""
+        table = self.playbook.table
+        raw = table.get(incident_id.encode()) if table is not None else None
+        if not raw:
+            return None
+        incident = orjson.loads(raw).get("incident")
+        return incident if isinstance(incident, dict) else None
 
     def _make_app(self) -> faust.App:
         s = self.settings
@@ -224,6 +261,7 @@ class Worker:
                         await self._task
                 await worker.stage.stop()
                 await worker.playbook.stop()
+                await worker.notifier.stop()  # before the sink: its last results go to the timeline through it
                 await worker.sink.stop()
 
         @app.agent(incidents_topic)
@@ -232,6 +270,8 @@ class Worker:
             async for value in stream:
                 try:
                     record = orjson.loads(value)
+                    if isinstance(record, dict):
+                        worker.notifier.remember(record)
                     if worker.on_incident is not None:
                         worker.on_incident(record)
                 except Exception:  # faust would ack and drop the message; log and go on
@@ -274,7 +314,11 @@ class Worker:
             async def get(self, request: Request) -> Response:
                 del request
                 ready = worker.stage.ready.is_set()
-                body = {"status": "ok" if ready else "starting", "partitions": sorted(worker.stage.parts)}
+                body = {
+                    "status": "ok" if ready else "starting",
+                    "partitions": sorted(worker.stage.parts),
+                    "ack_endpoint": "listening" if worker.notifier.ack_listening else "not listening (see the log)",
+                }
                 return self.json(body, status=200 if ready else 503)
 
         @app.page("/metrics")
@@ -286,7 +330,47 @@ class Worker:
                 return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         del DetectionService, incident_feed, playbook, playbook_clock, tick, reload_contracts, Health, MetricsView
+        self._add_notifier(app)
         return app
+
+    def _add_notifier(self, app: faust.App) -> None:
+        """The notifier stage's agent, timer and endpoint service (see :mod:`streams.notifier_stage`)."""
+        worker = self
+        notifications_topic = app.topic(self.topics.notifications, value_serializer="raw", key_serializer="raw")
+
+        @app.service
+        class NotifierService(Service):
+            """Hosts the acknowledgement endpoint of :class:`NotifierStage` (``/ack/{token}``)."""
+
+            async def on_start(self) -> None:
+                await worker.notifier.start()
+
+            async def on_stop(self) -> None:
+                await worker.notifier.stop()
+
+        @app.agent(notifications_topic)
+        async def notifier(stream: Any) -> None:
+            """Input ``notifications``; output e-mail and webhooks (through the outbox), results on ``incidents``.
+
+            Acknowledgements opened on the endpoint go to ``incident-events``.
+            Safe to run twice: yes (the outbox dedupes by idempotency key, the
+            chain journal by effect id; see :mod:`streams.notifier_stage`).
+            """
+            async for value in stream:
+                try:
+                    await worker.notifier.handle(value)
+                except Exception:  # faust would ack and drop the message; the stage has logged it
+                    log.exception("notification not handled")
+
+        @app.timer(TICK)  # type: ignore[untyped-decorator]  # faust's timer is untyped
+        async def notifier_clock() -> None:
+            """Move escalation chains on and retry the outbox; ``messages_queued`` follows the outbox."""
+            try:
+                await worker.notifier.tick()
+            except Exception:  # the next pass tries again
+                log.exception("notifier timer pass failed")
+
+        del NotifierService, notifier, notifier_clock
 
     async def prepare(self) -> None:
         """Create topics and join the detection group; idempotent.
@@ -327,3 +411,20 @@ class Worker:
         self.metrics.contract_reloads.labels("ok").inc()
         log.info("contracts reloaded", extra={"contracts": sorted(self._policies)})
         return True
+
+
+def notifier_settings(settings: WorkerSettings, notify: NotifierSettings) -> NotifierSettings:
+    """``notify`` with the worker's defaults filled in where the environment left them unset.
+
+    The outbox goes under ``data_dir`` (not under the group: a worker of a
+    new group re-reads ``notifications`` from the start, and the outbox is
+    what recognises those messages as sent); links point at the endpoint's
+    own port unless ``KINKYU_NOTIFY_ACK_BASE_URL`` says where it is reached.
+    """
+    update: dict[str, Any] = {}
+    if "outbox_dir" not in notify.model_fields_set:
+        update["outbox_dir"] = settings.data_dir / "notifier"
+    if "ack_base_url" not in notify.model_fields_set:
+        host = "127.0.0.1" if notify.ack_host in {"0.0.0.0", "::", ""} else notify.ack_host  # noqa: S104  # compared, not bound
+        update["ack_base_url"] = f"http://{host}:{notify.ack_port}"
+    return notify.model_copy(update=update) if update else notify

@@ -71,6 +71,7 @@ from kinkyu.core.playbook import (
 from streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
 from streams.exceptions import BrokerError
 from streams.metrics import Metrics
+from streams.report_archive import ReportArchive
 from streams.settings import Topics
 from streams.sink import Record, Sink
 
@@ -198,6 +199,7 @@ class PlaybookStage:
         on_event: PlaybookCallback | None = None,
         on_fatal: FatalCallback | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        reports: ReportArchive | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
@@ -211,6 +213,7 @@ class PlaybookStage:
         self.on_event = on_event
         self.on_fatal = on_fatal
         self.clock = clock
+        self.reports = reports
         # The faust table (set by the app); bytes keys and values: raw serializers, JSON written here.
         self.table: MutableMapping[bytes, bytes] | None = None
         self._recovered: dict[str, tuple[_Due, bytes]] = {}
@@ -232,6 +235,8 @@ class PlaybookStage:
             self._load_task.cancel()
         if self.collector is not None:
             await self.collector.stop()
+        if self.reports is not None:
+            self.reports.close()
 
     async def _load(self) -> None:
         try:
@@ -337,6 +342,8 @@ class PlaybookStage:
             wrote = True
         if wrote:
             self._put(state)
+            if self.reports is not None:
+                await self.reports.keep(state.incident, state.run, effects)
 
     async def _send(self, state: RunState, effects: list[Effect], now: datetime) -> None:
         run = state.run

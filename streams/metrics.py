@@ -27,6 +27,13 @@ class Metrics:
         self.messages_queued = Gauge(
             "kinkyu_messages_queued", "Outbound messages waiting for delivery", registry=self.registry
         )
+        self.messages = Counter(
+            "kinkyu_messages",
+            "Outbound message results put on the timeline, by result "
+            "(sent, delayed, failed, escalated, unanswered, acknowledged, not_sent)",
+            ["result"],
+            registry=self.registry,
+        )
         self.checkpoints = Counter("kinkyu_checkpoints", "State checkpoints written", registry=self.registry)
         self.effects = Counter("kinkyu_effects", "Playbook effects sent on, by kind", ["kind"], registry=self.registry)
         self.evidence_seals = Counter(

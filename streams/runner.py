@@ -7,6 +7,9 @@ import base64
 import logging
 import os
 import secrets
+import shutil
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -21,18 +24,23 @@ from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
 from kinkyu.core.clauses import CITY_NAMES
+from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookError
 from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.logs import setup_logging
+from notifiers.exceptions import NotifierError
+from notifiers.service import NotifierSettings
+from notifiers.smtp import SmtpSettings
 from streams.app import Worker
-from streams.broker import EmbeddedBroker
+from streams.broker import EmbeddedBroker, free_port
 from streams.exceptions import BrokerError
 from streams.settings import WorkerSettings
 
 log = logging.getLogger("kinkyu.runner")
 
 EXIT_CONFIG = 3  # as kinkyu.cli: an invalid setting
+SINK_PORT = 1025  # the SMTP sink's usual port (Mailpit's too), when it is free
 
 
 def _execute(worker: Worker) -> int:
@@ -65,9 +73,9 @@ def run_worker(settings: WorkerSettings) -> int:
     )
     try:
         worker = Worker(settings)
-    except (PlaybookError, EvidenceKeyError) as exc:
+    except (PlaybookError, EvidenceKeyError, NotifierError) as exc:
         # Settings the worker cannot run with: exit 3, like an invalid contract profile.
-        # The messages name files, keys and key ids, never a value.
+        # The messages name files, keys, key ids and folders, never a value.
         log.error("worker not started: %s", exc)  # noqa: TRY400  # the message is the whole story
         return EXIT_CONFIG
     return _execute(worker)
@@ -169,6 +177,96 @@ def _print_playbook(event: dict[str, Any], seen: set[str]) -> None:
     print(line, flush=True)
 
 
+_SHOWN_RESULTS = frozenset(
+    {
+        "message_sent",
+        "message_delayed",
+        "message_failed",
+        "message_escalated",
+        "city_unanswered",
+        "message_acknowledged",
+    }
+)
+
+
+def _print_delivery(incident_id: str, entry: TimelineEntry, seen: set[str]) -> None:
+    """One line per delivery result: the timeline's text (roles and contact references, never an address)."""
+    key = str(entry.data.get("event_id")) if isinstance(entry.data, dict) else entry.what
+    if entry.kind not in _SHOWN_RESULTS or key in seen:
+        return
+    seen.add(key)
+    icon = {"message_sent": "📧", "message_acknowledged": "✅"}.get(entry.kind, "⏳")
+    print(f"{icon} {incident_id}  {entry.what}", flush=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _start_mail_sink(folder: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int] | None:
+    """``python -m notifiers.smtp_sink`` on 127.0.0.1 (port 1025 if free), writing to ``folder``; None if it fails."""
+    port = SINK_PORT if _port_free(SINK_PORT) else free_port()
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(  # noqa: S603  # our own module, with the interpreter running us
+            [sys.executable, "-m", "notifiers.smtp_sink", "--port", str(port), "--dir", str(folder)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        time.sleep(0.05)
+    _stop_process(proc)
+    return None
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _demo_mail(settings: WorkerSettings) -> tuple[SmtpSettings, subprocess.Popen[bytes] | None, str]:
+    """The demo's SMTP settings, the sink it started (unless KINKYU_SMTP_HOST is set), and where mail goes."""
+    smtp = SmtpSettings()
+    if "KINKYU_SMTP_HOST" in os.environ:
+        return smtp, None, f"mail goes to {smtp.host}:{smtp.port} (KINKYU_SMTP_HOST; security {smtp.security})"
+    mail_dir = settings.data_dir / "mail"
+    sink_log = settings.data_dir / "smtp-sink.log"
+    started = _start_mail_sink(mail_dir, sink_log)
+    if started is None:
+        return smtp, None, f"mail stays queued: the SMTP sink did not start (see {sink_log})"
+    proc, port = started
+    smtp = smtp.model_copy(update={"host": "127.0.0.1", "port": port, "security": "none"})
+    return smtp, proc, f"mail lands in {mail_dir}/ (SMTP sink on 127.0.0.1:{port}; its log {sink_log})"
+
+
+def _demo_notify(settings: WorkerSettings, *, embedded: bool) -> NotifierSettings:
+    """The demo's notifier settings: the endpoint on a free port if 6067 is taken; a fresh outbox per broker."""
+    notify = NotifierSettings()
+    update: dict[str, Any] = {}
+    if "KINKYU_NOTIFY_ACK_PORT" not in os.environ and not _port_free(notify.ack_port):
+        update["ack_port"] = free_port()
+    if embedded and "KINKYU_NOTIFY_OUTBOX_DIR" not in os.environ:
+        # The embedded broker starts empty, so incident ids start again at -0001: an outbox kept from an
+        # earlier run would take this run's messages for ones it already sent.
+        outbox = settings.data_dir / "notifier-demo"
+        shutil.rmtree(outbox, ignore_errors=True)
+        update["outbox_dir"] = outbox
+    return notify.model_copy(update=update) if update else notify
+
+
 def _throwaway_key(settings: WorkerSettings) -> WorkerSettings:
     """``kinkyu run`` without KINKYU_EVIDENCE_KEY: seal with a key that exists for this run only."""
     if settings.evidence_key is not None:
@@ -238,16 +336,23 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
     handler.setStream(log_path.open("a", encoding="utf-8"))  # the terminal is for incidents
     throwaway = settings.evidence_key is None
     settings = _throwaway_key(settings)
+    sink: subprocess.Popen[bytes] | None = None
     try:
+        smtp, sink, mail = _demo_mail(settings)
+        notify = _demo_notify(settings, embedded=broker is not None)
         seen: set[str] = set()
         shown: set[str] = set()
+        delivered: set[str] = set()
         try:
             worker = Worker(
                 settings,
                 on_incident=lambda r: _print_incident(r, seen),
                 on_playbook=lambda e: _print_playbook(e, shown),
+                on_notifier=lambda i, e: _print_delivery(i, e, delivered),
+                smtp=smtp,
+                notify=notify,
             )
-        except (PlaybookError, EvidenceKeyError) as exc:
+        except (PlaybookError, EvidenceKeyError, NotifierError) as exc:
             print(f"kinkyu: {exc}", file=sys.stderr)
             return EXIT_CONFIG
         evidence = (
@@ -261,6 +366,9 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
             f"   evidence:  {settings.evidence_path} ({evidence})\n"
             f"   health:    http://{settings.web_host}:{settings.web_port}/health\n"
             f"   metrics:   http://{settings.web_host}:{settings.web_port}/metrics\n"
+            f"   {mail}\n"
+            f"   acks:      {worker.notify_settings.ack_base_url}/ack/… (the link in each e-mail; "
+            f"outbox {worker.notify_settings.outbox_dir})\n"
             f"   logs:      {log_path}\n"
             f"   Ctrl-C stops everything.",
             flush=True,
@@ -278,6 +386,8 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
         del feed
         code = _execute(worker)
     finally:
+        if sink is not None:
+            _stop_process(sink)
         if broker is not None:
             broker.stop()
     print("Kinkyu stopped.", flush=True)

@@ -1,4 +1,13 @@
-"""Worker configuration, from ``KINKYU_*`` environment variables (pydantic-settings)."""
+"""Worker configuration, from ``KINKYU_*`` environment variables (pydantic-settings).
+
+Two groups of the worker's settings live beside the outbound edge they
+configure and are read there: ``KINKYU_SMTP_*`` (:class:`notifiers.smtp.SmtpSettings`:
+server, security, login, timeout, sender) and ``KINKYU_NOTIFY_*``
+(:class:`notifiers.service.NotifierSettings`: acknowledgement endpoint and
+links, outbox, retries, webhooks). The worker fills in two defaults from
+this module's settings (:func:`streams.app.notifier_settings`): the outbox
+under ``data_dir`` and links pointing at the endpoint's own port.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,325 @@
+"""The notifier stage: the playbooks' messages delivered, and acknowledgements fed back.
+
+Input: ``notifications`` (the playbook stage's Notify and Escalate effects,
+keyed by incident id). The stage hands each record to
+:class:`notifiers.service.Notifier` with the incident's latest facts, kept in
+memory from the ``incidents`` feed (at most :data:`MAX_INCIDENTS`, the
+oldest forgotten first) or, for an incident the feed has not shown this
+process, from the playbook table's copy. Outputs:
+
+- e-mails (and webhooks) through the notifier's outbox, on disk under
+  ``<data_dir>/notifier`` unless ``KINKYU_NOTIFY_OUTBOX_DIR`` says otherwise;
+- ``incidents``: each delivery result (sent, delayed, failed, escalated,
+  acknowledged …) as a follow-up ``{"change": "event", "incident_id",
+  "entry"}`` keyed by incident id, so the playbook run logs it on its
+  timeline. The entry's ``data`` gains an ``event_id`` naming the result,
+  the recipient reference and the chain (``notifier:message_sent:city:0:<effect id>``):
+  the run keeps that key (it drops the notifier's others) and recognises a
+  repeated entry by it;
+- ``incident-events``: a city's acknowledgement of a report, keyed by
+  contract id; the detection stage turns it into an ``acknowledgement``
+  follow-up, and the playbook marks the report done.
+
+A timer (:meth:`NotifierStage.tick`, every second) moves escalation chains
+on and retries the outbox; a record just handled is delivered at once
+rather than on the next tick. The acknowledgement endpoint
+(:mod:`notifiers.ack_server`) listens on ``KINKYU_NOTIFY_ACK_HOST`` /
+``KINKYU_NOTIFY_ACK_PORT``; a port in use is logged and tried again every
+:data:`ACK_RETRY` seconds rather than stopping the worker, so mail still goes
+out while someone else holds the port.
+
+Safe to run twice: yes. The notifier knows every effect id it has taken
+(its chain journal) and every message by its idempotency key (the outbox),
+so a redelivered record, or the same record after a restart, sends nothing
+again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kinkyu.core.contract import ContractProfile
+from kinkyu.core.incident import TimelineEntry
+from kinkyu.core.playbook import Playbook
+from notifiers.ack_server import bound_port, start_ack_server
+from notifiers.exceptions import OutboxJournalError
+from notifiers.service import EmailSender, Notifier, NotifierSettings
+from notifiers.webhook import WebhookTransport
+from streams.metrics import Metrics
+from streams.playbook_stage import incident_fields
+from streams.settings import Topics
+from streams.sink import Record, Sink
+
+log = logging.getLogger("kinkyu.notifier.stage")
+
+TimelineCallback = Callable[[str, TimelineEntry], None]
+FatalCallback = Callable[[BaseException], Awaitable[None]]
+IncidentLookup = Callable[[str], Mapping[str, Any] | None]
+
+TICK = 1.0  # seconds between notifier passes: escalation and retry times are this coarse
+MAX_INCIDENTS = 10_000  # incidents whose facts are kept in memory for messages
+ACK_RETRY = 10.0  # seconds between attempts to listen when the acknowledgement port is taken
+_STOP_WAIT = 30.0  # seconds stop() waits for a pass in progress (an SMTP timeout) before closing the journals
+# Notifier timeline kinds and the `result` label they count under in kinkyu_messages_total.
+_RESULTS = {
+    "message_sent": "sent",
+    "message_delayed": "delayed",
+    "message_failed": "failed",
+    "message_escalated": "escalated",
+    "city_unanswered": "unanswered",
+    "message_acknowledged": "acknowledged",
+    "message_not_sent": "not_sent",
+}
+
+
+def entry_event_id(entry: TimelineEntry) -> str:
+    """A stable id for a notifier timeline entry: its kind, recipient(s), channel, chain and stage.
+
+    The same result reported twice (after a restart) gets the same id, so the
+    playbook run records it once; a second acknowledgement of the same
+    message is the same fact and is recorded once too.
+    """
+    data = entry.data if isinstance(entry.data, dict) else {}
+    recipients = data.get("recipient") or ",".join(str(r) for r in data.get("recipients") or ())
+    parts = [
+        "notifier",
+        entry.kind,
+        str(recipients or "-"),
+        str(data.get("channel") or ""),
+        str(data.get("chain_id") or data.get("effect_id") or "-"),
+    ]
+    if data.get("stage") is not None:
+        parts.append(f"stage{data['stage']}")
+    return ":".join(p for p in parts if p)
+
+
+class NotifierStage:
+    """The faust-facing side of :class:`~notifiers.service.Notifier`: records in, timeline and acks out."""
+
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        sink: Sink,
+        metrics: Metrics,
+        settings: NotifierSettings,
+        profiles: Callable[[], Mapping[str, ContractProfile]],
+        playbooks: Mapping[str, Playbook],
+        email: EmailSender,
+        webhooks: WebhookTransport | None = None,
+        email_domain: str = "kinkyu.invalid",
+        incident_fallback: IncidentLookup | None = None,
+        on_timeline: TimelineCallback | None = None,
+        on_fatal: FatalCallback | None = None,
+    ) -> None:
+        self.topics = topics
+        self.sink = sink
+        self.metrics = metrics
+        self.settings = settings
+        self.incident_fallback = incident_fallback
+        self.on_timeline = on_timeline
+        self.on_fatal = on_fatal
+        self.webhooks = webhooks
+        # Opens (and locks) the outbox and chain journals: a second worker on the same folder fails here, at start.
+        self.notifier = Notifier(
+            settings=settings,
+            profiles=profiles,
+            email=email,
+            webhooks=webhooks,
+            playbooks=playbooks,
+            on_timeline=self._timeline,
+            on_ack_event=self._ack_event,
+            email_domain=email_domain,
+        )
+        self._incidents: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._ack: web.AppRunner | None = None
+        self._ack_tried = float("-inf")
+        self.ack_port: int | None = None
+        self._kicked = False
+        self._delivery: asyncio.Task[None] | None = None
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the acknowledgement endpoint (a port in use is retried by :meth:`tick`)."""
+        await self._listen()
+
+    async def _listen(self) -> None:
+        if self._ack is not None or self._closed:
+            return
+        if time.monotonic() - self._ack_tried < ACK_RETRY:
+            return
+        self._ack_tried = time.monotonic()
+        s = self.settings
+        try:
+            self._ack = await start_ack_server(self.notifier.ack_app(), s.ack_host, s.ack_port)
+        except OSError as exc:
+            log.error(  # noqa: TRY400  # the reason is the whole story; no trace needed
+                "acknowledgement endpoint cannot listen; retrying (set KINKYU_NOTIFY_ACK_PORT)",
+                extra={"host": s.ack_host, "port": s.ack_port, "error": exc.strerror, "retry_s": ACK_RETRY},
+            )
+            return
+        self.ack_port = bound_port(self._ack)
+        log.info("acknowledgement endpoint listening", extra={"host": s.ack_host, "port": self.ack_port})
+
+    @property
+    def ack_listening(self) -> bool:
+        """Whether the acknowledgement endpoint is up."""
+        return self._ack is not None
+
+    async def stop(self) -> None:
+        """Stop the endpoint, wait for a pass in progress, close the journals. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._ack is not None:
+            runner, self._ack = self._ack, None
+            await runner.cleanup()
+        if self._delivery is not None and not self._delivery.done():
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
+        # A pass still writing would reopen a journal after close: let it finish (bounded by the SMTP timeout).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), _STOP_WAIT)
+        self.notifier.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()
+
+    @contextlib.asynccontextmanager
+    async def _working(self) -> AsyncIterator[None]:
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    # -- the incidents feed --------------------------------------------------------------------
+
+    def remember(self, record: Mapping[str, Any]) -> None:
+        """Keep an ``incidents`` record's facts (opened / updated; free text left out) for its messages."""
+        if record.get("change") not in {"opened", "updated"}:
+            return
+        incident_id = record.get("incident_id")
+        if not isinstance(incident_id, str):
+            return
+        self._incidents[incident_id] = incident_fields(record)
+        self._incidents.move_to_end(incident_id)
+        while len(self._incidents) > MAX_INCIDENTS:
+            self._incidents.popitem(last=False)
+
+    def incident(self, incident_id: str) -> Mapping[str, Any] | None:
+        """The latest facts known of ``incident_id``: the feed's, else the fallback's (the playbook table)."""
+        found = self._incidents.get(incident_id)
+        if found is not None:
+            return found
+        if self.incident_fallback is None:
+            return None
+        try:
+            return self.incident_fallback(incident_id)
+        except Exception:  # the message goes out without facts rather than not at all
+            log.exception("incident facts could not be read", extra={"incident_id": incident_id})
+            return None
+
+    # -- records ---------------------------------------------------------------------------------
+
+    async def handle(self, value: bytes | None) -> None:
+        """One ``notifications`` record. Raises only when the outbox journal refuses to write (after on_fatal)."""
+        if self._closed:
+            return
+        try:
+            record = orjson.loads(value or b"null")
+        except orjson.JSONDecodeError:
+            log.warning("notification is not JSON; skipped")
+            return
+        if not isinstance(record, dict) or not isinstance(record.get("incident_id"), str):
+            log.warning("notification without an incident id; skipped")
+            return
+        incident_id = record["incident_id"]
+        async with self._working():
+            try:
+                taken = await self.notifier.handle(record, incident=self.incident(incident_id))
+            except OutboxJournalError as exc:
+                await self._fatal(exc, "notification not queued: the outbox journal refuses writes; stopping")
+                raise
+        if taken:
+            self._kick()
+
+    def _kick(self) -> None:
+        """Deliver now what was just queued, in the background (the agent must not wait on SMTP)."""
+        self._kicked = True
+        if self._delivery is None or self._delivery.done():
+            self._delivery = asyncio.ensure_future(self._deliver_kicked())
+
+    async def _deliver_kicked(self) -> None:
+        while self._kicked and not self._closed:
+            self._kicked = False
+            async with self._working():
+                try:
+                    await self.notifier.deliver()
+                except asyncio.CancelledError:
+                    raise
+                except OutboxJournalError as exc:
+                    await self._fatal(exc, "outbox journal refuses writes; stopping")
+                    return
+                except Exception:  # the timer's next pass tries again
+                    log.exception("delivery pass failed")
+
+    async def tick(self) -> None:
+        """The timer's pass: listen if not yet, move chains on, retry the outbox, update the gauge."""
+        if self._closed:
+            return
+        await self._listen()
+        async with self._working():
+            try:
+                await self.notifier.tick()
+            except OutboxJournalError as exc:
+                await self._fatal(exc, "outbox journal refuses writes; stopping")
+                return
+            finally:
+                self.metrics.messages_queued.set(self.notifier.counts().get("pending", 0))
+
+    async def _fatal(self, exc: BaseException, what: str) -> None:
+        # Nothing more can be promised about delivery; a restart replays the journal as far as it got.
+        log.error(what, extra={"error": str(exc)})
+        if self.on_fatal is not None:
+            await self.on_fatal(exc)
+
+    # -- the notifier's callbacks ----------------------------------------------------------------
+
+    async def _timeline(self, incident_id: str, entry: TimelineEntry) -> None:
+        data = dict(entry.data) if isinstance(entry.data, dict) else {}
+        data["event_id"] = entry_event_id(entry)
+        stamped = TimelineEntry(entry.ts, entry.who, entry.what, entry.kind, data)
+        body = {"change": "event", "incident_id": incident_id, "entry": stamped.to_json()}
+        result = _RESULTS.get(entry.kind)
+        if result is not None:
+            self.metrics.messages.labels(result).inc()
+        # A BrokerError here is logged by the notifier with the ids; delivery goes on (the outbox has the result).
+        await self.sink.send_all([Record(self.topics.incidents, incident_id.encode(), orjson.dumps(body))])
+        if self.on_timeline is not None:
+            self.on_timeline(incident_id, stamped)
+
+    async def _ack_event(self, event: dict[str, Any]) -> None:
+        contract_id = str(event.get("contract_id", ""))
+        await self.sink.send_all([Record(self.topics.incident_events, contract_id.encode(), orjson.dumps(event))])
+        log.info(
+            "acknowledgement filed",
+            extra={"incident_id": event.get("incident_id"), "event_id": event.get("event_id")},
+        )

@@ -33,6 +33,7 @@ from kinkyu.core.evidence import key_from_config
 from kinkyu.evidence.store import EvidenceStore
 from kinkyu.exceptions import ContractError
 from kinkyu.playbook_files import load_playbooks
+from kinkyu.reports.store import IncidentStore
 from notifiers.service import NotifierSettings
 from notifiers.smtp import SmtpSettings, SmtpTransport
 from notifiers.webhook import WebhookTransport
@@ -43,6 +44,7 @@ from streams.metrics import Metrics
 from streams.notifier_stage import TICK, NotifierStage
 from streams.notifier_stage import TimelineCallback as NotifierCallback
 from streams.playbook_stage import PlaybookCallback, PlaybookStage
+from streams.report_archive import ReportArchive
 from streams.settings import Topics, WorkerSettings
 from streams.sink import KafkaSink
 
@@ -162,6 +164,7 @@ class Worker:
             deadline_warning=settings.deadline_warning,
             on_event=on_playbook,
             on_fatal=self._crash,
+            reports=ReportArchive(IncidentStore(settings.store_dir), lambda: self.contracts.profiles),
         )
         self.smtp = smtp if smtp is not None else SmtpSettings()
         self.notify_settings = notifier_settings(settings, notify if notify is not None else NotifierSettings())

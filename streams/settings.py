@@ -80,7 +80,9 @@ class WorkerSettings(BaseSettings):
     contracts_poll: float = Field(default=2.0, gt=0, description="seconds between checks for edited contracts")
     fetch_max_records: int = Field(default=10_000, ge=1)
     playbooks: Path = Field(default=Path("playbooks"), description="folder of per-jurisdiction playbook files")
-    evidence_dir: Path | None = Field(default=None, description="evidence store folder (default: <data_dir>/evidence)")
+    evidence_dir: Path | None = Field(
+        default=None, description="evidence store folder (default: <data_dir>/store/evidence)"
+    )
     evidence_key: SecretStr | None = Field(
         default=None, description="AES-256 key sealing evidence: 32 random bytes in base64 (or 64 hex digits)"
     )
@@ -104,8 +106,13 @@ class WorkerSettings(BaseSettings):
 
     @property
     def evidence_path(self) -> Path:
-        """Where sealed evidence is stored: ``evidence_dir``, else ``<data_dir>/evidence``."""
-        return self.evidence_dir if self.evidence_dir is not None else self.data_dir / "evidence"
+        """Where sealed evidence is stored: ``evidence_dir``, else the report store's evidence folder."""
+        return self.evidence_dir if self.evidence_dir is not None else self.store_dir / "evidence"
+
+    @property
+    def store_dir(self) -> Path:
+        """The incident store ``kinkyu report --store`` reads: ``<data_dir>/store``."""
+        return self.data_dir / "store"
 
     @property
     def faust_broker(self) -> str:

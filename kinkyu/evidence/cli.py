@@ -7,7 +7,7 @@ store holds no evidence for the incident; 1 the store cannot be read. ``evidence
 manifest or custody line is unreadable, 2 for an unknown incident.
 
 The key comes from ``KINKYU_EVIDENCE_KEY`` (base64 of 32 bytes), the store from
-``--store``, else ``KINKYU_EVIDENCE_DIR``, else ``var/evidence``.
+``--store``, else ``KINKYU_EVIDENCE_DIR``, else ``var/store/evidence`` (the worker's default).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ EXIT_TAMPERED = 6
 
 KEY_ENV = "KINKYU_EVIDENCE_KEY"
 DIR_ENV = "KINKYU_EVIDENCE_DIR"
-DEFAULT_DIR = "var/evidence"
+DEFAULT_DIR = "var/store/evidence"
 
 
 def add_evidence_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -445,31 +445,21 @@ def build_webhook(
     chat systems that show a ``text`` field); the structured fields are for
     ticket systems.
     """
-    ja = message_context(
-        notification,
-        contract=contract,
-        recipient=None,
-        lang="ja",
-        ack_url=ack_url,
-        incident_url=incident_url,
-        now=now,
-        facts=facts,
-        purpose=purpose,
-        not_answered_by=not_answered_by,
-        step_title=step_title,
-    )
-    en = message_context(
-        notification,
-        contract=contract,
-        recipient=None,
-        lang="en",
-        ack_url=ack_url,
-        incident_url=incident_url,
-        now=now,
-        facts=facts,
-        purpose=purpose,
-        not_answered_by=not_answered_by,
-        step_title=step_title,
+    ja, en = (
+        message_context(
+            notification,
+            contract=contract,
+            recipient=None,
+            lang=lang,
+            ack_url=ack_url,
+            incident_url=incident_url,
+            now=now,
+            facts=facts,
+            purpose=purpose,
+            not_answered_by=not_answered_by,
+            step_title=step_title,
+        )
+        for lang in ("ja", "en")
     )
     inc = ja["incident"]
     body: dict[str, Any] = {

@@ -234,6 +234,11 @@ class Worker:
             broker_heartbeat_interval=2,
             consumer_auto_offset_reset="earliest",
             producer_acks=1,
+            # Every agent is safe to run twice, so a stop or rebalance need not wait for in-flight events:
+            # faust clears agents' buffers without acking what they held, and when two agents share a
+            # topic (incidents) a cleared message stays unacked and the wait never ends (a SIGTERM
+            # during a burst then hangs until SIGKILL). Unfinished events are redelivered instead.
+            stream_wait_empty=False,
         )
         worker = self
         incidents_topic = app.topic(self.topics.incidents, value_serializer="raw", key_serializer="raw")

@@ -343,7 +343,7 @@ class PlaybookStage:
         if wrote:
             self._put(state)
             if self.reports is not None:
-                await self.reports.keep(state.incident, state.run, effects)
+                self.reports.keep(state.incident, state.run, effects)
 
     async def _send(self, state: RunState, effects: list[Effect], now: datetime) -> None:
         run = state.run

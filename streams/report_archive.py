@@ -11,7 +11,6 @@ PDF renderer's warning filter is process-wide.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +37,13 @@ class ReportArchive:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kinkyu-reports")
         self._rendered: set[tuple[str, str]] = set()
 
-    async def keep(self, incident: Mapping[str, Any], run: PlaybookRun, effects: Iterable[object]) -> None:
-        """Store the incident's state; render the first report when due and the final one at closure."""
+    def keep(self, incident: Mapping[str, Any], run: PlaybookRun, effects: Iterable[object]) -> None:
+        """Queue storing the incident's state (and the first report when due, the final one at closure).
+
+        Returns at once: the playbook agent must not wait for disk and PDF work (a render takes about a
+        second, and first reports of other incidents would queue behind it). One worker thread keeps
+        each incident's writes in order.
+        """
         profile = self.profiles().get(run.contract_id)
         if profile is None:
             return
@@ -51,13 +55,32 @@ class ReportArchive:
             kinds.append("first")
         if run.state == "closed":
             kinds.append("final")
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self._write, record, run, profile, kinds)
+        # The run goes on changing in the agent: hand the thread a snapshot.
+        self._pool.submit(self._write, record, run.incident_id, run.to_json(), profile, kinds)
 
-    def _write(self, record: dict[str, Any], run: PlaybookRun, profile: ContractProfile, kinds: list[str]) -> None:
-        incident_id = run.incident_id
+    def _write(
+        self,
+        record: dict[str, Any],
+        incident_id: str,
+        run_json: dict[str, Any],
+        profile: ContractProfile,
+        kinds: list[str],
+    ) -> None:
         try:
-            self.store.write(record, run.to_json(), profile)
+            self._store(record, incident_id, run_json, profile, kinds)
+        except Exception:  # a thread's exception would vanish with its future: log it (ids only)
+            log.exception("report archive failed", extra={"incident_id": incident_id})
+
+    def _store(
+        self,
+        record: dict[str, Any],
+        incident_id: str,
+        run_json: dict[str, Any],
+        profile: ContractProfile,
+        kinds: list[str],
+    ) -> None:
+        try:
+            self.store.write(record, run_json, profile)
         except KinkyuError:
             log.exception("incident could not be stored", extra={"incident_id": incident_id})
             return

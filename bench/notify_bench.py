@@ -69,7 +69,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from notifiers.smtp_sink import SinkHandler, SmtpSink
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker, free_port, stop_process
 from streams.settings import Topics
 
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -257,15 +257,8 @@ class WorkerProc:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 30 s."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, grace=30)
 
 
 # -- the run ---------------------------------------------------------------------------------------------------

@@ -28,6 +28,18 @@ def free_port() -> int:
         return port
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int:
+    """SIGTERM a child, SIGKILL it if it has not exited within ``grace`` seconds; its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def tansu_binary() -> str:
     """Path of the bundled ``tansu`` binary."""
     try:
@@ -91,13 +103,8 @@ class EmbeddedBroker:
     def stop(self) -> None:
         """Stop the broker (its data is gone with it)."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            stop_process(proc)
         if self._log is not None:
             os.close(self._log)
             self._log = None

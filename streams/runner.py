@@ -33,7 +33,7 @@ from notifiers.exceptions import NotifierError
 from notifiers.service import NotifierSettings
 from notifiers.smtp import SmtpSettings
 from streams.app import Worker
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker, free_port, stop_process
 from streams.exceptions import BrokerError
 from streams.settings import WorkerSettings
 
@@ -223,18 +223,8 @@ def _start_mail_sink(folder: Path, log_path: Path) -> tuple[subprocess.Popen[byt
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return proc, port
         time.sleep(0.05)
-    _stop_process(proc)
+    stop_process(proc)
     return None
-
-
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _demo_mail(settings: WorkerSettings) -> tuple[SmtpSettings, subprocess.Popen[bytes] | None, str]:
@@ -387,7 +377,7 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
         code = _execute(worker)
     finally:
         if sink is not None:
-            _stop_process(sink)
+            stop_process(sink)
         if broker is not None:
             broker.stop()
     print("Kinkyu stopped.", flush=True)

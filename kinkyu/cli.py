@@ -124,6 +124,8 @@ def _store_replay(args: argparse.Namespace, incidents: Any, profiles: Any) -> st
         text += " (no evidence: set KINKYU_EVIDENCE_KEY to seal it)"
     else:
         text += f" with {stored.bundles:,} evidence bundles ({stored.sealed_events:,} events)"
+        if stored.unread:
+            text += "; no evidence from stdin (it can be read only once: replay from a file to seal it)"
     return text
 
 

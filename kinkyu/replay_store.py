@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class StoreSummary:
     runs: int = 0
     bundles: int = 0
     sealed_events: int = 0
+    unread: list[str] = field(default_factory=list)  # inputs the evidence pass could not re-read
 
 
 def _opened_at(incident: Incident) -> datetime:
@@ -101,6 +102,9 @@ def _seal_all(
             triggered.setdefault(event_id, []).append(n)
     for path in inputs:
         name = str(path)
+        if name == "-":
+            summary.unread.append(name)  # stdin was consumed by the replay: it cannot be read twice
+            continue
         with Path(path).open("rb") as fh:
             for number, raw in enumerate(fh, start=1):
                 line = raw.rstrip(b"\n")

@@ -1,0 +1,404 @@
+"""The console's audit log: who viewed or did what, when, with what outcome; append-only and hash-chained.
+
+One JSON object per line (canonical JSON: sorted keys, ASCII)::
+
+    {"action": "incident.view", "detail": "", "hash": "…", "outcome": "allowed", "prev": "…",
+     "role": "city", "seq": 12, "target": "INC-20261121-0001", "ts": "2026-11-21T01:05:00.000000+00:00",
+     "who": "koganei-city"}
+
+``hash`` is the SHA-256 of the entry's canonical JSON without ``hash`` (so
+``prev``, the previous entry's hash, is covered); the first entry's ``prev``
+is 64 zeros. Editing, removing, inserting or reordering lines breaks the
+chain, and :meth:`AuditLog.verify` names the line. The file is only ever
+appended to, each entry is fsynced, an in-process lock and an exclusive
+``flock`` serialise writers, and a restarted console continues the chain
+from the last entry in the file.
+
+The log holds no personal data: usernames, roles, action codes, incident and
+contract ids, an outcome and a short detail code. :meth:`AuditLog.append`
+refuses anything else (spaces, non-ASCII text, long values) rather than store it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, get_args
+
+from kinkyu.console.exceptions import AuditLogError
+from kinkyu.core.evidence import canonical_json
+
+Outcome = Literal["allowed", "refused"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+GENESIS = "0" * 64
+
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+_CHUNK = 64 * 1024
+# How far back from the end a restarted console looks for the last whole entry before giving up.
+_TAIL_SCAN_LIMIT = 4 * 1024 * 1024
+MAX_ENTRIES = 10_000
+
+# Codes and ids only: ASCII letters, digits and a few separators; no spaces, so no free text (or names).
+_CODE = re.compile(r"[A-Za-z0-9._:/@=,+#-]*", re.ASCII)
+_LIMITS = {"who": 64, "role": 32, "action": 64, "target": 200, "detail": 200}
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_FIELDS = frozenset({"seq", "ts", "who", "role", "action", "target", "outcome", "detail", "prev", "hash"})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise AuditLogError("the audit clock must return an aware datetime (UTC)")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _entry_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json({k: v for k, v in body.items() if k != "hash"})).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit log."""
+
+    seq: int
+    ts: datetime
+    who: str
+    role: str
+    action: str
+    target: str
+    outcome: Outcome
+    detail: str
+    prev: str
+    hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire (and file) form."""
+        return {
+            "seq": self.seq,
+            "ts": _ts(self.ts),
+            "who": self.who,
+            "role": self.role,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "prev": self.prev,
+            "hash": self.hash,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> AuditEntry:
+        """Parse a file line's object; ValueError if it is not an entry's shape (the hash is not checked here)."""
+        if not isinstance(data, dict) or set(data) != _FIELDS:
+            raise ValueError("not an audit entry's keys")
+        seq, outcome = data["seq"], data["outcome"]
+        strings = ("ts", "who", "role", "action", "target", "detail", "prev", "hash")
+        if type(seq) is not int or outcome not in OUTCOMES or not all(isinstance(data[k], str) for k in strings):
+            raise ValueError("not an audit entry's types")
+        ts = datetime.fromisoformat(data["ts"])
+        if ts.tzinfo is None:
+            raise ValueError("ts without a time zone")
+        return cls(
+            seq=seq,
+            ts=ts,
+            who=data["who"],
+            role=data["role"],
+            action=data["action"],
+            target=data["target"],
+            outcome=outcome,
+            detail=data["detail"],
+            prev=data["prev"],
+            hash=data["hash"],
+        )
+
+
+def _check_code(name: str, value: str, *, required: bool = False) -> None:
+    if not isinstance(value, str):
+        raise AuditLogError(f"audit {name} must be a string")
+    if required and not value:
+        raise AuditLogError(f"audit {name} is required")
+    if len(value) > _LIMITS[name] or not _CODE.fullmatch(value):
+        # The value is not quoted: it is exactly what might be personal data.
+        raise AuditLogError(
+            f"audit {name} must be a short code or id (at most {_LIMITS[name]} ASCII letters, digits and ._:/@=,+#-; "
+            "no spaces): the audit log holds no free text"
+        )
+
+
+def _lines_reversed(fh: BinaryIO, end: int, limit: int | None = None) -> Iterator[bytes]:
+    """The file's lines up to ``end``, last first, without their newline (a torn last line included)."""
+    pos = end
+    buf = b""
+    scanned = 0
+    while pos > 0:
+        step = min(_CHUNK, pos)
+        pos -= step
+        fh.seek(pos)
+        buf = fh.read(step) + buf
+        scanned += step
+        parts = buf.split(b"\n")
+        buf = parts[0]
+        yield from reversed(parts[1:])
+        if limit is not None and scanned >= limit:
+            return
+    yield buf
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    seq: int
+    hash: str
+    ends_cleanly: bool
+    ino: int
+    size: int
+
+
+class AuditLog:
+    """The audit log at ``path`` (created on first append, mode 0600; a folder it creates is 0700).
+
+    ``clock`` gives entries their time (an aware datetime; tests pass a fixed
+    one). Every method raises :class:`AuditLogError` on I/O failure, naming
+    the file and the OS's reason.
+    """
+
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] = _now) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._head: _Head | None = None
+        self._highest_written = 0  # the newest seq this process wrote, to notice the newest lines being removed
+        self._noticed: list[str] = []
+
+    # -- writing
+
+    def append(
+        self,
+        *,
+        who: str,
+        role: str,
+        action: str,
+        target: str,
+        outcome: Outcome,
+        detail: str = "",
+    ) -> AuditEntry:
+        """Append one entry, fsynced, chained to the last one in the file; the entry written.
+
+        Every field is a short code or id (see the module docstring); anything
+        else raises :class:`AuditLogError` and nothing is written.
+        """
+        _check_code("who", who)
+        _check_code("role", role)
+        _check_code("action", action, required=True)
+        _check_code("target", target)
+        _check_code("detail", detail)
+        if outcome not in OUTCOMES:
+            raise AuditLogError(f"audit outcome must be one of {', '.join(OUTCOMES)}")
+        with self._lock:
+            try:
+                return self._append_locked(
+                    {"who": who, "role": role, "action": action, "target": target, "outcome": outcome, "detail": detail}
+                )
+            except OSError as exc:
+                raise AuditLogError(f"{self.path}: cannot append to the audit log ({exc.strerror})") from exc
+
+    def _open_for_append(self) -> int:
+        folder = self.path.parent
+        if not folder.exists():
+            folder.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            folder.chmod(_DIR_MODE)  # mkdir's mode is filtered by the umask
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
+        if created:
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return fd
+
+    def _append_locked(self, fields: dict[str, str]) -> AuditEntry:
+        fd = self._open_for_append()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            st = os.fstat(fd)
+            if st.st_mode & 0o777 != _FILE_MODE:
+                os.fchmod(fd, _FILE_MODE)
+            head = self._head
+            if head is None or head.ino != st.st_ino or head.size != st.st_size:
+                # First append, another process appended, or the file was replaced or cut: read its tail.
+                with os.fdopen(os.dup(fd), "rb") as fh:
+                    head = self._read_head(fh, st.st_ino, st.st_size)
+                if head.seq < self._highest_written:
+                    self._noticed.append(
+                        f"the log ended at seq {head.seq} while this console had written up to seq "
+                        f"{self._highest_written}: the newest entries were removed"
+                    )
+            body: dict[str, Any] = {"seq": head.seq + 1, "ts": _ts(self._clock()), **fields, "prev": head.hash}
+            body["hash"] = _entry_hash(body)
+            line = canonical_json(body) + b"\n"
+            if not head.ends_cleanly:
+                # A torn last line (a crash mid-write) stays as it is, for verify to report; the new entry
+                # starts on its own line rather than being glued onto it.
+                line = b"\n" + line
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            self._head = _Head(body["seq"], body["hash"], ends_cleanly=True, ino=st.st_ino, size=st.st_size + len(line))
+            self._highest_written = body["seq"]
+            return AuditEntry.from_json(body)
+        finally:
+            os.close(fd)  # also releases the flock
+
+    def _read_head(self, fh: BinaryIO, ino: int, size: int) -> _Head:
+        if size == 0:
+            return _Head(0, GENESIS, ends_cleanly=True, ino=ino, size=0)
+        fh.seek(size - 1)
+        ends_cleanly = fh.read(1) == b"\n"
+        for raw in _lines_reversed(fh, size, limit=_TAIL_SCAN_LIMIT):
+            entry = _parse_line(raw)
+            if entry is not None and _HEX64.fullmatch(entry.hash):
+                return _Head(entry.seq, entry.hash, ends_cleanly=ends_cleanly, ino=ino, size=size)
+        raise AuditLogError(
+            f"{self.path}: no whole audit entry found at the end of the file, so the chain cannot be continued; "
+            "run the verification from the admin page (or move the file aside) and restart"
+        )
+
+    # -- reading
+
+    def head(self) -> tuple[int, str] | None:
+        """``(seq, hash)`` of the newest entry in the file, or None when there is none; record it to detect cuts."""
+        for entry in self._reversed_entries():
+            return (entry.seq, entry.hash)
+        return None
+
+    def _reversed_entries(self) -> Iterator[AuditEntry]:
+        try:
+            with self.path.open("rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                for raw in _lines_reversed(fh, size):
+                    entry = _parse_line(raw)
+                    if entry is not None:
+                        yield entry
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise AuditLogError(f"{self.path}: cannot read the audit log ({exc.strerror})") from exc
+
+    def entries(
+        self,
+        limit: int = 200,
+        since: datetime | None = None,
+        who: str | None = None,
+        target: str | None = None,
+        *,
+        action: str | None = None,
+        outcome: Outcome | None = None,
+    ) -> list[AuditEntry]:
+        """Entries newest first, at most ``limit`` (capped at :data:`MAX_ENTRIES`), filtered.
+
+        ``since`` (aware) keeps entries at or after it; ``who``, ``target``,
+        ``action`` and ``outcome`` must match exactly. Lines that are not whole
+        entries are skipped here (:meth:`verify` reports them).
+        """
+        if since is not None and since.tzinfo is None:
+            raise AuditLogError("entries(since=…) needs an aware datetime")
+        limit = min(limit, MAX_ENTRIES)
+        out: list[AuditEntry] = []
+        if limit <= 0:
+            return out
+        for entry in self._reversed_entries():
+            if (
+                (since is None or entry.ts >= since)
+                and (who is None or entry.who == who)
+                and (target is None or entry.target == target)
+                and (action is None or entry.action == action)
+                and (outcome is None or entry.outcome == outcome)
+            ):
+                out.append(entry)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def verify(self) -> list[str]:
+        """Re-check the whole chain; every problem found, naming the line (empty when the log is intact).
+
+        Finds edited lines (content no longer matches its hash), removed and
+        inserted lines (a gap in seq, or a ``prev`` that does not link),
+        reordered lines, torn or foreign lines, and, within this process's
+        lifetime, the newest lines being cut off. Cutting the newest lines is
+        otherwise invisible to a hash chain: compare :meth:`head` with a copy
+        kept elsewhere to catch it.
+        """
+        with self._lock:
+            try:
+                with self.path.open("rb") as fh:
+                    problems = _verify_lines(fh)
+            except FileNotFoundError:
+                problems = []
+            except OSError as exc:
+                raise AuditLogError(f"{self.path}: cannot read the audit log ({exc.strerror})") from exc
+            head = self.head()
+            last_seq = head[0] if head is not None else 0
+            problems.extend(self._noticed)
+            if last_seq < self._highest_written:
+                problems.append(
+                    f"the log ends at seq {last_seq} but this console wrote up to seq {self._highest_written}: "
+                    "the newest entries were removed"
+                )
+            return problems
+
+
+def _parse_line(raw: bytes) -> AuditEntry | None:
+    try:
+        return AuditEntry.from_json(json.loads(raw))
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too
+        return None
+
+
+def _verify_lines(fh: BinaryIO) -> list[str]:
+    """Stream the file once, keeping only the newest entry seen (logs grow for years)."""
+    problems: list[str] = []
+    top_seq, top_hash, top_line = 0, GENESIS, 0  # the entry with the highest seq so far
+    for number, raw in enumerate(fh, start=1):
+        where = f"line {number}"
+        try:
+            body = json.loads(raw)
+            entry = AuditEntry.from_json(body)
+        except ValueError:
+            if not raw.endswith(b"\n"):
+                problems.append(f"{where}: the last line is incomplete (torn by a crash mid-write?)")
+            else:
+                problems.append(f"{where}: not an audit entry (the line was edited, inserted or damaged)")
+            continue
+        where = f"line {number} (seq {entry.seq})"
+        if _entry_hash(body) != entry.hash:
+            problems.append(f"{where}: its content does not match its hash (the line was edited)")
+        if entry.seq <= top_seq:
+            problems.append(f"{where}: comes after seq {top_seq} (lines were reordered or duplicated)")
+            continue
+        if entry.seq > top_seq + 1:
+            missing = entry.seq - top_seq - 1
+            span = f"seq {top_seq + 1}" if missing == 1 else f"seq {top_seq + 1}-{entry.seq - 1}"
+            problems.append(
+                f"{where}: follows seq {top_seq}; {span} missing ({missing} entr{'y' if missing == 1 else 'ies'} "
+                "removed, or moved later)"
+            )
+        elif entry.prev != top_hash:
+            before = f"line {top_line}" if top_line else "the start of the log"
+            problems.append(f"{where}: does not link to {before} (an entry was replaced, or edited and re-hashed)")
+        # Carry on from this entry so one removal is one problem, not a cascade.
+        top_seq, top_hash, top_line = entry.seq, entry.hash, number
+    return problems

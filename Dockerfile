@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY scripts/system-deps.sh scripts/
-RUN apt-get update && sh scripts/system-deps.sh && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && sh scripts/system-deps.sh --runtime && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY kinkyu ./kinkyu
 COPY streams ./streams

@@ -6,26 +6,37 @@
 #   libpango-1.0-0,
 #   libpangoft2-1.0-0    Pango, WeasyPrint's text layout (usually present already)
 #   poppler-utils        pdftotext / pdffonts: the tests read generated PDFs back
+#   chromium             (tests only) the browser the console's browser tests drive through
+#                        Playwright (tests/browser; Playwright never downloads one of its own)
 #
 # Idempotent: every package is checked with `dpkg -s` first; nothing is installed when all are
 # present, and apt is not touched at all. Runs apt-get as root, through sudo when not root and
 # sudo exists; otherwise prints the command to run and exits 1. On a system without dpkg/apt
 # it says what to install and exits 0 (PDF output then reports exactly what is missing).
 #
-# Usage: scripts/system-deps.sh [--check]   (--check: report what is missing, install nothing)
+# Usage: scripts/system-deps.sh [--check] [--runtime]
+#   --check    report what is missing, install nothing
+#   --runtime  only what Kinkyu needs to run, not what its tests need (the Docker image)
 set -eu
 
-PACKAGES="fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 poppler-utils"
+RUNTIME_PACKAGES="fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 poppler-utils"
+TEST_PACKAGES="chromium"
+PACKAGES="$RUNTIME_PACKAGES $TEST_PACKAGES"
 
 check_only=0
-if [ "${1:-}" = "--check" ]; then
-    check_only=1
-fi
+for arg in "$@"; do
+    case "$arg" in
+        --check) check_only=1 ;;
+        --runtime) PACKAGES="$RUNTIME_PACKAGES" ;;
+        *) echo "usage: scripts/system-deps.sh [--check] [--runtime]" >&2; exit 2 ;;
+    esac
+done
 
 if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
     echo "system-deps: no dpkg/apt-get here; install these (or your system's equivalents) yourself:" >&2
     echo "  $PACKAGES" >&2
-    echo "  (Japanese fonts: Noto Sans CJK JP; PDF tools: pdftotext, pdffonts)" >&2
+    echo "  (Japanese fonts: Noto Sans CJK JP; PDF tools: pdftotext, pdffonts; a chromium browser," >&2
+    echo "   named to the browser tests by KINKYU_CHROMIUM when it is not /usr/bin/chromium)" >&2
     exit 0
 fi
 

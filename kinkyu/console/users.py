@@ -96,7 +96,7 @@ class UserRecord(BaseModel):
         try:
             params = extract_parameters(value)
         except InvalidHashError:
-            raise ValueError(f"not an Argon2 PHC string ($argon2id$v=19$m=…); {hint}") from None
+            raise ValueError(f"not an Argon2id hash in PHC form; {hint}") from None
         if params.type is not Argon2Type.ID:
             raise ValueError(f"an Argon2id hash is required (this one is another Argon2 variant); {hint}")
         return value
@@ -186,7 +186,7 @@ def _entry_name(data: Any, index: int) -> str:
 
 
 def _describe(exc: ValidationError, data: Any, root: yaml.Node | None) -> str:
-    lines = []
+    lines: list[tuple[int, str]] = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
         loc = tuple(err["loc"])
         parts: list[str] = []
@@ -200,12 +200,14 @@ def _describe(exc: ValidationError, data: Any, root: yaml.Node | None) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown key (a user entry has username, display_name, role, password_hash, org, jurisdiction, "
             msg += "contracts, lang)"
+        elif err["type"] == "string_pattern_mismatch" and loc[-1:] == ("username",):
+            msg = "a username is 1 to 64 characters of a-z, 0-9, '.', '_' and '-'"
         else:
             msg = err["msg"].removeprefix("Value error, ")
         line = _node_line(root, loc)
         at = f"line {line}: " if line is not None else ""
-        lines.append(f"  {at}{where or '(top level)'}: {msg}")
-    return "\n".join(lines)
+        lines.append((line or 0, f"  {at}{where or '(top level)'}: {msg}"))
+    return "\n".join(text for _, text in sorted(lines, key=lambda item: item[0]))
 
 
 def _parse(path: Path) -> dict[str, UserRecord]:

@@ -37,6 +37,12 @@ PRELIMINARY_DUE_DAY = 5
 # trigger applies (even alongside other triggers).
 FINAL_DAYS = 30
 FINAL_DAYS_IMPROPER_PURPOSE = 60
+# The city is reminded of its 確報 a week before it is due: long enough to
+# gather what the 速報 left 調査中 (追完), short enough not to be forgotten. A
+# reminder that would fall on a non-working day comes on the working day before.
+FINAL_REMINDER_DAYS_BEFORE = 7
+# Reminders go out at 09:00 Japan time on their day: the start of office hours.
+REMINDER_HOUR = 9
 
 # The contractor's first report to the city is due 直ちに (immediately) under
 # most of the seed clauses (okayama 第15条, koganei 第19条, toyota 第13条,
@@ -79,6 +85,13 @@ def next_working_day(d: date) -> date:
     """Return ``d`` when it is a working day, else the first working day after it."""
     while is_jp_non_working_day(d):
         d += timedelta(days=1)
+    return d
+
+
+def previous_working_day(d: date) -> date:
+    """Return ``d`` when it is a working day, else the last working day before it."""
+    while is_jp_non_working_day(d):
+        d -= timedelta(days=1)
     return d
 
 
@@ -140,6 +153,39 @@ def ppc_deadlines(learned: date, *, improper_purpose: bool) -> PPCDeadlines:
         preliminary_reminder=legal_deadline(learned, PRELIMINARY_REMINDER_DAY),
         preliminary_due=legal_deadline(learned, PRELIMINARY_DUE_DAY),
         final_due=legal_deadline(learned, final_days),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """A reminder to the city before one of its PPC reports is due.
+
+    ``report`` is ``preliminary`` (速報) or ``final`` (確報); ``at`` is when it
+    goes out (09:00 JST on ``day``); ``due`` the report's due date.
+    """
+
+    report: str
+    day: date
+    due: date
+
+    @property
+    def at(self) -> datetime:
+        """The moment the reminder is due: :data:`REMINDER_HOUR` o'clock Japan time on ``day``."""
+        return datetime(self.day.year, self.day.month, self.day.day, REMINDER_HOUR, tzinfo=JST)
+
+
+def ppc_reminders(deadlines: PPCDeadlines) -> tuple[Reminder, Reminder]:
+    """The two reminders to the city: the 速報 on day 3 (due day 5), the 確報 a week before it is due.
+
+    The 速報 reminder is the guideline's "3-5 days" lower bound
+    (:data:`PRELIMINARY_REMINDER_DAY`, moved past non-working days like the due
+    date); the 確報 reminder comes :data:`FINAL_REMINDER_DAYS_BEFORE` days before
+    its due date, on the working day before when that day is not one.
+    """
+    final_day = previous_working_day(deadlines.final_due - timedelta(days=FINAL_REMINDER_DAYS_BEFORE))
+    return (
+        Reminder("preliminary", deadlines.preliminary_reminder, deadlines.preliminary_due),
+        Reminder("final", max(final_day, deadlines.learned), deadlines.final_due),
     )
 
 

@@ -20,15 +20,16 @@ with :func:`apply_override` next to the computed result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kinkyu.core.legal.deadlines import FINAL_DAYS, FINAL_DAYS_IMPROPER_PURPOSE, PPCDeadlines, ppc_deadlines
 from kinkyu.core.legal.labels import item_labels
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from datetime import date, datetime
+    from collections.abc import Iterable, Mapping
+    from datetime import date
 
     from kinkyu.core.contract import ContractProfile
     from kinkyu.core.incident import Incident
@@ -244,6 +245,15 @@ class PeopleCount:
         """Tell whether the count is more than ``threshold`` (the rules say "more than")."""
         return self.count > threshold
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"count": self.count, "upper_bound": self.upper_bound}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PeopleCount:
+        """Inverse of :meth:`to_json`."""
+        return cls(int(d["count"]), upper_bound=bool(d["upper_bound"]))
+
     def text(self, lang: str = "ja") -> str:
         """Render as ``1,200人`` or ``最大1,200人（レコード数の合計による上限）``; English likewise."""
         if lang == "en":
@@ -273,6 +283,20 @@ class TriggerResult:
     reason_ja: str
     reason_en: str
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "trigger": self.trigger.value,
+            "fired": self.fired,
+            "reason_ja": self.reason_ja,
+            "reason_en": self.reason_en,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TriggerResult:
+        """Inverse of :meth:`to_json`."""
+        return cls(Trigger(d["trigger"]), bool(d["fired"]), str(d["reason_ja"]), str(d["reason_en"]))
+
 
 @dataclass(frozen=True, slots=True)
 class PartyAssessment:
@@ -291,6 +315,20 @@ class PartyAssessment:
         """The triggers that fired."""
         return tuple(t.trigger for t in self.triggers if t.fired)
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: the party, whether any trigger fired (before overrides), and every trigger's result."""
+        return {
+            "party": self.party.value,
+            "computed_reportable": self.computed_reportable,
+            "fired": [t.value for t in self.fired],
+            "triggers": [t.to_json() for t in self.triggers],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PartyAssessment:
+        """Inverse of :meth:`to_json`."""
+        return cls(ReportingParty(d["party"]), tuple(TriggerResult.from_json(t) for t in d["triggers"]))
+
     def result(self, trigger: Trigger) -> TriggerResult:
         """Return the result for ``trigger`` (KeyError if this party's rule does not list it)."""
         for t in self.triggers:
@@ -308,6 +346,28 @@ class Override:
     by: str
     at: datetime
     party: ReportingParty | None = None  # None: both parties
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "reportable": self.reportable,
+            "reason": self.reason,
+            "by": self.by,
+            "at": self.at.isoformat(),
+            "party": self.party.value if self.party is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Override:
+        """Inverse of :meth:`to_json`."""
+        party = d.get("party")
+        return cls(
+            reportable=bool(d["reportable"]),
+            reason=str(d["reason"]),
+            by=str(d["by"]),
+            at=datetime.fromisoformat(d["at"]),
+            party=ReportingParty(party) if party else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +428,50 @@ class Assessment:
     def deadlines(self, learned: date) -> PPCDeadlines:
         """Return the PPC deadlines for a party that learned of the breach on ``learned``."""
         return ppc_deadlines(learned, improper_purpose=self.improper_purpose)
+
+    def signature(self) -> dict[str, Any]:
+        """The result as it matters to people: per party, reportable or not and which triggers fired.
+
+        Two assessments with the same signature differ only in wording (a new
+        record count under the threshold, say); a run logs a change of this.
+        """
+        return {
+            party.value: {
+                "reportable": self.reportable_to_ppc(party),
+                "fired": [t.value for t in self.party(party).fired],
+                "overridden": self.override_for(party) is not None,
+            }
+            for party in ReportingParty
+        } | {"encrypted_exempt": self.encrypted_exempt, "final_days": self.final_report_days}
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: effective answers first (what a screen shows), then the computed detail."""
+        return {
+            "contractor_reportable": self.contractor_reportable,
+            "city_reportable": self.city_reportable,
+            "encrypted_exempt": self.encrypted_exempt,
+            "improper_purpose": self.improper_purpose,
+            "final_report_days": self.final_report_days,
+            "possible": self.possible,
+            "people": self.people.to_json() if self.people is not None else None,
+            "contractor": self.contractor.to_json(),
+            "city": self.city.to_json(),
+            "overrides": [o.to_json() for o in self.overrides],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Assessment:
+        """Inverse of :meth:`to_json` (the derived keys are recomputed, not read)."""
+        people = d.get("people")
+        return cls(
+            contractor=PartyAssessment.from_json(d["contractor"]),
+            city=PartyAssessment.from_json(d["city"]),
+            encrypted_exempt=bool(d["encrypted_exempt"]),
+            improper_purpose=bool(d["improper_purpose"]),
+            people=PeopleCount.from_json(people) if people else None,
+            possible=bool(d["possible"]),
+            overrides=tuple(Override.from_json(o) for o in d.get("overrides") or ()),
+        )
 
 
 def apply_override(
@@ -584,6 +688,47 @@ def assess(facts: BreachFacts) -> Assessment:
     )
 
 
+def breach_facts(
+    *,
+    data_items: Iterable[str],
+    rules: Iterable[str],
+    kind: str | None,
+    records: int,
+    datasets: Mapping[str, tuple[Iterable[str], bool]],
+    involved: Iterable[str] | None = None,
+    distinct_people: int | None = None,
+    encrypted: bool = False,
+    filed_improper_purpose: bool | None = None,
+    ordinance_sensitive_items: Iterable[str] = (),
+    possible: bool = True,
+) -> BreachFacts:
+    """Derive :class:`BreachFacts` from what an incident and its contract say.
+
+    ``datasets`` maps each data set of the contract to its fields and its
+    ``sensitive`` flag. ``involved`` names the data sets involved; None means
+    not known, and then every data set of the contract counts (a possible
+    breach is reportable, so the product leans towards reporting and a person
+    can override). When ``data_items`` is empty, the fields of those data sets
+    are the items that may have been exposed.
+    """
+    names = list(datasets) if involved is None else [d for d in involved if d in datasets]
+    items = list(data_items)
+    if not items:
+        items = [f for name in names for f in datasets[name][0]]
+    return BreachFacts(
+        data_items=frozenset(items),
+        any_sensitive_dataset=any(datasets[name][1] for name in names),
+        rules=frozenset(rules),
+        kind=kind,
+        filed_improper_purpose=filed_improper_purpose,
+        distinct_people=distinct_people,
+        records_upper_bound=max(0, records),
+        encrypted=encrypted,
+        ordinance_sensitive_items=frozenset(ordinance_sensitive_items),
+        possible=possible,
+    )
+
+
 def breach_facts_from_incident(
     incident: Incident,
     profile: ContractProfile,
@@ -595,27 +740,17 @@ def breach_facts_from_incident(
     ordinance_sensitive_items: Iterable[str] = (),
     possible: bool = True,
 ) -> BreachFacts:
-    """Derive the :class:`BreachFacts` of an incident under its contract profile.
-
-    ``datasets`` names the data sets involved; None means not known, and then
-    every data set of the contract counts (a possible breach is reportable, so
-    the product leans towards reporting and a person can override). When the
-    incident names no data items, the fields of those data sets are the items
-    that may have been exposed.
-    """
-    involved = list(profile.datasets) if datasets is None else [d for d in datasets if d in profile.datasets]
-    items: Iterable[str] = incident.data_items
-    if not incident.data_items:
-        items = [f for name in involved for f in profile.datasets[name].fields]
-    return BreachFacts(
-        data_items=frozenset(items),
-        any_sensitive_dataset=any(profile.datasets[name].sensitive for name in involved),
-        rules=frozenset(incident.rules),
+    """Derive the :class:`BreachFacts` of an incident under its contract profile (see :func:`breach_facts`)."""
+    return breach_facts(
+        data_items=incident.data_items,
+        rules=incident.rules,
         kind=incident.kind,
-        filed_improper_purpose=filed_improper_purpose,
+        records=incident.records,
+        datasets={name: (ds.fields, ds.sensitive) for name, ds in profile.datasets.items()},
+        involved=datasets,
         distinct_people=distinct_people,
-        records_upper_bound=incident.records,
         encrypted=encrypted,
-        ordinance_sensitive_items=frozenset(ordinance_sensitive_items),
+        filed_improper_purpose=filed_improper_purpose,
+        ordinance_sensitive_items=ordinance_sensitive_items,
         possible=possible,
     )

@@ -38,6 +38,8 @@ NotifyKind = Literal[
     "closure_report",  # the incident is closed
     "triage_due",  # to the contractor: confirm or dismiss by ``due``
     "task_assigned",  # to the contractor: a task (city instruction, report item, recovery …)
+    "ppc_preliminary_reminder",  # to the city: its 速報 to the PPC is due soon (day 3 of 3-5)
+    "ppc_final_reminder",  # to the city: its 確報 to the PPC is due in a week (30 or 60 days)
 ]
 Audience = Literal["city", "contractor"]
 EscalateReason = Literal["deadline_missed", "no_acknowledgement", "containment_failed"]
@@ -60,6 +62,13 @@ class Notify:
     (:func:`kinkyu.core.legal.rule8_items`). ``possible`` marks a report of a
     possible breach (おそれ) rather than a confirmed one. ``task_id`` names the
     task of a ``task_assigned`` message.
+
+    ``rule8_items`` (first and written reports to the city): the nine Rule 8(1)
+    items in order as ``(key, ja, en)``, None where still 調査中; categories,
+    counts and dates only. ``ppc`` (the two PPC reminders): ``report``
+    (``preliminary`` / ``final``), ``learned`` and ``due`` (ISO dates),
+    ``final_days`` (30 / 60), ``improper_purpose`` and ``triggers`` (the city's
+    fired trigger codes).
     """
 
     effect_id: str
@@ -79,6 +88,8 @@ class Notify:
     rule8: bool = False
     task_id: str | None = None
     contract_ended: bool = False
+    rule8_items: tuple[tuple[str, str | None, str | None], ...] = ()
+    ppc: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Wire form."""
@@ -101,6 +112,8 @@ class Notify:
             "rule8": self.rule8,
             "task_id": self.task_id,
             "contract_ended": self.contract_ended,
+            "rule8_items": [{"key": k, "ja": ja, "en": en} for k, ja, en in self.rule8_items],
+            "ppc": dict(self.ppc) if self.ppc is not None else None,
         }
 
 

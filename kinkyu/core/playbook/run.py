@@ -51,6 +51,17 @@ entry's ``data``; see :data:`FOLLOW_UP_DATA_KEYS`; all are optional):
     ``done: true`` completes a step (a report made by phone, recovery done,
     the city's publication); ``supplied``: report-item keys now in the report
     (追完); ``command_id`` with ``result`` as for ``containment_result``.
+``update`` (national report, :mod:`kinkyu.core.playbook.ppc`)
+    facts the PPC assessment reads: ``encrypted`` (true: all the data was
+    strongly encrypted, 高度な暗号化), ``distinct_people`` (the number of
+    distinct people, when someone counted them), ``improper_purpose`` (true:
+    the breach was or may have been done with an improper purpose),
+    ``datasets`` (the data sets involved). A person's decision:
+    ``ppc_override`` ``reportable`` | ``not_reportable``, ``party`` ``city`` |
+    ``contractor`` (absent: both) and ``reason`` (a category code such as
+    ``key-not-compromised``; an override without one is refused with a note).
+    The assessment is recomputed on every change of these facts and of the
+    incident's; the timeline records it when the result changes.
 ``resolution``
     closes the incident when no task is open; otherwise a ``closure_refused``
     entry lists the open task ids and the incident stays open (a new
@@ -71,11 +82,12 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from kinkyu.core.incident import Incident, TimelineEntry
+from kinkyu.core.legal import Assessment, Override, ReportingParty, Rule8Items, rule8_items
 from kinkyu.core.model import FOLLOW_UP_KINDS, JST
 from kinkyu.core.playbook.containment import ContainmentCommand, Targets, propose
 from kinkyu.core.playbook.definition import REPORT_ITEMS, Playbook, Step
@@ -92,6 +104,22 @@ from kinkyu.core.playbook.effects import Escalate as EscalateEffect
 from kinkyu.core.playbook.effects import Notify as NotifyEffect
 from kinkyu.core.playbook.exceptions import PlaybookRunError
 from kinkyu.core.playbook.policy import ResponsePolicy
+from kinkyu.core.playbook.ppc import (
+    CLOCK_STEP_KINDS,
+    PPCState,
+    datasets_snapshot,
+    end_of_day,
+    known_items,
+    party_of,
+    reminder_effect_id,
+    rule8_json,
+    rule8_pair,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kinkyu.core.contract import Dataset
 
 SYSTEM = "kinkyu"
 
@@ -117,7 +145,18 @@ FOLLOW_UP_DATA_KEYS: tuple[str, ...] = (
     "within",
     "report_request",
     "supplied",
+    # The national report (kinkyu.core.playbook.ppc): facts the assessment reads, and overrides.
+    "encrypted",
+    "distinct_people",
+    "improper_purpose",
+    "datasets",
+    "ppc_override",
+    "party",
 )
+# The follow-up keys that supply facts to the PPC assessment.
+PPC_FACT_KEYS: tuple[str, ...] = ("encrypted", "distinct_people", "improper_purpose", "datasets")
+PPC_OVERRIDE_VALUES: dict[str, bool] = {"reportable": True, "not_reportable": False}
+_MAX_PEOPLE = 1_000_000_000
 _ID_LIMIT = 120
 # What a ``reason`` or ``title`` may be: a lower-case category code.
 _CODE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
@@ -441,6 +480,7 @@ class PlaybookRun:
     escalations: int = 0
     seals: int = 0
     timeline: list[TimelineEntry] = field(default_factory=list)
+    ppc: PPCState = field(default_factory=PPCState)
 
     # -- queries ---------------------------------------------------------------
 
@@ -464,6 +504,116 @@ class PlaybookRun:
     def closed(self) -> bool:
         """True once the incident is closed."""
         return self.state == CLOSED
+
+    def clock_step(self) -> StepRun | None:
+        """The report step whose delivery starts the city's clock (the first report, else the written one)."""
+        for kind in ("first_report", "written_report"):
+            st = next((s for s in self.steps if s.kind == kind), None)
+            if st is not None:
+                return st
+        return None
+
+    def contractor_within(self) -> timedelta | None:
+        """The time the first report's clause word allows the contractor (None: no word, the default)."""
+        st = self.clock_step()
+        if st is None:
+            return None
+        step = self.playbook.step(st.step_id)
+        return self.policy.within(step.urgency) if step.urgency is not None else None
+
+    def rule8(self) -> Rule8Items:
+        """The nine Rule 8(1) items as far as the run knows them: categories, counts, dates; the rest 調査中.
+
+        People's free text (cause, secondary harm, measures) never reaches a
+        run; the written report adds it (:mod:`kinkyu.reports.model`).
+        """
+        f = self.facts
+        a = self.ppc.assessment
+        publication = next((s for s in self.steps if s.kind == "publication"), None)
+        prevention = next((s for s in self.steps if s.kind == "recurrence_prevention"), None)
+        done_cmds = sum(1 for c in self.commands if c.status == "done")
+
+        def build(lang: str) -> Rule8Items:
+            ja = lang == "ja"
+
+            def day(ts: datetime) -> str:
+                d = ts.astimezone(JST)
+                return f"{d.year}年{d.month}月{d.day}日" if ja else f"{d:%Y-%m-%d}"
+
+            who = ("アクセスログ監視による検知" if ja else "access-log monitoring") if f.origin == "detection" else None
+            medium = ("電子データ" if ja else "electronic data") if f.origin == "detection" else None
+            pub = (
+                (f"公表済み（{day(publication.done_at)}）" if ja else f"published ({day(publication.done_at)})")
+                if publication is not None and publication.status == "done" and publication.done_at is not None
+                else None
+            )
+            prev = None
+            if prevention is not None and prevention.status == "done" and prevention.done_at is not None:
+                prev = f"実施済み（{day(prevention.done_at)}）" if ja else f"done ({day(prevention.done_at)})"
+            elif prevention is not None and prevention.status == "active":
+                prev = "検討・実施中" if ja else "being prepared"
+            other = (
+                f"被害拡大防止措置 {len(self.commands)}件（完了 {done_cmds}件）、証拠保全の依頼 {self.seals}回"
+                if ja
+                else f"containment commands: {len(self.commands)} ({done_cmds} done); evidence sealing requests: "
+                f"{self.seals}"
+            )
+            return rule8_items(
+                occurred_at=f.first_event_ts,
+                discovered_at=f.discovered_at or self.learned_at,
+                kind=f.kind,
+                rules=f.rules,
+                who_found=who,
+                assessment=a,
+                contractor_involved=True,
+                data_items=known_items(f.data_items),
+                medium=medium,
+                publication=pub,
+                prevention=prev,
+                other=other,
+                possible=self.possible,
+            )
+
+        return rule8_pair(build)
+
+    def ppc_json(self) -> dict[str, Any]:
+        """The national report as the run's JSON carries it (``"ppc"``); see :mod:`kinkyu.core.playbook.ppc`."""
+        p = self.ppc
+        out = p.to_json()
+        dl = p.deadlines()
+        out["deadlines"] = (
+            {
+                "learned": dl.learned.isoformat(),
+                "preliminary_reminder": dl.preliminary_reminder.isoformat(),
+                "preliminary_due": dl.preliminary_due.isoformat(),
+                "final_due": dl.final_due.isoformat(),
+                "final_days": dl.final_days,
+                "improper_purpose": dl.improper_purpose,
+            }
+            if dl is not None
+            else None
+        )
+        status = p.contractor(self.learned_at, self.contractor_within())
+        out["contractor"] = {
+            "discovered_at": status.discovered_at.isoformat(),
+            "due_at": status.due_at.isoformat(),
+            "reported_at": _iso(status.reported_at),
+            "state": status.state.value,
+            "released": status.released,
+            "reported_late": status.reported_late,
+        }
+        out["reminders"] = [
+            {
+                "report": r.report,
+                "at": r.at.isoformat(),
+                "due": r.due.isoformat(),
+                "effect_id": reminder_effect_id(self.incident_id, r),
+                "sent": reminder_effect_id(self.incident_id, r) in p.reminded,
+            }
+            for r in p.reminders()
+        ]
+        out["rule8"] = rule8_json(self.rule8())
+        return out
 
     # -- snapshots -------------------------------------------------------------
 
@@ -495,6 +645,7 @@ class PlaybookRun:
             "escalations": self.escalations,
             "seals": self.seals,
             "timeline": [e.to_json() for e in self.timeline],
+            "ppc": self.ppc_json(),
         }
 
     @classmethod
@@ -525,6 +676,7 @@ class PlaybookRun:
             escalations=d["escalations"],
             seals=d["seals"],
             timeline=[TimelineEntry.from_json(e) for e in d["timeline"]],
+            ppc=PPCState.from_json(d.get("ppc")),
         )
 
 
@@ -548,6 +700,19 @@ def _code(value: Any) -> str | None:
     return text if _CODE.fullmatch(text) else WITHHELD
 
 
+def _verdicts(a: Assessment) -> str:
+    """One line per party for the timeline: reportable or not, and why (trigger codes)."""
+    if a.encrypted_exempt and not a.overrides:
+        return "not reportable for either party: exempt, strong encryption (高度な暗号化)"
+    parts = []
+    for party in ReportingParty:
+        fired = ", ".join(t.value for t in a.party(party).fired)
+        verdict = "reportable" if a.reportable_to_ppc(party) else "not reportable"
+        decided = " (decided by a person)" if a.override_for(party) is not None else ""
+        parts.append(f"{party.value} {verdict}{decided}" + (f" ({fired})" if fired else ""))
+    return "; ".join(parts)
+
+
 def _safe_data(data: dict[str, Any]) -> dict[str, Any]:
     """The follow-up data the run records: known keys, ids and categories, screened."""
     out: dict[str, Any] = {}
@@ -563,6 +728,19 @@ def _safe_data(data: dict[str, Any]) -> dict[str, Any]:
             out[key] = [v for v in _ids(value) if v in REPORT_ITEMS]
         elif key in {"done", "report_request"}:
             out[key] = value is True
+        elif key in {"encrypted", "improper_purpose"}:
+            if isinstance(value, bool):
+                out[key] = value
+        elif key == "distinct_people":
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_PEOPLE:
+                out[key] = value
+        elif key == "datasets":
+            out[key] = [v for v in _ids(value) if _CODE.fullmatch(v)]
+        elif key in {"ppc_override", "party"}:
+            # Codes only: anything else is recorded as withheld and refused by the override.
+            text = _code(value)
+            if text is not None:
+                out[key] = text
         elif isinstance(value, str):
             out[key] = value[:_ID_LIMIT]
     return out
@@ -597,6 +775,7 @@ class _Ctx:
         due: datetime | None = None,
         task_id: str | None = None,
         missing: tuple[str, ...] = (),
+        rule8: tuple[tuple[str, str | None, str | None], ...] = (),
     ) -> NotifyEffect:
         run = self.run
         step = run.playbook.step(st.step_id)
@@ -619,6 +798,7 @@ class _Ctx:
             rule8=step.rule8,
             task_id=task_id,
             contract_ended=run.contract_ended,
+            rule8_items=rule8,
         )
         self.out.append(effect)
         return effect
@@ -750,7 +930,10 @@ class _Ctx:
                 "effect_id": f"{run.incident_id}/{st.step_id}/{kind}/{st.sent + 1}",
             },
         )
-        self.notify(st, kind, audience=step.to or "city", due=due, missing=missing)
+        # The first word to the city carries the nine Rule 8(1) items: telling the city what it
+        # knows of them releases the contractor from its own PPC report (legal.md).
+        rule8 = tuple((i.key.value, i.ja, i.en) for i in run.rule8()) if step.kind in CLOCK_STEP_KINDS else ()
+        self.notify(st, kind, audience=step.to or "city", due=due, missing=missing, rule8=rule8)
         for item in missing:
             label_ja, label_en = REPORT_ITEMS[item]
             self.open_task(
@@ -1093,6 +1276,8 @@ class _Ctx:
             ts=entry.ts,
         )
         who, ts = entry.who, entry.ts
+        if entry.kind == "message_sent":
+            self.delivered(raw, ts)
         if kind == "acknowledgement":
             self.acknowledge(data.get("step"), who, ts)
         elif kind == "city_instruction":
@@ -1108,6 +1293,10 @@ class _Ctx:
                 self.supply(data["supplied"], who, ts)
             if "step" in data and data.get("done") is True:
                 self.step_done(str(data["step"]), who, ts)
+            if any(k in data for k in PPC_FACT_KEYS):
+                self.ppc_facts(data)
+            if "ppc_override" in raw:
+                self.ppc_override(data, who, ts)
         if kind != "city_instruction" and "task_id" in data and data.get("done") is True:
             task = self.run.task(str(data["task_id"]))
             if task is None:
@@ -1124,6 +1313,8 @@ class _Ctx:
         for st in targets:
             st.status = "done"
             st.done_at = ts
+            if st.kind in CLOCK_STEP_KINDS:
+                self.city_learned(ts, "acknowledgement", st.step_id)
             late = st.due is not None and ts > st.due
             self.log(
                 f"{st.kind} acknowledged by the city" + (" after its due time" if late else ""),
@@ -1209,6 +1400,9 @@ class _Ctx:
             return
         st.status = "done"
         st.done_at = ts
+        if st.kind in CLOCK_STEP_KINDS:
+            # A report made another way (by phone) reached the city too.
+            self.city_learned(ts, "step_done", st.step_id)
         late = st.due is not None and ts > st.due
         self.log(
             f"step {step_id} done" + (" after its due time" if late else ""),
@@ -1310,6 +1504,8 @@ class _Ctx:
             if new_rules or targets_changed:
                 self.new_rules(new_rules, targets_changed=targets_changed)
             self.recheck_items()
+        self.record_ppc(record)
+        self.reassess()
         for raw in record.get("timeline") or []:
             if not isinstance(raw, dict) or raw.get("kind") in {"finding", "filed"}:
                 continue
@@ -1353,11 +1549,186 @@ class _Ctx:
             elif self.run.state == RESPONDING:
                 self.start_step(st, self.now)
 
+    # -- the national report (kinkyu.core.playbook.ppc) ---------------------------------
+
+    def record_ppc(self, record: dict[str, Any]) -> None:
+        """Take the PPC facts an incident record carries, when it does (today's detection stage does not)."""
+        p = self.run.ppc
+        if isinstance(record.get("datasets"), list):
+            p.involved = [v for v in _ids(record["datasets"]) if _CODE.fullmatch(v)]
+        people = record.get("distinct_people")
+        if isinstance(people, int) and not isinstance(people, bool) and 0 <= people <= _MAX_PEOPLE:
+            p.distinct_people = people
+        if isinstance(record.get("encrypted"), bool):
+            p.encrypted = record["encrypted"]
+
+    def reassess(self, *, quiet: bool = False) -> None:
+        """Recompute the PPC assessment; record it on the timeline when the result changed."""
+        run = self.run
+        f = run.facts
+        p = run.ppc
+        new = p.compute(data_items=f.data_items, rules=f.rules, kind=f.kind, records=f.records, possible=run.possible)
+        old = p.assessment
+        p.assessment = new
+        if quiet or (old is not None and old.signature() == new.signature()):
+            return
+        self.log(
+            "PPC report (個人情報保護委員会への報告): " + _verdicts(new),
+            "ppc_assessment",
+            {
+                **new.signature(),
+                "people": new.people.to_json() if new.people is not None else None,
+                "previous": old.signature() if old is not None else None,
+            },
+        )
+
+    def ppc_facts(self, data: dict[str, Any]) -> None:
+        p = self.run.ppc
+        if "encrypted" in data:
+            p.encrypted = data["encrypted"] is True
+        if "distinct_people" in data:
+            p.distinct_people = int(data["distinct_people"])
+        if "improper_purpose" in data:
+            p.improper_purpose = data["improper_purpose"] is True
+        if "datasets" in data:
+            p.involved = list(data["datasets"])
+        self.reassess()
+
+    def ppc_override(self, data: dict[str, Any], who: str, ts: datetime) -> None:
+        value = data.get("ppc_override")
+        reason = data.get("reason")
+        why: str | None = None
+        party: ReportingParty | None = None
+        if value not in PPC_OVERRIDE_VALUES:
+            why = "ppc_override must be reportable or not_reportable"
+        else:
+            try:
+                party = party_of(data.get("party"))
+            except ValueError:
+                why = "party must be city or contractor (or absent for both)"
+        if why is None and (reason is None or reason == WITHHELD):
+            # The decision is on the record only with its reason; free text may name a resident.
+            why = "an override needs a reason, as a category code (e.g. key-not-compromised)"
+        if why is not None:
+            self.log(f"PPC override refused: {why}", "ppc_override_refused", {"why": why}, who=who)
+            return
+        reportable = PPC_OVERRIDE_VALUES[str(value)]
+        override = Override(reportable=reportable, reason=str(reason), by=who, at=ts, party=party)
+        self.run.ppc.overrides.append(override)
+        self.reassess(quiet=True)
+        a = self.run.ppc.assessment
+        for_whom = f"the {party.value}" if party is not None else "both parties"
+        self.log(
+            f"PPC assessment overridden for {for_whom}: {'reportable' if reportable else 'not reportable'} "
+            f"(reason: {reason}); now " + (_verdicts(a) if a is not None else "-"),
+            "ppc_override",
+            {
+                "ppc_override": value,
+                "party": party.value if party is not None else None,
+                "reason": reason,
+                **(a.signature() if a is not None else {}),
+            },
+            who=who,
+            ts=ts,
+        )
+
+    def delivered(self, raw: dict[str, Any], ts: datetime) -> None:
+        """A delivery result: the first report's delivery to a city contact is when the city learned."""
+        chain_id, recipient = raw.get("chain_id"), raw.get("recipient")
+        if not isinstance(chain_id, str) or not isinstance(recipient, str) or not recipient.startswith("city:"):
+            return
+        # Notify effect ids are "<incident>/<step>/<kind>/<n>" (_Ctx.notify).
+        parts = chain_id.split("/")
+        if len(parts) == 4 and parts[0] == self.run.incident_id and parts[2] in CLOCK_STEP_KINDS:  # noqa: PLR2004  # the four parts of an effect id
+            self.city_learned(ts, "message_sent", parts[1])
+
+    def city_learned(self, ts: datetime, via: str, step_id: str) -> None:
+        p = self.run.ppc
+        if p.city_learned_at is not None and p.city_learned_at <= ts:
+            return
+        p.city_learned_at = ts
+        p.learned_via = via
+        p.clock_step = step_id
+        dl = p.deadlines()
+        if dl is None:  # pragma: no cover - set just above
+            return
+        self.log(
+            f"the city learned of the incident on {dl.learned.isoformat()} ({via.replace('_', ' ')}, {step_id}): "
+            f"the contractor has told the city (released from its own PPC report); the city's 速報 is due "
+            f"{dl.preliminary_due.isoformat()}, its 確報 {dl.final_due.isoformat()} ({dl.final_days} days)",
+            "ppc_clock",
+            {
+                "city_learned_at": ts.isoformat(),
+                "learned": dl.learned.isoformat(),
+                "via": via,
+                "step": step_id,
+                "preliminary_due": dl.preliminary_due.isoformat(),
+                "final_due": dl.final_due.isoformat(),
+                "final_days": dl.final_days,
+            },
+        )
+
+    def ppc_reminders(self) -> None:
+        """Remind the city's contacts of their PPC reports before each is due, once each."""
+        run = self.run
+        p = run.ppc
+        if run.triage == "dismissed" or run.outcome == "dismissed":
+            return
+        a = p.assessment
+        dl = p.deadlines()
+        learned = dl.learned.isoformat() if dl is not None else None
+        for r in p.reminders():
+            effect_id = reminder_effect_id(run.incident_id, r)
+            if effect_id in p.reminded or self.now < r.at:
+                continue
+            p.reminded.append(effect_id)
+            due = end_of_day(r.due)
+            name = "速報 (preliminary report)" if r.report == "preliminary" else "確報 (full report)"
+            if self.now > due:
+                self.log(
+                    f"reminder of the city's PPC {name} not sent: it was due {r.due.isoformat()}",
+                    "ppc_reminder_skipped",
+                    {"report": r.report, "due": r.due.isoformat(), "effect_id": effect_id},
+                )
+                continue
+            final_days = a.final_report_days if a is not None else 30
+            self.log(
+                f"the city is reminded: its PPC {name} is due {r.due.isoformat()}"
+                + (f" ({final_days} days)" if r.report == "final" else ""),
+                "ppc_reminder",
+                {"report": r.report, "due": r.due.isoformat(), "effect_id": effect_id},
+            )
+            clock = run.clock_step()
+            self.out.append(
+                NotifyEffect(
+                    effect_id=effect_id,
+                    incident_id=run.incident_id,
+                    contract_id=run.contract_id,
+                    jurisdiction=run.jurisdiction,
+                    step_id=p.clock_step or (clock.step_id if clock is not None else "first_report"),
+                    audience="city",
+                    kind="ppc_preliminary_reminder" if r.report == "preliminary" else "ppc_final_reminder",
+                    due=due,
+                    possible=run.possible,
+                    contract_ended=run.contract_ended,
+                    ppc={
+                        "report": r.report,
+                        "learned": learned,
+                        "due": r.due.isoformat(),
+                        "final_days": final_days,
+                        "improper_purpose": a.improper_purpose if a is not None else False,
+                        "triggers": [t.value for t in a.city.fired] if a is not None else [],
+                    },
+                )
+            )
+
     # -- time -------------------------------------------------------------------------
 
     def tick(self) -> None:
         run = self.run
         now = self.now
+        # The city's duties to the PPC outlast the contractor's response: remind even when closed.
+        self.ppc_reminders()
         if run.state == CLOSED:
             return
         for st in list(run.steps):
@@ -1446,6 +1817,8 @@ def start(
     policy: ResponsePolicy,
     profile_ends: date,
     now: datetime,
+    *,
+    datasets: Mapping[str, Dataset] | None = None,
 ) -> tuple[PlaybookRun, list[Effect]]:
     """Open a run for ``incident`` (an ``incidents`` record: ``Incident.to_json()``, ``change`` opened).
 
@@ -1455,7 +1828,8 @@ def start(
     deadline. A contract that ended before ``now`` is recorded and the run
     goes on: every clause's duty continues after the contract ends. Deadlines
     count from when the contractor learned of the incident: a filing's
-    ``discovered_at`` (if earlier than ``now``), else ``now``.
+    ``discovered_at`` (if earlier than ``now``), else ``now``. ``datasets``
+    (the contract's data sets) feed the PPC assessment; the run keeps a copy.
     """
     _require_aware(now)
     facts = _facts(incident)
@@ -1477,8 +1851,10 @@ def start(
         contract_ends=profile_ends,
         contract_ended=ended,
         facts=facts,
+        ppc=PPCState(datasets=datasets_snapshot(datasets)),
     )
     ctx = _Ctx(run, now)
+    ctx.record_ppc(incident)
     ctx.add_applicable_steps()
     ctx.log(
         f"playbook {playbook.jurisdiction} started for a {facts.origin} incident "
@@ -1511,6 +1887,8 @@ def start(
         why = f"filed {facts.kind}: reported at once"
     # Detections are reported as possible breaches; a filing reports what a person saw happen.
     run.possible = facts.origin == "detection"
+    # Before any report goes out: the first report carries the assessment in its Rule 8 item 1.
+    ctx.reassess()
     triage = ctx.triage_step()
     for st in run.steps:
         if ctx.step_def(st).phase == "open" and st.kind != "triage":
@@ -1540,6 +1918,7 @@ def start(
             except (KeyError, TypeError, ValueError):
                 continue
     ctx.tick()
+    run.ppc.checked_at = now
     return run, ctx.out
 
 
@@ -1567,6 +1946,7 @@ def apply(run: PlaybookRun, record: dict[str, Any], now: datetime) -> list[Effec
     else:
         raise PlaybookRunError(f"unknown change {change!r} (opened, updated or event)")
     ctx.tick()
+    run.ppc.checked_at = now
     return ctx.out
 
 
@@ -1574,6 +1954,8 @@ def tick(run: PlaybookRun, now: datetime) -> list[Effect]:
     """Let time pass to ``now``: missed deadlines (once each), unacknowledged reports, progress reports."""
     ctx = _Ctx(run, now)
     ctx.tick()
+    if ctx.out:
+        run.ppc.checked_at = now
     return ctx.out
 
 
@@ -1585,18 +1967,20 @@ def on_record(
     policy: ResponsePolicy,
     contract_ends: date,
     now: datetime,
+    datasets: Mapping[str, Dataset] | None = None,
 ) -> tuple[PlaybookRun | None, list[Effect]]:
     """Route one ``incidents`` record: :func:`start` a run or :func:`apply` to the existing one.
 
     An ``event`` record for an incident without a run returns ``(None, [])``:
     the incident record it belongs to carries the same entry in its timeline,
-    and the run picks it up from there when it starts.
+    and the run picks it up from there when it starts. ``datasets`` are the
+    contract's data sets, for a run that starts (see :func:`start`).
     """
     if run is not None:
         return run, apply(run, record, now)
     if record.get("change") == "event":
         return None, []
-    return start(record, playbook, policy, contract_ends, now)
+    return start(record, playbook, policy, contract_ends, now, datasets=datasets)
 
 
 def next_due(run: PlaybookRun) -> datetime | None:
@@ -1604,9 +1988,12 @@ def next_due(run: PlaybookRun) -> datetime | None:
 
     A stage can sleep until then instead of ticking on a fixed beat.
     """
-    if run.state == CLOSED:
-        return None
     times: list[datetime] = []
+    if run.triage != "dismissed" and run.outcome != "dismissed":
+        done = set(run.ppc.reminded)
+        times.extend(r.at for r in run.ppc.reminders() if reminder_effect_id(run.incident_id, r) not in done)
+    if run.state == CLOSED:
+        return min(times) if times else None
     for st in run.steps:
         if st.status in {"active", "sent"} and st.due is not None and not st.missed:
             times.append(st.due)

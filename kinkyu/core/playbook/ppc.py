@@ -1,0 +1,252 @@
+"""The national report on a live run: the PPC assessment, both clocks, the Rule 8 items, reminders.
+
+A :class:`PPCState` travels with each :class:`~kinkyu.core.playbook.run.PlaybookRun`
+(``run.ppc``; JSON under ``"ppc"`` in :meth:`PlaybookRun.to_json`). It holds
+what the assessment reads beyond the run's :class:`~kinkyu.core.playbook.run.Facts`
+(the contract's data sets, and the facts follow-ups supply), the people's
+overrides, the latest :class:`~kinkyu.core.legal.Assessment`, the moment the
+city learned of the incident, and the reminders already sent. Everything
+else (the 速報 / 確報 due dates, the contractor's status, the nine Rule 8(1)
+items) is derived from it, so it is never stale.
+
+Pure: the same state gives the same JSON; no clock is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from kinkyu.core.legal import (
+    DEFAULT_CONTRACTOR_WITHIN,
+    RULE8_ORDER,
+    UNKNOWN,
+    UNKNOWN_EN,
+    Assessment,
+    ContractorStatus,
+    Override,
+    PPCDeadlines,
+    Reminder,
+    ReportingParty,
+    Rule8Item,
+    Rule8Items,
+    assess,
+    breach_facts,
+    contractor_status,
+    learned_date,
+    ppc_deadlines,
+    ppc_reminders,
+    rule8_items,
+)
+from kinkyu.core.legal.labels import ITEM_LABELS
+from kinkyu.core.model import JST
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kinkyu.core.contract import Dataset
+
+# The report steps whose delivery to the city starts its clock (legal.md: "when the contractor's first
+# report reaches the city"). A complaint report tells the city of a complaint, not of a breach.
+CLOCK_STEP_KINDS = frozenset({"first_report", "written_report"})
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def end_of_day(day: Any) -> datetime:
+    """The last minute of a Japan calendar day: a day's deadline runs until then."""
+    return datetime(day.year, day.month, day.day, 23, 59, tzinfo=JST)
+
+
+def datasets_snapshot(datasets: Mapping[str, Dataset] | None) -> dict[str, dict[str, Any]] | None:
+    """The contract's data sets as a run keeps them: fields and the ``sensitive`` flag (None: not given)."""
+    if datasets is None:
+        return None
+    return {name: {"fields": list(ds.fields), "sensitive": ds.sensitive} for name, ds in datasets.items()}
+
+
+@dataclass(slots=True)
+class PPCState:
+    """A run's national-report state; see the module docstring.
+
+    ``datasets`` is the contract's data sets when the run started (None: the
+    run was started without them, and the data set facts are unknown);
+    ``involved`` the data sets the incident touched (None: not known, every
+    data set counts); ``distinct_people``, ``encrypted`` and
+    ``improper_purpose`` what people (or records) said. ``learned_via`` says
+    how the city's learning was recorded: ``message_sent`` (the first report's
+    delivery), ``acknowledgement`` or ``step_done`` (a report made by phone).
+    """
+
+    datasets: dict[str, dict[str, Any]] | None = None
+    involved: list[str] | None = None
+    distinct_people: int | None = None
+    encrypted: bool = False
+    improper_purpose: bool | None = None
+    overrides: list[Override] = field(default_factory=list)
+    assessment: Assessment | None = None
+    city_learned_at: datetime | None = None
+    learned_via: str | None = None
+    clock_step: str | None = None
+    reminded: list[str] = field(default_factory=list)
+    checked_at: datetime | None = None
+
+    # -- derived ---------------------------------------------------------------------------
+
+    def compute(
+        self, *, data_items: list[str], rules: list[str], kind: str, records: int, possible: bool
+    ) -> Assessment:
+        """The assessment of these facts under this state's inputs, overrides applied."""
+        datasets = {n: (d.get("fields") or [], bool(d.get("sensitive"))) for n, d in (self.datasets or {}).items()}
+        facts = breach_facts(
+            data_items=data_items,
+            rules=rules,
+            kind=kind,
+            records=records,
+            datasets=datasets,
+            involved=self.involved,
+            distinct_people=self.distinct_people,
+            encrypted=self.encrypted,
+            filed_improper_purpose=self.improper_purpose,
+            possible=possible,
+        )
+        computed = assess(facts)
+        if not self.overrides:
+            return computed
+        return Assessment(
+            contractor=computed.contractor,
+            city=computed.city,
+            encrypted_exempt=computed.encrypted_exempt,
+            improper_purpose=computed.improper_purpose,
+            people=computed.people,
+            possible=computed.possible,
+            overrides=tuple(self.overrides),
+        )
+
+    def deadlines(self) -> PPCDeadlines | None:
+        """The city's 速報 / 確報 dates, once the city has learned (day 1: the Japan date it did)."""
+        if self.city_learned_at is None:
+            return None
+        improper = self.assessment.improper_purpose if self.assessment is not None else False
+        return ppc_deadlines(learned_date(self.city_learned_at), improper_purpose=improper)
+
+    def reminders(self) -> tuple[Reminder, ...]:
+        """The reminders to the city, when it has learned and is (or may be) reportable; else none."""
+        dl = self.deadlines()
+        if dl is None or self.assessment is None or not self.assessment.city_reportable:
+            return ()
+        return ppc_reminders(dl)
+
+    def contractor(self, discovered_at: datetime, within: timedelta | None) -> ContractorStatus:
+        """The contractor's status on its report to the city, as of the last change (``checked_at``)."""
+        now = self.checked_at or discovered_at
+        return contractor_status(
+            discovered_at,
+            now=now,
+            reported_at=self.city_learned_at,
+            within=within if within is not None else DEFAULT_CONTRACTOR_WITHIN,
+        )
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored state only (derived values are added by the run's JSON)."""
+        return {
+            "datasets": self.datasets,
+            "involved": self.involved,
+            "distinct_people": self.distinct_people,
+            "encrypted": self.encrypted,
+            "improper_purpose": self.improper_purpose,
+            "overrides": [o.to_json() for o in self.overrides],
+            "assessment": self.assessment.to_json() if self.assessment is not None else None,
+            "city_learned_at": _iso(self.city_learned_at),
+            "learned_via": self.learned_via,
+            "clock_step": self.clock_step,
+            "reminded": list(self.reminded),
+            "checked_at": _iso(self.checked_at),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> PPCState:
+        """Inverse of :meth:`to_json`; a run stored before the state existed gets an empty one."""
+        if not d:
+            return cls()
+        assessment = d.get("assessment")
+        involved = d.get("involved")
+        return cls(
+            datasets=d.get("datasets"),
+            involved=list(involved) if involved is not None else None,
+            distinct_people=d.get("distinct_people"),
+            encrypted=bool(d.get("encrypted")),
+            improper_purpose=d.get("improper_purpose"),
+            overrides=[Override.from_json(o) for o in d.get("overrides") or ()],
+            assessment=Assessment.from_json(assessment) if assessment else None,
+            city_learned_at=_dt(d.get("city_learned_at")),
+            learned_via=d.get("learned_via"),
+            clock_step=d.get("clock_step"),
+            reminded=list(d.get("reminded") or ()),
+            checked_at=_dt(d.get("checked_at")),
+        )
+
+
+def reminder_effect_id(incident_id: str, reminder: Reminder) -> str:
+    """The id of a reminder's Notify effect: one per report and due date (a 60-day rule gives a new one)."""
+    return f"{incident_id}/ppc/{reminder.report}/{reminder.due.isoformat()}"
+
+
+def known_items(data_items: list[str]) -> list[str]:
+    """The data items a message may name: Kinkyu's category codes (a filer may have typed anything)."""
+    return [i for i in data_items if i.strip().lower() in ITEM_LABELS]
+
+
+def rule8_pair(build: Any) -> Rule8Items:
+    """The nine items in both languages from ``build(lang)`` (texts people cannot write in both)."""
+    ja, en = build("ja"), build("en")
+    items = tuple(
+        Rule8Item(key, a.ja, b.en, a.notice_ja, b.notice_en) for key, a, b in zip(RULE8_ORDER, ja, en, strict=True)
+    )
+    return Rule8Items(items, contractor_involved=ja.contractor_involved, possible=ja.possible)
+
+
+def rule8_json(items: Rule8Items) -> list[dict[str, Any]]:
+    """The nine items as the run's JSON shows them: number, key, labels, known, and the text or 調査中."""
+    return [
+        {
+            "number": i.number,
+            "key": i.key.value,
+            "label_ja": i.label_ja,
+            "label_en": i.label_en,
+            "known": i.known,
+            "ja": i.ja if i.ja is not None else UNKNOWN,
+            "en": i.en if i.en is not None else UNKNOWN_EN,
+        }
+        for i in items
+    ]
+
+
+def party_of(value: Any) -> ReportingParty | None:
+    """The party an override names (``city`` / ``contractor``); None for both; ValueError otherwise."""
+    if value is None or value == "":
+        return None
+    return ReportingParty(str(value))
+
+
+__all__ = [
+    "CLOCK_STEP_KINDS",
+    "PPCState",
+    "datasets_snapshot",
+    "end_of_day",
+    "known_items",
+    "party_of",
+    "reminder_effect_id",
+    "rule8_items",
+    "rule8_json",
+    "rule8_pair",
+]

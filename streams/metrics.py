@@ -22,7 +22,9 @@ class Metrics:
             "kinkyu_dead_letters", "Events sent to dead-letters, by reason", ["reason"], registry=self.registry
         )
         self.deadlines_at_risk = Gauge(
-            "kinkyu_deadlines_at_risk", "Playbook deadlines due within the warning window", registry=self.registry
+            "kinkyu_deadlines_at_risk",
+            "Playbook deadlines and the city's PPC report deadlines due within the warning window",
+            registry=self.registry,
         )
         self.messages_queued = Gauge(
             "kinkyu_messages_queued", "Outbound messages waiting for delivery", registry=self.registry

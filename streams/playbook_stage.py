@@ -143,6 +143,7 @@ class RunState:
             "pending": self.pending,
             "deadline": _iso(self.deadline()),
             "next": _iso(self.work_due()),
+            "ppc_due": [d.isoformat() for d in self.run.ppc_dues()],
         }
 
     @classmethod
@@ -163,10 +164,12 @@ class _Due:
     version: int
     deadline: datetime | None
     work: datetime | None
+    ppc: tuple[datetime, ...] = ()
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> _Due:
-        return cls(int(data["version"]), _dt(data.get("deadline")), _dt(data.get("next")))
+        ppc = tuple(t for t in (_dt(v) for v in data.get("ppc_due") or ()) if t is not None)
+        return cls(int(data["version"]), _dt(data.get("deadline")), _dt(data.get("next")), ppc)
 
 
 def _kind(effect: Effect) -> str:
@@ -314,7 +317,13 @@ class PlaybookStage:
             )
             return None, [], False
         started, effects = on_record(
-            None, record, playbook=playbook, policy=profile.response, contract_ends=profile.ends, now=now
+            None,
+            record,
+            playbook=playbook,
+            policy=profile.response,
+            contract_ends=profile.ends,
+            now=now,
+            datasets=profile.datasets,
         )
         if started is None:
             return None, [], False
@@ -381,11 +390,12 @@ class PlaybookStage:
 
     def _put(self, state: RunState) -> None:
         incident_id = state.run.incident_id
-        raw = orjson.dumps(state.to_json())
+        data = state.to_json()
+        raw = orjson.dumps(data)
         if self.table is not None:
             self.table[incident_id.encode()] = raw
         self._recovered.pop(incident_id, None)
-        self._cache[incident_id] = (hash(raw), _Due(state.version, state.deadline(), state.work_due()))
+        self._cache[incident_id] = (hash(raw), _Due.of(data))
 
     def _state(self, incident_id: str) -> RunState | None:
         """The newest stored state of ``incident_id``: the table's, or incident-state's when newer."""
@@ -528,8 +538,10 @@ class PlaybookStage:
         now = self.clock()
         dues = self._dues()
         warn = now + self.deadline_warning
+        # Playbook deadlines (a missed one leaves next_due) and the city's PPC reports not yet past.
         self.metrics.deadlines_at_risk.set(
             sum(1 for d in dues.values() if d.deadline is not None and d.deadline <= warn)
+            + sum(1 for d in dues.values() for t in d.ppc if now <= t <= warn)
         )
         mono = time.monotonic()
         records = []

@@ -576,6 +576,12 @@ class PlaybookRun:
 
         return rule8_pair(build)
 
+    def ppc_dues(self) -> list[datetime]:
+        """The city's PPC report deadlines (end of each due day), while it is (or may be) reportable."""
+        if self.triage == "dismissed" or self.outcome == "dismissed":
+            return []
+        return [end_of_day(r.due) for r in self.ppc.reminders()]
+
     def ppc_json(self) -> dict[str, Any]:
         """The national report as the run's JSON carries it (``"ppc"``); see :mod:`kinkyu.core.playbook.ppc`."""
         p = self.ppc

@@ -124,6 +124,18 @@ class AuditEntry:
         )
 
 
+_NOT_CODE = re.compile(r"[^A-Za-z0-9._:/@=,+#-]", re.ASCII)
+
+
+def as_code(value: str, *, limit: int = 200) -> str:
+    """``value`` made fit for an audit field: every other character becomes ``_``, cut to ``limit``.
+
+    For values the console did not choose (a request path, say) that must be
+    recorded rather than refused. Ids and codes pass unchanged.
+    """
+    return _NOT_CODE.sub("_", value)[:limit]
+
+
 def _check_code(name: str, value: str, *, required: bool = False) -> None:
     if not isinstance(value, str):
         raise AuditLogError(f"audit {name} must be a string")

@@ -256,6 +256,16 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+@dataclass(frozen=True, slots=True)
+class _InForce:
+    records: Mapping[str, UserRecord]
+    users: Mapping[str, User]
+
+    @classmethod
+    def of(cls, records: Mapping[str, UserRecord]) -> _InForce:
+        return cls(dict(records), {name: User.from_record(r) for name, r in records.items()})
+
+
 class UserDirectory:
     """The users in force, loaded from the users file and reloaded when it changes.
 
@@ -276,9 +286,8 @@ class UserDirectory:
     ) -> None:
         self.path = Path(path)
         self._hasher = hasher or _default_hasher
-        self._records = dict(records)
-        self._users = {name: User.from_record(r) for name, r in self._records.items()}
-        self._loaded_stamp = stamp
+        # One object swapped whole by a reload, so a login on another thread never sees half of each.
+        self._in_force = _InForce.of(records)
         self._seen_stamp = stamp
         # Unknown usernames are verified against this so a login costs the same whether or not the name exists.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
@@ -298,16 +307,16 @@ class UserDirectory:
         return cls(path, records, hasher=hasher, stamp=stamp)
 
     def __len__(self) -> int:
-        return len(self._users)
+        return len(self._in_force.users)
 
     @property
     def usernames(self) -> tuple[str, ...]:
         """Every username in force, in file order."""
-        return tuple(self._users)
+        return tuple(self._in_force.users)
 
     def get(self, username: str) -> User | None:
-        """The user with this username, or None (also for a user removed by a reload)."""
-        return self._users.get(username)
+        """The user with this username (matched as :meth:`authenticate` does), or None (also once removed)."""
+        return self._in_force.users.get(username.strip().lower())
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if ``password`` is theirs, else None.
@@ -318,7 +327,8 @@ class UserDirectory:
         case-insensitively (phones capitalise the first letter).
         """
         name = username.strip().lower()
-        record = self._records.get(name)
+        in_force = self._in_force
+        record = in_force.records.get(name)
         too_long = len(password) > MAX_PASSWORD_LENGTH
         stored = record.password_hash if record is not None and not too_long else self._dummy_hash
         try:
@@ -334,11 +344,11 @@ class UserDirectory:
                 "`kinkyu console hash-password` and put it in the users file",
                 extra={"username": name},
             )
-        return self._users[name]
+        return in_force.users[name]
 
     def needs_rehash(self, username: str) -> bool:
         """Whether this user's stored hash was made with other parameters than the hasher in use."""
-        record = self._records.get(username)
+        record = self._in_force.records.get(username.strip().lower())
         return record is not None and self._hasher.check_needs_rehash(record.password_hash)
 
     def reload_if_changed(self) -> bool:
@@ -359,9 +369,7 @@ class UserDirectory:
                 extra={"path": str(self.path), "problem": str(exc)},
             )
             return False
-        self._records = records
-        self._users = {name: User.from_record(r) for name, r in records.items()}
-        self._loaded_stamp = stamp
+        self._in_force = _InForce.of(records)
         self._rehash_logged.clear()
         log.info("console users reloaded", extra={"path": str(self.path), "users": len(records)})
         return True

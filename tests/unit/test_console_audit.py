@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kinkyu.console.audit import GENESIS, MAX_ENTRIES, AuditEntry, AuditLog, Outcome
+from kinkyu.console.audit import GENESIS, MAX_ENTRIES, AuditEntry, AuditLog, Outcome, as_code
 from kinkyu.console.exceptions import AuditLogError, ConsoleError
 
 T0 = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
@@ -224,6 +224,17 @@ def test_ids_and_codes_are_accepted(log: AuditLog) -> None:
     )
 
     assert entry.target == "INC-20261121-0001/reports/first.ja.pdf"
+
+
+def test_as_code_makes_any_value_fit_and_leaves_ids_alone(log: AuditLog) -> None:
+    odd = as_code("/incidents/小金井 x?y=1" + "z" * 300)
+
+    entry = log.append(who="a", role="city", action="post", target=odd, outcome="refused", detail=as_code("é", limit=5))
+
+    assert entry.target.startswith("/incidents/____x_y=1zz")
+    assert len(entry.target) == 200
+    assert entry.detail == "_"
+    assert as_code("INC-20261121-0001/reports/first.ja.pdf") == "INC-20261121-0001/reports/first.ja.pdf"
 
 
 def test_a_naive_clock_is_refused(path: Path) -> None:

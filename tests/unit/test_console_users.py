@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -191,6 +192,7 @@ def test_get_returns_the_user_or_none(users_file: Path) -> None:
     assert reviewer.role == "reviewer"
     assert reviewer.lang == "en"
     assert users.get("mallory") is None
+    assert users.get(" Reviewer") is reviewer
     assert users.usernames == ("acme-security", "koganei-city", "reviewer")
     assert len(users) == 3
 
@@ -491,3 +493,30 @@ def test_demo_users_file_that_cannot_be_written_is_a_user_file_error(tmp_path: P
 
     with pytest.raises(UserFileError, match="cannot write"):
         write_demo_users(blocker / "users.yaml", hasher=CHEAP)
+
+
+def test_logins_on_other_threads_never_see_half_a_reload(users_file: Path) -> None:
+    users = UserDirectory.load(users_file, hasher=CHEAP)
+    variants = [[_entry()], [_entry(), _entry("toyota-city", "city", jurisdiction="toyota")]]
+    stop = threading.Event()
+    failures: list[BaseException | None] = []
+
+    def login() -> None:
+        while not stop.is_set():
+            try:
+                if users.authenticate("acme-security", PASSWORD) is None:
+                    failures.append(None)
+            except BaseException as exc:  # noqa: BLE001 - any error on the login thread fails the test
+                failures.append(exc)
+
+    thread = threading.Thread(target=login)
+    thread.start()
+    try:
+        for i in range(40):
+            _write(users_file, variants[i % 2])
+            assert users.reload_if_changed()
+    finally:
+        stop.set()
+        thread.join()
+
+    assert failures == []

@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kinkyu",
         description="Kinkyu (緊急): detect contract breaches in access logs and drive the city's "
         "emergency clauses. Exit codes: 0 ok, 1 failure, 2 usage, 3 bad contract/setting, "
-        "4 broker unreachable, 5 rejected lines with replay --strict, 6 evidence altered.",
+        "4 broker unreachable, 5 rejected lines with replay --strict, 6 evidence altered. "
+        "`kinkyu console` serves the incident desk.",
     )
     parser.add_argument("--version", action="version", version=f"kinkyu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -287,11 +288,13 @@ def _add_live_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder)
 
 def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder) -> None:
     del broker_opts
+    from kinkyu.console.cli import add_console_parser  # noqa: PLC0415  # likewise
     from kinkyu.evidence.cli import add_evidence_parser  # noqa: PLC0415  # keeps the module graph one-way
     from kinkyu.reports.cli import add_report_parser  # noqa: PLC0415  # likewise
 
     add_evidence_parser(sub)
     add_report_parser(sub)
+    add_console_parser(sub)
     p = sub.add_parser("replay", help="run detection over archived JSON-lines logs, without a broker")
     contract_opts(p, required=True)
     p.add_argument(

@@ -77,6 +77,81 @@ def _jst(ts: datetime) -> str:
     return f"{ts.astimezone(JST):%Y-%m-%d %H:%M} JST"
 
 
+# The pages, shared with the console's /ack/<token> (kinkyu.console.app): one wording for both.
+
+
+def refused_page(reason: str) -> web.Response:
+    """410 for an expired link (what to do instead); 400 for a malformed or altered one."""
+    if reason == "expired":
+        return _page(
+            410,
+            "リンクの有効期限が切れています",
+            "This link has expired",
+            "この受領確認リンクは有効期限を過ぎています。受領の記録は、送信元（受託者の作業責任者）に"
+            "電話などでお伝えください。",
+            "This acknowledgement link is past its expiry. Please tell the sender (the contractor's "
+            "responsible manager) by telephone that you received the message.",
+        )
+    return _page(
+        400,
+        "無効なリンクです",
+        "Invalid link",
+        "この受領確認リンクは正しくありません（途中で切れているか、変更されています）。"
+        "メールのリンクをそのまま開いてください。",
+        "This acknowledgement link is not valid (it is cut short or was altered). "
+        "Please open the link exactly as it appears in the e-mail.",
+    )
+
+
+def not_found_page() -> web.Response:
+    """404: no record of the message the link names."""
+    return _page(
+        404,
+        "メッセージが見つかりません",
+        "Message not found",
+        "このリンクに対応するメッセージの記録が見つかりません。送信元に電話などでお伝えください。",
+        "No record of the message this link belongs to was found. Please tell the sender by telephone.",
+    )
+
+
+def unrecorded_page() -> web.Response:
+    """503: recording failed; try again."""
+    return _page(
+        503,
+        "受領確認を記録できませんでした",
+        "The acknowledgement could not be recorded",
+        "一時的な問題で記録できませんでした。しばらくしてからもう一度リンクを開いてください。",
+        "A temporary problem prevented recording it. Please open the link again in a few minutes.",
+    )
+
+
+def recorded_page(incident_id: str, now: datetime) -> web.Response:
+    """200 受領確認しました / Acknowledged."""
+    return _page(
+        200,
+        "受領確認しました",
+        "Acknowledged",
+        f"インシデント {incident_id} のメッセージの受領を記録しました（{_jst(now)}）。ありがとうございました。",
+        f"Your receipt of the message on incident {incident_id} is recorded ({_jst(now)}). Thank you.",
+    )
+
+
+def confirm_page(claim: AckClaim) -> web.Response:
+    """200 with a button that POSTs the acknowledgement (one more click, but a link checker's GET records nothing)."""
+    button = (
+        '<form method="post"><button type="submit" style="font-size: 1.2em; padding: 0.5em 1.5em;">'
+        "受領を確認する / Acknowledge</button></form>"
+    )
+    return _page(
+        200,
+        "受領確認",
+        "Acknowledge",
+        f"インシデント {claim.incident_id} のメッセージを受け取ったことを記録するには、ボタンを押してください。",
+        f"Press the button to record that you received the message on incident {claim.incident_id}.",
+        button,
+    )
+
+
 def make_ack_app(
     secret: str | bytes,
     on_ack: AckHandler,
@@ -97,75 +172,26 @@ def make_ack_app(
             return verify_ack_token(token, secret, clock())
         except AckTokenError as exc:
             log.info("acknowledgement link refused", extra={"reason": exc.reason})
-            if exc.reason == "expired":
-                return _page(
-                    410,
-                    "リンクの有効期限が切れています",
-                    "This link has expired",
-                    "この受領確認リンクは有効期限を過ぎています。受領の記録は、送信元（受託者の作業責任者）に"
-                    "電話などでお伝えください。",
-                    "This acknowledgement link is past its expiry. Please tell the sender (the contractor's "
-                    "responsible manager) by telephone that you received the message.",
-                )
-            return _page(
-                400,
-                "無効なリンクです",
-                "Invalid link",
-                "この受領確認リンクは正しくありません（途中で切れているか、変更されています）。"
-                "メールのリンクをそのまま開いてください。",
-                "This acknowledgement link is not valid (it is cut short or was altered). "
-                "Please open the link exactly as it appears in the e-mail.",
-            )
+            return refused_page(exc.reason)
 
     async def _record(claim: AckClaim) -> web.Response:
         try:
             await on_ack(claim)
         except UnknownMessageError:
-            return _page(
-                404,
-                "メッセージが見つかりません",
-                "Message not found",
-                "このリンクに対応するメッセージの記録が見つかりません。送信元に電話などでお伝えください。",
-                "No record of the message this link belongs to was found. Please tell the sender by telephone.",
-            )
+            return not_found_page()
         except Exception:  # the person must learn it was not recorded; the log has the trace
             log.exception("acknowledgement could not be recorded", extra={"incident_id": claim.incident_id})
-            return _page(
-                503,
-                "受領確認を記録できませんでした",
-                "The acknowledgement could not be recorded",
-                "一時的な問題で記録できませんでした。しばらくしてからもう一度リンクを開いてください。",
-                "A temporary problem prevented recording it. Please open the link again in a few minutes.",
-            )
+            return unrecorded_page()
         now = clock()
         log.info("acknowledged", extra={"incident_id": claim.incident_id, "message_id": claim.message_id})
-        return _page(
-            200,
-            "受領確認しました",
-            "Acknowledged",
-            f"インシデント {claim.incident_id} のメッセージの受領を記録しました（{_jst(now)}）。"
-            "ありがとうございました。",
-            f"Your receipt of the message on incident {claim.incident_id} is recorded ({_jst(now)}). Thank you.",
-        )
+        return recorded_page(claim.incident_id, now)
 
     async def ack(request: web.Request) -> web.Response:
         claim = _claim(request.match_info["token"])
         if isinstance(claim, web.Response):
             return claim
         if confirm:
-            button = (
-                '<form method="post"><button type="submit" style="font-size: 1.2em; padding: 0.5em 1.5em;">'
-                "受領を確認する / Acknowledge</button></form>"
-            )
-            return _page(
-                200,
-                "受領確認",
-                "Acknowledge",
-                f"インシデント {claim.incident_id} のメッセージを受け取ったことを記録するには、"
-                "ボタンを押してください。",
-                f"Press the button to record that you received the message on incident {claim.incident_id}.",
-                button,
-            )
+            return confirm_page(claim)
         return await _record(claim)
 
     async def ack_post(request: web.Request) -> web.Response:

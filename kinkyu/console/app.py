@@ -1,0 +1,1119 @@
+"""The console's aiohttp application: the incident desk (routes in the module's ``_routes``; CONSOLE.md).
+
+Reads come from the incident store the worker writes (:class:`~kinkyu.console.views.StoreView`);
+writes are incident events through the :class:`~kinkyu.console.producer.EventProducer` seam,
+never the store. Every route but ``/health``, ``/static/*`` and ``/ack/*``
+needs a signed-in session; every POST needs the session's CSRF token and,
+when the browser sends one, a same-origin ``Origin``. Roles and scope are
+checked by :mod:`kinkyu.console.policy` on each read and write, and every
+view of an incident, its details or its evidence, every download and write,
+every refusal and every login lands in the audit log.
+
+Referrer-Policy is ``same-origin`` on the desk's pages and ``no-referrer`` on
+``/ack/*``: with ``no-referrer`` browsers send ``Origin: null`` on every POST,
+which would make the Origin check useless; ``same-origin`` still sends no
+Referer to any other site, and only ``/ack/*`` URLs hold a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from kinkyu.console import i18n, views
+from kinkyu.console.audit import AuditLog
+from kinkyu.console.exceptions import AuditLogError
+from kinkyu.console.forms import (
+    CONTAINMENT_RESULTS,
+    DATA_ITEMS,
+    FILING_KINDS,
+    INSTRUCTION_CODES,
+    TRIAGE_DECISIONS,
+    FormError,
+    Reporter,
+    acknowledgement_event,
+    containment_event,
+    filing_event,
+    instruction_event,
+    resolution_event,
+    triage_event,
+    update_event,
+)
+from kinkyu.console.policy import allowed, allowed_actions, role_allows
+from kinkyu.console.producer import BrokerUnavailableError, EventProducer
+from kinkyu.console.sessions import Session, SessionStore
+from kinkyu.console.settings import ConsoleSettings
+from kinkyu.console.users import User, UserDirectory
+from kinkyu.contracts import ContractFolder
+from kinkyu.core.ack import AckTokenError, verify_ack_token
+from kinkyu.core.contract import ContractProfile
+from kinkyu.core.evidence import key_from_config
+from kinkyu.core.playbook import Playbook
+from kinkyu.exceptions import ContractError
+from kinkyu.reports.exceptions import ReportError, ReportStoreError
+from kinkyu.reports.model import REPORT_KINDS, StoredIncident
+from kinkyu.reports.store import valid_incident_id
+from notifiers import ack_server
+
+log = logging.getLogger("kinkyu.console")
+
+SESSION_COOKIE = "kinkyu_session"
+
+
+def _templates_dir() -> Path:
+    # Beside the package in a checkout; else the working directory's templates/ (as the reports do).
+    beside = Path(__file__).resolve().parents[2] / "templates" / "console"
+    here = Path.cwd() / "templates" / "console"
+    return beside if beside.is_dir() or not here.is_dir() else here
+
+
+TEMPLATES_DIR = _templates_dir()
+STATIC_DIR = TEMPLATES_DIR / "static"
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# A rendered report: its own inline CSS and SVG, never a script.
+_REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
+_ACK_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+_PUBLIC_PREFIXES = ("/static/", "/ack/")
+_PUBLIC_PATHS = frozenset({"/health", "/login"})
+_REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html", "md": "text/markdown"}
+_FLASH_LIMIT = 10_000
+_FILED_LIMIT = 10_000
+
+
+# -- state ---------------------------------------------------------------------------------------------
+
+
+class LoginLimiter:
+    """Failed logins per (username, address) in a sliding window, in memory (bounded)."""
+
+    def __init__(self, attempts: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.attempts = attempts
+        self.window = window
+        self._clock = clock
+        self._fails: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        q = self._fails.get(key)
+        if q is None:
+            return deque()
+        cutoff = self._clock() - self.window
+        while q and q[0] <= cutoff:
+            q.popleft()
+        return q
+
+    def blocked(self, username: str, address: str) -> bool:
+        """Whether this username from this address has used up its attempts."""
+        return len(self._recent((username, address))) >= self.attempts
+
+    def failed(self, username: str, address: str) -> None:
+        """Count a failed attempt."""
+        key = (username, address)
+        q = self._recent(key)
+        q.append(self._clock())
+        self._fails[key] = q
+        self._fails.move_to_end(key)
+        while len(self._fails) > _FILED_LIMIT:
+            self._fails.popitem(last=False)
+
+    def succeeded(self, username: str, address: str) -> None:
+        """Forget the failures of a login that worked."""
+        self._fails.pop((username, address), None)
+
+
+@dataclass
+class Console:
+    """Everything the handlers share (one per application)."""
+
+    settings: ConsoleSettings
+    producer: EventProducer
+    store: views.StoreView
+    users: UserDirectory
+    sessions: SessionStore
+    audit: AuditLog
+    contracts: ContractFolder
+    playbooks: Mapping[str, Playbook]
+    evidence_key: bytes | None
+    ack_secret: bytes | None
+    limiter: LoginLimiter
+    clock: Callable[[], datetime]
+    env: jinja2.Environment
+    pdf_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    flashes: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    filed: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def flash(self, session: Session, message: str) -> None:
+        """A message for the session's next page."""
+        self.flashes[session.id] = message
+        while len(self.flashes) > _FLASH_LIMIT:
+            self.flashes.popitem(last=False)
+
+    def profiles(self) -> Mapping[str, ContractProfile]:
+        """The contract profiles in force (a broken edit keeps the previous ones, and is logged)."""
+        try:
+            self.contracts.reload_if_changed()
+        except ContractError:
+            log.exception("contract profiles not reloaded; the previous ones stay in force")
+        return self.contracts.profiles
+
+
+CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        kind_label=i18n.kind_label,
+        item_label=i18n.item_label,
+        state_label=i18n.state_label,
+        severity_label=i18n.severity_label,
+        triage_label=i18n.triage_label,
+        city_name=views.city_name,
+        pick=i18n.pick,
+        jst=views.jst,
+    )
+    return env
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def _console(request: web.Request) -> Console:
+    return request.app[CONSOLE]
+
+
+def _session(request: web.Request) -> Session | None:
+    session: Session | None = request.get("session")
+    return session
+
+
+def _user(request: web.Request) -> User:
+    user: User | None = request.get("user")
+    if user is None:  # the auth middleware lets no handler of a private route run without one
+        raise web.HTTPForbidden
+    return user
+
+
+def _lang(request: web.Request) -> Literal["ja", "en"]:
+    session = _session(request)
+    if session is not None:
+        return session.lang
+    return "en" if request.query.get("lang") == "en" else "ja"
+
+
+def _address(request: web.Request) -> str:
+    return request.remote or "-"
+
+
+def _lang_switch(request: web.Request, lang: str) -> str:
+    query = {k: v for k, v in request.query.items() if k != "lang"}
+    query["lang"] = "ja" if lang == "en" else "en"
+    return f"{request.path}?{urlencode(query)}"
+
+
+def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
+    """A page from ``templates/console/``, with the session's language, user, CSRF token and flash."""
+    console = _console(request)
+    lang = _lang(request)
+    session = _session(request)
+    user: User | None = request.get("user")
+    flash = console.flashes.pop(session.id, None) if session is not None else None
+    html = console.env.get_template(template).render(
+        lang=lang,
+        t=functools.partial(i18n.t, lang),
+        user=user,
+        role_allows=functools.partial(role_allows, user) if user is not None else (lambda _a: False),
+        csrf_token=session.csrf_token if session is not None else "",
+        lang_switch=_lang_switch(request, lang),
+        flash=flash,
+        path=request.path,
+        **context,
+    )
+    return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
+
+
+async def audit(
+    request: web.Request,
+    action: str,
+    target: str,
+    outcome: Literal["allowed", "refused"],
+    detail: str = "",
+    *,
+    who: str | None = None,
+    role: str | None = None,
+) -> None:
+    """Append an audit entry (on a thread: it fsyncs). AuditLogError when it cannot be written."""
+    console = _console(request)
+    user: User | None = request.get("user")
+    await asyncio.to_thread(
+        console.audit.append,
+        who=who or (user.username if user is not None else "anonymous"),
+        role=role or (user.role if user is not None else "-"),
+        action=action,
+        target=target or "-",
+        outcome=outcome,
+        detail=detail,
+    )
+
+
+def error_page(request: web.Request, status: int, key: str, **context: Any) -> web.Response:
+    """An error page: ``error.<key>.title`` / ``.body``."""
+    return render(request, "error.html.j2", status=status, key=key, **context)
+
+
+async def refuse(request: web.Request, action: str, target: str, *, hide: bool = False) -> web.Response:
+    """A role or scope refusal: audited; 403 (権限がありません), or 404 when the target must not be revealed."""
+    await audit(request, action, target, "refused", "not-found" if hide else "forbidden")
+    if hide:
+        return error_page(request, 404, "notfound")
+    return error_page(request, 403, "forbidden")
+
+
+def _reporter(user: User, stored: StoredIncident | None = None) -> Reporter:
+    org = user.org or (stored.incident.jurisdiction if stored is not None and user.role == "city" else None)
+    if org is None and user.role == "city":
+        org = user.jurisdiction
+    return Reporter(id=user.username, org=org, role=user.role)
+
+
+def _form_dict(form: MultiDictProxy[str | Any]) -> dict[str, str]:
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+# -- middlewares ---------------------------------------------------------------------------------------
+
+
+def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    headers = response.headers
+    ack = request.path.startswith("/ack/")
+    headers.setdefault("Content-Security-Policy", _ACK_CSP if ack else _CSP)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers["Referrer-Policy"] = "no-referrer" if ack else "same-origin"
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "public, max-age=300")
+    else:
+        headers["Cache-Control"] = "no-store"
+
+
+@web.middleware
+async def security_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Security headers on every response, errors included."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _security_headers(request, exc)
+        raise
+    _security_headers(request, response)
+    return response
+
+
+def _origin_ok(request: web.Request, console: Console) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # older clients and scripts send none; the CSRF token still has to match
+    own = {f"{request.scheme}://{request.host}"}
+    if console.settings.public_origin:
+        own.add(console.settings.public_origin)
+    return origin in own
+
+
+def _public(path: str) -> bool:
+    return path in _PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES)
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Session, language, login, Origin and CSRF checks before any handler of a private route runs."""
+    console = _console(request)
+    session = console.sessions.get(request.cookies.get(SESSION_COOKIE))
+    user: User | None = None
+    if session is not None and session.authenticated:
+        console.users.reload_if_changed()
+        user = console.users.get(session.username)
+        if user is None:  # removed from the users file: signed out
+            console.sessions.destroy(session.id)
+            session = None
+    request["session"] = session
+    request["user"] = user
+    wanted = request.query.get("lang")
+    if session is not None and wanted in i18n.LANGS:
+        session.lang = "en" if wanted == "en" else "ja"
+    if request.path.startswith(_PUBLIC_PREFIXES) or request.path == "/health":
+        return await handler(request)
+    if request.method == "POST":
+        if not _origin_ok(request, console):
+            await audit(request, "post", request.path[:200], "refused", "origin")
+            return error_page(request, 403, "csrf")
+        form = await request.post()
+        token = form.get("csrf_token")
+        if not SessionStore.check_csrf(session, token if isinstance(token, str) else None):
+            await audit(request, "post", request.path[:200], "refused", "csrf" if user else "unauthenticated")
+            return error_page(request, 403, "csrf")
+    if request.path == "/login":
+        return await handler(request)
+    if user is None:
+        if request.method == "POST":
+            return error_page(request, 403, "forbidden")
+        target = request.path_qs
+        raise web.HTTPSeeOther(f"/login?next={quote(target, safe='')}")
+    return await handler(request)
+
+
+# -- login ---------------------------------------------------------------------------------------------
+
+
+def _safe_next(value: str | None) -> str:
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/incidents"
+    return value
+
+
+def _set_session_cookie(response: web.StreamResponse, console: Console, session: Session) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.id,
+        httponly=True,
+        secure=console.settings.cookie_secure,
+        samesite="Strict",
+        path="/",
+    )
+
+
+async def login_get(request: web.Request) -> web.StreamResponse:
+    """The login form (an anonymous session carries its CSRF token and the language)."""
+    console = _console(request)
+    session = _session(request)
+    if request.get("user") is not None:
+        raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
+    if session is None:
+        session = console.sessions.create_anonymous(lang=_lang(request))
+        request["session"] = session
+    response = render(request, "login.html.j2", next=_safe_next(request.query.get("next")), error=None)
+    _set_session_cookie(response, console, session)
+    return response
+
+
+async def login_post(request: web.Request) -> web.StreamResponse:
+    """Sign in: 303 to ``next``; 401 with the form again; 429 when rate-limited."""
+    console = _console(request)
+    form = await request.post()
+    username = str(form.get("username") or "").strip()[:64]
+    password = str(form.get("password") or "")
+    next_url = _safe_next(str(form.get("next") or ""))
+    address = _address(request)
+    known = console.users.get(username) is not None
+    # An unknown name may be a password typed in the wrong box: the audit log never holds it.
+    who = username if known else "unknown-user"
+    if console.limiter.blocked(username, address):
+        await audit(request, "login", "-", "refused", "rate-limited", who=who, role="-")
+        minutes = max(1, int(console.limiter.window // 60))
+        return render(
+            request,
+            "login.html.j2",
+            status=429,
+            next=next_url,
+            error=i18n.t(_lang(request), "login.limited", minutes=minutes),
+        )
+    user = await asyncio.to_thread(console.users.authenticate, username, password)
+    if user is None:
+        console.limiter.failed(username, address)
+        await audit(request, "login", "-", "refused", "bad-credentials", who=who, role="-")
+        return render(request, "login.html.j2", status=401, next=next_url, error=i18n.t(_lang(request), "login.failed"))
+    console.limiter.succeeded(username, address)
+    old = _session(request)
+    session = console.sessions.rotate(old.id if old is not None else None, user, lang=old.lang if old else None)
+    request["user"] = user
+    await audit(request, "login", "-", "allowed")
+    response = web.HTTPSeeOther(next_url)
+    _set_session_cookie(response, console, session)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """Sign out everywhere this browser was signed in."""
+    console = _console(request)
+    session = _session(request)
+    if session is not None:
+        console.sessions.destroy(session.id)
+    await audit(request, "logout", "-", "allowed")
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- public --------------------------------------------------------------------------------------------
+
+
+async def health(_: web.Request) -> web.Response:
+    """``ok``."""
+    return web.Response(text="ok")
+
+
+async def root(_: web.Request) -> web.Response:
+    """To the incident list."""
+    raise web.HTTPSeeOther("/incidents")
+
+
+# -- incidents -----------------------------------------------------------------------------------------
+
+
+async def incident_list(request: web.Request) -> web.Response:
+    """The incidents the user may see, filtered."""
+    console = _console(request)
+    user = _user(request)
+    if not role_allows(user, "incident.list"):
+        return await refuse(request, "incident.list", "-")
+    now = console.clock()
+    stored_all = await asyncio.to_thread(console.store.all)
+    visible = [s for s in stored_all if allowed(user, "incident.list", **views.scope_of(s))]
+    rows = [views.incident_row(s, now) for s in visible]
+    q = request.query
+    filters = views.Filters(
+        contract=q.get("contract", ""),
+        city=q.get("city", ""),
+        state=q.get("state", ""),
+        severity=q.get("severity", ""),
+        overdue=q.get("overdue") in {"1", "on", "true"},
+    )
+    return render(
+        request,
+        "incidents.html.j2",
+        rows=views.filter_rows(rows, filters),
+        filters=filters,
+        contracts=sorted({r.contract_id for r in rows}),
+        cities=sorted({r.jurisdiction for r in rows}),
+        states=views.STATES,
+        severities=views.SEVERITIES,
+    )
+
+
+async def _incident(request: web.Request, action: str) -> tuple[StoredIncident, frozenset[str]] | web.Response:
+    """The incident of the URL if the user may take ``action`` on it; else the refusal (404 outside scope)."""
+    console = _console(request)
+    user = _user(request)
+    incident_id = request.match_info["incident_id"]
+    try:
+        stored = await asyncio.to_thread(console.store.get, incident_id)
+    except ReportStoreError:
+        log.exception("stored incident unreadable", extra={"incident_id": incident_id})
+        return error_page(request, 500, "store")
+    target = incident_id if valid_incident_id(incident_id) else "invalid-id"
+    if stored is None:
+        return error_page(request, 404, "notfound")
+    scope = views.scope_of(stored)
+    actions = allowed_actions(user, **scope)
+    if not actions:
+        # Outside the user's scope: do not reveal that it exists (a GET or a POST alike).
+        return await refuse(request, action, target, hide=True)
+    if action not in actions:
+        return await refuse(request, action, target)
+    return stored, frozenset(actions)
+
+
+async def incident_page(request: web.Request, *, verify: dict[str, Any] | None = None) -> web.Response:
+    """The incident page (audited as incident.view and, for its #evidence section, evidence.view)."""
+    found = await _incident(request, "incident.view")
+    if isinstance(found, web.Response):
+        return found
+    stored, actions = found
+    console = _console(request)
+    lang = _lang(request)
+    page = await asyncio.to_thread(views.incident_page, stored, lang, console.clock())
+    incident_id = stored.incident.incident_id
+    await audit(request, "incident.view", incident_id, "allowed")
+    if "evidence.view" in actions:
+        await audit(request, "evidence.view", incident_id, "allowed", "incident-page")
+    return render(
+        request,
+        "incident.html.j2",
+        page=page,
+        inc=stored.incident,
+        run=stored.run,
+        evidence=stored.evidence if "evidence.view" in actions else None,
+        actions=actions,
+        ppc=page.model.section("ppc"),
+        report_kinds=REPORT_KINDS,
+        decisions=TRIAGE_DECISIONS,
+        results=CONTAINMENT_RESULTS,
+        instruction_codes=INSTRUCTION_CODES,
+        verify=verify,
+    )
+
+
+async def incident_get(request: web.Request) -> web.Response:
+    """GET /incidents/<id>."""
+    return await incident_page(request)
+
+
+async def timeline_json(request: web.Request) -> web.Response:
+    """The timeline as JSON for the live page (polled: not audited again; the page view was)."""
+    found = await _incident(request, "incident.view")
+    if isinstance(found, web.Response):
+        return web.json_response({"error": "not available"}, status=found.status)
+    stored, _ = found
+    items = views.timeline_items(stored)
+    state = views.state_of(stored.run)
+    return web.json_response({"entries": [i.to_json() for i in items], "state": state})
+
+
+async def details(request: web.Request) -> web.Response:
+    """The filed free text and identities (audited as incident.details)."""
+    found = await _incident(request, "incident.details")
+    if isinstance(found, web.Response):
+        return found
+    stored, _ = found
+    await audit(request, "incident.details", stored.incident.incident_id, "allowed")
+    return render(request, "details.html.j2", inc=stored.incident, rows=views.details_of(stored))
+
+
+async def evidence_page(request: web.Request) -> web.Response:
+    """The evidence manifest (audited as evidence.view)."""
+    found = await _incident(request, "evidence.view")
+    if isinstance(found, web.Response):
+        return found
+    stored, actions = found
+    await audit(request, "evidence.view", stored.incident.incident_id, "allowed", "evidence-page")
+    return render(
+        request, "evidence.html.j2", inc=stored.incident, evidence=stored.evidence, actions=actions, verify=None
+    )
+
+
+def _verify(console: Console, incident_id: str) -> dict[str, Any]:
+    evidence = console.store.store.evidence
+    if not evidence.has_incident(incident_id):
+        return {"status": "none", "problems": [], "key_problems": []}
+    if console.evidence_key is None:
+        info = console.store.store.evidence_info(incident_id)
+        return {
+            "status": "no-key",
+            "chain": info.chain_status if info else "-",
+            "problems": list(info.problems) if info else [],
+        }
+    # No actor: verifying from the console must not write the store (the audit log records it instead).
+    report = evidence.verify(incident_id, console.evidence_key)
+    return {"status": report.status, "problems": list(report.problems), "key_problems": list(report.key_problems)}
+
+
+async def evidence_verify(request: web.Request) -> web.Response:
+    """Re-check the incident's sealed evidence; the incident page with the result in #evidence-result."""
+    found = await _incident(request, "evidence.verify")
+    if isinstance(found, web.Response):
+        return found
+    stored, _ = found
+    console = _console(request)
+    incident_id = stored.incident.incident_id
+    try:
+        result = await asyncio.to_thread(_verify, console, incident_id)
+    except Exception:  # the reviewer must learn it could not be checked; the log has the trace
+        log.exception("evidence verification failed", extra={"incident_id": incident_id})
+        result = {"status": "error", "problems": [], "key_problems": []}
+    await audit(request, "evidence.verify", incident_id, "allowed", f"result={result['status']}")
+    return await incident_page(request, verify=result)
+
+
+_REPORT_NAME = "{kind:first|progress|final|public}.{rlang:ja|en}.{ext:pdf|html|md}"
+
+
+async def report_download(request: web.Request) -> web.StreamResponse:
+    """A written report, rendered now by the code ``kinkyu report --store`` runs (PDF on a thread, one at a time)."""
+    found = await _incident(request, "report.download")
+    if isinstance(found, web.Response):
+        return found
+    stored, _ = found
+    console = _console(request)
+    kind, rlang, ext = (request.match_info[k] for k in ("kind", "rlang", "ext"))
+    incident_id = stored.incident.incident_id
+    from kinkyu.reports.model import build_report  # noqa: PLC0415  # the report stack loads on first download
+    from kinkyu.reports.render import render as render_report  # noqa: PLC0415
+
+    def work() -> bytes:
+        model = build_report(stored, kind=kind, lang=rlang, now=console.clock())  # type: ignore[arg-type]  # matched by the route
+        return render_report(model, ext)  # type: ignore[arg-type]  # likewise
+
+    try:
+        if ext == "pdf":
+            async with console.pdf_lock:
+                data = await asyncio.to_thread(work)
+        else:
+            data = await asyncio.to_thread(work)
+    except ReportError:
+        log.exception("report not rendered", extra={"incident_id": incident_id, "kind": kind, "format": ext})
+        return error_page(request, 500, "store")
+    await audit(request, "report.download", incident_id, "allowed", f"{kind}.{rlang}.{ext}")
+    filename = f"{incident_id}-{kind}.{rlang}.{ext}"
+    headers = {"Content-Disposition": f'{"inline" if ext == "html" else "attachment"}; filename="{filename}"'}
+    if ext == "html":
+        headers["Content-Security-Policy"] = _REPORT_CSP
+    return web.Response(
+        body=data, content_type=_REPORT_TYPES[ext], charset="utf-8" if ext != "pdf" else None, headers=headers
+    )
+
+
+# -- writes --------------------------------------------------------------------------------------------
+
+
+async def _send(
+    request: web.Request,
+    event: dict[str, Any],
+    *,
+    action: str,
+    target: str,
+    form: Mapping[str, str],
+    back: str,
+) -> web.Response | None:
+    """Send ``event``; None when the broker took it, else the page that shows the input again (audited)."""
+    console = _console(request)
+    try:
+        await console.producer.send_event(event)
+    except BrokerUnavailableError:
+        await audit(request, action, target, "refused", "broker-unavailable")
+        return render(
+            request,
+            "resubmit.html.j2",
+            status=503,
+            key="broker",
+            form=form,
+            action_url=request.path,
+            back=back,
+            field_error=None,
+        )
+    await audit(request, action, target, "allowed", f"event={event['event_id']}")
+    return None
+
+
+async def _follow_up(
+    request: web.Request,
+    action: str,
+    build: Callable[[StoredIncident, Mapping[str, str], Reporter], dict[str, Any]],
+) -> web.Response:
+    found = await _incident(request, action)
+    if isinstance(found, web.Response):
+        return found
+    stored, _ = found
+    user = _user(request)
+    form = _form_dict(await request.post())
+    incident_id = stored.incident.incident_id
+    back = f"/incidents/{incident_id}"
+    try:
+        event = build(stored, form, _reporter(user, stored))
+    except FormError as exc:
+        lang = _lang(request)
+        message = i18n.t(lang, f"error.form.{exc.code}", field=i18n.field_label(lang, exc.field))
+        await audit(request, action, incident_id, "refused", f"invalid-{exc.field}")
+        return render(
+            request,
+            "resubmit.html.j2",
+            status=400,
+            key="form",
+            form=form,
+            action_url=request.path,
+            back=back,
+            field_error=message,
+        )
+    failed = await _send(request, event, action=action, target=incident_id, form=form, back=back)
+    if failed is not None:
+        return failed
+    session = _session(request)
+    if session is not None:
+        _console(request).flash(session, i18n.t(_lang(request), "flash.sent", event_id=event["event_id"]))
+    raise web.HTTPSeeOther(back)
+
+
+def _common(stored: StoredIncident, reporter: Reporter, now: datetime) -> dict[str, Any]:
+    return {
+        "incident_id": stored.incident.incident_id,
+        "contract_id": stored.incident.contract_id,
+        "reporter": reporter,
+        "now": now,
+    }
+
+
+async def post_triage(request: web.Request) -> web.Response:
+    """Contractor: confirm (breach / risk of one) or dismiss with a reason."""
+    now = _console(request).clock()
+    return await _follow_up(request, "incident.triage", lambda s, f, r: triage_event(f, **_common(s, r, now)))
+
+
+async def post_containment(request: web.Request) -> web.Response:
+    """Contractor: a containment command's result."""
+    now = _console(request).clock()
+
+    def build(s: StoredIncident, f: Mapping[str, str], r: Reporter) -> dict[str, Any]:
+        commands = [c.command.command_id for c in s.run.commands] if s.run is not None else []
+        return containment_event(f, commands=commands, **_common(s, r, now))
+
+    return await _follow_up(request, "incident.containment", build)
+
+
+async def post_update(request: web.Request) -> web.Response:
+    """Contractor: a step or task done (recovery, recurrence prevention, …), with a note kept as evidence."""
+    now = _console(request).clock()
+
+    def build(s: StoredIncident, f: Mapping[str, str], r: Reporter) -> dict[str, Any]:
+        steps = [st.step_id for st in s.run.steps] if s.run is not None else []
+        tasks = [t.task_id for t in s.run.tasks] if s.run is not None else []
+        return update_event(f, steps=steps, tasks=tasks, **_common(s, r, now))
+
+    return await _follow_up(request, "incident.update", build)
+
+
+async def post_resolve(request: web.Request) -> web.Response:
+    """Contractor: close the incident (the playbook refuses while tasks are open)."""
+    now = _console(request).clock()
+    return await _follow_up(request, "incident.update", lambda s, _f, r: resolution_event(**_common(s, r, now)))
+
+
+async def post_acknowledge(request: web.Request) -> web.Response:
+    """City: 受領確認 of the reports sent."""
+    now = _console(request).clock()
+    return await _follow_up(request, "city.acknowledge", lambda s, _f, r: acknowledgement_event(**_common(s, r, now)))
+
+
+async def post_instruct(request: web.Request) -> web.Response:
+    """City: 甲の指示, which becomes a task."""
+    now = _console(request).clock()
+    return await _follow_up(request, "city.instruct", lambda s, f, r: instruction_event(f, **_common(s, r, now)))
+
+
+async def post_request_report(request: web.Request) -> web.Response:
+    """City: ask for a written report."""
+    now = _console(request).clock()
+    return await _follow_up(
+        request,
+        "city.request_report",
+        lambda s, f, r: instruction_event(f, report_request=True, **_common(s, r, now)),
+    )
+
+
+# -- filing --------------------------------------------------------------------------------------------
+
+
+def _filing_contracts(console: Console, user: User) -> list[ContractProfile]:
+    return [
+        p
+        for cid, p in sorted(console.profiles().items())
+        if allowed(user, "incident.file", contract_id=cid, jurisdiction=p.jurisdiction, contractor_org=p.contractor.org)
+    ]
+
+
+def _file_page(
+    request: web.Request,
+    contracts: Sequence[ContractProfile],
+    *,
+    status: int = 200,
+    values: Mapping[str, Any] | None = None,
+    error: str | None = None,
+    broker: bool = False,
+) -> web.Response:
+    return render(
+        request,
+        "file.html.j2",
+        status=status,
+        contracts=contracts,
+        kinds=FILING_KINDS,
+        items=DATA_ITEMS,
+        values=values or {},
+        error=error,
+        broker=broker,
+    )
+
+
+async def file_get(request: web.Request) -> web.Response:
+    """The filing form (contracts in the user's scope only)."""
+    console = _console(request)
+    user = _user(request)
+    if not role_allows(user, "incident.file"):
+        return await refuse(request, "incident.file", "-")
+    return _file_page(request, _filing_contracts(console, user))
+
+
+async def file_post(request: web.Request) -> web.Response:
+    """File an incident: one event without incident_id; 303 to /filed/<event_id>."""
+    console = _console(request)
+    user = _user(request)
+    if not role_allows(user, "incident.file"):
+        return await refuse(request, "incident.file", "-")
+    contracts = _filing_contracts(console, user)
+    posted = await request.post()
+    form = _form_dict(posted)
+    items = [str(v) for v in posted.getall("data_items", []) if isinstance(v, str)]
+    values: dict[str, Any] = {**form, "data_items": items}
+    target = form.get("contract_id", "-")[:200] or "-"
+    lang = _lang(request)
+    try:
+        event = filing_event(
+            form,
+            items,
+            allowed_contracts=[p.contract_id for p in contracts],
+            reporter=_reporter(user),
+            now=console.clock(),
+        )
+    except FormError as exc:
+        if exc.field == "contract_id" and exc.code == "bad_choice":
+            await audit(request, "incident.file", "invalid-contract", "refused", "out-of-scope")
+        message = i18n.t(lang, f"error.form.{exc.code}", field=i18n.field_label(lang, exc.field))
+        return _file_page(request, contracts, status=400, values=values, error=message)
+    try:
+        await console.producer.send_event(event)
+    except BrokerUnavailableError:
+        await audit(request, "incident.file", target, "refused", "broker-unavailable")
+        return _file_page(
+            request, contracts, status=503, values=values, error=i18n.t(lang, "error.broker.body"), broker=True
+        )
+    await audit(request, "incident.file", target, "allowed", f"event={event['event_id']}")
+    console.filed[event["event_id"]] = user.username
+    while len(console.filed) > _FILED_LIMIT:
+        console.filed.popitem(last=False)
+    raise web.HTTPSeeOther(f"/filed/{event['event_id']}")
+
+
+async def _filed_incident(request: web.Request) -> StoredIncident | None:
+    console = _console(request)
+    user = _user(request)
+    event_id = request.match_info["event_id"]
+    stored_all = await asyncio.to_thread(console.store.all)
+    stored = views.find_filed(stored_all, event_id)
+    if stored is None or not allowed(user, "incident.view", **views.scope_of(stored)):
+        return None
+    return stored
+
+
+async def filed_page(request: web.Request) -> web.Response:
+    """The filing was sent; a link to the incident once the stream has opened it."""
+    event_id = request.match_info["event_id"]
+    stored = await _filed_incident(request)
+    return render(
+        request, "filed.html.j2", event_id=event_id, incident_id=stored.incident.incident_id if stored else None
+    )
+
+
+async def filed_json(request: web.Request) -> web.Response:
+    """``{"incident_id": … or null}`` for the filed page's poll."""
+    stored = await _filed_incident(request)
+    return web.json_response({"incident_id": stored.incident.incident_id if stored is not None else None})
+
+
+# -- contracts, audit ----------------------------------------------------------------------------------
+
+
+async def contract_page(request: web.Request) -> web.Response:
+    """A contract's clauses (the playbook steps with their grounds), contacts and playbook."""
+    console = _console(request)
+    user = _user(request)
+    contract_id = request.match_info["contract_id"]
+    profile = console.profiles().get(contract_id)
+    if profile is None:
+        stored = next(
+            (s for s in await asyncio.to_thread(console.store.all) if s.profile.contract_id == contract_id), None
+        )
+        profile = stored.profile if stored is not None else None
+    target = contract_id if len(contract_id) <= 120 and contract_id.isascii() else "invalid-id"  # noqa: PLR2004 - an id
+    if profile is None:
+        return error_page(request, 404, "notfound")
+    scope = {"contract_id": contract_id, "jurisdiction": profile.jurisdiction, "contractor_org": profile.contractor.org}
+    actions = allowed_actions(user, **scope)
+    if not actions:
+        return await refuse(request, "contract.view", target, hide=True)
+    if "contract.view" not in actions:
+        return await refuse(request, "contract.view", target)
+    await audit(request, "contract.view", contract_id, "allowed")
+    return render(request, "contract.html.j2", profile=profile, playbook=console.playbooks.get(profile.jurisdiction))
+
+
+async def audit_page(request: web.Request) -> web.Response:
+    """The audit log, newest first (admin only), with the hash chain's state."""
+    console = _console(request)
+    user = _user(request)
+    if not role_allows(user, "audit.view"):
+        return await refuse(request, "audit.view", "audit-log")
+    who = request.query.get("who") or None
+    target = request.query.get("target") or None
+    entries = await asyncio.to_thread(console.audit.entries, 500, None, who, target)
+    problems = await asyncio.to_thread(console.audit.verify)
+    await audit(request, "audit.view", "audit-log", "allowed")
+    return render(request, "audit.html.j2", entries=entries, problems=problems, who=who or "", target=target or "")
+
+
+# -- acknowledgement links -----------------------------------------------------------------------------
+
+
+def _claim(request: web.Request) -> Any:
+    console = _console(request)
+    if console.ack_secret is None:
+        return render(request, "error.html.j2", status=503, key="ackp.unconfigured")
+    try:
+        return verify_ack_token(request.match_info["token"], console.ack_secret, console.clock())
+    except AckTokenError as exc:
+        log.info("acknowledgement link refused", extra={"reason": exc.reason})
+        return ack_server.refused_page(exc.reason)
+
+
+async def ack_get(request: web.Request) -> web.StreamResponse:
+    """The acknowledgement page: a button (a GET never records: mail scanners open links)."""
+    claim = _claim(request)
+    if isinstance(claim, web.StreamResponse):
+        return claim
+    return ack_server.confirm_page(claim)
+
+
+def _ack_event_id(incident_id: str, message_id: str, recipient: str) -> str:
+    # Opening the same link twice files one event (the detection stage drops a repeated event id).
+    digest = hashlib.sha256(f"{incident_id}\x1f{message_id}\x1f{recipient}".encode()).hexdigest()[:24]
+    return f"ack-link-{digest}"
+
+
+async def ack_post(request: web.Request) -> web.StreamResponse:
+    """Record the acknowledgement: an ``acknowledgement`` event for the incident, then the confirmation page."""
+    console = _console(request)
+    claim = _claim(request)
+    if isinstance(claim, web.StreamResponse):
+        return claim
+    try:
+        stored = await asyncio.to_thread(console.store.get, claim.incident_id)
+    except ReportStoreError:
+        stored = None
+    if stored is None:
+        return ack_server.not_found_page()
+    reporter = Reporter(id=claim.recipient, org=stored.incident.jurisdiction, role="city")
+    event = acknowledgement_event(
+        incident_id=claim.incident_id,
+        contract_id=stored.incident.contract_id,
+        reporter=reporter,
+        now=console.clock(),
+        data={"message_id": claim.message_id, "recipient": claim.recipient},
+        event_id=_ack_event_id(claim.incident_id, claim.message_id, claim.recipient),
+    )
+    try:
+        await console.producer.send_event(event)
+    except BrokerUnavailableError:
+        await audit(
+            request, "city.acknowledge", claim.incident_id, "refused", "broker-unavailable", who="ack-link", role="city"
+        )
+        return ack_server.unrecorded_page()
+    await audit(
+        request,
+        "city.acknowledge",
+        claim.incident_id,
+        "allowed",
+        f"link:{claim.recipient}",
+        who="ack-link",
+        role="city",
+    )
+    return ack_server.recorded_page(claim.incident_id, console.clock())
+
+
+# -- the application -----------------------------------------------------------------------------------
+
+
+def _routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/health", health, allow_head=False)
+    r.add_static("/static/", STATIC_DIR, append_version=False)
+    r.add_get("/", root)
+    r.add_get("/login", login_get)
+    r.add_post("/login", login_post)
+    r.add_post("/logout", logout)
+    r.add_get("/incidents", incident_list)
+    r.add_get("/incidents/{incident_id}", incident_get)
+    r.add_get("/incidents/{incident_id}/timeline.json", timeline_json)
+    r.add_get("/incidents/{incident_id}/details", details)
+    r.add_get("/incidents/{incident_id}/evidence", evidence_page)
+    r.add_post("/incidents/{incident_id}/evidence/verify", evidence_verify)
+    r.add_get("/incidents/{incident_id}/reports/" + _REPORT_NAME, report_download)
+    r.add_post("/incidents/{incident_id}/triage", post_triage)
+    r.add_post("/incidents/{incident_id}/containment", post_containment)
+    r.add_post("/incidents/{incident_id}/update", post_update)
+    r.add_post("/incidents/{incident_id}/resolve", post_resolve)
+    r.add_post("/incidents/{incident_id}/acknowledge", post_acknowledge)
+    r.add_post("/incidents/{incident_id}/instruct", post_instruct)
+    r.add_post("/incidents/{incident_id}/request-report", post_request_report)
+    r.add_get("/file", file_get)
+    r.add_post("/file", file_post)
+    r.add_get("/filed/{event_id:[A-Za-z0-9-]{1,64}}.json", filed_json)
+    r.add_get("/filed/{event_id:[A-Za-z0-9-]{1,64}}", filed_page)
+    r.add_get("/contracts/{contract_id}", contract_page)
+    r.add_get("/admin/audit", audit_page)
+    r.add_get("/ack/{token}", ack_get, allow_head=False)
+    r.add_post("/ack/{token}", ack_post)
+
+
+def make_console_app(
+    settings: ConsoleSettings,
+    *,
+    producer: EventProducer,
+    store: views.StoreView | None = None,
+    users: UserDirectory | None = None,
+    sessions: SessionStore | None = None,
+    audit_log: AuditLog | None = None,
+    playbooks: Mapping[str, Playbook] | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> web.Application:
+    """The console application. Raises ConsoleConfigError / ContractError / PlaybookError for unusable settings."""
+    from kinkyu.playbook_files import load_playbooks  # noqa: PLC0415  # only when not given (tests pass theirs)
+
+    contracts = ContractFolder(list(settings.contracts))
+    contracts.load()
+    evidence_key = key_from_config(settings.evidence_key.get_secret_value()) if settings.evidence_key else None
+    ack_secret = settings.ack_secret.get_secret_value().encode() if settings.ack_secret else None
+    if ack_secret is None:
+        log.warning("KINKYU_NOTIFY_ACK_SECRET unset: acknowledgement links cannot be checked here")
+    console = Console(
+        settings=settings,
+        producer=producer,
+        store=store or views.StoreView(settings.store_path),
+        users=users or UserDirectory.load(settings.users_path),
+        sessions=sessions or SessionStore(idle=settings.session_idle, absolute=settings.session_max),
+        audit=audit_log or AuditLog(settings.audit_path),
+        contracts=contracts,
+        playbooks=playbooks if playbooks is not None else load_playbooks(settings.playbooks),
+        evidence_key=evidence_key,
+        ack_secret=ack_secret,
+        limiter=LoginLimiter(settings.login_attempts, settings.login_window),
+        clock=clock,
+        env=_environment(),
+    )
+    app = web.Application(middlewares=[security_middleware, auth_middleware], client_max_size=256 * 1024)
+    app[CONSOLE] = console
+    _routes(app)
+
+    async def close_producer(_: web.Application) -> None:
+        await producer.close()
+
+    app.on_cleanup.append(close_producer)
+    return app
+
+
+__all__ = ["CONSOLE", "SESSION_COOKIE", "AuditLogError", "Console", "make_console_app", "render"]

@@ -1,0 +1,179 @@
+"""``kinkyu console``: serve the incident desk, or hash a password for the users file.
+
+    kinkyu console [serve] [--host H] [--port P] [--users FILE] [--store DIR]
+    kinkyu console hash-password          (reads the password from stdin, or asks twice on a terminal)
+
+``serve`` prints ``console listening on http://host:port`` once it listens
+(port 0: any free port) and runs until SIGINT/SIGTERM. Exit codes: 0 done;
+2 wrong usage; 3 a setting, the users file, a contract profile, a playbook or
+the evidence key is unusable (the message names the variable or file to fix);
+1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(f"kinkyu: {msg}\n")
+
+
+def add_console_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``console`` (with ``serve`` and ``hash-password``) to ``kinkyu``'s subcommands."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "console",
+        help="serve the incident desk (web console), or hash a password for its users file",
+        description="The incident desk: contractors file, city officials answer, reviewers read. "
+        "Settings are KINKYU_CONSOLE_* (HOST, PORT, USERS, AUDIT, STORE, COOKIE_SECURE, SESSION_IDLE, "
+        "SESSION_MAX) plus KINKYU_BROKER, KINKYU_TOPIC_PREFIX, KINKYU_DATA_DIR, KINKYU_CONTRACTS, "
+        "KINKYU_PLAYBOOKS, KINKYU_EVIDENCE_KEY and KINKYU_NOTIFY_ACK_SECRET. "
+        "Exit codes: 0 ok, 1 failure, 2 usage, 3 a setting or file to fix.",
+    )
+    actions = parser.add_subparsers(dest="console_command", metavar="ACTION")
+    serve = actions.add_parser("serve", help="serve the console (the default)")
+    for p in (parser, serve):
+        p.add_argument("--host", help="address to listen on (default: $KINKYU_CONSOLE_HOST or 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port (default: $KINKYU_CONSOLE_PORT or 8080; 0 = any free port)")
+        p.add_argument("--users", type=Path, help="users YAML (default: <data_dir>/console/users.yaml)")
+        p.add_argument("--store", type=Path, help="incident store (default: <data_dir>/store)")
+    actions.add_parser(
+        "hash-password",
+        help="print the Argon2id hash of a password for the users file (password from stdin)",
+        description="Reads one password from stdin (asks twice on a terminal) and prints its Argon2id "
+        "PHC string for a users file entry's password_hash.",
+    )
+    parser.set_defaults(func=cmd_console)
+    return parser
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """Dispatch ``kinkyu console``'s actions."""
+    if args.console_command == "hash-password":
+        return cmd_hash_password()
+    return cmd_serve(args)
+
+
+def cmd_hash_password() -> int:
+    """Hash a password read from stdin (or typed twice on a terminal)."""
+    from kinkyu.console.exceptions import PasswordPolicyError  # noqa: PLC0415  # argon2 loads only here
+    from kinkyu.console.users import hash_password  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            _err("the passwords differ; nothing printed")
+            return EXIT_USAGE
+        password = first
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _err("no password given (type it, or pipe it on stdin)")
+        return EXIT_USAGE
+    try:
+        print(hash_password(password))  # noqa: T201  # the hash is this command's output
+    except PasswordPolicyError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def load_settings(args: argparse.Namespace | None = None, **overrides: Any) -> Any:
+    """ConsoleSettings from the environment, command-line flags and ``overrides`` (ValidationError when invalid)."""
+    from kinkyu.console.settings import ConsoleSettings  # noqa: PLC0415
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if args is not None:
+        for name in ("host", "port", "users", "store"):
+            value = getattr(args, name, None)
+            if value is not None:
+                values[name] = value
+    return ConsoleSettings(**values)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; 3 for a setting or file to fix."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from kinkyu.console.settings import describe_settings_error  # noqa: PLC0415
+
+    try:
+        settings = load_settings(args)
+    except ValidationError as exc:
+        _err(describe_settings_error(exc))
+        return EXIT_CONFIG
+    return serve(settings)
+
+
+def serve(settings: Any, *, on_listening: Callable[[str], None] | None = None) -> int:
+    """Run the console with ``settings`` until a signal; exit code as the module docstring says."""
+    from kinkyu.console.exceptions import ConsoleConfigError  # noqa: PLC0415
+    from kinkyu.core.playbook import PlaybookError  # noqa: PLC0415
+    from kinkyu.evidence.exceptions import EvidenceKeyError  # noqa: PLC0415
+    from kinkyu.exceptions import ContractError  # noqa: PLC0415
+    from kinkyu.logs import setup_logging  # noqa: PLC0415
+
+    setup_logging(settings.log_format, settings.log_level)
+    for chatty in ("weasyprint", "fontTools"):
+        # A PDF download logs every layout step at INFO: noise, and nothing an operator acts on.
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_serve(settings, on_listening or _announce))
+    except (ConsoleConfigError, ContractError, PlaybookError, EvidenceKeyError) as exc:
+        _err(f"console not started: {exc}")
+        return EXIT_CONFIG
+    except OSError as exc:
+        _err(
+            f"console cannot listen on {settings.host}:{settings.port} ({exc.strerror}); "
+            "set KINKYU_CONSOLE_PORT (0 = any free port) or KINKYU_CONSOLE_HOST"
+        )
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _announce(url: str) -> None:
+    print(f"console listening on {url}", flush=True)  # noqa: T201  # the address is what the person needs
+
+
+async def _serve(settings: Any, on_listening: Callable[[str], None]) -> int:
+    from aiohttp import web  # noqa: PLC0415
+
+    from kinkyu.console.app import make_console_app  # noqa: PLC0415
+    from kinkyu.console.producer import KafkaEventProducer  # noqa: PLC0415
+    from notifiers.ack_server import bound_port  # noqa: PLC0415
+
+    producer = KafkaEventProducer(settings.broker, settings.topic_prefix, timeout=settings.send_timeout)
+    app = make_console_app(settings, producer=producer)
+    # No access log: a request line can hold an acknowledgement token, and paths name incidents people viewed
+    # (the audit log is the record of that).
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104  # compared, not bound
+        on_listening(f"http://{host}:{bound_port(runner)}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return EXIT_OK

@@ -1,0 +1,368 @@
+"""What the console's pages show, built from the incident store (pure apart from :class:`StoreView`'s reads).
+
+The report model (:func:`kinkyu.reports.model.build_report`) supplies the PPC
+assessment, both clocks and every deadline, so the console and the written
+report say the same thing. Nothing here carries an incident's free text
+except :func:`details_of`, which only the audit-logged details page uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kinkyu.console import i18n
+from kinkyu.core.clauses import CITY_NAMES
+from kinkyu.core.model import JST
+from kinkyu.core.playbook import PlaybookRun
+from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
+from kinkyu.reports.model import ReportModel, StoredIncident, build_report, merged_timeline
+from kinkyu.reports.store import IncidentStore, valid_incident_id
+
+log = logging.getLogger("kinkyu.console.views")
+
+_UNFINISHED = frozenset({"waiting", "active", "sent"})
+# Steps a person marks done from the update form (the others are done by the playbook or the city).
+UPDATABLE_KINDS = frozenset(
+    {"recovery", "recurrence_prevention", "publication", "evidence", "progress_report", "instructions"}
+)
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+STATES: tuple[str, ...] = ("triage", "responding", "closed")
+
+
+class StoreView:
+    """The incident store, re-read per request: a file is parsed again only when its mtime or size changed."""
+
+    def __init__(self, root: Path) -> None:
+        self.store = IncidentStore(root)
+        self._cache: dict[str, tuple[tuple[int, int], StoredIncident]] = {}
+        self._lock = threading.Lock()
+
+    def ids(self) -> list[str]:
+        """Every stored incident id (an unreadable folder reads as empty, and is logged)."""
+        try:
+            return self.store.list()
+        except ReportStoreError:
+            log.exception("incident store cannot be listed")
+            return []
+
+    def get(self, incident_id: str) -> StoredIncident | None:
+        """The stored incident, or None when absent (or not a valid id). ReportStoreError when unreadable."""
+        if not valid_incident_id(incident_id):
+            return None
+        path = self.store.incident_path(incident_id)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ReportStoreError(f"cannot read {path}: {exc.strerror}") from exc
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            hit = self._cache.get(incident_id)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        try:
+            stored = self.store.read(incident_id)
+        except IncidentNotFoundError:
+            return None
+        with self._lock:
+            self._cache[incident_id] = (stamp, stored)
+        return stored
+
+    def all(self) -> list[StoredIncident]:
+        """Every readable incident (an unreadable one is logged and left out of lists)."""
+        out = []
+        for incident_id in self.ids():
+            try:
+                stored = self.get(incident_id)
+            except ReportStoreError:
+                log.exception("stored incident unreadable", extra={"incident_id": incident_id})
+                continue
+            if stored is not None:
+                out.append(stored)
+        return out
+
+
+def scope_of(stored: StoredIncident) -> dict[str, str]:
+    """The policy's scope keywords for a stored incident."""
+    return {
+        "contract_id": stored.incident.contract_id,
+        "jurisdiction": stored.incident.jurisdiction,
+        "contractor_org": stored.profile.contractor.org,
+    }
+
+
+def city_name(jurisdiction: str) -> str:
+    """The city's name (Japanese; the report tables name cities the same way)."""
+    return CITY_NAMES.get(jurisdiction, jurisdiction)
+
+
+def jst(ts: datetime | None) -> str:
+    """A time as people read it here: ``2026-11-21 09:40 JST``."""
+    if ts is None:
+        return "-"
+    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M} JST"
+
+
+def iso(ts: datetime | None) -> str:
+    """A time for the countdown script (RFC 3339), or empty."""
+    return ts.isoformat() if ts is not None else ""
+
+
+def state_of(run: PlaybookRun | None) -> str:
+    """The run's state (``triage``, ``responding``, ``closed``); ``new`` before the playbook started."""
+    return run.state if run is not None else "new"
+
+
+def open_deadlines(run: PlaybookRun | None) -> list[datetime]:
+    """Due times of unfinished steps and open tasks."""
+    if run is None:
+        return []
+    dues = [s.due for s in run.steps if s.due is not None and s.status in _UNFINISHED]
+    dues += [t.due for t in run.tasks if t.due is not None and t.status == "open"]
+    return sorted(dues)
+
+
+def is_overdue(run: PlaybookRun | None, now: datetime) -> bool:
+    """Whether an unfinished step or an open task is past its due time."""
+    return any(due <= now for due in open_deadlines(run))
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """One row of the incident list."""
+
+    incident_id: str
+    contract_id: str
+    jurisdiction: str
+    city: str
+    kind: str
+    severity: str
+    state: str
+    opened: str
+    opened_at: datetime
+    next_due: datetime | None
+    overdue: bool
+    records: int
+
+
+def incident_row(stored: StoredIncident, now: datetime) -> IncidentRow:
+    """The list's row for an incident."""
+    inc, run = stored.incident, stored.run
+    dues = open_deadlines(run)
+    opened = inc.discovered_at or inc.first_event_ts
+    return IncidentRow(
+        incident_id=inc.incident_id,
+        contract_id=inc.contract_id,
+        jurisdiction=inc.jurisdiction,
+        city=city_name(inc.jurisdiction),
+        kind=inc.kind,
+        severity=inc.severity.value,
+        state=state_of(run),
+        opened=jst(opened),
+        opened_at=opened,
+        next_due=dues[0] if dues else None,
+        overdue=bool(dues) and dues[0] <= now,
+        records=inc.records,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The list's filters (empty: any)."""
+
+    contract: str = ""
+    city: str = ""
+    state: str = ""
+    severity: str = ""
+    overdue: bool = False
+
+    def match(self, row: IncidentRow) -> bool:
+        """Whether ``row`` passes every filter."""
+        return (
+            (not self.contract or row.contract_id == self.contract)
+            and (not self.city or row.jurisdiction == self.city)
+            and (not self.state or row.state == self.state)
+            and (not self.severity or row.severity == self.severity)
+            and (not self.overdue or row.overdue)
+        )
+
+
+def filter_rows(rows: Iterable[IncidentRow], filters: Filters) -> list[IncidentRow]:
+    """The rows that pass, newest first."""
+    return sorted((r for r in rows if filters.match(r)), key=lambda r: (r.opened_at, r.incident_id), reverse=True)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    """One timeline entry for the page and for ``timeline.json`` (no free text: the run never records any)."""
+
+    key: str
+    ts: str
+    at: str
+    who: str
+    kind: str
+    what: str
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON the live timeline script appends."""
+        return {"key": self.key, "ts": self.ts, "at": self.at, "who": self.who, "kind": self.kind, "what": self.what}
+
+
+def timeline_items(stored: StoredIncident) -> list[TimelineItem]:
+    """Every timeline entry, oldest first, each with a stable key the script de-duplicates by."""
+    out = []
+    seen: dict[str, int] = {}
+    for entry in merged_timeline(stored.incident, stored.run):
+        base = f"{entry.ts.isoformat()}|{entry.kind}|{entry.what}"
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.append(
+            TimelineItem(
+                key=f"{base}|{n}",
+                ts=entry.ts.isoformat(),
+                at=jst(entry.ts),
+                who=entry.who,
+                kind=entry.kind,
+                what=entry.what,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineItem:
+    """A deadline with what the countdown needs."""
+
+    title: str
+    article: str
+    urgency: str
+    due: str
+    due_iso: str
+    verdict: str
+    verdict_label: str
+    overdue: bool
+    open: bool
+
+
+def deadline_items(model: ReportModel, now: datetime) -> list[DeadlineItem]:
+    """The report model's deadlines (steps and tasks), each marked overdue when past due and not done."""
+    out = []
+    for d in model.deadlines:
+        still_open = d.done is None and d.verdict not in {"skipped", "na", "done", "met"}
+        overdue = d.verdict == "missed" or (still_open and d.due is not None and d.due <= now)
+        out.append(
+            DeadlineItem(
+                title=d.title,
+                article=d.article,
+                urgency=d.urgency or "",
+                due=jst(d.due),
+                due_iso=iso(d.due) if still_open else "",
+                verdict=d.verdict,
+                verdict_label=d.verdict_label,
+                overdue=overdue,
+                open=still_open,
+            )
+        )
+    return out
+
+
+@dataclass(slots=True)
+class IncidentPage:
+    """Everything the incident page shows (apart from the forms' own choices)."""
+
+    stored: StoredIncident
+    model: ReportModel
+    summary: list[tuple[str, str]]
+    deadlines: list[DeadlineItem]
+    timeline: list[TimelineItem]
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[dict[str, str]] = field(default_factory=list)
+    steps: list[dict[str, str]] = field(default_factory=list)
+    open_task_ids: list[tuple[str, str]] = field(default_factory=list)
+
+
+def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentPage:
+    """The incident page's content as of ``now``, in ``lang``."""
+    inc, run = stored.incident, stored.run
+    model = build_report(stored, kind="progress", lang="en" if lang == "en" else "ja", now=now)
+    items = ", ".join(i18n.item_label(lang, i) for i in inc.data_items) or "-"
+    summary = [
+        (i18n.t(lang, "f.incident_id"), inc.incident_id),
+        (i18n.t(lang, "f.contract"), f"{inc.contract_id} {stored.profile.title}"),
+        (i18n.t(lang, "f.city"), city_name(inc.jurisdiction)),
+        (i18n.t(lang, "f.origin"), i18n.t(lang, f"origin.{inc.origin}")),
+        (i18n.t(lang, "f.kind"), i18n.kind_label(lang, inc.kind)),
+        (i18n.t(lang, "f.severity"), i18n.severity_label(lang, inc.severity.value)),
+        (i18n.t(lang, "f.state"), i18n.state_label(lang, run.outcome or run.state if run else "new")),
+        (i18n.t(lang, "f.triage"), i18n.triage_label(lang, run.triage if run else None)),
+        (i18n.t(lang, "f.records"), f"{inc.records:,}"),
+        (i18n.t(lang, "f.data_items"), items),
+        (i18n.t(lang, "f.first_event"), jst(inc.first_event_ts)),
+        (i18n.t(lang, "f.discovered"), jst(inc.discovered_at)),
+    ]
+    if inc.rules:
+        summary.append((i18n.t(lang, "f.rules"), ", ".join(inc.rules)))
+    page = IncidentPage(
+        stored=stored,
+        model=model,
+        summary=summary,
+        deadlines=deadline_items(model, now),
+        timeline=timeline_items(stored),
+    )
+    if run is not None:
+        page.tasks = [
+            {
+                "task_id": t.task_id,
+                "title": t.title,
+                "owner": t.owner,
+                "due": jst(t.due),
+                "due_iso": iso(t.due) if t.status == "open" else "",
+                "status": t.status,
+                "source": t.source,
+                "overdue": t.status == "open" and t.due is not None and t.due <= now,
+            }
+            for t in run.tasks
+        ]
+        page.commands = [
+            {
+                "command_id": c.command.command_id,
+                "label": f"{c.command.action} {c.command.target_type} {c.command.target} ({c.status})",
+                "status": c.status,
+            }
+            for c in run.commands
+        ]
+        titles = {s.id: i18n.pick(lang, (s.title_ja, s.title_en)) for s in run.playbook.steps}
+        page.steps = [
+            {"step_id": s.step_id, "label": titles.get(s.step_id, s.step_id)}
+            for s in run.steps
+            if s.kind in UPDATABLE_KINDS and s.status in {"waiting", "active", "available"}
+        ]
+        page.open_task_ids = [(t.task_id, t.title) for t in run.open_tasks()]
+    return page
+
+
+def details_of(stored: StoredIncident) -> list[tuple[str, str | None]]:
+    """The incident's free text and identities, for the audit-logged details page only."""
+    inc = stored.incident
+    return [
+        ("det.summary", inc.summary),
+        ("det.location", inc.location),
+        ("det.reported_by", inc.reported_by),
+        ("det.actor", inc.actor),
+        ("det.system", inc.system),
+    ]
+
+
+def find_filed(stores: Iterable[StoredIncident], event_id: str) -> StoredIncident | None:
+    """The incident a filed event opened (its event ids include it), if the worker has stored it yet."""
+    for stored in stores:
+        if event_id in stored.incident.event_ids:
+            return stored
+    return None

@@ -46,6 +46,7 @@ _CHUNK = 64 * 1024
 # How far back from the end a restarted console looks for the last whole entry before giving up.
 _TAIL_SCAN_LIMIT = 4 * 1024 * 1024
 MAX_ENTRIES = 10_000
+MAX_PROBLEMS = 1_000
 
 # Codes and ids only: ASCII letters, digits and a few separators; no spaces, so no free text (or names).
 _CODE = re.compile(r"[A-Za-z0-9._:/@=,+#-]*", re.ASCII)
@@ -354,23 +355,39 @@ class AuditLog:
         otherwise invisible to a hash chain: compare :meth:`head` with a copy
         kept elsewhere to catch it.
         """
-        with self._lock:
-            try:
-                with self.path.open("rb") as fh:
-                    problems = _verify_lines(fh)
-            except FileNotFoundError:
-                problems = []
-            except OSError as exc:
-                raise AuditLogError(f"{self.path}: cannot read the audit log ({exc.strerror})") from exc
-            head = self.head()
-            last_seq = head[0] if head is not None else 0
-            problems.extend(self._noticed)
-            if last_seq < self._highest_written:
-                problems.append(
-                    f"the log ends at seq {last_seq} but this console wrote up to seq {self._highest_written}: "
-                    "the newest entries were removed"
-                )
-            return problems
+        problems: list[str] = []
+        last_seq = 0
+        try:
+            with self.path.open("rb") as fh:
+                with self._lock:
+                    # Check up to what is whole now: appends still in flight in other processes are waited for,
+                    # later ones are left for the next check (and never mistaken for a torn line).
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_SH)
+                    size = os.fstat(fh.fileno()).st_size
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                    highest, noticed = self._highest_written, list(self._noticed)
+                problems, last_seq = _verify_lines(_lines_upto(fh, size))
+        except FileNotFoundError:
+            highest, noticed = self._highest_written, list(self._noticed)
+        except OSError as exc:
+            raise AuditLogError(f"{self.path}: cannot read the audit log ({exc.strerror})") from exc
+        problems.extend(noticed)
+        if last_seq < highest:
+            problems.append(
+                f"the log ends at seq {last_seq} but this console wrote up to seq {highest}: "
+                "the newest entries were removed"
+            )
+        return problems
+
+
+def _lines_upto(fh: BinaryIO, size: int) -> Iterator[bytes]:
+    left = size
+    while left > 0:
+        line = fh.readline(left)
+        if not line:
+            return
+        left -= len(line)
+        yield line
 
 
 def _parse_line(raw: bytes) -> AuditEntry | None:
@@ -380,11 +397,23 @@ def _parse_line(raw: bytes) -> AuditEntry | None:
         return None
 
 
-def _verify_lines(fh: BinaryIO) -> list[str]:
-    """Stream the file once, keeping only the newest entry seen (logs grow for years)."""
-    problems: list[str] = []
+class _Problems(list[str]):
+    """At most :data:`MAX_PROBLEMS` messages, then a count: a wrecked file must not flood the admin page."""
+
+    dropped = 0
+
+    def append(self, problem: str) -> None:
+        if len(self) < MAX_PROBLEMS:
+            super().append(problem)
+        else:
+            self.dropped += 1
+
+
+def _verify_lines(lines: Iterator[bytes]) -> tuple[list[str], int]:
+    """Stream the lines once, keeping only the newest entry seen (logs grow for years); problems and the top seq."""
+    problems = _Problems()
     top_seq, top_hash, top_line = 0, GENESIS, 0  # the entry with the highest seq so far
-    for number, raw in enumerate(fh, start=1):
+    for number, raw in enumerate(lines, start=1):
         where = f"line {number}"
         try:
             body = json.loads(raw)
@@ -413,4 +442,7 @@ def _verify_lines(fh: BinaryIO) -> list[str]:
             problems.append(f"{where}: does not link to {before} (an entry was replaced, or edited and re-hashed)")
         # Carry on from this entry so one removal is one problem, not a cascade.
         top_seq, top_hash, top_line = entry.seq, entry.hash, number
-    return problems
+    out = list(problems)
+    if problems.dropped:
+        out.append(f"… and {problems.dropped} more problem(s)")
+    return out, top_seq

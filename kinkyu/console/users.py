@@ -299,10 +299,14 @@ class UserDirectory:
         path = Path(path)
         stamp = _stamp(path)
         records = _parse(path)
-        if stamp is not None and path.stat().st_mode & 0o077:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            mode = 0
+        if mode & 0o077:
             log.warning(
                 "console users file is readable by other accounts; chmod 600 it",
-                extra={"path": str(path), "mode": oct(path.stat().st_mode & 0o777)},
+                extra={"path": str(path), "mode": oct(mode)},
             )
         return cls(path, records, hasher=hasher, stamp=stamp)
 

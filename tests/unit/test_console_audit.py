@@ -461,3 +461,37 @@ def test_verify_messages_carry_no_field_values(log: AuditLog, path: Path) -> Non
 
     assert problems
     assert not any("SECRET" in p or "koganei-city" in p for p in problems)
+
+
+def test_a_wrecked_file_gives_a_bounded_list_of_problems(
+    log: AuditLog, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kinkyu.console.audit.MAX_PROBLEMS", 5)
+    _view(log)
+    with path.open("a", encoding="ascii") as fh:
+        fh.write("junk\n" * 12)
+
+    problems = AuditLog(path).verify()
+
+    assert len(problems) == 6
+    assert problems[-1] == "… and 7 more problem(s)"
+
+
+def test_verify_while_another_thread_appends_finds_nothing_wrong(log: AuditLog) -> None:
+    _fill(log, 5)
+    done = threading.Event()
+
+    def work() -> None:
+        while not done.is_set():
+            _view(log)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        results = [log.verify() for _ in range(20)]
+    finally:
+        done.set()
+        thread.join()
+
+    assert all(r == [] for r in results)
+    assert log.verify() == []

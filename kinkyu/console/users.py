@@ -55,6 +55,14 @@ def default_hasher() -> PasswordHasher:
     return _default_hasher
 
 
+def _encodable(password: str) -> bool:
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def hash_password(password: str, *, hasher: PasswordHasher | None = None) -> str:
     """An Argon2id PHC string for ``password``, for the users file (``kinkyu console hash-password``).
 
@@ -65,6 +73,8 @@ def hash_password(password: str, *, hasher: PasswordHasher | None = None) -> str
         raise PasswordPolicyError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise PasswordPolicyError(f"the password is too long: use at most {MAX_PASSWORD_LENGTH} characters")
+    if not _encodable(password):
+        raise PasswordPolicyError("the password is not valid text (it holds a lone surrogate); type it again")
     return (hasher or _default_hasher).hash(password)
 
 
@@ -326,25 +336,25 @@ class UserDirectory:
         """The user if ``password`` is theirs, else None.
 
         Does one Argon2 verification whatever the outcome (a dummy hash for an
-        unknown or malformed username, or an over-long password) so the answer's
+        unknown or malformed username, or an over-long or non-text password) so the answer's
         timing does not tell which usernames exist. Usernames are matched
         case-insensitively (phones capitalise the first letter).
         """
         name = username.strip().lower()
         in_force = self._in_force
         record = in_force.records.get(name)
-        too_long = len(password) > MAX_PASSWORD_LENGTH
-        stored = record.password_hash if record is not None and not too_long else self._dummy_hash
+        unusable = len(password) > MAX_PASSWORD_LENGTH or not _encodable(password)
+        stored = record.password_hash if record is not None and not unusable else self._dummy_hash
         try:
-            self._hasher.verify(stored, "" if too_long else password)
+            self._hasher.verify(stored, "" if unusable else password)
         except (VerificationError, InvalidHashError):
             return None
-        if record is None or too_long:
+        if record is None or unusable:
             return None  # the dummy hash's password is random and never given out; this is belt and braces
         if self._hasher.check_needs_rehash(stored) and name not in self._rehash_logged:
             self._rehash_logged.add(name)
             log.warning(
-                "console user's password hash uses older Argon2 parameters; make a new one with "
+                "console user's password hash uses other Argon2 parameters than the console; make a new one with "
                 "`kinkyu console hash-password` and put it in the users file",
                 extra={"username": name},
             )

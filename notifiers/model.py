@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
+from kinkyu.core.legal.triggers import Trigger
 from kinkyu.core.model import Severity
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.effects import EscalateReason, NotifyKind
@@ -37,6 +38,23 @@ Channel = Literal["email", "webhook"]
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]{0,199}$"
 
 _TOLERANT = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+
+class PPCReminderIn(BaseModel):
+    """What a reminder of the city's report to the PPC says: which report, learned and due dates, triggers."""
+
+    model_config = _TOLERANT
+    report: Literal["preliminary", "final"]
+    learned: date | None = None
+    due: date
+    final_days: Literal[30, 60] = 30
+    improper_purpose: bool = False
+    triggers: list[str] = Field(default_factory=list)
+
+    @field_validator("triggers")
+    @classmethod
+    def _known_triggers(cls, value: list[str]) -> list[str]:
+        return [v for v in value if v in {t.value for t in Trigger}]
 
 
 class NotificationIn(BaseModel):
@@ -69,6 +87,10 @@ class NotificationIn(BaseModel):
     rule8: bool = False
     task_id: str | None = Field(default=None, pattern=ID_PATTERN)
     contract_ended: bool = False
+    # What the nine Rule 8(1) items are built from (codes, counts, dates): read with
+    # kinkyu.core.playbook.ppc.Rule8Facts.from_json, which keeps only Kinkyu's own codes.
+    rule8_facts: dict[str, Any] | None = None
+    ppc: PPCReminderIn | None = None
     # Escalate
     reason: EscalateReason | None = None
     level: int | None = Field(default=None, ge=0)
@@ -78,6 +100,22 @@ class NotificationIn(BaseModel):
     def _report_items(cls, value: list[str]) -> list[str]:
         # Report-item keys only (content, count, place, circumstances): anything else is dropped.
         return [v for v in value if v in REPORT_ITEMS]
+
+    @field_validator("rule8_facts", mode="before")
+    @classmethod
+    def _rule8_object(cls, value: Any) -> dict[str, Any] | None:
+        # Not an object: the first report goes out without the items rather than not at all.
+        return value if isinstance(value, dict) else None
+
+    @field_validator("ppc", mode="before")
+    @classmethod
+    def _reminder(cls, value: Any) -> PPCReminderIn | None:
+        if value is None:
+            return None
+        try:
+            return PPCReminderIn.model_validate(value)
+        except ValidationError:
+            return None  # the reminder still goes out; its template says to look the dates up
 
     @field_validator("article")
     @classmethod

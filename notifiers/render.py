@@ -25,7 +25,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,12 @@ from kinkyu.core.contract import Contact, ContractProfile
 from kinkyu.core.escalation import Purpose, contact_for, parse_ref
 from kinkyu.core.legal.labels import item_labels, kind_label, rule_label
 from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
-from kinkyu.core.legal.triggers import people_count
+from kinkyu.core.legal.triggers import Trigger, people_count
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import REPORT_ITEMS
+from kinkyu.core.playbook.ppc import Rule8Facts
 from notifiers.exceptions import PersonalDataError, RenderError
-from notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, WebhookPayload
+from notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, PPCReminderIn, WebhookPayload
 
 
 def _templates_dir() -> Path:
@@ -69,6 +70,11 @@ KIND_TITLES: dict[str, tuple[str, str]] = {
     "task_assigned": ("対応タスクのお願い", "Task assigned to you"),
     "escalation": ("エスカレーション", "Escalation"),
     "unanswered": ("市から受領確認がありません", "The city has not acknowledged"),
+    "ppc_preliminary_reminder": (
+        "個人情報保護委員会への速報の期限のお知らせ",
+        "Reminder: preliminary report to the PPC due",
+    ),
+    "ppc_final_reminder": ("個人情報保護委員会への確報の期限のお知らせ", "Reminder: full report to the PPC due"),
 }
 POSSIBLE_FIRST_REPORT = ("第一報（個人情報の漏えい等のおそれ）", "First report: possible personal data incident")
 MESSAGE_KINDS: tuple[str, ...] = tuple(KIND_TITLES)
@@ -118,6 +124,38 @@ def _span(value: timedelta, lang: Lang) -> str:
     if minutes % 60 == 0 and minutes:
         return f"{minutes // 60}時間" if lang == "ja" else f"{minutes // 60} hour(s)"
     return f"{minutes}分" if lang == "ja" else f"{minutes} minutes"
+
+
+def _day(d: date, lang: Lang) -> str:
+    return f"{d.year}年{d.month}月{d.day}日（{'月火水木金土日'[d.weekday()]}）" if lang == "ja" else f"{d:%a %d %b %Y}"
+
+
+def _rule8_context(notification: NotificationIn, lang: Lang) -> list[dict[str, Any]]:
+    """The nine Rule 8(1) items, numbered, each its text or 調査中 / "under investigation".
+
+    Built here from the record's codes, counts and dates (:class:`Rule8Facts`
+    keeps nothing else), so no text from the record reaches the message.
+    """
+    facts = Rule8Facts.from_json(notification.rule8_facts)
+    if facts is None:
+        return []
+    return [
+        {"number": i.number, "label": i.label(lang), "value": i.text(lang), "known": i.known} for i in facts.items()
+    ]
+
+
+def _ppc_context(ppc: PPCReminderIn | None, lang: Lang) -> dict[str, Any] | None:
+    if ppc is None:
+        return None
+    triggers = [Trigger(t) for t in ppc.triggers]
+    return {
+        "report": ppc.report,
+        "learned": _day(ppc.learned, lang) if ppc.learned is not None else None,
+        "due": _day(ppc.due, lang),
+        "final_days": ppc.final_days,
+        "improper_purpose": ppc.improper_purpose,
+        "triggers": [t.label_ja if lang == "ja" else t.label_en for t in triggers],
+    }
 
 
 def message_id_for(key: str, domain: str) -> str:
@@ -271,6 +309,8 @@ def message_context(
         "written": notification.written,
         "possible": notification.possible,
         "rule8": notification.rule8,
+        "rule8_items": _rule8_context(notification, lang),
+        "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
         "due": _jst(notification.due),
         "due_short": _short(notification.due, lang) if notification.due else None,

@@ -1050,6 +1050,17 @@ def every_notification() -> list[dict[str, Any]]:
         )
     ]
     out.append(record("first_report", n=99, possible=True, contract_ended=True))
+    # The national report: the Rule 8(1) facts (planted where only codes may be) and the PPC reminders.
+    planted = {"kind": PII[0], "rules": [PII[1]], "data_items": ["name", PII[0]], "people": {"count": PII[3]}}
+    out.append(record("first_report", n=98, rule8_facts={"origin": "filed", "assessed": True, **planted}))
+    out += [
+        record(
+            kind,
+            step_id="first_report",
+            ppc={"report": report, "learned": "2026-11-21", "due": "2026-12-21", "triggers": ["over_100", PII[0]]},
+        )
+        for kind, report in (("ppc_preliminary_reminder", "preliminary"), ("ppc_final_reminder", "final"))
+    ]
     out += [
         escalate_record(reason, level=i, task_id=f"instruction:{INC}-t{i}" if i == 2 else None)
         for i, reason in enumerate(("deadline_missed", "no_acknowledgement", "containment_failed"), 1)

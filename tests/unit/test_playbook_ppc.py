@@ -9,9 +9,10 @@ from test_playbook_run import INC, T0, begin, detection, event, filed, kinds, no
 
 from kinkyu.core.contract import Dataset
 from kinkyu.core.incident import TimelineEntry
-from kinkyu.core.legal import RULE8_ORDER, UNKNOWN, UNKNOWN_EN
+from kinkyu.core.legal import RULE8_ORDER, UNKNOWN, UNKNOWN_EN, Rule8Key
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import Notify, PlaybookRun, ResponsePolicy, apply, entries, next_due, start, tick
+from kinkyu.core.playbook.ppc import Rule8Facts
 
 
 def ppc_entries(run: PlaybookRun, kind: str = "ppc_assessment") -> list[TimelineEntry]:
@@ -327,15 +328,38 @@ def test_a_reminder_whose_report_is_already_past_due_is_skipped_with_a_note() ->
 def test_the_first_report_to_the_city_carries_the_nine_rule8_items_in_order() -> None:
     _, effects = begin(detection("okayama", ["bulk-export"], records=150, data_items=["name", "my_number"]))
     (first,) = notices(effects, "first_report")
-    assert [k for k, _, _ in first.rule8_items] == [k.value for k in RULE8_ORDER]
-    items = {k: (ja, en) for k, ja, en in first.rule8_items}
-    assert items["people"] == (
+    facts = Rule8Facts.from_json(first.rule8_facts)
+    assert facts is not None
+    items = facts.items()
+    assert [i.key for i in items] == list(RULE8_ORDER)
+    people = items[Rule8Key.PEOPLE]
+    assert (people.ja, people.en) == (
         "最大150人（レコード数の合計による上限）",
         "up to 150 people (upper bound: sum of record counts)",
     )
-    assert items["data_items"][0] is not None
-    assert "個人番号" in items["data_items"][0]
-    assert items["cause"] == (None, None)  # 調査中 until people supply it in the written report
+    assert "個人番号" in items[Rule8Key.DATA_ITEMS].value
+    assert "improper purpose" in items[Rule8Key.SUMMARY].text("en")
+    assert not items[Rule8Key.CAUSE].known  # 調査中 until people supply it in the written report
+
+
+def test_rule8_facts_keep_only_codes_counts_and_dates() -> None:
+    planted = {
+        "origin": "filed",
+        "kind": "山田太郎",
+        "rules": ["bulk-export", "山田太郎"],
+        "data_items": ["name", "山田太郎の住所"],
+        "occurred_at": "yesterday",
+        "people": {"count": "many"},
+        "triggers": {"city": ["over_100", "山田"]},
+        "assessed": True,
+        "commands": -5,
+    }
+    facts = Rule8Facts.from_json(planted)
+    assert facts is not None
+    assert (facts.kind, facts.rules, facts.data_items) == (None, ("bulk-export",), ("name",))
+    assert (facts.occurred_at, facts.people, facts.city_triggers, facts.commands) == (None, None, ("over_100",), 0)
+    assert "山田" not in facts.items().render("ja") + facts.items().render("en")
+    assert Rule8Facts.from_json("not an object") is None
 
 
 def test_the_run_shows_each_rule8_item_as_a_value_or_under_investigation() -> None:
@@ -352,5 +376,5 @@ def test_rule8_items_name_only_category_codes_never_what_a_filer_typed() -> None
     record = filed("okayama", "leak", data_items=["name", "山田太郎の住所"], records=2)
     run, effects = begin(record)
     (first,) = notices(effects, "first_report")
-    assert "山田" not in repr(first.rule8_items)
+    assert "山田" not in repr(first.rule8_facts)
     assert "山田" not in str(run.to_json()["ppc"])

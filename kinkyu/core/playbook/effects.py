@@ -63,9 +63,10 @@ class Notify:
     possible breach (おそれ) rather than a confirmed one. ``task_id`` names the
     task of a ``task_assigned`` message.
 
-    ``rule8_items`` (first and written reports to the city): the nine Rule 8(1)
-    items in order as ``(key, ja, en)``, None where still 調査中; categories,
-    counts and dates only. ``ppc`` (the two PPC reminders): ``report``
+    ``rule8_facts`` (first and written reports to the city): what the nine
+    Rule 8(1) items are built from, as codes, counts and dates
+    (:class:`kinkyu.core.playbook.ppc.Rule8Facts`); the receiver builds the
+    items, 調査中 where nothing is known. ``ppc`` (the two PPC reminders): ``report``
     (``preliminary`` / ``final``), ``learned`` and ``due`` (ISO dates),
     ``final_days`` (30 / 60), ``improper_purpose`` and ``triggers`` (the city's
     fired trigger codes).
@@ -88,7 +89,7 @@ class Notify:
     rule8: bool = False
     task_id: str | None = None
     contract_ended: bool = False
-    rule8_items: tuple[tuple[str, str | None, str | None], ...] = ()
+    rule8_facts: dict[str, Any] | None = None
     ppc: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -112,7 +113,7 @@ class Notify:
             "rule8": self.rule8,
             "task_id": self.task_id,
             "contract_ended": self.contract_ended,
-            "rule8_items": [{"key": k, "ja": ja, "en": en} for k, ja, en in self.rule8_items],
+            "rule8_facts": dict(self.rule8_facts) if self.rule8_facts is not None else None,
             "ppc": dict(self.ppc) if self.ppc is not None else None,
         }
 

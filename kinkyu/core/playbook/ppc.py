@@ -15,7 +15,7 @@ Pure: the same state gives the same JSON; no clock is read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kinkyu.core.legal import (
@@ -26,11 +26,15 @@ from kinkyu.core.legal import (
     Assessment,
     ContractorStatus,
     Override,
+    PartyAssessment,
+    PeopleCount,
     PPCDeadlines,
     Reminder,
     ReportingParty,
     Rule8Item,
     Rule8Items,
+    Trigger,
+    TriggerResult,
     assess,
     breach_facts,
     contractor_status,
@@ -39,7 +43,7 @@ from kinkyu.core.legal import (
     ppc_reminders,
     rule8_items,
 )
-from kinkyu.core.legal.labels import ITEM_LABELS
+from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.model import JST
 
 if TYPE_CHECKING:
@@ -206,6 +210,191 @@ def known_items(data_items: list[str]) -> list[str]:
     return [i for i in data_items if i.strip().lower() in ITEM_LABELS]
 
 
+_TRIGGERS = frozenset(t.value for t in Trigger)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_COUNT = 1_000_000_000
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT else 0
+
+
+def _aware(value: Any) -> datetime | None:
+    try:
+        ts = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return ts if ts is not None and ts.utcoffset() is not None else None
+
+
+def _day_of(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _codes(value: Any, known: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str) and v in known] if isinstance(value, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class Rule8Facts:
+    """What the nine Rule 8(1) items are built from on a live run: codes, counts and dates only.
+
+    A report to the city carries these (``Notify.rule8_facts``), not texts, so
+    the notifier builds the items itself from what it can check
+    (:meth:`from_json` keeps only Kinkyu's own codes): nothing a person typed
+    can reach an e-mail this way. ``*_triggers`` are the fired trigger codes
+    per party; ``decided`` the latest override's answer (None: no override).
+    """
+
+    origin: str | None = None
+    kind: str | None = None
+    rules: tuple[str, ...] = ()
+    occurred_at: datetime | None = None
+    discovered_at: datetime | None = None
+    data_items: tuple[str, ...] = ()
+    people: PeopleCount | None = None
+    contractor_triggers: tuple[str, ...] = ()
+    city_triggers: tuple[str, ...] = ()
+    assessed: bool = False
+    encrypted_exempt: bool = False
+    decided: bool | None = None
+    publication_done: date | None = None
+    prevention_done: date | None = None
+    prevention_active: bool = False
+    commands: int = 0
+    commands_done: int = 0
+    seals: int = 0
+    possible: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form (on a Notify effect)."""
+        return {
+            "origin": self.origin,
+            "kind": self.kind,
+            "rules": list(self.rules),
+            "occurred_at": _iso(self.occurred_at),
+            "discovered_at": _iso(self.discovered_at),
+            "data_items": list(self.data_items),
+            "people": self.people.to_json() if self.people is not None else None,
+            "triggers": {"contractor": list(self.contractor_triggers), "city": list(self.city_triggers)},
+            "assessed": self.assessed,
+            "encrypted_exempt": self.encrypted_exempt,
+            "decided": self.decided,
+            "publication_done": self.publication_done.isoformat() if self.publication_done else None,
+            "prevention_done": self.prevention_done.isoformat() if self.prevention_done else None,
+            "prevention_active": self.prevention_active,
+            "commands": self.commands,
+            "commands_done": self.commands_done,
+            "seals": self.seals,
+            "possible": self.possible,
+        }
+
+    @classmethod
+    def from_json(cls, d: Any) -> Rule8Facts | None:
+        """Read a wire form, keeping only known codes, counts and dates (None when it is not an object)."""
+        if not isinstance(d, dict):
+            return None
+        people = d.get("people")
+        raw = d.get("triggers")
+        triggers: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        decided = d.get("decided")
+        return cls(
+            origin=d.get("origin") if d.get("origin") in {"detection", "filed"} else None,
+            kind=d.get("kind") if d.get("kind") in KIND_LABELS else None,
+            rules=tuple(_codes(d.get("rules"), RULE_LABELS)),
+            occurred_at=_aware(d.get("occurred_at")),
+            discovered_at=_aware(d.get("discovered_at")),
+            data_items=tuple(_codes(d.get("data_items"), ITEM_LABELS)),
+            people=(
+                PeopleCount(_count(people.get("count")), upper_bound=people.get("upper_bound") is True)
+                if isinstance(people, dict) and _count(people.get("count")) > 0
+                else None
+            ),
+            contractor_triggers=tuple(_codes(triggers.get("contractor"), _TRIGGERS)),
+            city_triggers=tuple(_codes(triggers.get("city"), _TRIGGERS)),
+            assessed=d.get("assessed") is True,
+            encrypted_exempt=d.get("encrypted_exempt") is True,
+            decided=decided if isinstance(decided, bool) else None,
+            publication_done=_day_of(d.get("publication_done")),
+            prevention_done=_day_of(d.get("prevention_done")),
+            prevention_active=d.get("prevention_active") is True,
+            commands=_count(d.get("commands")),
+            commands_done=_count(d.get("commands_done")),
+            seals=_count(d.get("seals")),
+            possible=d.get("possible") is not False,
+        )
+
+    def _assessment(self) -> Assessment | None:
+        # Item 1 names the fired triggers per party and any decision: that much of an assessment.
+        if not self.assessed:
+            return None
+
+        def party(p: ReportingParty, codes: tuple[str, ...]) -> PartyAssessment:
+            return PartyAssessment(
+                p, tuple(TriggerResult(Trigger(c), fired=True, reason_ja="", reason_en="") for c in codes)
+            )
+
+        decided = () if self.decided is None else (Override(self.decided, "-", "-", _EPOCH),)
+        return Assessment(
+            contractor=party(ReportingParty.CONTRACTOR, self.contractor_triggers),
+            city=party(ReportingParty.CITY, self.city_triggers),
+            encrypted_exempt=self.encrypted_exempt,
+            improper_purpose=Trigger.IMPROPER_PURPOSE.value in self.city_triggers,
+            people=self.people,
+            possible=self.possible,
+            overrides=decided,
+        )
+
+    def items(self) -> Rule8Items:
+        """The nine Rule 8(1) items in Japanese and English; 調査中 where nothing is known."""
+        assessment = self._assessment()
+
+        def build(lang: str) -> Rule8Items:
+            ja = lang == "ja"
+
+            def day(d: date) -> str:
+                return f"{d.year}年{d.month}月{d.day}日" if ja else d.isoformat()
+
+            detected = self.origin == "detection"
+            who = ("アクセスログ監視による検知" if ja else "access-log monitoring") if detected else None
+            medium = ("電子データ" if ja else "electronic data") if detected else None
+            pub = None
+            if self.publication_done is not None:
+                pub = f"公表済み（{day(self.publication_done)}）" if ja else f"published ({day(self.publication_done)})"
+            prev = None
+            if self.prevention_done is not None:
+                prev = f"実施済み（{day(self.prevention_done)}）" if ja else f"done ({day(self.prevention_done)})"
+            elif self.prevention_active:
+                prev = "検討・実施中" if ja else "being prepared"
+            other = (
+                f"被害拡大防止措置 {self.commands}件（完了 {self.commands_done}件）、証拠保全の依頼 {self.seals}回"
+                if ja
+                else f"containment commands: {self.commands} ({self.commands_done} done); "
+                f"evidence sealing requests: {self.seals}"
+            )
+            return rule8_items(
+                occurred_at=self.occurred_at,
+                discovered_at=self.discovered_at,
+                kind=self.kind,
+                rules=self.rules,
+                who_found=who,
+                assessment=assessment,
+                contractor_involved=True,
+                data_items=self.data_items,
+                medium=medium,
+                people=self.people,
+                publication=pub,
+                prevention=prev,
+                other=other,
+                possible=self.possible,
+            )
+
+        return rule8_pair(build)
+
+
 def rule8_pair(build: Any) -> Rule8Items:
     """The nine items in both languages from ``build(lang)`` (texts people cannot write in both)."""
     ja, en = build("ja"), build("en")
@@ -241,6 +430,7 @@ def party_of(value: Any) -> ReportingParty | None:
 __all__ = [
     "CLOCK_STEP_KINDS",
     "PPCState",
+    "Rule8Facts",
     "datasets_snapshot",
     "end_of_day",
     "known_items",

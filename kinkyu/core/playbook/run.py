@@ -87,7 +87,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kinkyu.core.incident import Incident, TimelineEntry
-from kinkyu.core.legal import Assessment, Override, ReportingParty, Rule8Items, rule8_items
+from kinkyu.core.legal import Assessment, Override, ReportingParty, Rule8Items
 from kinkyu.core.model import FOLLOW_UP_KINDS, JST
 from kinkyu.core.playbook.containment import ContainmentCommand, Targets, propose
 from kinkyu.core.playbook.definition import REPORT_ITEMS, Playbook, Step
@@ -107,13 +107,13 @@ from kinkyu.core.playbook.policy import ResponsePolicy
 from kinkyu.core.playbook.ppc import (
     CLOCK_STEP_KINDS,
     PPCState,
+    Rule8Facts,
     datasets_snapshot,
     end_of_day,
     known_items,
     party_of,
     reminder_effect_id,
     rule8_json,
-    rule8_pair,
 )
 
 if TYPE_CHECKING:
@@ -521,60 +521,50 @@ class PlaybookRun:
         step = self.playbook.step(st.step_id)
         return self.policy.within(step.urgency) if step.urgency is not None else None
 
+    def rule8_facts(self) -> Rule8Facts:
+        """What the nine Rule 8(1) items are built from: the run's codes, counts and dates."""
+        f = self.facts
+        a = self.ppc.assessment
+        publication = next((s for s in self.steps if s.kind == "publication"), None)
+        prevention = next((s for s in self.steps if s.kind == "recurrence_prevention"), None)
+        latest = a.overrides[-1] if a is not None and a.overrides else None
+        return Rule8Facts(
+            origin=f.origin,
+            kind=f.kind,
+            rules=tuple(f.rules),
+            occurred_at=f.first_event_ts,
+            discovered_at=f.discovered_at or self.learned_at,
+            data_items=tuple(known_items(f.data_items)),
+            people=a.people if a is not None else None,
+            contractor_triggers=tuple(t.value for t in a.contractor.fired) if a is not None else (),
+            city_triggers=tuple(t.value for t in a.city.fired) if a is not None else (),
+            assessed=a is not None,
+            encrypted_exempt=a.encrypted_exempt if a is not None else False,
+            decided=latest.reportable if latest is not None else None,
+            publication_done=(
+                publication.done_at.astimezone(JST).date()
+                if publication is not None and publication.status == "done" and publication.done_at is not None
+                else None
+            ),
+            prevention_done=(
+                prevention.done_at.astimezone(JST).date()
+                if prevention is not None and prevention.status == "done" and prevention.done_at is not None
+                else None
+            ),
+            prevention_active=prevention is not None and prevention.status == "active",
+            commands=len(self.commands),
+            commands_done=sum(1 for c in self.commands if c.status == "done"),
+            seals=self.seals,
+            possible=self.possible,
+        )
+
     def rule8(self) -> Rule8Items:
         """The nine Rule 8(1) items as far as the run knows them: categories, counts, dates; the rest 調査中.
 
         People's free text (cause, secondary harm, measures) never reaches a
         run; the written report adds it (:mod:`kinkyu.reports.model`).
         """
-        f = self.facts
-        a = self.ppc.assessment
-        publication = next((s for s in self.steps if s.kind == "publication"), None)
-        prevention = next((s for s in self.steps if s.kind == "recurrence_prevention"), None)
-        done_cmds = sum(1 for c in self.commands if c.status == "done")
-
-        def build(lang: str) -> Rule8Items:
-            ja = lang == "ja"
-
-            def day(ts: datetime) -> str:
-                d = ts.astimezone(JST)
-                return f"{d.year}年{d.month}月{d.day}日" if ja else f"{d:%Y-%m-%d}"
-
-            who = ("アクセスログ監視による検知" if ja else "access-log monitoring") if f.origin == "detection" else None
-            medium = ("電子データ" if ja else "electronic data") if f.origin == "detection" else None
-            pub = (
-                (f"公表済み（{day(publication.done_at)}）" if ja else f"published ({day(publication.done_at)})")
-                if publication is not None and publication.status == "done" and publication.done_at is not None
-                else None
-            )
-            prev = None
-            if prevention is not None and prevention.status == "done" and prevention.done_at is not None:
-                prev = f"実施済み（{day(prevention.done_at)}）" if ja else f"done ({day(prevention.done_at)})"
-            elif prevention is not None and prevention.status == "active":
-                prev = "検討・実施中" if ja else "being prepared"
-            other = (
-                f"被害拡大防止措置 {len(self.commands)}件（完了 {done_cmds}件）、証拠保全の依頼 {self.seals}回"
-                if ja
-                else f"containment commands: {len(self.commands)} ({done_cmds} done); evidence sealing requests: "
-                f"{self.seals}"
-            )
-            return rule8_items(
-                occurred_at=f.first_event_ts,
-                discovered_at=f.discovered_at or self.learned_at,
-                kind=f.kind,
-                rules=f.rules,
-                who_found=who,
-                assessment=a,
-                contractor_involved=True,
-                data_items=known_items(f.data_items),
-                medium=medium,
-                publication=pub,
-                prevention=prev,
-                other=other,
-                possible=self.possible,
-            )
-
-        return rule8_pair(build)
+        return self.rule8_facts().items()
 
     def ppc_dues(self) -> list[datetime]:
         """The city's PPC report deadlines (end of each due day), while it is (or may be) reportable."""
@@ -781,7 +771,7 @@ class _Ctx:
         due: datetime | None = None,
         task_id: str | None = None,
         missing: tuple[str, ...] = (),
-        rule8: tuple[tuple[str, str | None, str | None], ...] = (),
+        rule8: Rule8Facts | None = None,
     ) -> NotifyEffect:
         run = self.run
         step = run.playbook.step(st.step_id)
@@ -804,7 +794,7 @@ class _Ctx:
             rule8=step.rule8,
             task_id=task_id,
             contract_ended=run.contract_ended,
-            rule8_items=rule8,
+            rule8_facts=rule8.to_json() if rule8 is not None else None,
         )
         self.out.append(effect)
         return effect
@@ -938,7 +928,7 @@ class _Ctx:
         )
         # The first word to the city carries the nine Rule 8(1) items: telling the city what it
         # knows of them releases the contractor from its own PPC report (legal.md).
-        rule8 = tuple((i.key.value, i.ja, i.en) for i in run.rule8()) if step.kind in CLOCK_STEP_KINDS else ()
+        rule8 = run.rule8_facts() if step.kind in CLOCK_STEP_KINDS else None
         self.notify(st, kind, audience=step.to or "city", due=due, missing=missing, rule8=rule8)
         for item in missing:
             label_ja, label_en = REPORT_ITEMS[item]

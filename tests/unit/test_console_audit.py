@@ -6,7 +6,10 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -495,3 +498,29 @@ def test_verify_while_another_thread_appends_finds_nothing_wrong(log: AuditLog) 
 
     assert all(r == [] for r in results)
     assert log.verify() == []
+
+
+def test_two_processes_appending_at_once_keep_one_chain(path: Path, tmp_path: Path) -> None:
+    go, ready = tmp_path / "go", tmp_path / "ready"
+    script = (
+        "import sys, time; from pathlib import Path; from kinkyu.console.audit import AuditLog\n"
+        "log = AuditLog(Path(sys.argv[1]))\n"
+        "Path(sys.argv[3] + '-' + sys.argv[2]).touch()\n"
+        "while not Path(sys.argv[4]).exists(): time.sleep(0.001)\n"
+        "for _ in range(150):\n"
+        "    log.append(who=sys.argv[2], role='city', action='incident.view', target='x', outcome='allowed')\n"
+    )
+    _view(AuditLog(path))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(path), who, str(ready), str(go)]) for who in ("a", "b")
+    ]
+    while not all((tmp_path / f"ready-{who}").exists() for who in ("a", "b")):
+        assert all(p.poll() is None for p in procs)
+        time.sleep(0.01)
+    go.touch()  # both start appending at the same moment
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+
+    log = AuditLog(path)
+    assert log.verify() == []
+    assert sorted(e.seq for e in log.entries(limit=1000)) == list(range(1, 302))
+    assert {e.who for e in log.entries(limit=1000)} == {"koganei-city", "a", "b"}

@@ -34,7 +34,7 @@ Unknown items read 調査中 (English: "under investigation (調査中)"), never
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -61,6 +61,7 @@ from kinkyu.core.legal.triggers import Trigger
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun, StepRun
 from kinkyu.core.playbook.definition import Step
+from kinkyu.core.playbook.ppc import datasets_snapshot
 from kinkyu.reports.labels import (
     ACTION_LABELS,
     COMMAND_STATUS,
@@ -382,21 +383,55 @@ class _Builder:
         self.facts = stored.facts
         possible = self.run.possible if self.run is not None else self.inc.origin == "detection"
         self.possible = possible
-        breach = breach_facts_from_incident(
-            self.inc,
-            self.profile,
-            distinct_people=self.facts.distinct_people,
-            encrypted=self.facts.encrypted,
-            possible=possible,
-        )
-        self.assessment: Assessment = assess(breach)
+        self.assessment: Assessment = self._assessment(possible=possible)
         self.learned = (
             self.run.learned_at if self.run is not None else (self.inc.discovered_at or self.inc.first_event_ts)
         )
         self.first_step = self._first_report_step()
+        # The city learned when the first report reached it: its delivery, as the run recorded it
+        # (a run stored before it recorded deliveries: the city's acknowledgement).
+        city_learned = self.run.ppc.city_learned_at if self.run is not None else None
+        if city_learned is None and self.first_step is not None:
+            city_learned = self.first_step.done_at
+        self.city_learned_at = city_learned
         self.closed = self.run is not None and self.run.closed
         self.medium = self._medium()
         self.rule8: Rule8Items = self._rule8()
+
+    def _assessment(self, *, possible: bool) -> Assessment:
+        """The run's assessment (one computation: the live one), unless the report facts add to it."""
+        facts = self.facts
+        ppc = self.run.ppc if self.run is not None else None
+        if ppc is not None and ppc.assessment is not None:
+            adds = (
+                ppc.datasets is None
+                or (facts.distinct_people is not None and ppc.distinct_people is None)
+                or (facts.encrypted and not ppc.encrypted)
+            )
+            if not adds:
+                return ppc.assessment
+            # The same computation with what people put in the report facts (and the contract's data sets).
+            merged = replace(
+                ppc,
+                datasets=ppc.datasets if ppc.datasets is not None else datasets_snapshot(self.profile.datasets),
+                distinct_people=ppc.distinct_people if ppc.distinct_people is not None else facts.distinct_people,
+                encrypted=ppc.encrypted or facts.encrypted,
+            )
+            return merged.compute(
+                data_items=self.inc.data_items,
+                rules=self.inc.rules,
+                kind=self.inc.kind,
+                records=self.inc.records,
+                possible=possible,
+            )
+        breach = breach_facts_from_incident(
+            self.inc,
+            self.profile,
+            distinct_people=facts.distinct_people,
+            encrypted=facts.encrypted,
+            possible=possible,
+        )
+        return assess(breach)
 
     # -- small helpers
 
@@ -950,7 +985,7 @@ def _ppc(b: _Builder) -> Section:
         if b.run is not None and step is not None and step.urgency is not None
         else DEFAULT_CONTRACTOR_WITHIN
     )
-    reported = first.done_at if first is not None else None
+    reported = b.city_learned_at
     status = contractor_status(b.learned, now=b.now, reported_at=reported, within=within)
     if status.state is ContractorState.RELEASED and status.reported_at is not None:
         state = w("ppc.state_released", reported=w.dt(status.reported_at))
@@ -1216,9 +1251,8 @@ def _chart(b: _Builder) -> Chart:
         closed = Phase("closed", w("phase.closed"), None, None, None, "open", w("verdict.open"))
     markers = [Marker("occurred", w("marker.occurred"), inc.first_event_ts)]
     markers.append(Marker("discovered", w("marker.discovered"), b.learned))
-    first_step = b.first_step
-    if first_step is not None and first_step.done_at is not None:
-        city_day = learned_date(first_step.done_at)
+    if b.city_learned_at is not None:
+        city_day = learned_date(b.city_learned_at)
         dl = ppc_deadlines(city_day, improper_purpose=b.assessment.improper_purpose)
         # A day's deadline runs to the end of that Japan day: the last minute of it.
         markers.append(Marker("ppc_prelim", w("marker.ppc_prelim"), _end_of(dl.preliminary_due)))

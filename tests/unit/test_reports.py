@@ -17,7 +17,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.legal import RULE8_ORDER, Rule8Item, Rule8Key
+from kinkyu.core.model import JST
+from kinkyu.core.playbook import apply
 from kinkyu.reports import IncidentNotFoundError, RendererMissingError, ReportStoreError, cli, pdf
 from kinkyu.reports.cli import add_report_parser, render_and_store
 from kinkyu.reports.model import (
@@ -366,6 +369,42 @@ def test_both_clocks_and_the_ppc_assessment() -> None:
     assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
     assert "起算日 2026年11月20日" in rows["市の期限（委員会への報告）"]
     assert "確報: 2027年1月18日（60日）" in rows["市の期限（委員会への報告）"]  # day 60, a Monday
+
+
+def _follow_up(s: Sample, kind: str, data: dict[str, object], at: datetime, who: str = "sec-07") -> None:
+    assert s.run is not None
+    entry = TimelineEntry(at, who, kind, kind, {**data, "event_id": f"{kind}-{at.isoformat()}"})
+    apply(s.run, {"change": "event", "incident_id": s.run.incident_id, "entry": entry.to_json()}, at)
+
+
+def test_the_report_shows_the_runs_assessment_with_a_persons_override() -> None:
+    s = build_sample(scenario("chiba", "detection", rules=("bulk-export",), records=1200, stage="opened"))
+    assert s.run is not None
+    data = {"ppc_override": "not_reportable", "party": "contractor", "reason": "not-a-leak"}
+    _follow_up(s, "update", data, s.now)
+    model = build_report(s.stored(), kind="progress", lang="ja", now=s.now)
+    assert s.run.ppc.assessment is not None
+    assert not s.run.ppc.assessment.contractor_reportable
+    rows = {r.label: r.value for r in model.section("ppc").rows}
+    assert "担当者の判断" in rows["受託者の報告義務（個人情報保護法第26条・施行規則第7条）"]
+    assert rows["市の報告義務（個人情報保護法第68条・施行規則第43条）"].startswith("報告対象")
+
+
+def test_the_city_clock_in_the_report_starts_on_the_first_reports_delivery() -> None:
+    s = build_sample(scenario("chiba", "detection", rules=("bulk-export",), records=1200, stage="opened"))
+    assert s.run is not None
+    first = s.run.step("first_report")
+    assert first is not None
+    # Delivered on Friday 27 Nov, acknowledged (if ever) later: the delivery is the day the city learned.
+    delivered = datetime(2026, 11, 27, 16, 0, tzinfo=JST)
+    chain = f"{s.run.incident_id}/first_report/first_report/1"
+    entry = TimelineEntry(
+        delivered, "kinkyu-notifier", "sent", "message_sent", {"chain_id": chain, "recipient": "city:0"}
+    )
+    apply(s.run, {"change": "event", "incident_id": s.run.incident_id, "entry": entry.to_json()}, delivered)
+    rows = {r.label: r.value for r in report(s, "progress", now=delivered).section("ppc").rows}
+    assert "起算日 2026年11月27日" in rows["市の期限（委員会への報告）"]
+    assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
 
 
 def test_city_clock_waits_for_the_first_report() -> None:

@@ -380,7 +380,7 @@ def _follow_up(s: Sample, kind: str, data: dict[str, object], at: datetime, who:
 def test_the_report_shows_the_runs_assessment_with_a_persons_override() -> None:
     s = build_sample(scenario("chiba", "detection", rules=("bulk-export",), records=1200, stage="opened"))
     assert s.run is not None
-    data = {"ppc_override": "not_reportable", "party": "contractor", "reason": "not-a-leak"}
+    data: dict[str, object] = {"ppc_override": "not_reportable", "party": "contractor", "reason": "not-a-leak"}
     _follow_up(s, "update", data, s.now)
     model = build_report(s.stored(), kind="progress", lang="ja", now=s.now)
     assert s.run.ppc.assessment is not None

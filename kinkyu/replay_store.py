@@ -70,6 +70,7 @@ def write_store(
                 policy=profile.response,
                 contract_ends=profile.ends,
                 now=_opened_at(incident),
+                datasets=profile.datasets,
             )
         store.write(record, run.to_json() if run is not None else None, profile)
         summary.incidents += 1

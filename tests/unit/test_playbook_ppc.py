@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import builders
+from builders import sample_policies
 from test_playbook_run import INC, T0, begin, detection, event, filed, kinds, notices, of, pb
 
 from kinkyu.core.contract import Dataset
+from kinkyu.core.engine import Engine
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.legal import RULE8_ORDER, UNKNOWN, UNKNOWN_EN, Rule8Key
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import Notify, PlaybookRun, ResponsePolicy, apply, entries, next_due, start, tick
 from kinkyu.core.playbook.ppc import Rule8Facts
+from kinkyu.core.rules.stateless import UnregisteredActor
+from kinkyu.core.wire import incident_from_obj
 
 
 def ppc_entries(run: PlaybookRun, kind: str = "ppc_assessment") -> list[TimelineEntry]:
@@ -378,3 +383,24 @@ def test_rule8_items_name_only_category_codes_never_what_a_filer_typed() -> None
     (first,) = notices(effects, "first_report")
     assert "山田" not in repr(first.rule8_facts)
     assert "山田" not in str(run.to_json()["ppc"])
+
+
+# -- through the detection stage -------------------------------------------------------------------------
+
+
+def test_the_detection_stage_passes_the_national_report_keys_on_and_nothing_else() -> None:
+    engine = Engine(sample_policies(), rules=[UnregisteredActor()])
+    [incident_id] = engine.on_incident_event(builders.filed("f1", builders.at(builders.WORKDAY, "10:00"))).opened
+    obj = {**builders.incident_example(), "event_id": "f2", "kind": "update", "incident_id": incident_id}
+    obj["data"] = {
+        "ppc_override": "not_reportable",
+        "party": "city",
+        "reason": "not-a-leak",
+        "encrypted": True,
+        "distinct_people": 12,
+        "improper_purpose": False,
+        "datasets": ["residents"],
+        "note": "山田太郎 said so",
+    }
+    [(_, entry)] = engine.on_incident_event(incident_from_obj(obj)).events
+    assert entry.data == {**{k: v for k, v in obj["data"].items() if k != "note"}, "event_id": "f2"}

@@ -382,6 +382,12 @@ ENTRY_KINDS: dict[str, tuple[str, str]] = {
     "closure_refused": ("終結できず（未了のタスク）", "closure refused"),
     "incident_updated": ("事案の更新", "incident updated"),
     "note": ("注記", "note"),
+    "ppc_assessment": ("委員会への報告要否の判定", "PPC reporting assessment"),
+    "ppc_override": ("委員会への報告要否の判断（担当者）", "PPC reporting decided by staff"),
+    "ppc_override_refused": ("報告要否の判断を受け付けず", "PPC decision refused"),
+    "ppc_clock": ("市が事態を知った日（委員会への報告の起算日）", "day the city learned (PPC clock)"),
+    "ppc_reminder": ("市への委員会報告期限のお知らせ", "PPC deadline reminder to the city"),
+    "ppc_reminder_skipped": ("期限経過のためお知らせせず", "PPC reminder skipped (past due)"),
 }
 
 ACTION_LABELS: dict[str, tuple[str, str]] = {

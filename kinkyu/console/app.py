@@ -175,6 +175,8 @@ class Console:
 
 
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
+SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
+USER: web.RequestKey[User | None] = web.RequestKey("user")
 
 
 def _utcnow() -> datetime:
@@ -210,12 +212,12 @@ def _console(request: web.Request) -> Console:
 
 
 def _session(request: web.Request) -> Session | None:
-    session: Session | None = request.get("session")
+    session: Session | None = request.get(SESSION)
     return session
 
 
 def _user(request: web.Request) -> User:
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     if user is None:  # the auth middleware lets no handler of a private route run without one
         raise web.HTTPForbidden
     return user
@@ -243,7 +245,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
     console = _console(request)
     lang = _lang(request)
     session = _session(request)
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     flash = console.flashes.pop(session.id, None) if session is not None else None
     html = console.env.get_template(template).render(
         lang=lang,
@@ -271,7 +273,7 @@ async def audit(
 ) -> None:
     """Append an audit entry (on a thread: it fsyncs). AuditLogError when it cannot be written."""
     console = _console(request)
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     await asyncio.to_thread(
         console.audit.append,
         who=who or (user.username if user is not None else "anonymous"),
@@ -284,8 +286,8 @@ async def audit(
 
 
 def error_page(request: web.Request, status: int, key: str, **context: Any) -> web.Response:
-    """An error page: ``error.<key>.title`` / ``.body``."""
-    return render(request, "error.html.j2", status=status, key=key, **context)
+    """An error page: ``error.<key>.title`` / ``.body`` (a key with a dot names its messages itself)."""
+    return render(request, "error.html.j2", status=status, key=key if "." in key else f"error.{key}", **context)
 
 
 async def refuse(request: web.Request, action: str, target: str, *, hide: bool = False) -> web.Response:
@@ -366,8 +368,8 @@ async def auth_middleware(
         if user is None:  # removed from the users file: signed out
             console.sessions.destroy(session.id)
             session = None
-    request["session"] = session
-    request["user"] = user
+    request[SESSION] = session
+    request[USER] = user
     wanted = request.query.get("lang")
     if session is not None and wanted in i18n.LANGS:
         session.lang = "en" if wanted == "en" else "ja"
@@ -416,11 +418,11 @@ async def login_get(request: web.Request) -> web.StreamResponse:
     """The login form (an anonymous session carries its CSRF token and the language)."""
     console = _console(request)
     session = _session(request)
-    if request.get("user") is not None:
+    if request.get(USER) is not None:
         raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
     if session is None:
         session = console.sessions.create_anonymous(lang=_lang(request))
-        request["session"] = session
+        request[SESSION] = session
     response = render(request, "login.html.j2", next=_safe_next(request.query.get("next")), error=None)
     _set_session_cookie(response, console, session)
     return response
@@ -455,11 +457,11 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     console.limiter.succeeded(username, address)
     old = _session(request)
     session = console.sessions.rotate(old.id if old is not None else None, user, lang=old.lang if old else None)
-    request["user"] = user
+    request[USER] = user
     await audit(request, "login", "-", "allowed")
     response = web.HTTPSeeOther(next_url)
     _set_session_cookie(response, console, session)
-    return response
+    raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -471,7 +473,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await audit(request, "logout", "-", "allowed")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
-    return response
+    raise response
 
 
 # -- public --------------------------------------------------------------------------------------------
@@ -973,7 +975,7 @@ async def audit_page(request: web.Request) -> web.Response:
 def _claim(request: web.Request) -> Any:
     console = _console(request)
     if console.ack_secret is None:
-        return render(request, "error.html.j2", status=503, key="ackp.unconfigured")
+        return error_page(request, 503, "ackp.unconfigured")
     try:
         return verify_ack_token(request.match_info["token"], console.ack_secret, console.clock())
     except AckTokenError as exc:

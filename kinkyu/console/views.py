@@ -291,7 +291,9 @@ class IncidentPage:
 def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentPage:
     """The incident page's content as of ``now``, in ``lang``."""
     inc, run = stored.incident, stored.run
-    model = build_report(stored, kind="progress", lang="en" if lang == "en" else "ja", now=now)
+    # The public kind: the assessment, clocks and deadlines without the filed free text (summary, place),
+    # which only the audit-logged details page shows.
+    model = build_report(stored, kind="public", lang="en" if lang == "en" else "ja", now=now)
     items = ", ".join(i18n.item_label(lang, i) for i in inc.data_items) or "-"
     summary = [
         (i18n.t(lang, "f.incident_id"), inc.incident_id),

@@ -1,0 +1,628 @@
+"""The console over real HTTP (aiohttp's test server and client): who may do what, and what each form sends.
+
+The producer is a recording implementation of the seam; the real broker is the
+browser tests' business. The store holds two sample incidents made through the
+domain's own API: one of Koganei, one of Toyota.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
+from pydantic import SecretStr
+
+from kinkyu.console.app import make_console_app
+from kinkyu.console.audit import AuditLog
+from kinkyu.console.producer import RecordingProducer
+from kinkyu.console.settings import ConsoleSettings
+from kinkyu.console.users import UserDirectory, write_demo_logins
+from kinkyu.core.ack import make_ack_token
+from kinkyu.reports.sample import CONTRACTS_DIR, PLAYBOOKS_DIR, Scenario, build_sample, playbooks, store_sample
+from kinkyu.reports.store import IncidentStore
+
+KOGANEI_INC = "INC-20261120-0001"
+TOYOTA_INC = "INC-20261120-0002"
+ACK_SECRET = "a-test-secret-of-enough-bytes"
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Desk:
+    """A running console and what it was built over."""
+
+    server: TestServer
+    producer: RecordingProducer
+    audit: AuditLog
+    store: IncidentStore
+    logins: dict[str, tuple[str, str]]
+    key: bytes
+    clients: list[TestClient[web.Request, web.Application]]
+
+    async def client(self) -> TestClient[web.Request, web.Application]:
+        client = TestClient(self.server)
+        await client.start_server()
+        self.clients.append(client)
+        return client
+
+    async def login(self, who: str) -> TestClient[web.Request, web.Application]:
+        """A client signed in as ``who`` (a demo username)."""
+        client = await self.client()
+        username, password = self.logins[who]
+        token = await csrf(client, "/login")
+        resp = await client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": token}, allow_redirects=False
+        )
+        assert resp.status == 303
+        return client
+
+
+async def csrf(client: TestClient[web.Request, web.Application], path: str) -> str:
+    """The CSRF token on the page at ``path``."""
+    resp = await client.get(path)
+    found = _TOKEN.search(await resp.text())
+    assert found is not None, f"no csrf token on {path}"
+    return found.group(1)
+
+
+def _store(root: Path, key: bytes) -> IncidentStore:
+    store = IncidentStore(root)
+    koganei = build_sample(Scenario("koganei", stage="opened", origin="detection", incident_id=KOGANEI_INC))
+    toyota = build_sample(Scenario("toyota", stage="opened", incident_id=TOYOTA_INC))
+    store_sample(store, koganei, key=key)
+    store_sample(store, toyota, key=key)
+    return store
+
+
+def _settings(tmp_path: Path, key: bytes, **changes: object) -> ConsoleSettings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path,
+        "contracts": [CONTRACTS_DIR],
+        "playbooks": PLAYBOOKS_DIR,
+        "cookie_secure": False,  # aiohttp's client keeps Secure cookies for https only; one test checks the default
+        "evidence_key": SecretStr(key.hex()),
+        "ack_secret": SecretStr(ACK_SECRET),
+        "login_attempts": 3,
+    }
+    values.update(changes)
+    return ConsoleSettings(**values)  # type: ignore[arg-type]  # field names, validated by pydantic
+
+
+async def _desk(tmp_path: Path, *, fail: bool = False, **changes: object) -> AsyncIterator[Desk]:
+    key = secrets.token_bytes(32)
+    store = _store(tmp_path / "store", key)
+    users_file = tmp_path / "console" / "users.yaml"
+    # A cheap hasher: the tests check who may log in, not Argon2's cost.
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    logins = {x.username: (x.username, x.password) for x in write_demo_logins(users_file, hasher=hasher)}
+    producer = RecordingProducer(fail=fail)
+    audit = AuditLog(tmp_path / "console" / "audit.jsonl")
+    app = make_console_app(
+        _settings(tmp_path, key, **changes),
+        producer=producer,
+        users=UserDirectory.load(users_file, hasher=hasher),
+        audit_log=audit,
+        playbooks=playbooks(),
+    )
+    server = TestServer(app)
+    await server.start_server()
+    desk = Desk(server, producer, audit, store, logins, key, [])
+    try:
+        yield desk
+    finally:
+        for client in desk.clients:
+            await client.close()
+        await server.close()
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
+    async for d in _desk(tmp_path):
+        yield d
+
+
+def _refused(audit: AuditLog, action: str) -> bool:
+    return any(e.action == action and e.outcome == "refused" for e in audit.entries())
+
+
+# -- without a session ------------------------------------------------------------------------------------
+
+
+async def test_health_answers_without_login(desk: Desk) -> None:
+    client = await desk.client()
+    resp = await client.get("/health")
+    assert resp.status == 200
+    assert await resp.text() == "ok"
+
+
+async def test_a_page_without_login_redirects_to_the_login_form_with_next(desk: Desk) -> None:
+    client = await desk.client()
+    resp = await client.get(f"/incidents/{KOGANEI_INC}", allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"].startswith("/login?next=")
+    assert KOGANEI_INC in resp.headers["Location"]
+
+
+async def test_a_post_without_login_is_refused(desk: Desk) -> None:
+    client = await desk.client()
+    token = await csrf(client, "/login")  # even with the login form's own token
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/acknowledge", data={"csrf_token": token})
+    assert resp.status == 403
+    assert desk.producer.events == []
+
+
+async def test_a_wrong_password_gets_401_and_the_form_again_and_is_audited(desk: Desk) -> None:
+    client = await desk.client()
+    token = await csrf(client, "/login")
+    resp = await client.post("/login", data={"username": "reviewer", "password": "nope", "csrf_token": token})
+    assert resp.status == 401
+    body = await resp.text()
+    assert 'role="alert"' in body
+    assert 'id="login"' in body
+    assert _refused(desk.audit, "login")
+
+
+async def test_logins_are_rate_limited_per_username_and_address(desk: Desk) -> None:
+    client = await desk.client()
+    for _ in range(3):
+        token = await csrf(client, "/login")
+        await client.post("/login", data={"username": "admin", "password": "wrong", "csrf_token": token})
+    token = await csrf(client, "/login")
+    username, password = desk.logins["admin"]
+    resp = await client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert resp.status == 429
+
+
+async def test_the_session_cookie_is_httponly_samesite_strict_and_secure_by_default(tmp_path: Path) -> None:
+    async for d in _desk(tmp_path, cookie_secure=True):
+        client = await d.client()
+        resp = await client.get("/login")
+        cookie = resp.headers["Set-Cookie"]
+        assert cookie.startswith("kinkyu_session=")
+        assert "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
+        assert "Secure" in cookie
+
+
+async def test_a_login_without_the_forms_csrf_token_is_refused(desk: Desk) -> None:
+    client = await desk.client()
+    await client.get("/login")
+    username, password = desk.logins["reviewer"]
+    resp = await client.post("/login", data={"username": username, "password": password})
+    assert resp.status == 403
+
+
+# -- headers ------------------------------------------------------------------------------------------------
+
+
+async def test_pages_carry_the_security_headers_and_are_not_cached(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    resp = await client.get(f"/incidents/{KOGANEI_INC}")
+    assert resp.status == 200
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["Referrer-Policy"] in {"no-referrer", "same-origin"}
+    assert "<script" not in (await resp.text()).split('<script src="/static/console.js" defer></script>', 1)[1]
+
+
+async def test_acknowledgement_pages_send_no_referrer(desk: Desk) -> None:
+    client = await desk.client()
+    resp = await client.get("/ack/not-a-token")
+    assert resp.status == 400
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+
+
+# -- scope and roles ----------------------------------------------------------------------------------------
+
+
+async def test_a_city_official_lists_only_their_citys_incidents(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    body = await (await client.get("/incidents")).text()
+    assert f'data-incident-id="{KOGANEI_INC}"' in body
+    assert TOYOTA_INC not in body
+
+
+async def test_another_citys_incident_is_not_found_for_a_city_official_and_the_refusal_is_audited(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    for path in ("", "/details", "/evidence", "/timeline.json", "/reports/first.ja.md"):
+        resp = await client.get(f"/incidents/{TOYOTA_INC}{path}")
+        assert resp.status == 404, path
+    entries = desk.audit.entries(target=TOYOTA_INC)
+    assert entries
+    assert all(e.outcome == "refused" for e in entries)
+
+
+async def test_a_city_official_cannot_write_to_another_citys_incident(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, "/incidents")
+    resp = await client.post(f"/incidents/{TOYOTA_INC}/acknowledge", data={"csrf_token": token})
+    assert resp.status in {403, 404}
+    assert desk.producer.events == []
+
+
+async def test_a_city_official_may_not_file_an_incident(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    resp = await client.get("/file")
+    assert resp.status == 403
+    assert "権限がありません" in await resp.text()
+    assert _refused(desk.audit, "incident.file")
+
+
+async def test_a_reviewer_may_not_triage(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/triage", data={"csrf_token": token, "decision": "breach"})
+    assert resp.status == 403
+    assert desk.producer.events == []
+    assert _refused(desk.audit, "incident.triage")
+
+
+async def test_a_contractor_may_not_acknowledge_for_the_city(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/acknowledge", data={"csrf_token": token})
+    assert resp.status == 403
+    assert desk.producer.events == []
+
+
+async def test_only_an_admin_sees_the_audit_log(desk: Desk) -> None:
+    for who in ("acme-security", "koganei-city", "reviewer"):
+        client = await desk.login(who)
+        assert (await client.get("/admin/audit")).status == 403, who
+    client = await desk.login("admin")
+    resp = await client.get("/admin/audit")
+    assert resp.status == 200
+    body = await resp.text()
+    assert 'id="audit"' in body
+    assert "audit.view" in body or "login" in body
+
+
+async def test_pages_show_only_the_forms_the_role_may_use(desk: Desk) -> None:
+    contractor = await (await (await desk.login("acme-security")).get(f"/incidents/{KOGANEI_INC}")).text()
+    city = await (await (await desk.login("koganei-city")).get(f"/incidents/{KOGANEI_INC}")).text()
+    reviewer = await (await (await desk.login("reviewer")).get(f"/incidents/{KOGANEI_INC}")).text()
+    assert 'id="triage"' in contractor
+    assert 'id="acknowledge"' not in contractor
+    assert 'id="acknowledge"' in city
+    assert 'id="instruct"' in city
+    assert 'id="triage"' not in city
+    assert 'id="verify-evidence"' in reviewer
+    assert 'id="triage"' not in reviewer
+    assert 'id="acknowledge"' not in reviewer
+
+
+# -- CSRF and Origin ---------------------------------------------------------------------------------------
+
+
+async def test_a_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    for data in ({}, {"csrf_token": "forged"}):
+        resp = await client.post(f"/incidents/{KOGANEI_INC}/acknowledge", data=data)
+        assert resp.status == 403
+    assert desk.producer.events == []
+    assert _refused(desk.audit, "post")
+
+
+async def test_a_post_from_another_origin_is_refused(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(
+        f"/incidents/{KOGANEI_INC}/acknowledge", data={"csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert resp.status == 403
+    assert desk.producer.events == []
+
+
+# -- audit of views -----------------------------------------------------------------------------------------
+
+
+async def test_viewing_an_incident_its_details_and_evidence_is_audited(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    assert (await client.get(f"/incidents/{KOGANEI_INC}")).status == 200
+    details = await client.get(f"/incidents/{KOGANEI_INC}/details")
+    assert details.status == 200
+    assert (await client.get(f"/incidents/{KOGANEI_INC}/evidence")).status == 200
+    actions = {(e.who, e.action, e.target, e.outcome) for e in desk.audit.entries()}
+    for action in ("incident.view", "incident.details", "evidence.view"):
+        assert ("koganei-city", action, KOGANEI_INC, "allowed") in actions
+
+
+async def test_the_incident_page_keeps_the_filed_free_text_off_it(tmp_path: Path) -> None:
+    async for d in _desk(tmp_path):
+        client = await d.login("acme-security")
+        page = await (await client.get(f"/incidents/{TOYOTA_INC}")).text()
+        details = await (await client.get(f"/incidents/{TOYOTA_INC}/details")).text()
+        summary = "Notice for 3 residents mailed to the wrong address"
+        assert summary not in page
+        assert summary in details
+        assert 'id="show-details"' in page
+
+
+async def test_a_report_download_is_rendered_and_audited(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    resp = await client.get(f"/incidents/{KOGANEI_INC}/reports/first.en.md")
+    assert resp.status == 200
+    assert resp.content_type == "text/markdown"
+    assert KOGANEI_INC in await resp.text()
+    assert any(e.action == "report.download" and e.detail == "first.en.md" for e in desk.audit.entries())
+
+
+# -- writes --------------------------------------------------------------------------------------------------
+
+
+async def test_the_filing_form_produces_one_opening_incident_event(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    token = await csrf(client, "/file")
+    form = [
+        ("csrf_token", token),
+        ("contract_id", "koganei-2026-017"),
+        ("kind", "misdelivery"),
+        ("summary", "通知書の誤送付"),
+        ("occurred_at", "2026-11-20T16:00"),
+        ("discovered_at", "2026-11-21T09:40"),
+        ("location", "印刷センター"),
+        ("records_affected", "3"),
+        ("data_items", "name"),
+        ("data_items", "address"),
+        ("details", "宛名の取り違え"),
+    ]
+    resp = await client.post("/file", data=form, allow_redirects=False)
+    assert resp.status == 303
+    [event] = desk.producer.events
+    assert resp.headers["Location"] == f"/filed/{event['event_id']}"
+    assert event["kind"] == "misdelivery"
+    assert event["incident_id"] is None
+    assert event["contract_id"] == "koganei-2026-017"
+    assert event["reported_by"] == {"id": "acme-security", "org": "acme", "role": "contractor"}
+    assert event["occurred_at"] == "2026-11-20T16:00:00+09:00"
+    assert event["discovered_at"] == "2026-11-21T09:40:00+09:00"
+    assert event["records_affected"] == 3
+    assert event["data_items"] == ["name", "address"]
+    assert event["details"] == "宛名の取り違え"
+    filed = await client.get(f"/filed/{event['event_id']}.json")
+    assert await filed.json() == {"incident_id": None}  # until the worker has stored the incident
+
+
+async def test_a_filing_with_a_missing_summary_is_shown_again_and_nothing_is_sent(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    token = await csrf(client, "/file")
+    resp = await client.post(
+        "/file", data={"csrf_token": token, "contract_id": "koganei-2026-017", "kind": "loss", "location": "倉庫"}
+    )
+    assert resp.status == 400
+    body = await resp.text()
+    assert 'role="alert"' in body
+    assert 'value="倉庫"' in body
+    assert desk.producer.events == []
+
+
+async def test_with_the_broker_down_a_filing_is_shown_again_with_what_to_do(tmp_path: Path) -> None:
+    async for d in _desk(tmp_path, fail=True):
+        client = await d.login("acme-security")
+        token = await csrf(client, "/file")
+        resp = await client.post(
+            "/file",
+            data={"csrf_token": token, "contract_id": "koganei-2026-017", "kind": "loss", "summary": "USBメモリ紛失"},
+        )
+        assert resp.status == 503
+        body = await resp.text()
+        assert 'data-error="broker"' in body
+        assert 'value="USBメモリ紛失"' in body
+        assert _refused(d.audit, "incident.file")
+
+
+async def test_with_the_broker_down_a_follow_up_is_shown_again(tmp_path: Path) -> None:
+    async for d in _desk(tmp_path, fail=True):
+        client = await d.login("koganei-city")
+        token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+        resp = await client.post(
+            f"/incidents/{KOGANEI_INC}/instruct", data={"csrf_token": token, "title": "submit-access-log"}
+        )
+        assert resp.status == 503
+        assert 'value="submit-access-log"' in await resp.text()
+
+
+async def test_the_city_acknowledges_receipt(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/acknowledge", data={"csrf_token": token}, allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"] == f"/incidents/{KOGANEI_INC}"
+    [event] = desk.producer.events
+    assert event["kind"] == "acknowledgement"
+    assert event["incident_id"] == KOGANEI_INC
+    assert event["contract_id"] == "koganei-2026-017"
+    assert event["reported_by"] == {"id": "koganei-city", "org": "koganei", "role": "city"}
+    page = await (await client.get(f"/incidents/{KOGANEI_INC}")).text()
+    assert event["event_id"] in page  # the flash message names what was sent
+
+
+async def test_a_city_instruction_becomes_a_city_instruction_event(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    await client.post(
+        f"/incidents/{KOGANEI_INC}/instruct",
+        data={"csrf_token": token, "title": "submit-access-log", "within": "24h", "report_request": "on"},
+    )
+    [event] = desk.producer.events
+    assert event["kind"] == "city_instruction"
+    assert event["data"] == {"title": "submit-access-log", "within": "24h", "report_request": True}
+
+
+async def test_an_instruction_in_prose_keeps_the_prose_out_of_the_data(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    await client.post(f"/incidents/{KOGANEI_INC}/instruct", data={"csrf_token": token, "title": "ログを提出すること"})
+    [event] = desk.producer.events
+    assert event["data"] == {}
+    assert event["details"] == "ログを提出すること"
+
+
+async def test_a_report_request_asks_for_a_written_report(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    await client.post(f"/incidents/{KOGANEI_INC}/request-report", data={"csrf_token": token})
+    [event] = desk.producer.events
+    assert event["kind"] == "city_instruction"
+    assert event["data"]["report_request"] is True
+
+
+async def test_dismissing_needs_a_reason(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/triage", data={"csrf_token": token, "decision": "dismiss"})
+    assert resp.status == 400
+    assert desk.producer.events == []
+
+
+async def test_triage_decisions_become_update_events_the_playbook_reads(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    for decision, reason in (("breach", ""), ("risk", ""), ("dismiss", "false-positive")):
+        await client.post(
+            f"/incidents/{KOGANEI_INC}/triage", data={"csrf_token": token, "decision": decision, "reason": reason}
+        )
+    breach, risk, dismiss = desk.producer.events
+    assert all(e["kind"] == "update" and e["incident_id"] == KOGANEI_INC for e in desk.producer.events)
+    assert breach["data"]["triage"] == "confirm"
+    assert risk["data"] == {"triage": "confirm", "reason": "risk-of-breach"}
+    assert dismiss["data"] == {"triage": "dismiss", "reason": "false-positive"}
+
+
+async def test_a_containment_result_names_a_command_of_the_incident(desk: Desk) -> None:
+    stored = desk.store.read(KOGANEI_INC)
+    assert stored.run is not None
+    assert stored.run.commands
+    command_id = stored.run.commands[0].command.command_id
+    client = await desk.login("acme-security")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    bad = await client.post(
+        f"/incidents/{KOGANEI_INC}/containment", data={"csrf_token": token, "command_id": "CMD-x", "result": "done"}
+    )
+    assert bad.status == 400
+    await client.post(
+        f"/incidents/{KOGANEI_INC}/containment", data={"csrf_token": token, "command_id": command_id, "result": "done"}
+    )
+    [event] = desk.producer.events
+    assert event["kind"] == "containment_result"
+    assert event["data"] == {"command_id": command_id, "result": "done"}
+
+
+async def test_a_step_done_becomes_an_update_with_the_note_as_details(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    await client.post(
+        f"/incidents/{KOGANEI_INC}/update",
+        data={"csrf_token": token, "step": "recovery", "note": "システムを再起動した", "done": "on"},
+    )
+    [event] = desk.producer.events
+    assert event["data"] == {"done": True, "step": "recovery"}
+    assert event["details"] == "システムを再起動した"
+
+
+# -- evidence ----------------------------------------------------------------------------------------------
+
+
+async def test_a_reviewer_verifies_evidence_with_one_click(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/evidence/verify", data={"csrf_token": token})
+    assert resp.status == 200
+    body = await resp.text()
+    assert 'id="evidence-result"' in body
+    assert 'data-status="intact"' in body
+    assert any(e.action == "evidence.verify" and e.detail == "result=intact" for e in desk.audit.entries())
+
+
+async def test_altered_evidence_is_named_when_verified(desk: Desk) -> None:
+    folder = desk.store.evidence.incident_dir(KOGANEI_INC)
+    bundle = next(folder.rglob("*.bin"))
+    raw = bytearray(bundle.read_bytes())
+    raw[-1] ^= 0xFF
+    bundle.chmod(0o600)
+    bundle.write_bytes(bytes(raw))
+    client = await desk.login("reviewer")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    body = await (await client.post(f"/incidents/{KOGANEI_INC}/evidence/verify", data={"csrf_token": token})).text()
+    assert 'data-status="tampered"' in body
+    assert bundle.name in body
+
+
+async def test_a_city_official_may_not_verify_evidence(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/evidence/verify", data={"csrf_token": token})
+    assert resp.status == 403
+
+
+# -- acknowledgement links ----------------------------------------------------------------------------------
+
+
+def _token(incident_id: str = KOGANEI_INC, *, expires: timedelta = timedelta(days=1)) -> str:
+    return make_ack_token(incident_id, "msg-0001", "city:0", datetime.now(UTC) + expires, ACK_SECRET)
+
+
+async def test_an_acknowledgement_link_shows_a_button_and_records_on_post(desk: Desk) -> None:
+    client = await desk.client()
+    token = _token()
+    page = await client.get(f"/ack/{token}")
+    assert page.status == 200
+    assert "<form" in await page.text()
+    assert desk.producer.events == []  # a GET (a mail scanner) records nothing
+    resp = await client.post(f"/ack/{token}")
+    assert resp.status == 200
+    assert "受領確認しました" in await resp.text()
+    [event] = desk.producer.events
+    assert event["kind"] == "acknowledgement"
+    assert event["incident_id"] == KOGANEI_INC
+    assert event["data"] == {"message_id": "msg-0001", "recipient": "city:0"}
+    assert event["reported_by"] == {"id": "city:0", "org": "koganei", "role": "city"}
+
+
+async def test_an_expired_or_altered_acknowledgement_link_is_refused(desk: Desk) -> None:
+    client = await desk.client()
+    assert (await client.get(f"/ack/{_token(expires=timedelta(seconds=-1))}")).status == 410
+    assert (await client.post(f"/ack/{_token()}x")).status == 400
+    assert desk.producer.events == []
+
+
+# -- language, timeline --------------------------------------------------------------------------------------
+
+
+async def test_english_is_one_switch_away_and_is_remembered(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    ja = await (await client.get("/incidents")).text()
+    assert '<html lang="ja">' in ja
+    assert 'id="lang-switch"' in ja
+    en = await (await client.get("/incidents?lang=en")).text()
+    assert '<html lang="en">' in en
+    assert '<html lang="en">' in await (await client.get(f"/incidents/{KOGANEI_INC}")).text()
+
+
+async def test_the_timeline_json_lists_the_entries_the_page_shows(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    body = await (await client.get(f"/incidents/{KOGANEI_INC}/timeline.json")).json()
+    page = await (await client.get(f"/incidents/{KOGANEI_INC}")).text()
+    assert body["entries"]
+    assert all(f'data-kind="{e["kind"]}"' in page for e in body["entries"])
+
+
+async def test_the_contract_page_lists_clauses_contacts_and_playbook(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    body = await (await client.get("/contracts/koganei-2026-017")).text()
+    for section in ('id="clauses"', 'id="contacts"', 'id="playbook"', "第19条"):
+        assert section in body
+    assert (await client.get("/contracts/toyota-2026-012")).status == 404

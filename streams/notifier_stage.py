@@ -20,6 +20,12 @@ process, from the playbook table's copy. Outputs:
   contract id; the detection stage turns it into an ``acknowledgement``
   follow-up, and the playbook marks the report done.
 
+An ``acknowledgement`` follow-up seen on the ``incidents`` feed (the console's
+受領確認 button or its acknowledgement links, or any other tool's event) stops
+the incident's escalation chains too (:meth:`NotifierStage.acknowledged`):
+those of its ``step``, or, without one, of every report sent to the city, as
+the playbook marks every such report done.
+
 A timer (:meth:`NotifierStage.tick`, every second) moves escalation chains
 on and retries the outbox; a record just handled is delivered at once
 rather than on the next tick. The acknowledgement endpoint
@@ -42,6 +48,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -150,6 +157,7 @@ class NotifierStage:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self._acks: set[asyncio.Task[int]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -213,7 +221,13 @@ class NotifierStage:
     # -- the incidents feed --------------------------------------------------------------------
 
     def remember(self, record: Mapping[str, Any]) -> None:
-        """Keep an ``incidents`` record's facts (opened / updated; free text left out) for its messages."""
+        """Keep an ``incidents`` record's facts (opened / updated; free text left out) for its messages.
+
+        An acknowledgement follow-up stops the incident's chains (:meth:`acknowledged`, in the background).
+        """
+        if record.get("change") == "event":
+            self._watch_acknowledgement(record)
+            return
         if record.get("change") not in {"opened", "updated"}:
             return
         incident_id = record.get("incident_id")
@@ -236,6 +250,54 @@ class NotifierStage:
         except Exception:  # the message goes out without facts rather than not at all
             log.exception("incident facts could not be read", extra={"incident_id": incident_id})
             return None
+
+    def _watch_acknowledgement(self, record: Mapping[str, Any]) -> None:
+        entry = record.get("entry")
+        incident_id = record.get("incident_id")
+        if not isinstance(entry, dict) or entry.get("kind") != "acknowledgement" or not isinstance(incident_id, str):
+            return
+        raw = entry.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        step = data.get("step") if isinstance(data.get("step"), str) else None
+        try:
+            at = datetime.fromisoformat(str(entry.get("ts")))
+            loop = asyncio.get_running_loop()
+        except (ValueError, RuntimeError):
+            return
+        if at.tzinfo is None:
+            return
+        task = loop.create_task(self.acknowledged(incident_id, step, by=str(entry.get("who") or "city"), at=at))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+    async def acknowledged(self, incident_id: str, step_id: str | None, *, by: str, at: datetime) -> int:
+        """The city acknowledged ``step_id`` (None: every report sent to it): stop those chains; how many stopped."""
+        if self._closed:
+            return 0
+        if step_id is not None:
+            steps = [step_id]
+        else:
+            steps = sorted(
+                {
+                    str(note["step_id"])
+                    for chain in self.notifier.chains.active()
+                    if chain.incident_id == incident_id
+                    and isinstance(note := chain.payload.get("notification") or {}, dict)
+                    and note.get("audience") == "city"
+                    and isinstance(note.get("step_id"), str)
+                }
+            )
+        stopped = 0
+        async with self._working():
+            try:
+                for step in steps:
+                    stopped += await self.notifier.acknowledge_step(incident_id, step, by=by, at=at)
+            except OutboxJournalError as exc:
+                await self._fatal(exc, "chain journal refuses writes; stopping")
+                return stopped
+        if stopped:
+            log.info("escalation stopped: acknowledged", extra={"incident_id": incident_id, "chains": stopped})
+        return stopped
 
     # -- records ---------------------------------------------------------------------------------
 

@@ -265,6 +265,99 @@ def _throwaway_key(settings: WorkerSettings) -> WorkerSettings:
     return settings.model_copy(update={"evidence_key": SecretStr(key)})
 
 
+CONSOLE_PORT = 8080  # the console's usual port, when it is free
+
+
+def _demo_console_port() -> int:
+    if "KINKYU_CONSOLE_PORT" in os.environ:
+        return int(os.environ["KINKYU_CONSOLE_PORT"] or 0)
+    return CONSOLE_PORT if _port_free(CONSOLE_PORT) else free_port()
+
+
+def _demo_ack_secret(notify: NotifierSettings) -> NotifierSettings:
+    """The worker signs acknowledgement links and the console checks them: one secret for both (random if unset)."""
+    if notify.ack_secret is not None:
+        return notify
+    return notify.model_copy(update={"ack_secret": SecretStr(secrets.token_urlsafe(32))})
+
+
+def _demo_links(notify: NotifierSettings, console_url: str) -> NotifierSettings:
+    """E-mail links point at the console (its /ack/… and /incidents/…), unless the environment says otherwise."""
+    update: dict[str, Any] = {}
+    if "KINKYU_NOTIFY_ACK_BASE_URL" not in os.environ:
+        update["ack_base_url"] = console_url
+    if "KINKYU_NOTIFY_CONSOLE_URL" not in os.environ:
+        update["console_url"] = console_url
+    return notify.model_copy(update=update) if update else notify
+
+
+def _start_console(
+    settings: WorkerSettings, notify: NotifierSettings, port: int, log_path: Path
+) -> tuple[subprocess.Popen[bytes], str, list[tuple[str, str, str]]] | str:
+    """``kinkyu console`` beside the worker, with demo users; (process, address, logins) or why it did not start.
+
+    The console is its own process (as in production): it reads the store the worker writes and produces to the
+    same broker. Its users file gets fresh random passwords every run; they are printed once, here.
+    """
+    from kinkyu.console.exceptions import ConsoleConfigError  # noqa: PLC0415  # argon2 loads only for the demo
+    from kinkyu.console.users import write_demo_logins  # noqa: PLC0415
+
+    users = settings.data_dir / "console" / "users.yaml"
+    try:
+        logins: list[tuple[str, str, str]] = [(x.role, x.username, x.password) for x in write_demo_logins(users)]
+    except ConsoleConfigError as exc:
+        return str(exc)
+    env = dict(os.environ)
+    env.update(
+        {
+            "KINKYU_BROKER": settings.broker,
+            "KINKYU_TOPIC_PREFIX": settings.topic_prefix,
+            "KINKYU_DATA_DIR": str(settings.data_dir),
+            "KINKYU_CONTRACTS": orjson.dumps([str(p) for p in settings.contracts]).decode(),
+            "KINKYU_PLAYBOOKS": str(settings.playbooks),
+            "KINKYU_CONSOLE_PORT": str(port),
+            "KINKYU_CONSOLE_USERS": str(users),
+            "KINKYU_CONSOLE_STORE": str(settings.store_dir),
+            "KINKYU_LOG_FORMAT": settings.log_format,
+        }
+    )
+    env.setdefault("KINKYU_CONSOLE_HOST", "127.0.0.1")
+    if settings.evidence_key is not None:
+        env["KINKYU_EVIDENCE_KEY"] = settings.evidence_key.get_secret_value()
+    if notify.ack_secret is not None:
+        env["KINKYU_NOTIFY_ACK_SECRET"] = notify.ack_secret.get_secret_value()
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(  # our own command, with the interpreter running us
+            [sys.executable, "-m", "kinkyu", "console"], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    host = env["KINKYU_CONSOLE_HOST"]
+    host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104  # compared, not bound
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) == 0:
+                return proc, f"http://{host}:{port}", logins
+        time.sleep(0.1)
+    stop_process(proc)
+    return f"the console did not start (see {log_path})"
+
+
+def _demo_desk(
+    settings: WorkerSettings, notify: NotifierSettings
+) -> tuple[NotifierSettings, subprocess.Popen[bytes] | None, str]:
+    """Start the console for ``kinkyu run``: the notifier settings its links need, the process, the lines to print."""
+    notify = _demo_ack_secret(notify)
+    port = _demo_console_port()
+    notify = _demo_links(notify, f"http://127.0.0.1:{port}")
+    log_path = settings.data_dir / "console.log"
+    started = _start_console(settings, notify, port, log_path)
+    if isinstance(started, str):
+        return notify, None, f"console:   not running: {started}"
+    proc, url, logins = started
+    lines = "\n".join(f"      {role:<10} {username:<14} {password}" for role, username, password in logins)
+    return notify, proc, f"console:   {url}/  (log {log_path}); demo logins, new each run:\n{lines}"
+
+
 def _sample_files(samples: Path) -> list[tuple[str, Path]]:
     return [(f.stem, f) for f in sorted(samples.glob("*.jsonl")) if f.stem in {"access-log", "incident-events"}]
 
@@ -327,9 +420,10 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
     throwaway = settings.evidence_key is None
     settings = _throwaway_key(settings)
     sink: subprocess.Popen[bytes] | None = None
+    console: subprocess.Popen[bytes] | None = None
     try:
         smtp, sink, mail = _demo_mail(settings)
-        notify = _demo_notify(settings, embedded=broker is not None)
+        notify, console, desk = _demo_desk(settings, _demo_notify(settings, embedded=broker is not None))
         seen: set[str] = set()
         shown: set[str] = set()
         delivered: set[str] = set()
@@ -356,6 +450,7 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
             f"   evidence:  {settings.evidence_path} ({evidence})\n"
             f"   health:    http://{settings.web_host}:{settings.web_port}/health\n"
             f"   metrics:   http://{settings.web_host}:{settings.web_port}/metrics\n"
+            f"   {desk}\n"
             f"   {mail}\n"
             f"   acks:      {worker.notify_settings.ack_base_url}/ack/… (the link in each e-mail; "
             f"outbox {worker.notify_settings.outbox_dir})\n"
@@ -376,6 +471,8 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
         del feed
         code = _execute(worker)
     finally:
+        if console is not None:
+            stop_process(console)
         if sink is not None:
             stop_process(sink)
         if broker is not None:

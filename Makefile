@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test check lint typecheck unit integration bench fmt clean
+.PHONY: install run test check lint typecheck unit integration browser bench fmt clean
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	sh scripts/system-deps.sh
@@ -18,7 +18,7 @@ install: $(STAMP) ## create .venv with Kinkyu and its tools
 run: $(STAMP) ## embedded broker + worker + bundled sample; prints incidents as they open (Ctrl-C stops)
 	$(BIN)/kinkyu run
 
-test: check ## lint, type-check, then every test tier (pure, agents, integration on a real broker)
+test: check ## lint, type-check, then every test tier (pure, agents, integration on a real broker, browser)
 	$(BIN)/pytest -q
 
 check: lint typecheck ## static checks only
@@ -35,6 +35,9 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
+
+browser: $(STAMP) ## the console in Debian's chromium (Playwright), against a live broker, worker and console
+	$(BIN)/pytest -q tests/browser
 
 bench: $(STAMP) ## throughput and latency against a bare-consumer baseline, same run
 	$(BIN)/python bench/bench.py

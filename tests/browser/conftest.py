@@ -1,0 +1,448 @@
+"""Browser tier: Debian's chromium, driven by Playwright, against a running ``kinkyu console``.
+
+One stack per test module, started once (the tests share it, each in a fresh
+browser context): a real tansu broker, a real SMTP server (aiosmtpd, in its
+own thread) that keeps every message, a ``kinkyu worker`` subprocess over the
+bundled sample contracts, and a ``kinkyu console`` subprocess reading the
+worker's store, each exactly as ``make run`` starts them. The users file is
+written here with known passwords (argon2id via
+:func:`kinkyu.console.users.hash_password`).
+
+Playwright never downloads a browser here: it launches the chromium that
+``scripts/system-deps.sh`` installs (``/usr/bin/chromium``, or
+``KINKYU_CHROMIUM``). A missing chromium fails the tier, it does not skip it:
+CI must really run these tests.
+
+The sync Playwright API is used from plain (sync) tests and fixtures: it runs
+its own event loop, which must not be nested in pytest-asyncio's.
+Screenshots go to ``build/test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
+from streams.broker import EmbeddedBroker, free_port, stop_process
+
+REPO = Path(__file__).resolve().parents[2]
+CONTRACTS = REPO / "samples" / "contracts"
+SCREENSHOTS = REPO / "build" / "test-artifacts" / "screenshots"
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+# Playwright adds --headless itself (headless=True) and gives every launch a fresh
+# temporary profile (user-data dir), so no state leaks between runs.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ACK_SECRET = "browser-tier-ack-secret-0123456789abcdef"
+# Every wait is on an event (a page state, a response, a mail, a health answer); these only bound it.
+UI_TIMEOUT_MS = 20_000
+START_TIMEOUT = 90.0
+
+Role = Literal["contractor", "city", "city-other", "reviewer", "admin"]
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+
+
+# The users the tests log in as; their passwords are fresh per run and known to the tests.
+USERS: dict[Role, dict[str, Any]] = {
+    "contractor": {"username": "acme-security", "display_name": "アクメ セキュリティ担当", "org": "acme"},
+    "city": {"username": "koganei-city", "display_name": "小金井市 市民課", "jurisdiction": "koganei"},
+    "city-other": {"username": "toyota-city", "display_name": "豊田市 市民課", "jurisdiction": "toyota"},
+    "reviewer": {"username": "reviewer", "display_name": "監査担当"},
+    "admin": {"username": "admin", "display_name": "管理者"},
+}
+
+
+def chromium_executable() -> str:
+    """The chromium to drive: ``KINKYU_CHROMIUM`` or Debian's; fails (never skips) when it is missing."""
+    path = os.environ.get("KINKYU_CHROMIUM", DEFAULT_CHROMIUM)
+    if not (Path(path).is_file() and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"chromium not found at {path}: the browser tier needs Debian's chromium. "
+            "Run `sh scripts/system-deps.sh` (what `make install` runs), or set KINKYU_CHROMIUM "
+            "to a chromium executable.",
+            pytrace=False,
+        )
+    return path
+
+
+def write_users(path: Path) -> dict[Role, Login]:
+    """The console's users file (YAML ``{users: [...]}``) with a random password per user."""
+    from kinkyu.console.users import hash_password  # noqa: PLC0415 - the console is the thing under test; fail in the fixture, not at collection
+
+    logins: dict[Role, Login] = {}
+    records = []
+    for role, user in USERS.items():
+        password = secrets.token_urlsafe(12)
+        logins[role] = Login(user["username"], password)
+        records.append(
+            {**user, "role": "city" if role == "city-other" else role, "password_hash": hash_password(password)}
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"users": records}, allow_unicode=True), encoding="utf-8")
+    return logins
+
+
+# -- processes -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """A Kinkyu subprocess (``python -m kinkyu <command>``) with a ``/health`` page on ``port``."""
+
+    command: str
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Service:
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kinkyu", self.command],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+        return self
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        # A subprocess announces nothing we could wait on; its health page is polled.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                pytest.fail(f"kinkyu {self.command} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"kinkyu {self.command} not healthy within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            stop_process(self.proc, grace=20)
+
+
+class _SignallingHandler(SinkHandler):
+    """The sink's handler, telling waiting threads about every message it accepts."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.arrived = threading.Condition()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        answer = await super().handle_DATA(server, session, envelope)
+        with self.arrived:
+            self.arrived.notify_all()
+        return answer
+
+
+class MailServer:
+    """A real SMTP server (aiosmtpd) on a free loopback port, in its own thread and event loop."""
+
+    def __init__(self, folder: Path) -> None:
+        self.handler = _SignallingHandler(folder)
+        self.sink = SmtpSink(handler=self.handler)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-server", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.sink.port
+
+    def start(self) -> MailServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.sink.start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.sink.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def wait_for(
+        self, match: Callable[[ReceivedMessage], bool], what: str, timeout: float = 30.0
+    ) -> list[ReceivedMessage]:
+        """Every accepted message ``match`` holds for, once there is at least one."""
+        deadline = time.monotonic() + timeout
+        with self.handler.arrived:
+            while True:
+                found = [m for m in self.sink.messages if match(m)]
+                left = deadline - time.monotonic()
+                if found or left <= 0:
+                    break
+                self.handler.arrived.wait(left)
+        if not found:
+            got = [(m.recipients, m.subject) for m in self.sink.messages]
+            pytest.fail(f"no mail {what} within {timeout}s; the server got {got}")
+        return found
+
+
+@dataclass
+class Stack:
+    """The running system the browser talks to."""
+
+    tmp: Path
+    broker: EmbeddedBroker
+    mail: MailServer
+    worker: Service
+    console: Service
+    logins: dict[Role, Login]
+    prefix: str
+    store: Path
+    # The session cookie of each role's first form login; later contexts start from it.
+    signed_in: dict[Role, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.console.url
+
+
+def _evidence_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("browser-stack")
+    chromium_executable()  # fail before minutes of start-up when the browser is missing
+    logins = write_users(tmp / "console" / "users.yaml")
+    prefix = f"b{secrets.token_hex(4)}-"
+    data = tmp / "data"
+    store = data / "store"
+    worker_port, console_port = free_port(), free_port()
+    console_url = f"http://127.0.0.1:{console_port}"
+    with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
+        mail = MailServer(tmp / "mail").start()
+        shared = {
+            **os.environ,
+            "KINKYU_BROKER": broker.bootstrap,
+            "KINKYU_TOPIC_PREFIX": prefix,
+            "KINKYU_CONTRACTS": orjson.dumps([str(CONTRACTS)]).decode(),
+            "KINKYU_DATA_DIR": str(data),
+            "KINKYU_NOTIFY_ACK_SECRET": ACK_SECRET,
+            "KINKYU_EVIDENCE_KEY": _evidence_key(),
+            "KINKYU_LOG_FORMAT": "json",
+        }
+        worker = Service(
+            "worker",
+            {
+                **shared,
+                "KINKYU_GROUP": f"g-{prefix}",
+                "KINKYU_WEB_PORT": str(worker_port),
+                "KINKYU_CHECKPOINT_INTERVAL": "0.2",
+                "KINKYU_CONTRACTS_POLL": "0.5",
+                "KINKYU_TICK_INTERVAL": "0.5",
+                "KINKYU_LATENESS": "1",
+                "KINKYU_SMTP_HOST": "127.0.0.1",
+                "KINKYU_SMTP_PORT": str(mail.port),
+                "KINKYU_SMTP_SECURITY": "none",
+                "KINKYU_SMTP_TIMEOUT": "5",
+                "KINKYU_SMTP_FROM_ADDRESS": "Kinkyu <kinkyu@kinkyu.test>",
+                "KINKYU_NOTIFY_ACK_PORT": str(free_port()),
+                # Mail points people at the console, which serves the acknowledgement links too.
+                "KINKYU_NOTIFY_ACK_BASE_URL": console_url,
+                "KINKYU_NOTIFY_CONSOLE_URL": console_url,
+            },
+            worker_port,
+            tmp / "worker.log",
+        )
+        console = Service(
+            "console",
+            {
+                **shared,
+                "KINKYU_CONSOLE_HOST": "127.0.0.1",
+                "KINKYU_CONSOLE_PORT": str(console_port),
+                "KINKYU_CONSOLE_USERS": str(tmp / "console" / "users.yaml"),
+                "KINKYU_CONSOLE_AUDIT": str(tmp / "console" / "audit.jsonl"),
+                "KINKYU_CONSOLE_STORE": str(store),
+            },
+            console_port,
+            tmp / "console.log",
+        )
+        try:
+            worker.start()
+            console.start()
+            worker.wait_healthy()
+            console.wait_healthy()
+            yield Stack(tmp, broker, mail, worker, console, logins, prefix, store)
+        finally:
+            console.stop()
+            worker.stop()
+            mail.stop()
+            _keep_logs(tmp)
+
+
+def _keep_logs(tmp: Path) -> None:
+    """Copy the services' logs next to the screenshots, for a failed CI run to be read afterwards."""
+    logs = SCREENSHOTS.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for name in ("worker.log", "console.log", "tansu.log"):
+        if (tmp / name).exists():
+            shutil.copyfile(tmp / name, logs / name)
+
+
+# -- the browser -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_executable()
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class Desk:
+    """Opens fresh browser contexts on the console (one per person) and closes them after the test."""
+
+    browser: Browser
+    stack: Stack
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    def context(self, **options: Any) -> BrowserContext:
+        ctx = self.browser.new_context(
+            base_url=self.stack.url, locale="ja-JP", timezone_id="Asia/Tokyo", accept_downloads=True, **options
+        )
+        ctx.set_default_timeout(UI_TIMEOUT_MS)
+        self.contexts.append(ctx)
+        return ctx
+
+    def page(self, **options: Any) -> Page:
+        """A page in a fresh context, logged in as nobody."""
+        return self.context(**options).new_page()
+
+    def login(self, role: Role, *, fresh: bool = False, **options: Any) -> Page:
+        """A page in a fresh context signed in as ``role``, left on /incidents.
+
+        The first login of a role goes through the login form; later ones reuse its session
+        cookie (2-3 s saved per test on this machine), unless ``fresh`` asks for a session of
+        its own (a test that changes what the session remembers, such as the language).
+        """
+        state = None if fresh else self.stack.signed_in.get(role)
+        if state is not None:
+            page = self.context(storage_state=state, **options).new_page()
+            page.goto("/incidents")
+            return page
+        page = self.page(**options)
+        login_as(page, self.stack.logins[role])
+        if not fresh:
+            self.stack.signed_in[role] = page.context.storage_state()
+        return page
+
+    def close(self) -> None:
+        for ctx in self.contexts:
+            ctx.close()
+
+
+def login_as(page: Page, login: Login) -> None:
+    page.goto("/login")
+    form = page.locator("form#login")
+    form.locator("input[name=username]").fill(login.username)
+    form.locator("input[name=password]").fill(login.password)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/incidents")
+
+
+@pytest.fixture
+def desk(browser: Browser, stack: Stack) -> Iterator[Desk]:
+    d = Desk(browser, stack)
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def read_topic(
+    stack: Stack, topic: str, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Every record of ``topic`` from its start (JSON values), once ``until`` holds for them or ``timeout`` passed.
+
+    It runs aiokafka in a thread of its own: the sync Playwright API keeps an event loop
+    marked running on this one.
+    """
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _read_topic(stack.broker.bootstrap, topic, until, timeout)).result()
+
+
+async def _read_topic(
+    bootstrap: str, topic: str, until: Callable[[list[dict[str, Any]]], bool], timeout: float
+) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+    await consumer.start()
+    records: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        parts: set[int] = set()
+        while not parts and time.monotonic() < deadline:
+            await consumer._client.force_metadata_update()  # the public API has no refresh
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                await asyncio.sleep(0.1)  # the topic is created by the console's first send
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while time.monotonic() < deadline and not until(records):
+            batch = await consumer.getmany(timeout_ms=200)
+            records.extend(orjson.loads(m.value) for msgs in batch.values() for m in msgs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """A full-page screenshot kept as a test artefact (``build/test-artifacts/screenshots/<name>.png``)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -92,7 +92,8 @@ _CSP = (
 _REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
 _ACK_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 _PUBLIC_PREFIXES = ("/static/", "/ack/")
-_PUBLIC_PATHS = frozenset({"/health", "/login"})
+# Served to anyone, with no session checks (the login form has its own CSRF check).
+_OPEN_PATHS = frozenset({"/health", "/favicon.ico"})
 _REPORT_TYPES = {"pdf": "application/pdf", "html": "text/html", "md": "text/markdown"}
 _FLASH_LIMIT = 10_000
 _FILED_LIMIT = 10_000
@@ -330,12 +331,16 @@ def _security_headers(request: web.Request, response: web.StreamResponse) -> Non
 async def security_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Security headers on every response, errors included."""
+    """Security headers on every response, errors included; an audit log that cannot be written shuts the page."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         _security_headers(request, exc)
         raise
+    except AuditLogError:
+        # Every view of details or evidence must be on the record: without the log, nothing is shown.
+        log.exception("audit log not written; request refused", extra={"path": request.path[:200]})
+        response = error_page(request, 503, "audit")
     _security_headers(request, response)
     return response
 
@@ -348,10 +353,6 @@ def _origin_ok(request: web.Request, console: Console) -> bool:
     if console.settings.public_origin:
         own.add(console.settings.public_origin)
     return origin in own
-
-
-def _public(path: str) -> bool:
-    return path in _PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES)
 
 
 @web.middleware
@@ -373,7 +374,7 @@ async def auth_middleware(
     wanted = request.query.get("lang")
     if session is not None and wanted in i18n.LANGS:
         session.lang = "en" if wanted == "en" else "ja"
-    if request.path.startswith(_PUBLIC_PREFIXES) or request.path == "/health":
+    if request.path.startswith(_PUBLIC_PREFIXES) or request.path in _OPEN_PATHS:
         return await handler(request)
     if request.method == "POST":
         if not _origin_ok(request, console):
@@ -436,6 +437,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password") or "")
     next_url = _safe_next(str(form.get("next") or ""))
     address = _address(request)
+    console.users.reload_if_changed()
     known = console.users.get(username) is not None
     # An unknown name may be a password typed in the wrong box: the audit log never holds it.
     who = username if known else "unknown-user"
@@ -482,6 +484,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def health(_: web.Request) -> web.Response:
     """``ok``."""
     return web.Response(text="ok")
+
+
+async def favicon(_: web.Request) -> web.Response:
+    """No icon (and no 404 in the browser's console)."""
+    return web.Response(status=204)
 
 
 async def root(_: web.Request) -> web.Response:
@@ -1043,6 +1050,7 @@ async def ack_post(request: web.Request) -> web.StreamResponse:
 def _routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/health", health, allow_head=False)
+    r.add_get("/favicon.ico", favicon, allow_head=False)
     r.add_static("/static/", STATIC_DIR, append_version=False)
     r.add_get("/", root)
     r.add_get("/login", login_get)

@@ -75,6 +75,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "インシデントの記録を読み込めませんでした。管理者に連絡してください（ログに詳細があります）。",
         "The incident's record could not be read. Please tell an administrator (the log has the details).",
     ),
+    "error.audit.title": ("監査ログに記録できません", "The audit log cannot be written"),
+    "error.audit.body": (
+        "閲覧や操作は監査ログに記録する必要があるため、いまは表示・受付できません。管理者に連絡してください。",
+        "Views and actions must be recorded in the audit log, which cannot be written now. Tell an administrator.",
+    ),
     "error.form": ("入力を確認してください：{field}", "Please check the field: {field}"),
     "error.form.required": ("{field}は必須です。", "{field} is required."),
     "error.form.bad_choice": ("{field}の選択が正しくありません。", "{field}: choose one of the options."),

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
+from kinkyu.cli import main
 from kinkyu.console.app import make_console_app
 from kinkyu.console.audit import AuditLog
 from kinkyu.console.producer import RecordingProducer
@@ -626,3 +627,41 @@ async def test_the_contract_page_lists_clauses_contacts_and_playbook(desk: Desk)
     for section in ('id="clauses"', 'id="contacts"', 'id="playbook"', "第19条"):
         assert section in body
     assert (await client.get("/contracts/toyota-2026-012")).status == 404
+
+
+async def test_without_a_writable_audit_log_no_incident_is_shown(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    desk.audit.path.unlink()
+    desk.audit.path.mkdir()  # appending now fails
+    resp = await client.get(f"/incidents/{KOGANEI_INC}")
+    assert resp.status == 503
+    body = await resp.text()
+    assert 'data-error="audit"' in body
+    assert "INC-20261120-0001</h1>" not in body
+
+
+# -- the command ----------------------------------------------------------------------------------------------
+
+
+def test_kinkyu_console_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["console", "--help"])
+    assert exit_.value.code == 0
+    assert "hash-password" in capsys.readouterr().out
+
+
+def test_a_bad_console_setting_exits_3_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KINKYU_CONSOLE_PORT", "eighty")
+    assert main(["console"]) == 3
+    assert "KINKYU_CONSOLE_PORT" in capsys.readouterr().err
+
+
+def test_a_missing_users_file_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("kinkyu.logs.setup_logging", lambda *_a, **_k: None)  # keep pytest's log handlers
+
+    assert main(["console", "--port", "0", "--users", str(tmp_path / "none.yaml")]) == 3
+    assert "users file" in capsys.readouterr().err

@@ -87,6 +87,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "to.city": ("{city}長 様", "The Mayor of {city}"),
     "col.item": ("項目", "Item"),
     "col.value": ("内容", "Value"),
+    "notice_draft.title": (
+        "付録　本人への通知の下書き（市が確認のうえ送付。Kinkyuは送付しません）",
+        "Appendix: draft notice to the people affected (the city reviews and sends it; Kinkyu does not)",
+    ),
     "footer.hash": ("報告内容のSHA-256", "SHA-256 of the report content"),
     "footer.page": ("ページ", "Page"),
     "footer.hash_note": (

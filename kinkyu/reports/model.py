@@ -52,6 +52,7 @@ from kinkyu.core.legal import (
     breach_facts_from_incident,
     contractor_status,
     learned_date,
+    notice_draft,
     ppc_deadlines,
     rule8_items,
     scrub,
@@ -303,6 +304,9 @@ class ReportModel:
     chart: Chart
     timeline_entries: int
     words: dict[str, str]
+    # 本人通知: the draft notice to the people affected (Rule 8(1) items 1, 2, 4, 5, 9), for the city to
+    # review and send; Kinkyu never sends it. Not in the public version.
+    notice_draft: str | None = None
 
     def section(self, key: str) -> Section:
         """The section ``key`` (KeyError when absent)."""
@@ -1376,7 +1380,9 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
             "unknown": w.unknown,
             "item": w("col.item"),
             "value": w("col.value"),
+            "notice_title": w("notice_draft.title"),
         },
+        notice_draft=None if b.public else notice_draft(b.rule8, lang, sender=b.profile.city.name),
     )
 
 

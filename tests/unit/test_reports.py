@@ -407,6 +407,25 @@ def test_the_city_clock_in_the_report_starts_on_the_first_reports_delivery() -> 
     assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_report_carries_a_draft_notice_for_the_city_to_send_with_items_1_2_4_5_9(lang: str) -> None:
+    s = sample("koganei")
+    model = report(s, "progress", lang)
+    assert model.notice_draft is not None
+    labels = {k: Rule8Item(k, None, None).label(lang) for k in RULE8_ORDER}  # type: ignore[arg-type]
+    shown = [k for k, label in labels.items() if f"■ {label}" in model.notice_draft]
+    assert shown == [Rule8Key.SUMMARY, Rule8Key.DATA_ITEMS, Rule8Key.CAUSE, Rule8Key.SECONDARY_HARM, Rule8Key.OTHER]
+    assert ("Kinkyuは送付しません" if lang == "ja" else "Kinkyu does not send it") in model.notice_draft
+    for fmt, text in rendered(model):
+        assert model.words["notice_title"] in text.replace("&amp;", "&"), fmt
+
+
+def test_the_public_version_has_no_draft_notice() -> None:
+    model = report(sample("koganei"), "public")
+    assert model.notice_draft is None
+    assert all(model.words["notice_title"] not in text for _, text in rendered(model))
+
+
 def test_city_clock_waits_for_the_first_report() -> None:
     s = build_sample(scenario("yachiyo", stage="opened"))
     rows = {r.label: r.value for r in report(s, "first").section("ppc").rows}

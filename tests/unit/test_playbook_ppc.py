@@ -404,3 +404,16 @@ def test_the_detection_stage_passes_the_national_report_keys_on_and_nothing_else
     }
     [(_, entry)] = engine.on_incident_event(incident_from_obj(obj)).events
     assert entry.data == {**{k: v for k, v in obj["data"].items() if k != "note"}, "event_id": "f2"}
+
+
+def test_a_report_started_by_new_facts_carries_the_assessment_of_those_facts() -> None:
+    # Waits for triage (off-hours); then a rule reported at once joins, and the first report goes out.
+    record = detection("okayama", ["off-hours"], records=3, data_items=["name"])
+    run, effects = begin(record)
+    assert notices(effects, "first_report") == []
+    joined = updated(record, rules=["off-hours", "log-tampering"], finding_ids=["F-off-hours", "F-log-tampering"])
+    effects = apply(run, joined, T0 + timedelta(minutes=5))
+    (first,) = notices(effects, "first_report")
+    facts = Rule8Facts.from_json(first.rule8_facts)
+    assert facts is not None
+    assert "improper_purpose" in facts.city_triggers  # log tampering: the new rule's trigger, not the old result

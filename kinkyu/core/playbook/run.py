@@ -1492,6 +1492,9 @@ class _Ctx:
                     "severity": old.severity,
                 },
             )
+            # Before any step the new facts start: a report they trigger carries the new assessment.
+            self.record_ppc(record)
+            self.reassess()
             evidence = next((s for s in run.steps if s.kind == "evidence"), None)
             if new_events and evidence is not None:
                 since = old.first_event_ts if old.first_event_ts < old_first else old_last

@@ -1281,6 +1281,11 @@ class _Ctx:
         elif kind == "resolution":
             self.resolve(who)
         else:
+            # The national report's facts first: a report the triage starts carries them.
+            if any(k in data for k in PPC_FACT_KEYS):
+                self.ppc_facts(data)
+            if "ppc_override" in raw:
+                self.ppc_override(data, who, ts)
             if "triage" in data:
                 self.decide(str(data["triage"]), who, ts, data.get("reason"))
             if "command_id" in data:
@@ -1289,10 +1294,6 @@ class _Ctx:
                 self.supply(data["supplied"], who, ts)
             if "step" in data and data.get("done") is True:
                 self.step_done(str(data["step"]), who, ts)
-            if any(k in data for k in PPC_FACT_KEYS):
-                self.ppc_facts(data)
-            if "ppc_override" in raw:
-                self.ppc_override(data, who, ts)
         if kind != "city_instruction" and "task_id" in data and data.get("done") is True:
             task = self.run.task(str(data["task_id"]))
             if task is None:

@@ -33,6 +33,8 @@ from kinkyu.core.legal import (
     legal_deadline,
     notice_draft,
     ppc_deadlines,
+    ppc_reminders,
+    previous_working_day,
     rule8_items,
     scrub,
 )
@@ -168,6 +170,38 @@ def test_full_report_is_due_in_sixty_days_with_an_improper_purpose() -> None:
     d = ppc_deadlines(date(2027, 6, 10), improper_purpose=True)
     assert d.final_days == 60
     assert d.final_due == date(2027, 8, 9)
+
+
+# --- reminders to the city ---------------------------------------------------------
+
+
+def test_the_city_is_reminded_on_day_three_and_a_week_before_the_full_report_at_nine() -> None:
+    prelim, final = ppc_reminders(ppc_deadlines(date(2027, 6, 7), improper_purpose=False))  # a Monday
+    assert (prelim.report, prelim.day, prelim.due) == ("preliminary", date(2027, 6, 9), date(2027, 6, 11))
+    assert prelim.at == datetime(2027, 6, 9, 9, tzinfo=JST)
+    # Day 30 is Tue 6 July; a week before is Tue 29 June.
+    assert (final.report, final.day, final.due) == ("final", date(2027, 6, 29), date(2027, 7, 6))
+
+
+def test_a_full_report_reminder_falling_in_golden_week_comes_on_the_working_day_before() -> None:
+    # Learned Mon 12 April 2027: day 30 is Tue 11 May; a week before is Tue 4 May (みどりの日), and
+    # 1-3 May are a weekend and 憲法記念日, so Fri 30 April.
+    _, final = ppc_reminders(ppc_deadlines(date(2027, 4, 12), improper_purpose=False))
+    assert final.due == date(2027, 5, 11)
+    assert final.day == date(2027, 4, 30)
+
+
+def test_the_sixty_day_rule_moves_the_full_report_reminder_too() -> None:
+    _, thirty = ppc_reminders(ppc_deadlines(date(2027, 6, 10), improper_purpose=False))
+    _, sixty = ppc_reminders(ppc_deadlines(date(2027, 6, 10), improper_purpose=True))
+    assert sixty.due == date(2027, 8, 9)
+    assert sixty.day == date(2027, 8, 2)
+    assert thirty.due < sixty.due
+
+
+def test_previous_working_day_skips_the_year_end_closure_backwards() -> None:
+    assert previous_working_day(date(2027, 1, 2)) == date(2026, 12, 28)
+    assert previous_working_day(date(2027, 6, 9)) == date(2027, 6, 9)
 
 
 def test_learned_date_is_the_japan_date() -> None:

@@ -5,7 +5,9 @@ opens its own browser contexts (one per person). The incident every test
 looks at is filed once, through the filing form, by the contractor
 (``filed``): a misdelivery on koganei-2026-017, which the playbook reports to
 the city at once. Tests that change it (acknowledge, instruct) look only for
-what they added, so they pass in any order.
+what they added, so they pass in any order; they are ordered so that those
+waiting on the stream (deliveries, acknowledgements, tasks, sealed evidence)
+run last, when it has mostly caught up.
 """
 
 from __future__ import annotations
@@ -115,14 +117,14 @@ def mail_text(msg: ReceivedMessage) -> str:
     return "\n".join(parts)
 
 
-# -- the incident, filed once through the form --------------------------------------------------------
+# -- the incident, filed once through the form ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def filed(browser: Browser, stack: Stack) -> Iterator[Filed]:
     desk = Desk(browser, stack)
     try:
-        page = desk.login("contractor")
+        page = desk.login("contractor", form=True)
         page.goto("/file")
         screenshot(page, "file.ja")
         form = page.locator("form#file-incident")
@@ -152,7 +154,7 @@ def filed(browser: Browser, stack: Stack) -> Iterator[Filed]:
         desk.close()
 
 
-# -- contractor -----------------------------------------------------------------------------------------
+# -- what the filing made (no waiting on the stream) ---------------------------------------------------------
 
 
 def test_the_filing_form_sends_one_incident_event_and_the_filed_page_links_to_its_incident(
@@ -224,15 +226,135 @@ def test_the_first_report_is_mailed_to_the_city_with_a_console_link_and_no_perso
         assert personal not in every_mail, "nothing from details goes into a mail"
 
 
+# -- refusals ------------------------------------------------------------------------------------------------
+
+
+def test_another_city_cannot_see_the_incident_nor_its_list_row(filed: Filed, desk: Desk) -> None:
+    page = desk.login("city-other")
+    expect(page.locator("table#incidents")).to_be_visible()
+    expect(page.locator(f"tr[data-incident-id='{filed.incident_id}']")).to_have_count(0)
+    contract = page.request.get(f"/contracts/{KOGANEI}", max_redirects=0)
+    assert contract.status in {403, 404}, f"toyota-city GET koganei's contract page: {contract.status}"
+    for path in (
+        filed.path,
+        f"{filed.path}/details",
+        f"{filed.path}/evidence",
+        f"{filed.path}/timeline.json",
+        f"{filed.path}/reports/first.ja.pdf",
+    ):
+        response = page.request.get(path, max_redirects=0)
+        assert response.status in {403, 404}, f"toyota-city GET {path}: {response.status}"
+        # Refused exactly as an incident that does not exist is: the answer does not reveal it exists.
+        unknown = page.request.get(path.replace(filed.incident_id, NO_SUCH_INCIDENT), max_redirects=0)
+        assert response.status == unknown.status, f"toyota-city GET {path}: {response.status} vs {unknown.status}"
+        assert response.text().replace(filed.incident_id, NO_SUCH_INCIDENT) == unknown.text()
+
+
+def test_the_reviewer_sees_no_write_forms_and_a_direct_post_is_refused(filed: Filed, desk: Desk) -> None:
+    page = desk.login("reviewer")
+    page.goto(filed.path)
+    expect(page.locator("#timeline")).to_be_visible()
+    for form in WRITE_FORMS:
+        expect(page.locator(f"form#{form}")).to_have_count(0)
+
+    token = csrf_token(page)
+    for path in (f"{filed.path}/acknowledge", f"{filed.path}/instruct", "/file"):
+        status, body = post_from_page(page, path, {"csrf_token": token, "title": "x", "within": "24h"})
+        assert status == 403, f"reviewer POST {path}: {status}"
+        assert REFUSED_TEXT.search(body), f"reviewer POST {path}: the refusal page says why"
+    assert status_of(page, "/file") == 403
+
+
+def test_an_unauthenticated_visitor_is_sent_to_the_login_and_then_back(filed: Filed, desk: Desk, stack: Stack) -> None:
+    page = desk.page()
+    assert status_of(page, "/health") == 200
+    response = page.request.get(filed.path, max_redirects=0)
+    assert response.status == 303
+    assert response.headers["location"] in {
+        f"/login?next={filed.path}",
+        f"/login?next=%2Fincidents%2F{filed.incident_id}",
+    }
+    status, _ = post_from_page(page, f"{filed.path}/acknowledge", {})
+    assert status == 403, "an unauthenticated POST is refused"
+
+    page.goto(filed.path)
+    page.wait_for_url(re.compile(r"/login\?next="))
+    expect(page.locator("form#login input[name=csrf_token]")).to_have_count(1)
+    screenshot(page, "login.ja")
+    page.locator("input[name=username]").fill("koganei-city")
+    page.locator("input[name=password]").fill("not-the-password")
+    page.locator("form#login [type=submit]").click()
+    expect(page.locator("[role=alert]")).to_be_visible()
+    assert page.request.get("/incidents", max_redirects=0).status == 303, "a failed login opens no session"
+
+    login = stack.logins["city"]
+    page.locator("input[name=username]").fill(login.username)
+    page.locator("input[name=password]").fill(login.password)
+    page.locator("form#login [type=submit]").click()
+    page.wait_for_url(f"**{filed.path}")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "kinkyu_session")
+    assert cookie["httpOnly"]
+    assert cookie["secure"]
+    assert cookie["sameSite"] == "Strict"
+
+
+def test_a_post_without_a_valid_csrf_token_is_refused(filed: Filed, desk: Desk) -> None:
+    page = desk.login("city", fresh=True)  # it signs out at the end
+    page.goto(filed.path)
+    for fields in ({}, {"csrf_token": "not-the-token"}):
+        status, _ = post_from_page(page, f"{filed.path}/acknowledge", fields)
+        assert status == 403, f"acknowledge with {fields}: {status}"
+        status, _ = post_from_page(page, "/logout", fields)
+        assert status == 403, f"logout with {fields}: {status}"
+    status, _ = post_from_page(page, "/logout", {"csrf_token": csrf_token(page)})
+    assert status == REDIRECT, "the same POST with the session's token goes through"
+
+
+# -- language, phone, contract page --------------------------------------------------------------------------
+
+
+def test_the_language_switches_to_english_and_stays_for_the_session(filed: Filed, desk: Desk) -> None:
+    page = desk.login("contractor", fresh=True)
+    page.goto(filed.path)
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    page.locator("#lang-switch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#timeline")).to_be_visible()
+    screenshot(page, "incident.en")
+    page.goto("/incidents")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.locator("#lang-switch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+
+
+def test_the_incident_page_fits_a_phone_without_sideways_scrolling(filed: Filed, desk: Desk) -> None:
+    page = desk.login("city", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(filed.path)
+    expect(page.locator("#timeline li").first).to_be_visible()
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide on a {widths[1]} px screen"
+    screenshot(page, "incident.phone.ja")
+
+
+def test_the_contract_page_lists_its_clauses_contacts_and_playbook(desk: Desk) -> None:
+    page = desk.login("city")
+    page.goto(f"/contracts/{KOGANEI}")
+    for section in ("clauses", "contacts", "playbook"):
+        expect(page.locator(f"#{section}")).to_be_visible()
+    expect(page.locator("#clauses")).to_contain_text("第19条")
+    expect(page.locator("#contacts")).to_contain_text("担当者 A")
+    screenshot(page, "contract.ja")
+
+
+# -- what the stream adds: the timeline grows live -----------------------------------------------------------
+
+
 def test_the_first_reports_delivery_shows_on_the_incident_timeline(filed: Filed, desk: Desk) -> None:
     page = desk.login("contractor")
     page.goto(filed.path)
     # The notifier's delivery result; the page polls timeline.json, so it appears even if it lands later.
     delivered = entries(page, "update").filter(has_text=re.compile("message_sent|送信"))
     expect(delivered.first).to_be_visible(timeout=30_000)
-
-
-# -- city official -------------------------------------------------------------------------------------
 
 
 def test_the_city_official_acknowledges_receipt_and_the_timeline_shows_it(filed: Filed, desk: Desk) -> None:
@@ -273,7 +395,20 @@ def test_an_instruction_becomes_a_task_and_reaches_the_contractors_open_page_liv
         expect(page.locator("#tasks")).to_contain_text("submit-access-log")
 
 
-# -- reviewer --------------------------------------------------------------------------------------------
+# -- reviewer ------------------------------------------------------------------------------------------------
+
+
+def test_the_reviewer_verifies_the_evidence_with_one_click(filed: Filed, desk: Desk) -> None:
+    page = desk.login("reviewer")
+    page.goto(filed.path)
+    # The worker seals the incident's evidence when it opens; the live timeline says when.
+    expect(entries(page, "evidence_sealed").first).to_be_attached(timeout=30_000)
+    page.reload()
+    expect(page.locator("#evidence tr[data-bundle-id]").first).to_be_visible()
+    page.locator("form#verify-evidence [type=submit]").click()
+    result = page.locator("#evidence-result")
+    expect(result).to_be_visible()
+    expect(result).to_have_attribute("data-status", "intact")
 
 
 def test_the_reviewer_downloads_the_written_report_as_a_pdf(filed: Filed, desk: Desk, tmp_path: Path) -> None:
@@ -299,134 +434,7 @@ def test_the_reviewer_downloads_the_written_report_as_a_pdf(filed: Filed, desk: 
         assert personal not in text, "the written report carries no details"
 
 
-def test_the_reviewer_verifies_the_evidence_with_one_click(filed: Filed, desk: Desk) -> None:
-    page = desk.login("reviewer")
-    page.goto(filed.path)
-    expect(page.locator("#evidence")).to_be_visible()
-    page.locator("form#verify-evidence [type=submit]").click()
-    result = page.locator("#evidence-result")
-    expect(result).to_be_visible()
-    expect(result).not_to_contain_text(re.compile("改ざん(を検出|されています)|altered|tampered", re.IGNORECASE))
-
-
-def test_the_reviewer_sees_no_write_forms_and_a_direct_post_is_refused(filed: Filed, desk: Desk) -> None:
-    page = desk.login("reviewer")
-    page.goto(filed.path)
-    expect(page.locator("#timeline")).to_be_visible()
-    for form in WRITE_FORMS:
-        expect(page.locator(f"form#{form}")).to_have_count(0)
-
-    token = csrf_token(page)
-    for path in (f"{filed.path}/acknowledge", f"{filed.path}/instruct", "/file"):
-        status, body = post_from_page(page, path, {"csrf_token": token, "title": "x", "within": "24h"})
-        assert status == 403, f"reviewer POST {path}: {status}"
-        assert REFUSED_TEXT.search(body), f"reviewer POST {path}: the refusal page says why"
-    assert status_of(page, "/file") == 403
-
-
-# -- refusals --------------------------------------------------------------------------------------------
-
-
-def test_another_city_cannot_see_the_incident_nor_its_list_row(filed: Filed, desk: Desk) -> None:
-    page = desk.login("city-other")
-    expect(page.locator("table#incidents")).to_be_visible()
-    expect(page.locator(f"tr[data-incident-id='{filed.incident_id}']")).to_have_count(0)
-    contract = page.request.get(f"/contracts/{KOGANEI}", max_redirects=0)
-    assert contract.status in {403, 404}, f"toyota-city GET koganei's contract page: {contract.status}"
-    for path in (
-        filed.path,
-        f"{filed.path}/details",
-        f"{filed.path}/evidence",
-        f"{filed.path}/timeline.json",
-        f"{filed.path}/reports/first.ja.pdf",
-    ):
-        response = page.request.get(path, max_redirects=0)
-        assert response.status in {403, 404}, f"toyota-city GET {path}: {response.status}"
-        # Refused exactly as an incident that does not exist is: the answer does not reveal it exists.
-        unknown = page.request.get(path.replace(filed.incident_id, NO_SUCH_INCIDENT), max_redirects=0)
-        assert response.status == unknown.status, f"toyota-city GET {path}: {response.status} vs {unknown.status}"
-        assert response.text().replace(filed.incident_id, NO_SUCH_INCIDENT) == unknown.text()
-
-
-def test_an_unauthenticated_visitor_is_sent_to_the_login_and_then_back(filed: Filed, desk: Desk, stack: Stack) -> None:
-    page = desk.page()
-    assert status_of(page, "/health") == 200
-    response = page.request.get(filed.path, max_redirects=0)
-    assert response.status == 303
-    assert response.headers["location"] in {
-        f"/login?next={filed.path}",
-        f"/login?next=%2Fincidents%2F{filed.incident_id}",
-    }
-    status, _ = post_from_page(page, f"{filed.path}/acknowledge", {})
-    assert status == 403, "an unauthenticated POST is refused"
-
-    page.goto(filed.path)
-    page.wait_for_url(re.compile(r"/login\?next="))
-    expect(page.locator("form#login input[name=csrf_token]")).to_have_count(1)
-    screenshot(page, "login.ja")
-    page.locator("input[name=username]").fill("koganei-city")
-    page.locator("input[name=password]").fill("not-the-password")
-    page.locator("form#login [type=submit]").click()
-    expect(page.locator("[role=alert]")).to_be_visible()
-    assert page.request.get("/incidents", max_redirects=0).status == 303, "a failed login opens no session"
-
-    login = stack.logins["city"]
-    page.locator("input[name=username]").fill(login.username)
-    page.locator("input[name=password]").fill(login.password)
-    page.locator("form#login [type=submit]").click()
-    page.wait_for_url(f"**{filed.path}")
-    cookie = next(c for c in page.context.cookies() if c["name"] == "kinkyu_session")
-    assert cookie["httpOnly"]
-    assert cookie["secure"]
-    assert cookie["sameSite"] == "Strict"
-
-
-def test_a_post_without_a_valid_csrf_token_is_refused(filed: Filed, desk: Desk) -> None:
-    page = desk.login("city")
-    page.goto(filed.path)
-    for fields in ({}, {"csrf_token": "not-the-token"}):
-        status, _ = post_from_page(page, f"{filed.path}/acknowledge", fields)
-        assert status == 403, f"acknowledge with {fields}: {status}"
-    status, _ = post_from_page(page, "/logout", {})
-    assert status == 403
-    status, _ = post_from_page(page, f"{filed.path}/acknowledge", {"csrf_token": csrf_token(page)})
-    assert status == REDIRECT, "the same POST with the session's token goes through (back to the incident)"
-
-
-# -- language, phone, other pages ----------------------------------------------------------------------
-
-
-def test_the_language_switches_to_english_and_stays_for_the_session(filed: Filed, desk: Desk) -> None:
-    page = desk.login("contractor", fresh=True)
-    page.goto(filed.path)
-    expect(page.locator("html")).to_have_attribute("lang", "ja")
-    page.locator("#lang-switch").click()
-    expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(page.locator("#timeline")).to_be_visible()
-    screenshot(page, "incident.en")
-    page.goto("/incidents")
-    expect(page.locator("html")).to_have_attribute("lang", "en")
-    page.locator("#lang-switch").click()
-    expect(page.locator("html")).to_have_attribute("lang", "ja")
-
-
-def test_the_incident_page_fits_a_phone_without_sideways_scrolling(filed: Filed, desk: Desk) -> None:
-    page = desk.login("city", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page.goto(filed.path)
-    expect(page.locator("#timeline li").first).to_be_visible()
-    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide on a {widths[1]} px screen"
-    screenshot(page, "incident.phone.ja")
-
-
-def test_the_contract_page_lists_its_clauses_contacts_and_playbook(desk: Desk) -> None:
-    page = desk.login("city")
-    page.goto(f"/contracts/{KOGANEI}")
-    for section in ("clauses", "contacts", "playbook"):
-        expect(page.locator(f"#{section}")).to_be_visible()
-    expect(page.locator("#clauses")).to_contain_text("第19条")
-    expect(page.locator("#contacts")).to_contain_text("担当者 A")
-    screenshot(page, "contract.ja")
+# -- admin ---------------------------------------------------------------------------------------------------
 
 
 def test_the_admin_reads_the_audit_log_of_views_and_refusals(filed: Filed, desk: Desk) -> None:

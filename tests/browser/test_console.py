@@ -143,8 +143,10 @@ def filed(browser: Browser, stack: Stack) -> Iterator[Filed]:
 
         page.wait_for_url(re.compile(r"/filed/[0-9a-f-]{36}$"))
         event_id = page.url.rsplit("/", 1)[1]
+        mark_page(page)
         link = page.locator("a#filed-incident")
         expect(link, "the filed page links to the incident once the stream opened it").to_be_visible(timeout=45_000)
+        assert same_page(page), "the link appeared on the page itself (it polls), not by a reload"
         href = link.get_attribute("href") or ""
         screenshot(page, "filed.ja")
         match = re.search(r"/incidents/([A-Za-z0-9_-]+)$", href)
@@ -442,14 +444,20 @@ def test_the_admin_reads_the_audit_log_of_views_and_refusals(filed: Filed, desk:
     refused.request.get(filed.path)  # refused: out of toyota's scope, and audited as such
     viewer = desk.login("reviewer")
     viewer.goto(filed.path)
+    viewer.request.get(f"{filed.path}/details")
     assert viewer.request.get("/admin/audit").status == 403, "only an admin reads the audit log"
 
     page = desk.login("admin")
-    page.goto("/admin/audit")
-    audit = page.locator("table#audit")
-    expect(audit).to_contain_text("incident.view")
-    rows = audit.locator("tr").filter(has_text=filed.incident_id)
-    expect(rows.filter(has_text="reviewer").first).to_be_visible()
-    expect(rows.filter(has_text="toyota-city").filter(has_text="refused").first).to_be_visible()
+    page.goto(f"/admin/audit?target={filed.incident_id}")
+    expect(page.locator("#audit-chain")).to_have_attribute("data-status", "intact")
+    rows = page.locator(f"table#audit tr[data-target='{filed.incident_id}']")
+    for who, action, outcome in (
+        ("reviewer", "incident.view", "allowed"),
+        ("reviewer", "evidence.view", "allowed"),
+        ("reviewer", "incident.details", "allowed"),
+        ("toyota-city", "incident.view", "refused"),
+    ):
+        row = rows.and_(page.locator(f"[data-who='{who}'][data-action='{action}'][data-outcome='{outcome}']"))
+        expect(row.first, f"an audit entry: {who} {action} {outcome}").to_be_attached()
     assert DETAILS_PERSONAL[0] not in page.content()
     screenshot(page, "audit.ja")

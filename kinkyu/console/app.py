@@ -399,7 +399,15 @@ async def auth_middleware(
 
 
 def _safe_next(value: str | None) -> str:
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    # A local path only: never another host (//host, /\\host) and nothing a header could be split on.
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)  # noqa: PLR2004 - control characters
+        or len(value) > 2000  # noqa: PLR2004 - no real path of this desk is longer
+    ):
         return "/incidents"
     return value
 
@@ -433,7 +441,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     """Sign in: 303 to ``next``; 401 with the form again; 429 when rate-limited."""
     console = _console(request)
     form = await request.post()
-    username = str(form.get("username") or "").strip()[:64]
+    username = str(form.get("username") or "").strip()[:64].lower()
     password = str(form.get("password") or "")
     next_url = _safe_next(str(form.get("next") or ""))
     address = _address(request)
@@ -715,6 +723,7 @@ async def _send(
             status=503,
             key="broker",
             form=form,
+            labels={k: i18n.field_label(_lang(request), k) for k in form},
             action_url=request.path,
             back=back,
             field_error=None,
@@ -748,6 +757,7 @@ async def _follow_up(
             status=400,
             key="form",
             form=form,
+            labels={k: i18n.field_label(_lang(request), k) for k in form},
             action_url=request.path,
             back=back,
             field_error=message,

@@ -193,6 +193,25 @@ async def test_the_session_cookie_is_httponly_samesite_strict_and_secure_by_defa
         assert "Secure" in cookie
 
 
+@pytest.mark.parametrize(
+    ("wanted", "landed"),
+    [
+        (f"/incidents/{KOGANEI_INC}", f"/incidents/{KOGANEI_INC}"),
+        ("//evil.example/x", "/incidents"),
+        ("https://evil.example/", "/incidents"),
+        ("/\\evil.example", "/incidents"),
+    ],
+)
+async def test_after_login_only_a_local_next_is_followed(desk: Desk, wanted: str, landed: str) -> None:
+    client = await desk.client()
+    token = await csrf(client, "/login")
+    username, password = desk.logins["reviewer"]
+    form = {"username": username, "password": password, "csrf_token": token, "next": wanted}
+    resp = await client.post("/login", data=form, allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"] == landed
+
+
 async def test_a_login_without_the_forms_csrf_token_is_refused(desk: Desk) -> None:
     client = await desk.client()
     await client.get("/login")

@@ -148,6 +148,7 @@ class Worker:
             checkpoint_interval=settings.checkpoint_interval,
             ingest_delay=settings.ingest_delay,
             max_records=settings.fetch_max_records,
+            session_timeout=settings.session_timeout,
             on_output=on_output,
         )
         self.on_incident = on_incident
@@ -230,8 +231,8 @@ class Worker:
             autodiscover=False,
             value_serializer="raw",
             key_serializer="raw",
-            broker_session_timeout=10,
-            broker_heartbeat_interval=2,
+            broker_session_timeout=s.session_timeout,
+            broker_heartbeat_interval=s.heartbeat_interval,
             consumer_auto_offset_reset="earliest",
             producer_acks=1,
             # Every agent is safe to run twice, so a stop or rebalance need not wait for in-flight events:
@@ -384,7 +385,7 @@ class Worker:
         """Create topics and join the detection group; idempotent.
 
         Called before faust starts (see :func:`streams.runner.run_worker`) so
-        the stage's group join (~5 s on tansu) overlaps faust's own.
+        the stage's group join (half the session timeout on tansu) overlaps faust's own.
         """
         if self._prepared:
             return

@@ -74,6 +74,7 @@ class DetectorStage:
         checkpoint_interval: float = 1.0,
         ingest_delay: float = 30.0,
         max_records: int = 10_000,
+        session_timeout: float = 10.0,
         on_output: OnOutput | None = None,
     ) -> None:
         self.bootstrap = bootstrap
@@ -86,6 +87,7 @@ class DetectorStage:
         self.checkpoint_interval = checkpoint_interval
         self.ingest_delay = ingest_delay
         self.max_records = max_records
+        self.session_timeout = session_timeout
         self.on_output = on_output
         self.parts: dict[int, _Partition] = {}
         self.partition_count = 1
@@ -106,8 +108,8 @@ class DetectorStage:
             # tansu sleeps through the whole fetch wait; 100 ms keeps latency low for little idle CPU.
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=4 * 1024 * 1024,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
+            session_timeout_ms=round(self.session_timeout * 1000),
+            heartbeat_interval_ms=round(self.session_timeout * 200),
             # Range assignment gives one member the same partition number of both inputs.
             partition_assignment_strategy=(RangePartitionAssignor,),
         )

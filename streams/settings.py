@@ -79,6 +79,18 @@ class WorkerSettings(BaseSettings):
     )
     contracts_poll: float = Field(default=2.0, gt=0, description="seconds between checks for edited contracts")
     fetch_max_records: int = Field(default=10_000, ge=1)
+    # A trade-off: shorter hands a dead worker's partitions on sooner (and on tansu, which holds each
+    # JoinGroup for half of it, joins faster) but a worker stalled that long is needlessly rebalanced.
+    # Kafka accepts 6 s to 30 min by default; the integration tests run workers with 2 s on tansu.
+    session_timeout: float = Field(
+        default=10.0,
+        ge=1,
+        le=1800,
+        description=(
+            "seconds a worker may go unheard before its consumer groups give its partitions away; "
+            "heartbeats go every fifth of it"
+        ),
+    )
     playbooks: Path = Field(default=Path("playbooks"), description="folder of per-jurisdiction playbook files")
     evidence_dir: Path | None = Field(
         default=None, description="evidence store folder (default: <data_dir>/store/evidence)"
@@ -113,6 +125,11 @@ class WorkerSettings(BaseSettings):
     def store_dir(self) -> Path:
         """The incident store ``kinkyu report --store`` reads: ``<data_dir>/store``."""
         return self.data_dir / "store"
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Seconds between consumer-group heartbeats: a fifth of ``session_timeout``."""
+        return self.session_timeout / 5
 
     @property
     def faust_broker(self) -> str:

@@ -235,7 +235,7 @@ async def test_sigkill_mid_stream_loses_no_event_and_duplicates_no_incident(pipe
     seen_before = len(opened(await pipeline.read(pipeline.topics.incidents, lambda r: True)))
 
     w2 = pipeline.worker().start()
-    w2.wait_healthy()
+    await asyncio.to_thread(w2.wait_healthy)  # not on the loop: the trickle goes on while it starts
     await feeding
     records = await pipeline.read(
         pipeline.topics.incidents, lambda r: len({v["incident_id"] for v in opened(r)}) >= 60, timeout=90, settle=2.0

@@ -269,8 +269,12 @@ CONSOLE_PORT = 8080  # the console's usual port, when it is free
 
 
 def _demo_console_port() -> int:
-    if "KINKYU_CONSOLE_PORT" in os.environ:
-        return int(os.environ["KINKYU_CONSOLE_PORT"] or 0)
+    """KINKYU_CONSOLE_PORT when set (0: a free one, chosen here so the links can name it); else 8080 if free."""
+    wanted = os.environ.get("KINKYU_CONSOLE_PORT", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    if wanted:  # 0, or not a number: the console would refuse it; the demo picks a port instead
+        return free_port()
     return CONSOLE_PORT if _port_free(CONSOLE_PORT) else free_port()
 
 

@@ -1,0 +1,90 @@
+"""The console's forms as incident events (pure): what each field becomes, and what is refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from kinkyu.console.forms import (
+    FormError,
+    Reporter,
+    filing_event,
+    instruction_event,
+    triage_event,
+    update_event,
+)
+from kinkyu.core.model import JST
+from kinkyu.core.wire import IncidentEventIn
+
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=JST)
+WHO = Reporter("acme-security", "acme", "contractor")
+BASE = {"contract_id": "koganei-2026-017", "kind": "loss", "summary": "USB memory lost"}
+
+
+def _file(**fields: str) -> dict[str, object]:
+    return filing_event({**BASE, **fields}, [], allowed_contracts=["koganei-2026-017"], reporter=WHO, now=NOW)
+
+
+def test_a_filing_is_an_incident_event_the_wire_model_accepts() -> None:
+    event = _file(occurred_at="2026-11-20T16:00", records_affected="12")
+    parsed = IncidentEventIn.model_validate(event)
+    assert parsed.kind == "loss"
+    assert parsed.incident_id is None
+    assert parsed.occurred_at == datetime(2026, 11, 20, 16, 0, tzinfo=JST)
+    assert parsed.records_affected == 12
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "code"),
+    [
+        ({"contract_id": "toyota-2026-012"}, "contract_id", "bad_choice"),
+        ({"kind": "update"}, "kind", "bad_choice"),
+        ({"summary": " "}, "summary", "required"),
+        ({"occurred_at": "2026-11-21T09:00", "discovered_at": "2026-11-21T08:00"}, "occurred_at", "after_discovery"),
+        ({"discovered_at": "2026-11-22T08:00"}, "discovered_at", "in_future"),
+        ({"occurred_at": "yesterday"}, "occurred_at", "bad_time"),
+        ({"records_affected": "-1"}, "records_affected", "not_a_number"),
+        ({"records_affected": "many"}, "records_affected", "not_a_number"),
+    ],
+)
+def test_a_filing_names_the_field_it_refuses(fields: dict[str, str], field: str, code: str) -> None:
+    with pytest.raises(FormError) as err:
+        _file(**fields)
+    assert (err.value.field, err.value.code) == (field, code)
+
+
+def test_unknown_data_items_are_refused() -> None:
+    with pytest.raises(FormError) as err:
+        filing_event(BASE, ["name", "shoe-size"], allowed_contracts=["koganei-2026-017"], reporter=WHO, now=NOW)
+    assert err.value.field == "data_items"
+
+
+def test_follow_ups_name_their_incident_and_pass_the_wire_model() -> None:
+    common: dict[str, Any] = {"incident_id": "INC-20261121-0001", "contract_id": "koganei-2026-017", "reporter": WHO, "now": NOW}
+    events = [
+        triage_event({"decision": "dismiss", "reason": "誤検知でした"}, **common),
+        update_event({"task_id": "t1", "done": "on"}, steps=[], tasks=["t1"], **common),
+        instruction_event({"title": "submit-access-log", "within": "3d"}, **common),
+    ]
+    for event in events:
+        parsed = IncidentEventIn.model_validate(event)
+        assert parsed.incident_id == "INC-20261121-0001"
+    triage, update, instruction = events
+    assert triage["data"] == {"triage": "dismiss", "reason": "see-details"}
+    assert triage["details"] == "誤検知でした"
+    assert update["data"] == {"done": True, "task_id": "t1"}
+    assert instruction["data"] == {"title": "submit-access-log", "within": "3d"}
+
+
+def test_an_instruction_with_a_duration_that_is_not_one_is_refused() -> None:
+    with pytest.raises(FormError) as err:
+        instruction_event(
+            {"title": "x", "within": "tomorrow"},
+            incident_id="INC-20261121-0001",
+            contract_id="koganei-2026-017",
+            reporter=WHO,
+            now=NOW,
+        )
+    assert (err.value.field, err.value.code) == ("within", "bad_duration")

@@ -62,7 +62,12 @@ def test_unknown_data_items_are_refused() -> None:
 
 
 def test_follow_ups_name_their_incident_and_pass_the_wire_model() -> None:
-    common: dict[str, Any] = {"incident_id": "INC-20261121-0001", "contract_id": "koganei-2026-017", "reporter": WHO, "now": NOW}
+    common: dict[str, Any] = {
+        "incident_id": "INC-20261121-0001",
+        "contract_id": "koganei-2026-017",
+        "reporter": WHO,
+        "now": NOW,
+    }
     events = [
         triage_event({"decision": "dismiss", "reason": "誤検知でした"}, **common),
         update_event({"task_id": "t1", "done": "on"}, steps=[], tasks=["t1"], **common),

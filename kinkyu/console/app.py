@@ -601,7 +601,7 @@ async def timeline_json(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return web.json_response({"error": "not available"}, status=found.status)
     stored, _ = found
-    items = views.timeline_items(stored)
+    items = views.timeline_items(stored, _lang(request))
     state = views.state_of(stored.run)
     return web.json_response({"entries": [i.to_json() for i in items], "state": state})
 

@@ -21,6 +21,7 @@ from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun
 from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
+from kinkyu.reports.labels import ENTRY_KINDS
 from kinkyu.reports.model import ReportModel, StoredIncident, build_report, merged_timeline
 from kinkyu.reports.store import IncidentStore, valid_incident_id
 
@@ -208,15 +209,28 @@ class TimelineItem:
     at: str
     who: str
     kind: str
+    label: str
     what: str
 
     def to_json(self) -> dict[str, str]:
         """The JSON the live timeline script appends."""
-        return {"key": self.key, "ts": self.ts, "at": self.at, "who": self.who, "kind": self.kind, "what": self.what}
+        return {
+            "key": self.key,
+            "ts": self.ts,
+            "at": self.at,
+            "who": self.who,
+            "kind": self.kind,
+            "label": self.label,
+            "what": self.what,
+        }
 
 
-def timeline_items(stored: StoredIncident) -> list[TimelineItem]:
-    """Every timeline entry, oldest first, each with a stable key the script de-duplicates by."""
+def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineItem]:
+    """Every timeline entry, oldest first, each with a stable key the script de-duplicates by.
+
+    ``label`` names the entry's kind in ``lang`` (as the written report does); ``what`` is the run's own
+    line (ids, counts and categories, in English).
+    """
     out = []
     seen: dict[str, int] = {}
     for entry in merged_timeline(stored.incident, stored.run):
@@ -226,6 +240,7 @@ def timeline_items(stored: StoredIncident) -> list[TimelineItem]:
         out.append(
             TimelineItem(
                 key=f"{base}|{n}",
+                label=i18n.pick(lang, ENTRY_KINDS.get(entry.kind, (entry.kind, entry.kind))),
                 ts=entry.ts.isoformat(),
                 at=jst(entry.ts),
                 who=entry.who,
@@ -316,7 +331,7 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
         model=model,
         summary=summary,
         deadlines=deadline_items(model, now),
-        timeline=timeline_items(stored),
+        timeline=timeline_items(stored, lang),
     )
     if run is not None:
         page.tasks = [

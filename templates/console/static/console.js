@@ -50,7 +50,7 @@
             t.setAttribute("datetime", e.ts);
             t.textContent = e.at;
             li.appendChild(t);
-            [["who", e.who], ["kind", e.kind], ["what", e.what]].forEach(function (p) {
+            [["who", e.who], ["kind", e.label || e.kind], ["what", e.what]].forEach(function (p) {
               li.appendChild(document.createTextNode(" "));
               var span = document.createElement("span");
               span.className = p[0];

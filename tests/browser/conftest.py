@@ -15,7 +15,9 @@ CI must really run these tests.
 
 The sync Playwright API is used from plain (sync) tests and fixtures: it runs
 its own event loop, which must not be nested in pytest-asyncio's.
-Screenshots go to ``build/test-artifacts/screenshots/``.
+Screenshots go to ``build/test-artifacts/screenshots/``; a failed test leaves its
+pages in ``build/test-artifacts/failures/`` and the services' logs in
+``build/test-artifacts/logs/``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import contextlib
 import os
 import re
 import secrets
@@ -32,7 +35,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +46,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
 from streams.broker import EmbeddedBroker, free_port, stop_process
@@ -387,6 +391,15 @@ class Desk:
         page.goto("/incidents")
         return page
 
+    def keep_failure(self, test_name: str) -> None:
+        """Screenshots of every page still open, under build/test-artifacts/failures/, for a failed test."""
+        folder = SCREENSHOTS.parent / "failures"
+        folder.mkdir(parents=True, exist_ok=True)
+        pages = [page for ctx in self.contexts for page in ctx.pages]
+        for n, page in enumerate(pages):
+            with contextlib.suppress(PlaywrightError):  # a page that cannot be drawn any more has nothing to show
+                page.screenshot(path=str(folder / f"{test_name[:100]}-{n}.png"), full_page=True)
+
     def close(self) -> None:
         for ctx in self.contexts:
             ctx.close()
@@ -418,12 +431,26 @@ def login_as(page: Page, login: Login) -> None:
     page.wait_for_url("**/incidents")
 
 
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember a failed test call, for :func:`desk` to keep what its pages showed."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
 @pytest.fixture
-def desk(browser: Browser, stack: Stack) -> Iterator[Desk]:
+def desk(browser: Browser, stack: Stack, request: pytest.FixtureRequest) -> Iterator[Desk]:
     d = Desk(browser, stack)
     try:
         yield d
     finally:
+        if request.node.stash.get(_FAILED, False):
+            d.keep_failure(request.node.name)
         d.close()
 
 

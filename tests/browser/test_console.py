@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Desk, Stack, read_topic, screenshot
+from conftest import Desk, Role, Stack, read_topic, screenshot
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from notifiers.smtp_sink import ReceivedMessage
@@ -185,6 +185,7 @@ def test_the_contractor_sees_the_incident_page_without_the_details_until_asked(f
     expect(page.locator("#summary")).to_contain_text(filed.incident_id)
     expect(page.locator("#summary")).to_contain_text(KOGANEI)
     expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.locator("#deadlines time[datetime]").first, "deadlines count down").to_be_visible()
     assert DETAILS_PERSONAL[0] not in page.content(), "details are not on the incident page by default"
     screenshot(page, "incident.ja")
 
@@ -336,6 +337,26 @@ def test_the_incident_page_fits_a_phone_without_sideways_scrolling(filed: Filed,
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"the page is {widths[0]} px wide on a {widths[1]} px screen"
     screenshot(page, "incident.phone.ja")
+
+
+def test_every_form_control_is_labelled(filed: Filed, desk: Desk) -> None:
+    pages: list[tuple[Role, str]] = [
+        ("contractor", "/file"),
+        ("contractor", filed.path),
+        ("city", filed.path),
+        ("reviewer", "/incidents"),
+    ]
+    for role, path in pages:
+        page = desk.login(role)
+        page.goto(path)
+        expect(page.locator("main form").first).to_be_attached()
+        unlabelled = page.locator("form input:not([type=hidden]), form select, form textarea").evaluate_all(
+            """controls => controls
+                .filter(c => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+                             && !c.getAttribute("aria-labelledby"))
+                .map(c => `${c.closest("form").id || "?"}: ${c.name || c.type}`)"""
+        )
+        assert unlabelled == [], f"{role} {path}: controls without a label: {unlabelled}"
 
 
 def test_the_contract_page_lists_its_clauses_contacts_and_playbook(desk: Desk) -> None:

@@ -1057,6 +1057,15 @@ async def ack_post(request: web.Request) -> web.StreamResponse:
 # -- the application -----------------------------------------------------------------------------------
 
 
+def _load_pdf_renderer() -> None:
+    try:
+        from kinkyu.reports.pdf import check_renderer  # noqa: PLC0415  # heavy; only in the background
+
+        check_renderer()
+    except ReportError:
+        log.warning("PDF reports unavailable (WeasyPrint or the Japanese fonts missing: run make install)")
+
+
 def _routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/health", health, allow_head=False)
@@ -1132,6 +1141,19 @@ def make_console_app(
     async def close_producer(_: web.Application) -> None:
         await producer.close()
 
+    warm: list[asyncio.Task[None]] = []
+
+    async def warm_pdf(_: web.Application) -> None:
+        # WeasyPrint takes seconds to import: load it in the background so the first PDF download is quick.
+        warm.append(asyncio.ensure_future(asyncio.to_thread(_load_pdf_renderer)))
+
+    async def stop_warming(_: web.Application) -> None:
+        for task in warm:
+            if not task.done():
+                task.cancel()
+
+    app.on_startup.append(warm_pdf)
+    app.on_cleanup.append(stop_warming)
     app.on_cleanup.append(close_producer)
     return app
 

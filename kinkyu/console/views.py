@@ -259,6 +259,7 @@ class DeadlineItem:
     article: str
     urgency: str
     due: str
+    due_at: str
     due_iso: str
     verdict: str
     verdict_label: str
@@ -278,6 +279,7 @@ def deadline_items(model: ReportModel, now: datetime) -> list[DeadlineItem]:
                 article=d.article,
                 urgency=d.urgency or "",
                 due=jst(d.due),
+                due_at=iso(d.due),
                 due_iso=iso(d.due) if still_open else "",
                 verdict=d.verdict,
                 verdict_label=d.verdict_label,

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Desk, Role, Stack, read_topic, screenshot
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from browser.harness import Desk, Role, Stack, read_topic, screenshot
 from notifiers.smtp_sink import ReceivedMessage
 
 pytestmark = pytest.mark.browser

@@ -35,7 +35,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from kinkyu.console import i18n, views
-from kinkyu.console.audit import AuditLog
+from kinkyu.console.audit import AuditLog, as_code
 from kinkyu.console.exceptions import AuditLogError
 from kinkyu.console.forms import (
     CONTAINMENT_RESULTS,
@@ -378,12 +378,12 @@ async def auth_middleware(
         return await handler(request)
     if request.method == "POST":
         if not _origin_ok(request, console):
-            await audit(request, "post", request.path[:200], "refused", "origin")
+            await audit(request, "post", as_code(request.path), "refused", "origin")
             return error_page(request, 403, "csrf")
         form = await request.post()
         token = form.get("csrf_token")
         if not SessionStore.check_csrf(session, token if isinstance(token, str) else None):
-            await audit(request, "post", request.path[:200], "refused", "csrf" if user else "unauthenticated")
+            await audit(request, "post", as_code(request.path), "refused", "csrf" if user else "unauthenticated")
             return error_page(request, 403, "csrf")
     if request.path == "/login":
         return await handler(request)

@@ -336,6 +336,13 @@ async def test_a_post_without_a_valid_csrf_token_is_refused(desk: Desk) -> None:
     assert _refused(desk.audit, "post")
 
 
+async def test_a_forged_post_to_a_path_the_audit_log_cannot_hold_verbatim_is_refused_and_recorded(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    resp = await client.post("/incidents/%E5%B1%B1%20x/acknowledge", data={"csrf_token": "forged"})
+    assert resp.status == 403
+    assert _refused(desk.audit, "post")
+
+
 async def test_a_post_from_another_origin_is_refused(desk: Desk) -> None:
     client = await desk.login("koganei-city")
     token = await csrf(client, f"/incidents/{KOGANEI_INC}")

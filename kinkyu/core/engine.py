@@ -21,7 +21,7 @@ from kinkyu.core.clauses import clauses_for
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident, incident_day
 from kinkyu.core.model import ACTIONS, FOLLOW_UP_KINDS, JST, AccessEvent, Finding, IncidentEvent, finding_id
-from kinkyu.core.playbook.run import FOLLOW_UP_DATA_KEYS
+from kinkyu.core.playbook.run import FOLLOW_UP_DATA_KEYS, PPC_FACT_KEYS
 from kinkyu.core.rules import Hit, Rule, make_rules
 from kinkyu.exceptions import MalformedEventError, UnknownContractError
 
@@ -34,6 +34,8 @@ RECENT_LIMIT = 100_000
 ADVANCE_EVERY = 15.0
 # Expiry is cheap but not free: run it once a minute of event time, not per event.
 EXPIRE_EVERY = 60.0
+# Follow-up kinds whose data the playbook run does not read as national-report facts.
+_NO_FACT_KINDS = frozenset({"acknowledgement", "city_instruction", "resolution"})
 
 
 @dataclass(slots=True)
@@ -171,6 +173,8 @@ class Engine:
             clauses=clauses_for(rule.rule_id, policy.jurisdiction),
             records=hit.records,
             detail=hit.detail,
+            subject_ids=hit.subject_ids,
+            subjects_missing=hit.subjects_missing,
         )
 
     def _correlate(self, policy: ContractPolicy, findings: list[Finding]) -> Output:
@@ -221,7 +225,9 @@ class Engine:
         if ev.event_id in self._recent_filed:
             return _EMPTY
         if ev.incident_id is None:
-            incident = filed_incident(self._next_id(ev.discovered_at or ev.ts), policy.jurisdiction, ev)
+            # An opening filing may state the national report's facts from the start (improper purpose, …).
+            facts = {k: ev.data[k] for k in PPC_FACT_KEYS if k in ev.data}
+            incident = filed_incident(self._next_id(ev.discovered_at or ev.ts), policy.jurisdiction, ev, facts)
             self._known[incident.incident_id] = policy.contract_id
             self._active[incident.incident_id] = incident
             self._remember(self._recent_filed, ev.event_id, incident.incident_id)
@@ -248,6 +254,10 @@ class Engine:
         active = self._active.get(ev.incident_id)
         if active is not None:
             active.timeline.append(entry)
+            # The record says what was stated last: it is re-sent with every change, and a run takes
+            # its facts each time, so an opening's word must not outlive a later follow-up's.
+            if ev.kind not in _NO_FACT_KINDS:
+                active.state_facts(data)
             out.incidents.append(active)
         return out
 
@@ -291,7 +301,8 @@ class Engine:
         return {
             "v": 1,
             "watermark": self.watermark,
-            "active": [inc.to_json() for inc in self._active.values()],
+            # The snapshot form: with the subject digests behind each count of people.
+            "active": [inc.to_json(snapshot=True) for inc in self._active.values()],
             "keys": [[c, a, r, i] for (c, a, r), i in self._keys.items()],
             "recent_findings": list(self._recent_findings.items()),
             "recent_filed": list(self._recent_filed.items()),

@@ -11,6 +11,10 @@ records this module emits; here an incident carries what was observed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +23,41 @@ from kinkyu.core.model import JST, Clause, Finding, IncidentEvent, Severity
 
 # Each incident keeps at most this many triggering event ids; the count goes on.
 MAX_EVENT_IDS = 1000
+# Each incident tells at most this many distinct people apart; past it the count is a lower bound
+# (and the record sum the upper one). The people thresholds are 100 and 1,000, so the cap decides
+# nothing; what it bounds is the checkpoint: 8 bytes a person, ~110 KB at the cap, against the
+# producer's 1 MiB record limit for a partition's whole engine state.
+MAX_SUBJECT_IDS = 10_000
+_DIGEST_BYTES = 8
+# What a filing (or a follow-up while the incident is open to correlation) may state for the
+# national report; kinkyu.core.playbook.run.PPC_FACT_KEYS names the same keys.
+STATED_FACT_KEYS: tuple[str, ...] = ("encrypted", "distinct_people", "improper_purpose", "datasets")
+_MAX_PEOPLE = 1_000_000_000
+_MAX_DATASETS = 64
+_CODE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
+
+
+def subject_digest(subject_id: str) -> int:
+    """A stable 64-bit digest of a subject id: the incident keeps these, never the ids themselves.
+
+    Stable across processes (unlike ``hash``), so a restored checkpoint keeps
+    telling the same people apart; 10,000 people collide with odds of ~3e-12.
+    """
+    return int.from_bytes(hashlib.blake2b(subject_id.encode(), digest_size=_DIGEST_BYTES).digest())
+
+
+def _pack(digests: Iterable[int]) -> str:
+    return base64.b64encode(b"".join(d.to_bytes(_DIGEST_BYTES) for d in sorted(digests))).decode()
+
+
+def _unpack(text: str) -> set[int]:
+    raw = base64.b64decode(text)
+    return {int.from_bytes(raw[i : i + _DIGEST_BYTES]) for i in range(0, len(raw), _DIGEST_BYTES)}
+
+
+def _dataset_code(value: Any) -> bool:
+    # Data set names are codes (as the playbook run screens them); anything else may be free text.
+    return isinstance(value, str) and _CODE.fullmatch(value) is not None
 
 
 @dataclass(slots=True)
@@ -43,7 +82,19 @@ class TimelineEntry:
 
 @dataclass(slots=True)
 class Incident:
-    """An incident's observed facts, as carried on the ``incidents`` topic."""
+    """An incident's observed facts, as carried on the ``incidents`` topic.
+
+    The number of people: ``distinct_people`` is the count of distinct
+    ``resource.subject_ids`` across the incident's events (None when no event
+    carried any), or the number a filing stated; ``distinct_people_exact`` is
+    True only when a person stated it or every event with records carried
+    subject ids and the count stayed under :data:`MAX_SUBJECT_IDS`. Otherwise
+    the count is a lower bound and ``records`` the upper one. The digests
+    behind the count (``subjects``) are engine state: they are in
+    ``to_json(snapshot=True)`` (checkpoints) and never in the record.
+    ``encrypted``, ``improper_purpose`` and ``datasets`` are what a filing
+    stated for the national report (None: it did not say).
+    """
 
     incident_id: str
     contract_id: str
@@ -67,6 +118,16 @@ class Incident:
     summary: str | None = None
     reported_by: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
+    distinct_people: int | None = None
+    distinct_people_exact: bool = False
+    encrypted: bool | None = None
+    improper_purpose: bool | None = None
+    datasets: list[str] | None = None
+    # Engine state behind distinct_people, in snapshots only.
+    subjects: set[int] = field(default_factory=set)
+    subjects_missing: bool = False  # an event with records carried no subject ids
+    subjects_capped: bool = False  # a person past MAX_SUBJECT_IDS was not told apart
+    stated_people: int | None = None  # a person's count, which wins over the events'
 
     @property
     def finding_count(self) -> int:
@@ -89,6 +150,11 @@ class Incident:
             self.records += finding.records
             self.event_count += len(new)
             self.event_ids.extend(new[: max(0, MAX_EVENT_IDS - len(self.event_ids))])
+            if finding.subjects_missing:
+                self.subjects_missing = True
+            if finding.subject_ids:
+                self.add_subjects(finding.subject_ids)
+            self._count_people()
         if finding.severity.rank > self.severity.rank:
             self.severity = finding.severity
         self.first_event_ts = min(self.first_event_ts, finding.ts)
@@ -103,9 +169,54 @@ class Incident:
             )
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The record on the ``incidents`` topic and the line ``kinkyu replay --json`` prints."""
-        return {
+    def add_subjects(self, subject_ids: Iterable[str]) -> None:
+        """Tell these people apart from those already counted, up to :data:`MAX_SUBJECT_IDS`."""
+        if self.subjects_capped:
+            return  # the count is a lower bound already; hashing more would not change it
+        seen = self.subjects
+        for subject_id in subject_ids:
+            digest = subject_digest(subject_id)
+            if digest not in seen:
+                if len(seen) >= MAX_SUBJECT_IDS:
+                    self.subjects_capped = True
+                    return
+                seen.add(digest)
+
+    def _count_people(self) -> None:
+        if self.stated_people is not None:
+            self.distinct_people, self.distinct_people_exact = self.stated_people, True
+        elif self.subjects:
+            self.distinct_people = len(self.subjects)
+            self.distinct_people_exact = not (self.subjects_missing or self.subjects_capped)
+        else:
+            self.distinct_people, self.distinct_people_exact = None, False
+
+    def state_facts(self, data: Mapping[str, Any]) -> None:
+        """Take the national-report facts a filing states (:data:`STATED_FACT_KEYS`); others are ignored.
+
+        Values of the wrong type are ignored too: the record carries only
+        booleans, a count and data set codes, never text a person typed.
+        """
+        for key in ("encrypted", "improper_purpose"):
+            value = data.get(key)
+            if isinstance(value, bool):
+                setattr(self, key, value)
+        people = data.get("distinct_people")
+        if isinstance(people, int) and not isinstance(people, bool) and 0 <= people <= _MAX_PEOPLE:
+            self.stated_people = people
+            self._count_people()
+        names = data.get("datasets")
+        if isinstance(names, list):
+            self.datasets = [n for n in names if _dataset_code(n)][:_MAX_DATASETS]
+
+    def to_json(self, *, snapshot: bool = False) -> dict[str, Any]:
+        """The record on the ``incidents`` topic and the line ``kinkyu replay --json`` prints.
+
+        With ``snapshot`` (the engine's checkpoints only) it adds the state
+        behind the count of people: the subject digests, which no record
+        carries.
+        """
+        body: dict[str, Any] = {
             "incident_id": self.incident_id,
             "contract_id": self.contract_id,
             "jurisdiction": self.jurisdiction,
@@ -129,12 +240,24 @@ class Incident:
             "summary": self.summary,
             "reported_by": self.reported_by,
             "timeline": [e.to_json() for e in self.timeline],
+            "distinct_people": self.distinct_people,
+            "distinct_people_exact": self.distinct_people_exact,
+            "encrypted": self.encrypted,
+            "improper_purpose": self.improper_purpose,
+            "datasets": list(self.datasets) if self.datasets is not None else None,
         }
+        if snapshot:
+            body["subjects"] = _pack(self.subjects)
+            body["subjects_missing"] = self.subjects_missing
+            body["subjects_capped"] = self.subjects_capped
+            body["stated_people"] = self.stated_people
+        return body
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Incident:
-        """Inverse of :meth:`to_json` (for snapshots and downstream stages)."""
+        """Inverse of :meth:`to_json`, either form (snapshots and downstream stages; older records too)."""
         discovered = data.get("discovered_at")
+        datasets = data.get("datasets")
         return cls(
             incident_id=data["incident_id"],
             contract_id=data["contract_id"],
@@ -158,6 +281,15 @@ class Incident:
             summary=data.get("summary"),
             reported_by=data.get("reported_by"),
             timeline=[TimelineEntry.from_json(e) for e in data["timeline"]],
+            distinct_people=data.get("distinct_people"),
+            distinct_people_exact=bool(data.get("distinct_people_exact", False)),
+            encrypted=data.get("encrypted"),
+            improper_purpose=data.get("improper_purpose"),
+            datasets=list(datasets) if datasets is not None else None,
+            subjects=_unpack(data.get("subjects") or ""),
+            subjects_missing=bool(data.get("subjects_missing", False)),
+            subjects_capped=bool(data.get("subjects_capped", False)),
+            stated_people=data.get("stated_people"),
         )
 
 
@@ -179,8 +311,14 @@ def incident_day(ts: datetime) -> str:
     return ts.astimezone(JST).strftime("%Y%m%d")
 
 
-def filed_incident(incident_id: str, jurisdiction: str, ev: IncidentEvent) -> Incident:
-    """A new incident from a filed event (``leak``, ``misdelivery``, …)."""
+def filed_incident(
+    incident_id: str, jurisdiction: str, ev: IncidentEvent, facts: Mapping[str, Any] | None = None
+) -> Incident:
+    """A new incident from a filed event (``leak``, ``misdelivery``, …).
+
+    ``facts`` are the national-report facts the filing's ``data`` states
+    (see :meth:`Incident.state_facts`); the detection stage passes only those keys.
+    """
     occurred = ev.occurred_at or ev.discovered_at or ev.ts
     incident = Incident(
         incident_id=incident_id,
@@ -202,6 +340,8 @@ def filed_incident(incident_id: str, jurisdiction: str, ev: IncidentEvent) -> In
         summary=ev.summary,
         reported_by=ev.reported_by.id,
     )
+    if facts:
+        incident.state_facts(facts)
     incident.timeline.append(
         TimelineEntry(ev.ts, ev.reported_by.id, f"filed: {ev.kind}", "filed", {"event_id": ev.event_id})
     )

@@ -183,6 +183,10 @@ class Finding:
     ``finding_id`` is derived from the rule and the triggering event ids, so a
     redelivered event reproduces the same id and is recognised as known.
     ``detail`` carries counts and categories only: no personal information.
+    ``subject_ids`` (the events' pseudonymous ``resource.subject_ids``, None
+    when none carried any) feed the incident's count of distinct people and
+    are never in :meth:`to_json`; ``subjects_missing`` says some event with
+    records behind the finding carried none.
     """
 
     finding_id: str
@@ -197,9 +201,11 @@ class Finding:
     clauses: tuple[Clause, ...]
     records: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
+    subject_ids: tuple[str, ...] | None = None
+    subjects_missing: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The wire form on the ``findings`` topic and in replay output."""
+        """The wire form on the ``findings`` topic and in replay output (never the subject ids)."""
         return {
             "finding_id": self.finding_id,
             "rule": self.rule,

@@ -584,6 +584,63 @@ def test_a_follow_up_carries_the_playbook_keys_of_its_data_and_nothing_else() ->
     assert entry.data == {"triage": "confirm", "reason": "insider", "event_id": "f2"}
 
 
+def _filing(event_id: str, data: dict[str, Any], **fields: Any) -> IncidentEvent:
+    obj = {**incident_example(), "event_id": event_id, "ts": at(WORKDAY, "10:00"), **fields, "data": data}
+    return incident_from_obj(obj)
+
+
+def test_an_opening_filing_states_the_national_report_facts_on_the_incident_record() -> None:
+    data = {"improper_purpose": True, "encrypted": False, "distinct_people": 3, "datasets": ["residents"]}
+
+    [incident] = _engine().on_incident_event(_filing("f1", {**data, "triage": "confirm"})).incidents
+
+    record = incident.to_json()
+    assert {k: record[k] for k in data} == data
+    assert record["distinct_people_exact"] is True  # a person counted them
+
+
+def test_an_opening_filing_passes_on_no_free_text_and_no_value_of_the_wrong_type() -> None:
+    data = {
+        "improper_purpose": "yes",
+        "distinct_people": -1,
+        "datasets": ["residents", "山田太郎の台帳", "Residents 2"],
+        "note": "山田太郎 said so",
+    }
+
+    [incident] = _engine().on_incident_event(_filing("f1", data)).incidents
+
+    record = incident.to_json()
+    assert (record["improper_purpose"], record["distinct_people"], record["datasets"]) == (None, None, ["residents"])
+    assert "山田" not in orjson.dumps(record).decode()
+
+
+def test_a_follow_up_restates_the_facts_the_re_sent_incident_record_carries() -> None:
+    engine = _engine()
+    [incident_id] = engine.on_incident_event(_filing("f1", {"improper_purpose": True, "distinct_people": 3})).opened
+    update = _filing("f2", {"improper_purpose": False, "distinct_people": 7}, kind="update", incident_id=incident_id)
+
+    [incident] = engine.on_incident_event(update).incidents
+    ack = _filing("f3", {"distinct_people": 9}, kind="acknowledgement", incident_id=incident_id)
+    [again] = engine.on_incident_event(ack).incidents
+
+    # The record goes out again with every follow-up: it must not bring back what the opening said.
+    assert again is incident
+    record = incident.to_json()
+    assert (record["improper_purpose"], record["distinct_people"], record["distinct_people_exact"]) == (False, 7, True)
+
+
+def test_a_stated_number_of_people_survives_a_checkpoint() -> None:
+    engine = _engine()
+    [incident_id] = engine.on_incident_event(_filing("f1", {"distinct_people": 3})).opened
+    restored = _engine()
+    restored.restore(orjson.loads(orjson.dumps(engine.snapshot())))
+
+    ack = _filing("f2", {}, kind="acknowledgement", incident_id=incident_id)
+    [incident] = restored.on_incident_event(ack).incidents
+
+    assert (incident.distinct_people, incident.distinct_people_exact, incident.stated_people) == (3, True, 3)
+
+
 def test_opening_kind_naming_an_existing_incident_is_recorded_as_an_update_of_that_kind() -> None:
     engine = _engine()
     [incident_id] = engine.on_incident_event(filed("f1", at(WORKDAY, "10:00"))).opened

@@ -417,3 +417,72 @@ def test_a_report_started_by_new_facts_carries_the_assessment_of_those_facts() -
     facts = Rule8Facts.from_json(first.rule8_facts)
     assert facts is not None
     assert "improper_purpose" in facts.city_triggers  # log tampering: the new rule's trigger, not the old result
+
+
+def _detected_by_the_engine(*subject_ids: list[str] | None) -> list[dict[str, Any]]:
+    """The incident records the engine sends for reads by a stranger, one per read (5 records each)."""
+    engine = Engine(sample_policies(), rules=[UnregisteredActor()])
+    records = []
+    for n, ids in enumerate(subject_ids):
+        obj = builders.quiet_read(f"e{n}", builders.at(builders.WORKDAY, f"10:0{n}"))
+        if ids is not None:
+            obj["resource"]["subject_ids"] = ids
+        out = engine.on_access(builders.access(obj))
+        body = out.incidents[0].to_json()
+        body["change"] = "opened" if out.opened else "updated"
+        records.append(body)
+    return records
+
+
+def test_distinct_people_the_engine_counted_are_the_number_of_people_not_a_bound() -> None:
+    [record] = _detected_by_the_engine(["sid-a", "sid-b", "sid-a"])
+    run, _ = begin(record)
+    people = run.rule8()[Rule8Key.PEOPLE]
+    assert (people.ja, people.en) == ("2人", "2 people")
+    assert run.ppc.assessment is not None
+    assert run.ppc.assessment.people is not None
+    assert run.ppc.assessment.people.upper_bound is False
+
+
+def test_an_event_without_subject_ids_leaves_the_record_sum_as_the_upper_bound() -> None:
+    first, second = _detected_by_the_engine(["sid-a", "sid-b"], None)
+    run, _ = begin(first)
+    apply(run, second, T0 + timedelta(minutes=1))
+    people = run.rule8()[Rule8Key.PEOPLE]
+    assert (people.ja, people.en) == (
+        "最大10人（レコード数の合計による上限）",
+        "up to 10 people (upper bound: sum of record counts)",
+    )
+
+
+def _filed_by_the_engine(data: dict[str, Any]) -> dict[str, Any]:
+    engine = Engine(sample_policies(), rules=[UnregisteredActor()])
+    obj = {**builders.incident_example(), "event_id": "f1", "data": data}
+    obj.update(ts=builders.at(builders.WORKDAY, "10:00"), discovered_at=builders.at(builders.WORKDAY, "10:00"))
+    out = engine.on_incident_event(incident_from_obj(obj))
+    body = out.incidents[0].to_json()
+    body["change"] = "opened"
+    assert body["incident_id"] == INC
+    return body
+
+
+def test_a_filing_that_says_improper_purpose_is_assessed_so_from_the_start() -> None:
+    plain = reported(_filed_by_the_engine({}))
+    assert plain.to_json()["ppc"]["deadlines"]["final_days"] == 30
+
+    run = reported(_filed_by_the_engine({"improper_purpose": True}))
+    a = run.ppc.assessment
+    assert a is not None
+    assert a.improper_purpose
+    assert "improper_purpose" in [t.value for t in a.city.fired]
+    assert run.to_json()["ppc"]["deadlines"]["final_days"] == 60  # 確報 in 60 days (Rule 8(2))
+
+
+def test_a_filing_that_counted_the_people_and_encrypted_the_data_is_exempt_with_that_count() -> None:
+    run, _ = begin(_filed_by_the_engine({"distinct_people": 3, "encrypted": True}))
+    a = run.ppc.assessment
+    assert a is not None
+    assert a.encrypted_exempt
+    assert not a.city_reportable
+    assert a.people is not None
+    assert (a.people.count, a.people.upper_bound) == (3, False)

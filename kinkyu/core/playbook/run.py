@@ -1552,15 +1552,25 @@ class _Ctx:
     # -- the national report (kinkyu.core.playbook.ppc) ---------------------------------
 
     def record_ppc(self, record: dict[str, Any]) -> None:
-        """Take the PPC facts an incident record carries, when it does (today's detection stage does not)."""
+        """Take the PPC facts an incident record carries, when it does.
+
+        ``distinct_people`` counts as the number of people only when
+        ``distinct_people_exact`` is not false (a record without the flag is
+        taken at its word); a lower bound (some event carried no subject ids,
+        or the count was capped) is dropped, and the record sum stands as the
+        upper bound (最大).
+        """
         p = self.run.ppc
         if isinstance(record.get("datasets"), list):
             p.involved = [v for v in _ids(record["datasets"]) if _CODE.fullmatch(v)]
         people = record.get("distinct_people")
-        if isinstance(people, int) and not isinstance(people, bool) and 0 <= people <= _MAX_PEOPLE:
+        if record.get("distinct_people_exact") is False:
+            p.distinct_people = None
+        elif isinstance(people, int) and not isinstance(people, bool) and 0 <= people <= _MAX_PEOPLE:
             p.distinct_people = people
-        if isinstance(record.get("encrypted"), bool):
-            p.encrypted = record["encrypted"]
+        for key in ("encrypted", "improper_purpose"):
+            if isinstance(record.get(key), bool):
+                setattr(p, key, record[key])
 
     def reassess(self, *, quiet: bool = False) -> None:
         """Recompute the PPC assessment; record it on the timeline when the result changed."""

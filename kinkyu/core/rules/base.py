@@ -7,6 +7,10 @@ the contract, jurisdiction, clauses and a stable id. Rule state is keyed by
 contract and bounded: ``expire`` drops whatever the watermark has made
 irrelevant, and ``snapshot``/``restore`` round-trip it through JSON so a
 restarted worker resumes with it.
+
+A hit carries the ``resource.subject_ids`` of its events (pseudonymous ids
+of the people whose records were touched) so the incident can count
+distinct people; only hits pay for that, never the events that fire nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from kinkyu.core.model import AccessEvent, Severity
 
 @dataclass(slots=True, frozen=True)
 class Hit:
-    """A rule firing: the events behind it and what to say about it (no personal data)."""
+    """A rule firing: the events behind it and what to say about it (no personal data in ``detail``).
+
+    ``subject_ids`` are the events' subject ids together (None when no event
+    carried any; duplicates allowed, the incident counts them once);
+    ``subjects_missing`` is True when an event with records carried none, so
+    a count of distinct people is not complete.
+    """
 
     event_ids: tuple[str, ...]
     t: float
@@ -29,11 +39,16 @@ class Hit:
     system: str
     records: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
+    subject_ids: tuple[str, ...] | None = None
+    subjects_missing: bool = False
 
     @classmethod
     def on(cls, ev: AccessEvent, **detail: Any) -> Hit:
         """A hit on a single event."""
-        return cls((ev.event_id,), ev.t, ev.actor_id, ev.system, ev.record_count, detail)
+        ids = ev.subject_ids
+        return cls(
+            (ev.event_id,), ev.t, ev.actor_id, ev.system, ev.record_count, detail, ids, ids is None and bool(ev.records)
+        )
 
 
 class Rule:

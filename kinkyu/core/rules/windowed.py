@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     from kinkyu.core.contract import ContractPolicy
     from kinkyu.core.model import AccessEvent
 
-# (t, event id, weight, system, tag a, tag b); the tags are rule-specific categories.
-Entry = tuple[float, str, int, str, str, str]
+# (t, event id, weight, system, tag a, tag b, subject ids); the tags are rule-specific categories, the
+# subject ids the event's resource.subject_ids (None when it carried none) for the count of distinct people.
+Entry = tuple[float, str, int, str, str, str, tuple[str, ...] | None]
 Key = tuple[str, str]
 
 BULK_ACTIONS: Final = frozenset({"export", "copy", "print", "media_write"})
@@ -155,10 +157,7 @@ class KeyedWindows:
 
     def restore(self, data: dict[str, Any]) -> None:
         """Load :meth:`snapshot` output."""
-        self.entries = {
-            (c, k): [(float(t), str(e), int(w), str(s), str(a), str(b)) for t, e, w, s, a, b in entries]
-            for c, k, entries in data["entries"]
-        }
+        self.entries = {(c, k): [_entry(e) for e in entries] for c, k, entries in data["entries"]}
         self.spent = {(c, k): {str(e): float(t) for e, t in spent} for c, k, spent in data["spent"]}
         self.spans = {str(c): float(s) for c, s in data["spans"].items()}
         expired_to = data["expired_to"]
@@ -167,6 +166,13 @@ class KeyedWindows:
     def __len__(self) -> int:
         """Entries held over all keys (for tests and metrics)."""
         return sum(len(e) for e in self.entries.values()) + sum(len(s) for s in self.spent.values())
+
+
+def _entry(row: list[Any]) -> Entry:
+    t, e, w, s, a, b = row[:6]
+    # Checkpoints written before entries carried subject ids have six fields.
+    ids = row[6] if len(row) > 6 else None  # noqa: PLR2004  # the seventh field
+    return (float(t), str(e), int(w), str(s), str(a), str(b), None if ids is None else tuple(str(i) for i in ids))
 
 
 class BulkExport(Rule):
@@ -199,7 +205,7 @@ class BulkExport(Rule):
             return (
                 Hit.on(ev, mode="single", action=ev.action, dataset=ev.dataset, records=records, threshold=threshold),
             )
-        entry = (ev.t, ev.event_id, records, ev.system, ev.action, ev.dataset or "")
+        entry = (ev.t, ev.event_id, records, ev.system, ev.action, ev.dataset or "", ev.subject_ids)
         taken = self.windows.offer((ev.contract_id, ev.actor_id), entry, BULK_WINDOW, threshold)
         if taken is None:
             return NO_HITS
@@ -214,7 +220,11 @@ class BulkExport(Rule):
             "actions": dict(sorted(Counter(e[4] for e in taken).items())),
             "datasets": sorted({e[5] for e in taken}),
         }
-        return (Hit(tuple(e[1] for e in taken), last[0], ev.actor_id, last[3], total, detail),)
+        # Every windowed event has records, so one without subject ids leaves the count incomplete.
+        carried = [e[6] for e in taken if e[6] is not None]
+        ids = tuple(chain.from_iterable(carried)) if carried else None
+        missing = len(carried) < len(taken)
+        return (Hit(tuple(e[1] for e in taken), last[0], ev.actor_id, last[3], total, detail, ids, missing),)
 
     def expire(self, watermark: float, lateness: float) -> None:
         """Forget what no interval reaching back from ``watermark - lateness`` can contain."""
@@ -258,7 +268,7 @@ class CredentialAttack(Rule):
         contract_id = ev.contract_id
         self.accounts.spans[contract_id] = within
         self.ips.spans[contract_id] = within
-        entry = (ev.t, ev.event_id, 1, ev.system, ev.actor_id, ev.source_ip)
+        entry = (ev.t, ev.event_id, 1, ev.system, ev.actor_id, ev.source_ip, None)
         by_account = self.accounts.offer((contract_id, ev.actor_id), entry, within, count)
         by_ip = self.ips.offer((contract_id, ev.source_ip), entry, within, count)
         if by_account is None and by_ip is None:

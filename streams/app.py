@@ -22,6 +22,7 @@ import faust
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web import Request, Response, View
 from mode import Service
@@ -75,6 +76,21 @@ def _patch_faust_fetch_wait() -> None:
 
     thread._create_worker_consumer = create  # type: ignore[method-assign]  # noqa: SLF001  # the patch itself
     _patched = True
+
+
+class _TableManager(TableManager):
+    """faust's table manager without the second it sleeps at start.
+
+    faust waits 1 s so that agents and tables declared late can still
+    register before it subscribes; every agent and table here is declared
+    before the app starts (:meth:`Worker._make_app`), so the wait only
+    delays each start and restart (faust's group join begins after it).
+    """
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
 
 async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
@@ -240,6 +256,7 @@ class Worker:
             # topic (incidents) a cleared message stays unacked and the wait never ends (a SIGTERM
             # during a burst then hangs until SIGKILL). Unfinished events are redelivered instead.
             stream_wait_empty=False,
+            TableManager=_TableManager,
         )
         worker = self
         incidents_topic = app.topic(self.topics.incidents, value_serializer="raw", key_serializer="raw")

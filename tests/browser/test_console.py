@@ -117,6 +117,14 @@ def mail_text(msg: ReceivedMessage) -> str:
     return "\n".join(parts)
 
 
+def first_report_mail(stack: Stack, filed: Filed) -> ReceivedMessage:
+    (first,) = stack.mail.wait_for(
+        lambda m: m.recipients == (CITY_FIRST_CONTACT,) and "第一報" in m.subject and filed.incident_id in mail_text(m),
+        "with the first report to the city",
+    )
+    return first
+
+
 # -- the incident, filed once through the form ---------------------------------------------------------------
 
 
@@ -217,10 +225,7 @@ def test_the_filed_incident_is_in_the_contractors_list_and_its_filters(filed: Fi
 def test_the_first_report_is_mailed_to_the_city_with_a_console_link_and_no_personal_data(
     filed: Filed, stack: Stack
 ) -> None:
-    (first,) = stack.mail.wait_for(
-        lambda m: m.recipients == (CITY_FIRST_CONTACT,) and "第一報" in m.subject and filed.incident_id in mail_text(m),
-        "with the first report to the city",
-    )
+    first = first_report_mail(stack, filed)
     text = mail_text(first)
     assert KOGANEI in first.subject
     assert f"{stack.url}/incidents/{filed.incident_id}" in text, "the mail points the city at the console"
@@ -380,6 +385,23 @@ def test_the_first_reports_delivery_shows_on_the_incident_timeline(filed: Filed,
     expect(delivered.first).to_be_visible(timeout=30_000)
 
 
+def test_the_mails_acknowledgement_link_opens_on_the_console_without_a_login_and_records_receipt(
+    filed: Filed, desk: Desk, stack: Stack
+) -> None:
+    links = set(re.findall(rf"{re.escape(stack.url)}/ack/[A-Za-z0-9_.-]+", mail_text(first_report_mail(stack, filed))))
+    assert len(links) == 1, f"one acknowledgement link, on the console: {links}"
+    city = desk.login("city")
+    city.goto(filed.path)
+    before = entries(city, "acknowledgement").count()
+
+    recipient = desk.page()  # opened from the mail: nobody is signed in
+    recipient.goto(links.pop())
+    expect(recipient.locator("body")).to_contain_text(filed.incident_id)
+    recipient.locator("form [type=submit]").click()
+    expect(recipient.locator("body")).to_contain_text("受領確認しました")
+    expect_more(entries(city, "acknowledgement"), than=before)
+
+
 def test_the_city_official_acknowledges_receipt_and_the_timeline_shows_it(filed: Filed, desk: Desk) -> None:
     page = desk.login("city")
     page.goto(filed.path)
@@ -416,6 +438,23 @@ def test_an_instruction_becomes_a_task_and_reaches_the_contractors_open_page_liv
     for page in (city, contractor):
         page.reload()
         expect(page.locator("#tasks")).to_contain_text("submit-access-log")
+
+
+def test_the_contractor_records_recovery_done_and_its_note_stays_off_the_page(filed: Filed, desk: Desk) -> None:
+    page = desk.login("contractor")
+    page.goto(filed.path)
+    before = entries(page, "task_done").count()
+    form = page.locator("form#update")
+    form.locator("select[name=task_id]").select_option("recovery")
+    form.locator("textarea[name=note]").fill(f"{DETAILS_PERSONAL[0]} 様に回収済み")
+    form.locator("input[name=done]").check()
+    form.locator("[type=submit]").click()
+    page.wait_for_url(f"**{filed.path}")
+    expect_more(entries(page, "task_done"), than=before)
+    expect(entries(page, "task_done").filter(has_text="recovery").first).to_be_visible()
+    page.reload()
+    expect(page.locator("#tasks tr[data-task-id='recovery']")).to_have_attribute("data-status", "done")
+    assert DETAILS_PERSONAL[0] not in page.content(), "the note is kept as evidence, not shown"
 
 
 # -- reviewer ------------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ One stack (broker, SMTP server, worker, console) serves the module; each test
 opens its own browser contexts (one per person). The incident every test
 looks at is filed once, through the filing form, by the contractor
 (``filed``): a misdelivery on koganei-2026-017, which the playbook reports to
-the city at once. Tests that change it (acknowledge, instruct) look only for
-what they added, so they pass in any order; they are ordered so that those
+the city at once. Tests that change it (acknowledge, instruct, record recovery)
+look only for what they added, so they pass in any order; they are ordered so that those
 waiting on the stream (deliveries, acknowledgements, tasks, sealed evidence)
 run last, when it has mostly caught up.
 """
@@ -178,6 +178,7 @@ def test_the_filing_form_sends_one_incident_event_and_the_filed_page_links_to_it
     assert event["kind"] == "misdelivery"
     assert event["incident_id"] is None
     assert event["reported_by"]["id"] == "acme-security"
+    assert event["summary"] == SUMMARY
     assert event["records_affected"] == 3
     assert sorted(event["data_items"]) == ["address", "name"]
     assert event["details"] == DETAILS, "details travel on the stream as evidence"
@@ -215,10 +216,19 @@ def test_the_filed_incident_is_in_the_contractors_list_and_its_filters(filed: Fi
     expect(filters.locator("input[type=checkbox][name=overdue]")).to_have_count(1)
     screenshot(page, "incidents.ja")
 
-    page.goto(f"/incidents?contract={KOGANEI}")
+    # Through the form: the incident's own severity keeps it, another state hides it.
+    severity = row.get_attribute("data-severity") or ""
+    filters.locator("select[name=severity]").select_option(severity)
+    filters.locator("select[name=contract]").select_option(KOGANEI)
+    filters.locator("[type=submit]").click()
+    page.wait_for_url(re.compile(rf"/incidents\?.*severity={severity}"))
     expect(row).to_be_visible()
-    page.goto(f"/incidents?contract={TOYOTA}")
+    page.locator("form#filters select[name=state]").select_option("closed")
+    page.locator("form#filters [type=submit]").click()
+    page.wait_for_url(re.compile(r"/incidents\?.*state=closed"))
     expect(page.locator("table#incidents")).to_be_visible()
+    expect(row).to_have_count(0)
+    page.goto(f"/incidents?contract={TOYOTA}")
     expect(row).to_have_count(0)
 
 

@@ -6,11 +6,13 @@ from typing import Any
 
 import orjson
 import pytest
-from builders import WORKDAY, access, at, dumps, quiet_read, sample_policies
+from builders import KOGANEI, SAMPLE_SPEC_CONTRACT, WORKDAY, access, at, dumps, quiet_read, sample_policies
 
 import kinkyu.core.incident
+from kinkyu.contracts import load_profiles
 from kinkyu.core.engine import Engine, Output
 from kinkyu.core.incident import Incident
+from kinkyu.core.legal import PeopleCount, assess, breach_facts_from_incident
 from kinkyu.core.model import AccessEvent
 from kinkyu.core.rules.stateless import UnregisteredActor
 from kinkyu.core.rules.windowed import BulkExport
@@ -196,3 +198,17 @@ def test_a_checkpoint_of_before_windows_carried_subject_ids_still_restores() -> 
     restored.restore(snap)
     incident = _last(restored, [_export("x2", "10:20", ["sid-a1"])])
     assert _people(incident) == (1, False, 600)
+
+
+def test_an_assessment_made_from_the_incident_alone_takes_its_exact_count_and_stated_facts() -> None:
+    profile = load_profiles([SAMPLE_SPEC_CONTRACT])[KOGANEI]
+    exact = _last(_engine(), [_read("e1", "10:00", ["sid-a1", "sid-b2"])])
+    bound = _last(_engine(), [_read("e1", "10:00", ["sid-a1"]), _read("e2", "10:05", None)])
+    exact.state_facts({"improper_purpose": True})
+
+    a = assess(breach_facts_from_incident(exact, profile))
+    b = assess(breach_facts_from_incident(bound, profile))
+
+    assert a.people == PeopleCount(2, upper_bound=False)
+    assert a.improper_purpose
+    assert b.people == PeopleCount(10, upper_bound=True)

@@ -740,17 +740,27 @@ def breach_facts_from_incident(
     ordinance_sensitive_items: Iterable[str] = (),
     possible: bool = True,
 ) -> BreachFacts:
-    """Derive the :class:`BreachFacts` of an incident under its contract profile (see :func:`breach_facts`)."""
+    """Derive the :class:`BreachFacts` of an incident under its contract profile (see :func:`breach_facts`).
+
+    What is not given comes from the incident record: its data sets, its
+    encryption and improper purpose as a filing stated them, and its
+    ``distinct_people`` when exact (a lower bound is left out, so the record
+    sum stands as the upper bound).
+    """
+    if distinct_people is None and incident.distinct_people_exact:
+        distinct_people = incident.distinct_people
     return breach_facts(
         data_items=incident.data_items,
         rules=incident.rules,
         kind=incident.kind,
         records=incident.records,
         datasets={name: (ds.fields, ds.sensitive) for name, ds in profile.datasets.items()},
-        involved=datasets,
+        involved=datasets if datasets is not None else incident.datasets,
         distinct_people=distinct_people,
-        encrypted=encrypted,
-        filed_improper_purpose=filed_improper_purpose,
+        encrypted=encrypted or incident.encrypted is True,
+        filed_improper_purpose=(
+            filed_improper_purpose if filed_improper_purpose is not None else incident.improper_purpose
+        ),
         ordinance_sensitive_items=ordinance_sensitive_items,
         possible=possible,
     )

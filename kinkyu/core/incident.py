@@ -29,9 +29,6 @@ MAX_EVENT_IDS = 1000
 # producer's 1 MiB record limit for a partition's whole engine state.
 MAX_SUBJECT_IDS = 10_000
 _DIGEST_BYTES = 8
-# What a filing (or a follow-up while the incident is open to correlation) may state for the
-# national report; kinkyu.core.playbook.run.PPC_FACT_KEYS names the same keys.
-STATED_FACT_KEYS: tuple[str, ...] = ("encrypted", "distinct_people", "improper_purpose", "datasets")
 _MAX_PEOPLE = 1_000_000_000
 _MAX_DATASETS = 64
 _CODE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
@@ -192,10 +189,12 @@ class Incident:
             self.distinct_people, self.distinct_people_exact = None, False
 
     def state_facts(self, data: Mapping[str, Any]) -> None:
-        """Take the national-report facts a filing states (:data:`STATED_FACT_KEYS`); others are ignored.
+        """Take the national-report facts a filing states; other keys are ignored.
 
-        Values of the wrong type are ignored too: the record carries only
-        booleans, a count and data set codes, never text a person typed.
+        The facts are ``encrypted``, ``improper_purpose``, ``distinct_people``
+        and ``datasets`` (the playbook run's ``PPC_FACT_KEYS``). Values of the
+        wrong type are ignored too: the record carries only booleans, a count
+        and data set codes, never text a person typed.
         """
         for key in ("encrypted", "improper_purpose"):
             value = data.get(key)

@@ -374,6 +374,25 @@ def test_every_form_control_is_labelled(filed: Filed, desk: Desk) -> None:
         assert unlabelled == [], f"{role} {path}: controls without a label: {unlabelled}"
 
 
+def test_the_login_works_from_the_keyboard_alone(desk: Desk, stack: Stack) -> None:
+    page = desk.page()
+    page.goto("/login")
+    username = page.locator("form#login input[name=username]")
+    for _ in range(12):  # the header's links come first
+        page.keyboard.press("Tab")
+        if username.evaluate("field => field === document.activeElement"):
+            break
+    expect(username, "Tab reaches the user name").to_be_focused()
+    login = stack.logins["reviewer"]
+    page.keyboard.type(login.username)
+    page.keyboard.press("Tab")
+    expect(page.locator("form#login input[name=password]")).to_be_focused()
+    page.keyboard.type(login.password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/incidents")
+    expect(page.locator("table#incidents")).to_be_visible()
+
+
 def test_the_contract_page_lists_its_clauses_contacts_and_playbook(desk: Desk) -> None:
     page = desk.login("city")
     page.goto(f"/contracts/{KOGANEI}")
@@ -448,6 +467,18 @@ def test_an_instruction_becomes_a_task_and_reaches_the_contractors_open_page_liv
     for page in (city, contractor):
         page.reload()
         expect(page.locator("#tasks")).to_contain_text("submit-access-log")
+
+
+def test_the_city_requests_a_written_report_and_it_becomes_a_task(filed: Filed, desk: Desk) -> None:
+    page = desk.login("city")
+    page.goto(filed.path)
+    tasks_before = page.locator("#tasks tr[data-task-id]").count()
+    opened_before = entries(page, "task_opened").count()
+    page.locator("form#request-report [type=submit]").click()
+    page.wait_for_url(f"**{filed.path}")
+    expect_more(entries(page, "task_opened"), than=opened_before)
+    page.reload()
+    expect_more(page.locator("#tasks tr[data-task-id]"), than=tasks_before)
 
 
 def test_the_contractor_records_recovery_done_and_its_note_stays_off_the_page(filed: Filed, desk: Desk) -> None:

@@ -18,6 +18,9 @@ from aiokafka.errors import KafkaError
 
 from streams.exceptions import BrokerError
 
+# The largest record Kinkyu produces and the checkpoints topic accepts (its ``max.message.bytes``).
+CHECKPOINT_MAX_BYTES = 16 * 1024 * 1024
+
 log = logging.getLogger("kinkyu.sink")
 
 Headers = Sequence[tuple[str, bytes]]
@@ -63,6 +66,10 @@ class KafkaSink:
             acks=1,
             linger_ms=5,
             max_batch_size=256 * 1024,
+            # A partition's checkpoint is one record holding its engine state, and an incident counting
+            # distinct people keeps up to MAX_SUBJECT_IDS digests (~108 KB): the 1 MiB default would stop
+            # the worker at about nine such incidents. The checkpoints topic allows the same size.
+            max_request_size=CHECKPOINT_MAX_BYTES,
             request_timeout_ms=15_000,
         )
         try:

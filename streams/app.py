@@ -47,7 +47,7 @@ from streams.notifier_stage import TimelineCallback as NotifierCallback
 from streams.playbook_stage import PlaybookCallback, PlaybookStage
 from streams.report_archive import ReportArchive
 from streams.settings import Topics, WorkerSettings
-from streams.sink import KafkaSink
+from streams.sink import CHECKPOINT_MAX_BYTES, KafkaSink
 
 log = logging.getLogger("kinkyu.worker")
 
@@ -93,6 +93,14 @@ class _TableManager(TableManager):
             await self.recovery.start()
 
 
+def _topic_configs(topic: str, topics: Topics, compacted: set[str]) -> dict[str, str]:
+    configs = {"cleanup.policy": "compact"} if topic in compacted else {}
+    if topic == topics.checkpoints:
+        # One record per partition holds its whole engine state (see streams.sink.CHECKPOINT_MAX_BYTES).
+        configs["max.message.bytes"] = str(CHECKPOINT_MAX_BYTES)
+    return configs
+
+
 async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
     """Create missing topics; refuse input topics whose partition counts differ."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
@@ -111,7 +119,7 @@ async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None
                 t,
                 partitions if t in topics.inputs else 1,
                 1,
-                topic_configs={"cleanup.policy": "compact"} if t in compacted else {},
+                topic_configs=_topic_configs(t, topics, compacted),
             )
             for t in topics.all
             if t not in existing

@@ -128,38 +128,45 @@ def first_report_mail(stack: Stack, filed: Filed) -> ReceivedMessage:
 # -- the incident, filed once through the form ---------------------------------------------------------------
 
 
+def file_incident(page: Page, *, kind: str, summary: str, details: str, screenshots: bool = False) -> Filed:
+    """File an incident on koganei's contract through form#file-incident; the incident once the stream opened it."""
+    page.goto("/file")
+    if screenshots:
+        screenshot(page, "file.ja")
+    form = page.locator("form#file-incident")
+    now = datetime.now(UTC)
+    form.locator("select[name=contract_id]").select_option(KOGANEI)
+    form.locator("select[name=kind]").select_option(kind)
+    form.locator("input[name=summary]").fill(summary)
+    form.locator("input[name=occurred_at]").fill(local_minute(now - timedelta(hours=3)))
+    form.locator("input[name=discovered_at]").fill(local_minute(now - timedelta(minutes=30)))
+    form.locator("input[name=location]").fill("アクメ印刷センター（府中市）")
+    form.locator("input[name=records_affected]").fill("3")
+    for item in ("name", "address"):
+        form.locator(f"input[name=data_items][value={item}]").check()
+    form.locator("textarea[name=details]").fill(details)
+    form.locator("[type=submit]").click()
+
+    page.wait_for_url(re.compile(r"/filed/[0-9a-f-]{36}$"))
+    event_id = page.url.rsplit("/", 1)[1]
+    mark_page(page)
+    link = page.locator("a#filed-incident")
+    expect(link, "the filed page links to the incident once the stream opened it").to_be_visible(timeout=45_000)
+    assert same_page(page), "the link appeared on the page itself (it polls), not by a reload"
+    href = link.get_attribute("href") or ""
+    if screenshots:
+        screenshot(page, "filed.ja")
+    match = re.search(r"/incidents/([A-Za-z0-9_-]+)$", href)
+    assert match, f"a#filed-incident points at {href!r}, not /incidents/<id>"
+    return Filed(event_id, match.group(1), href)
+
+
 @pytest.fixture(scope="module")
 def filed(browser: Browser, stack: Stack) -> Iterator[Filed]:
     desk = Desk(browser, stack)
     try:
         page = desk.login("contractor", form=True)
-        page.goto("/file")
-        screenshot(page, "file.ja")
-        form = page.locator("form#file-incident")
-        now = datetime.now(UTC)
-        form.locator("select[name=contract_id]").select_option(KOGANEI)
-        form.locator("select[name=kind]").select_option("misdelivery")
-        form.locator("input[name=summary]").fill(SUMMARY)
-        form.locator("input[name=occurred_at]").fill(local_minute(now - timedelta(hours=3)))
-        form.locator("input[name=discovered_at]").fill(local_minute(now - timedelta(minutes=30)))
-        form.locator("input[name=location]").fill("アクメ印刷センター（府中市）")
-        form.locator("input[name=records_affected]").fill("3")
-        for item in ("name", "address"):
-            form.locator(f"input[name=data_items][value={item}]").check()
-        form.locator("textarea[name=details]").fill(DETAILS)
-        form.locator("[type=submit]").click()
-
-        page.wait_for_url(re.compile(r"/filed/[0-9a-f-]{36}$"))
-        event_id = page.url.rsplit("/", 1)[1]
-        mark_page(page)
-        link = page.locator("a#filed-incident")
-        expect(link, "the filed page links to the incident once the stream opened it").to_be_visible(timeout=45_000)
-        assert same_page(page), "the link appeared on the page itself (it polls), not by a reload"
-        href = link.get_attribute("href") or ""
-        screenshot(page, "filed.ja")
-        match = re.search(r"/incidents/([A-Za-z0-9_-]+)$", href)
-        assert match, f"a#filed-incident points at {href!r}, not /incidents/<id>"
-        yield Filed(event_id, match.group(1), href)
+        yield file_incident(page, kind="misdelivery", summary=SUMMARY, details=DETAILS, screenshots=True)
     finally:
         desk.close()
 
@@ -496,6 +503,26 @@ def test_the_contractor_records_recovery_done_and_its_note_stays_off_the_page(fi
     page.reload()
     expect(page.locator("#tasks tr[data-task-id='recovery']")).to_have_attribute("data-status", "done")
     assert DETAILS_PERSONAL[0] not in page.content(), "the note is kept as evidence, not shown"
+
+
+def test_a_complaint_waits_for_triage_and_the_contractor_dismisses_it_with_a_reason(filed: Filed, desk: Desk) -> None:
+    page = desk.login("contractor")
+    complaint = file_incident(page, kind="complaint", summary="住民からの苦情", details="苦情の申出者は記録票を参照")
+    assert complaint.incident_id != filed.incident_id
+    page.goto("/incidents")
+    row = page.locator(f"tr[data-incident-id='{complaint.incident_id}']")
+    expect(row).to_have_attribute("data-state", "triage")
+
+    page.goto(complaint.path)
+    form = page.locator("form#triage")
+    form.locator("select[name=decision]").select_option("dismiss")
+    form.locator("textarea[name=reason]").fill("false-positive")
+    form.locator("[type=submit]").click()
+    page.wait_for_url(f"**{complaint.path}")
+    expect(entries(page, "dismissed").first).to_be_attached(timeout=30_000)
+    # Not a breach; the complaint itself is still handled (its progress reports), so it leaves triage.
+    page.goto("/incidents")
+    expect(row).to_have_attribute("data-state", re.compile("^(responding|closed)$"))
 
 
 # -- reviewer ------------------------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with EmbeddedBroker(log_path=tmp / "tansu.log") as broker:
         mail = MailServer(tmp / "mail").start()
         shared = {
-            **os.environ,
+            # Only the settings below: a KINKYU_* the developer's shell exports would change what is tested.
+            **{k: v for k, v in os.environ.items() if not k.startswith("KINKYU_")},
             "KINKYU_BROKER": broker.bootstrap,
             "KINKYU_TOPIC_PREFIX": prefix,
             "KINKYU_CONTRACTS": orjson.dumps([str(CONTRACTS)]).decode(),

@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from browser.harness import Desk, Role, Stack, read_topic, screenshot
 from notifiers.smtp_sink import ReceivedMessage
+from streams.settings import Topics
 
 pytestmark = pytest.mark.browser
 
@@ -180,7 +181,7 @@ def test_the_filing_form_sends_one_incident_event_and_the_filed_page_links_to_it
     def mine(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [r for r in records if r.get("event_id") == filed.event_id]
 
-    (event,) = mine(read_topic(stack, f"{stack.prefix}incident-events", lambda rs: bool(mine(rs))))
+    (event,) = mine(read_topic(stack, Topics(stack.prefix).incident_events, lambda rs: bool(mine(rs))))
     assert event["contract_id"] == KOGANEI
     assert event["kind"] == "misdelivery"
     assert event["incident_id"] is None

@@ -300,8 +300,25 @@ def test_an_unauthenticated_visitor_is_sent_to_the_login_and_then_back(filed: Fi
         f"/login?next={filed.path}",
         f"/login?next=%2Fincidents%2F{filed.incident_id}",
     }
+    for path in (
+        "/",
+        "/incidents",
+        "/file",
+        f"/contracts/{KOGANEI}",
+        "/admin/audit",
+        f"{filed.path}/details",
+        f"{filed.path}/evidence",
+        f"{filed.path}/timeline.json",
+        f"{filed.path}/reports/first.ja.pdf",
+        f"/filed/{filed.event_id}",
+    ):
+        answer = page.request.get(path, max_redirects=0)
+        assert answer.status == 303, f"unauthenticated GET {path}: {answer.status}"
+        assert answer.headers["location"].startswith("/login"), f"unauthenticated GET {path}: to {answer.headers}"
     status, _ = post_from_page(page, f"{filed.path}/acknowledge", {})
     assert status == 403, "an unauthenticated POST is refused"
+    forged = page.request.get("/ack/not-a-signed-token", max_redirects=0)
+    assert forged.status >= 400, f"an unsigned acknowledgement link: {forged.status}"
 
     page.goto(filed.path)
     page.wait_for_url(re.compile(r"/login\?next="))
@@ -334,6 +351,7 @@ def test_a_post_without_a_valid_csrf_token_is_refused(filed: Filed, desk: Desk) 
         assert status == 403, f"logout with {fields}: {status}"
     status, _ = post_from_page(page, "/logout", {"csrf_token": csrf_token(page)})
     assert status == REDIRECT, "the same POST with the session's token goes through"
+    assert page.request.get("/incidents", max_redirects=0).status == 303, "signed out: back to the login"
 
 
 # -- language, phone, contract page --------------------------------------------------------------------------

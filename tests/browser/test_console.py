@@ -583,6 +583,19 @@ def test_the_reviewer_downloads_the_written_report_as_a_pdf(filed: Filed, desk: 
         assert personal not in text, "the written report carries no details"
 
 
+def test_the_reviewer_is_offered_every_report_kind_and_language(filed: Filed, desk: Desk) -> None:
+    page = desk.login("reviewer")
+    page.goto(filed.path)
+    offered = page.locator("#reports a[data-report]").evaluate_all("links => links.map(a => a.dataset.report)")
+    for kind in ("first", "progress", "final", "public"):
+        for lang in ("ja", "en"):
+            assert f"{kind}.{lang}.pdf" in offered, f"{kind}.{lang}.pdf is not offered: {offered}"
+    english = page.request.get(f"{filed.path}/reports/public.en.html")
+    assert english.status == 200
+    assert filed.incident_id in english.text()
+    assert re.search(r"<html[^>]* lang=\"en\"", english.text()), "the English report says it is English"
+
+
 # -- admin ---------------------------------------------------------------------------------------------------
 
 

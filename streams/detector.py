@@ -287,6 +287,10 @@ class DetectorStage:
             reader.assign(tps)
             await reader.seek_to_beginning(*tps)
             ends = await reader.end_offsets(tps)
+            if not any(ends.values()):
+                # Nothing was ever written (a short end offset is still past the first record): a fresh
+                # start need not wait for an empty fetch.
+                return found
             wanted = {self._key(p): p for p in partitions}
             # Some brokers report end offsets short of the last batch: read until a fetch comes back empty too.
             while True:

@@ -61,6 +61,7 @@ class ReportArchive:
         # incident id -> its latest state not yet written, and the report kinds asked for since.
         self._pending: dict[str, tuple[dict[str, Any], dict[str, Any], ContractProfile, set[str]]] = {}
         self._rendered: set[tuple[str, str]] = set()  # touched by the render lane only
+        self._closed = False
 
     def keep(self, incident: Mapping[str, Any], run: PlaybookRun, effects: Iterable[object]) -> None:
         """Queue storing the incident's state (and the first report when due, the final one at closure).
@@ -80,6 +81,12 @@ class ReportArchive:
             kinds.add("final")
         # The run goes on changing in the agent: the lane gets a snapshot.
         snapshot = run.to_json()
+        if self._closed:
+            # The worker stops its stages before faust's agents hand over their last record: the store
+            # must still get it (the console reads it), so write it here; reports render on demand.
+            self._pending[run.incident_id] = (record, snapshot, profile, set())
+            self._flush(run.incident_id)
+            return
         with self._lock:
             queued = self._pending.get(run.incident_id)
             self._pending[run.incident_id] = (record, snapshot, profile, kinds | (queued[3] if queued else set()))
@@ -95,7 +102,7 @@ class ReportArchive:
             log.exception("incident could not be stored", extra={"incident_id": incident_id})
             return
         for kind in ("first", "final"):
-            if kind in kinds:
+            if kind in kinds and not self._closed:
                 self._renders.submit(self._render_kind, incident_id, kind)
 
     def _render_kind(self, incident_id: str, kind: str) -> None:
@@ -118,6 +125,7 @@ class ReportArchive:
         self._rendered.add((incident_id, kind))
 
     def close(self) -> None:
-        """Finish the writes queued, then the renders they queued."""
+        """Finish the writes queued, then the renders they queued; later changes are written at once."""
         self._writes.shutdown(wait=True)
+        self._closed = True
         self._renders.shutdown(wait=True)

@@ -130,3 +130,17 @@ def test_a_report_asked_for_by_a_change_that_was_coalesced_away_is_still_rendere
 
     assert (INC, "first", "md") in render.calls
     assert (INC, "first", "pdf") in render.calls
+
+
+def test_a_change_after_the_archive_closed_is_still_written_to_the_store(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path)
+    render = HeldRender()
+    render.release.set()
+    archive = ReportArchive(store, sample_profiles, render=render)
+    archive.close()
+
+    record, run, effects = koganei()
+    archive.keep(record, run, effects)
+
+    assert store.has(INC)
+    assert render.calls == []

@@ -370,11 +370,13 @@ class NotifierStage:
         data["event_id"] = entry_event_id(entry)
         stamped = TimelineEntry(entry.ts, entry.who, entry.what, entry.kind, data)
         body = {"change": "event", "incident_id": incident_id, "entry": stamped.to_json()}
+        # A BrokerError here is logged by the notifier with the ids; delivery goes on (the outbox has the result).
+        await self.sink.send_all([Record(self.topics.incidents, incident_id.encode(), orjson.dumps(body))])
+        # Counted once the broker has it: the metric says what is on the timeline, and a test that kills the
+        # worker when the count is reached must not lose the last result.
         result = _RESULTS.get(entry.kind)
         if result is not None:
             self.metrics.messages.labels(result).inc()
-        # A BrokerError here is logged by the notifier with the ids; delivery goes on (the outbox has the result).
-        await self.sink.send_all([Record(self.topics.incidents, incident_id.encode(), orjson.dumps(body))])
         if self.on_timeline is not None:
             self.on_timeline(incident_id, stamped)
 

@@ -30,6 +30,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from playwright.sync_api import Browser, BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
+from kinkyu.console.users import hash_password
 from notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
 from streams.broker import EmbeddedBroker, stop_process
 
@@ -87,8 +88,6 @@ def chromium_executable() -> str:
 
 def write_users(path: Path) -> dict[Role, Login]:
     """The console's users file (YAML ``{users: [...]}``) with a random password per user."""
-    from kinkyu.console.users import hash_password  # noqa: PLC0415 - the console is the thing under test; fail in the fixture, not at collection
-
     logins: dict[Role, Login] = {}
     records = []
     for role, user in USERS.items():
@@ -102,7 +101,7 @@ def write_users(path: Path) -> dict[Role, Login]:
     return logins
 
 
-# -- processes -------------------------------------------------------------------------------------------
+# -- processes -----------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -230,7 +229,7 @@ class Stack:
         return self.console.url
 
 
-# -- the browser -----------------------------------------------------------------------------------------------
+# -- the browser ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -315,6 +314,9 @@ def login_as(page: Page, login: Login) -> None:
     form.locator("input[name=password]").fill(login.password)
     form.locator("button[type=submit]").click()
     page.wait_for_url("**/incidents")
+
+
+# -- the stream, artefacts -----------------------------------------------------------------------------------
 
 
 def read_topic(

@@ -330,6 +330,9 @@ def _start_console(
         env["KINKYU_EVIDENCE_KEY"] = settings.evidence_key.get_secret_value()
     if notify.ack_secret is not None:
         env["KINKYU_NOTIFY_ACK_SECRET"] = notify.ack_secret.get_secret_value()
+    # The console hands opened links to the worker's acknowledgement endpoint, which records them.
+    env["KINKYU_NOTIFY_ACK_HOST"] = notify.ack_host
+    env["KINKYU_NOTIFY_ACK_PORT"] = str(notify.ack_port)
     with log_path.open("ab") as out:
         proc = subprocess.Popen(  # our own command, with the interpreter running us
             [sys.executable, "-m", "kinkyu", "console"], stdout=out, stderr=subprocess.STDOUT, env=env

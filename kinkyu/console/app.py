@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -35,6 +35,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from kinkyu.console import i18n, views
+from kinkyu.console.ack_link import AckRecorder, HttpAckRecorder
 from kinkyu.console.audit import AuditLog, as_code
 from kinkyu.console.exceptions import AuditLogError
 from kinkyu.console.forms import (
@@ -153,6 +154,7 @@ class Console:
     playbooks: Mapping[str, Playbook]
     evidence_key: bytes | None
     ack_secret: bytes | None
+    acks: AckRecorder
     limiter: LoginLimiter
     clock: Callable[[], datetime]
     env: jinja2.Environment
@@ -1008,50 +1010,22 @@ async def ack_get(request: web.Request) -> web.StreamResponse:
     return ack_server.confirm_page(claim)
 
 
-def _ack_event_id(incident_id: str, message_id: str, recipient: str) -> str:
-    # Opening the same link twice files one event (the detection stage drops a repeated event id).
-    digest = hashlib.sha256(f"{incident_id}\x1f{message_id}\x1f{recipient}".encode()).hexdigest()[:24]
-    return f"ack-link-{digest}"
-
-
 async def ack_post(request: web.Request) -> web.StreamResponse:
-    """Record the acknowledgement: an ``acknowledgement`` event for the incident, then the confirmation page."""
+    """Record the acknowledgement through the worker's notifier (see :mod:`kinkyu.console.ack_link`)."""
     console = _console(request)
     claim = _claim(request)
     if isinstance(claim, web.StreamResponse):
         return claim
-    try:
-        stored = await asyncio.to_thread(console.store.get, claim.incident_id)
-    except ReportStoreError:
-        stored = None
-    if stored is None:
+    status = await console.acks.record(request.match_info["token"])
+    audited = {"who": "ack-link", "role": claim.recipient.split(":", 1)[0]}
+    if status == HTTPStatus.OK:
+        await audit(request, "ack.record", claim.incident_id, "allowed", f"link:{claim.recipient}", **audited)
+        return ack_server.recorded_page(claim.incident_id, console.clock())
+    if status == HTTPStatus.NOT_FOUND:
+        await audit(request, "ack.record", claim.incident_id, "refused", "unknown-message", **audited)
         return ack_server.not_found_page()
-    reporter = Reporter(id=claim.recipient, org=stored.incident.jurisdiction, role="city")
-    event = acknowledgement_event(
-        incident_id=claim.incident_id,
-        contract_id=stored.incident.contract_id,
-        reporter=reporter,
-        now=console.clock(),
-        data={"message_id": claim.message_id, "recipient": claim.recipient},
-        event_id=_ack_event_id(claim.incident_id, claim.message_id, claim.recipient),
-    )
-    try:
-        await console.producer.send_event(event)
-    except BrokerUnavailableError:
-        await audit(
-            request, "city.acknowledge", claim.incident_id, "refused", "broker-unavailable", who="ack-link", role="city"
-        )
-        return ack_server.unrecorded_page()
-    await audit(
-        request,
-        "city.acknowledge",
-        claim.incident_id,
-        "allowed",
-        f"link:{claim.recipient}",
-        who="ack-link",
-        role="city",
-    )
-    return ack_server.recorded_page(claim.incident_id, console.clock())
+    await audit(request, "ack.record", claim.incident_id, "refused", f"notifier-{status or 'unreachable'}", **audited)
+    return ack_server.unrecorded_page()
 
 
 # -- the application -----------------------------------------------------------------------------------
@@ -1108,6 +1082,7 @@ def make_console_app(
     sessions: SessionStore | None = None,
     audit_log: AuditLog | None = None,
     playbooks: Mapping[str, Playbook] | None = None,
+    acks: AckRecorder | None = None,
     clock: Callable[[], datetime] = _utcnow,
 ) -> web.Application:
     """The console application. Raises ConsoleConfigError / ContractError / PlaybookError for unusable settings."""
@@ -1130,6 +1105,7 @@ def make_console_app(
         playbooks=playbooks if playbooks is not None else load_playbooks(settings.playbooks),
         evidence_key=evidence_key,
         ack_secret=ack_secret,
+        acks=acks or HttpAckRecorder(settings.notifier_base, timeout=settings.send_timeout),
         limiter=LoginLimiter(settings.login_attempts, settings.login_window),
         clock=clock,
         env=_environment(),

@@ -3,9 +3,10 @@
 The console's own settings carry the ``KINKYU_CONSOLE_`` prefix; the ones it
 shares with the worker keep the worker's names (``KINKYU_BROKER``,
 ``KINKYU_TOPIC_PREFIX``, ``KINKYU_DATA_DIR``, ``KINKYU_CONTRACTS``,
-``KINKYU_PLAYBOOKS``, ``KINKYU_EVIDENCE_KEY``, ``KINKYU_NOTIFY_ACK_SECRET``) so
-one environment configures both. Unknown keys are refused; :func:`describe_settings_error`
-names the variable to fix without echoing its value.
+``KINKYU_PLAYBOOKS``, ``KINKYU_EVIDENCE_KEY``, ``KINKYU_NOTIFY_ACK_SECRET``,
+``KINKYU_NOTIFY_ACK_HOST`` / ``_PORT``) so one environment configures both.
+Unknown keys are refused; :func:`describe_settings_error` names the variable
+to fix without echoing its value.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ _SHARED = {
     "playbooks": "KINKYU_PLAYBOOKS",
     "evidence_key": "KINKYU_EVIDENCE_KEY",
     "ack_secret": "KINKYU_NOTIFY_ACK_SECRET",
+    "notify_ack_host": "KINKYU_NOTIFY_ACK_HOST",
+    "notify_ack_port": "KINKYU_NOTIFY_ACK_PORT",
     "log_format": "KINKYU_LOG_FORMAT",
     "log_level": "KINKYU_LOG_LEVEL",
 }
@@ -53,6 +56,11 @@ class ConsoleSettings(BaseSettings):
         default=None, description="scheme://host[:port] browsers use, when a proxy sits in front (Origin check)"
     )
     send_timeout: float = Field(default=10.0, gt=0, description="seconds a form waits for the broker")
+    notifier_url: str | None = Field(
+        default=None,
+        description="the worker's acknowledgement endpoint, which records opened links "
+        "(default http://<KINKYU_NOTIFY_ACK_HOST>:<KINKYU_NOTIFY_ACK_PORT>)",
+    )
 
     broker: str = Field(default="127.0.0.1:9092", validation_alias=_shared("broker"))
     topic_prefix: str = Field(default="", validation_alias=_shared("topic_prefix"))
@@ -63,6 +71,8 @@ class ConsoleSettings(BaseSettings):
     playbooks: Path = Field(default=Path("playbooks"), validation_alias=_shared("playbooks"))
     evidence_key: SecretStr | None = Field(default=None, validation_alias=_shared("evidence_key"))
     ack_secret: SecretStr | None = Field(default=None, validation_alias=_shared("ack_secret"))
+    notify_ack_host: str = Field(default="127.0.0.1", validation_alias=_shared("notify_ack_host"))
+    notify_ack_port: int = Field(default=6067, ge=1, le=65535, validation_alias=_shared("notify_ack_port"))
     log_format: Literal["json", "text"] = Field(default="json", validation_alias=_shared("log_format"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_shared("log_level")
@@ -72,6 +82,15 @@ class ConsoleSettings(BaseSettings):
     @classmethod
     def _strip_scheme(cls, value: str) -> str:
         return value.removeprefix("kafka://").replace(";", ",")
+
+    @field_validator("notifier_url")
+    @classmethod
+    def _notifier(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, e.g. http://worker:6067")
+        return value.rstrip("/")
 
     @field_validator("public_origin")
     @classmethod
@@ -91,6 +110,15 @@ class ConsoleSettings(BaseSettings):
     def audit_path(self) -> Path:
         """The audit log file."""
         return self.audit if self.audit is not None else self.data_dir / "console" / "audit.jsonl"
+
+    @property
+    def notifier_base(self) -> str:
+        """Where the worker's acknowledgement endpoint listens."""
+        if self.notifier_url is not None:
+            return self.notifier_url
+        wildcard = self.notify_ack_host in {"0.0.0.0", "::", ""}  # noqa: S104  # compared, not bound
+        host = "127.0.0.1" if wildcard else self.notify_ack_host
+        return f"http://{host}:{self.notify_ack_port}"
 
     @property
     def store_path(self) -> Path:

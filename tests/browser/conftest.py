@@ -73,6 +73,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "KINKYU_CONTRACTS": orjson.dumps([str(CONTRACTS)]).decode(),
             "KINKYU_DATA_DIR": str(data),
             "KINKYU_NOTIFY_ACK_SECRET": ACK_SECRET,
+            # The worker's acknowledgement endpoint: the console hands opened links to it.
+            "KINKYU_NOTIFY_ACK_PORT": str(free_port()),
             "KINKYU_EVIDENCE_KEY": _evidence_key(),
             "KINKYU_LOG_FORMAT": "json",
         }
@@ -91,7 +93,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "KINKYU_SMTP_SECURITY": "none",
                 "KINKYU_SMTP_TIMEOUT": "5",
                 "KINKYU_SMTP_FROM_ADDRESS": "Kinkyu <kinkyu@kinkyu.test>",
-                "KINKYU_NOTIFY_ACK_PORT": str(free_port()),
                 # Mail points people at the console, which serves the acknowledgement links too.
                 "KINKYU_NOTIFY_ACK_BASE_URL": console_url,
                 "KINKYU_NOTIFY_CONSOLE_URL": console_url,

@@ -1,8 +1,10 @@
 """The console over real HTTP (aiohttp's test server and client): who may do what, and what each form sends.
 
 The producer is a recording implementation of the seam; the real broker is the
-browser tests' business. The store holds two sample incidents made through the
-domain's own API: one of Koganei, one of Toyota.
+browser tests' business. Acknowledgement links are recorded by the worker's own
+endpoint (notifiers.ack_server), served here over HTTP with a recording callback.
+The store holds two sample incidents made through the domain's own API: one of
+Koganei, one of Toyota.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from kinkyu.console.audit import AuditLog
 from kinkyu.console.producer import RecordingProducer
 from kinkyu.console.settings import ConsoleSettings
 from kinkyu.console.users import UserDirectory, write_demo_logins
-from kinkyu.core.ack import make_ack_token
+from kinkyu.core.ack import AckClaim, make_ack_token
 from kinkyu.reports.sample import CONTRACTS_DIR, PLAYBOOKS_DIR, Scenario, build_sample, playbooks, store_sample
 from kinkyu.reports.store import IncidentStore
+from notifiers.ack_server import UnknownMessageError, make_ack_app
 
 KOGANEI_INC = "INC-20261120-0001"
 TOYOTA_INC = "INC-20261120-0002"
 ACK_SECRET = "a-test-secret-of-enough-bytes"
+UNKNOWN_MESSAGE = "msg-gone"  # a message the worker's outbox no longer has
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -47,6 +51,7 @@ class Desk:
     logins: dict[str, tuple[str, str]]
     key: bytes
     clients: list[TestClient[web.Request, web.Application]]
+    acks: list[AckClaim]  # what the worker's acknowledgement endpoint recorded
 
     async def client(self) -> TestClient[web.Request, web.Application]:
         client = TestClient(self.server)
@@ -106,6 +111,16 @@ async def _desk(tmp_path: Path, *, fail: bool = False, **changes: object) -> Asy
     logins = {x.username: (x.username, x.password) for x in write_demo_logins(users_file, hasher=hasher)}
     producer = RecordingProducer(fail=fail)
     audit = AuditLog(tmp_path / "console" / "audit.jsonl")
+    acks: list[AckClaim] = []
+
+    async def on_ack(claim: AckClaim) -> None:
+        if claim.message_id == UNKNOWN_MESSAGE:
+            raise UnknownMessageError(claim.message_id)
+        acks.append(claim)
+
+    notifier = TestServer(make_ack_app(ACK_SECRET, on_ack))
+    await notifier.start_server()
+    changes.setdefault("notifier_url", str(notifier.make_url("")))
     app = make_console_app(
         _settings(tmp_path, key, **changes),
         producer=producer,
@@ -115,12 +130,13 @@ async def _desk(tmp_path: Path, *, fail: bool = False, **changes: object) -> Asy
     )
     server = TestServer(app)
     await server.start_server()
-    desk = Desk(server, producer, audit, store, logins, key, [])
+    desk = Desk(server, producer, audit, store, logins, key, [], acks)
     try:
         yield desk
     finally:
         for client in desk.clients:
             await client.close()
+        await notifier.close()
         await server.close()
 
 
@@ -598,31 +614,53 @@ async def test_a_city_official_may_not_verify_evidence(desk: Desk) -> None:
 # -- acknowledgement links ----------------------------------------------------------------------------------
 
 
-def _token(incident_id: str = KOGANEI_INC, *, expires: timedelta = timedelta(days=1)) -> str:
-    return make_ack_token(incident_id, "msg-0001", "city:0", datetime.now(UTC) + expires, ACK_SECRET)
+def _token(
+    incident_id: str = KOGANEI_INC,
+    *,
+    expires: timedelta = timedelta(days=1),
+    message_id: str = "msg-0001",
+    recipient: str = "city:0",
+) -> str:
+    return make_ack_token(incident_id, message_id, recipient, datetime.now(UTC) + expires, ACK_SECRET)
 
 
-async def test_an_acknowledgement_link_shows_a_button_and_records_on_post(desk: Desk) -> None:
+async def test_an_acknowledgement_link_shows_a_button_and_the_worker_records_it_on_post(desk: Desk) -> None:
     client = await desk.client()
     token = _token()
     page = await client.get(f"/ack/{token}")
     assert page.status == 200
     assert "<form" in await page.text()
-    assert desk.producer.events == []  # a GET (a mail scanner) records nothing
+    assert desk.acks == []  # a GET (a mail scanner) records nothing
     resp = await client.post(f"/ack/{token}")
     assert resp.status == 200
     assert "受領確認しました" in await resp.text()
-    [event] = desk.producer.events
-    assert event["kind"] == "acknowledgement"
-    assert event["incident_id"] == KOGANEI_INC
-    assert event["data"] == {"message_id": "msg-0001", "recipient": "city:0"}
-    assert event["reported_by"] == {"id": "city:0", "org": "koganei", "role": "city"}
+    [claim] = desk.acks
+    assert (claim.incident_id, claim.message_id, claim.recipient) == (KOGANEI_INC, "msg-0001", "city:0")
+    # The notifier, which knows the message's step and chain, files the city's acknowledgement: not the console.
+    assert desk.producer.events == []
+
+
+async def test_a_link_to_a_message_the_worker_no_longer_has_says_so(desk: Desk) -> None:
+    client = await desk.client()
+    resp = await client.post(f"/ack/{_token(message_id=UNKNOWN_MESSAGE)}")
+    assert resp.status == 404
+    assert desk.acks == []
+    assert _refused(desk.audit, "ack.record")
+
+
+async def test_a_link_opened_while_the_worker_is_unreachable_asks_to_try_again(tmp_path: Path) -> None:
+    async for desk in _desk(tmp_path, notifier_url="http://127.0.0.1:9"):
+        client = await desk.client()
+        resp = await client.post(f"/ack/{_token()}")
+        assert resp.status == 503
+        assert _refused(desk.audit, "ack.record")
 
 
 async def test_an_expired_or_altered_acknowledgement_link_is_refused(desk: Desk) -> None:
     client = await desk.client()
     assert (await client.get(f"/ack/{_token(expires=timedelta(seconds=-1))}")).status == 410
     assert (await client.post(f"/ack/{_token()}x")).status == 400
+    assert desk.acks == []
     assert desk.producer.events == []
 
 

@@ -2,6 +2,7 @@
 
     kinkyu console [serve] [--host H] [--port P] [--users FILE] [--store DIR]
     kinkyu console hash-password          (reads the password from stdin, or asks twice on a terminal)
+    kinkyu console add-user NAME --role R [--org O | --jurisdiction J] [--display-name D] [--users FILE]
 
 ``serve`` prints ``console listening on http://host:port`` once it listens
 (port 0: any free port) and runs until SIGINT/SIGTERM. Exit codes: 0 done;
@@ -27,6 +28,9 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
+
+# A syntactically valid Argon2id PHC string (of nothing): lets add-user check the other fields first.
+_WELL_FORMED_HASH = "$argon2id$v=19$m=65536,t=3,p=4$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 
 def _err(msg: str) -> None:
@@ -57,6 +61,23 @@ def add_console_parser(sub: Any) -> argparse.ArgumentParser:
         description="Reads one password from stdin (asks twice on a terminal) and prints its Argon2id "
         "PHC string for a users file entry's password_hash.",
     )
+    add = actions.add_parser(
+        "add-user",
+        help="add a login to the users file (password from stdin, or typed twice)",
+        description="Appends one user to the users file (created 0600 when missing), keeping what is there. "
+        "A contractor user needs --org (the contracts' contractor.org), a city user --jurisdiction. "
+        "Exit codes: 0 added, 2 usage or a refused password, 3 the users file cannot take it.",
+    )
+    add.add_argument("username", help="the login name ([a-z0-9._-], up to 64)")
+    add.add_argument("--role", required=True, choices=("contractor", "city", "reviewer", "admin"))
+    add.add_argument("--org", help="contractor users: the contracts' contractor.org (e.g. acme)")
+    add.add_argument("--jurisdiction", help="city users: the contracts' jurisdiction (e.g. koganei)")
+    add.add_argument("--display-name", help="the name shown in the header and the audit view (default: username)")
+    add.add_argument("--contracts", help="comma-separated contract ids: narrows the user to these")
+    add.add_argument("--lang", choices=("ja", "en"), default="ja", help="the user's first language (default ja)")
+    add.add_argument(
+        "--users", type=Path, help="users YAML (default: $KINKYU_CONSOLE_USERS or <data_dir>/console/users.yaml)"
+    )
     parser.set_defaults(func=cmd_console)
     return parser
 
@@ -65,7 +86,70 @@ def cmd_console(args: argparse.Namespace) -> int:
     """Dispatch ``kinkyu console``'s actions."""
     if args.console_command == "hash-password":
         return cmd_hash_password()
+    if args.console_command == "add-user":
+        return cmd_add_user(args)
     return cmd_serve(args)
+
+
+def _read_password() -> str | None:
+    """A password typed twice on a terminal, or the first line of stdin; None (said why) when there is none."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            _err("the passwords differ; nothing done")
+            return None
+        password = first
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _err("no password given (type it, or pipe it on stdin)")
+        return None
+    return password
+
+
+def cmd_add_user(args: argparse.Namespace) -> int:
+    """Add a login to the users file; 2 for usage or a refused password, 3 when the file cannot take it."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from kinkyu.console.exceptions import PasswordPolicyError, UserFileError  # noqa: PLC0415
+    from kinkyu.console.settings import describe_settings_error  # noqa: PLC0415
+    from kinkyu.console.users import UserRecord, add_user, hash_password  # noqa: PLC0415
+
+    try:
+        path = args.users or load_settings().users_path
+    except ValidationError as exc:
+        _err(describe_settings_error(exc))
+        return EXIT_CONFIG
+    fields = {
+        "username": args.username,
+        "display_name": args.display_name or args.username,
+        "role": args.role,
+        "org": args.org,
+        "jurisdiction": args.jurisdiction,
+        "contracts": [c.strip() for c in args.contracts.split(",") if c.strip()] if args.contracts else None,
+        "lang": args.lang,
+    }
+    try:
+        # Checked before the password is asked for: a typo in --role or --org costs no typing.
+        UserRecord.model_validate({**fields, "password_hash": _WELL_FORMED_HASH})
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors(include_input=False))
+        _err(f"user not added: {problems}")
+        return EXIT_USAGE
+    password = _read_password()
+    if password is None:
+        return EXIT_USAGE
+    try:
+        record = UserRecord.model_validate({**fields, "password_hash": hash_password(password)})
+        add_user(path, record)
+    except PasswordPolicyError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except UserFileError as exc:
+        _err(f"user not added: {exc}")
+        return EXIT_CONFIG
+    print(f"added {record.username} ({record.role}) to {path}")  # noqa: T201  # the command's result
+    return EXIT_OK
 
 
 def cmd_hash_password() -> int:
@@ -73,16 +157,8 @@ def cmd_hash_password() -> int:
     from kinkyu.console.exceptions import PasswordPolicyError  # noqa: PLC0415  # argon2 loads only here
     from kinkyu.console.users import hash_password  # noqa: PLC0415
 
-    if sys.stdin.isatty():
-        first = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != first:
-            _err("the passwords differ; nothing printed")
-            return EXIT_USAGE
-        password = first
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        _err("no password given (type it, or pipe it on stdin)")
+    password = _read_password()
+    if password is None:
         return EXIT_USAGE
     try:
         print(hash_password(password))  # noqa: T201  # the hash is this command's output

@@ -220,18 +220,25 @@ def _describe(exc: ValidationError, data: Any, root: yaml.Node | None) -> str:
     return "\n".join(text for _, text in sorted(lines, key=lambda item: item[0]))
 
 
-def _parse(path: Path) -> dict[str, UserRecord]:
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise UserFileError(
-            f"{path}: no users file; write one (see `kinkyu console hash-password --help`) or let `make run` create "
-            "the demo users"
+            f"{path}: no users file; add a user with `kinkyu console add-user` (or write the file with hashes from "
+            "`kinkyu console hash-password`), or let `make run` create the demo users"
         ) from exc
     except OSError as exc:
         raise UserFileError(f"{path}: cannot read the users file ({exc.strerror})") from exc
     except UnicodeDecodeError as exc:
         raise UserFileError(f"{path}: not UTF-8 text") from exc
+
+
+def _parse(path: Path) -> dict[str, UserRecord]:
+    return _parse_text(_read(path), path)
+
+
+def _parse_text(text: str, path: Path) -> dict[str, UserRecord]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -472,3 +479,45 @@ def write_demo_users(path: Path, *, hasher: PasswordHasher | None = None) -> dic
     for login in write_demo_logins(path, hasher=hasher):
         out.setdefault(login.role, (login.username, login.password))
     return out
+
+
+def add_user(path: Path, record: UserRecord) -> None:
+    """Append ``record`` to the users file at ``path`` (made 0600 when new), keeping what is there.
+
+    The new entry goes at the end of the ``users`` list as written, so an
+    administrator's comments stay; the whole file is validated again before it
+    replaces the old one. Raises :class:`UserFileError` when the username is
+    taken or the file is unusable (the message says what to fix).
+    """
+    path = Path(path)
+    entry = record.model_dump(exclude_none=True, exclude_defaults=False)
+    line = yaml.safe_dump([entry], allow_unicode=True, sort_keys=False, default_flow_style=None, width=10_000)
+    if path.exists():
+        text = _read(path)
+        existing = _parse_text(text, path)
+        if record.username in existing:
+            raise UserFileError(
+                f"{path}: a user {record.username!r} exists already; to change its password, replace its "
+                "password_hash with one from `kinkyu console hash-password`"
+            )
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        users = next(v for k, v in root.value if k.value == "users") if isinstance(root, yaml.MappingNode) else None
+        if isinstance(users, yaml.SequenceNode) and not users.flow_style and users.value:
+            indent = " " * users.start_mark.column  # where its first "-" stands
+            # A block sequence continues with an entry at its own indentation after its last line.
+            lines = text[: users.end_mark.index].rstrip("\n").splitlines()
+            rest = text[users.end_mark.index :]
+            new = "\n".join([*lines, *(indent + ln for ln in line.rstrip("\n").splitlines()), ""]) + rest.lstrip("\n")
+        else:  # an empty or flow-style list: written anew (comments in it cannot be kept)
+            records = [r.model_dump(exclude_none=True) for r in existing.values()] + [entry]
+            new = yaml.safe_dump({"users": records}, allow_unicode=True, sort_keys=False, width=200)
+    else:
+        new = "# Console users (kinkyu console add-user). Passwords are stored only as Argon2id hashes.\nusers:\n"
+        new += "".join("  " + ln + "\n" for ln in line.rstrip("\n").splitlines())
+    added = _parse_text(new, path)
+    if record.username not in added or len(added) != (len(_parse(path)) if path.exists() else 0) + 1:
+        raise UserFileError(f"{path}: the users list could not be extended as written; add the entry by hand")
+    try:
+        _write_private(path, new.encode("utf-8"))
+    except OSError as exc:
+        raise UserFileError(f"{path}: cannot write the users file ({exc.strerror})") from exc

@@ -40,9 +40,9 @@ from kinkyu.console.audit import AuditLog, as_code
 from kinkyu.console.exceptions import AuditLogError
 from kinkyu.console.forms import (
     CONTAINMENT_RESULTS,
-    DATA_ITEMS,
     FILING_KINDS,
     INSTRUCTION_CODES,
+    OFFERED_ITEMS,
     TRIAGE_DECISIONS,
     FormError,
     Reporter,
@@ -865,7 +865,7 @@ def _file_page(
         status=status,
         contracts=contracts,
         kinds=FILING_KINDS,
-        items=DATA_ITEMS,
+        items=OFFERED_ITEMS,
         values=values or {},
         error=error,
         broker=broker,

@@ -36,6 +36,21 @@ FILING_KINDS: tuple[str, ...] = (
 # The data items offered as checkboxes: the common ones first, then the rest of the label table.
 _COMMON_ITEMS = ("name", "address", "birthdate", "sex", "phone", "email", "my_number", "card_number", "health", "tax")
 DATA_ITEMS: tuple[str, ...] = _COMMON_ITEMS + tuple(k for k in ITEM_LABELS if k not in _COMMON_ITEMS)
+
+
+def _one_per_label(items: tuple[str, ...]) -> tuple[str, ...]:
+    labels: set[str] = set()
+    offered = []
+    for item in items:
+        label = ITEM_LABELS[item][0] if item in ITEM_LABELS else item
+        if label not in labels:
+            labels.add(label)
+            offered.append(item)
+    return tuple(offered)
+
+
+# What the form shows: one box per item, so an alias (credit_card_number for card_number) is accepted, not offered.
+OFFERED_ITEMS = _one_per_label(DATA_ITEMS)
 TRIAGE_DECISIONS: tuple[str, ...] = ("breach", "risk", "dismiss")
 CONTAINMENT_RESULTS: tuple[str, ...] = ("done", "failed", "declined")
 # Suggested instruction titles (category codes); any code is accepted.

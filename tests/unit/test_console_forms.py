@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from kinkyu.console.forms import (
+    DATA_ITEMS,
+    OFFERED_ITEMS,
     FormError,
     Reporter,
     filing_event,
@@ -15,6 +17,7 @@ from kinkyu.console.forms import (
     triage_event,
     update_event,
 )
+from kinkyu.core.legal.labels import ITEM_LABELS
 from kinkyu.core.model import JST
 from kinkyu.core.wire import IncidentEventIn
 
@@ -93,3 +96,12 @@ def test_an_instruction_with_a_duration_that_is_not_one_is_refused() -> None:
             now=NOW,
         )
     assert (err.value.field, err.value.code) == ("within", "bad_duration")
+
+
+def test_the_form_offers_each_data_item_once_and_still_accepts_an_alias() -> None:
+    labels = [ITEM_LABELS[i][0] for i in OFFERED_ITEMS]
+
+    assert len(labels) == len(set(labels))
+    assert "card_number" in OFFERED_ITEMS
+    assert "credit_card_number" not in OFFERED_ITEMS
+    assert "credit_card_number" in DATA_ITEMS

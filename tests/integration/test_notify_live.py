@@ -16,11 +16,13 @@ Koganei's profile lists two city contacts (担当 ``city:0``, then
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -204,11 +206,15 @@ def notifier_results(state: dict[str, Any], result: str) -> list[dict[str, Any]]
 # -- the tests -----------------------------------------------------------------------------------------------
 
 
-async def test_a_report_is_mailed_at_once_escalated_when_unacknowledged_and_stopped_by_the_ack_link(
-    pipeline: Pipeline, tmp_path: Path
-) -> None:
-    ack_timeout = 6.0
-    profiles = contracts_reporting_at_once(pipeline, tmp_path, ack_timeout=f"{ack_timeout:.0f}s")
+@contextlib.asynccontextmanager
+async def breach_reported_at_once(
+    pipeline: Pipeline, tmp_path: Path, *, ack_timeout: str
+) -> AsyncIterator[tuple[SmtpSink, WorkerProc, dict[str, Any], str]]:
+    """A worker mailing a real SMTP server, and an intrusion on Koganei's contract (reported at once) opened.
+
+    Yields the SMTP server, the worker, Koganei's profile and the incident id.
+    """
+    profiles = contracts_reporting_at_once(pipeline, tmp_path, ack_timeout=ack_timeout)
     koganei = profiles[KOGANEI]
     sink = SmtpSink(folder=tmp_path / "mail")
     await sink.start()
@@ -216,8 +222,21 @@ async def test_a_report_is_mailed_at_once_escalated_when_unacknowledged_and_stop
         w = pipeline.worker(**notifier_env(sink.port, free_port())).start()
         await asyncio.to_thread(w.wait_healthy)
         await pipeline.produce(pipeline.topics.access_log, [orjson.dumps(intrusion(koganei))], key=KOGANEI.encode())
-        incident_id = await opened_incident(pipeline, KOGANEI)
+        yield sink, w, koganei, await opened_incident(pipeline, KOGANEI)
+    finally:
+        await sink.stop()
 
+
+async def test_a_report_is_mailed_at_once_escalated_when_unacknowledged_and_stopped_by_the_ack_link(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    ack_timeout = 6.0
+    async with breach_reported_at_once(pipeline, tmp_path, ack_timeout=f"{ack_timeout:.0f}s") as (
+        sink,
+        w,
+        koganei,
+        incident_id,
+    ):
         # (a) The first report goes to the city's first contact at once, in Japanese, without personal data.
         first = await mail_to(sink, address(koganei, "city:0"), "the first report")
         first_at = time.monotonic()
@@ -270,8 +289,6 @@ async def test_a_report_is_mailed_at_once_escalated_when_unacknowledged_and_stop
         )
         assert await metric(w, 'kinkyu_messages_total{result="acknowledged"}') == 1
         assert await metric(w, "kinkyu_messages_queued") == 0
-    finally:
-        await sink.stop()
 
 
 async def test_an_smtp_outage_across_a_worker_kill_delays_mail_but_loses_and_duplicates_none(

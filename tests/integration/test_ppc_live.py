@@ -10,7 +10,6 @@ started by that report's delivery, and a person's override filed on
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,19 +22,14 @@ from test_notify_live import (
     INTRUDER,
     KOGANEI,
     address,
-    contracts_reporting_at_once,
-    intrusion,
+    breach_reported_at_once,
     mail_to,
-    notifier_env,
-    opened_incident,
     parsed,
     plain,
     run_state,
 )
 
 from kinkyu.core.legal import RULE8_ORDER, Rule8Item
-from notifiers.smtp_sink import SmtpSink
-from streams.broker import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -58,16 +52,7 @@ def override(contract_id: str, incident_id: str, data: dict[str, Any]) -> bytes:
 async def test_the_first_report_carries_the_rule8_items_and_the_run_shows_the_ppc_assessment_and_override(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    profiles = contracts_reporting_at_once(pipeline, tmp_path, ack_timeout="1h")
-    koganei = profiles[KOGANEI]
-    sink = SmtpSink(folder=tmp_path / "mail")
-    await sink.start()
-    try:
-        w = pipeline.worker(**notifier_env(sink.port, free_port())).start()
-        await asyncio.to_thread(w.wait_healthy)
-        await pipeline.produce(pipeline.topics.access_log, [orjson.dumps(intrusion(koganei))], key=KOGANEI.encode())
-        incident_id = await opened_incident(pipeline, KOGANEI)
-
+    async with breach_reported_at_once(pipeline, tmp_path, ack_timeout="1h") as (sink, _worker, koganei, incident_id):
         # The first report: all nine Rule 8(1) items, in order, 調査中 where unknown, no account id.
         first = await mail_to(sink, address(koganei, "city:0"), "the first report")
         assert "第一報" in parsed(first)["Subject"]
@@ -114,5 +99,3 @@ async def test_the_first_report_carries_the_rule8_items_and_the_run_shows_the_pp
         assert (a["contractor_reportable"], a["city_reportable"]) == (True, False)
         assert a["city"]["computed_reportable"] is True  # the computation stays next to the decision
         assert state["run"]["ppc"]["reminders"] == []  # nothing to remind the city of any more
-    finally:
-        await sink.stop()

@@ -96,8 +96,9 @@ def write_users(path: Path) -> dict[Role, Login]:
         records.append(
             {**user, "role": "city" if role == "city-other" else role, "password_hash": hash_password(password)}
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"users": records}, allow_unicode=True), encoding="utf-8")
+    path.chmod(0o600)  # as the console asks of a file holding password hashes
     return logins
 
 

@@ -64,6 +64,7 @@ from kinkyu.core.ack import AckTokenError, verify_ack_token
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import key_from_config
 from kinkyu.core.playbook import Playbook
+from kinkyu.evidence.exceptions import EvidenceError
 from kinkyu.exceptions import ContractError
 from kinkyu.reports.exceptions import ReportError, ReportStoreError
 from kinkyu.reports.model import REPORT_KINDS, StoredIncident
@@ -614,8 +615,21 @@ async def details(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     stored, _ = found
-    await audit(request, "incident.details", stored.incident.incident_id, "allowed")
-    return render(request, "details.html.j2", inc=stored.incident, rows=views.details_of(stored))
+    console = _console(request)
+    incident_id = stored.incident.incident_id
+    # Recorded before anything is read or shown: without the audit entry, nothing is disclosed.
+    await audit(request, "incident.details", incident_id, "allowed")
+    try:
+        evidence = console.store.store.evidence
+        status, filed = await asyncio.to_thread(
+            views.filed_texts, evidence, incident_id, stored.incident.event_ids, console.evidence_key
+        )
+    except (EvidenceError, OSError):  # tampered, another key, unreadable: the evidence page says which
+        log.exception("filed details not read from the evidence", extra={"incident_id": incident_id})
+        status, filed = "unreadable", []
+    return render(
+        request, "details.html.j2", inc=stored.incident, rows=views.details_of(stored), filed=filed, filed_status=status
+    )
 
 
 async def evidence_page(request: web.Request) -> web.Response:

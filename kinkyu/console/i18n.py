@@ -241,10 +241,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "det.reported_by": ("届出者", "Filed by"),
     "det.actor": ("アカウント", "Account"),
     "det.system": ("システム", "System"),
-    "det.free_text": (
-        "届出の自由記述（details）は証拠としてのみ保管され、ここには表示されません。",
-        "A filing's free text (details) is kept as evidence only and is not shown here.",
+    "det.filed": ("届出の内容（封印された証拠から）", "As filed (from the sealed evidence)"),
+    "det.filed.shown": (
+        "届出の原文は証拠として封印されています。以下はその封印から読み出したものです。",
+        "The filing is kept sealed as evidence; what follows is read back from the seal.",
     ),
+    "det.filed.no-key": (
+        "証拠の鍵（KINKYU_EVIDENCE_KEY）がこのコンソールに設定されていないため、届出の原文は表示できません。",
+        "This console has no evidence key (KINKYU_EVIDENCE_KEY), so the filing as written cannot be shown.",
+    ),
+    "det.filed.not-sealed": (
+        "届出の原文はまだ証拠として封印されていません（数秒から数分かかります）。後でもう一度開いてください。",
+        "The filing is not sealed as evidence yet (it takes seconds to minutes). Open this page again later.",
+    ),
+    "det.filed.unreadable": (
+        "封印された証拠を読めませんでした。証拠のページで完全性を確認してください。",
+        "The sealed evidence could not be read. Check its integrity on the evidence page.",
+    ),
+    "det.event_id": ("イベントID", "Event id"),
+    "det.kind": ("種類", "Kind"),
+    "det.details": ("詳細（自由記述）", "Details (free text)"),
+    "det.occurred_at": ("発生日時", "Occurred"),
+    "det.discovered_at": ("発見日時", "Discovered"),
+    "det.records_affected": ("件数", "Records"),
+    "det.data_items": ("個人情報の項目", "Data items"),
     "evp.title": ("証拠の目録", "Evidence manifest"),
     # filing
     "file.title": ("インシデントを届け出る", "File an incident"),

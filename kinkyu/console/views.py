@@ -16,10 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from kinkyu.console import i18n
 from kinkyu.core.clauses import CITY_NAMES
+from kinkyu.core.evidence import open_bundle
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun
+from kinkyu.evidence.store import EvidenceStore
 from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
 from kinkyu.reports.labels import ENTRY_KINDS
 from kinkyu.reports.model import ReportModel, StoredIncident, build_report, merged_timeline
@@ -377,6 +381,47 @@ def details_of(stored: StoredIncident) -> list[tuple[str, str | None]]:
         ("det.actor", inc.actor),
         ("det.system", inc.system),
     ]
+
+
+# The filed event's fields the details page shows, in this order (events.md's incident event).
+FILED_FIELDS = ("summary", "details", "location", "occurred_at", "discovered_at", "records_affected", "data_items")
+
+
+def filed_texts(
+    evidence: EvidenceStore, incident_id: str, event_ids: Iterable[str], key: bytes | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The filed events as people wrote them, read back from the incident's sealed evidence.
+
+    The worker keeps a filing's free text (``summary``, ``details``) out of
+    every record it writes; the sealed bundle holds the event as it arrived.
+    Opened without a custody entry: the console does not write the store, and
+    its audit log records who viewed it. Returns a status (``shown``,
+    ``no-key``, ``not-sealed``) and one dict per filed event found.
+    """
+    if key is None:
+        return "no-key", []
+    if not evidence.has_incident(incident_id):
+        return "not-sealed", []
+    wanted = set(event_ids)
+    found: dict[str, dict[str, Any]] = {}
+    for manifest in evidence.manifests(incident_id):
+        if not any(item.event_id in wanted and item.event_id not in found for item in manifest.items):
+            continue
+        for item in open_bundle(evidence.load_bundle(incident_id, manifest.bundle_id), key):
+            if item.event_id not in wanted or item.event_id in found:
+                continue
+            try:
+                event = orjson.loads(item.raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and "kind" in event and "reported_by" in event:  # an incident event
+                found[item.event_id] = {
+                    "event_id": item.event_id,
+                    "kind": event.get("kind"),
+                    "reported_by": (event.get("reported_by") or {}).get("id"),
+                    **{f: event.get(f) for f in FILED_FIELDS},
+                }
+    return ("shown" if found else "not-sealed"), list(found.values())
 
 
 def find_filed(stores: Iterable[StoredIncident], event_id: str) -> StoredIncident | None:

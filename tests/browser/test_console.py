@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -206,11 +207,17 @@ def test_the_contractor_sees_the_incident_page_without_the_details_until_asked(f
     assert DETAILS_PERSONAL[0] not in page.content(), "details are not on the incident page by default"
     screenshot(page, "incident.ja")
 
-    # The store keeps a filing's free text as evidence only (the console shows what it has: place, reporter).
+    # The filing's free text is kept only in the sealed evidence; the audited details page reads it back.
     page.locator("a#show-details").click()
     page.wait_for_url(f"**{filed.path}/details")
     expect(page.locator("h1")).to_contain_text(filed.incident_id)
     expect(page.locator("main")).to_contain_text("アクメ印刷センター")
+    sealed = page.locator('#filed[data-status="shown"]')
+    deadline = time.monotonic() + 30  # the worker seals the filing moments after opening the incident
+    while not sealed.count() and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(sealed).to_contain_text(DETAILS_PERSONAL[0])
 
 
 def test_the_filed_incident_is_in_the_contractors_list_and_its_filters(filed: Filed, desk: Desk) -> None:

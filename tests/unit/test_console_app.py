@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -37,6 +38,8 @@ KOGANEI_INC = "INC-20261120-0001"
 TOYOTA_INC = "INC-20261120-0002"
 ACK_SECRET = "a-test-secret-of-enough-bytes"
 UNKNOWN_MESSAGE = "msg-gone"  # a message the worker's outbox no longer has
+FILED_SUMMARY = "Notice for 3 residents mailed to the wrong address"
+FILED_DETAILS = "山田太郎様宛の通知を誤って別住所へ送付"  # personal information, as a filing's details may hold
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -84,7 +87,17 @@ def _store(root: Path, key: bytes) -> IncidentStore:
     koganei = build_sample(Scenario("koganei", stage="opened", origin="detection", incident_id=KOGANEI_INC))
     toyota = build_sample(Scenario("toyota", stage="opened", incident_id=TOYOTA_INC))
     store_sample(store, koganei, key=key)
-    store_sample(store, toyota, key=key)
+    filed = {
+        "event_id": toyota.incident.event_ids[0],
+        "ts": toyota.incident.first_event_ts.isoformat(),
+        "contract_id": toyota.incident.contract_id,
+        "kind": toyota.incident.kind,
+        "incident_id": None,
+        "reported_by": {"id": "sec-07", "org": "acme", "role": "security"},
+        "summary": FILED_SUMMARY,
+        "details": FILED_DETAILS,
+    }
+    store_sample(store, toyota, key=key, raw=orjson.dumps(filed))
     return store
 
 
@@ -388,10 +401,31 @@ async def test_the_incident_page_keeps_the_filed_free_text_off_it(tmp_path: Path
         client = await d.login("acme-security")
         page = await (await client.get(f"/incidents/{TOYOTA_INC}")).text()
         details = await (await client.get(f"/incidents/{TOYOTA_INC}/details")).text()
-        summary = "Notice for 3 residents mailed to the wrong address"
+        summary = FILED_SUMMARY
         assert summary not in page
         assert summary in details
         assert 'id="show-details"' in page
+
+
+async def test_the_details_page_reads_the_filing_back_from_its_sealed_evidence(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    page = await (await client.get(f"/incidents/{TOYOTA_INC}")).text()
+    details = await (await client.get(f"/incidents/{TOYOTA_INC}/details")).text()
+
+    assert FILED_DETAILS not in page
+    assert 'data-status="shown"' in details
+    assert FILED_DETAILS in details
+    assert ("acme-security", "incident.details", TOYOTA_INC, "allowed") in {
+        (e.who, e.action, e.target, e.outcome) for e in desk.audit.entries()
+    }
+
+
+async def test_without_the_evidence_key_the_details_page_says_the_filing_cannot_be_shown(tmp_path: Path) -> None:
+    async for d in _desk(tmp_path, evidence_key=None):
+        client = await d.login("acme-security")
+        details = await (await client.get(f"/incidents/{TOYOTA_INC}/details")).text()
+        assert 'data-status="no-key"' in details
+        assert FILED_DETAILS not in details
 
 
 async def test_a_report_download_is_rendered_and_audited(desk: Desk) -> None:

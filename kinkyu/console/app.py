@@ -733,19 +733,26 @@ async def _send(
         await console.producer.send_event(event)
     except BrokerUnavailableError:
         await audit(request, action, target, "refused", "broker-unavailable")
-        return render(
-            request,
-            "resubmit.html.j2",
-            status=503,
-            key="broker",
-            form=form,
-            labels={k: i18n.field_label(_lang(request), k) for k in form},
-            action_url=request.path,
-            back=back,
-            field_error=None,
-        )
+        return _resubmit(request, 503, "broker", form, back)
     await audit(request, action, target, "allowed", f"event={event['event_id']}")
     return None
+
+
+def _resubmit(
+    request: web.Request, status: int, key: str, form: Mapping[str, str], back: str, *, field_error: str | None = None
+) -> web.Response:
+    """The form's input shown again, with what went wrong (``key``: ``broker`` or ``form``), to send it once more."""
+    return render(
+        request,
+        "resubmit.html.j2",
+        status=status,
+        key=key,
+        form=form,
+        labels={k: i18n.field_label(_lang(request), k) for k in form},
+        action_url=request.path,
+        back=back,
+        field_error=field_error,
+    )
 
 
 async def _follow_up(
@@ -767,17 +774,7 @@ async def _follow_up(
         lang = _lang(request)
         message = i18n.t(lang, f"error.form.{exc.code}", field=i18n.field_label(lang, exc.field))
         await audit(request, action, incident_id, "refused", f"invalid-{exc.field}")
-        return render(
-            request,
-            "resubmit.html.j2",
-            status=400,
-            key="form",
-            form=form,
-            labels={k: i18n.field_label(_lang(request), k) for k in form},
-            action_url=request.path,
-            back=back,
-            field_error=message,
-        )
+        return _resubmit(request, 400, "form", form, back, field_error=message)
     failed = await _send(request, event, action=action, target=incident_id, form=form, back=back)
     if failed is not None:
         return failed

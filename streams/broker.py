@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -38,6 +39,26 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int:
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout: float, *, interval: float = 0.1) -> str | None:
+    """Poll ``url`` (a child's health page) until it answers 200: None, or why not (exited, or too slow).
+
+    A child process announces nothing one could wait on, so its health page is polled; a child that
+    exits is noticed at once instead of at the timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310  # our own loopback URL
+                if resp.status == 200:  # noqa: PLR2004  # HTTP OK
+                    return None
+        except OSError:
+            pass
+        time.sleep(interval)
+    return f"not healthy within {timeout}s"
 
 
 def tansu_binary() -> str:

@@ -33,7 +33,7 @@ from notifiers.exceptions import NotifierError
 from notifiers.service import NotifierSettings
 from notifiers.smtp import SmtpSettings
 from streams.app import Worker
-from streams.broker import EmbeddedBroker, free_port, stop_process
+from streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
 from streams.exceptions import BrokerError
 from streams.settings import WorkerSettings
 
@@ -339,14 +339,12 @@ def _start_console(
         )
     host = env["KINKYU_CONSOLE_HOST"]
     host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104  # compared, not bound
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        with socket.socket() as s:
-            if s.connect_ex((host, port)) == 0:
-                return proc, f"http://{host}:{port}", logins
-        time.sleep(0.1)
+    url = f"http://{host}:{port}"
+    problem = wait_healthy(proc, f"{url}/health", 30)
+    if problem is None:
+        return proc, url, logins
     stop_process(proc)
-    return f"the console did not start (see {log_path})"
+    return f"the console {problem} (see {log_path})"
 
 
 def _demo_desk(

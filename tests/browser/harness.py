@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from kinkyu.console.users import hash_password
 from notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
-from streams.broker import EmbeddedBroker, stop_process
+from streams.broker import EmbeddedBroker, stop_process, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO / "samples" / "contracts"
@@ -134,20 +133,10 @@ class Service:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
-        # A subprocess announces nothing we could wait on; its health page is polled.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                pytest.fail(f"kinkyu {self.command} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"kinkyu {self.command} not healthy within {timeout}s:\n{self.log_tail()}")
+        assert self.proc is not None
+        problem = wait_healthy(self.proc, f"{self.url}/health", timeout)
+        if problem is not None:
+            pytest.fail(f"kinkyu {self.command} {problem}:\n{self.log_tail()}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

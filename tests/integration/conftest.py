@@ -25,7 +25,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.broker import EmbeddedBroker, free_port, stop_process
+from streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
 from streams.settings import Topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,19 +62,10 @@ class WorkerProc:
         return self
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                pytest.fail(f"worker exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"worker not healthy within {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+        assert self.proc is not None
+        problem = wait_healthy(self.proc, f"http://127.0.0.1:{self.web_port}/health", timeout, interval=0.2)
+        if problem is not None:
+            pytest.fail(f"worker {problem}:\n{self.log_path.read_text()[-3000:]}")
 
     def get(self, path: str) -> tuple[int, bytes]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=5) as r:

@@ -30,8 +30,17 @@ Each :class:`CustodyEntry` carries ``prev_hash`` (the previous entry's
 ``entry_hash``; 64 zeros for the first) and ``entry_hash``, the SHA-256 of the
 canonical JSON of every other field. Entries number from 1 with no gaps, so an
 altered, deleted, inserted or reordered entry shows as a broken hash, link or
-sequence. A truncated *tail* only shows against a head (seq + hash) recorded
-elsewhere: :class:`ChainReport` gives the head so callers can anchor it.
+sequence.
+
+Hashes alone stop no one who can write the volume: they can be recomputed. So,
+with an integrity keyring (:mod:`kinkyu.core.integrity`), every entry also
+carries ``key_id`` and ``mac`` (HMAC-SHA256 of its content, ``prev_hash`` and
+key id included) and every manifest ``mac_key_id`` and ``mac``; the ``sealed``
+entry records its manifest's MAC, so stripping it shows. A truncated *tail*
+only shows against the chain's head anchored outside the volume
+(:func:`kinkyu.core.integrity.compare_with_anchor`). Entries and manifests
+written before keys were configured have no MAC and are reported as unkeyed
+(legacy), never as authenticated.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kinkyu.core.incident import Incident
+from kinkyu.core.integrity import Keyring, MacResult
 from kinkyu.evidence.exceptions import EvidenceError, EvidenceKeyError, EvidenceTamperedError
 
 BUNDLE_FORMAT = "kinkyu-evidence-bundle/1"
@@ -60,6 +70,8 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 GENESIS_HASH = "0" * 64
+MANIFEST_MAC_DOMAIN = "kinkyu-evidence-manifest/1"
+CUSTODY_MAC_DOMAIN = "kinkyu-custody-entry/1"
 # The requirement's default: the actor's and the system's events one hour either side.
 DEFAULT_WINDOW = timedelta(hours=1)
 
@@ -143,11 +155,13 @@ _MANIFEST_FIELDS = frozenset(
         "sealed_at",
         "sealed_by",
         "reason",
+        "mac_key_id",
+        "mac",
     }
 )
 _MANIFEST_ITEM_FIELDS = frozenset({"source", "event_id", "sha256"})
 _CUSTODY_FIELDS = frozenset(
-    {"seq", "at", "actor", "action", "bundle_id", "incident_id", "detail", "prev_hash", "entry_hash"}
+    {"seq", "at", "actor", "action", "bundle_id", "incident_id", "detail", "prev_hash", "entry_hash", "key_id", "mac"}
 )
 
 
@@ -258,14 +272,40 @@ class Manifest:
     key_id: str
     cipher: str = CIPHER
     format: str = MANIFEST_FORMAT
+    mac_key_id: str | None = None
+    mac: str | None = None
 
     @property
     def item_count(self) -> int:
         """How many items the bundle holds."""
         return len(self.items)
 
+    @property
+    def keyed(self) -> bool:
+        """Whether the manifest carries a MAC (written with an integrity key)."""
+        return self.mac is not None
+
     def to_json(self) -> dict[str, Any]:
         """Wire form (the ``.manifest.json`` file and the reviewer report's evidence manifest)."""
+        body = self.content_json()
+        if self.mac_key_id is not None or self.mac is not None:
+            body["mac_key_id"] = self.mac_key_id
+            body["mac"] = self.mac
+        return body
+
+    def signed(self, keyring: Keyring) -> Manifest:
+        """The manifest with its MAC under the keyring's current key."""
+        key, mac = keyring.sign(MANIFEST_MAC_DOMAIN, self.content_json())
+        return replace(self, mac_key_id=key, mac=mac)
+
+    def check_mac(self, keyring: Keyring) -> MacResult | None:
+        """The manifest's MAC checked under ``keyring``; None when it has none (unkeyed, legacy)."""
+        if self.mac is None or self.mac_key_id is None:
+            return None
+        return keyring.check(MANIFEST_MAC_DOMAIN, self.content_json(), self.mac_key_id, self.mac)
+
+    def content_json(self) -> dict[str, Any]:
+        """Every field but the MAC: what the MAC and the custody log's ``manifest_sha256`` cover."""
         return {
             "format": self.format,
             "bundle_id": self.bundle_id,
@@ -282,8 +322,11 @@ class Manifest:
         }
 
     def sha256(self) -> str:
-        """SHA-256 of the canonical JSON form; recorded in the custody log when the bundle is sealed."""
-        return sha256_hex(canonical_json(self.to_json()))
+        """SHA-256 of the canonical JSON form without the MAC; recorded in the custody log when the bundle is sealed.
+
+        The MAC is left out so that a manifest sealed before keys existed keeps its hash.
+        """
+        return sha256_hex(canonical_json(self.content_json()))
 
     @classmethod
     def from_json(cls, data: Any) -> Manifest:
@@ -316,7 +359,10 @@ class Manifest:
             sealed_at = datetime.fromisoformat(text(data, "sealed_at"))
         except ValueError as exc:
             raise EvidenceTamperedError(["manifest: sealed_at is not an RFC 3339 time"]) from exc
+        keyed = "mac" in data or "mac_key_id" in data
         return cls(
+            mac_key_id=text(data, "mac_key_id") if keyed else None,
+            mac=text(data, "mac") if keyed else None,
             bundle_id=text(data, "bundle_id"),
             incident_id=text(data, "incident_id"),
             items=items,
@@ -620,10 +666,17 @@ class CustodyEntry:
     detail: dict[str, Any]
     prev_hash: str
     entry_hash: str
+    key_id: str | None = None
+    mac: str | None = None
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the entry carries a MAC (written with an integrity key)."""
+        return self.mac is not None
 
     def content(self) -> dict[str, Any]:
-        """Every field but ``entry_hash``: what the hash covers."""
-        return {
+        """Every field but ``entry_hash`` and ``mac``: what the hash and the MAC cover."""
+        body: dict[str, Any] = {
             "seq": self.seq,
             "at": self.at.isoformat(),
             "actor": self.actor,
@@ -633,14 +686,26 @@ class CustodyEntry:
             "detail": self.detail,
             "prev_hash": self.prev_hash,
         }
+        if self.key_id is not None:  # absent from entries written before keys, so their hashes stay as they were
+            body["key_id"] = self.key_id
+        return body
 
     def computed_hash(self) -> str:
         """The SHA-256 this entry's content hashes to (equal to ``entry_hash`` unless altered)."""
         return sha256_hex(canonical_json(self.content()))
 
+    def check_mac(self, keyring: Keyring) -> MacResult | None:
+        """The entry's MAC checked under ``keyring``; None when it has none (unkeyed, legacy)."""
+        if self.mac is None or self.key_id is None:
+            return None
+        return keyring.check(CUSTODY_MAC_DOMAIN, self.content(), self.key_id, self.mac)
+
     def to_json(self) -> dict[str, Any]:
         """Wire form: one line of ``custody.jsonl``."""
-        return {**self.content(), "entry_hash": self.entry_hash}
+        body = {**self.content(), "entry_hash": self.entry_hash}
+        if self.mac is not None:
+            body["mac"] = self.mac
+        return body
 
     @classmethod
     def from_json(cls, data: Any) -> CustodyEntry:
@@ -659,6 +724,8 @@ class CustodyEntry:
             "prev_hash": str,
             "entry_hash": str,
         }
+        if "key_id" in data or "mac" in data:
+            checks = {**checks, "key_id": str, "mac": str}
         for name, kind in checks.items():
             if name not in data or not isinstance(data[name], kind) or isinstance(data[name], bool):
                 raise EvidenceTamperedError([f"field {name!r} is missing or of the wrong type"])
@@ -676,6 +743,8 @@ class CustodyEntry:
             detail=data["detail"],
             prev_hash=data["prev_hash"],
             entry_hash=data["entry_hash"],
+            key_id=data.get("key_id"),
+            mac=data.get("mac"),
         )
 
 
@@ -688,11 +757,14 @@ def append_entry(
     incident_id: str,
     bundle_id: str | None = None,
     detail: Mapping[str, Any] | None = None,
+    keyring: Keyring | None = None,
 ) -> CustodyEntry:
     """The entry that follows ``prev`` (or starts the chain when ``prev`` is None).
 
     ``detail`` must be JSON-able; it is normalised through JSON so that what is
-    hashed is exactly what is read back from the file.
+    hashed is exactly what is read back from the file. With a ``keyring`` that
+    can sign, the entry carries its key id and MAC; without, it is unkeyed (and
+    an unkeyed entry after a keyed one will fail verification as a downgrade).
     """
     check_incident_id(incident_id)
     _aware(at, "a custody entry's time")
@@ -718,8 +790,12 @@ def append_entry(
         detail=normal,
         prev_hash=GENESIS_HASH if prev is None else prev.entry_hash,
         entry_hash="",
+        key_id=keyring.current if keyring is not None and keyring.can_sign else None,
     )
-    return replace(content, entry_hash=content.computed_hash())
+    if content.key_id is None or keyring is None:
+        return replace(content, entry_hash=content.computed_hash())
+    _, mac = keyring.sign(CUSTODY_MAC_DOMAIN, content.content())
+    return replace(content, entry_hash=content.computed_hash(), mac=mac)
 
 
 @dataclass(frozen=True, slots=True)
@@ -745,37 +821,79 @@ class ChainReport:
     head_seq: int | None
     head_hash: str | None
     problems: tuple[ChainProblem, ...] = ()
+    unkeyed: int = 0  # entries with no MAC before the first keyed one (legacy); one after is a problem
+    key_problems: tuple[ChainProblem, ...] = ()  # MACs under key ids the ring does not hold
+    macs_checked: bool = False  # a keyring was given, so every MAC was checked
+    hashes: Mapping[int, str] = field(default_factory=dict, repr=False, compare=False)  # seq -> entry_hash
 
     @property
     def ok(self) -> bool:
-        """No problem found."""
+        """No problem found (hashes, links, numbering and, when checked, MACs)."""
         return not self.problems
+
+    @property
+    def authentication(self) -> str:
+        """``keyed`` (every MAC checked and good), ``legacy`` (unkeyed entries), ``unchecked`` or ``empty``."""
+        if not self.entry_count:
+            return "empty"
+        if self.unkeyed:
+            return "legacy"
+        if not self.macs_checked or self.key_problems:
+            return "unchecked"
+        return "keyed"
 
     def to_json(self) -> dict[str, Any]:
         """Wire form (``evidence verify --json`` and the reviewer report's custody chain status)."""
         return {
             "status": "intact" if self.ok else "broken",
+            "authentication": self.authentication,
             "entries": self.entry_count,
+            "unkeyed_entries": self.unkeyed,
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "problems": [{"seq": p.seq, "message": p.message} for p in self.problems],
+            "key_problems": [{"seq": p.seq, "message": p.message} for p in self.key_problems],
         }
 
 
-def verify_chain(entries: Sequence[CustodyEntry], *, incident_id: str | None = None) -> ChainReport:
-    """Re-check every entry's hash, every link and the numbering, in file order.
+def verify_chain(
+    entries: Sequence[CustodyEntry], *, incident_id: str | None = None, keyring: Keyring | None = None
+) -> ChainReport:
+    """Re-check every entry's hash, MAC (with ``keyring``), every link and the numbering, in file order.
 
     Each entry is compared with the one just before it, so an altered entry
-    names itself ("hash does not match its content"), a deleted one shows as a
-    gap and a broken link, and reordered ones as out-of-order seqs and broken links.
+    names itself ("hash does not match its content", "MAC does not verify"), a
+    deleted one shows as a gap and a broken link, and reordered ones as
+    out-of-order seqs and broken links. Recomputing the hashes does not help a
+    rewrite: the MACs need the key. An unkeyed entry after a keyed one (MACs
+    stripped) is a problem; unkeyed entries before any keyed one are counted as
+    legacy (``unkeyed``), not authenticated.
     """
     problems: list[ChainProblem] = []
+    key_problems: list[ChainProblem] = []
     prev: CustodyEntry | None = None
     highest = 0  # numbering is judged against the highest seq so far, so one misplaced entry is one finding
+    seen_keyed = False
+    unkeyed = 0
+    hashes: dict[int, str] = {}
     for entry in entries:
         seq = entry.seq
+        hashes.setdefault(seq, entry.entry_hash)
         if entry.computed_hash() != entry.entry_hash:
             problems.append(ChainProblem(seq, f"entry {seq}: hash does not match its content"))
+        if entry.keyed:
+            seen_keyed = True
+            result = entry.check_mac(keyring) if keyring is not None else None
+            if result is MacResult.BAD:
+                problems.append(ChainProblem(seq, f"entry {seq}: MAC does not verify (the entry was rewritten)"))
+            elif result is MacResult.UNKNOWN_KEY:
+                key_problems.append(
+                    ChainProblem(seq, f"entry {seq}: signed with integrity key id {entry.key_id}, not configured here")
+                )
+        elif seen_keyed:
+            problems.append(ChainProblem(seq, f"entry {seq}: has no MAC although earlier entries do (MAC removed)"))
+        else:
+            unkeyed += 1
         if incident_id is not None and entry.incident_id != incident_id:
             problems.append(ChainProblem(seq, f"entry {seq}: belongs to incident {entry.incident_id}"))
         if prev is None:
@@ -800,4 +918,8 @@ def verify_chain(entries: Sequence[CustodyEntry], *, incident_id: str | None = N
         head_seq=prev.seq if prev else None,
         head_hash=prev.entry_hash if prev else None,
         problems=tuple(problems),
+        unkeyed=unkeyed,
+        key_problems=tuple(key_problems),
+        macs_checked=keyring is not None,
+        hashes=hashes,
     )

@@ -13,10 +13,19 @@ that import circular (and drag file I/O into the pure domain's import graph).
 from __future__ import annotations
 
 from kinkyu.evidence.exceptions import (
+    EvidenceAnchorError,
     EvidenceError,
     EvidenceKeyError,
     EvidenceNotFoundError,
     EvidenceTamperedError,
+    IntegrityKeyError,
 )
 
-__all__ = ["EvidenceError", "EvidenceKeyError", "EvidenceNotFoundError", "EvidenceTamperedError"]
+__all__ = [
+    "EvidenceAnchorError",
+    "EvidenceError",
+    "EvidenceKeyError",
+    "EvidenceNotFoundError",
+    "EvidenceTamperedError",
+    "IntegrityKeyError",
+]

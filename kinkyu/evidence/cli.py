@@ -1,33 +1,54 @@
 """``kinkyu evidence verify|list``: check and show an incident's sealed evidence.
 
 Exit codes of ``evidence verify``: 0 every bundle and the custody chain are
-intact; 6 something was altered, removed or added (each printed); 3 the key
-is missing, malformed, or not the one the evidence was sealed with; 2 the
-store holds no evidence for the incident; 1 the store cannot be read. ``evidence list`` exits 0, 6 when a
-manifest or custody line is unreadable, 2 for an unknown incident.
+intact and authenticated by the integrity keys (and match the anchor, unless
+``--no-anchor``); 6 something was altered, removed or added (each printed); 7
+nothing was found altered but the evidence carries no MACs (unkeyed, sealed
+before integrity keys: consistent, not authenticated); 3 a key is missing,
+malformed, or not one the evidence was sealed or MAC'd with; 4 the anchors
+could not be read from the broker (``--no-anchor`` verifies without them); 2
+the store holds no evidence for the incident; 1 the store cannot be read.
+``evidence list`` exits 0, 6 when a manifest or custody line is unreadable, 2
+for an unknown incident.
 
-The key comes from ``KINKYU_EVIDENCE_KEY`` (base64 of 32 bytes), the store from
+The encryption key comes from ``KINKYU_EVIDENCE_KEY`` (base64 of 32 bytes), the
+integrity keys from ``KINKYU_INTEGRITY_KEYS`` / ``KINKYU_INTEGRITY_KEY_ID``
+(:mod:`kinkyu.evidence.settings`), the anchors from the ``kinkyu-anchors``
+topic at ``KINKYU_BROKER`` (under ``KINKYU_TOPIC_PREFIX``), the store from
 ``--store``, else ``KINKYU_EVIDENCE_DIR``, else ``var/store/evidence`` (the worker's default).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kinkyu.core.evidence import check_incident_id, key_from_config
-from kinkyu.evidence.exceptions import EvidenceError, EvidenceKeyError, EvidenceNotFoundError, EvidenceTamperedError
+from kinkyu.core.integrity import Anchor, AnchorState, Keyring
+from kinkyu.evidence.anchor import AnchorPublisher, AnchorSource, KafkaAnchorSource, anchors_topic
+from kinkyu.evidence.exceptions import (
+    EvidenceAnchorError,
+    EvidenceError,
+    EvidenceKeyError,
+    EvidenceNotFoundError,
+    EvidenceTamperedError,
+)
+from kinkyu.evidence.settings import IntegritySettings, integrity_keyring
 from kinkyu.evidence.store import EvidenceStore, VerifyReport
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_NOT_FOUND = 2
 EXIT_CONFIG = 3
+EXIT_BROKER = 4
 EXIT_TAMPERED = 6
+EXIT_UNKEYED = 7
 
 KEY_ENV = "KINKYU_EVIDENCE_KEY"
 DIR_ENV = "KINKYU_EVIDENCE_DIR"
@@ -44,7 +65,8 @@ def add_evidence_parser(subparsers: Any) -> argparse.ArgumentParser:
         "evidence",
         help="verify and list an incident's sealed evidence (証拠保全)",
         description="Sealed evidence: encrypted bundles of the events around an incident, and their custody log. "
-        "Exit codes of verify: 0 intact, 6 tampered, 3 key missing or wrong, 2 no such incident.",
+        "Exit codes of verify: 0 intact and authenticated, 6 tampered, 7 unkeyed (legacy: not authenticated), "
+        "3 key missing or wrong, 4 anchors unreadable, 2 no such incident.",
     )
     sub = parser.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")
 
@@ -60,11 +82,18 @@ def add_evidence_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
-        help="re-check every bundle's hashes and GCM tag and the custody chain; name anything altered",
-        description=f"Needs the key the evidence was sealed with in ${KEY_ENV} (base64 of 32 bytes). "
-        "Exit codes: 0 intact, 6 tampered, 3 key missing or wrong, 2 no such incident.",
+        help="re-check every bundle, the custody chain, their MACs and the anchor; name anything altered",
+        description=f"Needs the key the evidence was sealed with in ${KEY_ENV} (base64 of 32 bytes) and the "
+        "integrity keys in $KINKYU_INTEGRITY_KEYS; compares the custody chain with its anchor on the broker "
+        "($KINKYU_BROKER). Exit codes: 0 intact and authenticated, 6 tampered, 7 unkeyed (legacy), "
+        "3 key missing or wrong, 4 anchors unreadable, 2 no such incident.",
     )
     store_opt(p)
+    p.add_argument(
+        "--no-anchor",
+        action="store_true",
+        help="do not read the anchors from the broker (offline; entries cut off the end then go unnoticed)",
+    )
     p.add_argument(
         "--as",
         dest="actor",
@@ -86,16 +115,47 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     return cmd_evidence_list(args)
 
 
+def anchor_source(settings: IntegritySettings, keyring: Keyring) -> AnchorSource:
+    """Where ``verify`` reads the anchors (the tests replace it with an in-memory topic)."""
+    return KafkaAnchorSource(settings.bootstrap, anchors_topic(settings.topic_prefix), keyring)
+
+
+async def publish_anchor(settings: IntegritySettings, anchor: Anchor) -> None:
+    """Publish the head ``verify --as`` wrote (the tests replace it with an in-memory topic)."""
+    publisher = AnchorPublisher(settings.bootstrap, anchors_topic(settings.topic_prefix))
+    await publisher.start()
+    try:
+        publisher.offer(anchor)
+        await publisher.flush(15)
+    finally:
+        await publisher.stop()
+
+
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
-    """``kinkyu evidence verify INCIDENT_ID``: 0 intact, 6 tampered, 3 key problem, 2 no such incident."""
+    """``kinkyu evidence verify INCIDENT_ID``: 0 intact, 6 tampered, 7 unkeyed, 3 key problem, 4 no anchors, 2 none."""
     try:
         key = _key()
+        settings = IntegritySettings.load()
+        keyring = integrity_keyring(settings.integrity_keys, settings.integrity_key_id, separate_from=[key])
     except EvidenceKeyError as exc:
         _err(str(exc))
         return EXIT_CONFIG
-    store = EvidenceStore(_store_dir(args))
+    anchors: Mapping[str, Anchor] | None = None
+    if not args.no_anchor:
+        if keyring is None:
+            _err(
+                "no integrity keys (KINKYU_INTEGRITY_KEYS): the anchors cannot be authenticated; "
+                "set them, or pass --no-anchor"
+            )
+            return EXIT_CONFIG
+        try:
+            anchors = asyncio.run(anchor_source(settings, keyring).read())
+        except EvidenceAnchorError as exc:
+            _err(f"{exc}; check KINKYU_BROKER, or verify without the anchors with --no-anchor")
+            return EXIT_BROKER
+    store = EvidenceStore(_store_dir(args), keyring=keyring)
     try:
-        report = store.verify(args.incident_id, key)
+        report = store.verify(args.incident_id, key, anchors=anchors)
     except EvidenceKeyError as exc:
         _err(str(exc))
         return EXIT_CONFIG
@@ -109,19 +169,42 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     if args.json:
         _out(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
-        _out(_verify_text(report))
+        _out(_verify_text(report, keyring))
     if args.actor:
-        # After printing: a store mounted read-only still gets its report, then the error.
-        try:
-            store.record_verification(report, args.actor)
-        except EvidenceError as exc:
-            _err(f"the verification could not be recorded in the custody log: {exc}")
-            return EXIT_FAILURE
+        code = _record(store, report, args.actor, settings, publish=not args.no_anchor)
+        if code != EXIT_OK:
+            return code
+    return _exit_code(report)
+
+
+def _exit_code(report: VerifyReport) -> int:
     if report.tampered:
         return EXIT_TAMPERED
     if report.key_problems:
-        _err(f"the key in ${KEY_ENV} is not the one (all of) this evidence was sealed with")
+        _err(f"a key in ${KEY_ENV} / $KINKYU_INTEGRITY_KEYS is not one (all of) this evidence was sealed with")
         return EXIT_CONFIG
+    if report.unkeyed:
+        _err("nothing was found altered, but this evidence carries no MACs (unkeyed, legacy): it is not authenticated")
+        return EXIT_UNKEYED
+    return EXIT_OK
+
+
+def _record(
+    store: EvidenceStore, report: VerifyReport, actor: str, settings: IntegritySettings, *, publish: bool
+) -> int:
+    # After printing: a store mounted read-only still gets its report, then the error.
+    try:
+        entry = store.record_verification(report, actor)
+    except EvidenceError as exc:
+        _err(f"the verification could not be recorded in the custody log: {exc}")
+        return EXIT_FAILURE
+    anchor = store.head_anchor(entry.incident_id) if publish else None
+    if anchor is not None:
+        try:
+            asyncio.run(publish_anchor(settings, anchor))
+        except EvidenceAnchorError as exc:
+            _err(f"the verification is recorded (custody entry {entry.seq}) but its anchor is not published: {exc}")
+            return EXIT_BROKER
     return EXIT_OK
 
 
@@ -153,9 +236,17 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
     return EXIT_OK if summary["custody"]["status"] == "intact" else EXIT_TAMPERED
 
 
-def _verify_text(report: VerifyReport) -> str:
+_STATUS_TEXT = {
+    "intact": "INTACT (authenticated by the integrity keys)",
+    "tampered": "TAMPERED",
+    "wrong-key": "CANNOT BE CHECKED with the keys given",
+    "unkeyed": "UNKEYED (legacy): nothing found altered, but not authenticated",
+}
+
+
+def _verify_text(report: VerifyReport, keyring: Keyring | None) -> str:
     data = report.to_json()
-    head = f"evidence of {report.incident_id}: {report.status.upper()}"
+    head = f"evidence of {report.incident_id}: {_STATUS_TEXT.get(report.status, report.status.upper())}"
     if report.problems:
         head += f" ({len(report.problems)} problem(s))"
     lines = [head]
@@ -164,8 +255,13 @@ def _verify_text(report: VerifyReport) -> str:
         for b in data["bundles"]
     )
     lines.append(_chain_line(data["custody"]))
+    keys = f"key ids {', '.join(keyring.ids)}" if keyring is not None else "no integrity keys configured"
+    lines.append(f"  integrity: {report.chain.authentication} ({keys})")
+    if report.anchor.state is not AnchorState.MISMATCH:  # a mismatch is listed with the problems
+        lines.append(f"  {report.anchor.describe()}")
     lines.extend(f"  ALTERED {p}" for p in report.problems)
     lines.extend(f"  KEY {p}" for p in report.key_problems)
+    lines.extend(f"  UNKEYED {p}" for p in report.unkeyed)
     return "\n".join(lines)
 
 

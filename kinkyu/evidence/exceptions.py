@@ -27,6 +27,19 @@ class EvidenceKeyError(EvidenceError):
     """
 
 
+class IntegrityKeyError(EvidenceKeyError):
+    """The integrity (HMAC) keys are missing, malformed, too short, equal to the encryption key, or unknown.
+
+    A configuration problem: the message names the setting and key *ids*, never a key.
+    A subclass of :class:`EvidenceKeyError` so that a worker refusing to seal without
+    keys exits like any other key problem (3).
+    """
+
+
+class EvidenceAnchorError(EvidenceError):
+    """A chain's head could not be published to (or read from) the anchors topic outside the data volume."""
+
+
 class EvidenceTamperedError(EvidenceError):
     """Sealed evidence or its custody log failed verification.
 

@@ -10,8 +10,14 @@ Layout under ``root``::
 Bundle files are written once (temporary file, fsync, rename) and never
 replaced. ``custody.jsonl`` is only ever opened for appending, each entry is
 fsynced, and an exclusive ``flock`` on it serialises writers so two processes
-cannot give two entries the same seq. The pure work (sealing, hashing, the
-chain) is :mod:`kinkyu.core.evidence`; this module only moves bytes.
+cannot give two entries the same seq. The pure work (sealing, hashing, MACs,
+the chain) is :mod:`kinkyu.core.evidence`; this module only moves bytes.
+
+With an integrity keyring every entry and manifest is MAC'd, and after each
+entry the chain's head is handed to ``on_append`` as an
+:class:`~kinkyu.core.integrity.Anchor` (the worker publishes it to the anchors
+topic, :mod:`kinkyu.evidence.anchor`); :meth:`EvidenceStore.verify` compares the
+file with the anchors it is given.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -49,7 +55,22 @@ from kinkyu.core.evidence import (
     sha256_hex,
     verify_chain,
 )
-from kinkyu.evidence.exceptions import EvidenceError, EvidenceNotFoundError, EvidenceTamperedError
+from kinkyu.core.integrity import (
+    NOT_CHECKED,
+    Anchor,
+    AnchorCheck,
+    AnchorState,
+    Keyring,
+    MacResult,
+    compare_with_anchor,
+    make_anchor,
+)
+from kinkyu.evidence.exceptions import (
+    EvidenceAnchorError,
+    EvidenceError,
+    EvidenceNotFoundError,
+    EvidenceTamperedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +84,16 @@ _DIR_MODE = 0o700
 _FILE_MODE = 0o600
 
 
+AnchorSink = Callable[[Anchor], None]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def evidence_chain(incident_id: str) -> str:
+    """The name an incident's custody chain is anchored under: ``evidence/<incident id>``."""
+    return f"evidence/{check_incident_id(incident_id)}"
 
 
 # -- reports --------------------------------------------------------------------------------------------
@@ -80,13 +109,16 @@ class BundleStatus:
     sealed_seq: int | None
     problems: tuple[str, ...] = ()
     key_problem: str | None = None
+    keyed: bool = False  # its manifest's MAC verified
 
     @property
     def status(self) -> str:
-        """``intact``, ``tampered`` or ``wrong-key`` (sealed under a key id other than the one given)."""
+        """``intact``, ``tampered``, ``wrong-key`` (a key it was sealed or MAC'd under is not given) or ``unkeyed``."""
         if self.problems:
             return "tampered"
-        return "wrong-key" if self.key_problem else "intact"
+        if self.key_problem:
+            return "wrong-key"
+        return "intact" if self.keyed else "unkeyed"
 
     def to_json(self) -> dict[str, Any]:
         """Wire form."""
@@ -115,6 +147,8 @@ class VerifyReport:
     chain: ChainReport
     problems: tuple[str, ...]
     key_problems: tuple[str, ...]
+    unkeyed: tuple[str, ...] = ()  # what carries no MAC (written before integrity keys): consistent, not authenticated
+    anchor: AnchorCheck = NOT_CHECKED
 
     @property
     def tampered(self) -> bool:
@@ -123,15 +157,17 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        """Every bundle and the chain checked out with the given key."""
-        return not self.problems and not self.key_problems
+        """Every bundle and the whole chain checked out and are authenticated by integrity keys."""
+        return not self.problems and not self.key_problems and not self.unkeyed
 
     @property
     def status(self) -> str:
-        """``intact``, ``tampered`` or ``wrong-key``."""
+        """``intact``, ``tampered``, ``wrong-key`` or ``unkeyed`` (legacy: hashes consistent, nothing authenticated)."""
         if self.problems:
             return "tampered"
-        return "wrong-key" if self.key_problems else "intact"
+        if self.key_problems:
+            return "wrong-key"
+        return "unkeyed" if self.unkeyed else "intact"
 
     def to_json(self) -> dict[str, Any]:
         """Wire form (``kinkyu evidence verify --json``; the reviewer report's evidence manifest)."""
@@ -140,8 +176,10 @@ class VerifyReport:
             "status": self.status,
             "bundles": [b.to_json() for b in self.bundles],
             "custody": self.chain.to_json(),
+            "anchor": self.anchor.to_json(),
             "problems": list(self.problems),
             "key_problems": list(self.key_problems),
+            "unkeyed": list(self.unkeyed),
         }
 
 
@@ -174,9 +212,9 @@ class _Custody:
             bad.append(ChainProblem(None, f"line {len(lines) + 1}: incomplete (no final newline)"))
         return cls(entries, bad, ends_cleanly=not tail)
 
-    def report(self, incident_id: str) -> ChainReport:
-        chain = verify_chain(self.entries, incident_id=incident_id)
-        return ChainReport(chain.entry_count, chain.head_seq, chain.head_hash, (*self.bad_lines, *chain.problems))
+    def report(self, incident_id: str, keyring: Keyring | None = None) -> ChainReport:
+        chain = verify_chain(self.entries, incident_id=incident_id, keyring=keyring)
+        return replace(chain, problems=(*self.bad_lines, *chain.problems))
 
     def sealed(self) -> dict[str, CustodyEntry]:
         """The first ``sealed`` entry of each bundle."""
@@ -190,11 +228,19 @@ class _Custody:
 class _Appender:
     """Appends entries to a locked custody file, each written whole and fsynced."""
 
-    def __init__(self, fh: IO[bytes], custody: _Custody, incident_id: str, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        fh: IO[bytes],
+        custody: _Custody,
+        incident_id: str,
+        clock: Callable[[], datetime],
+        keyring: Keyring | None,
+    ) -> None:
         self._fh = fh
         self.custody = custody
         self._incident_id = incident_id
         self._clock = clock
+        self._keyring = keyring
 
     def append(
         self, actor: str, action: str, bundle_id: str | None, detail: Mapping[str, Any] | None = None
@@ -208,6 +254,7 @@ class _Appender:
             incident_id=self._incident_id,
             bundle_id=bundle_id,
             detail=detail,
+            keyring=self._keyring,
         )
         line = canonical_json(entry.to_json()) + b"\n"
         if not self.custody.ends_cleanly:
@@ -229,13 +276,27 @@ class EvidenceStore:
     """Sealed evidence on disk, per incident, under ``root``.
 
     ``clock`` gives custody entries their time (tests pass a fixed one).
-    Every method raises :class:`EvidenceError` or a subclass; OS errors are
-    converted with the path and the OS's reason.
+    ``keyring``: the integrity keys; with a current key every new entry and
+    manifest is MAC'd, and every key verifies. ``on_append``: called with the
+    chain's new head (an :class:`~kinkyu.core.integrity.Anchor`) after each
+    entry is written, and again when a put finds its bundle already sealed
+    (so a head whose publication was interrupted is published on the retry);
+    it must not block for long. Every method raises :class:`EvidenceError`
+    or a subclass; OS errors are converted with the path and the OS's reason.
     """
 
-    def __init__(self, root: Path, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        clock: Callable[[], datetime] = _now,
+        keyring: Keyring | None = None,
+        on_append: AnchorSink | None = None,
+    ) -> None:
         self.root = Path(root)
         self._clock = clock
+        self.keyring = keyring
+        self._on_append = on_append
 
     # -- paths
 
@@ -271,6 +332,8 @@ class EvidenceStore:
             raise EvidenceError(f"bundle {bundle_id} does not belong to incident {incident_id}")
         if sha256_hex(sealed.blob) != manifest.ciphertext_sha256:
             raise EvidenceTamperedError([f"bundle {bundle_id}: ciphertext does not match its manifest; not stored"])
+        if self.keyring is not None and self.keyring.can_sign and not manifest.keyed:
+            manifest = manifest.signed(self.keyring)
         bundles = self.incident_dir(incident_id) / BUNDLES
         _mkdirs(self.root, bundles.parent, bundles)
         with self._appending(incident_id) as appender:
@@ -287,6 +350,8 @@ class EvidenceStore:
                         "evidence bundle already sealed",
                         extra={"incident_id": incident_id, "bundle_id": bundle_id},
                     )
+                    head = appender.custody.entries[-1] if appender.custody.entries else None
+                    self._anchor(head)  # a retry after a failed publication: the head is published now
                     return stored
                 manifest = stored  # an interrupted put: its files are there, its custody entry is not
             else:
@@ -294,18 +359,17 @@ class EvidenceStore:
                 _write_once(bundles / f"{bundle_id}{BIN}", sealed.blob)
                 _write_once(manifest_path, _manifest_bytes(manifest))
                 _fsync_dir(bundles)
-            appender.append(
-                actor,
-                SEALED,
-                bundle_id,
-                {
-                    "manifest_sha256": manifest.sha256(),
-                    "ciphertext_sha256": manifest.ciphertext_sha256,
-                    "plaintext_sha256": manifest.plaintext_sha256,
-                    "items": manifest.item_count,
-                    "key_id": manifest.key_id,
-                },
-            )
+            detail: dict[str, Any] = {
+                "manifest_sha256": manifest.sha256(),
+                "ciphertext_sha256": manifest.ciphertext_sha256,
+                "plaintext_sha256": manifest.plaintext_sha256,
+                "items": manifest.item_count,
+                "key_id": manifest.key_id,
+            }
+            if manifest.mac is not None:
+                detail["manifest_mac"] = manifest.mac  # so that a manifest whose MAC was stripped shows
+            entry = appender.append(actor, SEALED, bundle_id, detail)
+        self._anchor(entry)
         log.info(
             "evidence bundle sealed",
             extra={"incident_id": incident_id, "bundle_id": bundle_id, "items": manifest.item_count},
@@ -332,7 +396,36 @@ class EvidenceStore:
             if not (self.incident_dir(incident_id) / BUNDLES / f"{bundle_id}{MANIFEST}").exists():
                 raise EvidenceNotFoundError(f"no bundle {bundle_id} in the evidence of incident {incident_id}")
         with self._appending(incident_id) as appender:
-            return appender.append(actor, action, bundle_id, detail)
+            entry = appender.append(actor, action, bundle_id, detail)
+        self._anchor(entry)
+        return entry
+
+    def head_anchor(self, incident_id: str) -> Anchor | None:
+        """The anchor of the incident's custody chain as it stands (None: no keyring that signs, or no entry)."""
+        entries = _Custody.parse(self._read_custody(incident_id)).entries
+        return self._anchor_of(entries[-1]) if entries else None
+
+    def _anchor_of(self, entry: CustodyEntry) -> Anchor | None:
+        if self.keyring is None or not self.keyring.can_sign:
+            return None
+        return make_anchor(evidence_chain(entry.incident_id), entry.seq, entry.entry_hash, self._clock(), self.keyring)
+
+    def _anchor(self, entry: CustodyEntry | None) -> None:
+        """Hand the chain's new head to ``on_append`` (after the entry is on disk: an anchor never runs ahead)."""
+        if entry is None or self._on_append is None:
+            return
+        anchor = self._anchor_of(entry)
+        if anchor is None:
+            return
+        try:
+            self._on_append(anchor)
+        except EvidenceAnchorError:
+            raise
+        except Exception as exc:
+            raise EvidenceAnchorError(
+                f"custody entry {entry.seq} of {entry.incident_id} is written, but its anchor could not be "
+                f"handed on ({type(exc).__name__})"
+            ) from exc
 
     @contextmanager
     def _appending(self, incident_id: str) -> Iterator[_Appender]:
@@ -345,7 +438,7 @@ class EvidenceStore:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
                 if created:
                     _fsync_dir(path.parent)
-                yield _Appender(fh, _Custody.parse(path.read_bytes()), incident_id, self._clock)
+                yield _Appender(fh, _Custody.parse(path.read_bytes()), incident_id, self._clock, self.keyring)
         except OSError as exc:
             raise EvidenceError(f"cannot write the custody log {path}: {exc.strerror}") from exc
 
@@ -405,20 +498,47 @@ class EvidenceStore:
 
     # -- verification
 
-    def verify(self, incident_id: str, key: bytes, *, actor: str | None = None) -> VerifyReport:
+    def verify(
+        self,
+        incident_id: str,
+        key: bytes,
+        *,
+        actor: str | None = None,
+        anchors: Mapping[str, Anchor] | None = None,
+    ) -> VerifyReport:
         """Re-check every bundle and the custody chain; a report naming each altered, missing or extra thing.
 
-        Each bundle: its GCM tag with ``key``, every hash against its manifest, and
-        the manifest against the hash its ``sealed`` custody entry recorded.
+        Each bundle: its GCM tag with ``key``, every hash against its manifest, the
+        manifest's MAC, and the manifest against the hash (and MAC) its ``sealed``
+        custody entry recorded. The chain: hashes, links, numbering and MACs under
+        the store's keyring, then its head against ``anchors`` (what the anchors
+        topic holds, by chain name; None: not checked). An incident whose folder
+        is gone but which has an anchor is reported as tampered, not as unknown.
 
         With ``actor``, the verification and its result are then recorded as a
         ``verified`` custody entry (not part of the report it returns).
         """
         key_id(key)  # a key of the wrong length is a configuration error, raised before anything is read
+        anchor = anchors.get(evidence_chain(incident_id)) if anchors is not None else None
+        folder = self.incident_dir(incident_id)
+        if not folder.is_dir() and anchor is not None:
+            return self._deleted(incident_id, anchor)
         folder = self._existing(incident_id)
         custody = _Custody.parse(self._read_custody(incident_id))
-        chain = custody.report(incident_id)
+        chain = custody.report(incident_id, self.keyring)
         problems = [f"{CUSTODY}: {p.message}" for p in chain.problems]
+        key_problems = [f"{CUSTODY}: {p.message}" for p in chain.key_problems]
+        unkeyed: list[str] = []
+        if chain.unkeyed:
+            unkeyed.append(
+                f"{CUSTODY}: {chain.unkeyed} of {chain.entry_count} entries carry no MAC (written before "
+                "integrity keys were configured)"
+            )
+        if self.keyring is None and any(e.keyed for e in custody.entries):
+            key_problems.append(
+                f"{CUSTODY}: its entries are MAC'd, but no integrity keys are configured here "
+                "(KINKYU_INTEGRITY_KEYS): they cannot be authenticated"
+            )
         if not custody.entries and not custody.bad_lines:
             problems.append(f"{CUSTODY}: missing or empty")
         sealed = custody.sealed()
@@ -433,20 +553,47 @@ class EvidenceStore:
         statuses = [self._check_stored(folder, b, sealed.get(b), key, incident_id) for b in sorted(bundle_ids)]
         for status in statuses:
             problems.extend(status.problems)
+            if status.key_problem:
+                key_problems.append(status.key_problem)
+            elif not status.problems and not status.keyed:
+                unkeyed.append(f"{BUNDLES}/{status.bundle_id}{MANIFEST}: carries no MAC (sealed before integrity keys)")
+        anchor_check = NOT_CHECKED
+        if anchors is not None:
+            last = max(chain.hashes, default=0)
+            anchor_check = compare_with_anchor(anchor, chain.hashes, last, CUSTODY)
+            if anchor_check.state is AnchorState.MISMATCH and anchor_check.problem:
+                problems.append(anchor_check.problem)
         report = VerifyReport(
             incident_id=incident_id,
             bundles=tuple(statuses),
             chain=chain,
             problems=tuple(problems),
-            key_problems=tuple(s.key_problem for s in statuses if s.key_problem),
+            key_problems=tuple(key_problems),
+            unkeyed=tuple(unkeyed),
+            anchor=anchor_check,
         )
         log.info(
             "evidence verified",
-            extra={"incident_id": incident_id, "status": report.status, "problems": len(report.problems)},
+            extra={
+                "incident_id": incident_id,
+                "status": report.status,
+                "problems": len(report.problems),
+                "anchor": anchor_check.state.value,
+            },
         )
         if actor is not None:
             self.record_verification(report, actor)
         return report
+
+    def _deleted(self, incident_id: str, anchor: Anchor) -> VerifyReport:
+        problem = (
+            f"the evidence folder of {incident_id} is missing from {self.root}, but the anchor outside the volume "
+            f"records {anchor.seq} custody entr{'y' if anchor.seq == 1 else 'ies'} (published "
+            f"{anchor.at.isoformat()}): it was deleted (or this is not the store it was sealed into)"
+        )
+        check = AnchorCheck(AnchorState.MISMATCH, problem, anchor.seq)
+        log.info("evidence verified", extra={"incident_id": incident_id, "status": "tampered", "anchor": "mismatch"})
+        return VerifyReport(incident_id, (), ChainReport(0, None, None), (problem,), (), (), check)
 
     def record_verification(self, report: VerifyReport, actor: str) -> CustodyEntry:
         """Append a ``verified`` custody entry with the report's result (status and counts only)."""
@@ -478,8 +625,10 @@ class EvidenceStore:
                 manifest = _read_manifest(manifest_path)
             except EvidenceTamperedError as exc:
                 problems.extend(exc.problems)
-        key_problem: str | None = None
+        key_problems: list[str] = []
+        keyed = False
         if manifest is not None:
+            keyed = self._check_manifest_mac(manifest, manifest_name, sealed, problems, key_problems)
             if manifest.bundle_id != bundle_id:
                 problems.append(f"{manifest_name}: names bundle {manifest.bundle_id}")
             if manifest.incident_id != incident_id:
@@ -490,15 +639,48 @@ class EvidenceStore:
             if bin_path.exists():
                 check = check_bundle(SealedBundle(manifest, _read_bytes(bin_path)), key)
                 problems.extend(_name_file(bundle_id, p) for p in check.problems)
-                key_problem = check.key_problem
+                if check.key_problem:
+                    key_problems.append(check.key_problem)
         return BundleStatus(
             bundle_id=bundle_id,
             items=manifest.item_count if manifest else None,
             plaintext_sha256=manifest.plaintext_sha256 if manifest else None,
             sealed_seq=sealed.seq if sealed else None,
             problems=tuple(problems),
-            key_problem=key_problem,
+            key_problem="; ".join(key_problems) or None,
+            keyed=keyed,
         )
+
+    def _check_manifest_mac(
+        self,
+        manifest: Manifest,
+        name: str,
+        sealed: CustodyEntry | None,
+        problems: list[str],
+        key_problems: list[str],
+    ) -> bool:
+        """Check the manifest's MAC (and that it was not stripped); whether it is authenticated."""
+        recorded = sealed.detail.get("manifest_mac") if sealed is not None else None
+        if manifest.mac is None:
+            if recorded is not None or (sealed is not None and sealed.keyed):
+                problems.append(f"{name}: has no MAC although it was sealed with one (the MAC was removed)")
+            return False
+        if sealed is not None and not sealed.keyed:
+            # A keyed manifest is only ever written beside a keyed custody entry: the entry's MAC was stripped.
+            problems.append(f"{name}: carries a MAC but its 'sealed' custody entry {sealed.seq} does not")
+        if recorded is not None and recorded != manifest.mac:
+            problems.append(f"{name}: its MAC is not the one recorded when it was sealed (custody entry {sealed.seq})")  # type: ignore[union-attr]  # recorded implies sealed
+        if self.keyring is None:
+            key_problems.append(
+                f"{name}: MAC'd, but no integrity keys are configured here (KINKYU_INTEGRITY_KEYS): not authenticated"
+            )
+            return False
+        result = manifest.check_mac(self.keyring)
+        if result is MacResult.BAD:
+            problems.append(f"{name}: MAC does not verify (the manifest was edited)")
+        elif result is MacResult.UNKNOWN_KEY:
+            key_problems.append(f"{name}: MAC'd with integrity key id {manifest.mac_key_id}, not configured here")
+        return result is MacResult.OK
 
 
 # -- file helpers ----------------------------------------------------------------------------------------------

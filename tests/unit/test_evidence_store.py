@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from kinkyu.core.evidence import EvidenceItem, SealedBundle, key_id, seal_bundle
+from kinkyu.core.integrity import Keyring
 from kinkyu.core.model import JST
+from kinkyu.evidence import cli as evidence_cli
+from kinkyu.evidence.anchor import MemoryAnchors
 from kinkyu.evidence.cli import (
     EXIT_CONFIG,
     EXIT_NOT_FOUND,
@@ -27,6 +30,8 @@ from kinkyu.evidence.store import EvidenceStore
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
+MAC_KEY = bytes(range(100, 132))
+KEYRING = Keyring({"k1": MAC_KEY}, "k1")
 INC = "INC-20261121-0001"
 T0 = datetime(2026, 11, 21, 10, 5, tzinfo=JST)
 NAME = "山田太郎"
@@ -54,8 +59,14 @@ def _seal(tag: str = "a", *, key: bytes = KEY, incident: str = INC) -> SealedBun
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> EvidenceStore:
-    return EvidenceStore(tmp_path / "evidence", clock=Clock())
+def topic() -> MemoryAnchors:
+    """The anchors topic, in memory."""
+    return MemoryAnchors()
+
+
+@pytest.fixture
+def store(tmp_path: Path, topic: MemoryAnchors) -> EvidenceStore:
+    return EvidenceStore(tmp_path / "evidence", clock=Clock(), keyring=KEYRING, on_append=topic.offer)
 
 
 def _filled(store: EvidenceStore) -> tuple[SealedBundle, SealedBundle]:
@@ -95,8 +106,9 @@ def test_put_writes_blob_manifest_and_a_sealed_custody_entry(store: EvidenceStor
 
     bundles = _folder(store) / "bundles"
     assert (bundles / f"{a.bundle_id}.bin").read_bytes() == a.blob
-    assert json.loads((bundles / f"{a.bundle_id}.manifest.json").read_text()) == a.manifest.to_json()
-    assert manifest == a.manifest
+    assert json.loads((bundles / f"{a.bundle_id}.manifest.json").read_text()) == manifest.to_json()
+    assert manifest.content_json() == a.manifest.content_json()
+    assert manifest.mac_key_id == "k1"  # MAC'd by the store with the integrity key
     [entry] = store.custody(INC)
     assert (entry.seq, entry.action, entry.actor, entry.bundle_id) == (1, "sealed", "kinkyu", a.bundle_id)
     assert entry.detail["manifest_sha256"] == a.manifest.sha256()
@@ -107,7 +119,7 @@ def test_put_writes_blob_manifest_and_a_sealed_custody_entry(store: EvidenceStor
 
 def test_put_is_idempotent_for_the_same_events_sealed_again(store: EvidenceStore) -> None:
     first = _seal("a")
-    store.put_bundle(first, "kinkyu")
+    stored = store.put_bundle(first, "kinkyu")
     blob_path = _folder(store) / "bundles" / f"{first.bundle_id}.bin"
     before = sorted(p.name for p in blob_path.parent.iterdir())
 
@@ -118,7 +130,7 @@ def test_put_is_idempotent_for_the_same_events_sealed_again(store: EvidenceStore
     assert again.blob != first.blob
     manifest = store.put_bundle(again, "worker-2")
 
-    assert manifest == first.manifest  # the first seal stands
+    assert manifest == stored  # the first seal stands
     assert blob_path.read_bytes() == first.blob
     assert sorted(p.name for p in blob_path.parent.iterdir()) == before
     assert [e.action for e in store.custody(INC)] == ["sealed"]
@@ -226,7 +238,10 @@ def test_verify_names_an_edited_custody_line(store: EvidenceStore) -> None:
     lines[1] = lines[1].replace('"actor":"kinkyu"', '"actor":"mallory"')
     _write_custody_lines(store, lines)
 
-    assert _problems(store) == ["custody.jsonl: entry 2: hash does not match its content"]
+    assert _problems(store) == [
+        "custody.jsonl: entry 2: hash does not match its content",
+        "custody.jsonl: entry 2: MAC does not verify (the entry was rewritten)",
+    ]
 
 
 def test_verify_names_a_deleted_custody_line(store: EvidenceStore) -> None:
@@ -265,7 +280,8 @@ def test_verify_names_an_edited_manifest(store: EvidenceStore) -> None:
     problems = _problems(store)
 
     assert problems == [
-        f"bundles/{a.bundle_id}.manifest.json: differs from the manifest recorded when it was sealed (custody entry 1)"
+        f"bundles/{a.bundle_id}.manifest.json: MAC does not verify (the manifest was edited)",
+        f"bundles/{a.bundle_id}.manifest.json: differs from the manifest recorded when it was sealed (custody entry 1)",
     ]
 
 
@@ -385,9 +401,17 @@ def _args(argv: list[str]) -> argparse.Namespace:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, store: EvidenceStore) -> pytest.MonkeyPatch:
+def env(monkeypatch: pytest.MonkeyPatch, store: EvidenceStore, topic: MemoryAnchors) -> pytest.MonkeyPatch:
     monkeypatch.setenv("KINKYU_EVIDENCE_KEY", base64.b64encode(KEY).decode())
     monkeypatch.setenv("KINKYU_EVIDENCE_DIR", str(store.root))
+    monkeypatch.setenv("KINKYU_INTEGRITY_KEYS", json.dumps({"k1": base64.b64encode(MAC_KEY).decode()}))
+    monkeypatch.delenv("KINKYU_INTEGRITY_KEY_ID", raising=False)
+    monkeypatch.setattr(evidence_cli, "anchor_source", lambda _settings, _keyring: topic)
+
+    async def publish(_settings: object, anchor: object) -> None:
+        topic.offer(anchor)  # type: ignore[arg-type]  # an Anchor, as the CLI passes it
+
+    monkeypatch.setattr(evidence_cli, "publish_anchor", publish)
     return monkeypatch
 
 
@@ -472,7 +496,8 @@ def test_cli_verify_exits_2_for_an_unknown_incident(
     assert cmd_evidence_verify(_args(["evidence", "verify", "INC-20261121-0099"])) == EXIT_NOT_FOUND
     assert "no evidence for incident INC-20261121-0099" in capsys.readouterr().err
     assert cmd_evidence_verify(_args(["evidence", "verify", "../x"])) == EXIT_NOT_FOUND
-    assert cmd_evidence_verify(_args(["evidence", "verify", INC, "--store", str(tmp_path / "empty")])) == EXIT_NOT_FOUND
+    empty = ["--store", str(tmp_path / "empty"), "--no-anchor"]
+    assert cmd_evidence_verify(_args(["evidence", "verify", INC, *empty])) == EXIT_NOT_FOUND
 
 
 def test_cli_verify_as_records_the_verification(env: pytest.MonkeyPatch, store: EvidenceStore) -> None:
@@ -488,7 +513,7 @@ def test_cli_store_flag_beats_the_environment(env: pytest.MonkeyPatch, store: Ev
     env.setenv("KINKYU_EVIDENCE_DIR", str(tmp_path / "elsewhere"))
 
     assert cmd_evidence_verify(_args(["evidence", "verify", INC, "--store", str(store.root)])) == EXIT_OK
-    assert cmd_evidence_verify(_args(["evidence", "verify", INC])) == EXIT_NOT_FOUND
+    assert cmd_evidence_verify(_args(["evidence", "verify", INC, "--no-anchor"])) == EXIT_NOT_FOUND
 
 
 def test_cli_list_shows_manifests_and_chain_status(

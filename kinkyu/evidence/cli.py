@@ -2,7 +2,7 @@
 
 Exit codes of ``evidence verify``: 0 every bundle and the custody chain are
 intact and authenticated by the integrity keys (and match the anchor, unless
-``--no-anchor``); 6 something was altered, removed or added (each printed); 7
+``--no-anchor``); 6 something was altered, removed or added (each printed); 8
 nothing was found altered but the evidence carries no MACs (unkeyed, sealed
 before integrity keys: consistent, not authenticated); 3 a key is missing,
 malformed, or not one the evidence was sealed or MAC'd with; 4 the anchors
@@ -48,7 +48,7 @@ EXIT_NOT_FOUND = 2
 EXIT_CONFIG = 3
 EXIT_BROKER = 4
 EXIT_TAMPERED = 6
-EXIT_UNKEYED = 7
+EXIT_UNKEYED = 8  # 7 is produce's (some lines not sent)
 
 KEY_ENV = "KINKYU_EVIDENCE_KEY"
 DIR_ENV = "KINKYU_EVIDENCE_DIR"
@@ -65,7 +65,7 @@ def add_evidence_parser(subparsers: Any) -> argparse.ArgumentParser:
         "evidence",
         help="verify and list an incident's sealed evidence (証拠保全)",
         description="Sealed evidence: encrypted bundles of the events around an incident, and their custody log. "
-        "Exit codes of verify: 0 intact and authenticated, 6 tampered, 7 unkeyed (legacy: not authenticated), "
+        "Exit codes of verify: 0 intact and authenticated, 6 tampered, 8 unkeyed (legacy: not authenticated), "
         "3 key missing or wrong, 4 anchors unreadable, 2 no such incident.",
     )
     sub = parser.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")
@@ -85,7 +85,7 @@ def add_evidence_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="re-check every bundle, the custody chain, their MACs and the anchor; name anything altered",
         description=f"Needs the key the evidence was sealed with in ${KEY_ENV} (base64 of 32 bytes) and the "
         "integrity keys in $KINKYU_INTEGRITY_KEYS; compares the custody chain with its anchor on the broker "
-        "($KINKYU_BROKER). Exit codes: 0 intact and authenticated, 6 tampered, 7 unkeyed (legacy), "
+        "($KINKYU_BROKER). Exit codes: 0 intact and authenticated, 6 tampered, 8 unkeyed (legacy), "
         "3 key missing or wrong, 4 anchors unreadable, 2 no such incident.",
     )
     store_opt(p)
@@ -132,7 +132,7 @@ async def publish_anchor(settings: IntegritySettings, anchor: Anchor) -> None:
 
 
 def cmd_evidence_verify(args: argparse.Namespace) -> int:
-    """``kinkyu evidence verify INCIDENT_ID``: 0 intact, 6 tampered, 7 unkeyed, 3 key problem, 4 no anchors, 2 none."""
+    """``kinkyu evidence verify INCIDENT_ID``: 0 intact, 6 tampered, 8 unkeyed, 3 key problem, 4 no anchors, 2 none."""
     try:
         key = _key()
         settings = IntegritySettings.load()

@@ -462,7 +462,7 @@ def test_cli_says_what_it_checked_for_an_intact_store(
     assert "anchor outside the volume: matches (seq 4)" in out
 
 
-def test_cli_exits_7_for_legacy_evidence_and_labels_it(
+def test_cli_exits_8_for_legacy_evidence_and_labels_it(
     env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     legacy = EvidenceStore(tmp_path / "legacy", clock=Clock())

@@ -25,6 +25,14 @@ finds the runs with something due and sends a tick for each to
 due); the agent then applies :func:`kinkyu.core.playbook.tick` at its own
 wall clock, so a tick redelivered late does no harm.
 
+Every incident gets a run: a contract whose profile a reload dropped runs
+on the profile as last loaded (:class:`ProfileMemory`, which the archive and
+the notifier share, so the city is still told); one never loaded here runs on
+the default response policy (its messages cannot be addressed: the notifier
+records that on the timeline); a jurisdiction without a playbook runs the
+baseline (:func:`kinkyu.core.playbook.baseline_playbook`). Each is on the
+run's timeline.
+
 Safe to run twice: yes. A run applies a record it has seen (or a tick for a
 time it has passed) without effect; every effect carries a deterministic
 ``effect_id``, so the rare duplicate after a crash (outputs sent, offset not yet
@@ -46,7 +54,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -54,20 +62,24 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.incident import TimelineEntry
-from kinkyu.core.model import JST
 from kinkyu.core.playbook import (
     Containment,
     Effect,
     Escalate,
     Notify,
     Playbook,
+    PlaybookError,
     PlaybookRun,
+    ProfileSource,
+    ResponsePolicy,
     SealEvidence,
     TimelineAppended,
+    baseline_playbook,
     next_due,
     on_record,
     tick,
 )
+from kinkyu.core.timespan import jst_text
 from streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
 from streams.exceptions import BrokerError
 from streams.metrics import Metrics
@@ -93,7 +105,7 @@ def _utcnow() -> datetime:
 
 
 def _jst(ts: datetime) -> str:
-    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M:%S} JST"
+    return jst_text(ts, "%Y-%m-%d %H:%M:%S")
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -112,6 +124,36 @@ def incident_fields(record: Mapping[str, Any]) -> dict[str, Any]:
 @dataclass(slots=True)
 class RunState:
     """What the stage keeps per incident: the run, the incident's facts, evidence still to seal.
+class ProfileMemory:
+    """The loaded contract profiles, plus the last loaded profile of each contract a reload dropped.
+
+    Call it for the mapping (as ``lambda: folder.profiles``). An incident opened
+    under a contract whose file was then removed still has its duties (they
+    outlast the contract): its run, its store entry and its messages use the
+    profile as last loaded. :meth:`retained` tells a kept one from a loaded one.
+    """
+
+    def __init__(self, load: Callable[[], Mapping[str, ContractProfile]]) -> None:
+        self._load = load
+        self._seen: dict[str, ContractProfile] = {}
+        self._source: Mapping[str, ContractProfile] | None = None
+        self._merged: dict[str, ContractProfile] = {}
+
+    def __call__(self) -> Mapping[str, ContractProfile]:
+        """Every profile loaded now, and every profile loaded before that is no longer."""
+        current = self._load()
+        if current is not self._source:
+            # A reload replaces the mapping: merge once per reload, not once per call.
+            self._seen.update(current)
+            self._merged = {**self._seen, **current}
+            self._source = current
+        return self._merged
+
+    def retained(self, contract_id: str) -> bool:
+        """Whether ``contract_id``'s profile is only remembered (no longer loaded)."""
+        return contract_id in self() and contract_id not in self._load()
+
+
 
     ``version`` grows by one with every change written, so of two copies (the
     table's and ``incident-state``'s) the newer is known. ``pending`` holds the
@@ -308,29 +350,49 @@ class PlaybookStage:
         if not is_incident:
             return None, [], False  # a follow-up before its incident: the incident record carries it too
         incident_id, contract_id = record["incident_id"], record.get("contract_id")
-        profile = self.profiles().get(contract_id) if isinstance(contract_id, str) else None
-        playbook = self.playbooks.get(str(record.get("jurisdiction")))
-        if profile is None or playbook is None:
+        if not isinstance(contract_id, str):
+            raise PlaybookError(f"incident {incident_id}: the record names no contract (contract_id)")
+        profile = self.profiles().get(contract_id)
+        source: ProfileSource = "loaded"
+        if profile is None:
+            source = "missing"
+        elif isinstance(self.profiles, ProfileMemory) and self.profiles.retained(contract_id):
+            source = "retained"
+        jurisdiction = str(record.get("jurisdiction"))
+        if profile is not None and jurisdiction != profile.jurisdiction:
+            # The contract decides whose clauses apply; the record's word is not repeated (it may be anything).
+        return self._start(record, now)
+
+    def _start(self, record: dict[str, Any], now: datetime) -> tuple[RunState | None, list[Effect], bool]:
+        """A new run for an incident: with its contract's profile and playbook, or what stands in for them."""
             log.warning(
-                "no playbook run: unknown contract or jurisdiction",
-                extra={"incident_id": incident_id, "contract_id": contract_id, "known_contract": profile is not None},
+                "incident record names another jurisdiction than its contract's", extra={"incident_id": incident_id}
             )
-            return None, [], False
+            jurisdiction = profile.jurisdiction
+            record = {**record, "jurisdiction": jurisdiction}
+        playbook = self.playbooks.get(jurisdiction) or baseline_playbook(jurisdiction)
         started, effects = on_record(
             None,
             record,
             playbook=playbook,
-            policy=profile.response,
-            contract_ends=profile.ends,
+            policy=profile.response if profile is not None else ResponsePolicy(),
+            contract_ends=profile.ends if profile is not None else date.max,
             now=now,
-            datasets=profile.datasets,
+            datasets=profile.datasets if profile is not None else None,
+            profile=source,
         )
         if started is None:
             return None, [], False
         run = started
         log.info(
             "playbook run started",
-            extra={"incident_id": incident_id, "jurisdiction": playbook.jurisdiction, "state": run.state},
+            extra={
+                "incident_id": incident_id,
+                "jurisdiction": playbook.jurisdiction,
+                "state": run.state,
+                "profile": source,
+                "own_playbook": jurisdiction in self.playbooks,
+            },
         )
         return RunState(0, run, incident_fields(record), []), effects, True
 

@@ -6,13 +6,22 @@ One JSON object per line (canonical JSON: sorted keys, ASCII)::
      "role": "city", "seq": 12, "target": "INC-20261121-0001", "ts": "2026-11-21T01:05:00.000000+00:00",
      "who": "koganei-city"}
 
-``hash`` is the SHA-256 of the entry's canonical JSON without ``hash`` (so
-``prev``, the previous entry's hash, is covered); the first entry's ``prev``
-is 64 zeros. Editing, removing, inserting or reordering lines breaks the
-chain, and :meth:`AuditLog.verify` names the line. The file is only ever
+``hash`` is the SHA-256 of the entry's canonical JSON without ``hash`` and
+``mac`` (so ``prev``, the previous entry's hash, is covered); the first entry's
+``prev`` is 64 zeros. Editing, removing, inserting or reordering lines breaks
+the chain, and :meth:`AuditLog.verify` names the line. The file is only ever
 appended to, each entry is fsynced, an in-process lock and an exclusive
 ``flock`` serialise writers, and a restarted console continues the chain
 from the last entry in the file.
+
+Whoever can write the file can also recompute every hash. So, with integrity
+keys (``KINKYU_INTEGRITY_KEYS``, :mod:`kinkyu.core.integrity`), each entry also
+carries ``key_id`` and ``mac`` (HMAC-SHA256 of the same content under a key the
+data volume does not hold), and after each entry the chain's head is handed to
+``on_append`` as an anchor, which the console publishes outside the volume
+(:mod:`kinkyu.evidence.anchor`); :meth:`AuditLog.report` compares the file
+with it, so cutting the newest entries off shows too. Entries written before
+keys were configured carry no MAC and are reported as unkeyed (legacy).
 
 The log holds no personal data: usernames, roles, action codes, incident and
 contract ids, an outcome and a short detail code. :meth:`AuditLog.append`
@@ -24,6 +33,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -35,6 +45,18 @@ from typing import Any, BinaryIO, Literal, get_args
 
 from kinkyu.console.exceptions import AuditLogError
 from kinkyu.core.evidence import canonical_json
+from kinkyu.core.integrity import (
+    NOT_CHECKED,
+    Anchor,
+    AnchorCheck,
+    AnchorState,
+    Keyring,
+    MacResult,
+    compare_with_anchor,
+    make_anchor,
+)
+
+log = logging.getLogger("kinkyu.console.audit")
 
 Outcome = Literal["allowed", "refused"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
@@ -53,6 +75,9 @@ _CODE = re.compile(r"[A-Za-z0-9._:/@=,+#-]*", re.ASCII)
 _LIMITS = {"who": 64, "role": 32, "action": 64, "target": 200, "detail": 200}
 _HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _FIELDS = frozenset({"seq", "ts", "who", "role", "action", "target", "outcome", "detail", "prev", "hash"})
+_KEYED_FIELDS = _FIELDS | {"key_id", "mac"}
+MAC_DOMAIN = "kinkyu-console-audit/1"
+CHAIN = "audit/console"  # the anchor's name: one audit log per data volume, shared by its consoles
 
 
 def _now() -> datetime:
@@ -65,8 +90,13 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _content(body: dict[str, Any]) -> dict[str, Any]:
+    """What the hash and the MAC cover: everything but themselves (``key_id`` included when present)."""
+    return {k: v for k, v in body.items() if k not in {"hash", "mac"}}
+
+
 def _entry_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json({k: v for k, v in body.items() if k != "hash"})).hexdigest()
+    return hashlib.sha256(canonical_json(_content(body))).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +113,17 @@ class AuditEntry:
     detail: str
     prev: str
     hash: str
+    key_id: str | None = None
+    mac: str | None = None
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the entry carries a MAC (written with an integrity key)."""
+        return self.mac is not None
 
     def to_json(self) -> dict[str, Any]:
         """Wire (and file) form."""
-        return {
+        body = {
             "seq": self.seq,
             "ts": _ts(self.ts),
             "who": self.who,
@@ -98,14 +135,20 @@ class AuditEntry:
             "prev": self.prev,
             "hash": self.hash,
         }
+        if self.mac is not None:
+            body["key_id"] = self.key_id
+            body["mac"] = self.mac
+        return body
 
     @classmethod
     def from_json(cls, data: Any) -> AuditEntry:
         """Parse a file line's object; ValueError if it is not an entry's shape (the hash is not checked here)."""
-        if not isinstance(data, dict) or set(data) != _FIELDS:
+        if not isinstance(data, dict) or set(data) not in {_FIELDS, _KEYED_FIELDS}:
             raise ValueError("not an audit entry's keys")
         seq, outcome = data["seq"], data["outcome"]
-        strings = ("ts", "who", "role", "action", "target", "detail", "prev", "hash")
+        strings: tuple[str, ...] = ("ts", "who", "role", "action", "target", "detail", "prev", "hash")
+        if "mac" in data:
+            strings = (*strings, "key_id", "mac")
         if type(seq) is not int or outcome not in OUTCOMES or not all(isinstance(data[k], str) for k in strings):
             raise ValueError("not an audit entry's types")
         ts = datetime.fromisoformat(data["ts"])
@@ -122,6 +165,8 @@ class AuditEntry:
             detail=data["detail"],
             prev=data["prev"],
             hash=data["hash"],
+            key_id=data.get("key_id"),
+            mac=data.get("mac"),
         )
 
 
@@ -182,13 +227,25 @@ class AuditLog:
     """The audit log at ``path`` (created on first append, mode 0600; a folder it creates is 0700).
 
     ``clock`` gives entries their time (an aware datetime; tests pass a fixed
-    one). Every method raises :class:`AuditLogError` on I/O failure, naming
-    the file and the OS's reason.
+    one). ``keyring``: the integrity keys; with a current key every entry is
+    MAC'd, and every key verifies. ``on_append``: called with the chain's new
+    head (an :class:`~kinkyu.core.integrity.Anchor`) after each entry is on
+    disk; it must not block (the console's publisher queues it). Every method
+    raises :class:`AuditLogError` on I/O failure, naming the file and the OS's reason.
     """
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = _now,
+        keyring: Keyring | None = None,
+        on_append: Callable[[Anchor], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
+        self.keyring = keyring
+        self._on_append = on_append
         self._lock = threading.Lock()
         self._head: _Head | None = None
         self._highest_written = 0  # the newest seq this process wrote, to notice the newest lines being removed
@@ -259,7 +316,12 @@ class AuditLog:
                         f"{self._highest_written}: the newest entries were removed"
                     )
             body: dict[str, Any] = {"seq": head.seq + 1, "ts": _ts(self._clock()), **fields, "prev": head.hash}
+            keyring = self.keyring if self.keyring is not None and self.keyring.can_sign else None
+            if keyring is not None:
+                body["key_id"] = keyring.current
             body["hash"] = _entry_hash(body)
+            if keyring is not None:
+                body["mac"] = keyring.sign(MAC_DOMAIN, _content(body))[1]
             line = canonical_json(body) + b"\n"
             if not head.ends_cleanly:
                 # A torn last line (a crash mid-write) stays as it is, for verify to report; the new entry
@@ -271,9 +333,19 @@ class AuditLog:
             os.fsync(fd)
             self._head = _Head(body["seq"], body["hash"], ends_cleanly=True, ino=st.st_ino, size=st.st_size + len(line))
             self._highest_written = body["seq"]
+            if keyring is not None:
+                self._anchor(make_anchor(CHAIN, body["seq"], body["hash"], self._clock(), keyring))
             return AuditEntry.from_json(body)
         finally:
             os.close(fd)  # also releases the flock
+
+    def _anchor(self, anchor: Anchor) -> None:
+        if self._on_append is None:
+            return
+        try:
+            self._on_append(anchor)
+        except Exception:  # the entry is on disk and MAC'd; an anchor behind is reported by report()
+            log.warning("audit log head not handed on for anchoring", extra={"seq": anchor.seq}, exc_info=True)
 
     def _read_head(self, fh: BinaryIO, ino: int, size: int) -> _Head:
         if size == 0:
@@ -346,17 +418,25 @@ class AuditLog:
         return out
 
     def verify(self) -> list[str]:
-        """Re-check the whole chain; every problem found, naming the line (empty when the log is intact).
+        """Re-check the whole chain; every problem found, naming the line (empty when nothing was altered).
 
-        Finds edited lines (content no longer matches its hash), removed and
-        inserted lines (a gap in seq, or a ``prev`` that does not link),
-        reordered lines, torn or foreign lines, and, within this process's
-        lifetime, the newest lines being cut off. Cutting the newest lines is
-        otherwise invisible to a hash chain: compare :meth:`head` with a copy
-        kept elsewhere to catch it.
+        The problems of :meth:`report` without the anchor: see there. An unkeyed
+        (legacy) log with consistent hashes has none; :meth:`report` says it is unkeyed.
         """
-        problems: list[str] = []
-        last_seq = 0
+        return list(self.report().problems)
+
+    def report(self, anchor: Anchor | None = None, *, anchor_checked: bool = False) -> AuditReport:
+        """Re-check the whole chain and, with ``anchor_checked``, compare it with ``anchor`` (its head outside).
+
+        Finds edited lines (content no longer matches its hash, or its MAC does
+        not verify), removed and inserted lines (a gap in seq, or a ``prev`` that
+        does not link), reordered lines, torn or foreign lines, MACs stripped
+        (an unkeyed entry after a keyed one) and, against the anchor, the
+        newest lines cut off or the file replaced; within this process's
+        lifetime a cut is noticed even without the anchor. Recomputing the
+        hashes does not hide a rewrite: the MACs need the key.
+        """
+        result = _Scan(self.keyring, anchor.seq if anchor is not None else None)
         try:
             with self.path.open("rb") as fh:
                 with self._lock:
@@ -366,18 +446,59 @@ class AuditLog:
                     size = os.fstat(fh.fileno()).st_size
                     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
                     highest, noticed = self._highest_written, list(self._noticed)
-                problems, last_seq = _verify_lines(_lines_upto(fh, size))
+                result.run(_lines_upto(fh, size))
         except FileNotFoundError:
             highest, noticed = self._highest_written, list(self._noticed)
         except OSError as exc:
             raise AuditLogError(f"{self.path}: cannot read the audit log ({exc.strerror})") from exc
+        problems = result.problem_list()
         problems.extend(noticed)
-        if last_seq < highest:
+        if result.top_seq < highest:
             problems.append(
-                f"the log ends at seq {last_seq} but this console wrote up to seq {highest}: "
+                f"the log ends at seq {result.top_seq} but this console wrote up to seq {highest}: "
                 "the newest entries were removed"
             )
-        return problems
+        check = NOT_CHECKED
+        if anchor_checked:
+            hashes = {anchor.seq: result.anchored_hash} if anchor is not None and result.anchored_hash else {}
+            check = compare_with_anchor(anchor, hashes, result.top_seq, "the audit log")
+            if check.state is AnchorState.MISMATCH and check.problem:
+                problems.append(check.problem)
+        key_problems = list(result.key_problems)
+        if self.keyring is None and result.keyed:
+            key_problems.append(
+                "the entries are MAC'd, but no integrity keys are configured here (KINKYU_INTEGRITY_KEYS): "
+                "they cannot be authenticated"
+            )
+        return AuditReport(
+            entries=result.top_seq,
+            problems=tuple(problems),
+            key_problems=tuple(key_problems),
+            unkeyed=result.unkeyed,
+            anchor=check,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What :meth:`AuditLog.report` found: problems (tampering), key problems, unkeyed entries, the anchor."""
+
+    entries: int
+    problems: tuple[str, ...] = ()
+    key_problems: tuple[str, ...] = ()
+    unkeyed: int = 0  # entries with no MAC before the first keyed one (written before integrity keys)
+    anchor: AnchorCheck = NOT_CHECKED
+
+    @property
+    def status(self) -> str:
+        """``tampered``, ``wrong-key``, ``unkeyed`` (legacy: consistent, not authenticated), ``empty`` or ``intact``."""
+        if self.problems:
+            return "tampered"
+        if self.key_problems:
+            return "wrong-key"
+        if self.unkeyed:
+            return "unkeyed"
+        return "intact" if self.entries else "empty"
 
 
 def _lines_upto(fh: BinaryIO, size: int) -> Iterator[bytes]:
@@ -409,40 +530,74 @@ class _Problems(list[str]):
             self.dropped += 1
 
 
-def _verify_lines(lines: Iterator[bytes]) -> tuple[list[str], int]:
-    """Stream the lines once, keeping only the newest entry seen (logs grow for years); problems and the top seq."""
-    problems = _Problems()
-    top_seq, top_hash, top_line = 0, GENESIS, 0  # the entry with the highest seq so far
-    for number, raw in enumerate(lines, start=1):
-        where = f"line {number}"
-        try:
-            body = json.loads(raw)
-            entry = AuditEntry.from_json(body)
-        except ValueError:
-            if not raw.endswith(b"\n"):
-                problems.append(f"{where}: the last line is incomplete (torn by a crash mid-write?)")
+class _Scan:
+    """One pass over the lines, keeping only the newest entry seen (logs grow for years)."""
+
+    def __init__(self, keyring: Keyring | None, anchor_seq: int | None) -> None:
+        self.keyring = keyring
+        self.anchor_seq = anchor_seq
+        self.problems = _Problems()
+        self.key_problems = _Problems()
+        self.top_seq = 0  # the entry with the highest seq so far
+        self.top_hash = GENESIS
+        self.top_line = 0
+        self.keyed = False
+        self.unkeyed = 0
+        self.anchored_hash: str | None = None
+
+    def problem_list(self) -> list[str]:
+        out = list(self.problems)
+        if self.problems.dropped:
+            out.append(f"… and {self.problems.dropped} more problem(s)")
+        return out
+
+    def run(self, lines: Iterator[bytes]) -> None:
+        problems = self.problems
+        for number, raw in enumerate(lines, start=1):
+            where = f"line {number}"
+            try:
+                body = json.loads(raw)
+                entry = AuditEntry.from_json(body)
+            except ValueError:
+                if not raw.endswith(b"\n"):
+                    problems.append(f"{where}: the last line is incomplete (torn by a crash mid-write?)")
+                else:
+                    problems.append(f"{where}: not an audit entry (the line was edited, inserted or damaged)")
+                continue
+            where = f"line {number} (seq {entry.seq})"
+            if entry.seq == self.anchor_seq and self.anchored_hash is None:
+                self.anchored_hash = entry.hash
+            if _entry_hash(body) != entry.hash:
+                problems.append(f"{where}: its content does not match its hash (the line was edited)")
+            self._check_mac(where, body, entry)
+            if entry.seq <= self.top_seq:
+                problems.append(f"{where}: comes after seq {self.top_seq} (lines were reordered or duplicated)")
+                continue
+            if entry.seq > self.top_seq + 1:
+                missing = entry.seq - self.top_seq - 1
+                span = f"seq {self.top_seq + 1}" if missing == 1 else f"seq {self.top_seq + 1}-{entry.seq - 1}"
+                problems.append(
+                    f"{where}: follows seq {self.top_seq}; {span} missing "
+                    f"({missing} entr{'y' if missing == 1 else 'ies'} removed, or moved later)"
+                )
+            elif entry.prev != self.top_hash:
+                before = f"line {self.top_line}" if self.top_line else "the start of the log"
+                problems.append(f"{where}: does not link to {before} (an entry was replaced, or edited and re-hashed)")
+            # Carry on from this entry so one removal is one problem, not a cascade.
+            self.top_seq, self.top_hash, self.top_line = entry.seq, entry.hash, number
+
+    def _check_mac(self, where: str, body: dict[str, Any], entry: AuditEntry) -> None:
+        if not entry.keyed:
+            if self.keyed:
+                self.problems.append(f"{where}: has no MAC although earlier entries do (the MAC was removed)")
             else:
-                problems.append(f"{where}: not an audit entry (the line was edited, inserted or damaged)")
-            continue
-        where = f"line {number} (seq {entry.seq})"
-        if _entry_hash(body) != entry.hash:
-            problems.append(f"{where}: its content does not match its hash (the line was edited)")
-        if entry.seq <= top_seq:
-            problems.append(f"{where}: comes after seq {top_seq} (lines were reordered or duplicated)")
-            continue
-        if entry.seq > top_seq + 1:
-            missing = entry.seq - top_seq - 1
-            span = f"seq {top_seq + 1}" if missing == 1 else f"seq {top_seq + 1}-{entry.seq - 1}"
-            problems.append(
-                f"{where}: follows seq {top_seq}; {span} missing ({missing} entr{'y' if missing == 1 else 'ies'} "
-                "removed, or moved later)"
-            )
-        elif entry.prev != top_hash:
-            before = f"line {top_line}" if top_line else "the start of the log"
-            problems.append(f"{where}: does not link to {before} (an entry was replaced, or edited and re-hashed)")
-        # Carry on from this entry so one removal is one problem, not a cascade.
-        top_seq, top_hash, top_line = entry.seq, entry.hash, number
-    out = list(problems)
-    if problems.dropped:
-        out.append(f"… and {problems.dropped} more problem(s)")
-    return out, top_seq
+                self.unkeyed += 1
+            return
+        self.keyed = True
+        if self.keyring is None or entry.key_id is None or entry.mac is None:
+            return
+        result = self.keyring.check(MAC_DOMAIN, _content(body), entry.key_id, entry.mac)
+        if result is MacResult.BAD:
+            self.problems.append(f"{where}: its MAC does not verify (the line was rewritten)")
+        elif result is MacResult.UNKNOWN_KEY:
+            self.key_problems.append(f"{where}: signed with integrity key id {entry.key_id}, not configured here")

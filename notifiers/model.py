@@ -87,6 +87,8 @@ class NotificationIn(BaseModel):
     rule8: bool = False
     task_id: str | None = Field(default=None, pattern=ID_PATTERN)
     contract_ended: bool = False
+    # The report's deadline could not be computed from the incident's times: the message says 要確認.
+    due_unknown: bool = False
     # What the nine Rule 8(1) items are built from (codes, counts, dates): read with
     # kinkyu.core.playbook.ppc.Rule8Facts.from_json, which keeps only Kinkyu's own codes.
     rule8_facts: dict[str, Any] | None = None

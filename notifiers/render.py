@@ -41,6 +41,7 @@ from kinkyu.core.legal.triggers import Trigger, people_count
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.ppc import Rule8Facts
+from kinkyu.core.timespan import jst_text
 from notifiers.exceptions import PersonalDataError, RenderError
 from notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, PPCReminderIn, WebhookPayload
 
@@ -100,6 +101,8 @@ ORIGIN_LABELS: dict[str, tuple[str, str]] = {
     "filed": ("届出による判明", "filed by a person"),
 }
 _URGENT_SEVERITIES = frozenset({"high", "critical"})
+# A deadline the playbook could not compute from the incident's times: shown, not left out.
+DUE_UNKNOWN = ("要確認", "to be confirmed (要確認)")
 
 
 def _pick(pair: tuple[str, str], lang: Lang) -> str:
@@ -107,11 +110,14 @@ def _pick(pair: tuple[str, str], lang: Lang) -> str:
 
 
 def _jst(ts: datetime | None) -> str | None:
-    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M} JST" if ts is not None else None
+    return jst_text(ts) if ts is not None else None
 
 
 def _short(ts: datetime, lang: Lang) -> str:
-    local = ts.astimezone(JST)
+    try:
+        local = ts.astimezone(JST)
+    except OverflowError:  # a time at the ends of datetime's range: its own offset still says when
+        local = ts
     if lang == "ja":
         return f"{local.month}/{local.day} {local:%H:%M}"
     return f"{local.day} {local:%b %H:%M} JST"
@@ -312,7 +318,7 @@ def message_context(
         "rule8_items": _rule8_context(notification, lang),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
-        "due": _jst(notification.due),
+        "due": _jst(notification.due) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
         "due_short": _short(notification.due, lang) if notification.due else None,
         "step": step,
         "task_id": notification.task_id,

@@ -44,7 +44,7 @@ from streams.exceptions import BrokerError, TopicLayoutError
 from streams.metrics import Metrics
 from streams.notifier_stage import TICK, NotifierStage
 from streams.notifier_stage import TimelineCallback as NotifierCallback
-from streams.playbook_stage import PlaybookCallback, PlaybookStage
+from streams.playbook_stage import PlaybookCallback, PlaybookStage, ProfileMemory
 from streams.report_archive import ReportArchive
 from streams.settings import Topics, WorkerSettings
 from streams.sink import CHECKPOINT_MAX_BYTES, KafkaSink
@@ -177,11 +177,13 @@ class Worker:
         )
         self.on_incident = on_incident
         playbooks = load_playbooks(settings.playbooks)  # a broken playbook at start is fatal, like a contract
+        # An incident's run, store entry and messages keep a profile a reload dropped (its duties go on).
+        profiles = ProfileMemory(lambda: self.contracts.profiles)
         self.playbook = PlaybookStage(
             bootstrap=settings.broker,
             topics=self.topics,
             sink=self.sink,
-            profiles=lambda: self.contracts.profiles,
+            profiles=profiles,
             playbooks=playbooks,
             collector=self._evidence_collector(),
             metrics=self.metrics,
@@ -189,7 +191,7 @@ class Worker:
             deadline_warning=settings.deadline_warning,
             on_event=on_playbook,
             on_fatal=self._crash,
-            reports=ReportArchive(IncidentStore(settings.store_dir), lambda: self.contracts.profiles),
+            reports=ReportArchive(IncidentStore(settings.store_dir), profiles),
         )
         self.smtp = smtp if smtp is not None else SmtpSettings()
         self.notify_settings = notifier_settings(settings, notify if notify is not None else NotifierSettings())
@@ -198,7 +200,7 @@ class Worker:
             sink=self.sink,
             metrics=self.metrics,
             settings=self.notify_settings,
-            profiles=lambda: self.contracts.profiles,
+            profiles=profiles,
             playbooks=playbooks,
             email=SmtpTransport(self.smtp),
             webhooks=WebhookTransport() if self.notify_settings.webhooks else None,

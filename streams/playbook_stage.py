@@ -121,9 +121,6 @@ def incident_fields(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in _WITHHELD_FIELDS}
 
 
-@dataclass(slots=True)
-class RunState:
-    """What the stage keeps per incident: the run, the incident's facts, evidence still to seal.
 class ProfileMemory:
     """The loaded contract profiles, plus the last loaded profile of each contract a reload dropped.
 
@@ -154,6 +151,9 @@ class ProfileMemory:
         return contract_id in self() and contract_id not in self._load()
 
 
+@dataclass(slots=True)
+class RunState:
+    """What the stage keeps per incident: the run, the incident's facts, evidence still to seal.
 
     ``version`` grows by one with every change written, so of two copies (the
     table's and ``incident-state``'s) the newer is known. ``pending`` holds the
@@ -349,6 +349,10 @@ class PlaybookStage:
             return state, effects, changed
         if not is_incident:
             return None, [], False  # a follow-up before its incident: the incident record carries it too
+        return self._start(record, now)
+
+    def _start(self, record: dict[str, Any], now: datetime) -> tuple[RunState | None, list[Effect], bool]:
+        """A new run for an incident: with its contract's profile and playbook, or what stands in for them."""
         incident_id, contract_id = record["incident_id"], record.get("contract_id")
         if not isinstance(contract_id, str):
             raise PlaybookError(f"incident {incident_id}: the record names no contract (contract_id)")
@@ -361,10 +365,6 @@ class PlaybookStage:
         jurisdiction = str(record.get("jurisdiction"))
         if profile is not None and jurisdiction != profile.jurisdiction:
             # The contract decides whose clauses apply; the record's word is not repeated (it may be anything).
-        return self._start(record, now)
-
-    def _start(self, record: dict[str, Any], now: datetime) -> tuple[RunState | None, list[Effect], bool]:
-        """A new run for an incident: with its contract's profile and playbook, or what stands in for them."""
             log.warning(
                 "incident record names another jurisdiction than its contract's", extra={"incident_id": incident_id}
             )

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from kinkyu.core.contract import Contact, ContractProfile
+from kinkyu.core.timespan import shift
 from kinkyu.exceptions import KinkyuError
 
 Purpose = Literal["notify", "escalated", "unanswered"]
@@ -200,12 +201,18 @@ class EscalationState:
         return tuple(out)
 
     def next_due(self) -> datetime | None:
-        """When :meth:`next_step` next has something to send (None: nothing ever will)."""
+        """When :meth:`next_step` next has something to send (None: nothing ever will).
+
+        A timeout that ends past datetime's range never comes: None too, unless
+        the chain was bumped (a playbook escalation still moves it on).
+        """
         if not self.active:
             return None
         if self.stage == 0 or self.last_sent_at is None:
             return self.started_at
-        due = self.last_sent_at + self.ack_timeout
+        due = shift(self.last_sent_at, self.ack_timeout)
+        if due is None:
+            return self.bumped_at
         if self.bumped_at is not None and self.bumped_at < due:
             return self.bumped_at
         return due
@@ -296,8 +303,9 @@ class EscalationState:
                 acknowledged_at=_dt(data.get("acknowledged_at")),
                 payload=dict(data.get("payload") or {}),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise EscalationError(f"not an escalation chain: {type(exc).__name__} on {exc.args[:1]}") from exc
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            # The exception's type only: its text can quote the stored value.
+            raise EscalationError(f"not an escalation chain: {type(exc).__name__}") from exc
 
 
 def chain_for(

@@ -15,6 +15,10 @@ general guideline 3-5:
 
 Public holidays come from :mod:`holidays` (``holidays.Japan``), never from a
 hand-written list, so a new or moved holiday arrives with a package update.
+That package knows the years :data:`~kinkyu.core.timespan.HOLIDAY_YEARS`
+(1949-2099) only: a day outside them, or a period that would leave datetime's
+range, raises :class:`~kinkyu.core.timespan.CalendarRangeError` (a code, never
+the date) instead of a deadline that silently skips no holiday.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from functools import lru_cache
 import holidays
 
 from kinkyu.core.model import JST
+from kinkyu.core.timespan import CalendarRangeError, require_holidays
 
 # 速報 (preliminary report): the guideline reads 速やかに as "about 3-5 days".
 # That is guidance, not a statutory period; the product reminds on day 3 and
@@ -73,26 +78,35 @@ def is_jp_non_working_day(d: date) -> bool:
     """Tell whether ``d`` is a Saturday, Sunday, JP public holiday or in 29 Dec - 3 Jan.
 
     Public holidays are those of ``holidays`` for Japan (``JP``), which includes substitute
-    holidays (振替休日) and citizens' holidays (国民の休日).
+    holidays (振替休日) and citizens' holidays (国民の休日). CalendarRangeError
+    (``no-holiday-calendar``) for a year outside :data:`~kinkyu.core.timespan.HOLIDAY_YEARS`.
     """
     if isinstance(d, datetime):
         # A datetime's date depends on its zone; make the caller say which.
         raise TypeError("pass a date (e.g. learned_date(ts)), not a datetime")
+    require_holidays(d, "public holidays")
     return d.weekday() >= _SATURDAY or _is_year_end_closure(d) or d in _jp_holidays(d.year)
 
 
 def next_working_day(d: date) -> date:
     """Return ``d`` when it is a working day, else the first working day after it."""
     while is_jp_non_working_day(d):
-        d += timedelta(days=1)
+        d = _day_after(d, 1)
     return d
 
 
 def previous_working_day(d: date) -> date:
     """Return ``d`` when it is a working day, else the last working day before it."""
     while is_jp_non_working_day(d):
-        d -= timedelta(days=1)
+        d = _day_after(d, -1)
     return d
+
+
+def _day_after(d: date, days: int) -> date:
+    try:
+        return d + timedelta(days=days)
+    except OverflowError as exc:
+        raise CalendarRangeError("out-of-range", "a day count") from exc
 
 
 def legal_deadline(learned: date, days: int) -> date:
@@ -102,17 +116,23 @@ def legal_deadline(learned: date, days: int) -> date:
     general guideline 3-5), so the nominal last day is ``learned + days - 1``;
     weekends inside the period count. When that last day is not a working day
     (:func:`is_jp_non_working_day`) the deadline moves to the next working day.
+    CalendarRangeError when a day of the count has no holiday calendar or no date.
     """
     if days < 1:
         raise ValueError(f"a period has at least one day, got {days}")
-    return next_working_day(learned + timedelta(days=days - 1))
+    # Checked before counting: 9999-12-31 plus 30 days is not a date at all.
+    require_holidays(learned, "the day learned")
+    return next_working_day(_day_after(learned, days - 1))
 
 
 def learned_date(ts: datetime) -> date:
     """Return the Japan calendar date of the moment the organisation learned of a breach."""
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError("learned_date needs an aware datetime (Japan dates depend on the zone)")
-    return ts.astimezone(JST).date()
+    try:
+        return ts.astimezone(JST).date()
+    except OverflowError as exc:
+        raise CalendarRangeError("out-of-range", "the Japan date learned") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +277,10 @@ def contractor_status(
         _require_aware("reported_at", reported_at)
     if within < timedelta(0):
         raise ValueError("within must not be negative")
-    due_at = discovered_at + within
+    try:
+        due_at = discovered_at + within
+    except OverflowError as exc:
+        raise CalendarRangeError("out-of-range", "the contractor's due time") from exc
     if reported_at is not None:
         state = ContractorState.RELEASED
     elif now > due_at:

@@ -203,9 +203,13 @@ def _when(value: datetime | date | None, lang: Lang) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("report times must be aware datetimes")
-        local = value.astimezone(JST)
+        try:
+            local, zone = value.astimezone(JST), "JST"
+        except OverflowError:
+            # At the ends of datetime's range Japan time may not exist; the time in its own offset still says when.
+            local, zone = value, f"UTC{value:%z}"
         if lang == "en":
-            return f"{local:%Y-%m-%d %H:%M} JST"
+            return f"{local:%Y-%m-%d %H:%M} {zone}"
         return f"{local.year}年{local.month}月{local.day}日 {local.hour}時{local.minute:02d}分"
     if lang == "en":
         return f"{value:%Y-%m-%d}"

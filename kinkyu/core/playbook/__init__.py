@@ -7,13 +7,16 @@
 - :mod:`~kinkyu.core.playbook.containment` - the containment commands per rule;
 - :mod:`~kinkyu.core.playbook.effects` - what a run asks the outside world to do;
 - :mod:`~kinkyu.core.playbook.run` - :class:`PlaybookRun`, the state machine:
-  :func:`start`, :func:`apply`, :func:`tick`, :func:`on_record`.
+  :func:`start`, :func:`apply`, :func:`tick`, :func:`on_record`;
+- :mod:`~kinkyu.core.playbook.baseline` - the steps that run when a
+  jurisdiction has no playbook loaded.
 
 Pure domain: no I/O, no clock (``now`` is passed in), no faust or jinja2.
 """
 
 from __future__ import annotations
 
+from kinkyu.core.playbook.baseline import BASELINE_SEED, baseline_playbook, is_baseline
 from kinkyu.core.playbook.containment import CONTAINMENT, ContainmentCommand, Targets, command_id, propose
 from kinkyu.core.playbook.definition import (
     REPORT_ITEMS,
@@ -38,9 +41,12 @@ from kinkyu.core.playbook.effects import (
 from kinkyu.core.playbook.exceptions import PlaybookError, PlaybookRunError
 from kinkyu.core.playbook.policy import DEFAULT_REPORT_AT_ONCE, DEFAULT_URGENCY, ResponsePolicy
 from kinkyu.core.playbook.run import (
+    COMPUTATION_FAILED,
+    DUE_UNKNOWN,
     FOLLOW_UP_DATA_KEYS,
     CommandRun,
     PlaybookRun,
+    ProfileSource,
     StepRun,
     Task,
     apply,
@@ -52,9 +58,12 @@ from kinkyu.core.playbook.run import (
 )
 
 __all__ = [
+    "BASELINE_SEED",
+    "COMPUTATION_FAILED",
     "CONTAINMENT",
     "DEFAULT_REPORT_AT_ONCE",
     "DEFAULT_URGENCY",
+    "DUE_UNKNOWN",
     "FOLLOW_UP_DATA_KEYS",
     "REPORT_ITEMS",
     "AppliesTo",
@@ -69,6 +78,7 @@ __all__ = [
     "PlaybookError",
     "PlaybookRun",
     "PlaybookRunError",
+    "ProfileSource",
     "ResponsePolicy",
     "SealEvidence",
     "Step",
@@ -78,9 +88,11 @@ __all__ = [
     "TimelineAppended",
     "actions",
     "apply",
+    "baseline_playbook",
     "command_id",
     "contract_end",
     "entries",
+    "is_baseline",
     "next_due",
     "on_record",
     "parse_playbook",

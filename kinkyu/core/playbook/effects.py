@@ -70,6 +70,10 @@ class Notify:
     (``preliminary`` / ``final``), ``learned`` and ``due`` (ISO dates),
     ``final_days`` (30 / 60), ``improper_purpose`` and ``triggers`` (the city's
     fired trigger codes).
+
+    ``due_unknown``: the report's deadline could not be computed from the
+    incident's times (it is sent all the same; the message shows the deadline
+    as 要確認, to be confirmed). Its wire form has the key only when true.
     """
 
     effect_id: str
@@ -91,10 +95,11 @@ class Notify:
     contract_ended: bool = False
     rule8_facts: dict[str, Any] | None = None
     ppc: dict[str, Any] | None = None
+    due_unknown: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Wire form."""
-        return {
+        out: dict[str, Any] = {
             "effect": "notify",
             "effect_id": self.effect_id,
             "incident_id": self.incident_id,
@@ -116,6 +121,9 @@ class Notify:
             "rule8_facts": dict(self.rule8_facts) if self.rule8_facts is not None else None,
             "ppc": dict(self.ppc) if self.ppc is not None else None,
         }
+        if self.due_unknown:
+            out["due_unknown"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,9 @@ Urgency words (legal.md "Urgency words"), strongest first:
   sets ``urgency: {遅滞なく: 12h}`` (or anything it agreed).
 
 Durations are written like the profile's thresholds: ``90s``, ``30m``, ``1h``,
-``3d`` (or a number of seconds).
+``3d`` (or a number of seconds), and are at most :data:`MAX_DURATION` (ten
+years): every one is added to a time, and a longer one says nothing a person
+could act on while it can push a deadline out of datetime's range.
 """
 
 from __future__ import annotations
@@ -49,7 +51,11 @@ def _duration(value: object) -> object:
     # Imported here, not at the top: kinkyu.core.contract imports this module.
     from kinkyu.core.contract import parse_duration  # noqa: PLC0415
 
-    return parse_duration(value)
+    try:
+        return parse_duration(value)
+    except OverflowError as exc:
+        # timedelta's own limit: pydantic reports only ValueError as a field's problem.
+        raise ValueError(_TOO_LONG) from exc
 
 
 def _format(value: timedelta) -> str:
@@ -57,6 +63,9 @@ def _format(value: timedelta) -> str:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(_format, return_type=str)]
+
+MAX_DURATION = timedelta(days=3650)
+_TOO_LONG = "must be at most 3650d (ten years)"
 
 DEFAULT_URGENCY: dict[UrgencyWord, timedelta] = {
     "直ちに": timedelta(hours=1),
@@ -150,6 +159,9 @@ class ResponsePolicy(BaseModel):
             if duration <= timedelta(0):
                 msg = f"{word} must allow a positive duration"
                 raise ValueError(msg)
+            if duration > MAX_DURATION:
+                msg = f"{word} {_TOO_LONG}"
+                raise ValueError(msg)
         return value
 
     @field_validator("report_at_once", "auto_contain")
@@ -179,6 +191,8 @@ class ResponsePolicy(BaseModel):
         if value is not None and value <= timedelta(0):
             msg = "must be a positive duration"
             raise ValueError(msg)
+        if value is not None and value > MAX_DURATION:
+            raise ValueError(_TOO_LONG)
         return value
 
     @field_validator("evidence_window")
@@ -187,6 +201,8 @@ class ResponsePolicy(BaseModel):
         if value < timedelta(0):
             msg = "must not be negative (0 seals exactly the incident's events)"
             raise ValueError(msg)
+        if value > MAX_DURATION:
+            raise ValueError(_TOO_LONG)
         return value
 
     def within(self, word: UrgencyWord) -> timedelta:

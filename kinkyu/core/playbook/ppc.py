@@ -45,6 +45,7 @@ from kinkyu.core.legal import (
 )
 from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.model import JST
+from kinkyu.core.timespan import CalendarRangeError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -135,7 +136,25 @@ class PPCState:
         )
 
     def deadlines(self) -> PPCDeadlines | None:
-        """The city's 速報 / 確報 dates, once the city has learned (day 1: the Japan date it did)."""
+        """The city's 速報 / 確報 dates, once the city has learned (day 1: the Japan date it did).
+
+        None too when they cannot be computed (:meth:`deadlines_problem` says why):
+        the dates are then unknown (要確認), and no reminder goes out.
+        """
+        try:
+            return self._deadlines()
+        except CalendarRangeError:
+            return None
+
+    def deadlines_problem(self) -> str | None:
+        """Why the city's dates cannot be computed (``out-of-range``, ``no-holiday-calendar``), or None."""
+        try:
+            self._deadlines()
+        except CalendarRangeError as exc:
+            return exc.code
+        return None
+
+    def _deadlines(self) -> PPCDeadlines | None:
         if self.city_learned_at is None:
             return None
         improper = self.assessment.improper_purpose if self.assessment is not None else False
@@ -149,7 +168,10 @@ class PPCState:
         return ppc_reminders(dl)
 
     def contractor(self, discovered_at: datetime, within: timedelta | None) -> ContractorStatus:
-        """The contractor's status on its report to the city, as of the last change (``checked_at``)."""
+        """The contractor's status on its report to the city, as of the last change (``checked_at``).
+
+        CalendarRangeError when its due time is out of datetime's range.
+        """
         now = self.checked_at or discovered_at
         return contractor_status(
             discovered_at,

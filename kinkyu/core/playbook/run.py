@@ -67,6 +67,18 @@ entry's ``data``; see :data:`FOLLOW_UP_DATA_KEYS`; all are optional):
     entry lists the open task ids and the incident stays open (a new
     resolution is needed once they are done).
 
+Robust in depth: a time the run cannot compute from an incident's times (a
+deadline past year 9999, a PPC date outside the holiday calendar's years, an
+evidence window off datetime's range; :mod:`kinkyu.core.timespan`) degrades
+the one step that needs it, never the run. The step goes on without it (a
+report still goes to the city, its deadline shown as unknown, 要確認; an
+evidence window is clamped and the triggering events sealed by id), and a
+``computation_failed`` entry records what could not be computed, as codes:
+``computation``, ``step`` / ``task_id``, ``error`` (``out-of-range``,
+``no-holiday-calendar``, ``invalid``) and ``outcome``; never a value or an
+exception's text, which could echo the input. A step that fails to start for
+such a reason is left for a person (a task, mailed to the contractor).
+
 Applying a record twice changes nothing: follow-ups are recognised by their
 ``event_id`` (or, without one, by their content), incident records by the
 facts they carry. Timeline entries hold ids, counts, categories, times and
@@ -82,13 +94,14 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from kinkyu.core.incident import Incident, TimelineEntry
 from kinkyu.core.legal import Assessment, Override, ReportingParty, Rule8Items
 from kinkyu.core.model import FOLLOW_UP_KINDS, JST
+from kinkyu.core.playbook.baseline import is_baseline
 from kinkyu.core.playbook.containment import ContainmentCommand, Targets, propose
 from kinkyu.core.playbook.definition import REPORT_ITEMS, Playbook, Step
 from kinkyu.core.playbook.effects import (
@@ -115,6 +128,7 @@ from kinkyu.core.playbook.ppc import (
     reminder_effect_id,
     rule8_json,
 )
+from kinkyu.core.timespan import CalendarRangeError, clamp, jst_date, jst_text, shift
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -122,6 +136,9 @@ if TYPE_CHECKING:
     from kinkyu.core.contract import Dataset
 
 SYSTEM = "kinkyu"
+# Where a run's contract profile came from: loaded now, kept from before a reload dropped it, or
+# not known at all (then the policy is the default one and nobody's address is known).
+ProfileSource = Literal["loaded", "retained", "missing"]
 
 # States.
 NEW = "new"
@@ -175,7 +192,25 @@ _REPORT_NOTIFY: dict[str, NotifyKind] = {
 
 
 def _jst(ts: datetime) -> str:
-    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M} JST"
+    return jst_text(ts)
+
+
+# The timeline kind of a computation the run could not make (module docstring).
+COMPUTATION_FAILED = "computation_failed"
+# What a person reads where a deadline could not be computed.
+DUE_UNKNOWN = "要確認 (to be confirmed)"
+# The errors a time computation raises: datetime's range (OverflowError), a date or a calendar
+# outside what is known (ValueError, CalendarRangeError). Anything else is a bug, not input.
+_RANGE_ERRORS = (ArithmeticError, ValueError)
+
+
+def _failure_code(exc: BaseException) -> str:
+    # A code, never str(exc): the text of a ValueError can quote the value it refused.
+    if isinstance(exc, CalendarRangeError):
+        return exc.code
+    if isinstance(exc, ArithmeticError):
+        return "out-of-range"
+    return "invalid"
 
 
 def _span(value: timedelta) -> str:
@@ -542,12 +577,12 @@ class PlaybookRun:
             encrypted_exempt=a.encrypted_exempt if a is not None else False,
             decided=latest.reportable if latest is not None else None,
             publication_done=(
-                publication.done_at.astimezone(JST).date()
+                jst_date(publication.done_at)
                 if publication is not None and publication.status == "done" and publication.done_at is not None
                 else None
             ),
             prevention_done=(
-                prevention.done_at.astimezone(JST).date()
+                jst_date(prevention.done_at)
                 if prevention is not None and prevention.status == "done" and prevention.done_at is not None
                 else None
             ),
@@ -589,15 +624,19 @@ class PlaybookRun:
             if dl is not None
             else None
         )
-        status = p.contractor(self.learned_at, self.contractor_within())
-        out["contractor"] = {
-            "discovered_at": status.discovered_at.isoformat(),
-            "due_at": status.due_at.isoformat(),
-            "reported_at": _iso(status.reported_at),
-            "state": status.state.value,
-            "released": status.released,
-            "reported_late": status.reported_late,
-        }
+        try:
+            status = p.contractor(self.learned_at, self.contractor_within())
+        except CalendarRangeError:
+            out["contractor"] = None  # its due time is out of range: unknown (要確認), not a reason to fail
+        else:
+            out["contractor"] = {
+                "discovered_at": status.discovered_at.isoformat(),
+                "due_at": status.due_at.isoformat(),
+                "reported_at": _iso(status.reported_at),
+                "state": status.state.value,
+                "released": status.released,
+                "reported_late": status.reported_late,
+            }
         out["reminders"] = [
             {
                 "report": r.report,
@@ -752,6 +791,54 @@ class _Ctx:
         self.out: list[Effect] = []
         self.seen = set(run.seen)
 
+    # -- what cannot be computed ----------------------------------------------------
+
+    def cannot(
+        self,
+        computation: str,
+        *,
+        error: str,
+        outcome: str,
+        how: str,
+        step: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        """Record, once per computation and step (or task), that the run could not compute it, and what it did.
+
+        ``how`` is the human sentence of ``outcome``. Codes and ids only: the
+        value and the exception's text stay out (they may echo the input).
+        """
+        for e in self.run.timeline:
+            if e.kind == COMPUTATION_FAILED and (
+                e.data.get("computation"),
+                e.data.get("step"),
+                e.data.get("task_id"),
+            ) == (computation, step, task_id):
+                return
+        subject = f"task {task_id}" if task_id else (f"step {step}" if step else "the incident")
+        self.log(
+            f"{computation.replace('_', ' ')} of {subject} cannot be computed from the incident's times "
+            f"({error}): {how}",
+            COMPUTATION_FAILED,
+            {"computation": computation, "step": step, "task_id": task_id, "error": error, "outcome": outcome},
+        )
+
+    def due_at(
+        self, base: datetime, within: timedelta, *, step: str | None = None, task_id: str | None = None
+    ) -> datetime | None:
+        """``base + within`` as a deadline; None (unknown, 要確認) and a coded entry when it is out of range."""
+        due = shift(base, within)
+        if due is None:
+            self.cannot(
+                "deadline",
+                error="out-of-range",
+                outcome="due-unknown",
+                how=f"due {DUE_UNKNOWN}; the step goes on without a deadline",
+                step=step,
+                task_id=task_id,
+            )
+        return due
+
     # -- output ------------------------------------------------------------------
 
     def log(
@@ -772,6 +859,7 @@ class _Ctx:
         task_id: str | None = None,
         missing: tuple[str, ...] = (),
         rule8: Rule8Facts | None = None,
+        due_unknown: bool = False,
     ) -> NotifyEffect:
         run = self.run
         step = run.playbook.step(st.step_id)
@@ -795,6 +883,7 @@ class _Ctx:
             task_id=task_id,
             contract_ended=run.contract_ended,
             rule8_facts=rule8.to_json() if rule8 is not None else None,
+            due_unknown=due_unknown,
         )
         self.out.append(effect)
         return effect
@@ -844,6 +933,40 @@ class _Ctx:
         return added
 
     def start_step(self, st: StepRun, base: datetime) -> None:
+        """Start ``st``; a time it cannot compute leaves this step to a person and every other step running."""
+        try:
+            self._start_step(st, base)
+        except _RANGE_ERRORS as exc:
+            self.step_failed(st, exc)
+
+    def step_failed(self, st: StepRun, exc: BaseException) -> None:
+        """``st`` could not be started: coded entry, a task for the contractor, and a report still goes out."""
+        step = self.step_def(st)
+        st.status = "active"
+        st.done_at = None
+        st.note = "could not be started automatically; do it by hand and record it with an update"
+        self.cannot(
+            "step",
+            error=_failure_code(exc),
+            outcome="by-hand",
+            how="left to a person (a task for the contractor)",
+            step=st.step_id,
+        )
+        if st.kind in _CITY_REPORTS and not st.sent:
+            # The city hears of the incident all the same: what is known, the deadline 要確認.
+            st.status = "sent"
+            st.sent_at = self.now
+            self.notify(st, _REPORT_NOTIFY[st.kind], audience=step.to or "city", due_unknown=True)
+        self.open_task(
+            task_id=f"{st.step_id}:by-hand",
+            title=f"{step.title_ja}を手作業で行う / do '{step.title_en}' by hand",
+            owner="contractor",
+            due=None,
+            source="step",
+            step_id=st.step_id,
+        )
+
+    def _start_step(self, st: StepRun, base: datetime) -> None:
         step = self.step_def(st)
         st.started_at = self.now
         kind = step.kind
@@ -857,12 +980,13 @@ class _Ctx:
             self.report(st, step, base)
         elif kind == "progress_report":
             st.status = "active"
-            st.next_due = base + self.run.policy.progress_interval
+            st.next_due = None
+            st.next_due = self.progress_due(st, base)
             self.log(
                 f"progress reports (処理経過) to the city every {_span(self.run.policy.progress_interval)}, "
-                f"first {_jst(st.next_due)} ({step.clause.article})",
+                f"first {_jst(st.next_due) if st.next_due else DUE_UNKNOWN} ({step.clause.article})",
                 "step_started",
-                {"step": st.step_id, "next_due": st.next_due.isoformat(), "article": step.clause.article},
+                {"step": st.step_id, "next_due": _iso(st.next_due), "article": step.clause.article},
             )
         elif kind in {"instructions", "report_request"}:
             st.status = "active"
@@ -880,7 +1004,7 @@ class _Ctx:
                 else self.run.policy.recovery_within
             )
             st.status = "active"
-            st.due = base + within if within is not None else None
+            st.due = self.due_at(base, within, step=st.step_id) if within is not None else None
             self.open_task(
                 task_id=st.step_id,
                 title=f"{step.title_ja} / {step.title_en}",
@@ -901,15 +1025,18 @@ class _Ctx:
     def report(self, st: StepRun, step: Step, base: datetime) -> None:
         run = self.run
         urgency = step.urgency
-        due = base + run.policy.within(urgency) if urgency is not None else None
+        due = self.due_at(base, run.policy.within(urgency), step=st.step_id) if urgency is not None else None
+        unknown = urgency is not None and due is None
         st.status = "sent"
         st.due = due
         st.sent_at = self.now
+        if unknown:
+            st.note = f"deadline {DUE_UNKNOWN}: not computable from the incident's times"
         missing = tuple(i for i in step.items if not self.item_known(i))
         kind = _REPORT_NOTIFY[step.kind]
         how = "in writing (書面)" if step.written else "report"
         self.log(
-            f"{step.kind} to the {step.to} issued {how}; due {_jst(due) if due else '-'} "
+            f"{step.kind} to the {step.to} issued {how}; due {_jst(due) if due else (DUE_UNKNOWN if unknown else '-')} "
             f"({urgency or 'no time word'}, {step.clause.article})"
             + (" as a possible breach (おそれ)" if run.possible and step.kind != "complaint_report" else "")
             + (f"; {len(missing)} clause item(s) under investigation (調査中)" if missing else ""),
@@ -924,12 +1051,13 @@ class _Ctx:
                 "items": list(step.items),
                 "missing_items": list(missing),
                 "effect_id": f"{run.incident_id}/{st.step_id}/{kind}/{st.sent + 1}",
+                **({"due_unknown": True} if unknown else {}),
             },
         )
         # The first word to the city carries the nine Rule 8(1) items: telling the city what it
         # knows of them releases the contractor from its own PPC report (legal.md).
         rule8 = run.rule8_facts() if step.kind in CLOCK_STEP_KINDS else None
-        self.notify(st, kind, audience=step.to or "city", due=due, missing=missing, rule8=rule8)
+        self.notify(st, kind, audience=step.to or "city", due=due, missing=missing, rule8=rule8, due_unknown=unknown)
         for item in missing:
             label_ja, label_en = REPORT_ITEMS[item]
             self.open_task(
@@ -1006,13 +1134,26 @@ class _Ctx:
     def seal(self, st: StepRun, event_ids: list[str], since_ts: datetime, until_ts: datetime | None = None) -> None:
         run = self.run
         window = run.policy.evidence_window
+        last = until_ts or run.facts.last_event_ts
+        since, until = shift(since_ts, -window), shift(last, window)
+        if since is None or until is None:
+            # The triggering events are sealed by id whatever the window; the window keeps inside time.
+            self.cannot(
+                "evidence_window",
+                error="out-of-range",
+                outcome="window-clamped",
+                how="the window is clamped to datetime's range; the incident's own events are sealed by id",
+                step=st.step_id,
+            )
+            since = since if since is not None else clamp(since_ts)
+            until = until if until is not None else clamp(last)
         run.seals += 1
         effect = SealEvidence(
             effect_id=f"{run.incident_id}/seal/{run.seals}",
             incident_id=run.incident_id,
             contract_id=run.contract_id,
-            since=since_ts - window,
-            until=(until_ts or run.facts.last_event_ts) + window,
+            since=min(since, until),
+            until=until,
             window_before=window,
             window_after=window,
             event_ids=tuple(event_ids),
@@ -1076,7 +1217,7 @@ class _Ctx:
         mine = [c for c in run.commands if c.command.step_id == st.step_id]
         pending = [c for c in mine if c.status not in _FINAL_COMMAND]
         if proposal.commands and step.urgency is not None and st.due is None:
-            st.due = base + run.policy.within(step.urgency)
+            st.due = self.due_at(base, run.policy.within(step.urgency), step=st.step_id)
         if pending:
             st.status = "active"
             st.done_at = None
@@ -1223,11 +1364,11 @@ class _Ctx:
         step = self.step_def(st)
         st.status = "active"
         st.started_at = self.now
-        st.due = self.now + self.run.policy.triage_within
+        st.due = self.due_at(self.now, self.run.policy.triage_within, step=st.step_id)
         self.log(
-            f"triage: confirm or dismiss by {_jst(st.due)} ({step.clause.article})",
+            f"triage: confirm or dismiss by {_jst(st.due) if st.due else DUE_UNKNOWN} ({step.clause.article})",
             "step_started",
-            {"step": st.step_id, "due": st.due.isoformat(), "rules": list(self.run.facts.rules)},
+            {"step": st.step_id, "due": _iso(st.due), "rules": list(self.run.facts.rules)},
         )
         self.notify(st, "triage_due", audience="contractor", due=st.due)
 
@@ -1340,17 +1481,17 @@ class _Ctx:
             from kinkyu.core.contract import parse_duration  # noqa: PLC0415  # avoids an import cycle
 
             try:
-                due = ts + parse_duration(data["within"])
-            except ValueError:
+                due = shift(ts, parse_duration(data["within"]))
+            except (ValueError, OverflowError):
                 due = None
+        task_id = str(data.get("task_id") or f"instruction:{data.get('event_id') or len(run.tasks) + 1}")
         if due is None:
             if step_def is not None and step_def.kind == "report_request" and step_def.urgency is not None:
-                due = ts + run.policy.within(step_def.urgency)
+                due = self.due_at(ts, run.policy.within(step_def.urgency), task_id=task_id)
             else:
-                due = ts + run.policy.instruction_within
+                due = self.due_at(ts, run.policy.instruction_within, task_id=task_id)
         if run.state == CLOSED:
             self.reopen("a city instruction arrived")
-        task_id = str(data.get("task_id") or f"instruction:{data.get('event_id') or len(run.tasks) + 1}")
         title = data.get("title") or (
             "甲からの報告の求め / report requested by the city" if report_request else "甲の指示 / city instruction"
         )
@@ -1660,7 +1801,8 @@ class _Ctx:
         p.learned_via = via
         p.clock_step = step_id
         dl = p.deadlines()
-        if dl is None:  # pragma: no cover - set just above
+        if dl is None:
+            self.ppc_dates_unknown(ts, via, step_id)
             return
         self.log(
             f"the city learned of the incident on {dl.learned.isoformat()} ({via.replace('_', ' ')}, {step_id}): "
@@ -1676,6 +1818,29 @@ class _Ctx:
                 "final_due": dl.final_due.isoformat(),
                 "final_days": dl.final_days,
             },
+        )
+
+    def ppc_dates_unknown(self, ts: datetime, via: str, step_id: str) -> None:
+        """The city learned, but its PPC dates cannot be computed: say so, and that they are 要確認."""
+        self.log(
+            f"the city learned of the incident ({via.replace('_', ' ')}, {step_id}): the contractor has told the "
+            f"city (released from its own PPC report); the city's 速報 and 確報 dates are {DUE_UNKNOWN}",
+            "ppc_clock",
+            {
+                "city_learned_at": ts.isoformat(),
+                "learned": None,
+                "via": via,
+                "step": step_id,
+                "preliminary_due": None,
+                "final_due": None,
+                "final_days": None,
+            },
+        )
+        self.cannot(
+            "ppc_deadlines",
+            error=self.run.ppc.deadlines_problem() or "out-of-range",
+            outcome="dates-unknown",
+            how=f"the city's PPC report dates are {DUE_UNKNOWN}; no reminder is sent",
         )
 
     def ppc_reminders(self) -> None:
@@ -1742,66 +1907,17 @@ class _Ctx:
         if run.state == CLOSED:
             return
         for st in list(run.steps):
-            step = self.step_def(st)
-            if st.kind == "triage":
-                if st.status == "active" and st.due is not None and not st.missed and now >= st.due:
-                    st.missed = True
-                    self.log(
-                        f"deadline missed: triage was due {_jst(st.due)}",
-                        "deadline_missed",
-                        {"step": st.step_id, "due": st.due.isoformat()},
-                    )
-                    self.escalate("deadline_missed", step_id=st.step_id, due=st.due)
-                    if run.policy.report_when_triage_missed and run.state == TRIAGE:
-                        st.status = "done"
-                        st.done_at = now
-                        st.note = "triage deadline missed; reported as a possible breach"
-                        run.triage = "not_needed"
-                        run.possible = True
-                        self.confirm(st.due, "triage deadline missed (report_when_triage_missed)")
-                continue
-            if (
-                st.status == "sent"
-                and st.kind in _ACK_CHASED
-                and not st.ack_escalated
-                and st.sent_at is not None
-                and now >= st.sent_at + run.policy.ack_timeout
-            ):
-                st.ack_escalated = True
-                self.log(
-                    f"{st.kind} not acknowledged within {_span(run.policy.ack_timeout)}: "
-                    "escalating to the next contact",
-                    "ack_timeout",
-                    {"step": st.step_id, "sent_at": st.sent_at.isoformat()},
+            try:
+                self.tick_step(st)
+            except _RANGE_ERRORS as exc:
+                # One step's clock must not stop the others' (nor the tasks' below).
+                self.cannot(
+                    "clock",
+                    error=_failure_code(exc),
+                    outcome="step-not-checked",
+                    how="this step's deadlines are not checked; see to it by hand",
+                    step=st.step_id,
                 )
-                self.escalate("no_acknowledgement", step_id=st.step_id, due=st.due)
-            if st.status in {"active", "sent"} and st.due is not None and not st.missed and now >= st.due:
-                st.missed = True
-                what = "not acknowledged by the city" if st.status == "sent" else "not done"
-                self.log(
-                    f"deadline missed: {st.kind} {what} by {_jst(st.due)} "
-                    f"({step.urgency or 'policy'}, {step.clause.article})",
-                    "deadline_missed",
-                    {"step": st.step_id, "due": st.due.isoformat(), "urgency": step.urgency},
-                )
-                self.escalate("deadline_missed", step_id=st.step_id, due=st.due)
-            if (
-                st.kind == "progress_report"
-                and st.status == "active"
-                and st.next_due is not None
-                and now >= st.next_due
-            ):
-                due = st.next_due
-                self.log(
-                    f"progress report (処理経過) to the city due {_jst(due)} ({step.clause.article})",
-                    "report_issued",
-                    {"step": st.step_id, "due": due.isoformat()},
-                )
-                self.notify(st, "progress_report", due=due)
-                # One report however long the stage slept; the next falls on the interval's grid.
-                while due <= now:
-                    due += run.policy.progress_interval
-                st.next_due = due
         for task in run.tasks:
             if task.status == "open" and task.due is not None and not task.missed and now >= task.due:
                 task.missed = True
@@ -1811,6 +1927,93 @@ class _Ctx:
                     {"task_id": task.task_id, "due": task.due.isoformat()},
                 )
                 self.escalate("deadline_missed", step_id=task.step_id, task_id=task.task_id, due=task.due)
+
+    def tick_step(self, st: StepRun) -> None:
+        """One step's deadlines at ``now``: missed, unacknowledged, a progress report due."""
+        run = self.run
+        now = self.now
+        step = self.step_def(st)
+        if st.kind == "triage":
+            if st.status == "active" and st.due is not None and not st.missed and now >= st.due:
+                st.missed = True
+                self.log(
+                    f"deadline missed: triage was due {_jst(st.due)}",
+                    "deadline_missed",
+                    {"step": st.step_id, "due": st.due.isoformat()},
+                )
+                self.escalate("deadline_missed", step_id=st.step_id, due=st.due)
+                if run.policy.report_when_triage_missed and run.state == TRIAGE:
+                    st.status = "done"
+                    st.done_at = now
+                    st.note = "triage deadline missed; reported as a possible breach"
+                    run.triage = "not_needed"
+                    run.possible = True
+                    self.confirm(st.due, "triage deadline missed (report_when_triage_missed)")
+            return
+        if st.status == "sent" and st.kind in _ACK_CHASED and not st.ack_escalated and st.sent_at is not None:
+            chase = self.ack_due(st)
+            if chase is not None and now >= chase:
+                st.ack_escalated = True
+                self.log(
+                    f"{st.kind} not acknowledged within {_span(run.policy.ack_timeout)}: "
+                    "escalating to the next contact",
+                    "ack_timeout",
+                    {"step": st.step_id, "sent_at": st.sent_at.isoformat()},
+                )
+                self.escalate("no_acknowledgement", step_id=st.step_id, due=st.due)
+        if st.status in {"active", "sent"} and st.due is not None and not st.missed and now >= st.due:
+            st.missed = True
+            what = "not acknowledged by the city" if st.status == "sent" else "not done"
+            self.log(
+                f"deadline missed: {st.kind} {what} by {_jst(st.due)} "
+                f"({step.urgency or 'policy'}, {step.clause.article})",
+                "deadline_missed",
+                {"step": st.step_id, "due": st.due.isoformat(), "urgency": step.urgency},
+            )
+            self.escalate("deadline_missed", step_id=st.step_id, due=st.due)
+        if st.kind == "progress_report" and st.status == "active" and st.next_due is not None and now >= st.next_due:
+            due = st.next_due
+            self.log(
+                f"progress report (処理経過) to the city due {_jst(due)} ({step.clause.article})",
+                "report_issued",
+                {"step": st.step_id, "due": due.isoformat()},
+            )
+            self.notify(st, "progress_report", due=due)
+            st.next_due = self.progress_due(st, now)
+
+    def ack_due(self, st: StepRun) -> datetime | None:
+        """When an unacknowledged report of ``st`` is chased (None: out of range, recorded once)."""
+        at = shift(st.sent_at, self.run.policy.ack_timeout) if st.sent_at is not None else None
+        if at is None:
+            self.cannot(
+                "acknowledgement_timeout",
+                error="out-of-range",
+                outcome="not-chased",
+                how="an unacknowledged report is not chased; its deadline still is",
+                step=st.step_id,
+            )
+        return at
+
+    def progress_due(self, st: StepRun, after: datetime) -> datetime | None:
+        """The next progress-report time later than ``after``, on ``st``'s grid (None: out of range, recorded).
+
+        The first one is an interval after ``after``; later ones keep the grid
+        of the first: one report however long the stage slept.
+        """
+        interval = self.run.policy.progress_interval
+        if st.next_due is None:
+            at = shift(after, interval)
+        else:
+            at = shift(st.next_due, interval * ((after - st.next_due) // interval + 1))
+        if at is None:
+            self.cannot(
+                "progress_schedule",
+                error="out-of-range",
+                outcome="no-schedule",
+                how="no further progress report (処理経過) is scheduled; report by hand",
+                step=st.step_id,
+            )
+        return at
 
 
 # -- public API -----------------------------------------------------------------------
@@ -1829,6 +2032,7 @@ def start(
     now: datetime,
     *,
     datasets: Mapping[str, Dataset] | None = None,
+    profile: ProfileSource = "loaded",
 ) -> tuple[PlaybookRun, list[Effect]]:
     """Open a run for ``incident`` (an ``incidents`` record: ``Incident.to_json()``, ``change`` opened).
 
@@ -1840,6 +2044,12 @@ def start(
     count from when the contractor learned of the incident: a filing's
     ``discovered_at`` (if earlier than ``now``), else ``now``. ``datasets``
     (the contract's data sets) feed the PPC assessment; the run keeps a copy.
+
+    An incident always gets a run: ``profile`` other than ``loaded`` (the
+    contract's profile was dropped by a reload, or is not known at all) and a
+    baseline ``playbook`` (:mod:`kinkyu.core.playbook.baseline`, no playbook
+    loaded for the jurisdiction) are recorded on the timeline, and the run goes
+    on with what the caller could give.
     """
     _require_aware(now)
     facts = _facts(incident)
@@ -1849,7 +2059,8 @@ def start(
             f"not the playbook's {playbook.jurisdiction!r}"
         )
     learned = facts.discovered_at if facts.discovered_at is not None and facts.discovered_at <= now else now
-    ended = now >= contract_end(profile_ends)
+    # now >= contract_end(profile_ends), without the day after 9999-12-31 a profile may name.
+    ended = jst_date(now) > profile_ends
     run = PlaybookRun(
         incident_id=str(incident["incident_id"]),
         contract_id=str(incident["contract_id"]),
@@ -1880,6 +2091,7 @@ def start(
             "records": facts.records,
         },
     )
+    _caveats(ctx, profile)
     if ended:
         clause = playbook.after_contract_end
         ctx.log(
@@ -1932,6 +2144,31 @@ def start(
     return run, ctx.out
 
 
+def _caveats(ctx: _Ctx, profile: ProfileSource) -> None:
+    """Say on the timeline what the run started without: the city's own playbook, the contract's profile."""
+    run = ctx.run
+    if is_baseline(run.playbook):
+        ctx.log(
+            f"no playbook is loaded for {run.jurisdiction}: the baseline steps run (report to the city 直ちに); "
+            "check the city's own clauses by hand",
+            "playbook_baseline",
+            {"jurisdiction": run.jurisdiction},
+        )
+    if profile == "retained":
+        ctx.log(
+            f"contract {run.contract_id} is no longer loaded: the run uses its profile as last loaded",
+            "contract_profile",
+            {"profile": profile},
+        )
+    elif profile == "missing":
+        ctx.log(
+            f"contract {run.contract_id} is not loaded: the default response policy applies, its end date is "
+            "unknown, and messages cannot be addressed until the profile is loaded again",
+            "contract_profile",
+            {"profile": profile},
+        )
+
+
 def apply(run: PlaybookRun, record: dict[str, Any], now: datetime) -> list[Effect]:
     """Apply a later ``incidents`` record (``opened`` / ``updated`` incident, or a follow-up ``event``).
 
@@ -1978,19 +2215,21 @@ def on_record(
     contract_ends: date,
     now: datetime,
     datasets: Mapping[str, Dataset] | None = None,
+    profile: ProfileSource = "loaded",
 ) -> tuple[PlaybookRun | None, list[Effect]]:
     """Route one ``incidents`` record: :func:`start` a run or :func:`apply` to the existing one.
 
     An ``event`` record for an incident without a run returns ``(None, [])``:
     the incident record it belongs to carries the same entry in its timeline,
     and the run picks it up from there when it starts. ``datasets`` are the
-    contract's data sets, for a run that starts (see :func:`start`).
+    contract's data sets, for a run that starts, and ``profile`` where its
+    contract's profile came from (see :func:`start`).
     """
     if run is not None:
         return run, apply(run, record, now)
     if record.get("change") == "event":
         return None, []
-    return start(record, playbook, policy, contract_ends, now, datasets=datasets)
+    return start(record, playbook, policy, contract_ends, now, datasets=datasets, profile=profile)
 
 
 def next_due(run: PlaybookRun) -> datetime | None:
@@ -2008,7 +2247,9 @@ def next_due(run: PlaybookRun) -> datetime | None:
         if st.status in {"active", "sent"} and st.due is not None and not st.missed:
             times.append(st.due)
         if st.status == "sent" and st.kind in _ACK_CHASED and not st.ack_escalated and st.sent_at is not None:
-            times.append(st.sent_at + run.policy.ack_timeout)
+            chase = shift(st.sent_at, run.policy.ack_timeout)
+            if chase is not None:  # out of range: never chased (the run's timeline says so)
+                times.append(chase)
         if st.kind == "progress_report" and st.status == "active" and st.next_due is not None:
             times.append(st.next_due)
     times.extend(t.due for t in run.tasks if t.status == "open" and t.due is not None and not t.missed)

@@ -30,8 +30,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kinkyu.contracts import ContractFolder, compile_profiles
 from kinkyu.core.contract import ContractPolicy
-from kinkyu.core.evidence import key_from_config
-from kinkyu.evidence.store import EvidenceStore
 from kinkyu.exceptions import ContractError
 from kinkyu.playbook_files import load_playbooks
 from kinkyu.reports.store import IncidentStore
@@ -39,7 +37,7 @@ from notifiers.service import NotifierSettings
 from notifiers.smtp import SmtpSettings, SmtpTransport
 from notifiers.webhook import WebhookTransport
 from streams.detector import DetectorStage, OnOutput
-from streams.evidence_collector import EvidenceCollector
+from streams.evidence_collector import EvidenceCollector, evidence_collector
 from streams.exceptions import BrokerError, TopicLayoutError
 from streams.metrics import Metrics
 from streams.notifier_stage import TICK, NotifierStage
@@ -221,15 +219,8 @@ class Worker:
                 "each incident's timeline records it"
             )
             return None
-        return EvidenceCollector(
-            bootstrap=s.broker,
-            topics=self.topics,
-            store=EvidenceStore(s.evidence_path),
-            key=key_from_config(s.evidence_key.get_secret_value()),  # EvidenceKeyError names no value
-            lateness=s.lateness,
-            max_items=s.evidence_max_items,
-            sealed_by=f"kinkyu:{s.group}",
-        )
+        # MAC'd with the integrity keys and anchored on the broker; without those keys: IntegrityKeyError (exit 3).
+        return evidence_collector(s, self.topics)
 
     async def _crash(self, exc: BaseException) -> None:
         await self.app.crash(exc)

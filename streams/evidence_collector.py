@@ -16,7 +16,11 @@ the events of the incident's actor or system from ``since`` to ``until``
    truncation is said in the seal's reason and in the result);
 3. seals them with :func:`kinkyu.core.evidence.seal_bundle` and stores the
    bundle with :meth:`kinkyu.evidence.store.EvidenceStore.put_bundle`, both in
-   an executor (AES-GCM, hashing, fsync: blocking work).
+   an executor (AES-GCM, hashing, fsync: blocking work). The store MACs the
+   manifest and the custody entry with the integrity keys and hands the
+   chain's new head to the :class:`~kinkyu.evidence.anchor.AnchorPublisher`,
+   which publishes it on the anchors topic outside the data volume; the seal
+   waits (a while) for that before it counts as done.
 
 Safe to run twice: yes. The bundle id derives from the incident and the
 items only, and the store keeps the first copy of a bundle, so sealing the
@@ -42,17 +46,51 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from kinkyu.core.evidence import EvidenceItem, Manifest, seal_bundle, source_of
+from kinkyu.core.evidence import EvidenceItem, Manifest, key_from_config, seal_bundle, source_of
 from kinkyu.core.playbook import SealEvidence
+from kinkyu.evidence.anchor import AnchorPublisher
+from kinkyu.evidence.exceptions import EvidenceAnchorError, IntegrityKeyError
+from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.evidence.store import EvidenceStore
 from streams.exceptions import BrokerError
-from streams.settings import Topics
+from streams.settings import Topics, WorkerSettings
 
 log = logging.getLogger("kinkyu.evidence")
 
 _PROBE_RECORDS = 8  # records read per binary-search probe, in case the first ones carry no time
 _SCAN_RECORDS = 2_000
 _EXTRA_FETCHES = 2  # fetches past the reported end: some brokers report it short of the last batch
+_ANCHOR_WAIT = 10.0  # seconds a seal waits for its anchor before going on (the publisher keeps retrying)
+
+
+def evidence_collector(settings: WorkerSettings, topics: Topics) -> EvidenceCollector:
+    """The worker's collector: the store MACs with the integrity keys and anchors each head on the broker.
+
+    Sealing without integrity keys is refused (IntegrityKeyError, so ``kinkyu
+    worker`` exits 3): evidence whose custody log anyone with the volume could
+    rewrite is not evidence. Needs ``settings.evidence_key``.
+    """
+    if settings.evidence_key is None:
+        raise IntegrityKeyError("no evidence key (KINKYU_EVIDENCE_KEY) to seal with")
+    key = key_from_config(settings.evidence_key.get_secret_value())  # EvidenceKeyError names no value
+    keyring = integrity_keyring(settings.integrity_keys, settings.integrity_key_id, separate_from=[key])
+    if keyring is None:
+        raise IntegrityKeyError(
+            "evidence is to be sealed (KINKYU_EVIDENCE_KEY is set) but no integrity key is configured: set "
+            'KINKYU_INTEGRITY_KEYS to {"<key id>": "<32 random bytes in base64>"} (not the evidence key; '
+            "`openssl rand -base64 32`), kept off the data volume"
+        )
+    anchors = AnchorPublisher(settings.broker, topics.anchors)
+    return EvidenceCollector(
+        bootstrap=settings.broker,
+        topics=topics,
+        store=EvidenceStore(settings.evidence_path, keyring=keyring, on_append=anchors.offer),
+        key=key,
+        lateness=settings.lateness,
+        max_items=settings.evidence_max_items,
+        sealed_by=f"kinkyu:{settings.group}",
+        anchors=anchors,
+    )
 
 
 def seal_from_json(data: dict[str, Any]) -> SealEvidence:
@@ -156,6 +194,7 @@ class EvidenceCollector:
         max_items: int = 10_000,
         sealed_by: str = "kinkyu",
         time_budget: float = 60.0,
+        anchors: AnchorPublisher | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
@@ -165,13 +204,16 @@ class EvidenceCollector:
         self.max_items = max_items
         self.sealed_by = sealed_by
         self.time_budget = time_budget
+        self.anchors = anchors
         self._consumer: AIOKafkaConsumer | None = None
 
     async def stop(self) -> None:
-        """Disconnect the reader."""
+        """Disconnect the reader and the anchor publisher."""
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+        if self.anchors is not None:
+            await self.anchors.stop()
 
     async def _reader(self) -> AIOKafkaConsumer:
         # One group-less reader, made on first use and kept: seals come one at a time from one agent.
@@ -205,9 +247,22 @@ class EvidenceCollector:
             reason += f"; truncated at {self.max_items} events ({found.dropped} more in scope not sealed)"
         if found.timed_out:
             reason += f"; reading stopped after {self.time_budget:.0f}s"
+        if self.anchors is not None:
+            await self.anchors.start()
         job = functools.partial(self._seal_and_store, seal.incident_id, found.items, now, reason)
         manifest = await asyncio.get_running_loop().run_in_executor(None, job)
+        await self._anchored(seal.incident_id)
         return SealResult(manifest.bundle_id, manifest.item_count, found.scanned, found.truncated)
+
+    async def _anchored(self, incident_id: str) -> None:
+        """Wait until the custody chain's new head is on the anchors topic (it is retried if that takes long)."""
+        if self.anchors is None:
+            return
+        try:
+            await self.anchors.flush(_ANCHOR_WAIT)
+        except EvidenceAnchorError:
+            # The seal is on disk and MAC'd; until the head is published, verify reports it as not anchored yet.
+            log.warning("evidence sealed; its anchor is not published yet", extra={"incident_id": incident_id})
 
     def _seal_and_store(self, incident_id: str, items: list[EvidenceItem], now: datetime, reason: str) -> Manifest:
         sealed = seal_bundle(incident_id, items, self._key, sealed_at=now, sealed_by=self.sealed_by, reason=reason)

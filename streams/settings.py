@@ -34,6 +34,8 @@ class Topics:
         self.incident_state = f"{prefix}incident-state"
 
     @property
+        # Not in `all`: created compacted by its publisher (kinkyu.evidence.anchor), and the console writes it too.
+        self.anchors = f"{prefix}kinkyu-anchors"
     def inputs(self) -> tuple[str, str]:
         """The two co-partitioned input topics the detection stage consumes."""
         return (self.access_log, self.incident_events)
@@ -110,6 +112,14 @@ class WorkerSettings(BaseSettings):
     def _strip_scheme(cls, value: str) -> str:
         # Accept faust-style URLs too: kafka://host:port;host:port
         return value.removeprefix("kafka://").replace(";", ",")
+    integrity_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="HMAC keys by key id (JSON object; 32+ random bytes in base64 each) authenticating evidence "
+        "custody logs, manifests and anchors; kept off the data volume, separate from the evidence key",
+    )
+    integrity_key_id: str | None = Field(
+        default=None, description="the integrity key new entries are signed with (optional with one key)"
+    )
 
     @property
     def topics(self) -> Topics:

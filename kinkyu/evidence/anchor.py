@@ -241,7 +241,8 @@ class AnchorPublisher:
     async def _connected(self) -> AIOKafkaProducer:
         if self._producer is None:
             await ensure_anchors_topic(self.bootstrap, self.topic)
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True)
+            # Not idempotent: some Kafka-protocol brokers (tansu) refuse InitProducerId; a duplicate anchor is harmless.
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
             try:
                 await producer.start()
             except KafkaError:

@@ -9,6 +9,7 @@ so a test can SIGKILL one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import subprocess
@@ -29,6 +30,9 @@ from streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
 from streams.settings import Topics
 
 REPO = Path(__file__).resolve().parents[2]
+# Every worker MACs its evidence with this integrity key (a worker given an evidence key refuses to seal without one).
+INTEGRITY_KEY = bytes(range(200, 232))
+INTEGRITY_KEYS_JSON = orjson.dumps({"it": base64.b64encode(INTEGRITY_KEY).decode()}).decode()
 CONTRACTS = REPO / "samples" / "contracts"
 
 
@@ -112,6 +116,7 @@ class Pipeline:
             # tansu holds every JoinGroup for half the session timeout and keeps a SIGKILLed member
             # until its session expires: 2 s instead of production's 10 s makes a start take ~4 s, not ~8 s.
             "KINKYU_SESSION_TIMEOUT": "2",
+            "KINKYU_INTEGRITY_KEYS": INTEGRITY_KEYS_JSON,
             **env,
         }
         w = WorkerProc(full, self.tmp / f"worker-{len(self.workers)}.log", web_port)

@@ -22,10 +22,12 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from conftest import Pipeline, WorkerProc, values
+from conftest import INTEGRITY_KEY, Pipeline, WorkerProc, values
 
 from kinkyu.core.evidence import key_from_config, open_bundle
+from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import DEFAULT_URGENCY
+from kinkyu.evidence.anchor import read_anchors
 from kinkyu.evidence.store import EvidenceStore
 
 pytestmark = pytest.mark.integration
@@ -241,7 +243,7 @@ async def test_a_detection_runs_the_jurisdictions_playbook_end_to_end(
         pipeline, state, jurisdiction, word, other_reports
     )
     await _containment_targets_the_intruders_account(pipeline, incident_id)
-    _evidence_is_sealed_twice_and_verifies(tmp_path, key, state, [before, trigger, after])
+    await _evidence_is_sealed_twice_and_verifies(pipeline, tmp_path, key, state, [before, trigger, after])
     await _an_open_instruction_blocks_closure_until_done(pipeline, scene, incident_id)
     if jurisdiction == "koganei":
         await _koganei_complaint_is_reported_at_once(pipeline, scene)
@@ -283,17 +285,21 @@ async def _containment_targets_the_intruders_account(pipeline: Pipeline, inciden
     assert {(c["target_type"], c["target"], c["auto"]) for c in mine} == {("account", INTRUDER, False)}
 
 
-def _evidence_is_sealed_twice_and_verifies(
-    tmp_path: Path, key: bytes, state: dict[str, Any], in_scope: list[dict[str, Any]]
+async def _evidence_is_sealed_twice_and_verifies(
+    pipeline: Pipeline, tmp_path: Path, key: bytes, state: dict[str, Any], in_scope: list[dict[str, Any]]
 ) -> None:
     incident_id = state["incident_id"]
     sealed = entries(state, "evidence_sealed")
     assert [e["data"]["phase"] for e in sealed] == ["initial", "after-window"]
     assert [e["data"]["items"] for e in sealed] == [2, 3]
     assert len({e["data"]["bundle_id"] for e in sealed}) == 2
-    store = EvidenceStore(tmp_path / "evidence")
-    report = store.verify(incident_id, key)
+    # Verified as a reviewer would: the integrity key from configuration, the chain's head from the broker.
+    keyring = Keyring({"it": INTEGRITY_KEY})
+    anchors = await read_anchors(pipeline.broker.bootstrap, pipeline.topics.anchors, keyring)
+    store = EvidenceStore(tmp_path / "evidence", keyring=keyring)
+    report = store.verify(incident_id, key, anchors=anchors)
     assert report.status == "intact", report.to_json()
+    assert report.anchor.state.value == "matches", report.to_json()
     assert len(report.bundles) == 2
     second = open_bundle(store.load_bundle(incident_id, sealed[1]["data"]["bundle_id"]), key)
     assert {i.event_id for i in second} == {e["event_id"] for e in in_scope}
@@ -406,7 +412,9 @@ async def test_a_run_resumes_after_sigterm_and_sigkill_and_each_deadline_fires_o
     missed = [e["data"].get("task_id") for e in entries(state, "deadline_missed")]
     assert missed == ["task-a", "task-b"], describe(state)
     assert [p["phase"] for p in state["pending"]] == ["after-window"], "the after-window seal is still scheduled"
-    assert EvidenceStore(tmp_path / "evidence").verify(incident_id, key).status == "intact"
+    keyring = Keyring({"it": INTEGRITY_KEY})
+    anchors = await read_anchors(pipeline.broker.bootstrap, pipeline.topics.anchors, keyring)
+    assert EvidenceStore(tmp_path / "evidence", keyring=keyring).verify(incident_id, key, anchors=anchors).ok
     assert fired_after < 45
     # For the record (shown with a failure, or with --log-level=INFO): restart time, how often the table was behind.
     rebuilt = await _metric(w3, "kinkyu_playbook_runs_rebuilt_total")

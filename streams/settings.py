@@ -32,10 +32,10 @@ class Topics:
         self.containment_commands = f"{prefix}containment-commands"
         self.playbook_ticks = f"{prefix}playbook-ticks"
         self.incident_state = f"{prefix}incident-state"
-
-    @property
         # Not in `all`: created compacted by its publisher (kinkyu.evidence.anchor), and the console writes it too.
         self.anchors = f"{prefix}kinkyu-anchors"
+
+    @property
     def inputs(self) -> tuple[str, str]:
         """The two co-partitioned input topics the detection stage consumes."""
         return (self.access_log, self.incident_events)
@@ -101,6 +101,14 @@ class WorkerSettings(BaseSettings):
         default=None, description="AES-256 key sealing evidence: 32 random bytes in base64 (or 64 hex digits)"
     )
     evidence_max_items: int = Field(default=10_000, ge=1, description="events sealed into one bundle at most")
+    integrity_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="HMAC keys by key id (JSON object; 32+ random bytes in base64 each) authenticating evidence "
+        "custody logs, manifests and anchors; kept off the data volume, separate from the evidence key",
+    )
+    integrity_key_id: str | None = Field(
+        default=None, description="the integrity key new entries are signed with (optional with one key)"
+    )
     deadline_warning: float = Field(
         default=900.0, ge=0, description="seconds before a deadline a run counts as at risk (metrics)"
     )
@@ -112,14 +120,6 @@ class WorkerSettings(BaseSettings):
     def _strip_scheme(cls, value: str) -> str:
         # Accept faust-style URLs too: kafka://host:port;host:port
         return value.removeprefix("kafka://").replace(";", ",")
-    integrity_keys: dict[str, SecretStr] = Field(
-        default_factory=dict,
-        description="HMAC keys by key id (JSON object; 32+ random bytes in base64 each) authenticating evidence "
-        "custody logs, manifests and anchors; kept off the data volume, separate from the evidence key",
-    )
-    integrity_key_id: str | None = Field(
-        default=None, description="the integrity key new entries are signed with (optional with one key)"
-    )
 
     @property
     def topics(self) -> Topics:

@@ -35,6 +35,7 @@ import jinja2
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import Contact, ContractProfile
 from kinkyu.core.escalation import Purpose, contact_for, parse_ref
+from kinkyu.core.freetext import neutralise, neutralise_value
 from kinkyu.core.legal.labels import item_labels, kind_label, rule_label
 from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
 from kinkyu.core.legal.triggers import Trigger, people_count
@@ -342,7 +343,7 @@ def build_subject(ctx: dict[str, Any]) -> str:
     ``【緊急】[koganei-2026-017] 第一報（個人情報の漏えい等事故）（重大度: 高）期限 11/21 10:15``;
     English: ``[URGENT] [koganei-2026-017] First report: … (severity: high) due 21 Nov 10:15 JST``.
     """
-    return _one_line(_subject(ctx))
+    return _one_line(neutralise(_subject(ctx)))
 
 
 def _one_line(text: str) -> str:
@@ -383,6 +384,8 @@ def environment(folder: Path = TEMPLATES_DIR) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Every printed value (a profile's names and titles, ids): no control or bidi-override characters.
+        finalize=neutralise_value,
     )
 
 

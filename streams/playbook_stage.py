@@ -93,8 +93,9 @@ PlaybookCallback = Callable[[dict[str, Any]], None]
 FatalCallback = Callable[[BaseException], Awaitable[None]]
 
 WHO = "kinkyu"
-# Incident record fields kept in the state: the free-text summary stays on `incidents` (it may name a resident).
-_WITHHELD_FIELDS = frozenset({"change", "summary", "details", "timeline"})
+# Incident record fields kept out of the state: records no longer carry free text, but older ones on
+# `incidents` may (a summary or a place may name a resident).
+_WITHHELD_FIELDS = frozenset({"change", "summary", "location", "details", "timeline"})
 _SEAL_ATTEMPTS = 5
 _SEAL_RETRY = 30.0  # seconds, times the attempt number
 _TICK_RESEND = 30.0  # seconds before a tick for the same due time is sent again (one may have been lost)

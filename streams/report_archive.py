@@ -71,8 +71,9 @@ class ReportArchive:
         profile = self.profiles().get(run.contract_id)
         if profile is None:
             return
-        # The stage keeps the incident's facts without free text or the detector's timeline.
-        record = {"summary": None, "timeline": [], **incident}
+        # The stage keeps the incident's facts without free text or the detector's timeline (the store
+        # drops an older record's summary and place itself).
+        record = {"timeline": [], **incident}
         kinds = set()
         # Some clauses make the first report itself the written one (Koganei 第19条: 直ちに, in writing).
         if any(isinstance(e, Notify) and (e.kind == "written_report" or e.written) for e in effects):

@@ -63,6 +63,7 @@ from kinkyu.contracts import ContractFolder
 from kinkyu.core.ack import AckTokenError, verify_ack_token
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import key_from_config
+from kinkyu.core.freetext import neutralise_value
 from kinkyu.core.playbook import Playbook
 from kinkyu.evidence.exceptions import EvidenceError
 from kinkyu.exceptions import ContractError
@@ -194,6 +195,8 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Ids from logs and labels people typed: no control or bidi-override characters on a page.
+        finalize=neutralise_value,
     )
     env.globals.update(
         kind_label=i18n.kind_label,

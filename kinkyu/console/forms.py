@@ -4,7 +4,11 @@ Every write the console makes is one of these events. Follow-ups name their
 ``incident_id`` and carry only the ``data`` keys a playbook reads
 (:data:`kinkyu.core.playbook.FOLLOW_UP_DATA_KEYS`); anything a person typed
 as prose goes into ``details``, which stays with the evidence and is never
-copied into a message. ``reason`` and ``title`` travel in ``data`` only when
+copied into a message. A filing's ``summary`` and ``details`` likewise live
+only in the sealed evidence; its place must be a short non-personal label
+(:func:`kinkyu.core.freetext.place_label`: a site code or a name such as
+本庁舎3階, no address, telephone number or person) and its data items item
+codes, both checked here as the detection stage checks them. ``reason`` and ``title`` travel in ``data`` only when
 they are category codes (``false-positive``, ``submit-access-log``): the
 playbook withholds any other text, because free text may name a resident.
 """
@@ -19,6 +23,7 @@ from datetime import datetime
 from typing import Any, get_args
 
 from kinkyu.core.contract import parse_duration
+from kinkyu.core.freetext import data_item_code, place_label
 from kinkyu.core.legal.labels import ITEM_LABELS
 from kinkyu.core.model import JST, OpeningKind
 
@@ -160,16 +165,23 @@ def filing_event(
             raise FormError("records_affected", "not_a_number") from exc
         if not 0 <= records <= _MAX_RECORDS:
             raise FormError("records_affected", "not_a_number")
-    items = [i for i in dict.fromkeys(data_items) if i]
-    if any(i not in DATA_ITEMS for i in items):
-        raise FormError("data_items", "bad_choice")
+    codes = [data_item_code(i) for i in dict.fromkeys(data_items) if i]
+    items = [c for c in dict.fromkeys(codes) if c is not None]
+    if None in codes:
+        # The detection stage would refuse the filing (unknown-data-item): say so while it can be fixed.
+        raise FormError("data_items", "unknown_item")
+    location_text = _text(form, "location")
+    location = place_label(location_text)
+    if location_text is not None and location is None:
+        # Kept on the record only as a checked label: an address or a name would be dropped (調査中).
+        raise FormError("location", "not_a_place")
     event = _base(kind=kind, contract_id=contract_id, reporter=reporter, now=now, incident_id=None, event_id=event_id)
     event.update(
         {
             "summary": summary,
             "occurred_at": _iso(occurred) if occurred is not None else None,
             "discovered_at": _iso(discovered) if discovered is not None else None,
-            "location": _text(form, "location"),
+            "location": location,
             "records_affected": records,
             "data_items": items,
             "details": _text(form, "details", limit=_MAX_TEXT),

@@ -95,6 +95,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{field}は「24h」「3d」「90m」のように入力してください。",
         "{field}: enter a duration such as 24h, 3d or 90m.",
     ),
+    "error.form.not_a_place": (
+        (
+            "{field}は場所の名称かサイトコードを40字以内で入力してください（例：本庁舎3階、koganei-hq-3f）。"
+            "住所・番地・電話番号・人の名前は書かず、必要なら詳細欄へ（証拠としてのみ保管されます）。"
+        ),
+        (
+            "{field}: enter a place name or site code of at most 40 characters (e.g. Main building 3F, "
+            "koganei-hq-3f). No address, house number, telephone number or person's name: put those in the "
+            "details, which are kept as evidence only."
+        ),
+    ),
+    "error.form.unknown_item": (
+        "{field}は一覧の項目から選んでください。ほかの内容は詳細欄へ（証拠としてのみ保管されます）。",
+        "{field}: choose items from the list; describe anything else in the details (kept as evidence only).",
+    ),
     "back": ("戻る", "Back"),
     # list
     "list.title": ("インシデント一覧", "Incidents"),
@@ -238,6 +253,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "det.summary": ("概要（届出）", "Summary (as filed)"),
     "det.location": ("発生場所", "Place"),
+    "det.place": ("発生場所（記録上の名称）", "Place (as recorded)"),
     "det.reported_by": ("届出者", "Filed by"),
     "det.actor": ("アカウント", "Account"),
     "det.system": ("システム", "System"),
@@ -273,7 +289,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "file.summary": ("概要（何が起きたか。個人名は書かないでください）", "Summary (what happened; no names please)"),
     "file.occurred": ("発生日時（日本時間）", "When it happened (Japan time)"),
     "file.discovered": ("発見日時（日本時間）", "When it was discovered (Japan time)"),
-    "file.location": ("発生場所", "Place"),
+    "file.location": (
+        "発生場所（場所の名称かサイトコード。住所・人の名前は書かないでください）",
+        "Place (a place name or site code; no address or person's name)",
+    ),
     "file.records": ("件数（本人の数）", "Records (people) affected"),
     "file.items": ("個人情報の項目", "Data items"),
     "file.details": ("詳細（証拠としてのみ保管）", "Details (kept as evidence only)"),

@@ -21,6 +21,7 @@ import orjson
 from kinkyu.console import i18n
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.evidence import open_bundle
+from kinkyu.core.freetext import neutralise
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun
 from kinkyu.evidence.store import EvidenceStore
@@ -243,13 +244,14 @@ def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineIte
         seen[base] = n + 1
         out.append(
             TimelineItem(
-                key=f"{base}|{n}",
-                label=i18n.pick(lang, ENTRY_KINDS.get(entry.kind, (entry.kind, entry.kind))),
+                key=neutralise(f"{base}|{n}"),
+                label=neutralise(i18n.pick(lang, ENTRY_KINDS.get(entry.kind, (entry.kind, entry.kind)))),
                 ts=entry.ts.isoformat(),
                 at=jst(entry.ts),
-                who=entry.who,
-                kind=entry.kind,
-                what=entry.what,
+                # Ids from logs and filings: the live script inserts these as text, outside Jinja2's finalize.
+                who=neutralise(entry.who),
+                kind=neutralise(entry.kind),
+                what=neutralise(entry.what),
             )
         )
     return out
@@ -372,11 +374,14 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
 
 
 def details_of(stored: StoredIncident) -> list[tuple[str, str | None]]:
-    """The incident's free text and identities, for the audit-logged details page only."""
+    """The incident's place label and identities, for the audit-logged details page only.
+
+    The filing's own words (summary, details, place as written) are not on the
+    record: :func:`filed_texts` reads them back from the sealed evidence.
+    """
     inc = stored.incident
     return [
-        ("det.summary", inc.summary),
-        ("det.location", inc.location),
+        ("det.place", inc.place),
         ("det.reported_by", inc.reported_by),
         ("det.actor", inc.actor),
         ("det.system", inc.system),

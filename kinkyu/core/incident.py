@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kinkyu.core.freetext import known_data_items, place_label
 from kinkyu.core.model import JST, Clause, Finding, IncidentEvent, Severity
 
 # Each incident keeps at most this many triggering event ids; the count goes on.
@@ -91,6 +92,12 @@ class Incident:
     ``to_json(snapshot=True)`` (checkpoints) and never in the record.
     ``encrypted``, ``improper_purpose`` and ``datasets`` are what a filing
     stated for the national report (None: it did not say).
+
+    No free text: a filing's summary, place and details stay in its sealed
+    evidence. The record says whether there was a summary (``has_summary``)
+    and keeps a place only as a checked label (``place``: a site code or a
+    short non-personal name, :func:`kinkyu.core.freetext.place_label`;
+    None reads 調査中). ``data_items`` are item codes only.
     """
 
     incident_id: str
@@ -111,8 +118,8 @@ class Incident:
     records: int = 0
     data_items: list[str] = field(default_factory=list)
     discovered_at: datetime | None = None
-    location: str | None = None
-    summary: str | None = None
+    place: str | None = None
+    has_summary: bool = False
     reported_by: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
     distinct_people: int | None = None
@@ -235,8 +242,8 @@ class Incident:
             "data_items": list(self.data_items),
             "clauses": [c.to_json() for c in self.clauses],
             "discovered_at": self.discovered_at.isoformat() if self.discovered_at else None,
-            "location": self.location,
-            "summary": self.summary,
+            "place": self.place,
+            "has_summary": self.has_summary,
             "reported_by": self.reported_by,
             "timeline": [e.to_json() for e in self.timeline],
             "distinct_people": self.distinct_people,
@@ -254,7 +261,12 @@ class Incident:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Incident:
-        """Inverse of :meth:`to_json`, either form (snapshots and downstream stages; older records too)."""
+        """Inverse of :meth:`to_json`, either form (snapshots and downstream stages; older records too).
+
+        An older record's free text is read without being kept: its
+        ``summary`` only as ``has_summary``, its ``location`` not at all (it
+        may be an address), data items that are not item codes dropped.
+        """
         discovered = data.get("discovered_at")
         datasets = data.get("datasets")
         return cls(
@@ -274,10 +286,10 @@ class Incident:
             event_ids=list(data["event_ids"]),
             event_count=data["event_count"],
             records=data["records"],
-            data_items=list(data["data_items"]),
+            data_items=known_data_items(data["data_items"]),
             discovered_at=datetime.fromisoformat(discovered) if discovered else None,
-            location=data.get("location"),
-            summary=data.get("summary"),
+            place=place_label(data.get("place")),
+            has_summary=bool(data.get("has_summary") or data.get("summary")),
             reported_by=data.get("reported_by"),
             timeline=[TimelineEntry.from_json(e) for e in data["timeline"]],
             distinct_people=data.get("distinct_people"),
@@ -317,6 +329,8 @@ def filed_incident(
 
     ``facts`` are the national-report facts the filing's ``data`` states
     (see :meth:`Incident.state_facts`); the detection stage passes only those keys.
+    The filing's free text is not copied: the summary becomes ``has_summary``,
+    the place a checked label or None, the data items their codes.
     """
     occurred = ev.occurred_at or ev.discovered_at or ev.ts
     incident = Incident(
@@ -333,10 +347,10 @@ def filed_incident(
         event_ids=[ev.event_id],
         event_count=1,
         records=ev.records_affected or 0,
-        data_items=list(ev.data_items),
+        data_items=known_data_items(ev.data_items),
         discovered_at=ev.discovered_at or ev.ts,
-        location=ev.location,
-        summary=ev.summary,
+        place=place_label(ev.location),
+        has_summary=bool(ev.summary and ev.summary.strip()),
         reported_by=ev.reported_by.id,
     )
     if facts:

@@ -18,6 +18,7 @@ import msgspec
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from kinkyu.core.freetext import data_item_codes
 from kinkyu.core.model import (
     DATA_ACTIONS,
     FOLLOW_UP_KINDS,
@@ -137,6 +138,9 @@ class IncidentEventIn(BaseModel):
     kind: IncidentKind
     incident_id: str | None = None
     reported_by: PersonIn
+    # Free text (summary, location, details): accepted as events.md writes it, kept only in the sealed
+    # evidence; the incident record keeps whether there was a summary and a checked place label
+    # (kinkyu.core.freetext.place_label).
     summary: str | None = None
     occurred_at: AwareDatetime | None = None
     discovered_at: AwareDatetime | None = None
@@ -169,7 +173,8 @@ class IncidentEventIn(BaseModel):
             discovered_at=self.discovered_at,
             location=self.location,
             records_affected=self.records_affected,
-            data_items=tuple(self.data_items or ()),
+            # Item codes only: free text here would be printed in every report (unknown-data-item).
+            data_items=data_item_codes(self.data_items),
             details=self.details,
             data=dict(self.data or {}),
         )

@@ -160,6 +160,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "circ.kind": ("事案の種別", "Kind of incident"),
     "circ.rules": ("検知内容", "Detected"),
     "circ.situation": ("発生状況", "What happened (発生状況)"),
+    "circ.sealed": (
+        "届出に記載あり（個人情報を含みうるため、封印された証拠としてのみ保管。事故対応デスクの詳細画面で閲覧できます）",
+        (
+            "As filed: kept only in the sealed evidence, since it may name people "
+            "(the incident desk's details page shows it)"
+        ),
+    ),
     "circ.actor": ("関係するアカウント", "Account involved"),
     "circ.reporter": ("発見者・届出者", "Found / filed by"),
     "circ.severity": ("重大度", "Severity"),

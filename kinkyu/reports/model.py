@@ -21,12 +21,17 @@ Kinds: ``first`` (第一報: all provisional), ``progress`` (経過報告: contr
 dates final), ``final`` (最終報告: all final; a still-open incident and any
 item still 調査中 are named in the header) and ``public`` (公表用).
 
-What never appears: a filed event's ``details`` (the incident record does not
-carry it and nothing here reads it). In ``public``: no account ids, staff
-names (roles only), event, finding or task ids, system names, network
-addresses, and no free text (an incident's summary and location, people's
-report texts); counts, categories and dates stay. In every kind, free text
-passes :func:`kinkyu.core.legal.scrub` (e-mail addresses, phone and long numbers).
+What never appears: a filing's free text (``summary``, ``details``, a place
+that is not a checked label): the incident record does not carry it, it is
+in the sealed evidence only, and the report says so (届出の記載は封印された証拠).
+Data items are item codes, shown by their labels. In ``public``: no account
+ids, staff names (roles only), event, finding or task ids, system names,
+network addresses, and no text a person typed (a place label, people's report
+texts); codes, counts, categories and dates only. In every kind, people's
+report texts pass :func:`kinkyu.core.legal.scrub` (e-mail addresses, phone and
+long numbers), and every text in the model passes
+:func:`kinkyu.core.freetext.neutralise` (no control or bidi-override
+characters reach a table cell or the PDF).
 
 Unknown items read 調査中 (English: "under investigation (調査中)"), never blank.
 """
@@ -41,6 +46,7 @@ from typing import Any, Literal
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import canonical_json
+from kinkyu.core.freetext import neutralise
 from kinkyu.core.incident import Incident, TimelineEntry
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
@@ -576,11 +582,8 @@ class _Builder:
     def _rule8(self) -> Rule8Items:
         inc = self.inc
         medium = self.medium
+        # A filing's own description is sealed evidence: only what people supply for the report is shown.
         course = self.user_text(self.facts.course)
-        if course is None and not self.public:
-            course = _free(inc.summary)
-        elif course is None and inc.summary:
-            course = self.w("withheld")
         return rule8_items(
             occurred_at=inc.first_event_ts,
             discovered_at=inc.discovered_at or self.learned,
@@ -671,10 +674,12 @@ def _when_where(b: _Builder) -> Section:
         rows.append(Row(w("when.last"), w.dt(inc.last_event_ts)))
     label = w("when.place")
     if b.public:
-        # A place description is free text, and a system name is internal.
-        rows.append(b.withheld_row(label) if inc.location or inc.system else b.unknown_row(label))
-    elif inc.location:
-        rows.append(Row(label, _free(inc.location) or w.unknown))
+        # A place label is typed by a person, and a system name is internal.
+        rows.append(b.withheld_row(label) if inc.place or inc.system else b.unknown_row(label))
+    elif inc.place:
+        # A site code or a checked non-personal label (kinkyu.core.freetext.place_label); anything else
+        # a filing said about the place is in its sealed evidence, and reads 調査中 here.
+        rows.append(Row(label, inc.place))
     elif inc.system:
         rows.append(Row(label, w("when.system", system=inc.system)))
     else:
@@ -718,9 +723,14 @@ def _circumstances(b: _Builder) -> Section:
         system = inc.system if inc.system and not b.public else w("circ.detected_system")
         rows.append(Row(label, w("circ.detected_text", system=system, rules=rule_text, events=inc.event_count)))
     elif b.public:
-        rows.append(b.withheld_row(label) if inc.summary else b.unknown_row(label))
+        rows.append(b.withheld_row(label) if inc.has_summary or b.facts.course else b.unknown_row(label))
+    elif (course := _free(b.facts.course)) is not None:
+        rows.append(Row(label, course))
+    elif inc.has_summary:
+        # The filing's own words are sealed evidence (the console's details page reads them back).
+        rows.append(Row(label, w("circ.sealed"), "withheld"))
     else:
-        rows.append(b.text_row(label, _free(inc.summary)))
+        rows.append(b.unknown_row(label))
     rows.append(Row(w("circ.scale"), w("circ.scale_value", events=inc.event_count, findings=inc.finding_count)))
     if inc.actor:
         rows.append(b.withheld_row(w("circ.actor")) if b.public else Row(w("circ.actor"), inc.actor))
@@ -1353,7 +1363,7 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
             f"{w('status.provisional')}: {w.join(provisional) or w('none')}",
         )
     )
-    return ReportModel(
+    model = ReportModel(
         incident_id=b.inc.incident_id,
         kind=kind,
         lang=lang,
@@ -1384,6 +1394,22 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         },
         notice_draft=None if b.public else notice_draft(b.rule8, lang, sender=b.profile.city.name),
     )
+    # Ids from logs, labels and people's report texts reach every rendering (and the hash) through here.
+    neutral: ReportModel = _neutral(model)
+    return neutral
+
+
+def _neutral(value: Any) -> Any:
+    """``value`` with every string in it passed through :func:`~kinkyu.core.freetext.neutralise`."""
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, tuple):
+        return tuple(_neutral(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _neutral(v) for k, v in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: _neutral(getattr(value, f.name)) for f in fields(value) if f.init})
+    return value
 
 
 def _step_rows(b: _Builder, kind: str) -> list[Row]:

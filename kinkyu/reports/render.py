@@ -27,6 +27,7 @@ from typing import Literal
 import jinja2
 from markupsafe import Markup
 
+from kinkyu.core.freetext import neutralise, neutralise_value
 from kinkyu.reports.exceptions import ReportError
 from kinkyu.reports.model import ReportModel
 from kinkyu.reports.svg import phase_chart
@@ -50,11 +51,15 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
 
 
 def md_escape(value: object) -> str:
-    """Text safe in a Markdown table cell or paragraph: Markdown and HTML specials escaped, newlines as <br>."""
-    text = str(value)
+    """Text safe in a Markdown table cell or paragraph: Markdown and HTML specials escaped, newlines as <br>.
+
+    Control and bidi-formatting characters are neutralised first, so a bare CR
+    is a line break like any other (a bare CR used to end the table row).
+    """
+    text = neutralise(str(value))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
-    return text.replace("\r\n", "\n").replace("\n", "<br>")
+    return text.replace("\n", "<br>")
 
 
 def css_string(value: object) -> Markup:
@@ -64,7 +69,7 @@ def css_string(value: object) -> Markup:
     text cannot close the ``<style>`` element; marked safe, because HTML escaping
     does not apply inside ``<style>`` (the parser would not decode ``&quot;``).
     """
-    text = str(value)
+    text = neutralise(str(value))
     out = []
     for ch in text:
         if ch in {"\\", '"', "<", ">", "&"} or ord(ch) < 0x20:  # noqa: PLR2004  # control characters
@@ -85,6 +90,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=False,
         lstrip_blocks=False,
+        # Every printed value, whatever a template forgets: no control or bidi-override characters.
+        finalize=neutralise_value,
     )
     env.filters["md"] = md_escape
     env.filters["css_string"] = css_string

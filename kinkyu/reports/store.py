@@ -50,6 +50,8 @@ REPORT_EXTS = frozenset({"pdf", "html", "md", "json"})
 _KINDS = frozenset({"first", "progress", "final", "public"})
 _LANGS = frozenset({"ja", "en"})
 
+# Keys of an incident record the store never writes: "change" is the topic's, the rest free text.
+_FREE_TEXT = frozenset({"change", "details", "summary", "location"})
 # Incident records and reports may hold personal information: private to the service account.
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
@@ -143,8 +145,11 @@ class IncidentStore:
             )
         if run_json is not None and run_json.get("incident_id") != incident_id:
             raise ReportStoreError(f"the playbook run given for {incident_id} is of {run_json.get('incident_id')!r}")
-        # A filing's details stay with the evidence: even a record that carries them is stored without.
-        record = {k: v for k, v in incident_json.items() if k not in {"change", "details"}}
+        # A filing's free text stays with the evidence: even a record that carries it (one written before
+        # records stopped carrying a summary and a place) is stored without; a summary leaves only its trace.
+        record = {k: v for k, v in incident_json.items() if k not in _FREE_TEXT}
+        if incident_json.get("summary") and "has_summary" not in record:
+            record["has_summary"] = True
         if isinstance(facts, ReportFacts):
             report: dict[str, Any] | None = facts.to_json()
         elif facts is not None:

@@ -21,6 +21,7 @@ import math
 from datetime import datetime
 from xml.sax.saxutils import escape
 
+from kinkyu.core.freetext import neutralise
 from kinkyu.core.model import JST
 from kinkyu.reports.model import Chart, Phase
 
@@ -48,11 +49,12 @@ _GREY = ("#616161", "#e0e0e0")
 
 
 def _attr(value: str) -> str:
-    return escape(value, {'"': "&quot;"})
+    return escape(neutralise(value), {'"': "&quot;"})
 
 
 def _text(value: str) -> str:
-    return escape(value)
+    # XML 1.0 allows no C0 control characters, and an override would reverse the label.
+    return escape(neutralise(value))
 
 
 def _hours(origin: datetime, t: datetime) -> float:

@@ -473,9 +473,9 @@ def _facts(record: dict[str, Any]) -> Facts:
         event_ids=list(inc.event_ids),
         records=inc.records,
         data_items=list(inc.data_items),
-        has_location=bool(inc.location),
-        # Whether a person described what happened; the description itself is never read.
-        has_summary=bool(inc.summary),
+        has_location=bool(inc.place),
+        # Whether a person described what happened; the description itself is in the sealed evidence only.
+        has_summary=inc.has_summary,
         # Not on today's Incident; read when a record carries them (containment targets).
         source_ips=_ids(record.get("source_ips")),
         devices=_ids(record.get("devices")),

@@ -1,8 +1,13 @@
 """The acknowledgement endpoint: a small aiohttp app the acknowledgement links of every message point at.
 
-``GET /ack/{token}`` verifies the token (:func:`kinkyu.core.ack.verify_ack_token`),
-hands the claim to ``on_ack`` (which records who acknowledged what and when
-on the incident's timeline) and answers with a short page, Japanese first:
+``GET /ack/{token}`` verifies the token (:func:`kinkyu.core.ack.verify_ack_token`)
+and shows a confirmation page with one button; it records nothing. Mail
+security gateways and link previewers open (GET) every link in a message: if
+a GET recorded, a scanner would acknowledge the city's report on its behalf.
+``POST /ack/{token}`` (the button, or the console handing on a link a person
+confirmed there) verifies the token again, hands the claim to ``on_ack``
+(which records who acknowledged what and when on the incident's timeline)
+and answers with a short page, Japanese first:
 
 - 200 受領確認しました / Acknowledged;
 - 400 for a token that is malformed or whose signature does not match;
@@ -10,12 +15,8 @@ on the incident's timeline) and answers with a short page, Japanese first:
 - 410 Gone for an expired link, saying what to do instead;
 - 503 when ``on_ack`` failed (the person is asked to try again).
 
-``GET /health`` answers ``ok``. HEAD is not routed to the acknowledgement:
-link checkers probe with HEAD, and a probe must not count as a person
-reading the message. (Mail security gateways that *GET* every link can still
-acknowledge on a person's behalf; ``confirm=True`` makes GET show a button
-that POSTs instead, at the cost of one more click.) The token is never
-logged: it is the credential.
+``GET /health`` answers ``ok``. HEAD is not routed (link checkers probe with
+it). The token is never logged: it is the credential.
 """
 
 from __future__ import annotations
@@ -157,9 +158,8 @@ def make_ack_app(
     on_ack: AckHandler,
     *,
     clock: Callable[[], datetime] = _utcnow,
-    confirm: bool = False,
 ) -> web.Application:
-    """The acknowledgement app: ``GET /ack/{token}`` (and ``POST`` with ``confirm``), ``GET /health``.
+    """The acknowledgement app: ``GET /ack/{token}`` (a confirmation page), ``POST`` (records), ``GET /health``.
 
     ValueError at once if ``secret`` is shorter than the tokens require.
     """
@@ -190,9 +190,7 @@ def make_ack_app(
         claim = _claim(request.match_info["token"])
         if isinstance(claim, web.Response):
             return claim
-        if confirm:
-            return confirm_page(claim)
-        return await _record(claim)
+        return confirm_page(claim)  # a GET records nothing: scanners open every link
 
     async def ack_post(request: web.Request) -> web.Response:
         claim = _claim(request.match_info["token"])
@@ -205,8 +203,7 @@ def make_ack_app(
 
     app = web.Application()
     app.router.add_get("/ack/{token}", ack, allow_head=False)
-    if confirm:
-        app.router.add_post("/ack/{token}", ack_post)
+    app.router.add_post("/ack/{token}", ack_post)
     app.router.add_get("/health", health, allow_head=False)
     return app
 

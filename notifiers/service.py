@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kinkyu.core.ack import MIN_SECRET_BYTES, AckClaim, make_ack_token
@@ -134,7 +134,9 @@ class NotifierSettings(BaseSettings):
     - ``ack_secret``: signs acknowledgement links (at least 16 bytes; keep it
       stable, or links already sent stop working). Unset: a random secret per
       process, with a warning - fine for ``make run``, not for production;
-    - ``ack_base_url`` (links point at ``<ack_base_url>/ack/<token>``),
+    - ``ack_base_url`` (links point at ``<ack_base_url>/ack/<token>``; unset,
+      the console when ``console_url`` is set, where a person confirms with
+      a button, else this endpoint, whose GET also only shows a button),
       ``ack_host`` / ``ack_port`` (where the endpoint listens), ``ack_ttl``
       (seconds a link stays valid, default 7 days);
     - ``console_url``: incident links are ``<console_url>/incidents/<id>``;
@@ -163,6 +165,13 @@ class NotifierSettings(BaseSettings):
     retention_days: float = Field(default=30.0, gt=0)
     batch: int = Field(default=50, ge=1)
     html: bool = True
+
+    @model_validator(mode="after")
+    def _links_to_the_console(self) -> NotifierSettings:
+        # Set through the attribute so it counts as set: the worker's own default (its endpoint) then stays out.
+        if "ack_base_url" not in self.model_fields_set and "console_url" in self.model_fields_set:
+            self.ack_base_url = self.console_url
+        return self
 
     def backoff(self) -> Backoff:
         """The outbox retry schedule."""
@@ -595,9 +604,9 @@ class Notifier:
 
     # -- acknowledgements ------------------------------------------------------------------------
 
-    def ack_app(self, *, confirm: bool = False) -> web.Application:
+    def ack_app(self) -> web.Application:
         """The acknowledgement endpoint for this notifier (see :func:`notifiers.ack_server.make_ack_app`)."""
-        return make_ack_app(self.ack_secret, self.acknowledge, clock=self.clock, confirm=confirm)
+        return make_ack_app(self.ack_secret, self.acknowledge, clock=self.clock)
 
     async def acknowledge(self, claim: AckClaim) -> None:
         """Record an opened acknowledgement link: timeline, chain stopped, city acknowledgement filed.

@@ -6,7 +6,8 @@ city's contact or the contractor's, and where the chain stands. It records the
 acknowledgement on the timeline, moves the chain on and files the city's
 acknowledgement of that one step (:meth:`notifiers.service.Notifier.acknowledge`).
 The console checks the link's signature itself, shows the page, and hands the
-token to the worker's endpoint (``GET /ack/<token>``, which records it).
+token to the worker's endpoint (``POST /ack/<token>``, which records it; a GET
+there only shows a confirmation page).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class HttpAckRecorder:
         try:
             async with (
                 aiohttp.ClientSession(timeout=self.timeout) as session,
-                session.get(f"{self.base_url}/ack/{token}", allow_redirects=False) as resp,
+                session.post(f"{self.base_url}/ack/{token}", allow_redirects=False) as resp,
             ):
                 return resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:

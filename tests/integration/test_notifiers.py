@@ -735,14 +735,17 @@ async def test_opening_the_ack_link_stops_the_chain_and_files_the_citys_acknowle
             assert url.startswith(f"{base}/ack/")
             clock.advance(minutes=12)
             async with aiohttp.ClientSession() as http:
-                async with http.get(url) as resp:
+                async with http.get(url) as opened:  # opening the link shows the button; the button records
+                    assert opened.status == 200
+                    assert "<form" in await opened.text()
+                async with http.post(url) as resp:
                     page = await resp.text()
                     assert resp.status == 200
                     assert "受領確認しました" in page
                     assert "Acknowledged" in page
                     assert page.index("受領確認しました") < page.index("Acknowledged")
                     assert resp.headers["Cache-Control"] == "no-store"
-                async with http.get(url) as again:  # a second click changes nothing
+                async with http.post(url) as again:  # a second click changes nothing
                     assert again.status == 200
 
         clock.advance(hours=2)
@@ -844,7 +847,7 @@ async def test_records_that_cannot_be_used_are_refused_without_sending(sink: Smt
     assert rec.kinds() == ["message_not_sent"]
 
 
-async def test_ack_endpoint_answers_expired_bad_head_and_health() -> None:
+async def test_ack_endpoint_records_on_post_and_answers_expired_bad_head_and_health() -> None:
     claims: list[AckClaim] = []
 
     async def on_ack(claim: AckClaim) -> None:
@@ -861,13 +864,13 @@ async def test_ack_endpoint_answers_expired_bad_head_and_health() -> None:
             async with http.head(f"{base}/ack/{good}") as resp:
                 assert resp.status == 405  # a link checker's probe is not a person
             assert claims == []
-            async with http.get(f"{base}/ack/{good}") as resp:
+            async with http.post(f"{base}/ack/{good}") as resp:
                 assert resp.status == 200
             assert claims == [AckClaim(INC, "m1", "city:1", claims[0].expires_at)]
-            async with http.get(f"{base}/ack/{expired}") as resp:
+            async with http.post(f"{base}/ack/{expired}") as resp:
                 assert resp.status == 410
                 assert "有効期限が切れています" in await resp.text()
-            async with http.get(f"{base}/ack/{forged}") as resp:
+            async with http.post(f"{base}/ack/{forged}") as resp:
                 assert resp.status == 400
             async with http.get(f"{base}/ack/not-a-token") as resp:
                 assert resp.status == 400
@@ -879,13 +882,13 @@ async def test_ack_endpoint_answers_expired_bad_head_and_health() -> None:
         await runner.cleanup()
 
 
-async def test_ack_endpoint_with_confirmation_records_on_post_only() -> None:
+async def test_a_get_on_the_ack_endpoint_shows_a_button_and_records_nothing() -> None:
     claims: list[AckClaim] = []
 
     async def on_ack(claim: AckClaim) -> None:
         claims.append(claim)
 
-    runner = await start_ack_server(make_ack_app(SECRET, on_ack, confirm=True), "127.0.0.1", 0)
+    runner = await start_ack_server(make_ack_app(SECRET, on_ack), "127.0.0.1", 0)
     token = make_ack_token(INC, "m1", "city:0", datetime.now(UTC) + timedelta(hours=1), SECRET)
     url = f"http://127.0.0.1:{bound_port(runner)}/ack/{token}"
     try:
@@ -906,7 +909,7 @@ async def test_an_ack_for_an_unknown_message_is_404(tmp_path: Path) -> None:
     with closing(make_notifier(tmp_path / "n", free_port(), clock, rec)) as notifier:
         async with ack_server(notifier) as base:
             token = make_ack_token(INC, "unknown", "city:0", T0 + timedelta(days=1), SECRET)
-            async with aiohttp.ClientSession() as http, http.get(f"{base}/ack/{token}") as resp:
+            async with aiohttp.ClientSession() as http, http.post(f"{base}/ack/{token}") as resp:
                 assert resp.status == 404
 
 

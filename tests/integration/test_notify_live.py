@@ -261,9 +261,10 @@ async def test_a_report_is_mailed_at_once_escalated_when_unacknowledged_and_stop
         assert waited >= ack_timeout - 1.5, f"escalated after {waited:.1f}s, before the {ack_timeout}s ack timeout"
         assert "再通知" in plain(second), "the next contact is told who did not answer"
 
-        # (c) The next contact opens the link: recorded, and the chain stops (no 作業責任者 'unanswered' mail).
+        # (c) The next contact opens the link and presses its button: recorded, and the chain stops (no 作業責任者
+        # 'unanswered' mail). Opening alone records nothing (a mail scanner opens every link).
         (link,) = ACK_LINK.findall(plain(second))
-        async with aiohttp.ClientSession() as http, http.get(link) as resp:
+        async with aiohttp.ClientSession() as http, http.post(link) as resp:
             page = await resp.text()
             assert resp.status == 200, page
         assert "受領確認しました" in page

@@ -1,0 +1,69 @@
+"""Acknowledgement is a POST everywhere: opening a link (what mail scanners do) records nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from kinkyu.core.ack import AckClaim, make_ack_token
+from notifiers.ack_server import make_ack_app
+from notifiers.service import NotifierSettings
+from streams.app import notifier_settings
+from streams.settings import WorkerSettings
+
+SECRET = "an-acknowledgement-secret-0123456789"
+INC = "INC-20261121-0001"
+
+
+async def test_a_get_shows_a_button_and_records_nothing_a_post_records() -> None:
+    claims: list[AckClaim] = []
+
+    async def on_ack(claim: AckClaim) -> None:
+        claims.append(claim)
+
+    token = make_ack_token(INC, "m1", "city:0", datetime.now(UTC) + timedelta(hours=1), SECRET)
+    async with TestClient(TestServer(make_ack_app(SECRET, on_ack))) as client:
+        for _ in range(5):  # a scanner, a previewer, the person: nobody acknowledges by opening
+            page = await client.get(f"/ack/{token}")
+            assert page.status == 200
+            assert '<form method="post">' in await page.text()
+        assert (await client.head(f"/ack/{token}")).status == 405
+        assert claims == []
+
+        recorded = await client.post(f"/ack/{token}")
+
+        assert recorded.status == 200
+        assert "受領確認しました" in await recorded.text()
+    assert [(c.incident_id, c.recipient) for c in claims] == [(INC, "city:0")]
+
+
+async def test_a_forged_link_is_refused_on_get_and_post() -> None:
+    async def on_ack(_: AckClaim) -> None:
+        raise AssertionError("never called")
+
+    async with TestClient(TestServer(make_ack_app(SECRET, on_ack))) as client:
+        assert (await client.get("/ack/not-a-token")).status == 400
+        assert (await client.post("/ack/not-a-token")).status == 400
+
+
+def test_links_point_at_the_console_when_one_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KINKYU_NOTIFY_CONSOLE_URL", "https://desk.kinkyu.example")
+    monkeypatch.delenv("KINKYU_NOTIFY_ACK_BASE_URL", raising=False)
+
+    settings = notifier_settings(WorkerSettings(), NotifierSettings())
+
+    assert settings.ack_base_url == "https://desk.kinkyu.example"
+
+
+def test_without_a_console_links_point_at_the_endpoint_and_an_explicit_base_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KINKYU_NOTIFY_CONSOLE_URL", raising=False)
+    monkeypatch.delenv("KINKYU_NOTIFY_ACK_BASE_URL", raising=False)
+    assert notifier_settings(WorkerSettings(), NotifierSettings()).ack_base_url == "http://127.0.0.1:6067"
+
+    monkeypatch.setenv("KINKYU_NOTIFY_CONSOLE_URL", "https://desk.kinkyu.example")
+    monkeypatch.setenv("KINKYU_NOTIFY_ACK_BASE_URL", "https://ack.kinkyu.example")
+    assert notifier_settings(WorkerSettings(), NotifierSettings()).ack_base_url == "https://ack.kinkyu.example"

@@ -34,9 +34,11 @@ class UnknownContractError(MalformedEventError):
     """An event names a contract that no loaded profile defines."""
 
     def __init__(self, contract_id: str) -> None:
+        # The id is the sender's text, of any length and content: the message names the field only
+        # (it goes into dead-letter headers and logs); the id stays on the exception for the caller.
         super().__init__(
             "unknown-contract",
-            f"contract_id {contract_id!r} is not among the loaded contract profiles; "
+            "contract_id is not among the loaded contract profiles; "
             "add its profile to the contracts folder (it is picked up without a restart)",
         )
         self.contract_id = contract_id

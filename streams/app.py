@@ -7,13 +7,17 @@ a table of runs, deadlines by timer), the notifier stage
 (:mod:`streams.notifier_stage`: e-mail and webhooks through an outbox, the
 acknowledgement endpoint beside the worker) and the incident feed. Every
 agent catches per event: faust acks a message whose handler raised, so an
-exception there would lose it.
+exception there would lose it. Each agent runs its handler through a
+:class:`streams.guard.RecordGuard`: a record that makes the stage raise is set
+aside to ``dead-letters`` (reason, stage and source in headers) and counted,
+and the agent goes on; an outage stops the worker so a restart redoes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,12 +37,14 @@ from kinkyu.core.contract import ContractPolicy
 from kinkyu.exceptions import ContractError
 from kinkyu.playbook_files import load_playbooks
 from kinkyu.reports.store import IncidentStore
+from notifiers.exceptions import OutboxJournalError
 from notifiers.service import NotifierSettings
 from notifiers.smtp import SmtpSettings, SmtpTransport
 from notifiers.webhook import WebhookTransport
 from streams.detector import DetectorStage, OnOutput
 from streams.evidence_collector import EvidenceCollector, evidence_collector
 from streams.exceptions import BrokerError, TopicLayoutError
+from streams.guard import IncidentFeed, RecordGuard
 from streams.metrics import Metrics
 from streams.notifier_stage import TICK, NotifierStage
 from streams.notifier_stage import TimelineCallback as NotifierCallback
@@ -207,8 +213,24 @@ class Worker:
             on_timeline=on_notifier,
             on_fatal=self._crash,
         )
+        self.feed = IncidentFeed(self.notifier.remember, self._on_incident)
+        self.guards = {
+            stage: RecordGuard(
+                stage=stage,
+                topics=self.topics,
+                sink=self.sink,
+                metrics=self.metrics,
+                on_outage=self._crash,
+                outages=(BrokerError, OutboxJournalError),
+            )
+            for stage in ("incident-feed", "playbook", "notifier")
+        }
         self._prepared = False
         self.app = self._make_app()
+
+    def _on_incident(self, record: dict[str, Any]) -> None:
+        if self.on_incident is not None:
+            self.on_incident(record)
 
     def _evidence_collector(self) -> EvidenceCollector | None:
         """The evidence collector, or None without a key (then the timeline says evidence was not sealed)."""
@@ -294,15 +316,9 @@ class Worker:
         @app.agent(incidents_topic)
         async def incident_feed(stream: Any) -> None:
             """Input ``incidents``; output: callbacks and logs only. Safe to run twice: yes (read-only)."""
-            async for value in stream:
-                try:
-                    record = orjson.loads(value)
-                    if isinstance(record, dict):
-                        worker.notifier.remember(record)
-                    if worker.on_incident is not None:
-                        worker.on_incident(record)
-                except Exception:  # faust would ack and drop the message; log and go on
-                    log.exception("incident feed could not handle a record")
+            guard = worker.guards["incident-feed"]
+            async for event in stream.events():
+                await guard.run(event.message, worker.feed.handle)
 
         @app.agent(playbook_topic)
         async def playbook(stream: Any) -> None:
@@ -312,11 +328,9 @@ class Worker:
             sealed evidence. Safe to run twice: yes (a run ignores what it has
             seen; effects carry stable ids; see :mod:`streams.playbook_stage`).
             """
+            guard = worker.guards["playbook"]
             async for event in stream.events():
-                try:
-                    await worker.playbook.handle(event.message.topic, event.value)
-                except Exception:  # faust would ack and drop the message; log and go on
-                    log.exception("playbook record not applied", extra={"offset": event.message.offset})
+                await guard.run(event.message, functools.partial(worker.playbook.handle, event.message.topic))
 
         @app.timer(s.tick_interval)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def playbook_clock() -> None:
@@ -329,7 +343,13 @@ class Worker:
         @app.timer(s.tick_interval)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def tick() -> None:
             """Let event time run on while systems are silent, so outages are seen."""
-            await worker.stage.tick()
+            try:
+                await worker.stage.tick()
+            except BrokerError as exc:  # as in the detection stage: stop, a restart resumes from the checkpoint
+                log.error("detection tick could not send; stopping the worker", extra={"error": str(exc)})  # noqa: TRY400  # an outage
+                await worker.app.crash(exc)
+            except Exception:  # the next tick tries again
+                log.exception("detection tick failed")
 
         @app.timer(s.contracts_poll)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def reload_contracts() -> None:
@@ -383,11 +403,9 @@ class Worker:
             Safe to run twice: yes (the outbox dedupes by idempotency key, the
             chain journal by effect id; see :mod:`streams.notifier_stage`).
             """
-            async for value in stream:
-                try:
-                    await worker.notifier.handle(value)
-                except Exception:  # faust would ack and drop the message; the stage has logged it
-                    log.exception("notification not handled")
+            guard = worker.guards["notifier"]
+            async for event in stream.events():
+                await guard.run(event.message, worker.notifier.handle)
 
         @app.timer(TICK)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def notifier_clock() -> None:

@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -32,10 +34,22 @@ from aiokafka.errors import KafkaError
 
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.engine import NOTHING, Engine, Output
+from kinkyu.core.incident import Incident
+from kinkyu.core.model import AccessEvent, IncidentEvent
 from kinkyu.core.wire import decode_access, decode_incident
 from kinkyu.exceptions import MalformedEventError
-from streams.codec import dead_letter, output_records
-from streams.exceptions import BrokerError
+from streams.codec import (
+    dead_letter,
+    encode,
+    encode_lenient,
+    event_records,
+    finding_records,
+    incident_body,
+    incident_record,
+    json_safe,
+    output_records,
+)
+from streams.exceptions import BrokerError, OutputEncodeError, RecordRejectedError
 from streams.metrics import Metrics
 from streams.settings import Topics
 from streams.sink import Record, Sink
@@ -43,6 +57,207 @@ from streams.sink import Record, Sink
 log = logging.getLogger("kinkyu.detector")
 
 OnOutput = Callable[[Output], None]
+TopicKind = Literal["access", "incident"]
+Decode = Callable[[bytes], AccessEvent | IncidentEvent]
+
+
+class Message(Protocol):
+    """What :func:`process_batch` reads of a consumed message (aiokafka's ConsumerRecord has it)."""
+
+    @property
+    def key(self) -> bytes | None: ...  # noqa: D102  # the protocol's fields are the message's
+    @property
+    def value(self) -> bytes | None: ...  # noqa: D102
+    @property
+    def offset(self) -> int: ...  # noqa: D102
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One message :func:`process_batch` set aside: where it was, why, and the record that carries it."""
+
+    offset: int
+    reason: str
+    record: Record
+    error: str | None = None  # the exception's type for an unexpected failure (a bug), else None
+    stack: str | None = None  # its frames (code locations, no values), for the log
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch of one partition gives: records to send and what was set aside.
+
+    ``records`` holds the dead letters' records first, then findings, incident
+    records and follow-ups in the order the engine produced them; ``sources``
+    gives, for each record, the offset of the message it came from (None for
+    an incident record, which sums several). ``output`` is what the engine
+    produced for the events that were not set aside (for metrics and
+    callbacks); ``repaired`` counts incident records that had to go through
+    :func:`streams.codec.json_safe`; ``healed`` says the engine's state was
+    made encodable again after an ``encode-error``.
+    """
+
+    records: list[Record] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    output: Output = field(default_factory=Output)
+    sources: list[int | None] = field(default_factory=list)
+    repaired: int = 0
+    healed: bool = False
+
+
+def _set_aside(
+    msg: Message, error: MalformedEventError, *, topics: Topics, source: str, partition: int, bug: BaseException | None
+) -> DeadLetter:
+    record = dead_letter(
+        topics, source=source, partition=partition, offset=msg.offset, key=msg.key, value=msg.value, error=error
+    )
+    if bug is None:
+        return DeadLetter(msg.offset, error.reason, record)
+    # Frames only: an exception's message may quote the input (a KeyError holds the key).
+    stack = "".join(traceback.format_tb(bug.__traceback__))
+    return DeadLetter(msg.offset, error.reason, record, type(bug).__name__, stack)
+
+
+def heal(engine: Engine) -> None:
+    """Make the engine's whole state encodable again (:func:`streams.codec.json_safe` over its snapshot).
+
+    Used after an ``encode-error``: the event is a dead letter, but what it
+    already changed in the engine (an incident's sum, a window) stays, and an
+    unencodable value there would fail every later record of that incident and
+    every checkpoint. Only the values JSON cannot hold change (clamped, replaced).
+    """
+    engine.restore(json_safe(engine.snapshot()))
+
+
+def process_batch(
+    engine: Engine,
+    topic_kind: TopicKind,
+    messages: Sequence[Message],
+    topics: Topics,
+    *,
+    source: str,
+    partition: int,
+    decode: Decode | None = None,
+) -> BatchResult:
+    """Run one partition's batch of one input topic through ``engine``; never raises for what a message holds.
+
+    The contract (property-tested): for any bytes in ``messages`` this returns,
+    and every message either contributes its outputs to ``records`` or is in
+    ``dead_letters`` (exactly one of the two), with a reason code:
+
+    - decoding refused it: the decoder's reason (``bad-json``, ``invalid``,
+      ``out-of-range`` …), and ``bad-json`` for a message without a value;
+    - the engine refused it: its reason (``unknown-contract``, ``unknown-incident`` …);
+    - nesting too deep for a parser or the engine: ``too-deep``;
+    - one of its outputs (a finding, a follow-up, an incident it opened) cannot
+      be written as JSON: ``encode-error``; the engine is then healed (:func:`heal`)
+      so no later record or checkpoint inherits the value;
+    - anything else (a bug): ``processing-error``, with the exception's type and
+      frames on the :class:`DeadLetter` for the log, never its message.
+
+    Dead letters are bounded in size (:func:`streams.codec.dead_letter`).
+    Incident records are aggregates (one per incident changed in the batch,
+    its final state, as before): each is written strictly and, failing that,
+    through :func:`streams.codec.json_safe` (counted in ``repaired``), so a
+    batch always ends with something to send. Only exceptions that are not
+    ``Exception`` (cancellation, KeyboardInterrupt) pass through.
+
+    ``decode`` defaults to the topic's decoder (``decode_access`` or
+    ``decode_incident``); the stage passes one bound to its clock.
+    """
+    result = BatchResult()
+    if decode is None:
+        decode = decode_access if topic_kind == "access" else decode_incident
+    handle: Callable[[Any], Output] = engine.on_access if topic_kind == "access" else engine.on_incident_event
+    out = result.output
+    findings: list[tuple[Record, int]] = []
+    events: list[tuple[Record, int]] = []
+    touched: dict[str, int] = {}  # incident id -> offset of the last message that changed it
+    tainted = False
+    for msg in messages:
+        outcome = _contain(msg, decode, handle, topics)
+        if isinstance(outcome, _Refused):
+            tainted = tainted or isinstance(outcome.error, OutputEncodeError)
+            result.dead_letters.append(
+                _set_aside(msg, outcome.error, topics=topics, source=source, partition=partition, bug=outcome.bug)
+            )
+            continue
+        if outcome is None:
+            continue
+        produced, mine_findings, mine_events = outcome
+        out.extend(produced)
+        findings.extend((r, msg.offset) for r in mine_findings)
+        events.extend((r, msg.offset) for r in mine_events)
+        for incident in produced.incidents:
+            touched[incident.incident_id] = msg.offset
+    if tainted:
+        result.healed = _heal_quietly(engine)
+    for d in result.dead_letters:
+        result.records.append(d.record)
+        result.sources.append(d.offset)
+    for r, offset in findings:
+        result.records.append(r)
+        result.sources.append(offset)
+    opened_ids = set(out.opened)
+    for incident in out.incidents:
+        opened = incident.incident_id in opened_ids
+        result.records.append(_incident_record(incident, topics, opened=opened, result=result))
+        result.sources.append(touched.get(incident.incident_id))
+    for r, offset in events:
+        result.records.append(r)
+        result.sources.append(offset)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    error: MalformedEventError
+    bug: BaseException | None = None
+
+
+def _contain(
+    msg: Message, decode: Decode, handle: Callable[[Any], Output], topics: Topics
+) -> tuple[Output, list[Record], list[Record]] | _Refused | None:
+    """One message: its output and its own records written, or why it is refused; None when it produced nothing."""
+    try:
+        value = msg.value
+        if not isinstance(value, bytes | bytearray | memoryview):
+            return _Refused(MalformedEventError("bad-json", "the message has no value"))
+        produced = handle(decode(bytes(value)))
+        if produced is NOTHING or not produced:
+            return None
+        mine_findings = finding_records(produced, topics)
+        mine_events = event_records(produced, topics)
+        opened = set(produced.opened)
+        for incident in produced.incidents:
+            if incident.incident_id in opened:
+                # An incident opened by this event holds only its values: written now, blamed on it.
+                encode(incident_body(incident, opened=True), "an incident")
+    except MalformedEventError as exc:  # includes OutputEncodeError
+        return _Refused(exc)
+    except RecursionError:
+        return _Refused(MalformedEventError("too-deep", "nested deeper than the decoder or the engine can follow"))
+    except Exception as exc:  # noqa: BLE001  # a bug must not lose the event nor stop the worker
+        return _Refused(MalformedEventError("processing-error", f"{type(exc).__name__} while processing"), exc)
+    return produced, mine_findings, mine_events
+
+
+def _incident_record(incident: Incident, topics: Topics, *, opened: bool, result: BatchResult) -> Record:
+    try:
+        return incident_record(incident, topics, opened=opened)
+    except OutputEncodeError:
+        result.repaired += 1
+        body = encode_lenient(json_safe(incident_body(incident, opened=opened)))
+        return Record(topics.incidents, incident.incident_id.encode(), body)
+
+
+def _heal_quietly(engine: Engine) -> bool:
+    try:
+        heal(engine)
+    except Exception:  # the checkpoint heals again; a failure here must not lose the batch
+        log.exception("engine state could not be made encodable")
+        return False
+    return True
 
 
 class _Partition:
@@ -148,6 +363,7 @@ class DetectorStage:
     async def _process(self, batches: Mapping[TopicPartition, list[Any]]) -> None:
         out = Output()
         records: list[Record] = []
+        sources: list[tuple[TopicPartition, int | None]] = []
         access_topic = self.topics.access_log
         now_wall = time.monotonic()
         for tp, msgs in batches.items():
@@ -156,47 +372,82 @@ class DetectorStage:
                 continue  # revoked while the fetch was in flight
             engine = part.engine
             is_access = tp.topic == access_topic
-            decode = decode_access if is_access else decode_incident
-            handle = engine.on_access if is_access else engine.on_incident_event
-            for msg in msgs:
-                try:
-                    result = handle(decode(msg.value))  # type: ignore[arg-type]  # decode matches handle by topic
-                except MalformedEventError as exc:
-                    records.append(self._dead_letter(tp, msg, exc))
-                    continue
-                except Exception as exc:  # a bug must not lose the event nor stop the worker
-                    log.exception("event processing failed", extra={"topic": tp.topic, "offset": msg.offset})
-                    err = MalformedEventError("processing-error", f"{type(exc).__name__} while processing")
-                    records.append(self._dead_letter(tp, msg, err))
-                    continue
-                if result is not NOTHING:
-                    out.extend(result)
+            batch = process_batch(
+                engine,
+                "access" if is_access else "incident",
+                msgs,
+                self.topics,
+                source=tp.topic,
+                partition=tp.partition,
+            )
+            for dead in batch.dead_letters:
+                self._count_dead_letter(tp, dead.offset, dead.reason, dead.error, dead.stack)
+            if batch.repaired or batch.healed:
+                log.warning(
+                    "values JSON cannot hold were replaced in the engine's state",
+                    extra={"partition": tp.partition, "incident_records": batch.repaired, "healed": batch.healed},
+                )
+            out.extend(batch.output)
+            records.extend(batch.records)
+            sources.extend((tp, offset) for offset in batch.sources)
             part.positions[tp.topic] = msgs[-1].offset + 1
             part.dirty = True
             if is_access and engine.watermark > part.last_t:
                 part.last_t = engine.watermark
                 part.last_wall = now_wall
             self.metrics.events_in.labels(tp.topic).inc(len(msgs))
-        records.extend(output_records(out, self.topics))
-        await self.sink.send_all(records)
+        await self._send(records, sources, batches)
         self._observe(out)
 
-    def _dead_letter(self, tp: TopicPartition, msg: Any, exc: MalformedEventError) -> Record:
+    async def _send(
+        self,
+        records: list[Record],
+        sources: list[tuple[TopicPartition, int | None]],
+        batches: Mapping[TopicPartition, list[Any]],
+    ) -> None:
+        """Send; a record the broker refuses (too large) becomes a dead letter of the message it came from."""
+        try:
+            await self.sink.send_all(records)
+        except RecordRejectedError as exc:
+            letters = []
+            for index, reason in sorted(exc.rejected.items()):
+                tp, offset = sources[index]
+                msg = next((m for m in batches[tp] if m.offset == offset), None) if offset is not None else None
+                log.warning(
+                    "output refused by the broker",
+                    extra={"topic": records[index].topic, "bytes": len(records[index].value), "reason": reason},
+                )
+                if msg is None or offset is None or records[index].topic == self.topics.dead_letters:
+                    continue  # an incident record (several sources) or a dead letter itself: nothing more to set aside
+                err = MalformedEventError(reason, "an output of this event is larger than the broker accepts")
+                self._count_dead_letter(tp, offset, reason)
+                letters.append(
+                    dead_letter(
+                        self.topics,
+                        source=tp.topic,
+                        partition=tp.partition,
+                        offset=offset,
+                        key=msg.key,
+                        value=msg.value,
+                        error=err,
+                    )
+                )
+            try:
+                await self.sink.send_all(letters)
+            except RecordRejectedError:
+                log.warning("dead letters refused by the broker", extra={"count": len(letters)})
+
+    def _count_dead_letter(
+        self, tp: TopicPartition, offset: int, reason: str, error: str | None = None, stack: str | None = None
+    ) -> None:
         # The reason names fields, never values; safe to log.
-        log.warning(
-            "event to dead-letters",
-            extra={"topic": tp.topic, "partition": tp.partition, "offset": msg.offset, "reason": exc.reason},
-        )
-        self.metrics.dead_letters.labels(exc.reason).inc()
-        return dead_letter(
-            self.topics,
-            source=tp.topic,
-            partition=tp.partition,
-            offset=msg.offset,
-            key=msg.key,
-            value=msg.value,
-            error=exc,
-        )
+        extra = {"topic": tp.topic, "partition": tp.partition, "offset": offset, "reason": reason}
+        if error is None:
+            log.warning("event to dead-letters", extra=extra)
+        else:
+            # A bug, not bad input: error level, with the frames (never the exception's message).
+            log.error("event processing failed", extra={**extra, "error": error, "stack": stack})
+        self.metrics.dead_letters.labels(reason).inc()
 
     def _observe(self, out: Output) -> None:
         for f in out.findings:
@@ -259,13 +510,25 @@ class DetectorStage:
             part = self.parts.get(p)
             if part is None or not (part.dirty or force) or not part.positions:
                 continue
-            body = {"v": 1, "partition": p, "offsets": part.positions, "engine": part.engine.snapshot()}
-            records.append(Record(self.topics.checkpoints, self._key(p), orjson.dumps(body)))
+            value = self._checkpoint_value(p, part)
+            if value is None:
+                continue  # stays dirty: tried again next interval
+            records.append(Record(self.topics.checkpoints, self._key(p), value))
             commits.update({TopicPartition(t, p): o for t, o in part.positions.items()})
             part.dirty = False
         if not records:
             return
-        await self.sink.send_all(records)
+        try:
+            await self.sink.send_all(records)
+        except RecordRejectedError as exc:
+            # Too large for the broker: the worker goes on; a restart re-reads from the last checkpoint taken.
+            log.error(  # noqa: TRY400  # the sizes say it all
+                "checkpoint refused by the broker; the previous one stays in force",
+                extra={"bytes": [len(records[i].value) for i in exc.rejected]},
+            )
+            for i in exc.rejected:
+                self.parts[int(records[i].key.decode().rsplit("/", 1)[1])].dirty = True  # type: ignore[union-attr]  # our own keys
+            return
         self.metrics.checkpoints.inc(len(records))
         if self._consumer is not None and commits:
             # Group offsets are for lag monitoring; recovery trusts the checkpoint's own offsets.
@@ -273,6 +536,22 @@ class DetectorStage:
                 await self._consumer.commit(commits)
             except KafkaError as exc:
                 log.warning("offset commit failed", extra={"error": type(exc).__name__})
+
+    def _checkpoint_value(self, p: int, part: _Partition) -> bytes | None:
+        """The checkpoint of partition ``p``; the engine is healed first if its state cannot be written."""
+        body = {"v": 1, "partition": p, "offsets": part.positions, "engine": part.engine.snapshot()}
+        try:
+            return encode(body, "the checkpoint")
+        except OutputEncodeError:
+            pass
+        # A value no event should have left (see process_batch): never a reason to stop checkpointing.
+        log.warning("engine state held values JSON cannot hold; replaced before the checkpoint", extra={"partition": p})
+        try:
+            heal(part.engine)
+            return encode_lenient({"v": 1, "partition": p, "offsets": part.positions, "engine": part.engine.snapshot()})
+        except Exception:  # the worker goes on; the previous checkpoint stays in force
+            log.exception("checkpoint could not be written", extra={"partition": p})
+            return None
 
     async def _load_checkpoints(self, partitions: set[int]) -> dict[int, dict[str, Any]]:
         """The newest checkpoint of each partition, read from the start of the checkpoint topic."""

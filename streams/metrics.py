@@ -21,6 +21,13 @@ class Metrics:
         self.dead_letters = Counter(
             "kinkyu_dead_letters", "Events sent to dead-letters, by reason", ["reason"], registry=self.registry
         )
+        self.set_aside = Counter(
+            "kinkyu_records_set_aside",
+            "Records a stage could not handle, sent to dead-letters, by stage (incident-feed, playbook, notifier) "
+            "and reason",
+            ["stage", "reason"],
+            registry=self.registry,
+        )
         self.deadlines_at_risk = Gauge(
             "kinkyu_deadlines_at_risk",
             "Playbook deadlines and the city's PPC report deadlines due within the warning window",

@@ -57,10 +57,12 @@ from aiohttp import web
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook import Playbook
+from kinkyu.exceptions import MalformedEventError
 from notifiers.ack_server import bound_port, start_ack_server
 from notifiers.exceptions import OutboxJournalError
 from notifiers.service import EmailSender, Notifier, NotifierSettings
 from notifiers.webhook import WebhookTransport
+from streams.codec import decode_record
 from streams.metrics import Metrics
 from streams.playbook_stage import incident_fields
 from streams.settings import Topics
@@ -302,17 +304,20 @@ class NotifierStage:
     # -- records ---------------------------------------------------------------------------------
 
     async def handle(self, value: bytes | None) -> None:
-        """One ``notifications`` record. Raises only when the outbox journal refuses to write (after on_fatal)."""
+        """One ``notifications`` record.
+
+        Raises :class:`~kinkyu.exceptions.MalformedEventError` for a record
+        that is not a JSON object with an ``incident_id``;
+        :class:`OutboxJournalError` (after ``on_fatal``) when the outbox
+        journal refuses to write; and whatever else the notifier raised on
+        the record. The worker's guard (:mod:`streams.guard`) sets such a
+        record aside to ``dead-letters``.
+        """
         if self._closed:
             return
-        try:
-            record = orjson.loads(value or b"null")
-        except orjson.JSONDecodeError:
-            log.warning("notification is not JSON; skipped")
-            return
-        if not isinstance(record, dict) or not isinstance(record.get("incident_id"), str):
-            log.warning("notification without an incident id; skipped")
-            return
+        record = decode_record(value)
+        if not isinstance(record.get("incident_id"), str):
+            raise MalformedEventError("invalid", "incident_id is missing or not a string")
         incident_id = record["incident_id"]
         async with self._working():
             try:

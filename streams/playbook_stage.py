@@ -80,6 +80,8 @@ from kinkyu.core.playbook import (
     tick,
 )
 from kinkyu.core.timespan import jst_text
+from kinkyu.exceptions import MalformedEventError
+from streams.codec import decode_record
 from streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
 from streams.exceptions import BrokerError
 from streams.metrics import Metrics
@@ -298,17 +300,20 @@ class PlaybookStage:
     # -- records --------------------------------------------------------------------------
 
     async def handle(self, topic: str, value: bytes | None) -> None:
-        """One ``incidents`` record or tick. Raises only when the outputs could not be sent."""
+        """One ``incidents`` record or tick.
+
+        Raises :class:`~kinkyu.exceptions.MalformedEventError` for a record
+        that is not a JSON object with an ``incident_id``; :class:`BrokerError`
+        (after ``on_fatal``) when the outputs could not be sent, an outage a
+        restart redoes; and whatever else applying the record raised. The
+        worker's guard (:mod:`streams.guard`) sets such a record aside to
+        ``dead-letters``, so one incident's record cannot stop the others.
+        """
         await self._loaded.wait()
-        try:
-            msg = orjson.loads(value or b"null")
-        except orjson.JSONDecodeError:
-            log.warning("playbook input is not JSON; skipped", extra={"topic": topic})
-            return
-        incident_id = msg.get("incident_id") if isinstance(msg, dict) else None
+        msg = decode_record(value)
+        incident_id = msg.get("incident_id")
         if not isinstance(incident_id, str):
-            log.warning("playbook input without an incident id; skipped", extra={"topic": topic})
-            return
+            raise MalformedEventError("invalid", "incident_id is missing or not a string")
         try:
             await self._handle(topic, incident_id, msg)
         except BrokerError as exc:
@@ -317,8 +322,6 @@ class PlaybookStage:
             if self.on_fatal is not None:
                 await self.on_fatal(exc)
             raise
-        except Exception:  # a bug on one incident must not stop the others
-            log.exception("playbook record failed", extra={"incident_id": incident_id, "topic": topic})
 
     async def _handle(self, topic: str, incident_id: str, msg: dict[str, Any]) -> None:
         now = self.clock()

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
-from streams.exceptions import BrokerError
+from streams.exceptions import BrokerError, RecordRejectedError
 
 # The largest record Kinkyu produces and the checkpoints topic accepts (its ``max.message.bytes``).
 CHECKPOINT_MAX_BYTES = 16 * 1024 * 1024
@@ -24,6 +24,10 @@ CHECKPOINT_MAX_BYTES = 16 * 1024 * 1024
 log = logging.getLogger("kinkyu.sink")
 
 Headers = Sequence[tuple[str, bytes]]
+
+# Errors that say a record is refused for what it is: sending it again cannot help, so they are
+# reported (RecordRejectedError) rather than retried like an outage.
+_REFUSED = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,22 +88,70 @@ class KafkaSink:
             self._producer_ = None
 
     async def send_all(self, records: Sequence[Record]) -> None:
-        """Send every record; retry the whole batch on a transient error (sends are idempotent by key)."""
+        """Send every record; retry transient failures (sends are idempotent by key), report refused ones.
+
+        A broker outage is retried a bounded number of times, then
+        :class:`BrokerError`. A record the producer or the broker refuses for
+        what it is (too large) is not retried: the others are sent, then
+        :class:`RecordRejectedError` names the refused ones by index, so the
+        caller can set aside what produced them instead of stopping.
+        """
         if not records:
             return
+        pending = list(range(len(records)))
+        rejected: dict[int, str] = {}
         for attempt in range(1, self._attempts + 1):
+            failed, error = await self._send_once(records, pending, rejected)
+            if not failed:
+                break
+            if attempt == self._attempts:
+                raise BrokerError(
+                    f"could not send {len(failed)} record(s) after {attempt} attempts: {error}"
+                ) from error
+            log.warning("send failed, retrying", extra={"attempt": attempt, "error": type(error).__name__})
+            await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+            pending = failed
+        if rejected:
+            raise RecordRejectedError(rejected)
+
+    async def _send_once(
+        self, records: Sequence[Record], pending: list[int], rejected: dict[int, str]
+    ) -> tuple[list[int], KafkaError | None]:
+        """One pass over ``pending``: refused records into ``rejected``; the indices to retry and the last error."""
+        failed: list[int] = []
+        error: KafkaError | None = None
+        sent: list[tuple[int, asyncio.Future[object]]] = []
+        for i in pending:
             try:
-                futures = [
-                    await self._producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None)
-                    for r in records
-                ]
-                await asyncio.gather(*futures)
+                sent.append((i, await self._send(records[i])))
+            except _REFUSED:
+                rejected[i] = "record-too-large"
             except KafkaError as exc:
-                if attempt == self._attempts:
-                    raise BrokerError(
-                        f"could not send {len(records)} record(s) after {attempt} attempts: {exc}"
-                    ) from exc
-                log.warning("send failed, retrying", extra={"attempt": attempt, "error": type(exc).__name__})
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-            else:
-                return
+                failed.append(i)
+                error = exc
+        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        suspects: list[int] = []
+        for (i, _), result in zip(sent, results, strict=True):
+            if isinstance(result, _REFUSED):
+                suspects.append(i)
+            elif isinstance(result, KafkaError):
+                failed.append(i)
+                error = result
+            elif isinstance(result, BaseException):
+                raise result
+        # A broker refuses a whole batch for one record in it: each suspect alone tells which.
+        for i in suspects:
+            try:
+                await (await self._send(records[i]))
+            except _REFUSED:
+                rejected[i] = "record-too-large"
+            except KafkaError as exc:
+                failed.append(i)
+                error = exc
+        return failed, error
+
+    async def _send(self, r: Record) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = await self._producer.send(
+            r.topic, r.value, key=r.key, headers=list(r.headers) or None
+        )
+        return future

@@ -236,13 +236,15 @@ class Engine:
         if owner is None:
             raise MalformedEventError(
                 "unknown-incident",
-                f"incident_id {ev.incident_id!r} was not opened by Kinkyu; "
+                "incident_id names no incident Kinkyu opened; "
                 "file the event without incident_id to open a new incident",
             )
         if owner != ev.contract_id:
+            # Fields, not values: the detail goes into dead-letter headers and logs.
             raise MalformedEventError(
                 "contract-mismatch",
-                f"incident {ev.incident_id!r} belongs to contract {owner!r}, not {ev.contract_id!r}",
+                "incident_id names an incident of another contract than contract_id; "
+                "a follow-up carries the contract_id of its incident",
             )
         kind = ev.kind if ev.kind in FOLLOW_UP_KINDS else f"update:{ev.kind}"
         # Only the keys a playbook reads travel on: a follow-up's free text stays with the evidence.

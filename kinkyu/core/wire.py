@@ -184,9 +184,19 @@ def describe_validation_error(exc: ValidationError) -> str:
     """Name each failing field and its problem, without echoing any input value."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "event"
+        loc = ".".join(_loc_part(err["loc"], i) for i in range(len(err["loc"]))) or "event"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
+
+
+# Fields whose keys the sender chooses: a key is input (it may be a name), so a location shows "<key>".
+_FREE_KEYED = frozenset({"data", "attrs"})
+
+
+def _loc_part(loc: tuple[int | str, ...], i: int) -> str:
+    if i > 0 and loc[i - 1] in _FREE_KEYED and isinstance(loc[i], str):
+        return "<key>"
+    return str(loc[i])
 
 
 def _load_object(raw: bytes) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from kinkyu.console import i18n
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.evidence import open_bundle
 from kinkyu.core.freetext import neutralise
-from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun
+from kinkyu.core.timespan import jst_text
 from kinkyu.evidence.store import EvidenceStore
 from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
 from kinkyu.reports.labels import ENTRY_KINDS
@@ -113,7 +113,7 @@ def jst(ts: datetime | None) -> str:
     """A time as people read it here: ``2026-11-21 09:40 JST``."""
     if ts is None:
         return "-"
-    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M} JST"
+    return jst_text(ts)  # at the ends of datetime's range (no wire edge lets such a time in): its own offset
 
 
 def iso(ts: datetime | None) -> str:

@@ -445,6 +445,14 @@ TRIAGE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+def _japan_time(ts: datetime) -> datetime:
+    # At the ends of datetime's range (a time no wire edge lets in) Japan time may not exist: its own offset.
+    try:
+        return ts.astimezone(JST)
+    except OverflowError:
+        return ts
+
+
 class Words:
     """One language's words and formats for a report."""
 
@@ -475,7 +483,7 @@ class Words:
         """A moment in Japan time: ``2026年11月20日 10:05`` / ``2026-11-20 10:05 JST``; 調査中 when None."""
         if ts is None:
             return self.unknown
-        local = ts.astimezone(JST)
+        local = _japan_time(ts)
         if self.lang == "en":
             return f"{local:%Y-%m-%d %H:%M} JST"
         return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
@@ -484,7 +492,7 @@ class Words:
         """A Japan calendar date."""
         if ts is None:
             return self.unknown
-        local = ts.astimezone(JST)
+        local = _japan_time(ts)
         return f"{local:%Y-%m-%d}" if self.lang == "en" else f"{local.year}年{local.month}月{local.day}日"
 
     def span(self, value: timedelta) -> str:

@@ -52,6 +52,7 @@ from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     Assessment,
     ContractorState,
+    ContractorStatus,
     PartyAssessment,
     Rule8Items,
     assess,
@@ -69,6 +70,7 @@ from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun, StepRun
 from kinkyu.core.playbook.definition import Step
 from kinkyu.core.playbook.ppc import datasets_snapshot
+from kinkyu.core.timespan import CalendarRangeError
 from kinkyu.reports.labels import (
     ACTION_LABELS,
     COMMAND_STATUS,
@@ -1000,8 +1002,13 @@ def _ppc(b: _Builder) -> Section:
         else DEFAULT_CONTRACTOR_WITHIN
     )
     reported = b.city_learned_at
-    status = contractor_status(b.learned, now=b.now, reported_at=reported, within=within)
-    if status.state is ContractorState.RELEASED and status.reported_at is not None:
+    try:
+        status: ContractorStatus | None = contractor_status(b.learned, now=b.now, reported_at=reported, within=within)
+    except CalendarRangeError:
+        status = None  # the due time is past datetime's range: 調査中 in the report, not a report that fails
+    if status is None:
+        state = w.unknown
+    elif status.state is ContractorState.RELEASED and status.reported_at is not None:
         state = w("ppc.state_released", reported=w.dt(status.reported_at))
         if status.reported_late:
             state += w("ppc.state_late")
@@ -1011,14 +1018,27 @@ def _ppc(b: _Builder) -> Section:
         state = w("ppc.state_pending")
     word = step.urgency if step is not None and step.urgency else "直ちに"
     rows.append(
-        Row(w("ppc.contractor_clock"), w("ppc.contractor_clock_value", due=w.dt(status.due_at), word=word, state=state))
+        Row(
+            w("ppc.contractor_clock"),
+            w(
+                "ppc.contractor_clock_value",
+                due=w.dt(status.due_at if status is not None else None),
+                word=word,
+                state=state,
+            ),
+        )
     )
     # The city's clock starts when its staff know: when the first report reached it.
-    city_learned = status.city_learned
-    if city_learned is None:
+    try:
+        city_learned = learned_date(reported) if reported is not None else None
+        dl = ppc_deadlines(city_learned, improper_purpose=b.assessment.improper_purpose) if city_learned else None
+    except CalendarRangeError:
+        city_learned, dl = None, None  # no calendar answers for that day: 調査中, as the run's timeline says
+    if reported is not None and dl is None:
+        rows.append(Row(w("ppc.city_clock"), w.unknown))
+    elif city_learned is None or dl is None:
         rows.append(Row(w("ppc.city_clock"), w("ppc.city_clock_pending")))
     else:
-        dl = ppc_deadlines(city_learned, improper_purpose=b.assessment.improper_purpose)
         rows.append(
             Row(
                 w("ppc.city_clock"),
@@ -1266,11 +1286,14 @@ def _chart(b: _Builder) -> Chart:
     markers = [Marker("occurred", w("marker.occurred"), inc.first_event_ts)]
     markers.append(Marker("discovered", w("marker.discovered"), b.learned))
     if b.city_learned_at is not None:
-        city_day = learned_date(b.city_learned_at)
-        dl = ppc_deadlines(city_day, improper_purpose=b.assessment.improper_purpose)
-        # A day's deadline runs to the end of that Japan day: the last minute of it.
-        markers.append(Marker("ppc_prelim", w("marker.ppc_prelim"), _end_of(dl.preliminary_due)))
-        markers.append(Marker("ppc_final", w("marker.ppc_final"), _end_of(dl.final_due)))
+        try:
+            dl = ppc_deadlines(learned_date(b.city_learned_at), improper_purpose=b.assessment.improper_purpose)
+        except CalendarRangeError:
+            dl = None  # no calendar answers for that day: the chart shows no PPC deadline rather than failing
+        if dl is not None:
+            # A day's deadline runs to the end of that Japan day: the last minute of it.
+            markers.append(Marker("ppc_prelim", w("marker.ppc_prelim"), _end_of(dl.preliminary_due)))
+            markers.append(Marker("ppc_final", w("marker.ppc_final"), _end_of(dl.final_due)))
     markers.append(Marker("now", w("marker.now"), b.now))
     markers.sort(key=lambda m: m.at)
     ticks = (

@@ -9,14 +9,19 @@ run, a report to the city with what is known, and a coded
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import sample_profile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_playbook_run import ENDS, INC, T0, begin, detection, event, filed, kinds, notices, of, pb
 
+from kinkyu.console.views import incident_page, incident_row
+from kinkyu.core.contract import ContractProfile
 from kinkyu.core.escalation import EscalationError, EscalationState
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.legal import legal_deadline, ppc_deadlines
@@ -37,7 +42,12 @@ from kinkyu.core.playbook import (
 )
 from kinkyu.core.playbook.run import _Ctx
 from kinkyu.core.timespan import EARLIEST, LATEST, CalendarRangeError, jst_text, shift
-from streams.playbook_stage import ProfileMemory
+from kinkyu.reports.model import build_report
+from kinkyu.reports.store import IncidentStore
+from streams.metrics import Metrics
+from streams.playbook_stage import PlaybookStage, ProfileMemory, RunState
+from streams.settings import Topics
+from streams.sink import Record
 
 # The last half hour datetime holds in Japan time: an hour later is not a datetime.
 END_OF_TIME = datetime(9999, 12, 31, 23, 30, tzinfo=JST)
@@ -336,6 +346,77 @@ def test_a_run_without_its_contract_profile_says_so_and_still_reports() -> None:
     assert run.contract_ended is False
 
 
+OKAYAMA = "okayama-2026-003"
+
+
+class _Unsent:
+    """A sink nobody reads: these tests look at the run the stage starts, not at what it sends."""
+
+    async def send_all(self, records: Sequence[Record]) -> None:
+        del records
+
+
+def stage_with(
+    profiles: Mapping[str, ContractProfile] | ProfileMemory, playbooks: Mapping[str, Any] | None = None
+) -> PlaybookStage:
+    return PlaybookStage(
+        bootstrap="127.0.0.1:9",
+        topics=Topics(),
+        sink=_Unsent(),
+        profiles=(lambda: profiles) if not isinstance(profiles, ProfileMemory) else profiles,
+        playbooks={"okayama": pb("okayama")} if playbooks is None else playbooks,
+        collector=None,
+        metrics=Metrics(),
+        lateness=1.0,
+    )
+
+
+def opened(jurisdiction: str = "okayama") -> dict[str, Any]:
+    return {**detection(jurisdiction, ["pii-email"]), "contract_id": OKAYAMA}
+
+
+def started(stage: PlaybookStage, record: dict[str, Any]) -> tuple[RunState, list[str]]:
+    state, effects, _ = stage._apply(None, record, T0)  # the stage's domain call, without a broker
+    assert state is not None, "every incident gets a run"
+    assert notices(effects, "first_report"), "and the city is told"
+    return state, kinds(effects)
+
+
+def test_the_stage_starts_a_run_for_a_contract_it_never_loaded() -> None:
+    state, logged = started(stage_with({}), opened())
+
+    assert "contract_profile" in logged
+    assert state.run.policy == ResponsePolicy()
+
+
+def test_the_stage_keeps_running_a_contract_a_reload_dropped_on_its_last_profile() -> None:
+    profile = sample_profile(OKAYAMA)
+    loaded = {OKAYAMA: profile}
+    memory = ProfileMemory(lambda: loaded)
+    memory()
+    loaded = {}
+
+    state, logged = started(stage_with(memory), opened())
+
+    assert "contract_profile" in logged
+    assert state.run.policy == profile.response
+    assert state.run.contract_ends == profile.ends
+
+
+def test_the_stage_runs_the_baseline_for_a_jurisdiction_without_a_playbook() -> None:
+    state, logged = started(stage_with({OKAYAMA: sample_profile(OKAYAMA)}, playbooks={}), opened())
+
+    assert "playbook_baseline" in logged
+    assert state.run.jurisdiction == "okayama"
+
+
+def test_the_contracts_jurisdiction_decides_the_playbook_not_the_records() -> None:
+    state, _ = started(stage_with({OKAYAMA: sample_profile(OKAYAMA)}), opened("chiba"))
+
+    assert state.run.playbook == pb("okayama")
+    assert state.incident["jurisdiction"] == "okayama"
+
+
 def test_a_profile_a_reload_dropped_is_kept_and_known_as_retained() -> None:
     koganei, chiba = object(), object()
     loaded: dict[str, Any] = {"koganei-2026-017": koganei, "chiba-2026-021": chiba}
@@ -347,6 +428,24 @@ def test_a_profile_a_reload_dropped_is_kept_and_known_as_retained() -> None:
     assert memory()["koganei-2026-017"] is koganei
     assert memory.retained("koganei-2026-017")
     assert not memory.retained("chiba-2026-021")
+
+
+@pytest.mark.parametrize("when", [END_OF_TIME, datetime(1, 1, 1, tzinfo=JST)], ids=["year-9999", "year-1"])
+def test_the_store_entry_of_such_an_incident_reads_back_as_reports_and_a_console_page(
+    tmp_path: Path, when: datetime
+) -> None:
+    record = {**dated(detection("okayama", ["pii-email"]), when), "contract_id": OKAYAMA}
+    run, _ = start(record, pb("okayama"), ResponsePolicy(), ENDS, T0)
+    apply(run, event("acknowledgement", {"step": "first_report"}, ts=when, who="city-1"), T0)
+    store = IncidentStore(tmp_path)
+    store.write({k: v for k, v in record.items() if k != "change"}, run.to_json(), sample_profile(OKAYAMA))
+
+    stored = store.read(INC)
+
+    for kind in ("first", "final", "public"):
+        assert build_report(stored, kind=kind, lang="ja", now=T0).sections
+    assert incident_row(stored, T0).incident_id == INC
+    assert incident_page(stored, "ja", T0)
 
 
 # -- the building blocks --------------------------------------------------------------------------

@@ -4,7 +4,9 @@ Exit codes scripts can trust:
 0 done; 1 an unexpected failure (a bug: report it); 2 wrong usage;
 3 a contract profile or setting is invalid; 4 the broker cannot be reached
 or used; 5 ``replay --strict`` met lines that are not valid events;
-6 ``evidence verify`` found evidence or its custody log altered.
+6 ``evidence verify`` found evidence or its custody log altered;
+7 ``produce`` sent every line but some, each named on stderr by file, line
+number and size (too large for the broker).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ EXIT_CONFIG = 3
 EXIT_BROKER = 4
 EXIT_MALFORMED = 5
 EXIT_TAMPERED = 6  # returned by kinkyu.evidence.cli
+EXIT_PARTIAL = 7  # produce: some lines were refused (named on stderr), every other line was sent
 
 
 def _err(msg: str) -> None:
@@ -213,12 +216,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    """Send JSON-lines files to a topic, one message per line."""
-    from streams.runner import produce_files  # noqa: PLC0415
+    """Send JSON-lines files to a topic, one message per line; name the lines the broker refuses."""
+    from streams.produce import produce_files  # noqa: PLC0415  # aiokafka is slow to import
 
+    missing = [str(p) for p in args.files if not p.is_file()]
+    if missing:
+        _err(f"no such input file: {', '.join(missing)}")
+        return EXIT_USAGE
     settings = _settings(args)
-    n = asyncio.run(produce_files(settings.broker, args.topic, args.files))
-    _err(f"{n:,} messages sent to {args.topic}")
+    # The same prefix the worker puts in front of every topic (--topic-prefix or KINKYU_TOPIC_PREFIX).
+    topic = settings.topic_prefix + args.topic
+    result = asyncio.run(produce_files(settings.broker, topic, args.files))
+    for r in result.refused:
+        _err(f"{r.path}:{r.line}: not sent: {r.reason} ({r.size:,} bytes)")
+    summary = f"{result.sent:,} messages sent to {topic}"
+    if result.refused:
+        _err(f"{summary}; {len(result.refused):,} line(s) not sent (exit {EXIT_PARTIAL})")
+        return EXIT_PARTIAL
+    _err(summary)
     return EXIT_OK
 
 
@@ -231,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kinkyu",
         description="Kinkyu (緊急): detect contract breaches in access logs and drive the city's "
         "emergency clauses. Exit codes: 0 ok, 1 failure, 2 usage, 3 bad contract/setting, "
-        "4 broker unreachable, 5 rejected lines with replay --strict, 6 evidence altered. "
+        "4 broker unreachable, 5 rejected lines with replay --strict, 6 evidence altered, "
+        "7 produce could not send some lines (named on stderr). "
         "`kinkyu console` serves the incident desk.",
     )
     parser.add_argument("--version", action="version", version=f"kinkyu {__version__}")
@@ -279,9 +295,19 @@ def _add_live_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder)
     p.add_argument("--samples", type=Path, default=Path("samples/events"), help="folder of sample events to send")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("produce", help="send JSON-lines files to a topic")
+    p = sub.add_parser(
+        "produce",
+        help="send JSON-lines files to a topic",
+        description="Send JSON-lines files to a topic, one message a line, keyed by contract_id. A line the "
+        "broker refuses (too large) is named on stderr by file, line number and size, the rest is sent, "
+        f"and the exit code is {EXIT_PARTIAL}.",
+    )
     broker_opts(p)
-    p.add_argument("--topic", required=True, help="e.g. access-log or incident-events")
+    p.add_argument(
+        "--topic",
+        required=True,
+        help="e.g. access-log or incident-events; the topic prefix (--topic-prefix, KINKYU_TOPIC_PREFIX) goes in front",
+    )
     p.add_argument("files", nargs="+", type=Path)
     p.set_defaults(func=cmd_produce)
 

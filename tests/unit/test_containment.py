@@ -350,6 +350,26 @@ async def test_an_output_the_broker_refuses_becomes_a_dead_letter_of_its_event()
     assert stage.parts[0].positions == {TOPICS.access_log: 2}
 
 
+async def test_a_10000_deep_object_is_logged_at_warning_without_a_traceback_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = RecordingSink()
+    stage = _stage(sink)
+    stage.parts[0] = _Partition(_engine())
+    deep = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
+
+    with caplog.at_level(logging.DEBUG, logger="kinkyu"):
+        await stage._process({TopicPartition(TOPICS.access_log, 0): [Msg(deep, 0)]})
+
+    assert [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records] == [
+        (logging.WARNING, "event to dead-letters", None)
+    ]
+    [letter] = sink.records
+    reason = dict(letter.headers)[DLQ_REASON].decode()
+    assert reason in {"too-deep", "bad-json"}
+    assert stage.metrics.registry.get_sample_value("kinkyu_dead_letters_total", {"reason": reason}) == 1
+
+
 # -- the sink: refused records are reported, outages retried ------------------------------------------
 
 

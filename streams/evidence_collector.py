@@ -80,11 +80,12 @@ def evidence_collector(settings: WorkerSettings, topics: Topics) -> EvidenceColl
             'KINKYU_INTEGRITY_KEYS to {"<key id>": "<32 random bytes in base64>"} (not the evidence key; '
             "`openssl rand -base64 32`), kept off the data volume"
         )
-    anchors = AnchorPublisher(settings.broker, topics.anchors)
+    anchors = AnchorPublisher(settings.broker, topics.anchors, keyring=keyring)
+    store = EvidenceStore(settings.evidence_path, keyring=keyring, on_append=anchors.offer, anchored=anchors.known)
     return EvidenceCollector(
         bootstrap=settings.broker,
         topics=topics,
-        store=EvidenceStore(settings.evidence_path, keyring=keyring, on_append=anchors.offer),
+        store=store,
         key=key,
         lateness=settings.lateness,
         max_items=settings.evidence_max_items,

@@ -78,6 +78,8 @@ _FIELDS = frozenset({"seq", "ts", "who", "role", "action", "target", "outcome", 
 _KEYED_FIELDS = _FIELDS | {"key_id", "mac"}
 MAC_DOMAIN = "kinkyu-console-audit/1"
 CHAIN = "audit/console"  # the anchor's name: one audit log per data volume, shared by its consoles
+CHAIN_BREAK = "audit.chain-break"
+_BREAK = {"who": "kinkyu", "role": "system", "action": CHAIN_BREAK, "target": "audit-log", "outcome": "refused"}
 
 
 def _now() -> datetime:
@@ -230,7 +232,10 @@ class AuditLog:
     one). ``keyring``: the integrity keys; with a current key every entry is
     MAC'd, and every key verifies. ``on_append``: called with the chain's new
     head (an :class:`~kinkyu.core.integrity.Anchor`) after each entry is on
-    disk; it must not block (the console's publisher queues it). Every method
+    disk; it must not block (the console's publisher queues it). ``anchored``:
+    the head last anchored (:meth:`kinkyu.evidence.anchor.AnchorPublisher.known`);
+    a file found not to hold it gets an ``audit.chain-break`` entry before
+    anything else is appended, and :meth:`report` names it. Every method
     raises :class:`AuditLogError` on I/O failure, naming the file and the OS's reason.
     """
 
@@ -241,11 +246,13 @@ class AuditLog:
         clock: Callable[[], datetime] = _now,
         keyring: Keyring | None = None,
         on_append: Callable[[Anchor], None] | None = None,
+        anchored: Callable[[str], Anchor | None] | None = None,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
         self.keyring = keyring
         self._on_append = on_append
+        self._anchored = anchored
         self._lock = threading.Lock()
         self._head: _Head | None = None
         self._highest_written = 0  # the newest seq this process wrote, to notice the newest lines being removed
@@ -306,38 +313,71 @@ class AuditLog:
             if st.st_mode & 0o777 != _FILE_MODE:
                 os.fchmod(fd, _FILE_MODE)
             head = self._head
+            broken: str | None = None
             if head is None or head.ino != st.st_ino or head.size != st.st_size:
                 # First append, another process appended, or the file was replaced or cut: read its tail.
                 with os.fdopen(os.dup(fd), "rb") as fh:
                     head = self._read_head(fh, st.st_ino, st.st_size)
+                    broken = self._anchored_head_missing(fh, head)
                 if head.seq < self._highest_written:
                     self._noticed.append(
                         f"the log ended at seq {head.seq} while this console had written up to seq "
                         f"{self._highest_written}: the newest entries were removed"
                     )
-            body: dict[str, Any] = {"seq": head.seq + 1, "ts": _ts(self._clock()), **fields, "prev": head.hash}
-            keyring = self.keyring if self.keyring is not None and self.keyring.can_sign else None
-            if keyring is not None:
-                body["key_id"] = keyring.current
-            body["hash"] = _entry_hash(body)
-            if keyring is not None:
-                body["mac"] = keyring.sign(MAC_DOMAIN, _content(body))[1]
-            line = canonical_json(body) + b"\n"
-            if not head.ends_cleanly:
-                # A torn last line (a crash mid-write) stays as it is, for verify to report; the new entry
-                # starts on its own line rather than being glued onto it.
-                line = b"\n" + line
-            view = memoryview(line)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-            self._head = _Head(body["seq"], body["hash"], ends_cleanly=True, ino=st.st_ino, size=st.st_size + len(line))
-            self._highest_written = body["seq"]
-            if keyring is not None:
-                self._anchor(make_anchor(CHAIN, body["seq"], body["hash"], self._clock(), keyring))
+            if broken is not None:
+                # Said in the chain before anything is appended: continuing it must not launder the cut.
+                log.error("audit log does not hold its anchored head: the break is recorded", extra={"detail": broken})
+                head, _ = self._write(fd, head, {**_BREAK, "detail": broken})
+            head, body = self._write(fd, head, fields)
             return AuditEntry.from_json(body)
         finally:
             os.close(fd)  # also releases the flock
+
+    def _write(self, fd: int, head: _Head, fields: dict[str, str]) -> tuple[_Head, dict[str, Any]]:
+        """Write one entry after ``head`` (fsynced, MAC'd with a keyring, its head handed on); the new head."""
+        body: dict[str, Any] = {"seq": head.seq + 1, "ts": _ts(self._clock()), **fields, "prev": head.hash}
+        keyring = self.keyring if self.keyring is not None and self.keyring.can_sign else None
+        if keyring is not None:
+            body["key_id"] = keyring.current
+        body["hash"] = _entry_hash(body)
+        if keyring is not None:
+            body["mac"] = keyring.sign(MAC_DOMAIN, _content(body))[1]
+        line = canonical_json(body) + b"\n"
+        if not head.ends_cleanly:
+            # A torn last line (a crash mid-write) stays as it is, for verify to report; the new entry
+            # starts on its own line rather than being glued onto it.
+            line = b"\n" + line
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        self._head = _Head(body["seq"], body["hash"], ends_cleanly=True, ino=head.ino, size=head.size + len(line))
+        self._highest_written = body["seq"]
+        if keyring is not None:
+            self._anchor(make_anchor(CHAIN, body["seq"], body["hash"], self._clock(), keyring))
+        return self._head, body
+
+    def _anchored_head_missing(self, fh: BinaryIO, head: _Head) -> str | None:
+        """A detail code when the file does not hold the head anchored outside the volume; None when it does."""
+        anchor = self._anchored(CHAIN) if self._anchored is not None else None
+        if anchor is None:
+            return None
+        if head.seq < anchor.seq:
+            return f"anchored-seq={anchor.seq},found-seq={head.seq}"
+        found = head.hash if head.seq == anchor.seq else None
+        if found is None:
+            for raw in _lines_reversed(fh, head.size, limit=_TAIL_SCAN_LIMIT):
+                entry = _parse_line(raw)
+                if entry is not None and entry.seq <= anchor.seq:
+                    found = entry.hash if entry.seq == anchor.seq else ""
+                    break
+            else:
+                if head.size > _TAIL_SCAN_LIMIT:
+                    return None  # too far back to look for on every start: report() compares the whole file
+                found = ""
+        if found != anchor.head:
+            return f"anchored-seq={anchor.seq},rewritten"
+        return None
 
     def _anchor(self, anchor: Anchor) -> None:
         if self._on_append is None:
@@ -565,6 +605,11 @@ class _Scan:
                     problems.append(f"{where}: not an audit entry (the line was edited, inserted or damaged)")
                 continue
             where = f"line {number} (seq {entry.seq})"
+            if entry.action == CHAIN_BREAK:
+                problems.append(
+                    f"{where}: when it was written the log did not hold the head anchored outside the volume "
+                    f"({entry.detail}): entries had been cut off or rewritten before it"
+                )
             if entry.seq == self.anchor_seq and self.anchored_hash is None:
                 self.anchored_hash = entry.hash
             if _entry_hash(body) != entry.hash:

@@ -81,7 +81,10 @@ VIEWED = "viewed"
 EXPORTED = "exported"
 VERIFIED = "verified"
 TRANSFERRED = "transferred"
-CUSTODY_ACTIONS = frozenset({SEALED, VIEWED, EXPORTED, VERIFIED, TRANSFERRED})
+# Written by a writer that found the log did not hold the head anchored outside the volume (cut off or rewritten
+# while it was stopped): continuing the chain must not make the cut look like history. Verify reports it.
+CHAIN_BREAK = "chain_break"
+CUSTODY_ACTIONS = frozenset({SEALED, VIEWED, EXPORTED, VERIFIED, TRANSFERRED, CHAIN_BREAK})
 
 # Ids become file names in the store: letters, digits, '-' and '_' only, so no path tricks.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")

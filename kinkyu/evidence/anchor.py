@@ -12,7 +12,12 @@ one record per chain.
 
 - :class:`AnchorPublisher` publishes from any thread without blocking the
   writer (``offer``), newest head per chain, retrying in the background
-  while the broker is away; ``flush`` waits until what was offered is on the broker.
+  while the broker is away; ``flush`` waits until what was offered is on the
+  broker. ``known`` tells a writer the head it must build on: what the topic
+  held when the publisher started, then what this process offered. A writer
+  that finds its file does not hold that head (cut off, or rewritten while it
+  was stopped) records the break in the chain before it appends anything,
+  so continuing the chain never launders a cut.
 - :func:`read_anchors` reads the topic back: the newest anchor per chain whose
   MAC verifies (a record written without the key is ignored; an older one
   replayed changes nothing).
@@ -96,6 +101,10 @@ class MemoryAnchors:
         """Publish ``anchor``."""
         self.records.append(anchor)
 
+    def known(self, chain: str) -> Anchor | None:
+        """The head last published for ``chain`` (what a writer must build on)."""
+        return next((a for a in reversed(self.records) if a.chain == chain), None)
+
     async def read(self) -> Mapping[str, Anchor]:
         """The newest anchor per chain."""
         return newest_anchors(self.records)
@@ -164,12 +173,14 @@ class AnchorPublisher:
     A head offered before ``start`` waits for it.
     """
 
-    def __init__(self, bootstrap: str, topic: str, *, retry_base: float = 0.5) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, keyring: Keyring | None = None, retry_base: float = 0.5) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.keyring = keyring
         self._retry_base = retry_base
         self._lock = threading.Lock()
         self._pending: dict[str, Anchor] = {}
+        self._known: dict[str, Anchor] = {}
         self._in_flight = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -186,9 +197,15 @@ class AnchorPublisher:
             have = self._pending.get(anchor.chain)
             if have is None or anchor.seq >= have.seq:
                 self._pending[anchor.chain] = anchor
+            self._known[anchor.chain] = anchor  # the writer builds on this now (after a break too)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._kick)
+
+    def known(self, chain: str) -> Anchor | None:
+        """The head a writer of ``chain`` must find in its file: read at start, then the last one offered."""
+        with self._lock:
+            return self._known.get(chain)
 
     def _busy(self) -> bool:
         with self._lock:
@@ -200,10 +217,24 @@ class AnchorPublisher:
         if self._wake is not None:
             self._wake.set()
 
-    async def start(self) -> None:
-        """Start the background sender (idempotent). The broker may be down: sending waits for it."""
+    async def start(self, *, load_within: float = 3.0) -> None:
+        """Read the heads already anchored (with a keyring), then start the background sender (idempotent).
+
+        The broker may be down: the heads are then unknown (logged) and sending waits for it.
+        """
         if self._task is not None:
             return
+        if self.keyring is not None:
+            try:
+                loaded = await read_anchors(self.bootstrap, self.topic, self.keyring, within=load_within)
+            except EvidenceAnchorError as exc:
+                log.warning(
+                    "anchored heads not read; cut-off chains are noticed by verify only", extra={"error": str(exc)}
+                )
+            else:
+                with self._lock:
+                    for chain, anchor in loaded.items():
+                        self._known.setdefault(chain, anchor)
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._changed = asyncio.Condition()

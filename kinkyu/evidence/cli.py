@@ -153,7 +153,8 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         except EvidenceAnchorError as exc:
             _err(f"{exc}; check KINKYU_BROKER, or verify without the anchors with --no-anchor")
             return EXIT_BROKER
-    store = EvidenceStore(_store_dir(args), keyring=keyring)
+    # With --as a custody entry is written: a log found not to hold its anchored head gets a chain_break first.
+    store = EvidenceStore(_store_dir(args), keyring=keyring, anchored=anchors.get if anchors is not None else None)
     try:
         report = store.verify(args.incident_id, key, anchors=anchors)
     except EvidenceKeyError as exc:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kinkyu.core.evidence import (
+    CHAIN_BREAK,
     SEALED,
     VERIFIED,
     VIEWED,
@@ -238,7 +239,7 @@ class _Appender:
     ) -> None:
         self._fh = fh
         self.custody = custody
-        self._incident_id = incident_id
+        self.incident_id = incident_id
         self._clock = clock
         self._keyring = keyring
 
@@ -251,7 +252,7 @@ class _Appender:
             at=self._clock(),
             actor=actor,
             action=action,
-            incident_id=self._incident_id,
+            incident_id=self.incident_id,
             bundle_id=bundle_id,
             detail=detail,
             keyring=self._keyring,
@@ -281,8 +282,11 @@ class EvidenceStore:
     chain's new head (an :class:`~kinkyu.core.integrity.Anchor`) after each
     entry is written, and again when a put finds its bundle already sealed
     (so a head whose publication was interrupted is published on the retry);
-    it must not block for long. Every method raises :class:`EvidenceError`
-    or a subclass; OS errors are converted with the path and the OS's reason.
+    it must not block for long. ``anchored``: the head last anchored for a
+    chain (:meth:`kinkyu.evidence.anchor.AnchorPublisher.known`); before
+    appending, a log that does not hold it gets a ``chain_break`` entry first,
+    which verify reports. Every method raises :class:`EvidenceError` or a
+    subclass; OS errors are converted with the path and the OS's reason.
     """
 
     def __init__(
@@ -292,11 +296,13 @@ class EvidenceStore:
         clock: Callable[[], datetime] = _now,
         keyring: Keyring | None = None,
         on_append: AnchorSink | None = None,
+        anchored: Callable[[str], Anchor | None] | None = None,
     ) -> None:
         self.root = Path(root)
         self._clock = clock
         self.keyring = keyring
         self._on_append = on_append
+        self._anchored = anchored
 
     # -- paths
 
@@ -410,6 +416,23 @@ class EvidenceStore:
             return None
         return make_anchor(evidence_chain(entry.incident_id), entry.seq, entry.entry_hash, self._clock(), self.keyring)
 
+    def _record_break(self, appender: _Appender) -> None:
+        """Before appending: if the log does not hold the head anchored outside the volume, say so in the chain."""
+        if self._anchored is None:
+            return
+        entries = appender.custody.entries
+        anchor = self._anchored(evidence_chain(appender.incident_id))
+        last = max((e.seq for e in entries), default=0)
+        check = compare_with_anchor(anchor, {e.seq: e.entry_hash for e in entries}, last, CUSTODY)
+        if check.state is not AnchorState.MISMATCH or anchor is None:
+            return
+        log.error(
+            "custody log does not hold its anchored head: the break is recorded",
+            extra={"incident_id": appender.incident_id, "anchored_seq": anchor.seq, "found_seq": last},
+        )
+        detail = {"anchored_seq": anchor.seq, "anchored_head": anchor.head, "found_seq": last}
+        self._anchor(appender.append("kinkyu", CHAIN_BREAK, None, detail))
+
     def _anchor(self, entry: CustodyEntry | None) -> None:
         """Hand the chain's new head to ``on_append`` (after the entry is on disk: an anchor never runs ahead)."""
         if entry is None or self._on_append is None:
@@ -438,7 +461,9 @@ class EvidenceStore:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
                 if created:
                     _fsync_dir(path.parent)
-                yield _Appender(fh, _Custody.parse(path.read_bytes()), incident_id, self._clock, self.keyring)
+                appender = _Appender(fh, _Custody.parse(path.read_bytes()), incident_id, self._clock, self.keyring)
+                self._record_break(appender)
+                yield appender
         except OSError as exc:
             raise EvidenceError(f"cannot write the custody log {path}: {exc.strerror}") from exc
 
@@ -541,6 +566,13 @@ class EvidenceStore:
             )
         if not custody.entries and not custody.bad_lines:
             problems.append(f"{CUSTODY}: missing or empty")
+        problems.extend(
+            f"{CUSTODY}: entry {e.seq}: when it was written the log did not hold the head anchored outside the "
+            f"volume (seq {e.detail.get('anchored_seq')}; the log ended at seq {e.detail.get('found_seq')}): "
+            "entries had been cut off or rewritten before it"
+            for e in custody.entries
+            if e.action == CHAIN_BREAK
+        )
         sealed = custody.sealed()
         bundle_ids = set(sealed)
         for path in _listdir(folder / BUNDLES):

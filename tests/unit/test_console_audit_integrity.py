@@ -275,3 +275,34 @@ def test_fuzz_flips_and_rewrites_at_random_places_are_all_detected(tmp_path: Pat
     assert missed == []
     assert kinds.total() >= 100
     assert set(kinds) == {"flip", "rewrite", "delete", "swap", "truncate", "strip"}
+
+
+def test_a_console_restarted_on_a_cut_log_records_the_break_so_going_on_does_not_launder_it(
+    original: Path, topic: MemoryAnchors
+) -> None:
+    _save(original, _entries(original)[:-10])  # cut while the console was stopped
+
+    restarted = AuditLog(original, clock=Clock(), keyring=KEYRING, on_append=topic.offer, anchored=topic.known)
+    for _ in range(20):  # well past the old anchored seq: the newest anchor is now the console's own
+        restarted.append(who="admin", role="admin", action="audit.view", target="audit-log", outcome="allowed")
+
+    report = _check(original, topic)
+    assert report.status == "tampered"
+    assert report.anchor.state.value == "matches"  # the topic's newest head is the one just written
+    [problem] = report.problems
+    assert "line 591 (seq 591): when it was written the log did not hold the head anchored" in problem
+    assert "anchored-seq=600,found-seq=590" in problem
+
+
+def test_a_rewritten_log_is_caught_on_restart_even_when_it_is_as_long_as_the_anchor(
+    original: Path, topic: MemoryAnchors
+) -> None:
+    entries = _entries(original)
+    entries[-1]["target"] = "INC-elsewhere"
+    _save(original, _rechain(entries, strip_macs=True))
+
+    AuditLog(original, clock=Clock(), keyring=KEYRING, anchored=topic.known).append(
+        who="admin", role="admin", action="audit.view", target="audit-log", outcome="allowed"
+    )
+
+    assert any("anchored-seq=600,rewritten" in p for p in _check(original, None).problems)

@@ -635,3 +635,21 @@ def test_anchors_are_chain_heads_macd_and_carry_no_content(sealed: Path, topic: 
     assert anchor.seq == 4
     assert set(json.loads(anchor.to_bytes())) == {"format", "chain", "seq", "head", "at", "key_id", "mac"}
     assert parse_anchor(anchor.to_bytes(), KEYRING) == anchor
+
+
+def test_a_worker_finding_its_custody_log_cut_records_the_break_before_sealing_on(
+    sealed: Path, topic: MemoryAnchors
+) -> None:
+    vol = Volume(sealed)
+    vol.entries = vol.entries[:2]  # cut while the worker was stopped
+    vol.save()
+    worker = EvidenceStore(sealed, clock=Clock(), keyring=KEYRING, on_append=topic.offer, anchored=topic.known)
+
+    worker.put_bundle(_seal("c"), "kinkyu:kinkyu")
+    worker.record_access(INC, "auditor", "viewed", vol.bundle_ids()[0])
+    worker.record_access(INC, "auditor", "exported")
+
+    report = _verify(sealed, topic)  # the topic's newest head is now the worker's own: the anchor matches
+    assert report.anchor.state.value == "matches"
+    _tampered(report, "entry 3: when it was written the log did not hold the head anchored outside the volume (seq 4")
+    assert [e["action"] for e in Volume(sealed).entries][2:4] == ["chain_break", "sealed"]

@@ -3,11 +3,19 @@
 Reads come from the incident store the worker writes (:class:`~kinkyu.console.views.StoreView`);
 writes are incident events through the :class:`~kinkyu.console.producer.EventProducer` seam,
 never the store. Every route but ``/health``, ``/static/*`` and ``/ack/*``
-needs a signed-in session; every POST needs the session's CSRF token and,
-when the browser sends one, a same-origin ``Origin``. Roles and scope are
+needs a signed-in session; every POST needs the session's CSRF token (the
+login form a signed, dated token also set as a cookie: nobody who is not
+signed in gets server state) and, when the browser sends one, an ``Origin``
+equal to the configured public origin (``KINKYU_CONSOLE_PUBLIC_ORIGIN``; else
+the loopback addresses of the port the request came in on: never the
+``Host`` header, which the client chooses). A form that cannot be read
+(a multipart body without a boundary, an unknown charset) is a 400. Roles and scope are
 checked by :mod:`kinkyu.console.policy` on each read and write, and every
 view of an incident, its details or its evidence, every download and write,
-every refusal and every login lands in the audit log.
+every refusal and every login lands in the audit log. An incident outside
+the user's scope answers exactly as one that does not exist: the same 404
+page, and an audit entry either way. Failed logins are limited per account
+and per address (:mod:`kinkyu.console.ratelimit`).
 
 Referrer-Policy is ``same-origin`` on the desk's pages and ``no-referrer`` on
 ``/ack/*``: with ``no-referrer`` browsers send ``Origin: null`` on every POST,
@@ -20,8 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +43,8 @@ from multidict import MultiDictProxy
 
 from kinkyu.console import i18n, views
 from kinkyu.console.ack_link import AckRecorder, HttpAckRecorder
-from kinkyu.console.audit import AuditLog, as_code
+from kinkyu.console.audit import CHAIN as AUDIT_CHAIN
+from kinkyu.console.audit import AuditLog, AuditReport, as_code
 from kinkyu.console.exceptions import AuditLogError
 from kinkyu.console.forms import (
     CONTAINMENT_RESULTS,
@@ -56,7 +64,8 @@ from kinkyu.console.forms import (
 )
 from kinkyu.console.policy import allowed, allowed_actions, role_allows
 from kinkyu.console.producer import BrokerUnavailableError, EventProducer
-from kinkyu.console.sessions import Session, SessionStore
+from kinkyu.console.ratelimit import LoginLimiter
+from kinkyu.console.sessions import LoginTokens, Session, SessionStore
 from kinkyu.console.settings import ConsoleSettings
 from kinkyu.console.users import User, UserDirectory
 from kinkyu.contracts import ContractFolder
@@ -64,17 +73,24 @@ from kinkyu.core.ack import AckTokenError, verify_ack_token
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import key_from_config
 from kinkyu.core.freetext import neutralise_value
+from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import Playbook
-from kinkyu.evidence.exceptions import EvidenceError
+from kinkyu.evidence.anchor import AnchorPublisher, AnchorSource, KafkaAnchorSource
+from kinkyu.evidence.exceptions import EvidenceAnchorError, EvidenceError
+from kinkyu.evidence.settings import integrity_keyring
+from kinkyu.evidence.store import EvidenceStore
 from kinkyu.exceptions import ContractError
 from kinkyu.reports.exceptions import ReportError, ReportStoreError
 from kinkyu.reports.model import REPORT_KINDS, StoredIncident
 from kinkyu.reports.store import valid_incident_id
 from notifiers import ack_server
+from streams.settings import Topics
 
 log = logging.getLogger("kinkyu.console")
 
 SESSION_COOKIE = "kinkyu_session"
+LOGIN_COOKIE = "kinkyu_login"  # the login form's token: the only thing a visitor not signed in gets
+LANG_COOKIE = "kinkyu_lang"  # the language chosen before signing in, kept by the browser
 
 
 def _templates_dir() -> Path:
@@ -105,43 +121,6 @@ _FILED_LIMIT = 10_000
 # -- state ---------------------------------------------------------------------------------------------
 
 
-class LoginLimiter:
-    """Failed logins per (username, address) in a sliding window, in memory (bounded)."""
-
-    def __init__(self, attempts: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.attempts = attempts
-        self.window = window
-        self._clock = clock
-        self._fails: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        q = self._fails.get(key)
-        if q is None:
-            return deque()
-        cutoff = self._clock() - self.window
-        while q and q[0] <= cutoff:
-            q.popleft()
-        return q
-
-    def blocked(self, username: str, address: str) -> bool:
-        """Whether this username from this address has used up its attempts."""
-        return len(self._recent((username, address))) >= self.attempts
-
-    def failed(self, username: str, address: str) -> None:
-        """Count a failed attempt."""
-        key = (username, address)
-        q = self._recent(key)
-        q.append(self._clock())
-        self._fails[key] = q
-        self._fails.move_to_end(key)
-        while len(self._fails) > _FILED_LIMIT:
-            self._fails.popitem(last=False)
-
-    def succeeded(self, username: str, address: str) -> None:
-        """Forget the failures of a login that worked."""
-        self._fails.pop((username, address), None)
-
-
 @dataclass
 class Console:
     """Everything the handlers share (one per application)."""
@@ -160,6 +139,10 @@ class Console:
     limiter: LoginLimiter
     clock: Callable[[], datetime]
     env: jinja2.Environment
+    login_tokens: LoginTokens = field(default_factory=LoginTokens)
+    keyring: Keyring | None = None  # the integrity keys: audit log MACs, evidence verification
+    anchors: AnchorSource | None = None  # where verification reads the chains' heads (None: not checked)
+    publisher: AnchorPublisher | None = None  # publishes the audit log's head after each entry
     pdf_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     flashes: OrderedDict[str, str] = field(default_factory=OrderedDict)
     filed: OrderedDict[str, str] = field(default_factory=OrderedDict)
@@ -234,7 +217,8 @@ def _lang(request: web.Request) -> Literal["ja", "en"]:
     session = _session(request)
     if session is not None:
         return session.lang
-    return "en" if request.query.get("lang") == "en" else "ja"
+    wanted = request.query.get("lang") or request.cookies.get(LANG_COOKIE)
+    return "en" if wanted == "en" else "ja"
 
 
 def _address(request: web.Request) -> str:
@@ -254,12 +238,13 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
     session = _session(request)
     user: User | None = request.get(USER)
     flash = console.flashes.pop(session.id, None) if session is not None else None
+    csrf_token = context.pop("csrf_token", None) or (session.csrf_token if session is not None else "")
     html = console.env.get_template(template).render(
         lang=lang,
         t=functools.partial(i18n.t, lang),
         user=user,
         role_allows=functools.partial(role_allows, user) if user is not None else (lambda _a: False),
-        csrf_token=session.csrf_token if session is not None else "",
+        csrf_token=csrf_token,
         lang_switch=_lang_switch(request, lang),
         flash=flash,
         path=request.path,
@@ -351,14 +336,23 @@ async def security_middleware(
     return response
 
 
+def _own_origins(request: web.Request, console: Console) -> frozenset[str]:
+    """The origins this desk is reached at: the configured public origin, else loopback on the port served.
+
+    Never derived from ``Host``: the client chooses that header, so comparing ``Origin`` with it checks nothing.
+    """
+    if console.settings.public_origin:
+        return frozenset({console.settings.public_origin})
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else console.settings.port  # noqa: PLR2004  # (host, port[, …])
+    return frozenset(f"http://{host}:{port}" for host in ("127.0.0.1", "localhost", "[::1]"))
+
+
 def _origin_ok(request: web.Request, console: Console) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # older clients and scripts send none; the CSRF token still has to match
-    own = {f"{request.scheme}://{request.host}"}
-    if console.settings.public_origin:
-        own.add(console.settings.public_origin)
-    return origin in own
+    return origin in _own_origins(request, console)
 
 
 @web.middleware
@@ -386,9 +380,18 @@ async def auth_middleware(
         if not _origin_ok(request, console):
             await audit(request, "post", as_code(request.path), "refused", "origin")
             return error_page(request, 403, "csrf")
-        form = await request.post()
+        try:
+            form = await request.post()
+        except (ValueError, LookupError) as exc:  # no multipart boundary, an unknown charset, …
+            log.info("form not readable", extra={"path": request.path[:200], "error": type(exc).__name__})
+            return _unreadable_form()
         token = form.get("csrf_token")
-        if not SessionStore.check_csrf(session, token if isinstance(token, str) else None):
+        posted = token if isinstance(token, str) else None
+        if request.path == "/login":
+            valid = console.login_tokens.check(request.cookies.get(LOGIN_COOKIE), posted)
+        else:
+            valid = SessionStore.check_csrf(session, posted)
+        if not valid:
             await audit(request, "post", as_code(request.path), "refused", "csrf" if user else "unauthenticated")
             return error_page(request, 403, "csrf")
     if request.path == "/login":
@@ -399,6 +402,17 @@ async def auth_middleware(
         target = request.path_qs
         raise web.HTTPSeeOther(f"/login?next={quote(target, safe='')}")
     return await handler(request)
+
+
+def _unreadable_form() -> web.Response:
+    """400: the body is not a form this desk can read (said plainly, Japanese first; no traceback)."""
+    text = (
+        "送信された内容をフォームとして読み取れませんでした（multipart の boundary がない、文字コードが不明など）。"
+        "ページを開き直して、もう一度送信してください。\n"
+        "The request body could not be read as a form (a multipart body without a boundary, an unknown charset, "
+        "…). Reload the page and send it again.\n"
+    )
+    return web.Response(status=400, text=text, content_type="text/plain", charset="utf-8")
 
 
 # -- login ---------------------------------------------------------------------------------------------
@@ -429,18 +443,34 @@ def _set_session_cookie(response: web.StreamResponse, console: Console, session:
     )
 
 
-async def login_get(request: web.Request) -> web.StreamResponse:
-    """The login form (an anonymous session carries its CSRF token and the language)."""
+def _login_page(
+    request: web.Request, *, status: int = 200, next_url: str, error: str | None, token: str | None = None
+) -> web.Response:
+    """The login form with its token, in the form and in its cookie: nothing is stored here.
+
+    ``token``: the one just posted (valid, and already the browser's cookie), kept for the form shown again.
+    """
     console = _console(request)
-    session = _session(request)
+    fresh = token is None
+    token = token or console.login_tokens.issue()
+    response = render(request, "login.html.j2", status=status, next=next_url, error=error, csrf_token=token)
+    secure = console.settings.cookie_secure
+    max_age = int(console.login_tokens.max_age.total_seconds())
+    if fresh:
+        response.set_cookie(
+            LOGIN_COOKIE, token, httponly=True, secure=secure, samesite="Strict", path="/login", max_age=max_age
+        )
+    wanted = request.query.get("lang")
+    if wanted in i18n.LANGS:
+        response.set_cookie(LANG_COOKIE, wanted, httponly=True, secure=secure, samesite="Strict", path="/")
+    return response
+
+
+async def login_get(request: web.Request) -> web.StreamResponse:
+    """The login form (its token and the language live in the browser's cookies, not here)."""
     if request.get(USER) is not None:
         raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
-    if session is None:
-        session = console.sessions.create_anonymous(lang=_lang(request))
-        request[SESSION] = session
-    response = render(request, "login.html.j2", next=_safe_next(request.query.get("next")), error=None)
-    _set_session_cookie(response, console, session)
-    return response
+    return _login_page(request, next_url=_safe_next(request.query.get("next")), error=None)
 
 
 async def login_post(request: web.Request) -> web.StreamResponse:
@@ -450,33 +480,36 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username") or "").strip()[:64].lower()
     password = str(form.get("password") or "")
     next_url = _safe_next(str(form.get("next") or ""))
+    posted = str(form.get("csrf_token") or "") or None  # checked by the middleware: valid, and the cookie's
     address = _address(request)
     console.users.reload_if_changed()
     known = console.users.get(username) is not None
     # An unknown name may be a password typed in the wrong box: the audit log never holds it.
     who = username if known else "unknown-user"
-    if console.limiter.blocked(username, address):
-        await audit(request, "login", "-", "refused", "rate-limited", who=who, role="-")
+    blocked = console.limiter.blocked(username, address, known=known)
+    if blocked is not None:
+        await audit(request, "login", "-", "refused", f"rate-limited-{blocked}", who=who, role="-")
         minutes = max(1, int(console.limiter.window // 60))
-        return render(
-            request,
-            "login.html.j2",
-            status=429,
-            next=next_url,
-            error=i18n.t(_lang(request), "login.limited", minutes=minutes),
-        )
+        error = i18n.t(_lang(request), "login.limited", minutes=minutes)
+        return _login_page(request, status=429, next_url=next_url, error=error, token=posted)
     user = await asyncio.to_thread(console.users.authenticate, username, password)
     if user is None:
-        console.limiter.failed(username, address)
+        console.limiter.failed(username, address, known=known)
         await audit(request, "login", "-", "refused", "bad-credentials", who=who, role="-")
-        return render(request, "login.html.j2", status=401, next=next_url, error=i18n.t(_lang(request), "login.failed"))
-    console.limiter.succeeded(username, address)
+        error = i18n.t(_lang(request), "login.failed")
+        return _login_page(request, status=401, next_url=next_url, error=error, token=posted)
+    console.limiter.succeeded(username)
     old = _session(request)
-    session = console.sessions.rotate(old.id if old is not None else None, user, lang=old.lang if old else None)
+    chosen = request.cookies.get(LANG_COOKIE)
+    lang: Literal["ja", "en"] | None = "en" if chosen == "en" else ("ja" if chosen == "ja" else None)
+    session = console.sessions.rotate(
+        old.id if old is not None else None, user, lang=lang or (old.lang if old else None)
+    )
     request[USER] = user
     await audit(request, "login", "-", "allowed")
     response = web.HTTPSeeOther(next_url)
     _set_session_cookie(response, console, session)
+    response.del_cookie(LOGIN_COOKIE, path="/login")
     raise response
 
 
@@ -554,12 +587,10 @@ async def _incident(request: web.Request, action: str) -> tuple[StoredIncident, 
         log.exception("stored incident unreadable", extra={"incident_id": incident_id})
         return error_page(request, 500, "store")
     target = incident_id if valid_incident_id(incident_id) else "invalid-id"
-    if stored is None:
-        return error_page(request, 404, "notfound")
-    scope = views.scope_of(stored)
-    actions = allowed_actions(user, **scope)
-    if not actions:
-        # Outside the user's scope: do not reveal that it exists (a GET or a POST alike).
+    actions = allowed_actions(user, **views.scope_of(stored)) if stored is not None else []
+    if stored is None or not actions:
+        # Missing, or outside the user's scope: one answer, one audit entry, so nothing tells them apart
+        # (a GET or a POST alike).
         return await refuse(request, action, target, hide=True)
     if action not in actions:
         return await refuse(request, action, target)
@@ -647,20 +678,38 @@ async def evidence_page(request: web.Request) -> web.Response:
     )
 
 
-def _verify(console: Console, incident_id: str) -> dict[str, Any]:
-    evidence = console.store.store.evidence
-    if not evidence.has_incident(incident_id):
-        return {"status": "none", "problems": [], "key_problems": []}
+def _verify(console: Console, incident_id: str, anchors: Mapping[str, Any] | None, lang: str) -> dict[str, Any]:
+    evidence = EvidenceStore(console.store.store.evidence.root, keyring=console.keyring)
+    if not evidence.has_incident(incident_id) and (anchors is None or f"evidence/{incident_id}" not in anchors):
+        return {"status": "none", "problems": [], "key_problems": [], "notes": []}
     if console.evidence_key is None:
         info = console.store.store.evidence_info(incident_id)
         return {
             "status": "no-key",
             "chain": info.chain_status if info else "-",
             "problems": list(info.problems) if info else [],
+            "key_problems": [],
+            "notes": [],
         }
     # No actor: verifying from the console must not write the store (the audit log records it instead).
-    report = evidence.verify(incident_id, console.evidence_key)
-    return {"status": report.status, "problems": list(report.problems), "key_problems": list(report.key_problems)}
+    report = evidence.verify(incident_id, console.evidence_key, anchors=anchors)
+    return {
+        "status": report.status,
+        "problems": list(report.problems),
+        "key_problems": list(report.key_problems),
+        "notes": [*report.unkeyed, i18n.t(lang, f"int.{report.anchor.state.value}")],
+    }
+
+
+async def _read_anchors(console: Console) -> Mapping[str, Any] | None:
+    """The chains' heads from outside the volume; None (logged) when they cannot be read now."""
+    if console.anchors is None:
+        return None
+    try:
+        return await console.anchors.read()
+    except EvidenceAnchorError:
+        log.warning("anchors not read; verifying without them", exc_info=True)
+        return None
 
 
 async def evidence_verify(request: web.Request) -> web.Response:
@@ -672,10 +721,11 @@ async def evidence_verify(request: web.Request) -> web.Response:
     console = _console(request)
     incident_id = stored.incident.incident_id
     try:
-        result = await asyncio.to_thread(_verify, console, incident_id)
+        anchors = await _read_anchors(console)
+        result = await asyncio.to_thread(_verify, console, incident_id, anchors, _lang(request))
     except Exception:  # the reviewer must learn it could not be checked; the log has the trace
         log.exception("evidence verification failed", extra={"incident_id": incident_id})
-        result = {"status": "error", "problems": [], "key_problems": []}
+        result = {"status": "error", "problems": [], "key_problems": [], "notes": []}
     await audit(request, "evidence.verify", incident_id, "allowed", f"result={result['status']}")
     return await incident_page(request, verify=result)
 
@@ -997,9 +1047,28 @@ async def audit_page(request: web.Request) -> web.Response:
     who = request.query.get("who") or None
     target = request.query.get("target") or None
     entries = await asyncio.to_thread(console.audit.entries, 500, None, who, target)
-    problems = await asyncio.to_thread(console.audit.verify)
+    anchors = await _read_anchors(console)
+    anchor = anchors.get(AUDIT_CHAIN) if anchors is not None else None
+    report = await asyncio.to_thread(console.audit.report, anchor, anchor_checked=anchors is not None)
     await audit(request, "audit.view", "audit-log", "allowed")
-    return render(request, "audit.html.j2", entries=entries, problems=problems, who=who or "", target=target or "")
+    return render(
+        request,
+        "audit.html.j2",
+        entries=entries,
+        problems=[*report.problems, *report.key_problems],
+        integrity=_audit_integrity(report, _lang(request)),
+        who=who or "",
+        target=target or "",
+    )
+
+
+def _audit_integrity(report: AuditReport, lang: str) -> dict[str, str]:
+    """The audit log's integrity in one line: keyed or unkeyed (legacy), and the anchor."""
+    keyed = {"unkeyed": "int.unkeyed", "intact": "int.keyed", "empty": "int.empty"}.get(
+        report.status, "int.unverifiable"
+    )
+    anchor = f"int.{report.anchor.state.value}"
+    return {"status": report.status, "text": f"{i18n.t(lang, keyed)} {i18n.t(lang, anchor)}"}
 
 
 # -- acknowledgement links -----------------------------------------------------------------------------
@@ -1097,32 +1166,63 @@ def make_console_app(
     audit_log: AuditLog | None = None,
     playbooks: Mapping[str, Playbook] | None = None,
     acks: AckRecorder | None = None,
+    anchors: AnchorSource | None = None,
     clock: Callable[[], datetime] = _utcnow,
 ) -> web.Application:
-    """The console application. Raises ConsoleConfigError / ContractError / PlaybookError for unusable settings."""
+    """The console application. Raises ConsoleConfigError / ContractError / PlaybookError for unusable settings.
+
+    With integrity keys (``KINKYU_INTEGRITY_KEYS``) the audit log is MAC'd and its head published to the
+    anchors topic after each entry; ``anchors`` is where verification reads the heads (default: that topic).
+    EvidenceKeyError (IntegrityKeyError) for malformed keys.
+    """
     from kinkyu.playbook_files import load_playbooks  # noqa: PLC0415  # only when not given (tests pass theirs)
 
     contracts = ContractFolder(list(settings.contracts))
     contracts.load()
     evidence_key = key_from_config(settings.evidence_key.get_secret_value()) if settings.evidence_key else None
+    keyring = integrity_keyring(settings.integrity_keys, settings.integrity_key_id, separate_from=[evidence_key])
     ack_secret = settings.ack_secret.get_secret_value().encode() if settings.ack_secret else None
     if ack_secret is None:
         log.warning("KINKYU_NOTIFY_ACK_SECRET unset: acknowledgement links cannot be checked here")
+    publisher: AnchorPublisher | None = None
+    topic = Topics(settings.topic_prefix).anchors
+    if keyring is None:
+        log.warning(
+            "KINKYU_INTEGRITY_KEYS unset: the audit log is written without MACs (unkeyed) and keyed evidence "
+            "cannot be authenticated here"
+        )
+    else:
+        if audit_log is None:  # the publisher serves the audit log made here (tests bring their own)
+            publisher = AnchorPublisher(settings.broker, topic, keyring=keyring)
+        if anchors is None:
+            anchors = KafkaAnchorSource(settings.broker, topic, keyring, timeout=settings.send_timeout)
+    if audit_log is None:
+        audit_log = AuditLog(
+            settings.audit_path,
+            keyring=keyring,
+            on_append=publisher.offer if publisher is not None else None,
+            anchored=publisher.known if publisher is not None else None,
+        )
     console = Console(
         settings=settings,
         producer=producer,
         store=store or views.StoreView(settings.store_path),
         users=users or UserDirectory.load(settings.users_path),
         sessions=sessions or SessionStore(idle=settings.session_idle, absolute=settings.session_max),
-        audit=audit_log or AuditLog(settings.audit_path),
+        audit=audit_log,
         contracts=contracts,
         playbooks=playbooks if playbooks is not None else load_playbooks(settings.playbooks),
         evidence_key=evidence_key,
         ack_secret=ack_secret,
         acks=acks or HttpAckRecorder(settings.notifier_base, timeout=settings.send_timeout),
-        limiter=LoginLimiter(settings.login_attempts, settings.login_window),
+        limiter=LoginLimiter(
+            settings.login_attempts, settings.login_window, address_attempts=settings.login_address_attempts
+        ),
         clock=clock,
         env=_environment(),
+        keyring=keyring,
+        anchors=anchors,
+        publisher=publisher,
     )
     app = web.Application(middlewares=[security_middleware, auth_middleware], client_max_size=256 * 1024)
     app[CONSOLE] = console
@@ -1142,8 +1242,18 @@ def make_console_app(
             if not task.done():
                 task.cancel()
 
+    async def start_anchoring(_: web.Application) -> None:
+        if publisher is not None:
+            await publisher.start()  # the broker may be away: heads wait, and are sent when it is back
+
+    async def stop_anchoring(_: web.Application) -> None:
+        if publisher is not None:
+            await publisher.stop()
+
     app.on_startup.append(warm_pdf)
+    app.on_startup.append(start_anchoring)
     app.on_cleanup.append(stop_warming)
+    app.on_cleanup.append(stop_anchoring)
     app.on_cleanup.append(close_producer)
     return app
 

@@ -192,6 +192,38 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "No evidence key (KINKYU_EVIDENCE_KEY) is configured, so the seals cannot be checked. Custody chain: {status}",
     ),
     "ev.none": ("この事案には証拠がありません。", "This incident has no evidence."),
+    "ev.unkeyed": (
+        "改ざんは見つかりませんが、完全性の鍵の導入前に封印された証拠（unkeyed, legacy）で、認証されていません。",
+        "Nothing found altered, but sealed before integrity keys (unkeyed, legacy): not authenticated.",
+    ),
+    # integrity: MACs and the anchor outside the data volume (evidence verification, the audit log)
+    "int.keyed": ("完全性の鍵（MAC）で認証済みです。", "Authenticated by the integrity keys (MACs)."),
+    "int.unkeyed": (
+        "鍵導入前の記録（unkeyed, legacy）：改ざんは見つかりませんが、認証されていません。",
+        "Written before integrity keys (unkeyed, legacy): nothing found altered, but not authenticated.",
+    ),
+    "int.unverifiable": ("認証できない記録があります（上記）。", "Some entries could not be authenticated (above)."),
+    "int.empty": ("記録はまだありません。", "No entry yet."),
+    "int.matches": (
+        "データ領域の外の記録（アンカー）と一致しています。",
+        "Matches its anchor outside the data volume.",
+    ),
+    "int.ahead": (
+        "アンカーより新しい記録があります（まだ公開されていません）。MAC で認証済みです。",
+        "Entries newer than the anchor (not yet published); authenticated by their MACs.",
+    ),
+    "int.mismatch": (
+        "データ領域の外の記録（アンカー）と一致しません。",
+        "Does not match its anchor outside the data volume.",
+    ),
+    "int.none": (
+        "アンカーは公開されていません（末尾の削除は検出できません）。",
+        "No anchor was published (entries cut off the end could not be noticed).",
+    ),
+    "int.not-checked": (
+        "アンカーを読めなかったため照合していません（末尾の削除は検出できません）。",
+        "The anchor could not be read, so it was not compared (entries cut off the end could not be noticed).",
+    ),
     "rep.kind.first": ("第一報", "First report"),
     "rep.kind.progress": ("経過報告", "Progress report"),
     "rep.kind.final": ("最終報告", "Final report"),

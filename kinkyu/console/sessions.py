@@ -6,14 +6,18 @@ user, so the users file stays the authority (a user removed from it is
 refused at the next request). Sign-in always starts a fresh session
 (:meth:`SessionStore.rotate`), so an id planted before login is worthless.
 
-Anonymous sessions (username ``""``) exist only to carry the login form's
-CSRF token and language; they are capped separately so a flood of login-page
-visits cannot push signed-in people out. Memory stays bounded: each kind has
-a cap, and the least recently used session goes first.
+Only signed-in people have a session. Someone not signed in yet gets no
+server state at all: the login form's CSRF token is a :class:`LoginTokens`
+token (signed, dated, and also set as a cookie), so any number of login-page
+visits costs no memory and can evict nobody. Memory stays bounded: at most
+``max_sessions`` sessions, ``max_per_user`` of them per user (so one account
+signing in again and again pushes out only its own oldest), the least
+recently used going first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import threading
@@ -31,9 +35,12 @@ Lang = Literal["ja", "en"]
 DEFAULT_IDLE = timedelta(minutes=30)
 DEFAULT_ABSOLUTE = timedelta(hours=12)
 DEFAULT_MAX_SESSIONS = 10_000
-DEFAULT_MAX_ANONYMOUS = 2_000
+DEFAULT_MAX_PER_USER = 20
+DEFAULT_LOGIN_TOKEN_AGE = timedelta(hours=1)
 # Longer than any token_urlsafe(32) (43 characters): anything longer is not ours and is not looked up.
 _MAX_ID_LENGTH = 64
+_MAX_TOKEN_LENGTH = 128  # a login token is ~100 characters
+_CLOCK_STEP_BACK = 60  # seconds a login token may seem to come from the future (the clock stepped back)
 
 
 def _now() -> datetime:
@@ -46,7 +53,7 @@ def _delta(value: timedelta | float) -> timedelta:
 
 @dataclass(slots=True)
 class Session:
-    """One browser's session; ``username`` is ``""`` before sign-in. ``lang`` may be changed in place."""
+    """One signed-in browser's session. ``lang`` may be changed in place."""
 
     id: str
     username: str
@@ -57,7 +64,7 @@ class Session:
 
     @property
     def authenticated(self) -> bool:
-        """Whether someone signed in to this session (anonymous ones carry only the login form's CSRF token)."""
+        """Whether someone signed in to this session (always, now that nobody else gets one)."""
         return bool(self.username)
 
     def __repr__(self) -> str:
@@ -87,28 +94,28 @@ class SessionStore:
         idle: timedelta | float = DEFAULT_IDLE,
         absolute: timedelta | float = DEFAULT_ABSOLUTE,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
-        max_anonymous: int = DEFAULT_MAX_ANONYMOUS,
+        max_per_user: int = DEFAULT_MAX_PER_USER,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.idle = _delta(idle)
         self.absolute = _delta(absolute)
         if self.idle <= timedelta(0) or self.absolute <= timedelta(0):
             raise ConsoleConfigError("session timeouts must be positive (KINKYU_CONSOLE_SESSION_IDLE / _SESSION_MAX)")
-        if max_sessions < 1 or max_anonymous < 1:
+        if max_sessions < 1 or max_per_user < 1:
             raise ConsoleConfigError("session caps must be at least 1")
         self.max_sessions = max_sessions
-        self.max_anonymous = max_anonymous
+        self.max_per_user = max_per_user
         self._clock = clock
         self._lock = threading.Lock()
-        # Least recently used first, one map per kind.
-        self._signed_in: OrderedDict[str, Session] = OrderedDict()
-        self._anonymous: OrderedDict[str, Session] = OrderedDict()
+        self._signed_in: OrderedDict[str, Session] = OrderedDict()  # least recently used first
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._signed_in) + len(self._anonymous)
+            return len(self._signed_in)
 
     def _new(self, username: str, lang: Lang) -> Session:
+        if not username:
+            raise ConsoleConfigError("a session is for someone signed in: a username is needed")
         now = self._clock()
         session = Session(
             id=secrets.token_urlsafe(32),
@@ -118,10 +125,13 @@ class SessionStore:
             last_seen=now,
             lang=lang,
         )
-        table, cap = (self._signed_in, self.max_sessions) if username else (self._anonymous, self.max_anonymous)
+        table = self._signed_in
         with self._lock:
             self._purge_front_locked(table, now)
-            while len(table) >= cap:
+            own = [sid for sid, s in table.items() if s.username == username]  # least recently used first
+            for sid in own[: max(0, len(own) - self.max_per_user + 1)]:
+                del table[sid]
+            while len(table) >= self.max_sessions:
                 table.popitem(last=False)
             table[session.id] = session
         return session
@@ -129,10 +139,6 @@ class SessionStore:
     def create(self, user: User, *, lang: Lang | None = None) -> Session:
         """A fresh signed-in session for ``user`` (language: ``lang``, else the user's own)."""
         return self._new(user.username, lang or user.lang)
-
-    def create_anonymous(self, *, lang: Lang = "ja") -> Session:
-        """A session for someone not signed in yet: it carries the login form's CSRF token and the language."""
-        return self._new("", lang)
 
     def rotate(self, old_id: str | None, user: User, *, lang: Lang | None = None) -> Session:
         """Sign-in: destroy the session the browser came with (if any) and create a fresh one for ``user``.
@@ -148,7 +154,7 @@ class SessionStore:
             return None
         now = self._clock()
         with self._lock:
-            table = self._signed_in if session_id in self._signed_in else self._anonymous
+            table = self._signed_in
             session = table.get(session_id)
             if session is None:
                 return None
@@ -164,7 +170,7 @@ class SessionStore:
         if not session_id:
             return None
         with self._lock:
-            return self._signed_in.pop(session_id, None) or self._anonymous.pop(session_id, None)
+            return self._signed_in.pop(session_id, None)
 
     def destroy_user(self, username: str) -> int:
         """End every session of ``username`` (signed out everywhere); how many there were."""
@@ -195,9 +201,57 @@ class SessionStore:
             del table[sid]
 
     def _purge_locked(self, now: datetime) -> int:
-        gone = 0
-        for table in (self._signed_in, self._anonymous):
-            for sid in [sid for sid, s in table.items() if self._expired(s, now)]:
-                del table[sid]
-                gone += 1
-        return gone
+        expired = [sid for sid, s in self._signed_in.items() if self._expired(s, now)]
+        for sid in expired:
+            del self._signed_in[sid]
+        return len(expired)
+
+
+class LoginTokens:
+    """The login form's CSRF tokens, kept by nobody: ``<issued>.<nonce>.<HMAC>`` under a per-process secret.
+
+    The login page sets the token as a cookie (SameSite=Strict) and in the
+    form; a login POST must bring both, equal, with a good signature, not
+    older than ``max_age``. A forged or replayed-from-elsewhere form fails (a
+    cross-site POST carries no Strict cookie), and a flood of login-page
+    visits stores nothing. A restart invalidates the forms shown before it.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: bytes | None = None,
+        max_age: timedelta | float = DEFAULT_LOGIN_TOKEN_AGE,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._secret = secret or secrets.token_bytes(32)
+        self.max_age = _delta(max_age)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"LoginTokens(max_age={self.max_age})"
+
+    def _mac(self, body: str) -> str:
+        return hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self) -> str:
+        """A fresh token for a login form (and its cookie)."""
+        body = f"{int(self._clock().timestamp())}.{secrets.token_urlsafe(16)}"
+        return f"{body}.{self._mac(body)}"
+
+    def check(self, cookie: str | None, posted: str | None) -> bool:
+        """Whether the posted token is the cookie's, signed here, and young enough (constant-time compares)."""
+        if not cookie or not posted or len(cookie) > _MAX_TOKEN_LENGTH:
+            return False
+        if not hmac.compare_digest(cookie.encode(), posted.encode("utf-8", "surrogatepass")):
+            return False
+        issued, _, rest = cookie.partition(".")
+        nonce, _, mac = rest.partition(".")
+        if (
+            not issued.isdigit()
+            or not nonce
+            or not hmac.compare_digest(self._mac(f"{issued}.{nonce}").encode(), mac.encode())
+        ):
+            return False
+        age = self._clock().timestamp() - int(issued)
+        return -_CLOCK_STEP_BACK <= age <= self.max_age.total_seconds()

@@ -3,7 +3,8 @@
 The console's own settings carry the ``KINKYU_CONSOLE_`` prefix; the ones it
 shares with the worker keep the worker's names (``KINKYU_BROKER``,
 ``KINKYU_TOPIC_PREFIX``, ``KINKYU_DATA_DIR``, ``KINKYU_CONTRACTS``,
-``KINKYU_PLAYBOOKS``, ``KINKYU_EVIDENCE_KEY``, ``KINKYU_NOTIFY_ACK_SECRET``,
+``KINKYU_PLAYBOOKS``, ``KINKYU_EVIDENCE_KEY``, ``KINKYU_INTEGRITY_KEYS`` /
+``KINKYU_INTEGRITY_KEY_ID``, ``KINKYU_NOTIFY_ACK_SECRET``,
 ``KINKYU_NOTIFY_ACK_HOST`` / ``_PORT``) so one environment configures both.
 Unknown keys are refused; :func:`describe_settings_error` names the variable
 to fix without echoing its value.
@@ -24,6 +25,8 @@ _SHARED = {
     "contracts": "KINKYU_CONTRACTS",
     "playbooks": "KINKYU_PLAYBOOKS",
     "evidence_key": "KINKYU_EVIDENCE_KEY",
+    "integrity_keys": "KINKYU_INTEGRITY_KEYS",
+    "integrity_key_id": "KINKYU_INTEGRITY_KEY_ID",
     "ack_secret": "KINKYU_NOTIFY_ACK_SECRET",
     "notify_ack_host": "KINKYU_NOTIFY_ACK_HOST",
     "notify_ack_port": "KINKYU_NOTIFY_ACK_PORT",
@@ -50,10 +53,15 @@ class ConsoleSettings(BaseSettings):
     cookie_secure: bool = True
     session_idle: float = Field(default=1800.0, gt=0, description="seconds a session may sit unused")
     session_max: float = Field(default=12 * 3600.0, gt=0, description="seconds a session lives at most")
-    login_attempts: int = Field(default=5, ge=1, description="failed logins per username and address per window")
+    login_attempts: int = Field(default=5, ge=1, description="failed logins per account per window")
+    login_address_attempts: int = Field(
+        default=50, ge=1, description="failed logins per address (IPv6: per /64) per window, whatever the usernames"
+    )
     login_window: float = Field(default=900.0, gt=0, description="seconds of the login rate-limit window")
     public_origin: str | None = Field(
-        default=None, description="scheme://host[:port] browsers use, when a proxy sits in front (Origin check)"
+        default=None,
+        description="scheme://host[:port] browsers use (the Origin check compares with it; unset: "
+        "http://127.0.0.1, localhost or [::1] on the port the request came in on)",
     )
     send_timeout: float = Field(default=10.0, gt=0, description="seconds a form waits for the broker")
     notifier_url: str | None = Field(
@@ -70,6 +78,10 @@ class ConsoleSettings(BaseSettings):
     )
     playbooks: Path = Field(default=Path("playbooks"), validation_alias=_shared("playbooks"))
     evidence_key: SecretStr | None = Field(default=None, validation_alias=_shared("evidence_key"))
+    integrity_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, validation_alias=_shared("integrity_keys"), description="MACs the audit log"
+    )
+    integrity_key_id: str | None = Field(default=None, validation_alias=_shared("integrity_key_id"))
     ack_secret: SecretStr | None = Field(default=None, validation_alias=_shared("ack_secret"))
     notify_ack_host: str = Field(default="127.0.0.1", validation_alias=_shared("notify_ack_host"))
     notify_ack_port: int = Field(default=6067, ge=1, le=65535, validation_alias=_shared("notify_ack_port"))

@@ -4,7 +4,8 @@ The producer is a recording implementation of the seam; the real broker is the
 browser tests' business. Acknowledgement links are recorded by the worker's own
 endpoint (notifiers.ack_server), served here over HTTP with a recording callback.
 The store holds two sample incidents made through the domain's own API: one of
-Koganei, one of Toyota.
+Koganei, one of Toyota. Their evidence and the audit log are MAC'd with the
+integrity key, and the anchors topic is an in-memory one.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from kinkyu.console.producer import RecordingProducer
 from kinkyu.console.settings import ConsoleSettings
 from kinkyu.console.users import UserDirectory, write_demo_logins
 from kinkyu.core.ack import AckClaim, make_ack_token
+from kinkyu.core.integrity import Keyring
+from kinkyu.evidence.anchor import MemoryAnchors
+from kinkyu.evidence.store import EvidenceStore
 from kinkyu.reports.sample import CONTRACTS_DIR, PLAYBOOKS_DIR, Scenario, build_sample, playbooks, store_sample
 from kinkyu.reports.store import IncidentStore
 from notifiers.ack_server import UnknownMessageError, make_ack_app
@@ -41,6 +45,8 @@ UNKNOWN_MESSAGE = "msg-gone"  # a message the worker's outbox no longer has
 FILED_SUMMARY = "Notice for 3 residents mailed to the wrong address"
 FILED_DETAILS = "山田太郎様宛の通知を誤って別住所へ送付"  # personal information, as a filing's details may hold
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+MAC_KEY = bytes(range(64, 96))
+KEYRING = Keyring({"k1": MAC_KEY}, "k1")
 
 
 @dataclass
@@ -55,6 +61,7 @@ class Desk:
     key: bytes
     clients: list[TestClient[web.Request, web.Application]]
     acks: list[AckClaim]  # what the worker's acknowledgement endpoint recorded
+    topic: MemoryAnchors  # the anchors topic outside the data volume
 
     async def client(self) -> TestClient[web.Request, web.Application]:
         client = TestClient(self.server)
@@ -82,8 +89,22 @@ async def csrf(client: TestClient[web.Request, web.Application], path: str) -> s
     return found.group(1)
 
 
-def _store(root: Path, key: bytes) -> IncidentStore:
-    store = IncidentStore(root)
+class KeyedStore(IncidentStore):
+    """The incident store with its evidence MAC'd and anchored, as the worker's collector writes it."""
+
+    def __init__(self, root: Path, topic: MemoryAnchors | None) -> None:
+        super().__init__(root)
+        self.topic = topic
+
+    @property
+    def evidence(self) -> EvidenceStore:
+        if self.topic is None:  # as sealed before integrity keys existed
+            return EvidenceStore(self.root / "evidence")
+        return EvidenceStore(self.root / "evidence", keyring=KEYRING, on_append=self.topic.offer)
+
+
+def _store(root: Path, key: bytes, topic: MemoryAnchors | None) -> IncidentStore:
+    store = KeyedStore(root, topic)
     koganei = build_sample(Scenario("koganei", stage="opened", origin="detection", incident_id=KOGANEI_INC))
     toyota = build_sample(Scenario("toyota", stage="opened", incident_id=TOYOTA_INC))
     store_sample(store, koganei, key=key)
@@ -109,21 +130,23 @@ def _settings(tmp_path: Path, key: bytes, **changes: object) -> ConsoleSettings:
         "cookie_secure": False,  # aiohttp's client keeps Secure cookies for https only; one test checks the default
         "evidence_key": SecretStr(key.hex()),
         "ack_secret": SecretStr(ACK_SECRET),
+        "integrity_keys": {"k1": SecretStr(MAC_KEY.hex())},
         "login_attempts": 3,
     }
     values.update(changes)
     return ConsoleSettings(**values)  # type: ignore[arg-type]  # field names, validated by pydantic
 
 
-async def _desk(tmp_path: Path, *, fail: bool = False, **changes: object) -> AsyncIterator[Desk]:
+async def _desk(tmp_path: Path, *, fail: bool = False, legacy: bool = False, **changes: object) -> AsyncIterator[Desk]:
     key = secrets.token_bytes(32)
-    store = _store(tmp_path / "store", key)
+    topic = MemoryAnchors()
+    store = _store(tmp_path / "store", key, None if legacy else topic)
     users_file = tmp_path / "console" / "users.yaml"
     # A cheap hasher: the tests check who may log in, not Argon2's cost.
     hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     logins = {x.username: (x.username, x.password) for x in write_demo_logins(users_file, hasher=hasher)}
     producer = RecordingProducer(fail=fail)
-    audit = AuditLog(tmp_path / "console" / "audit.jsonl")
+    audit = AuditLog(tmp_path / "console" / "audit.jsonl", keyring=KEYRING, on_append=topic.offer, anchored=topic.known)
     acks: list[AckClaim] = []
 
     async def on_ack(claim: AckClaim) -> None:
@@ -140,10 +163,11 @@ async def _desk(tmp_path: Path, *, fail: bool = False, **changes: object) -> Asy
         users=UserDirectory.load(users_file, hasher=hasher),
         audit_log=audit,
         playbooks=playbooks(),
+        anchors=topic,
     )
     server = TestServer(app)
     await server.start_server()
-    desk = Desk(server, producer, audit, store, logins, key, [], acks)
+    desk = Desk(server, producer, audit, store, logins, key, [], acks, topic)
     try:
         yield desk
     finally:
@@ -214,12 +238,23 @@ async def test_logins_are_rate_limited_per_username_and_address(desk: Desk) -> N
 async def test_the_session_cookie_is_httponly_samesite_strict_and_secure_by_default(tmp_path: Path) -> None:
     async for d in _desk(tmp_path, cookie_secure=True):
         client = await d.client()
-        resp = await client.get("/login")
-        cookie = resp.headers["Set-Cookie"]
-        assert cookie.startswith("kinkyu_session=")
-        assert "HttpOnly" in cookie
-        assert "SameSite=Strict" in cookie
-        assert "Secure" in cookie
+        page = await client.get("/login")
+        token = _TOKEN.search(await page.text())
+        assert token is not None
+        username, password = d.logins["reviewer"]
+        # The client keeps Secure cookies for https only: the login form's cookie goes back by hand.
+        resp = await client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": token.group(1)},
+            cookies={"kinkyu_login": token.group(1)},
+            allow_redirects=False,
+        )
+        for cookie in (page.headers["Set-Cookie"], resp.headers.getall("Set-Cookie")[0]):
+            assert cookie.startswith(("kinkyu_login=", "kinkyu_session="))
+            assert "HttpOnly" in cookie
+            assert "SameSite=Strict" in cookie
+            assert "Secure" in cookie
+        assert resp.headers.getall("Set-Cookie")[0].startswith("kinkyu_session=")
 
 
 @pytest.mark.parametrize(

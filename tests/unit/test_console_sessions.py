@@ -1,4 +1,7 @@
-"""Console sessions: random ids and CSRF tokens, idle and absolute timeouts, rotation at sign-in, bounded memory."""
+"""Console sessions: random ids and CSRF tokens, idle and absolute timeouts, rotation at sign-in, bounded memory.
+
+Nobody who is not signed in gets a session: the login form's token is a signed, dated LoginTokens token.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kinkyu.console.exceptions import ConsoleConfigError
-from kinkyu.console.sessions import SessionStore, check_csrf
+from kinkyu.console.sessions import LoginTokens, SessionStore, check_csrf
 from kinkyu.console.users import User
 
 T0 = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
@@ -130,7 +133,7 @@ def test_timeouts_can_be_set_as_timedeltas_or_seconds(clock: Clock) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"idle": 0}, {"absolute": -1}, {"idle": timedelta(0)}, {"max_sessions": 0}, {"max_anonymous": 0}]
+    "kwargs", [{"idle": 0}, {"absolute": -1}, {"idle": timedelta(0)}, {"max_sessions": 0}, {"max_per_user": 0}]
 )
 def test_nonsense_settings_are_a_config_error(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConsoleConfigError):
@@ -139,7 +142,7 @@ def test_nonsense_settings_are_a_config_error(kwargs: dict[str, float]) -> None:
 
 def test_purge_expired_drops_every_expired_session(store: SessionStore, clock: Clock) -> None:
     store.create(ALICE)
-    store.create_anonymous()
+    store.create(BOB)
     clock.advance(minutes=20)
     alive = store.create(BOB)
     clock.advance(minutes=15)
@@ -162,7 +165,7 @@ def test_destroy_ends_a_session(store: SessionStore) -> None:
 
 
 def test_sign_in_rotates_the_session_the_browser_came_with(store: SessionStore) -> None:
-    before = store.create_anonymous(lang="en")
+    before = store.create(BOB, lang="en")
 
     after = store.rotate(before.id, ALICE)
 
@@ -170,7 +173,7 @@ def test_sign_in_rotates_the_session_the_browser_came_with(store: SessionStore) 
     assert after.id != before.id
     assert after.csrf_token != before.csrf_token
     assert after.username == "acme-security"
-    assert after.lang == "en"  # the language chosen on the login page carries over
+    assert after.lang == "en"  # the language chosen before carries over
 
 
 def test_sign_in_without_a_previous_session_just_creates_one(store: SessionStore) -> None:
@@ -189,12 +192,11 @@ def test_signing_in_as_someone_else_destroys_the_old_signed_in_session(store: Se
     assert store.get(new.id) is not None
 
 
-def test_an_anonymous_session_is_not_signed_in(store: SessionStore) -> None:
-    session = store.create_anonymous()
+def test_a_session_is_always_someone_signed_in(store: SessionStore) -> None:
+    session = store.create(ALICE)
 
-    assert not session.authenticated
-    assert session.username == ""
-    assert store.get(session.id) is session
+    assert session.authenticated
+    assert session.username == "acme-security"
     assert check_csrf(session, session.csrf_token)
 
 
@@ -262,19 +264,45 @@ def test_the_least_recently_used_session_goes_when_the_cap_is_reached(clock: Clo
     assert all(store.get(s.id) is not None for s in (first, third, fourth))
 
 
-def test_a_flood_of_login_page_visits_cannot_push_signed_in_people_out(clock: Clock) -> None:
-    store = SessionStore(max_sessions=5, max_anonymous=10, clock=clock)
+def test_a_flood_of_login_page_visits_stores_nothing(clock: Clock) -> None:
+    store = SessionStore(max_sessions=5, clock=clock)
+    tokens = LoginTokens(clock=clock)
     signed_in = [store.create(ALICE) for _ in range(5)]
 
-    for _ in range(1000):
-        store.create_anonymous()
+    issued = [tokens.issue() for _ in range(10_000)]
 
-    assert len(store) == 15
+    assert len(store) == 5
     assert all(store.get(s.id) is not None for s in signed_in)
+    assert tokens.check(issued[0], issued[0])  # the first form shown still works
+
+
+def test_one_user_signing_in_again_and_again_pushes_out_only_their_own_oldest(clock: Clock) -> None:
+    store = SessionStore(max_sessions=100, max_per_user=3, clock=clock)
+    bob = store.create(BOB)
+    alices = [store.create(ALICE) for _ in range(50)]
+
+    assert len(store) == 4
+    assert store.get(bob.id) is bob
+    assert [store.get(a.id) is not None for a in alices[-4:]] == [False, True, True, True]
+
+
+def test_a_login_token_must_match_its_cookie_be_signed_here_and_be_young(clock: Clock) -> None:
+    tokens = LoginTokens(clock=clock, max_age=timedelta(hours=1))
+    token, other = tokens.issue(), tokens.issue()
+    forged_elsewhere = LoginTokens(clock=clock).issue()
+
+    assert tokens.check(token, token)
+    assert not tokens.check(token, other)  # a form from another browser
+    assert not tokens.check(None, token)  # a cross-site post carries no Strict cookie
+    assert not tokens.check(forged_elsewhere, forged_elsewhere)  # not signed with this process's secret
+    assert not tokens.check(token[:-1] + ("0" if token[-1] != "0" else "1"), token[:-1] + "0")
+    clock.advance(hours=1, seconds=1)
+    assert not tokens.check(token, token)
+    assert "secret" not in repr(tokens)
 
 
 def test_concurrent_creates_respect_the_cap(clock: Clock) -> None:
-    store = SessionStore(max_sessions=50, clock=clock)
+    store = SessionStore(max_sessions=50, max_per_user=1_000, clock=clock)
 
     def work() -> None:
         for _ in range(100):

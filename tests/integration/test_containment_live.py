@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import Pipeline, values
 
-from streams.codec import DEAD_LETTER_MAX_VALUE, DLQ_REASON, DLQ_SOURCE, DLQ_TRUNCATED
+from streams.codec import DEAD_LETTER_MAX_VALUE, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, DLQ_TRUNCATED
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +104,30 @@ async def test_an_8_5_mb_event_of_an_unknown_contract_is_a_bounded_dead_letter_a
     assert len(letter.value) + sum(len(v) for v in headers.values()) < 1_000_000
     assert w.proc is not None
     assert w.proc.poll() is None, "the worker is still running"
+
+
+async def test_a_record_the_stages_cannot_use_is_set_aside_by_each_and_the_next_incident_is_handled(
+    pipeline: Pipeline,
+) -> None:
+    w = pipeline.worker().start()
+    w.wait_healthy()
+    await pipeline.produce(pipeline.topics.incidents, [b"\xff not json"], key=b"INC-x")
+    await pipeline.produce(pipeline.topics.notifications, [b'{"effect": "notify"}'], key=b"INC-y")
+    await pipeline.produce(pipeline.topics.access_log, [orjson.dumps(_access("u9999", at=T0))])
+
+    dead = await pipeline.read(pipeline.topics.dead_letters, lambda r: len(r) >= 3, timeout=60)
+    state = await pipeline.read(pipeline.topics.incident_state, lambda r: len(r) >= 1, timeout=60)
+
+    stages = sorted((dict(d.headers)[DLQ_STAGE], dict(d.headers)[DLQ_REASON], d.key) for d in dead)
+    assert stages == [
+        (b"incident-feed", b"bad-json", b"INC-x"),
+        (b"notifier", b"invalid", b"INC-y"),
+        (b"playbook", b"bad-json", b"INC-x"),
+    ]
+    sources = {dict(d.headers)[DLQ_STAGE]: dict(d.headers)[DLQ_SOURCE] for d in dead}
+    assert sources[b"notifier"] == f"{pipeline.topics.notifications}/0/0".encode()
+    assert values(state)[0]["incident"]["actor"] == "u9999", "the playbook went on to the next incident"
+    _, metrics = w.get("/metrics")
+    assert 'kinkyu_records_set_aside_total{reason="bad-json",stage="playbook"} 1.0' in metrics.decode()
+    assert w.proc is not None
+    assert w.proc.poll() is None

@@ -467,6 +467,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 del env[name]  # the bench's own choice below, never the caller's store
         if args.evidence:
             env["KINKYU_EVIDENCE_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
+            key = base64.b64encode(secrets.token_bytes(32)).decode()
+            env["KINKYU_INTEGRITY_KEYS"] = f'{{"bench": "{key}"}}'  # sealing needs an integrity key too
         worker = WorkerProc(env, tmp / "worker.log", web_port)
         try:
             healthy = worker.start()

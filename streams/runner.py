@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import secrets
@@ -27,6 +26,7 @@ from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookError
+from kinkyu.evidence.demo_keys import demo_keys
 from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.logs import setup_logging
 from notifiers.exceptions import NotifierError
@@ -257,12 +257,26 @@ def _demo_notify(settings: WorkerSettings, *, embedded: bool) -> NotifierSetting
     return notify.model_copy(update=update) if update else notify
 
 
-def _throwaway_key(settings: WorkerSettings) -> WorkerSettings:
-    """``kinkyu run`` without KINKYU_EVIDENCE_KEY: seal with a key that exists for this run only."""
-    if settings.evidence_key is not None:
-        return settings
-    key = base64.b64encode(secrets.token_bytes(32)).decode()
-    return settings.model_copy(update={"evidence_key": SecretStr(key)})
+def _demo_keys(settings: WorkerSettings) -> tuple[WorkerSettings, str]:
+    """``kinkyu run``: the evidence and integrity keys the environment sets, else the demo's own.
+
+    The demo's are kept in ``<data_dir>/demo-keys.env`` (0600) and reused, so the evidence can be verified
+    after the run; production (``kinkyu worker``) never reads that file. Returns the settings and how they seal.
+    """
+    if settings.evidence_key is not None and settings.integrity_keys:
+        return settings, "sealed with KINKYU_EVIDENCE_KEY, MAC'd with KINKYU_INTEGRITY_KEYS"
+    keys, path = demo_keys(settings.data_dir)
+    update: dict[str, Any] = {}
+    if settings.evidence_key is None:
+        update["evidence_key"] = SecretStr(keys.evidence_key)
+    if not settings.integrity_keys:
+        update["integrity_keys"] = {keys.key_id: SecretStr(keys.integrity_key)}
+        update["integrity_key_id"] = keys.key_id
+    how = (
+        f"demo keys in {path} (0600, reused each run; never for production); after the run: "
+        f"set -a; . {path}; set +a; kinkyu evidence verify INCIDENT --store {settings.evidence_path} --no-anchor"
+    )
+    return settings.model_copy(update=update), how
 
 
 CONSOLE_PORT = 8080  # the console's usual port, when it is free
@@ -328,6 +342,11 @@ def _start_console(
     env.setdefault("KINKYU_CONSOLE_HOST", "127.0.0.1")
     if settings.evidence_key is not None:
         env["KINKYU_EVIDENCE_KEY"] = settings.evidence_key.get_secret_value()
+    if settings.integrity_keys:  # the console MACs its audit log with the same keys
+        env["KINKYU_INTEGRITY_KEYS"] = orjson.dumps(
+            {k: v.get_secret_value() for k, v in settings.integrity_keys.items()}
+        ).decode()
+        env["KINKYU_INTEGRITY_KEY_ID"] = settings.integrity_key_id or ""
     if notify.ack_secret is not None:
         env["KINKYU_NOTIFY_ACK_SECRET"] = notify.ack_secret.get_secret_value()
     # The console hands opened links to the worker's acknowledgement endpoint, which records them.
@@ -422,8 +441,11 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
         settings = settings.model_copy(update={"broker": broker.bootstrap})
     handler = setup_logging(settings.log_format, settings.log_level)
     handler.setStream(log_path.open("a", encoding="utf-8"))  # the terminal is for incidents
-    throwaway = settings.evidence_key is None
-    settings = _throwaway_key(settings)
+    try:
+        settings, evidence = _demo_keys(settings)
+    except EvidenceKeyError as exc:
+        print(f"kinkyu: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     sink: subprocess.Popen[bytes] | None = None
     console: subprocess.Popen[bytes] | None = None
     try:
@@ -444,11 +466,6 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
         except (PlaybookError, EvidenceKeyError, NotifierError) as exc:
             print(f"kinkyu: {exc}", file=sys.stderr)
             return EXIT_CONFIG
-        evidence = (
-            "sealed with a throwaway key (KINKYU_EVIDENCE_KEY unset): it cannot be verified after this run"
-            if throwaway
-            else "sealed with KINKYU_EVIDENCE_KEY"
-        )
         print(
             f"Kinkyu {'embedded broker' if broker else 'broker'} at {settings.broker}\n"
             f"   contracts: {', '.join(sorted(worker.contracts.profiles))}\n"

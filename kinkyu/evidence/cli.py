@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -148,6 +149,8 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
                 "set them, or pass --no-anchor"
             )
             return EXIT_CONFIG
+        # aiokafka logs each failed connection attempt; the one line below says what matters.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
         try:
             anchors = asyncio.run(anchor_source(settings, keyring).read())
         except EvidenceAnchorError as exc:

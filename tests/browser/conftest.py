@@ -76,6 +76,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # The worker's acknowledgement endpoint: the console hands opened links to it.
             "KINKYU_NOTIFY_ACK_PORT": str(free_port()),
             "KINKYU_EVIDENCE_KEY": _evidence_key(),
+            # Evidence and the audit log are MAC'd with it (a worker given an evidence key refuses to seal without).
+            "KINKYU_INTEGRITY_KEYS": orjson.dumps({"browser": _evidence_key()}).decode(),
             "KINKYU_LOG_FORMAT": "json",
         }
         worker = Service(

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from kinkyu import __version__
 from kinkyu.contracts import compile_profiles, load_profiles
 from kinkyu.exceptions import ContractError, KinkyuError
+from kinkyu.private import make_files_private
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -361,6 +362,7 @@ def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdd
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kinkyu`` command."""
+    make_files_private()  # umask 077: nothing Kinkyu writes is readable by other accounts
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

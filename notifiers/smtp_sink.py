@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from kinkyu.private import make_files_private
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -51,7 +54,7 @@ class SinkHandler:
         self.echo = echo
         self.messages: list[ReceivedMessage] = []
         if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
         """Accept the message (aiosmtpd's DATA hook)."""
@@ -67,7 +70,10 @@ class SinkHandler:
             stem = _SAFE.sub("_", message_id.strip("<>"))[:120] or "no-message-id"
             path = self.folder / f"{number:06d}-{stem}.eml"
             tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(raw)
+            # 0600 whatever the umask: the message holds its acknowledgement link, a credential.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
             tmp.replace(path)
         received = ReceivedMessage(
             number=number,
@@ -157,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=1025, help="port to listen on (default 1025; 0 = any free)")
     parser.add_argument("--dir", type=Path, default=Path("var/mail"), help="folder for the .eml files")
     args = parser.parse_args(argv)
+    make_files_private()
     try:
         asyncio.run(_serve(args.host, args.port, args.dir))
     except OSError as exc:

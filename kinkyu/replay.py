@@ -5,6 +5,11 @@ lateness allowance (logs are nearly ordered; memory stays bounded by the
 events of that span, not by the file). A line that is not a valid event is
 counted and reported by line number and reason, never by content, and
 optionally written to a dead-letter file with its reason; the run goes on.
+
+Counts and times are held to the same bounds as live (kinkyu.core.bounds):
+a line dated more than the allowed skew past replay's own clock (taken once,
+when the replay starts) is rejected as ``future-timestamp``, as a live worker
+would dead-letter it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import IO
 
 import orjson
 
+from kinkyu.core.bounds import DEFAULT_MAX_SKEW
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.engine import DEFAULT_LATENESS, Engine, Output
 from kinkyu.core.incident import Incident
@@ -71,10 +77,14 @@ def read_events(
     stats: ReplayStats,
     rejected: Callable[[Rejected], None],
     contracts: Container[str],
+    *,
+    now: float,
+    max_skew: float = DEFAULT_MAX_SKEW,
 ) -> Iterator[Located]:
     """Decode every line of every file (``-`` is stdin), in file order; reject unknown contracts here.
 
-    Rejecting them at read time keeps the line number in the report.
+    Rejecting them at read time keeps the line number in the report. ``now`` is the clock a line
+    more than ``max_skew`` ahead of is judged ``future-timestamp`` by.
     """
     for path in paths:
         name = str(path)
@@ -84,7 +94,7 @@ def read_events(
                 if not raw.strip():
                     continue
                 try:
-                    ev = decode_event(raw)
+                    ev = decode_event(raw, now=now, max_skew=max_skew)
                     if ev.contract_id not in contracts:
                         raise UnknownContractError(ev.contract_id)  # reported like any bad line
                 except MalformedEventError as exc:
@@ -141,8 +151,14 @@ def replay(
     rejected: Callable[[Rejected], None] | None = None,
     progress: Progress | None = None,
     progress_every: int = 250_000,
+    now: float | None = None,
+    max_skew: float = DEFAULT_MAX_SKEW,
 ) -> ReplayResult:
-    """Run every event through one engine in event-time order; return the incidents it opened."""
+    """Run every event through one engine in event-time order; return the incidents it opened.
+
+    ``now`` (POSIX seconds; default: the wall clock as the replay starts) judges what is in the future.
+    """
+    judged_at = time.time() if now is None else now
     stats = ReplayStats()
     engine = Engine(policies, lateness=lateness)
     incidents: dict[str, Incident] = {}
@@ -165,7 +181,10 @@ def replay(
     on_access, on_filed = engine.on_access, engine.on_incident_event
     # Each file is put in order on its own, then the files are merged by event time.
     streams = [
-        in_event_time_order(read_events([path], stats, on_rejected, policies), lateness, stats) for path in paths
+        in_event_time_order(
+            read_events([path], stats, on_rejected, policies, now=judged_at, max_skew=max_skew), lateness, stats
+        )
+        for path in paths
     ]
     for _t, line, name, ev in heapq.merge(*streams, key=itemgetter(0)):
         stats.events += 1
@@ -178,7 +197,8 @@ def replay(
             collect(out)
         if progress is not None and stats.events % progress_every == 0:
             progress(stats)
-    collect(engine.advance(engine.watermark))
+    # Each contract's absences up to where its own events left its clock; no contract runs on another's.
+    collect(engine.advance_each(engine.clocks))
     return ReplayResult(incidents, stats)
 
 

@@ -173,6 +173,7 @@ class Worker:
             policies=lambda: self._policies,
             metrics=self.metrics,
             lateness=settings.lateness,
+            max_skew=settings.max_clock_skew,
             checkpoint_interval=settings.checkpoint_interval,
             ingest_delay=settings.ingest_delay,
             max_records=settings.fetch_max_records,

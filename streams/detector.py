@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, Protocol
 
 import orjson
@@ -32,11 +33,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
+from kinkyu.core.bounds import DEFAULT_MAX_SKEW
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.engine import NOTHING, Engine, Output
 from kinkyu.core.incident import Incident
 from kinkyu.core.model import AccessEvent, IncidentEvent
-from kinkyu.core.wire import decode_access, decode_incident
+from kinkyu.core.wire import access_decoder, decode_access, decode_incident
 from kinkyu.exceptions import MalformedEventError
 from streams.codec import (
     dead_letter,
@@ -270,14 +272,22 @@ def _heal_quietly(engine: Engine) -> bool:
 class _Partition:
     """One partition number's engine and where its inputs stand."""
 
-    __slots__ = ("dirty", "engine", "last_t", "last_wall", "positions")
+    __slots__ = ("dirty", "engine", "positions", "seen")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.positions: dict[str, int] = {}
         self.dirty = False
-        self.last_t = 0.0  # newest event time seen live
-        self.last_wall = time.monotonic()
+        # Per contract: its newest event time seen live, and the monotonic time it was seen at.
+        self.seen: dict[str, tuple[float, float]] = {}
+
+    def note_clocks(self, now_wall: float) -> None:
+        """Remember when each contract's newest event time last moved (the tick counts silence from there)."""
+        seen = self.seen
+        for contract_id, t in self.engine.newest.items():
+            last = seen.get(contract_id)
+            if last is None or t > last[0]:
+                seen[contract_id] = (t, now_wall)
 
 
 class DetectorStage:
@@ -298,6 +308,7 @@ class DetectorStage:
         max_records: int = 10_000,
         session_timeout: float = 10.0,
         on_output: OnOutput | None = None,
+        max_skew: float = DEFAULT_MAX_SKEW,
     ) -> None:
         self.bootstrap = bootstrap
         self.group = group
@@ -308,6 +319,7 @@ class DetectorStage:
         self.lateness = lateness
         self.checkpoint_interval = checkpoint_interval
         self.ingest_delay = ingest_delay
+        self.max_skew = max_skew  # how far past this worker's clock an event's time may be
         self.max_records = max_records
         self.session_timeout = session_timeout
         self.on_output = on_output
@@ -373,6 +385,8 @@ class DetectorStage:
         sources: list[tuple[TopicPartition, int | None]] = []
         access_topic = self.topics.access_log
         now_wall = time.monotonic()
+        # "The future" is judged by the wall clock, read once a batch (an event's own time is no clock).
+        now, skew = time.time(), self.max_skew
         for tp, msgs in batches.items():
             part = self.parts.get(tp.partition)
             if part is None or not msgs:
@@ -386,6 +400,11 @@ class DetectorStage:
                 self.topics,
                 source=tp.topic,
                 partition=tp.partition,
+                decode=(
+                    access_decoder(now=now, max_skew=skew)
+                    if is_access
+                    else partial(decode_incident, now=now, max_skew=skew)
+                ),
             )
             for dead in batch.dead_letters:
                 self._count_dead_letter(tp, dead.offset, dead.reason, dead.error, dead.stack)
@@ -399,9 +418,8 @@ class DetectorStage:
             sources.extend((tp, offset) for offset in batch.sources)
             part.positions[tp.topic] = msgs[-1].offset + 1
             part.dirty = True
-            if is_access and engine.watermark > part.last_t:
-                part.last_t = engine.watermark
-                part.last_wall = now_wall
+            if is_access:
+                part.note_clocks(now_wall)
             self.metrics.events_in.labels(tp.topic).inc(len(msgs))
         await self._send(records, sources, batches)
         self._observe(out)
@@ -479,21 +497,26 @@ class DetectorStage:
             self.on_output(out)
 
     async def tick(self) -> None:
-        """Move each engine's event clock on by the wall time that passed without events.
+        """Move each contract's event clock on by the wall time that passed without its events.
 
         Old logs fed in quickly keep their own event time; a live system that
         falls silent is judged by the clock, less ``ingest_delay`` for events
-        still on their way.
+        still on their way. Per contract: a contract whose events stopped is
+        judged by its own silence, however busy (or however far ahead) the
+        others on its partition are.
         """
         async with self._lock:
             out = Output()
             now_wall = time.monotonic()
             for part in self.parts.values():
-                if part.last_t == 0.0:
-                    continue
-                now = part.last_t + (now_wall - part.last_wall) - self.ingest_delay
-                if now > part.engine.watermark:
-                    out.extend(part.engine.advance(now))
+                clocks = part.engine.clocks
+                times = {
+                    contract_id: now
+                    for contract_id, (t, wall) in part.seen.items()
+                    if (now := t + (now_wall - wall) - self.ingest_delay) > clocks.get(contract_id, 0.0)
+                }
+                if times:
+                    out.extend(part.engine.advance_each(times))
             if out:
                 await self.sink.send_all(output_records(out, self.topics))
                 self._observe(out)
@@ -614,9 +637,11 @@ class DetectorStage:
             part = _Partition(engine)
             cp = checkpoints.get(p)
             if cp is not None:
-                engine.restore(cp["engine"])
+                # A clock a checkpoint carries past this worker's clock (written before the wire bounds,
+                # or by a host whose clock ran ahead) is pulled back, so it cannot blind the windows.
+                engine.restore(cp["engine"], not_after=time.time() + self.max_skew)
                 part.positions = {t: int(o) for t, o in cp["offsets"].items()}
-                part.last_t = engine.watermark
+                part.note_clocks(time.monotonic())
             self.parts[p] = part
         for tp in assigned:
             if tp.partition in new and tp.topic in self.parts[tp.partition].positions:

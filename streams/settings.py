@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kinkyu.core.bounds import DEFAULT_MAX_SKEW
+
 
 class Topics:
     """The topic names, with an optional prefix (tests use a fresh prefix each)."""
@@ -74,6 +76,15 @@ class WorkerSettings(BaseSettings):
     web_port: int = Field(default=6066, ge=0, le=65535)
     data_dir: Path = Path("var")
     lateness: float = Field(default=300.0, ge=0, description="seconds an event may arrive out of order")
+    # Capped at a day: a wider tolerance would let one event's time run that far ahead of the others'.
+    max_clock_skew: float = Field(
+        default=DEFAULT_MAX_SKEW,
+        ge=0,
+        le=86_400,
+        description=(
+            "seconds an event's time may be ahead of this worker's clock; later is a dead letter (future-timestamp)"
+        ),
+    )
     checkpoint_interval: float = Field(default=1.0, gt=0, description="seconds between state checkpoints")
     tick_interval: float = Field(default=5.0, gt=0, description="seconds between outage/deadline ticks")
     ingest_delay: float = Field(

@@ -13,6 +13,7 @@ worker's wall clock live; replay its own clock, the same way).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from kinkyu.exceptions import MalformedEventError
@@ -23,6 +24,9 @@ EARLIEST_T = EARLIEST.timestamp()
 # How far ahead of the judging clock an event's time may be (source clocks drift; a few minutes is
 # generous for NTP-synchronised hosts). KINKYU_MAX_CLOCK_SKEW overrides it.
 DEFAULT_MAX_SKEW = 300.0
+# The judging clock of a caller that judges no time "in the future" (unit tests, offline tools given
+# old or simulated logs): every other bound still holds.
+NO_CLOCK = math.inf
 # Personal records one event (or filing) may say it touched: more than every resident of Japan
 # several times over, and far inside the 64-bit range sums are written in.
 MAX_RECORDS = 1_000_000_000
@@ -38,6 +42,13 @@ def check_count(field: str, value: int | None, maximum: int) -> None:
     """Refuse a count outside ``0..maximum`` (``out-of-range``); None passes (the field is absent)."""
     if value is not None and not 0 <= value <= maximum:
         raise MalformedEventError("out-of-range", f"{field} must be between 0 and {maximum:,}")
+
+
+def check_number(field: str, value: float, maximum: int) -> None:
+    """Refuse a number outside ``0..maximum`` (``out-of-range``), NaN and infinities included; booleans pass."""
+    # A comparison with NaN is false and an infinity is past any maximum: no isfinite (which cannot take a huge int).
+    if not (isinstance(value, bool) or 0 <= value <= maximum):
+        raise MalformedEventError("out-of-range", f"{field} must be a number between 0 and {maximum:,}")
 
 
 def check_length(field: str, size: int | None, maximum: int) -> None:
@@ -59,7 +70,7 @@ def check_time(field: str, value: datetime | None, *, now: float, max_skew: floa
     if t > now + max_skew:
         raise MalformedEventError(
             "future-timestamp",
-            f"{field} is more than {max_skew:g} s ahead of this worker's clock; "
+            f"{field} is more than {max_skew:g} s ahead of the clock judging it (the worker's, or replay's); "
             "check the source's clock (KINKYU_MAX_CLOCK_SKEW sets the tolerance)",
         )
 

@@ -7,6 +7,14 @@ and the same incident ids, which is what makes at-least-once delivery safe.
 A worker checkpoints ``snapshot()`` with the offsets it covers; after a
 crash it restores and reprocesses, and everything it re-emits carries the
 ids it had the first time.
+
+Event time is kept per contract: each contract's clock is the newest event
+time of its own access events (and what the detector's wall-clock tick adds
+for a silent contract). Windows expire, outages show and incidents leave
+correlation by their own contract's clock only, so an event dated far ahead
+on one contract cannot blind the rules of another (issue #12); the wire
+bounds keep any one event from moving even its own contract's clock more
+than the allowed skew past the worker's clock.
 """
 
 from __future__ import annotations
@@ -15,8 +23,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
+from kinkyu.core.bounds import NO_CLOCK
 from kinkyu.core.clauses import clauses_for
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident, incident_day
@@ -61,6 +71,19 @@ class Output:
         self.events.extend(other.events)
 
 
+class _Clock:
+    """One contract's event time, its newest event's time, and when its expiry and absence checks are due."""
+
+    __slots__ = ("expired_at", "newest", "next_advance", "t")
+
+    def __init__(self, t: float = 0.0, newest: float | None = None) -> None:
+        self.t = t
+        # What the contract's own events said; ``t`` may be ahead of it by what advance() added.
+        self.newest = t if newest is None else newest
+        self.expired_at = t
+        self.next_advance = float("-inf")
+
+
 _EMPTY = Output()
 # What on_access returns when nothing happened; callers may test `is NOTHING` (cheaper than truth).
 # Never mutate it.
@@ -87,15 +110,13 @@ class Engine:
         self._by_action: dict[str, tuple[Rule, ...]] = {
             action: tuple(r for r in self.rules if r.actions is None or action in r.actions) for action in ACTIONS
         }
-        self.watermark = 0.0
+        self._clocks: dict[str, _Clock] = {}  # contract id -> its event time
         self._active: dict[str, Incident] = {}
         self._keys: dict[tuple[str, str | None, str], str] = {}
         self._recent_findings: OrderedDict[str, str] = OrderedDict()
         self._recent_filed: OrderedDict[str, str] = OrderedDict()
         self._known: dict[str, str] = {}  # incident id -> contract id
         self._seq: dict[str, int] = {}
-        self._expired_at = 0.0
-        self._next_advance = float("-inf")
 
     # -- contracts ---------------------------------------------------------
 
@@ -124,19 +145,26 @@ class Engine:
                 if hits is None:
                     hits = []
                 hits.extend((rule, hit) for hit in found)
-        if ev.t > self.watermark:
-            self.watermark = ev.t
-            if self.watermark - self._expired_at > EXPIRE_EVERY:
-                self._expire()
+        clock = self._clocks.get(ev.contract_id)
+        if clock is None:
+            clock = self._clocks[ev.contract_id] = _Clock()
+        t = ev.t
+        if t > clock.newest:  # the clock is never behind its newest event: most events move both
+            clock.newest = t
+            if t > clock.t:
+                # Only this contract's clock moves: another contract's windows and outages keep their own time.
+                clock.t = t
+                if t - clock.expired_at > EXPIRE_EVERY:
+                    self._expire()
         out = (
             _EMPTY
             if hits is None
             else self._correlate(policy, [self._finding(policy, rule, hit) for rule, hit in hits])
         )
-        if self.watermark >= self._next_advance:
+        if clock.t >= clock.next_advance:
             # Absence shows only as time passes: look every ADVANCE_EVERY of event time, so a gap
             # inside a backlog read at full speed is seen as surely as one in a live stream.
-            advanced = self.advance(self.watermark)
+            advanced = self.advance_each({ev.contract_id: clock.t})
             if advanced:
                 if out is _EMPTY:
                     return advanced
@@ -147,17 +175,52 @@ class Engine:
         return out
 
     def advance(self, now: float) -> Output:
-        """Let event time reach ``now`` (a timer tick, or replay's watermark) and fire what absence shows."""
-        self.watermark = max(self.watermark, now)
-        self._next_advance = self.watermark + ADVANCE_EVERY
+        """Let every contract's event time reach ``now`` and fire what absence shows (tests, simulations)."""
+        return self.advance_each(dict.fromkeys(self.policies.keys() | self._clocks.keys(), now))
+
+    def advance_each(self, times: Mapping[str, float]) -> Output:
+        """Let each contract's event time reach its time in ``times`` and fire what absence shows there.
+
+        The detector's wall-clock tick moves each silent contract by the wall time it has been silent;
+        replay's end passes :attr:`clocks` (each contract where its own events left it). A time behind
+        a contract's clock leaves the clock where it is; contracts not named are not looked at.
+        """
+        moved: dict[str, float] = {}
+        for contract_id, now in times.items():
+            clock = self._clocks.get(contract_id)
+            if clock is None:
+                clock = self._clocks[contract_id] = _Clock()
+            clock.t = max(clock.t, now)
+            clock.next_advance = clock.t + ADVANCE_EVERY
+            moved[contract_id] = clock.t
         out = Output()
         for rule in self.rules:
-            for contract_id, hit in rule.advance(self.watermark, self.policies):
+            for contract_id, hit in rule.advance(moved, self.policies):
                 policy = self.policies.get(contract_id)
                 if policy is not None:
                     out.extend(self._correlate(policy, [self._finding(policy, rule, hit)]))
         self._expire()
         return out
+
+    def clock(self, contract_id: str) -> float:
+        """The event time of ``contract_id`` (0.0 before its first event)."""
+        clock = self._clocks.get(contract_id)
+        return 0.0 if clock is None else clock.t
+
+    @property
+    def clocks(self) -> Mapping[str, float]:
+        """Every contract's event time, by contract id (a snapshot: later events do not change it)."""
+        return MappingProxyType({contract_id: clock.t for contract_id, clock in self._clocks.items()})
+
+    @property
+    def newest(self) -> Mapping[str, float]:
+        """Every contract's newest event time: its clock less what :meth:`advance_each` added (a snapshot).
+
+        The detector's tick measures a contract's silence from here: measured from a clock it had
+        itself moved, each tick would take the ingest delay off again and a silent contract's time
+        would stand still.
+        """
+        return MappingProxyType({contract_id: clock.newest for contract_id, clock in self._clocks.items()})
 
     def _finding(self, policy: ContractPolicy, rule: Rule, hit: Hit) -> Finding:
         return Finding(
@@ -279,11 +342,19 @@ class Engine:
             recent.popitem(last=False)
 
     def _expire(self) -> None:
-        self._expired_at = self.watermark
+        # One pass for every contract (not one per contract that is due): contracts that advance
+        # together then expire once a minute together.
+        clocks: dict[str, float] = {}
+        for contract_id, clock in self._clocks.items():
+            clock.expired_at = clocks[contract_id] = clock.t
         for rule in self.rules:
-            rule.expire(self.watermark, self.lateness)
-        horizon = self.watermark - CORRELATION_WINDOW - self.lateness
-        stale = [i for i, inc in self._active.items() if inc.last_event_ts.timestamp() < horizon]
+            rule.expire(clocks, self.lateness)
+        late = CORRELATION_WINDOW + self.lateness
+        stale = [
+            i
+            for i, inc in self._active.items()
+            if inc.last_event_ts.timestamp() < clocks.get(inc.contract_id, 0.0) - late
+        ]
         for incident_id in stale:
             del self._active[incident_id]
         if stale:
@@ -300,9 +371,13 @@ class Engine:
 
     def snapshot(self) -> dict[str, Any]:
         """All state as JSON-able data; :meth:`restore` on a fresh engine resumes from it."""
+        clocks = {contract_id: clock.t for contract_id, clock in self._clocks.items()}
         return {
             "v": 1,
-            "watermark": self.watermark,
+            # What a release before per-contract clocks restores from (one clock for the partition).
+            "watermark": max(clocks.values(), default=0.0),
+            "clocks": clocks,
+            "newest": {contract_id: clock.newest for contract_id, clock in self._clocks.items()},
             # The snapshot form: with the subject digests behind each count of people.
             "active": [inc.to_json(snapshot=True) for inc in self._active.values()],
             "keys": [[c, a, r, i] for (c, a, r), i in self._keys.items()],
@@ -313,10 +388,23 @@ class Engine:
             "rules": {rule.rule_id: rule.snapshot() for rule in self.rules},
         }
 
-    def restore(self, data: Mapping[str, Any]) -> None:
-        """Load a :meth:`snapshot`; unknown rules in it are ignored, missing ones start empty."""
-        self.watermark = float(data["watermark"])
-        self._expired_at = self.watermark
+    def restore(self, data: Mapping[str, Any], *, not_after: float = NO_CLOCK) -> None:
+        """Load a :meth:`snapshot`; unknown rules in it are ignored, missing ones start empty.
+
+        A snapshot written before per-contract clocks has one ``watermark``: it becomes the clock of
+        every contract in the policies, as it was. Any clock (and any horizon a rule keeps) later
+        than ``not_after`` is pulled back to it: the live worker passes its wall clock plus the
+        allowed skew, so a checkpoint written while a far-future event had moved time on (before the
+        wire bounds) or while the host's clock ran ahead does not keep today's events out.
+        """
+        clocks = data.get("clocks")
+        if clocks is None:
+            watermark = float(data["watermark"])
+            clocks = dict.fromkeys(self.policies, watermark) if watermark > 0 else {}
+        newest = data.get("newest", {})
+        self._clocks = {
+            str(c): _Clock(min(float(t), not_after), min(float(newest.get(c, t)), not_after)) for c, t in clocks.items()
+        }
         self._active = {d["incident_id"]: Incident.from_json(d) for d in data["active"]}
         self._keys = {(c, a, r): i for c, a, r, i in data["keys"]}
         self._recent_findings = OrderedDict((k, v) for k, v in data["recent_findings"])
@@ -327,6 +415,8 @@ class Engine:
         for rule in self.rules:
             if states.get(rule.rule_id) is not None:
                 rule.restore(states[rule.rule_id])
+            if not_after != NO_CLOCK:
+                rule.rewind(not_after, self.lateness)
 
 
 def run_all(engine: Engine, events: Iterable[AccessEvent | IncidentEvent]) -> Output:

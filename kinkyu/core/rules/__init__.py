@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kinkyu.core.rules.base import Hit, Rule
+from kinkyu.core.rules.base import Hit, Rule, Watermark, time_of
 from kinkyu.core.rules.outage import SystemOutage
 from kinkyu.core.rules.stateless import (
     LogTampering,
@@ -42,4 +42,4 @@ def make_rules() -> list[Rule]:
     return [cls() for cls in RULE_CLASSES]
 
 
-__all__ = ["RULE_CLASSES", "RULE_IDS", "Hit", "Rule", "make_rules"]
+__all__ = ["RULE_CLASSES", "RULE_IDS", "Hit", "Rule", "Watermark", "make_rules", "time_of"]

@@ -2,6 +2,9 @@
 
 A rule looks at one access event at a time (``observe``) and, for rules that
 fire on the absence of events, at the passing of event time (``advance``).
+Event time is each contract's own (see :data:`Watermark`): a rule judges a
+contract's state by that contract's time only, so one contract's clock
+(moved by an event dated far ahead, say) never expires another's windows.
 It returns :class:`Hit` values; the engine turns them into findings, adding
 the contract, jurisdiction, clauses and a stable id. Rule state is keyed by
 contract and bounded: ``expire`` drops whatever the watermark has made
@@ -17,10 +20,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.model import AccessEvent, Severity
+
+Watermark: TypeAlias = float | Mapping[str, float]
+"""Event time: each contract's own, by contract id (the engine's), or one time for every contract.
+
+A contract missing from the mapping has no time yet: rules leave its state alone.
+"""
+
+
+def time_of(watermark: Watermark, contract_id: str) -> float | None:
+    """The event time of ``contract_id`` under ``watermark`` (None: none yet)."""
+    if isinstance(watermark, Mapping):
+        return watermark.get(contract_id)
+    return watermark
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,14 +80,25 @@ class Rule:
         """Hits caused by this event (most rules: none, as an empty tuple)."""
         raise NotImplementedError
 
-    def advance(self, watermark: float, policies: Mapping[str, ContractPolicy]) -> Iterable[tuple[str, Hit]]:
-        """Hits caused by event time reaching ``watermark``, as ``(contract_id, hit)``."""
+    def advance(self, watermark: Watermark, policies: Mapping[str, ContractPolicy]) -> Iterable[tuple[str, Hit]]:
+        """Hits caused by event time reaching ``watermark``, as ``(contract_id, hit)``.
+
+        With a mapping, only the contracts in it are looked at.
+        """
         del watermark, policies
         return ()
 
-    def expire(self, watermark: float, lateness: float) -> None:
-        """Drop state that events at or after ``watermark - lateness`` can no longer need."""
+    def expire(self, watermark: Watermark, lateness: float) -> None:
+        """Drop state that events at or after ``watermark - lateness`` (each contract's) can no longer need."""
         del watermark, lateness
+
+    def rewind(self, not_after: float, lateness: float) -> None:
+        """Pull every time and horizon kept past ``not_after`` back to it.
+
+        A checkpoint written while a clock ran ahead (an event dated far ahead, before the wire
+        bounds; a host clock set wrong) must not keep later events out once it is restored.
+        """
+        del not_after, lateness
 
     def snapshot(self) -> Any:
         """The rule's state as JSON-able data (None for stateless rules)."""

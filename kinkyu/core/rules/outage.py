@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kinkyu.core.model import JST, Severity
-from kinkyu.core.rules.base import Hit, Rule
+from kinkyu.core.rules.base import Hit, Rule, Watermark, time_of
 from kinkyu.core.rules.stateless import NO_HITS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
     from kinkyu.core.contract import ContractPolicy
     from kinkyu.core.model import AccessEvent
@@ -40,8 +41,8 @@ class SystemOutage(Rule):
     shows it is alive; out-of-order events count by their time (the latest
     wins).
 
-    ``advance`` fires when the watermark is more than ``heartbeat_gap`` past
-    the latest event: one hit naming that event, at ``last + gap``, with no
+    ``advance`` fires when the contract's event time is more than
+    ``heartbeat_gap`` past the latest event: one hit naming that event, at ``last + gap``, with no
     actor. It does not fire again for the system until an event from after
     the reported outage's start arrives (a late event from inside the gap
     does not re-arm it). Once event time passes the contract's end, the
@@ -80,20 +81,25 @@ class SystemOutage(Rule):
             systems[ev.system] = _Watch(ev.t, ev.event_id)
         return NO_HITS
 
-    def advance(self, watermark: float, policies: Mapping[str, ContractPolicy]) -> Iterable[tuple[str, Hit]]:
+    def advance(self, watermark: Watermark, policies: Mapping[str, ContractPolicy]) -> Iterable[tuple[str, Hit]]:
         """Report each watched system silent for more than its contract's ``heartbeat_gap``."""
         out: list[tuple[str, Hit]] = []
         ended: list[str] = []
-        for contract_id, systems in self._systems.items():
+        # The engine asks for one contract at a time as its events pass: look up that one, not every one.
+        if isinstance(watermark, Mapping):
+            due = [(c, t, self._systems[c]) for c, t in watermark.items() if c in self._systems]
+        else:
+            due = [(c, watermark, systems) for c, systems in self._systems.items()]
+        for contract_id, now, systems in due:
             policy = policies.get(contract_id)
             if policy is None:
                 continue
-            if watermark >= policy.ends_t:
+            if now >= policy.ends_t:
                 ended.append(contract_id)
                 continue
             gap = policy.heartbeat_gap
             for system, watch in systems.items():
-                if watch.fired_t is None and watermark - watch.last_t > gap:
+                if watch.fired_t is None and now - watch.last_t > gap:
                     start = watch.last_t + gap
                     watch.fired_t = start
                     detail = {
@@ -105,15 +111,27 @@ class SystemOutage(Rule):
             del self._systems[contract_id]
         return out
 
-    def expire(self, watermark: float, lateness: float) -> None:
+    def expire(self, watermark: Watermark, lateness: float) -> None:
         """Forget systems that stayed silent long after their outage was reported."""
-        horizon = watermark - lateness - FORGET_AFTER
         for contract_id in list(self._systems):
+            now = time_of(watermark, contract_id)
+            if now is None:
+                continue
+            horizon = now - lateness - FORGET_AFTER
             systems = self._systems[contract_id]
             for system in [s for s, w in systems.items() if w.fired_t is not None and w.last_t < horizon]:
                 del systems[system]
             if not systems:
                 del self._systems[contract_id]
+
+    def rewind(self, not_after: float, lateness: float) -> None:
+        """Pull each system's latest event (and reported outage) back to ``not_after`` at the latest."""
+        del lateness
+        for systems in self._systems.values():
+            for watch in systems.values():
+                watch.last_t = min(watch.last_t, not_after)
+                if watch.fired_t is not None:
+                    watch.fired_t = min(watch.fired_t, not_after)
 
     @property
     def watched(self) -> int:

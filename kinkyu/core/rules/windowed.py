@@ -11,7 +11,9 @@ next finding needs a fresh threshold's worth.
 A redelivered event changes nothing: it is recognised while it is still in
 its window, and after it has been used in a finding (its id is kept as
 "spent" until it could no longer be accepted anyway). Events older than the
-expiry horizon (watermark - window - lateness) are not windowed at all.
+expiry horizon (watermark - window - lateness) are not windowed at all; the
+horizon is each contract's, by its own event time, so no other contract's
+events can move it.
 Memory is bounded by keys times what one window holds, never by the total
 number of events.
 """
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Mapping
 from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from kinkyu.core.model import Severity
-from kinkyu.core.rules.base import Hit, Rule
+from kinkyu.core.rules.base import Hit, Rule, Watermark
 from kinkyu.core.rules.stateless import NO_HITS
 
 if TYPE_CHECKING:
@@ -43,12 +46,13 @@ BULK_ACTIONS: Final = frozenset({"export", "copy", "print", "media_write"})
 BULK_WINDOW: Final = 3600.0
 
 _t = itemgetter(0)
+_NEVER = float("-inf")
 
 
 class KeyedWindows:
     """Sorted event-time windows per key, with threshold detection and bounded memory."""
 
-    __slots__ = ("entries", "expired_to", "spans", "spent")
+    __slots__ = ("entries", "expired_default", "expired_to", "spans", "spent")
 
     def __init__(self) -> None:
         """Start empty."""
@@ -57,8 +61,10 @@ class KeyedWindows:
         self.spent: dict[Key, dict[str, float]] = {}
         # Window length per contract, for expiry (profiles may differ).
         self.spans: dict[str, float] = {}
-        # Events before this (minus their window) arrive too late to be windowed.
-        self.expired_to = float("-inf")
+        # Events before this (minus their window) arrive too late to be windowed: per contract, and
+        # for contracts not named there (expire() given one time for every contract).
+        self.expired_to: dict[str, float] = {}
+        self.expired_default = _NEVER
 
     def offer(self, key: Key, entry: Entry, span: float, threshold: int) -> list[Entry] | None:
         """Insert ``entry``; if an interval of at most ``span`` containing it reaches ``threshold``, take it out.
@@ -67,7 +73,7 @@ class KeyedWindows:
         reached, else None. A duplicate event id is ignored.
         """
         t, event_id = entry[0], entry[1]
-        if t + span < self.expired_to:
+        if t + span < self.expired_to.get(key[0], self.expired_default):
             return None
         spent = self.spent.get(key)
         if spent is not None and event_id in spent:
@@ -126,12 +132,18 @@ class KeyedWindows:
             spent[e[1]] = e[0]
         return taken
 
-    def expire(self, watermark: float, lateness: float, default_span: float) -> None:
-        """Drop entries and spent ids older than ``watermark - span - lateness``, and empty keys."""
-        self.expired_to = watermark - lateness
+    def expire(self, watermark: Watermark, lateness: float, default_span: float) -> None:
+        """Drop entries and spent ids older than ``watermark - span - lateness`` (each contract's), and empty keys."""
+        if isinstance(watermark, Mapping):
+            for contract_id, t in watermark.items():
+                self.expired_to[contract_id] = t - lateness
+        else:
+            self.expired_to = {}
+            self.expired_default = watermark - lateness
+        expired_to, default = self.expired_to, self.expired_default
         spans = self.spans
         for key in list(self.entries):
-            horizon = self.expired_to - spans.get(key[0], default_span)
+            horizon = expired_to.get(key[0], default) - spans.get(key[0], default_span)
             entries = self.entries[key]
             cut = bisect_left(entries, horizon, key=_t)
             if cut:
@@ -139,12 +151,18 @@ class KeyedWindows:
                 if not entries:
                     del self.entries[key]
         for key in list(self.spent):
-            horizon = self.expired_to - spans.get(key[0], default_span)
+            horizon = expired_to.get(key[0], default) - spans.get(key[0], default_span)
             spent = self.spent[key]
             for event_id in [e for e, t in spent.items() if t < horizon]:
                 del spent[event_id]
             if not spent:
                 del self.spent[key]
+
+    def rewind(self, not_after: float, lateness: float) -> None:
+        """Pull every horizon past ``not_after - lateness`` back to it (see :meth:`Rule.rewind`)."""
+        limit = not_after - lateness
+        self.expired_to = {c: min(t, limit) for c, t in self.expired_to.items()}
+        self.expired_default = min(self.expired_default, limit)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state."""
@@ -152,16 +170,19 @@ class KeyedWindows:
             "entries": [[c, k, [list(e) for e in entries]] for (c, k), entries in self.entries.items()],
             "spent": [[c, k, [[e, t] for e, t in spent.items()]] for (c, k), spent in self.spent.items()],
             "spans": dict(self.spans),
-            "expired_to": self.expired_to if self.expired_to != float("-inf") else None,
+            # The horizon for contracts not in "horizons"; all there was before per-contract clocks.
+            "expired_to": self.expired_default if self.expired_default != _NEVER else None,
+            "horizons": dict(self.expired_to),
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Load :meth:`snapshot` output."""
+        """Load :meth:`snapshot` output (also as written before per-contract horizons)."""
         self.entries = {(c, k): [_entry(e) for e in entries] for c, k, entries in data["entries"]}
         self.spent = {(c, k): {str(e): float(t) for e, t in spent} for c, k, spent in data["spent"]}
         self.spans = {str(c): float(s) for c, s in data["spans"].items()}
-        expired_to = data["expired_to"]
-        self.expired_to = float(expired_to) if expired_to is not None else float("-inf")
+        default = data["expired_to"]
+        self.expired_default = float(default) if default is not None else _NEVER
+        self.expired_to = {str(c): float(t) for c, t in data.get("horizons", {}).items()}
 
     def __len__(self) -> int:
         """Entries held over all keys (for tests and metrics)."""
@@ -226,9 +247,13 @@ class BulkExport(Rule):
         missing = len(carried) < len(taken)
         return (Hit(tuple(e[1] for e in taken), last[0], ev.actor_id, last[3], total, detail, ids, missing),)
 
-    def expire(self, watermark: float, lateness: float) -> None:
+    def expire(self, watermark: Watermark, lateness: float) -> None:
         """Forget what no interval reaching back from ``watermark - lateness`` can contain."""
         self.windows.expire(watermark, lateness, BULK_WINDOW)
+
+    def rewind(self, not_after: float, lateness: float) -> None:
+        """Let events up to ``not_after`` into the windows again."""
+        self.windows.rewind(not_after, lateness)
 
     def snapshot(self) -> Any:
         """The windows as JSON-able data."""
@@ -295,10 +320,15 @@ class CredentialAttack(Rule):
         detail["failures"] = len(taken)
         return Hit(tuple(e[1] for e in taken), last[0], actor, last[3], 0, detail)
 
-    def expire(self, watermark: float, lateness: float) -> None:
+    def expire(self, watermark: Watermark, lateness: float) -> None:
         """Forget failures no window reaching back from ``watermark - lateness`` can contain."""
         self.accounts.expire(watermark, lateness, 0.0)
         self.ips.expire(watermark, lateness, 0.0)
+
+    def rewind(self, not_after: float, lateness: float) -> None:
+        """Let failures up to ``not_after`` into the windows again."""
+        self.accounts.rewind(not_after, lateness)
+        self.ips.rewind(not_after, lateness)
 
     def snapshot(self) -> Any:
         """Both window sets as JSON-able data."""

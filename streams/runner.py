@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
+from kinkyu.contracts import compile_profiles
+from kinkyu.core.calendar import is_working_day
 from kinkyu.core.clauses import CITY_NAMES
+from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookError
@@ -41,6 +45,7 @@ log = logging.getLogger("kinkyu.runner")
 
 EXIT_CONFIG = 3  # as kinkyu.cli: an invalid setting
 SINK_PORT = 1025  # the SMTP sink's usual port (Mailpit's too), when it is free
+HEARTBEAT_EVERY = timedelta(minutes=1)  # the demo's systems' heartbeats, well inside the samples' 5 m gap
 
 
 def _execute(worker: Worker) -> int:
@@ -386,14 +391,138 @@ def _sample_files(samples: Path) -> list[tuple[str, Path]]:
     return [(f.stem, f) for f in sorted(samples.glob("*.jsonl")) if f.stem in {"access-log", "incident-events"}]
 
 
+# An RFC 3339 date-time as events carry them (``ts``, ``occurred_at``, ``discovered_at``, a task's ``due``).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+SAMPLE_MARGIN = timedelta(minutes=1)  # the shifted sample ends at least this long before now
+_SHIFT_SEARCH_DAYS = 800  # how far back from now a placement is looked for
+
+
+def _as_time(value: str) -> datetime | None:
+    if not _RFC3339.match(value):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _shift_value(value: Any, delta: timedelta) -> Any:
+    if isinstance(value, str):
+        when = _as_time(value)
+        return value if when is None else (when + delta).isoformat()
+    if isinstance(value, dict):
+        return {k: _shift_value(v, delta) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shift_value(v, delta) for v in value]
+    return value
+
+
+def shift_event(event: dict[str, Any], delta: timedelta) -> dict[str, Any]:
+    """``event`` with every RFC 3339 date-time in it (at any depth) moved by ``delta``, offsets kept."""
+    shifted: dict[str, Any] = _shift_value(event, delta)
+    return shifted
+
+
+def sample_shift(
+    days_by_contract: Mapping[str, set[date]],
+    last: datetime,
+    now: datetime,
+    policies: Mapping[str, ContractPolicy],
+) -> timedelta:
+    """Whole days to move a recorded sample by so that it ends as late as possible before ``now``.
+
+    A placement keeps what the rules judge by the calendar: every day of the sample stays a working
+    day or a day off for its contract (weekends and 祝日 by ``work_hours``; the time of day is kept by
+    whole days), and the sample stays before each contract's end (after it, every data action is a
+    breach). With no such placement within :data:`_SHIFT_SEARCH_DAYS`, the sample is not moved.
+    """
+    latest = (now - SAMPLE_MARGIN - last).days  # floor: the last event lands at or before now - margin
+    for days in range(latest, latest - _SHIFT_SEARCH_DAYS, -1):
+        delta = timedelta(days=days)
+        if all(_placement_keeps(policies.get(c), dates, last + delta, delta) for c, dates in days_by_contract.items()):
+            return delta
+    return timedelta(0)
+
+
+def _placement_keeps(policy: ContractPolicy | None, dates: set[date], last: datetime, delta: timedelta) -> bool:
+    if policy is None:
+        return True
+    if last.timestamp() >= policy.ends_t:
+        return False
+    hours = policy.work_hours
+    return hours is None or all(is_working_day(hours, d) == is_working_day(hours, d + delta) for d in dates)
+
+
+def _jst_date(when: datetime) -> date:
+    return when.astimezone(JST).date()
+
+
+def dated_sample(
+    files: list[tuple[str, Path]], now: datetime, policies: Mapping[str, ContractPolicy]
+) -> tuple[list[tuple[str, list[bytes]]], timedelta]:
+    """The sample's lines moved to end just before ``now`` (see :func:`sample_shift`), and by how much.
+
+    Relative spacing is kept; a line that is not a JSON object is sent as it is (the sample plants a
+    broken line on purpose: it goes to dead-letters).
+    """
+    parsed: list[tuple[str, list[bytes | dict[str, Any]]]] = []
+    days: dict[str, set[date]] = {}
+    last: datetime | None = None
+    for name, path in files:
+        lines: list[bytes | dict[str, Any]] = []
+        for line in path.read_bytes().splitlines():
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                lines.append(line)
+                continue
+            ts = _as_time(obj["ts"]) if isinstance(obj, dict) and isinstance(obj.get("ts"), str) else None
+            if ts is None:
+                lines.append(line)
+                continue
+            days.setdefault(str(obj.get("contract_id")), set()).add(_jst_date(ts))
+            last = ts if last is None else max(last, ts)
+            lines.append(obj)
+        parsed.append((name, lines))
+    delta = timedelta(0) if last is None else sample_shift(days, last, now, policies)
+    out = [
+        (name, [line if isinstance(line, bytes) else orjson.dumps(shift_event(line, delta)) for line in lines])
+        for name, lines in parsed
+    ]
+    return out, delta
+
+
+def _heartbeat(contract_id: str, system: str, when: datetime, event_id: str) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "ts": when.isoformat(),
+            "contract_id": contract_id,
+            "system": system,
+            "actor": {"id": "system", "org": None, "role": "system"},
+            "source": {"ip": "127.0.0.1"},
+            "action": "heartbeat",
+            "outcome": "success",
+        }
+    )
+
+
 async def _feed_samples(worker: Worker, samples: Path) -> None:
-    """Send the bundled sample once the worker owns its partitions, then keep its systems' heartbeats going."""
+    """Send the bundled sample once the worker owns its partitions, then keep its systems' heartbeats going.
+
+    The sample is recorded on fixed dates; it is sent dated to the last few days (whole days
+    earlier or later, see :func:`dated_sample`), so nothing in it is ahead of the worker's clock and
+    its incidents' deadlines count down from now.
+    """
     await worker.stage.ready.wait()
     topics = worker.settings.topics
+    broker = worker.settings.broker
+    started = datetime.now(JST)
+    dated, delta = dated_sample(_sample_files(samples), started, compile_profiles(worker.contracts.profiles))
     last_ts: datetime | None = None
     systems: set[tuple[str, str]] = set()
-    for name, path in _sample_files(samples):
-        lines = path.read_bytes().splitlines()
+    for name, lines in dated:
         for line in lines:
             try:
                 obj = orjson.loads(line)
@@ -404,31 +533,24 @@ async def _feed_samples(worker: Worker, samples: Path) -> None:
             if isinstance(obj, dict) and isinstance(obj.get("ts"), str):
                 ts = datetime.fromisoformat(obj["ts"])
                 last_ts = ts if last_ts is None else max(last_ts, ts)
-        n = await produce_lines(worker.settings.broker, getattr(topics, name.replace("-", "_")), lines)
-        print(f"   sent {n:,} sample events to {name}", flush=True)
+        n = await produce_lines(broker, getattr(topics, name.replace("-", "_")), lines)
+        print(f"   sent {n:,} sample events to {name} (dated {delta.days:+d} days)", flush=True)
     if last_ts is None or not systems:
         return
-    # The sample's systems stay alive: heartbeats continue on the sample's clock, so no outage is invented.
-    started = time.monotonic()
+    # The sample's systems stay alive: heartbeats fill the time from the sample's end to now, then go on
+    # at the wall clock, so no outage is invented and no event is dated ahead of the worker's clock.
     seq = 0
+    when = last_ts + HEARTBEAT_EVERY
     while True:
-        await asyncio.sleep(60)
-        now = last_ts + timedelta(seconds=time.monotonic() - started)
         beats = []
-        for contract_id, system in sorted(systems):
-            seq += 1
-            beat = {
-                "event_id": f"demo-heartbeat-{started:.0f}-{seq}",
-                "ts": now.isoformat(),
-                "contract_id": contract_id,
-                "system": system,
-                "actor": {"id": "system", "org": None, "role": "system"},
-                "source": {"ip": "127.0.0.1"},
-                "action": "heartbeat",
-                "outcome": "success",
-            }
-            beats.append(orjson.dumps(beat))
-        await produce_lines(worker.settings.broker, topics.access_log, beats)
+        while when <= datetime.now(JST):
+            for contract_id, system in sorted(systems):
+                seq += 1
+                beats.append(_heartbeat(contract_id, system, when, f"demo-heartbeat-{started.timestamp():.0f}-{seq}"))
+            when += HEARTBEAT_EVERY
+        if beats:
+            await produce_lines(broker, topics.access_log, beats)
+        await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
 
 
 def run_demo(settings: WorkerSettings, samples: Path) -> int:

@@ -115,17 +115,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def _store_replay(args: argparse.Namespace, incidents: Any, profiles: Any) -> str:
     """Write ``--out DIR``; the summary clause for stderr."""
     from kinkyu.core.evidence import key_from_config  # noqa: PLC0415
+    from kinkyu.evidence.settings import IntegritySettings, integrity_keyring  # noqa: PLC0415
     from kinkyu.playbook_files import load_playbooks  # noqa: PLC0415
     from kinkyu.replay_store import write_store  # noqa: PLC0415
 
     secret = os.environ.get("KINKYU_EVIDENCE_KEY")
     key = key_from_config(secret) if secret else None
+    integrity = IntegritySettings.load()
+    keyring = integrity_keyring(integrity.integrity_keys, integrity.integrity_key_id, separate_from=[key])
     stored = write_store(
-        args.out, incidents, profiles, load_playbooks(args.playbooks), inputs=args.input, evidence_key=key
+        args.out,
+        incidents,
+        profiles,
+        load_playbooks(args.playbooks),
+        inputs=args.input,
+        evidence_key=key,
+        integrity=keyring,
     )
     text = f"{stored.incidents:,} incidents stored in {args.out}"
     if key is None:
         text += " (no evidence: set KINKYU_EVIDENCE_KEY to seal it)"
+    elif keyring is None:
+        text += " (evidence unkeyed: set KINKYU_INTEGRITY_KEYS to MAC its custody log)"
     else:
         text += f" with {stored.bundles:,} evidence bundles ({stored.sealed_events:,} events)"
         if stored.unread:

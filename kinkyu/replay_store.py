@@ -19,9 +19,11 @@ from pathlib import Path
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import EvidenceItem, evidence_window, in_evidence_scope, seal_bundle
 from kinkyu.core.incident import Incident
+from kinkyu.core.integrity import Keyring
 from kinkyu.core.model import AccessEvent
 from kinkyu.core.playbook import Playbook, on_record
 from kinkyu.core.wire import decode_event
+from kinkyu.evidence.store import EvidenceStore
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.reports.store import IncidentStore
 
@@ -52,8 +54,13 @@ def write_store(
     *,
     inputs: Iterable[Path | str] = (),
     evidence_key: bytes | None = None,
+    integrity: Keyring | None = None,
 ) -> StoreSummary:
-    """Store every incident (record, playbook run, contract) and, with a key, seal its evidence."""
+    """Store every incident (record, playbook run, contract) and, with a key, seal its evidence.
+
+    With ``integrity`` keys the custody entries and manifests are MAC'd (no anchor: a replay is offline);
+    without, the evidence is unkeyed and verifies as such.
+    """
     store = IncidentStore(out)
     summary = StoreSummary()
     kept = list(incidents)
@@ -76,7 +83,7 @@ def write_store(
         summary.incidents += 1
         summary.runs += run is not None
     if evidence_key is not None and kept:
-        _seal_all(store, kept, profiles, inputs=inputs, key=evidence_key, summary=summary)
+        _seal_all(store, kept, profiles, inputs=inputs, key=evidence_key, summary=summary, keyring=integrity)
     return summary
 
 
@@ -88,6 +95,7 @@ def _seal_all(
     inputs: Iterable[Path | str],
     key: bytes,
     summary: StoreSummary,
+    keyring: Keyring | None = None,
 ) -> None:
     windows: dict[str, timedelta] = {i.incident_id: profiles[i.contract_id].response.evidence_window for i in incidents}
     spans = sorted((evidence_window(i, windows[i.incident_id])[0], n) for n, i in enumerate(incidents))
@@ -138,7 +146,7 @@ def _seal_all(
                         else:
                             cut.add(incident.incident_id)
     now = datetime.now(UTC)
-    evidence = store.evidence
+    evidence = EvidenceStore(store.evidence.root, keyring=keyring) if keyring is not None else store.evidence
     for incident_id, items in found.items():
         if not items:
             continue

@@ -267,7 +267,11 @@ def test_a_keyed_manifest_beside_an_unkeyed_custody_entry_is_a_stripped_mac(seal
 def test_a_manifest_whose_mac_was_removed_is_named(sealed: Path, topic: MemoryAnchors, tmp_path: Path) -> None:
     vol = Volume(_copy(sealed, tmp_path))
     first = vol.bundle_ids()[0]
-    vol.edit_manifest(first, lambda m: (m.pop("mac"), m.pop("mac_key_id")))
+
+    def strip(manifest: dict[str, Any]) -> None:
+        del manifest["mac"], manifest["mac_key_id"]
+
+    vol.edit_manifest(first, strip)
     vol.save()
 
     _tampered(_verify(vol.folder.parent, topic), f"bundles/{first}.manifest.json: has no MAC although")

@@ -36,6 +36,12 @@ MAX_PEOPLE = 1_000_000_000
 MAX_SUBJECT_IDS = 1_000_000
 # Items of a list field (fields, data_items, datasets) one event may carry.
 MAX_LIST_ITEMS = 256
+# Characters of an identifier (event, contract, account, organisation, role, system, host, site, address,
+# dataset, field, subject, session, incident): no system issues longer ones, and each is kept in
+# incidents and checkpoints, so a megabyte "account id" would grow them past what a broker takes.
+MAX_ID_LENGTH = 256
+# Characters of a destination (an e-mail address, a host or a URL).
+MAX_ADDRESS_LENGTH = 2048
 
 
 def check_count(field: str, value: int | None, maximum: int) -> None:

@@ -28,6 +28,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from kinkyu.core.bounds import (
     DEFAULT_MAX_SKEW,
     EARLIEST_T,
+    MAX_ADDRESS_LENGTH,
+    MAX_ID_LENGTH,
     MAX_LIST_ITEMS,
     MAX_PEOPLE,
     MAX_RECORDS,
@@ -55,51 +57,55 @@ from kinkyu.exceptions import MalformedEventError
 IncidentKind = OpeningKind | FollowUpKind
 
 _TOLERANT = ConfigDict(extra="allow", frozen=True)
+# Identifiers (see kinkyu.core.bounds.MAX_ID_LENGTH): a required one is never empty.
+_Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+_Name = Annotated[str, Field(max_length=MAX_ID_LENGTH)]
+_Address = Annotated[str, Field(max_length=MAX_ADDRESS_LENGTH)]
 
 
 class ActorIn(BaseModel):
     """``actor``: the account that acted."""
 
     model_config = _TOLERANT
-    id: str = Field(min_length=1)
-    org: str | None = None
-    role: str | None = None
+    id: _Id
+    org: _Name | None = None
+    role: _Name | None = None
 
 
 class SourceIn(BaseModel):
     """``source``: where the access came from; ``ip`` is required."""
 
     model_config = _TOLERANT
-    ip: str = Field(min_length=1)
-    host: str | None = None
-    site: str | None = None
+    ip: _Id
+    host: _Name | None = None
+    site: _Name | None = None
 
 
 class ResourceIn(BaseModel):
     """``resource``: the data touched."""
 
     model_config = _TOLERANT
-    dataset: str | None = None
+    dataset: _Name | None = None
     records: int | None = Field(default=None, ge=0)
-    subject_ids: list[str] | None = None
-    fields: list[str] | None = None
+    subject_ids: list[_Name] | None = None
+    fields: list[_Name] | None = None
 
 
 class AccessLogEventIn(BaseModel):
     """An access-log event as it arrives on ``access-log``."""
 
     model_config = _TOLERANT
-    event_id: str = Field(min_length=1)
+    event_id: _Id
     ts: AwareDatetime
-    contract_id: str = Field(min_length=1)
-    system: str = Field(min_length=1)
+    contract_id: _Id
+    system: _Id
     actor: ActorIn
     source: SourceIn
     action: Action
     resource: ResourceIn | None = None
     outcome: Literal["success", "failure"]
-    session_id: str | None = None
-    destination: str | None = None
+    session_id: _Name | None = None
+    destination: _Address | None = None
     encrypted: bool | None = None
     attrs: dict[str, Any] | None = None
 
@@ -143,20 +149,20 @@ class PersonIn(BaseModel):
     """``reported_by``: the staff member who filed the event."""
 
     model_config = _TOLERANT
-    id: str = Field(min_length=1)
-    org: str | None = None
-    role: str | None = None
+    id: _Id
+    org: _Name | None = None
+    role: _Name | None = None
 
 
 class IncidentEventIn(BaseModel):
     """A filed incident event as it arrives on ``incident-events``."""
 
     model_config = _TOLERANT
-    event_id: str = Field(min_length=1)
+    event_id: _Id
     ts: AwareDatetime
-    contract_id: str = Field(min_length=1)
+    contract_id: _Id
     kind: IncidentKind
-    incident_id: str | None = None
+    incident_id: _Name | None = None
     reported_by: PersonIn
     # Free text (summary, location, details): accepted as events.md writes it, kept only in the sealed
     # evidence; the incident record keeps whether there was a summary and a checked place label
@@ -271,40 +277,44 @@ def check_incident(ev: IncidentEvent, *, now: float = NO_CLOCK, max_skew: float 
             check_length("datasets" if key == "datasets" else "a list in data", len(value), MAX_LIST_ITEMS)
 
 
+_IdFast = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+_NameFast = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)]
+
+
 class _ActorFast(msgspec.Struct, frozen=True, gc=False):
-    id: Annotated[str, msgspec.Meta(min_length=1)]
-    org: str | None = None
-    role: str | None = None
+    id: _IdFast
+    org: _NameFast | None = None
+    role: _NameFast | None = None
 
 
 class _SourceFast(msgspec.Struct, frozen=True, gc=False):
-    ip: Annotated[str, msgspec.Meta(min_length=1)]
-    host: str | None = None
-    site: str | None = None
+    ip: _IdFast
+    host: _NameFast | None = None
+    site: _NameFast | None = None
 
 
 class _ResourceFast(msgspec.Struct, frozen=True, gc=False):
     # The bounds cost nothing here; what is past them goes to pydantic, and check_access says why.
-    dataset: str | None = None
+    dataset: _NameFast | None = None
     records: Annotated[int, msgspec.Meta(ge=0, le=MAX_RECORDS)] | None = None
-    subject_ids: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_SUBJECT_IDS)] | None = None
-    fields: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_LIST_ITEMS)] | None = None
+    subject_ids: Annotated[tuple[_NameFast, ...], msgspec.Meta(max_length=MAX_SUBJECT_IDS)] | None = None
+    fields: Annotated[tuple[_NameFast, ...], msgspec.Meta(max_length=MAX_LIST_ITEMS)] | None = None
 
 
 class _AccessFast(msgspec.Struct, frozen=True, gc=False):
     """The same shape as :class:`AccessLogEventIn`, for msgspec's decoder (unknown fields are ignored)."""
 
-    event_id: Annotated[str, msgspec.Meta(min_length=1)]
+    event_id: _IdFast
     ts: Annotated[datetime, msgspec.Meta(tz=True)]
-    contract_id: Annotated[str, msgspec.Meta(min_length=1)]
-    system: Annotated[str, msgspec.Meta(min_length=1)]
+    contract_id: _IdFast
+    system: _IdFast
     actor: _ActorFast
     source: _SourceFast
     action: Action
     outcome: Literal["success", "failure"]
     resource: _ResourceFast | None = None
-    session_id: str | None = None
-    destination: str | None = None
+    session_id: _NameFast | None = None
+    destination: Annotated[str, msgspec.Meta(max_length=MAX_ADDRESS_LENGTH)] | None = None
     encrypted: bool | None = None
     attrs: dict[str, Any] | None = None
 
@@ -322,7 +332,9 @@ def _fast_decode(raw: bytes, latest: float = NO_CLOCK) -> AccessEvent | None:
     """
     try:
         ev = _fast_decoder.decode(raw)
-    except msgspec.DecodeError:  # includes ValidationError
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        # DecodeError includes ValidationError. msgspec raises the other two for nesting past its depth
+        # and for invalid UTF-8 inside a string: orjson then refuses them as bad-json, with a position.
         return None
     res = ev.resource
     if res is None:

@@ -43,16 +43,7 @@ def examples(n: int) -> settings:
 # fixes it. The properties tolerate exactly these as a stage's "processing-error" (a bug: an error-level
 # log line), so that everything else they find still fails them; when the pinned test starts passing,
 # strict xfail fails it, and its entry here goes with its xfail mark.
-OPEN_BUGS: dict[str, str] = {
-    "UnicodeDecodeError": (
-        "test_hostile_wire.py::test_invalid_utf8_inside_a_string_is_refused_as_bad_json "
-        "(wire: msgspec's fast path raises UnicodeDecodeError, not DecodeError)"
-    ),
-    "RecursionError": (
-        "test_hostile_wire.py::test_an_unknown_field_nested_ten_thousand_deep_is_refused "
-        "(wire: msgspec's fast path raises RecursionError; process_batch calls it too-deep, replay dies)"
-    ),
-}
+OPEN_BUGS: dict[str, str] = {}
 
 KOGANEI = "koganei-2026-017"
 CHIBA = "chiba-2026-021"

@@ -201,12 +201,6 @@ def test_a_heartbeat_at_the_edge_of_the_calendar_is_refused_and_the_outage_clock
     clock_moves_on(engine)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bounds (kinkyu/core/wire.py: no length bound on ids) / containment (checkpoint): 20 accepted events "
-    "of 0.9 MB each make a 36 MB checkpoint; the broker refuses it, the worker logs at error level every "
-    "interval and checkpoints nothing until the incidents expire",
-)
 def test_events_of_a_megabyte_each_do_not_grow_a_checkpoint_past_the_topic_limit() -> None:
     # Each under the 1 MiB a producer sends by default, each from a different unregistered account:
     # every one opens its own incident holding the account id twice, and the engine keeps them all

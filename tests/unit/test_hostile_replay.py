@@ -48,11 +48,6 @@ def test_replay_of_any_lines_gives_incidents_and_rejected_lines(lines: list[byte
         incident_line(incident)  # what --json prints
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bounds (kinkyu/core/wire.py): one line with a raw 0xff inside a string, or nested 10,000 deep, "
-    "stops kinkyu replay with a traceback (UnicodeDecodeError / RecursionError from msgspec's fast path)",
-)
 def test_replay_rejects_a_line_of_invalid_utf8_and_one_nested_too_deep_and_finds_the_breach_after_them() -> None:
     stranger = access_bases()[1]
     bad_bytes = emit({**stranger, "event_id": "bad-bytes"}).replace(b'"juki-portal"', b'"\xff"')

@@ -84,11 +84,6 @@ def _access(**changes: Any) -> bytes:
     return emit(event)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bounds (kinkyu/core/wire.py): msgspec's fast path raises RecursionError past ~1,000 levels; "
-    "process_batch calls it too-deep, but kinkyu replay dies with a traceback",
-)
 @pytest.mark.parametrize("decode", [decode_access, decode_event], ids=["decode_access", "decode_event"])
 @pytest.mark.parametrize("nesting", [deep(10_000), deep(10_000, kind="object")], ids=["list", "object"])
 def test_an_unknown_field_nested_ten_thousand_deep_is_refused(decode: Callable[[bytes], Any], nesting: Raw) -> None:
@@ -97,11 +92,6 @@ def test_an_unknown_field_nested_ten_thousand_deep_is_refused(decode: Callable[[
     assert caught.value.reason in DECODER_REASONS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bounds (kinkyu/core/wire.py): msgspec's fast path raises UnicodeDecodeError (not a DecodeError) "
-    "for a raw 0xff inside quotes: a processing-error with an error-level traceback, and kinkyu replay dies",
-)
 @pytest.mark.parametrize("decode", [decode_access, decode_event], ids=["decode_access", "decode_event"])
 def test_invalid_utf8_inside_a_string_is_refused_as_bad_json(decode: Callable[[bytes], Any]) -> None:
     raw = _access().replace(b'"u1042"', b'"\xff\xfe"')

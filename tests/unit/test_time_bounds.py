@@ -27,7 +27,7 @@ from builders import (
 )
 
 from kinkyu.contracts import load_profiles
-from kinkyu.core.bounds import MAX_LIST_ITEMS, MAX_PEOPLE, MAX_RECORDS, MAX_SUBJECT_IDS
+from kinkyu.core.bounds import MAX_ID_LENGTH, MAX_LIST_ITEMS, MAX_PEOPLE, MAX_RECORDS, MAX_SUBJECT_IDS
 from kinkyu.core.model import AccessEvent, IncidentEvent
 from kinkyu.core.wire import check_access, decode_access, decode_event, decode_incident, incident_from_obj
 from kinkyu.exceptions import MalformedEventError
@@ -141,6 +141,29 @@ def test_a_follow_up_with_its_counts_inside_the_range_decodes() -> None:
     ev = decode_incident(_incident(data={"distinct_people": MAX_PEOPLE, "encrypted": True}), now=NOW)
 
     assert ev.data == {"distinct_people": MAX_PEOPLE, "encrypted": True}
+
+
+@pytest.mark.parametrize("field", ["event_id", "contract_id", "system", "actor__id", "source__host", "session_id"])
+def test_an_identifier_longer_than_an_id_may_be_is_refused_naming_the_field(field: str) -> None:
+    error = _refused(decode_access, _access(**{field: "x" * (MAX_ID_LENGTH + 1)}), now=NOW)
+
+    assert error.reason == "invalid"
+    assert error.detail.startswith(field.replace("__", "."))
+    assert "xxx" not in error.detail
+
+
+def test_an_identifier_of_the_maximum_length_decodes() -> None:
+    ev = decode_access(_access(actor__id="u" * MAX_ID_LENGTH), now=NOW)
+
+    assert len(ev.actor_id) == MAX_ID_LENGTH
+
+
+def test_a_filer_id_longer_than_an_id_may_be_is_refused() -> None:
+    obj = {**incident_example(), "reported_by": {"id": "x" * (MAX_ID_LENGTH + 1)}}
+
+    error = _refused(decode_incident, _json(obj), now=NOW)
+
+    assert (error.reason, error.detail.startswith("reported_by.id")) == ("invalid", True)
 
 
 # -- times --------------------------------------------------------------------------------------

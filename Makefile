@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test check lint typecheck unit integration browser bench fmt clean
+.PHONY: install run test check lint typecheck unit integration browser bench fuzz fmt clean
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	sh scripts/system-deps.sh
@@ -41,6 +41,9 @@ browser: $(STAMP) ## the console in Debian's chromium (Playwright), against a li
 
 bench: $(STAMP) ## throughput and latency against a bare-consumer baseline, same run
 	$(BIN)/python bench/bench.py
+
+fuzz: $(STAMP) ## 100,000 mutated events through a real worker: dead letters counted, a planted breach found, no error log
+	$(BIN)/python bench/fuzz.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

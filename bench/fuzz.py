@@ -23,10 +23,15 @@ What it does (bench/README.md has the figures):
 3. Starts ``tansu``, an SMTP sink and ``kinkyu worker`` (bench.WorkerProc),
    produces the stream, waits until the worker has consumed it and the
    dead letters are in, then sends a planted breach (an unregistered account
-   reading residents right after the stream) and waits for its incident.
+   reading residents right after the stream) and ``--hostile-plants`` more
+   (default 20) whose account, system, host, site, role, fields and attrs
+   carry controls, bidi overrides, markup, template syntax or a resident's
+   name; waits for each incident, the playbook stage's state of it, and the
+   e-mail to settle.
 4. Checks: the worker alive and ``/health`` 200; the detection stage's dead
    letters equal to the refused count, reason by reason; no record set aside
-   by another stage; the planted incident opened, and no other; no
+   by another stage; every planted incident opened (and no other) and taken
+   up by the playbook stage; no control or bidi character in any e-mail; no
    error-level line in the worker's log. Prints the figures; exit 0 only if
    every check holds, 1 otherwise. Bounded: ``--timeout`` (default 900 s)
    ends the run, and every process it started is stopped, also on Ctrl-C.
@@ -51,6 +56,8 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -491,42 +498,146 @@ async def read_dead_letters(bootstrap: str, topic: str, expected: int, deadline:
     return found
 
 
-async def plant_breach(bootstrap: str, topics: Topics, ts: str, deadline: Deadline) -> tuple[str | None, float, int]:
-    """Send a read by an account nobody registered; its incident id, seconds to it, and incidents opened in all."""
-    event_id = f"fuzz-planted-{uuid.uuid4()}"
-    breach = {
+# Accepted, yet written to hurt what comes after detection: the incident record, the playbook, the
+# reports, the e-mail (controls, bidi overrides, markup, a resident's name, long text).
+HOSTILE_VALUES: Final = (
+    "u\u202eevil",
+    "a\rb\r\n|x|",
+    "x\x00\x1b]0;t\x07y",
+    "<script>alert(1)</script>",
+    "山田太郎 090-1234-5678",
+    "\U0001f6a8" * 8,
+    "e\u0301" * 40,
+    "{{ 7*7 }}{% raw %}",
+    "../../etc/passwd",
+    "=cmd|' /C calc'!A0",
+)
+
+
+@dataclass
+class Planted:
+    """The planted breaches: the plain one, the hostile ones, and what became of them."""
+
+    plain: str = ""
+    hostile: list[str] = field(default_factory=list)
+    incidents: dict[str, str] = field(default_factory=dict)  # event id -> incident id
+    opened: int = 0
+    runs: set[str] = field(default_factory=set)  # incident ids the playbook stage wrote a state for
+    seconds: float = 0.0
+
+
+def _breach(event_id: str, ts: str, actor: str, **changes: Any) -> dict[str, Any]:
+    event = {
         "event_id": event_id,
-        "ts": (datetime.fromisoformat(ts) + timedelta(seconds=1)).isoformat(),
+        "ts": ts,
         "contract_id": "koganei-2026-017",
         "system": "juki-portal",
-        "actor": {"id": "fuzz-intruder", "org": "acme", "role": "operator"},
+        "actor": {"id": actor, "org": "acme", "role": "operator"},
         "source": {"ip": "10.20.3.4", "host": "pc-17", "site": "koganei-hq-3f"},
         "action": "read",
         "resource": {"dataset": "residents", "records": 3, "fields": ["name"]},
         "outcome": "success",
     }
-    sent = time.monotonic()
-    await load_topic(bootstrap, topics.access_log, [(b"koganei-2026-017", orjson.dumps(breach))])
+    for dotted, value in changes.items():
+        node, key = _node(event, dotted.replace("__", "."))
+        node[key] = value
+    return event
+
+
+def breaches(ts: str, hostile: int, rng: random.Random) -> tuple[Planted, list[tuple[bytes, bytes]]]:
+    """The plain planted breach and ``hostile`` more (odd strings everywhere a person reads), each its own incident."""
+    at = (datetime.fromisoformat(ts) + timedelta(seconds=1)).isoformat()
+    planted = Planted(plain=f"fuzz-planted-{uuid.UUID(int=rng.getrandbits(128))}")
+    events = [_breach(planted.plain, at, "fuzz-intruder")]
+    for k in range(hostile):
+        value = HOSTILE_VALUES[k % len(HOSTILE_VALUES)]
+        event_id = f"fuzz-hostile-{k}-{uuid.UUID(int=rng.getrandbits(128))}"
+        events.append(
+            _breach(
+                event_id,
+                at,
+                f"intruder-{k}-{value}",
+                system=f"sys-{value}",
+                source__host=value,
+                source__site=value,
+                actor__role=value,
+                resource__fields=["name", value],
+                session_id=value,
+                attrs={"note": value},
+            )
+        )
+        planted.hostile.append(event_id)
+    sent = []
+    for event in events:
+        raw = orjson.dumps(event)
+        with contextlib.suppress(Exception):
+            decode_access(raw, now=time.time())
+            sent.append((b"koganei-2026-017", raw))
+            continue
+        if event["event_id"] in planted.hostile:
+            planted.hostile.remove(event["event_id"])  # refused at the edge: not a breach to wait for
+    return planted, sent
+
+
+async def plant_breaches(
+    bootstrap: str, topics: Topics, planted: Planted, sent: list[tuple[bytes, bytes]], deadline: Deadline
+) -> None:
+    """Send the planted breaches; wait for each one's incident and for the playbook stage's state of it."""
+    started = time.monotonic()
+    await load_topic(bootstrap, topics.access_log, sent)
+    wanted = {planted.plain, *planted.hostile}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
     await consumer.start()
-    opened: dict[str, dict[str, Any]] = {}
-    found: str | None = None
+    opened: set[str] = set()
     try:
-        tp = TopicPartition(topics.incidents, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        while deadline.left() and found is None and time.monotonic() - sent < PLANT_WAIT:
+        tps = [TopicPartition(topics.incidents, 0), TopicPartition(topics.incident_state, 0)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while deadline.left() and time.monotonic() - started < PLANT_WAIT:
             batch = await consumer.getmany(timeout_ms=500)
-            for msgs in batch.values():
+            for tp, msgs in batch.items():
                 for m in msgs:
-                    record = orjson.loads(m.value)
-                    if record.get("change") == "opened":
-                        opened[record["incident_id"]] = record
-                        if event_id in (record.get("event_ids") or []):
-                            found = record["incident_id"]
+                    record = orjson.loads(m.value) if m.value else {}
+                    if tp.topic == topics.incident_state:
+                        planted.runs.add(m.key.decode() if m.key else "")
+                    elif record.get("change") == "opened":
+                        opened.add(record["incident_id"])
+                        for event_id in wanted.intersection(record.get("event_ids") or []):
+                            planted.incidents[event_id] = record["incident_id"]
+            if len(planted.incidents) == len(wanted) and set(planted.incidents.values()) <= planted.runs:
+                break
     finally:
         await consumer.stop()
-    return found, time.monotonic() - sent, len(opened)
+    planted.opened = len(opened)
+    planted.seconds = time.monotonic() - started
+
+
+# What no e-mail may carry, however an event spelled its strings: C0 controls but tab and newline, DEL,
+# C1, bidi embeddings, overrides and isolates.
+_CONTROLS: Final = frozenset(
+    [chr(c) for c in range(32) if chr(c) not in "\t\n"]
+    + [chr(c) for c in range(0x7F, 0xA0)]
+    + list("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+)
+
+
+def settle_mail(sink: SinkThread, deadline: Deadline) -> dict[str, Any]:
+    """Wait until no e-mail has arrived for 10 s (at most PLANT_WAIT); what arrived, and which carry controls."""
+    started = last_change = time.monotonic()
+    count = -1
+    while deadline.left() and time.monotonic() - started < PLANT_WAIT and time.monotonic() - last_change < 10:
+        if len(sink.handler.messages) != count:
+            count, last_change = len(sink.handler.messages), time.monotonic()
+        time.sleep(POLL)
+    flagged = []
+    for received in list(sink.handler.messages):
+        mail = message_from_bytes(received.raw, policy=email_policy.default)
+        texts = [str(v) for _, v in mail.items()]
+        texts += [str(part.get_content()) for part in mail.walk() if part.get_content_maintype() == "text"]
+        bad = sorted({f"U+{ord(c):04X}" for text in texts for c in text if c in _CONTROLS})
+        if bad:
+            flagged.append({"subject": str(mail.get("Subject", ""))[:80], "characters": bad})
+    return {"received": len(sink.handler.messages), "with_controls": flagged}
 
 
 def log_lines(path: Path) -> tuple[list[str], Counter[str]]:
@@ -610,23 +721,36 @@ def run(args: argparse.Namespace, tmp: Path, res: dict[str, Any]) -> bool:
         letters = asyncio.run(read_dead_letters(broker.bootstrap, topics.dead_letters, refused, deadline))
         detector = Counter(h.get(DLQ_REASON, "?") for h in letters if DLQ_STAGE not in h)
         others = Counter(f"{h.get(DLQ_STAGE)}:{h.get(DLQ_REASON)}" for h in letters if DLQ_STAGE in h)
-        found, seconds, opened = asyncio.run(plant_breach(broker.bootstrap, topics, plan.last_ts, deadline))
+        planted, sent = breaches(plan.last_ts, args.hostile_plants, random.Random(args.seed))
+        asyncio.run(plant_breaches(broker.bootstrap, topics, planted, sent, deadline))
+        mails = settle_mail(sink, deadline)
         status, _ = worker.get("/health")
         alive = worker.proc is not None and worker.proc.poll() is None
         res["worker_peak_rss_mib"] = vm_hwm_mb(worker.pid)
         errors, levels = log_lines(worker.log_path)
     res["dead_letters"] = {"detector": sum(detector.values()), "by_reason": dict(detector.most_common())}
     res["set_aside_by_other_stages"] = dict(others)
-    res["planted"] = {"incident": found, "seconds": round(seconds, 2), "incidents_opened": opened}
+    res["planted"] = {
+        "plain_incident": planted.incidents.get(planted.plain),
+        "hostile_sent": len(planted.hostile),
+        "hostile_found": sum(e in planted.incidents for e in planted.hostile),
+        "incidents_opened": planted.opened,
+        "playbook_states": len(set(planted.incidents.values()) & planted.runs),
+        "seconds": round(planted.seconds, 2),
+    }
     res["health"] = {"alive": alive, "status": status}
+    res["mail"] = mails
     res["log"] = {"error_lines": len(errors), "first_errors": errors[:5], "by_level": dict(levels.most_common(12))}
     checks = {
         "worker alive and /health 200": alive and status == 200,
         "dead letters = refused, reason by reason": detector == plan.refused,
         "nothing set aside by another stage": not others,
-        "planted breach found": found is not None,
-        "no other incident opened": opened == 1,
+        "planted breach found": planted.plain in planted.incidents,
+        "every hostile breach opened its incident": all(e in planted.incidents for e in planted.hostile),
+        "the playbook stage took up each of them": set(planted.incidents.values()) <= planted.runs,
+        "no other incident opened": planted.opened == len(planted.incidents),
         "no error-level log line": not errors,
+        "no control or bidi character in any e-mail": not mails["with_controls"],
     }
     res["checks"] = checks
     return all(checks.values())
@@ -652,7 +776,8 @@ def report(res: dict[str, Any]) -> None:
             f"   dead letters (detection stage): {res['dead_letters']['detector']:,} {res['dead_letters']['by_reason']}"
         )
         print(f"   set aside by other stages: {res['set_aside_by_other_stages'] or 'none'}")
-        print(f"   planted breach: {res['planted']}")
+        print(f"   planted breaches: {res['planted']}")
+        print(f"   e-mail: {res['mail']['received']} received; with controls: {res['mail']['with_controls'][:3]}")
         print(f"   log: {res['log']['error_lines']} error-level lines; {res['log']['first_errors'][:2]}")
         for name, ok in res["checks"].items():
             print(f"   [{'ok' if ok else 'FAIL'}] {name}")
@@ -666,6 +791,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=12, help="mutation seed (default 12: issue #12)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds the whole run may take (default 900)")
     p.add_argument("--contracts", type=Path, default=DEFAULT_CONTRACTS, help="contract profiles folder")
+    p.add_argument(
+        "--hostile-plants",
+        type=int,
+        default=20,
+        help="breaches sent after the plain one with odd strings wherever a person reads them (default 20)",
+    )
     p.add_argument("--judge-only", action="store_true", help="generate and judge the stream; start nothing")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (worker and broker logs)")
     return p

@@ -705,6 +705,7 @@ def run(args: argparse.Namespace, tmp: Path, res: dict[str, Any]) -> bool:
                 "KINKYU_SMTP_FROM_ADDRESS": "Kinkyu <kinkyu@kinkyu.fuzz>",
                 "KINKYU_NOTIFY_ACK_PORT": str(free_port()),
                 "KINKYU_NOTIFY_ACK_SECRET": secrets.token_urlsafe(32),
+                **dict(item.split("=", 1) for item in args.worker_env),
             },
         ).start()
         stack.callback(worker.stop)
@@ -796,6 +797,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=20,
         help="breaches sent after the plain one with odd strings wherever a person reads them (default 20)",
+    )
+    p.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the worker only (repeatable); PYTHONSAFEPATH=1 and PYTHONPATH=<another checkout> "
+        "fuzz that checkout's worker with this stream",
     )
     p.add_argument("--judge-only", action="store_true", help="generate and judge the stream; start nothing")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (worker and broker logs)")

@@ -71,16 +71,22 @@ class Output:
         self.events.extend(other.events)
 
 
+def _next_expiry(t: float) -> float:
+    # On whole minutes of event time, not a minute after the last pass: an engine restored from a
+    # checkpoint then expires at the same event times as one that never stopped (same late events in).
+    return (t // EXPIRE_EVERY + 1) * EXPIRE_EVERY
+
+
 class _Clock:
     """One contract's event time, its newest event's time, and when its expiry and absence checks are due."""
 
-    __slots__ = ("expired_at", "newest", "next_advance", "t")
+    __slots__ = ("expire_due", "newest", "next_advance", "t")
 
     def __init__(self, t: float = 0.0, newest: float | None = None) -> None:
         self.t = t
         # What the contract's own events said; ``t`` may be ahead of it by what advance() added.
         self.newest = t if newest is None else newest
-        self.expired_at = t
+        self.expire_due = _next_expiry(t)
         self.next_advance = float("-inf")
 
 
@@ -111,6 +117,8 @@ class Engine:
             action: tuple(r for r in self.rules if r.actions is None or action in r.actions) for action in ACTIONS
         }
         self._clocks: dict[str, _Clock] = {}  # contract id -> its event time
+        # contract id -> (policy, clock): the hot path finds both with the one lookup it always made.
+        self._contracts: dict[str, tuple[ContractPolicy, _Clock]] = {}
         self._active: dict[str, Incident] = {}
         self._keys: dict[tuple[str, str | None, str], str] = {}
         self._recent_findings: OrderedDict[str, str] = OrderedDict()
@@ -121,8 +129,9 @@ class Engine:
     # -- contracts ---------------------------------------------------------
 
     def set_contracts(self, policies: Mapping[str, ContractPolicy]) -> None:
-        """Swap the contract profiles; all state (windows, incidents) is kept."""
+        """Swap the contract profiles; all state (windows, incidents, clocks) is kept."""
         self.policies = dict(policies)
+        self._contracts = {}
 
     def policy(self, contract_id: str) -> ContractPolicy:
         """The policy of ``contract_id``, or :class:`UnknownContractError`."""
@@ -135,9 +144,8 @@ class Engine:
 
     def on_access(self, ev: AccessEvent) -> Output:
         """Run every rule on one access event and correlate what fires."""
-        policy = self.policies.get(ev.contract_id)
-        if policy is None:
-            raise UnknownContractError(ev.contract_id)
+        known = self._contracts.get(ev.contract_id)
+        policy, clock = known if known is not None else self._contract(ev.contract_id)
         hits: list[tuple[Rule, Hit]] | None = None
         for rule in self._by_action[ev.action]:
             found = rule.observe(ev, policy)
@@ -145,16 +153,13 @@ class Engine:
                 if hits is None:
                     hits = []
                 hits.extend((rule, hit) for hit in found)
-        clock = self._clocks.get(ev.contract_id)
-        if clock is None:
-            clock = self._clocks[ev.contract_id] = _Clock()
         t = ev.t
         if t > clock.newest:  # the clock is never behind its newest event: most events move both
             clock.newest = t
             if t > clock.t:
                 # Only this contract's clock moves: another contract's windows and outages keep their own time.
                 clock.t = t
-                if t - clock.expired_at > EXPIRE_EVERY:
+                if t >= clock.expire_due:
                     self._expire()
         out = (
             _EMPTY
@@ -164,7 +169,7 @@ class Engine:
         if clock.t >= clock.next_advance:
             # Absence shows only as time passes: look every ADVANCE_EVERY of event time, so a gap
             # inside a backlog read at full speed is seen as surely as one in a live stream.
-            advanced = self.advance_each({ev.contract_id: clock.t})
+            advanced = self._advance({ev.contract_id: clock.t})
             if advanced:
                 if out is _EMPTY:
                     return advanced
@@ -173,6 +178,16 @@ class Engine:
                 merged.extend(advanced)
                 return merged
         return out
+
+    def _contract(self, contract_id: str) -> tuple[ContractPolicy, _Clock]:
+        policy = self.policies.get(contract_id)
+        if policy is None:
+            raise UnknownContractError(contract_id)
+        clock = self._clocks.get(contract_id)
+        if clock is None:
+            clock = self._clocks[contract_id] = _Clock()
+        self._contracts[contract_id] = (policy, clock)
+        return policy, clock
 
     def advance(self, now: float) -> Output:
         """Let every contract's event time reach ``now`` and fire what absence shows (tests, simulations)."""
@@ -185,6 +200,13 @@ class Engine:
         replay's end passes :attr:`clocks` (each contract where its own events left it). A time behind
         a contract's clock leaves the clock where it is; contracts not named are not looked at.
         """
+        out = self._advance(times)
+        self._expire()
+        return out
+
+    def _advance(self, times: Mapping[str, float]) -> Output:
+        # Without expiry: on_access looks every ADVANCE_EVERY per contract and expires every
+        # EXPIRE_EVERY on its own; a whole pass each time one contract is looked at would cost more.
         moved: dict[str, float] = {}
         for contract_id, now in times.items():
             clock = self._clocks.get(contract_id)
@@ -199,7 +221,6 @@ class Engine:
                 policy = self.policies.get(contract_id)
                 if policy is not None:
                     out.extend(self._correlate(policy, [self._finding(policy, rule, hit)]))
-        self._expire()
         return out
 
     def clock(self, contract_id: str) -> float:
@@ -346,7 +367,8 @@ class Engine:
         # together then expire once a minute together.
         clocks: dict[str, float] = {}
         for contract_id, clock in self._clocks.items():
-            clock.expired_at = clocks[contract_id] = clock.t
+            clocks[contract_id] = clock.t
+            clock.expire_due = _next_expiry(clock.t)
         for rule in self.rules:
             rule.expire(clocks, self.lateness)
         late = CORRELATION_WINDOW + self.lateness
@@ -405,6 +427,7 @@ class Engine:
         self._clocks = {
             str(c): _Clock(min(float(t), not_after), min(float(newest.get(c, t)), not_after)) for c, t in clocks.items()
         }
+        self._contracts = {}
         self._active = {d["incident_id"]: Incident.from_json(d) for d in data["active"]}
         self._keys = {(c, a, r): i for c, a, r, i in data["keys"]}
         self._recent_findings = OrderedDict((k, v) for k, v in data["recent_findings"])

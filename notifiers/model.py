@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kinkyu.core.bounds import MAX_LIST_ITEMS
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.legal.triggers import Trigger
@@ -174,6 +175,7 @@ FACT_KEYS: tuple[str, ...] = (
     "event_count",
     "finding_count",
     "data_items",
+    "data_items_withheld",
     "people",
 )
 
@@ -206,6 +208,7 @@ class IncidentFacts(BaseModel):
     event_count: int | None = Field(default=None, ge=0)
     finding_count: int | None = Field(default=None, ge=0)
     data_items: list[str] = Field(default_factory=list)
+    data_items_withheld: int = Field(default=0, ge=0, le=MAX_LIST_ITEMS)
     people: int | None = Field(default=None, ge=0)
 
     @field_validator("kind")
@@ -271,7 +274,7 @@ class IncidentFacts(BaseModel):
     @property
     def other_items(self) -> int:
         """How many data items were not category codes (withheld)."""
-        return sum(1 for i in self.data_items if not i)
+        return self.data_items_withheld + sum(1 for i in self.data_items if not i)
 
 
 def _iso(ts: datetime | None) -> str | None:

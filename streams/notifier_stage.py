@@ -227,10 +227,12 @@ class NotifierStage:
 
         An acknowledgement follow-up stops the incident's chains (:meth:`acknowledged`, in the background).
         """
-        if record.get("change") == "event":
+        change = record.get("change")
+        if change == "event":
             self._watch_acknowledgement(record)
             return
-        if record.get("change") not in {"opened", "updated"}:
+        # A change that is not a string (a list or an object from a hostile feed) is no change we know.
+        if not isinstance(change, str) or change not in {"opened", "updated"}:
             return
         incident_id = record.get("incident_id")
         if not isinstance(incident_id, str):

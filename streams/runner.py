@@ -27,6 +27,7 @@ from kinkyu.contracts import compile_profiles
 from kinkyu.core.calendar import is_working_day
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import ContractPolicy
+from kinkyu.core.freetext import REPLACEMENT, neutralise
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookError
@@ -125,17 +126,35 @@ async def produce_files(bootstrap: str, topic: str, files: Iterable[Path]) -> in
     return total
 
 
+def _term(value: object, limit: int = 80) -> str:
+    """``value`` as one safe terminal field: no control, bidi or line-break character, at most ``limit`` chars.
+
+    Account, system and target ids come from access logs an attacker may write; an ESC sequence
+    printed as is would drive the operator's terminal (title, colours, hidden text).
+    """
+    text = neutralise(value if isinstance(value, str) else str(value)).replace("\n", REPLACEMENT).replace("\t", " ")
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _say(line: str) -> None:
+    print(_term(line, limit=400), flush=True)
+
+
 def _print_incident(record: dict[str, Any], seen: set[str]) -> None:
-    if record.get("change") != "opened" or record["incident_id"] in seen:
-        return  # redelivered after a restart: same id, already shown
-    seen.add(record["incident_id"])
-    city = CITY_NAMES.get(record["jurisdiction"], record["jurisdiction"])
-    what = ",".join(record["rules"]) or f"filed:{record['kind']}"
-    print(
-        f"🚨 {record['incident_id']}  {record['contract_id']} ({city})  {record['severity'].upper():<8} "
-        f"{what}  actor={record['actor'] or '-'}  records={record['records']}  "
-        f"first={record['first_event_ts']}",
-        flush=True,
+    incident_id = record.get("incident_id")
+    if record.get("change") != "opened" or not isinstance(incident_id, str) or incident_id in seen:
+        return  # not an opening, or redelivered after a restart: same id, already shown
+    seen.add(incident_id)
+    jurisdiction = record.get("jurisdiction")
+    city = CITY_NAMES.get(jurisdiction, jurisdiction) if isinstance(jurisdiction, str) else "-"
+    rules = record.get("rules")
+    what = ",".join(map(_term, rules)) if isinstance(rules, list) and rules else f"filed:{_term(record.get('kind'))}"
+    severity = record.get("severity")
+    _say(
+        f"🚨 {_term(incident_id)}  {_term(record.get('contract_id'))} ({_term(city)})  "
+        f"{_term(severity).upper() if isinstance(severity, str) else '-':<8} "
+        f"{what}  actor={_term(record.get('actor') or '-')}  records={_term(record.get('records'))}  "
+        f"first={_term(record.get('first_event_ts'))}"
     )
 
 
@@ -146,7 +165,18 @@ def _when(value: Any) -> str:
 
 
 def _print_playbook(event: dict[str, Any], seen: set[str]) -> None:
-    """One line per playbook action: ids, kinds, counts and due times only (no personal information)."""
+    """One line per playbook action: ids, kinds, counts and due times only (no personal information).
+
+    The console line is a courtesy: an event it cannot read is left out of it, never raised into the
+    playbook stage (which has written the effect already).
+    """
+    try:
+        _print_effect(event, seen)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        log.debug("playbook event not shown on the console", extra={"effect": str(event.get("effect"))[:40]})
+
+
+def _print_effect(event: dict[str, Any], seen: set[str]) -> None:
     kind = event.get("effect")
     key = f"{kind}:{event.get('effect_id')}:{event.get('bundle_id', '')}"
     if key in seen:
@@ -179,7 +209,7 @@ def _print_playbook(event: dict[str, Any], seen: set[str]) -> None:
         line = f"🔒 {incident}  evidence sealed: {event['bundle_id']} ({event['items']} events, {event['phase']})"
     else:
         return
-    print(line, flush=True)
+    _say(line)
 
 
 _SHOWN_RESULTS = frozenset(
@@ -201,7 +231,7 @@ def _print_delivery(incident_id: str, entry: TimelineEntry, seen: set[str]) -> N
         return
     seen.add(key)
     icon = {"message_sent": "📧", "message_acknowledged": "✅"}.get(entry.kind, "⏳")
-    print(f"{icon} {incident_id}  {entry.what}", flush=True)
+    _say(f"{icon} {incident_id}  {entry.what}")
 
 
 def _port_free(port: int) -> bool:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
+from kinkyu.core.bounds import EARLIEST_T
 from kinkyu.core.contract import parse_duration
 from kinkyu.core.freetext import data_item_code, place_label
 from kinkyu.core.legal.labels import ITEM_LABELS
@@ -104,7 +105,11 @@ def _text(form: Mapping[str, str], name: str, *, limit: int = _MAX_LINE, require
 
 
 def parse_local_time(value: str | None, field: str) -> datetime | None:
-    """A ``datetime-local`` value (``2026-11-21T09:40``) read as Japan time; None when empty."""
+    """A ``datetime-local`` value (``2026-11-21T09:40``) read as Japan time; None when empty.
+
+    Held to the stream's bounds (:data:`kinkyu.core.bounds.EARLIEST`), so the form never accepts a
+    filing the detection stage would refuse, nor one Japan time cannot hold (year 1 at +14:00).
+    """
     if not value or not value.strip():
         return None
     try:
@@ -113,6 +118,13 @@ def parse_local_time(value: str | None, field: str) -> datetime | None:
         raise FormError(field, "bad_time") from exc
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=JST)
+    try:
+        ts.astimezone(JST)
+        early = ts.timestamp() < EARLIEST_T
+    except (OverflowError, ValueError) as exc:
+        raise FormError(field, "too_early") from exc
+    if early:
+        raise FormError(field, "too_early")
     return ts
 
 
@@ -156,6 +168,8 @@ def filing_event(
         raise FormError("occurred_at", "after_discovery")
     if discovered is not None and discovered > now:
         raise FormError("discovered_at", "in_future")
+    if occurred is not None and occurred > now:
+        raise FormError("occurred_at", "in_future")
     records_text = _text(form, "records_affected")
     records: int | None = None
     if records_text is not None:

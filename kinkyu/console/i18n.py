@@ -86,6 +86,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.form.bad_time": ("{field}の日時が正しくありません。", "{field} is not a valid date and time."),
     "error.form.after_discovery": ("発生日時が発見日時より後です。", "The time it happened is after its discovery."),
     "error.form.in_future": ("{field}が未来の日時です。", "{field} is in the future."),
+    "error.form.too_early": (
+        "{field}は2000年1月1日以降の日時を入力してください。",
+        "{field} must be on or after 1 January 2000.",
+    ),
     "error.form.not_a_number": (
         "{field}は0以上の整数で入力してください。",
         "{field} must be a whole number, 0 or more.",

@@ -12,8 +12,11 @@ does reach a page:
   as ``本庁舎3階``). Anything else becomes None, which reports show as 調査中.
 - :func:`data_item_codes`: ``data_items`` are item codes from the report
   labels' vocabulary (:data:`kinkyu.core.legal.labels.ITEM_LABELS`, aliases
-  included); an unknown one refuses the filing (``unknown-data-item``),
-  naming its position, never its value.
+  included). On the wire (:func:`split_data_items`) an unknown entry is
+  withheld and counted, never kept: a leak report must still reach the city,
+  and the filing as it arrived stays in the sealed evidence. The console's
+  form, where a person can correct it, refuses it (:func:`data_item_codes`,
+  ``unknown-data-item``, naming its position, never its value).
 - :func:`known_data_items`: the same vocabulary as a filter, for records
   written before the wire refused unknown items.
 - :func:`neutralise`: control characters and bidirectional-formatting
@@ -159,6 +162,24 @@ def data_item_codes(items: Iterable[str] | None, field: str = "data_items") -> t
     return tuple(codes)
 
 
+def split_data_items(items: Iterable[object] | None) -> tuple[tuple[str, ...], int]:
+    """The item codes among ``items`` (each once, in order) and how many entries were not codes.
+
+    The detection stage opens a filing whose data items hold free text (a
+    resident's name typed as an item) instead of refusing it: what a report
+    may print is the codes, and the count of the rest ("ほか N 項目は書面で報告").
+    """
+    codes: dict[str, None] = {}
+    withheld = 0
+    for item in items or ():
+        code = data_item_code(item)
+        if code is None:
+            withheld += 1
+        else:
+            codes[code] = None
+    return tuple(codes), withheld
+
+
 def known_data_items(items: Iterable[object]) -> list[str]:
     """The known item codes among ``items``, each once, in order; the rest (free text) is dropped."""
     codes: dict[str, None] = {}
@@ -179,4 +200,5 @@ __all__ = [
     "neutralise",
     "neutralise_value",
     "place_label",
+    "split_data_items",
 ]

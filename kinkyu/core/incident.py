@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kinkyu.core.freetext import known_data_items, place_label
+from kinkyu.core.freetext import place_label, split_data_items
 from kinkyu.core.model import JST, Clause, Finding, IncidentEvent, Severity
 
 # Each incident keeps at most this many triggering event ids; the count goes on.
@@ -117,6 +117,7 @@ class Incident:
     event_count: int = 0
     records: int = 0
     data_items: list[str] = field(default_factory=list)
+    data_items_withheld: int = 0
     discovered_at: datetime | None = None
     place: str | None = None
     has_summary: bool = False
@@ -240,6 +241,7 @@ class Incident:
             "event_count": self.event_count,
             "records": self.records,
             "data_items": list(self.data_items),
+            "data_items_withheld": self.data_items_withheld,
             "clauses": [c.to_json() for c in self.clauses],
             "discovered_at": self.discovered_at.isoformat() if self.discovered_at else None,
             "place": self.place,
@@ -265,10 +267,12 @@ class Incident:
 
         An older record's free text is read without being kept: its
         ``summary`` only as ``has_summary``, its ``location`` not at all (it
-        may be an address), data items that are not item codes dropped.
+        may be an address), data items that are not item codes counted in
+        ``data_items_withheld``, never kept.
         """
         discovered = data.get("discovered_at")
         datasets = data.get("datasets")
+        items, withheld = split_data_items(data["data_items"])
         return cls(
             incident_id=data["incident_id"],
             contract_id=data["contract_id"],
@@ -286,7 +290,8 @@ class Incident:
             event_ids=list(data["event_ids"]),
             event_count=data["event_count"],
             records=data["records"],
-            data_items=known_data_items(data["data_items"]),
+            data_items=list(items),
+            data_items_withheld=int(data.get("data_items_withheld") or 0) + withheld,
             discovered_at=datetime.fromisoformat(discovered) if discovered else None,
             place=place_label(data.get("place")),
             has_summary=bool(data.get("has_summary") or data.get("summary")),
@@ -333,6 +338,7 @@ def filed_incident(
     the place a checked label or None, the data items their codes.
     """
     occurred = ev.occurred_at or ev.discovered_at or ev.ts
+    items, withheld = split_data_items(ev.data_items)
     incident = Incident(
         incident_id=incident_id,
         contract_id=ev.contract_id,
@@ -347,7 +353,8 @@ def filed_incident(
         event_ids=[ev.event_id],
         event_count=1,
         records=ev.records_affected or 0,
-        data_items=known_data_items(ev.data_items),
+        data_items=list(items),
+        data_items_withheld=ev.data_items_withheld + withheld,
         discovered_at=ev.discovered_at or ev.ts,
         place=place_label(ev.location),
         has_summary=bool(ev.summary and ev.summary.strip()),
@@ -358,4 +365,14 @@ def filed_incident(
     incident.timeline.append(
         TimelineEntry(ev.ts, ev.reported_by.id, f"filed: {ev.kind}", "filed", {"event_id": ev.event_id})
     )
+    if incident.data_items_withheld:
+        incident.timeline.append(
+            TimelineEntry(
+                ev.ts,
+                "kinkyu",
+                f"{incident.data_items_withheld} data item(s) were not item codes: withheld, kept in the sealed filing",
+                "data_items_withheld",
+                {"event_id": ev.event_id, "count": incident.data_items_withheld},
+            )
+        )
     return incident

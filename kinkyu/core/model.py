@@ -162,6 +162,7 @@ class IncidentEvent:
     data_items: tuple[str, ...] = ()
     details: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    data_items_withheld: int = 0  # entries of data_items that were not item codes (kept sealed only)
 
 
 @dataclass(slots=True, frozen=True)

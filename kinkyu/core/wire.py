@@ -40,7 +40,7 @@ from kinkyu.core.bounds import (
     check_number,
     check_time,
 )
-from kinkyu.core.freetext import data_item_codes
+from kinkyu.core.freetext import split_data_items
 from kinkyu.core.model import (
     DATA_ACTIONS,
     FOLLOW_UP_KINDS,
@@ -186,7 +186,8 @@ class IncidentEventIn(BaseModel):
         return self
 
     def to_domain(self) -> IncidentEvent:
-        """The domain value for this event."""
+        """The domain value for this event (data items that are not item codes withheld and counted)."""
+        items, withheld = split_data_items(self.data_items)
         return IncidentEvent(
             event_id=self.event_id,
             ts=self.ts,
@@ -199,8 +200,10 @@ class IncidentEventIn(BaseModel):
             discovered_at=self.discovered_at,
             location=self.location,
             records_affected=self.records_affected,
-            # Item codes only: free text here would be printed in every report (unknown-data-item).
-            data_items=data_item_codes(self.data_items),
+            # Item codes only: free text here would be printed in every report. Refusing the filing
+            # would keep a leak report from the city, so the rest is counted and stays sealed.
+            data_items=items,
+            data_items_withheld=withheld,
             details=self.details,
             data=dict(self.data or {}),
         )

@@ -150,6 +150,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "data.records": ("件数（レコード数）", "Records (件数)"),
     "data.people": ("本人の数", "Number of people (本人の数)"),
     "data.sensitive": ("要配慮個人情報", "Special-care-required information"),
+    "data.withheld": (
+        "ほか{count}項目（届出の記載が項目名でないため、封印した証拠で確認）",
+        "{count} more item(s) (written as free text in the filing; see the sealed evidence)",
+    ),
     "data.contract_items": (
         "項目は調査中。契約対象データに含まれる項目: {items}",
         "Items under investigation. The contracted data holds: {items}",

@@ -694,7 +694,12 @@ def _data(b: _Builder) -> Section:
     rows: list[Row] = []
     if inc.data_items:
         ja, en = item_labels(inc.data_items)
-        rows.append(Row(w("data.items"), w.join(list(en if b.lang == "en" else ja))))
+        shown = w.join(list(en if b.lang == "en" else ja))
+        if inc.data_items_withheld:
+            shown = w.join([shown, w("data.withheld", count=inc.data_items_withheld)])
+        rows.append(Row(w("data.items"), shown))
+    elif inc.data_items_withheld:
+        rows.append(Row(w("data.items"), w("data.withheld", count=inc.data_items_withheld), "unknown"))
     else:
         contracted = sorted({f for ds in b.profile.datasets.values() for f in ds.fields})
         if contracted:

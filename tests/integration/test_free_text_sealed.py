@@ -85,13 +85,13 @@ async def test_personal_data_in_a_filing_reaches_no_topic_store_report_or_dead_l
         pipeline.topics.incident_events, [orjson.dumps(bad), orjson.dumps(good)], key=CONTRACT.encode()
     )
 
-    def opened(records: list[Any]) -> list[dict[str, Any]]:
-        return [v for v in values(records) if v.get("change") == "opened" and good["event_id"] in v["event_ids"]]
+    def opened(records: list[Any], filing: dict[str, Any] = good) -> list[dict[str, Any]]:
+        return [v for v in values(records) if v.get("change") == "opened" and filing["event_id"] in v["event_ids"]]
 
-    incidents = await pipeline.read(pipeline.topics.incidents, lambda r: bool(opened(r)))
+    incidents = await pipeline.read(pipeline.topics.incidents, lambda r: bool(opened(r)) and bool(opened(r, bad)))
     [incident] = opened(incidents)
+    [withheld] = opened(incidents, bad)
     incident_id = incident["incident_id"]
-    dead = await pipeline.read(pipeline.topics.dead_letters, lambda r: len(r) >= 1)
     checkpoints = await pipeline.read(
         pipeline.topics.checkpoints, lambda r: any(incident_id.encode() in c.value for c in r)
     )
@@ -106,13 +106,11 @@ async def test_personal_data_in_a_filing_reaches_no_topic_store_report_or_dead_l
     store_root = pipeline.tmp / "data" / "store"
     await until_file(store_root / "reports" / incident_id / "first.ja.md")
 
-    # The filing with a resident in its data items is refused, naming the position only.
-    assert [d.value for d in dead] == [orjson.dumps(bad)], "the refused filing keeps its original bytes"
-    headers = dict(dead[0].headers)
-    assert headers["kinkyu-reason"] == b"unknown-data-item"
-    assert b"data_items[1]" in headers["kinkyu-detail"]
-    for name, value in dead[0].headers:
-        assert not leaks(value), f"dead-letter header {name}"
+    # The filing with a resident in its data items still opens an incident (a leak report must reach
+    # the city): the code is kept, the free-text entry counted and left in the sealed filing only.
+    assert withheld["data_items"] == ["name"]
+    assert withheld["data_items_withheld"] == 1
+    assert not leaks(orjson.dumps(withheld))
     # The record carries codes and counts: no summary, no place, the item codes.
     assert incident["has_summary"] is True
     assert incident["place"] is None

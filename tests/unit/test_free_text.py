@@ -149,15 +149,44 @@ def test_data_items_are_item_codes_with_aliases_case_and_repeats_forgiven() -> N
     )
 
 
-def test_an_unknown_data_item_refuses_the_filing_naming_its_position_not_its_value() -> None:
-    raw = dumps({**incident_example(), "data_items": ["name", "佐藤花子 080-2222-3333"]})
-
+def test_a_data_item_that_is_no_code_is_refused_by_the_form_check_naming_its_position_not_its_value() -> None:
     with pytest.raises(MalformedEventError) as info:
-        decode_incident(raw)
+        data_item_codes(["name", "佐藤花子 080-2222-3333"])
 
     assert info.value.reason == "unknown-data-item"
     assert "data_items[1]" in info.value.detail
     assert not _leaks(str(info.value))
+
+
+def test_a_filing_whose_data_items_hold_free_text_still_decodes_with_the_codes_and_a_count() -> None:
+    raw = dumps({**incident_example(), "data_items": ["name", "佐藤花子 080-2222-3333", "Phone", "山田"]})
+
+    event = decode_incident(raw)
+
+    assert event.data_items == ("name", "phone")
+    assert event.data_items_withheld == 2
+
+
+def test_the_incident_opened_from_it_counts_the_withheld_items_and_keeps_none_of_them() -> None:
+    event = decode_incident(dumps({**incident_example(), "data_items": ["name", "佐藤花子 080-2222-3333"]}))
+
+    incident = filed_incident("INC-20261121-0001", "koganei", event)
+    record = incident.to_json()
+
+    assert (record["data_items"], record["data_items_withheld"]) == (["name"], 1)
+    assert not _leaks(str(record))
+    assert [e.kind for e in incident.timeline][-1] == "data_items_withheld"
+    assert Incident.from_json(record).data_items_withheld == 1
+
+
+def test_an_older_record_with_free_text_items_restores_with_them_counted_not_kept() -> None:
+    record = filed_incident("INC-20261121-0001", "koganei", decode_incident(dumps(incident_example()))).to_json()
+    record["data_items"] = ["name", "佐藤花子 080-2222-3333"]
+    del record["data_items_withheld"]
+
+    restored = Incident.from_json(record)
+
+    assert (restored.data_items, restored.data_items_withheld) == (["name"], 1)
 
 
 def test_known_data_items_drops_free_text_from_an_older_record() -> None:

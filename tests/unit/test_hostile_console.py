@@ -18,12 +18,11 @@ import orjson
 import pytest
 from builders import sample_policies
 from hostile import KOGANEI, PLANTED, examples, text, weighted
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
-from kinkyu.console.forms import FILING_KINDS, OFFERED_ITEMS, FormError, Reporter, filing_event, parse_local_time
+from kinkyu.console.forms import FILING_KINDS, OFFERED_ITEMS, FormError, Reporter, filing_event
 from kinkyu.core.engine import Engine
-from kinkyu.core.model import JST
 from kinkyu.core.wire import decode_incident
 from streams.detector import process_batch
 from streams.settings import Topics
@@ -112,20 +111,6 @@ def items() -> st.SearchStrategy[list[str]]:
     )
 
 
-def pinned_open(form: dict[str, str]) -> bool:
-    """A form a strict-xfail test below pins as still raising (a time Japan time cannot hold); skipped here."""
-    for name in ("occurred_at", "discovered_at"):
-        try:
-            when = parse_local_time(form.get(name), name)
-            if when is not None:
-                when.astimezone(JST)
-        except FormError:
-            continue
-        except OverflowError:
-            return True
-    return False
-
-
 def now_utc() -> datetime:
     return datetime.fromtimestamp(time.time(), UTC)
 
@@ -133,7 +118,6 @@ def now_utc() -> datetime:
 @examples(300)
 @given(forms(), items())
 def test_the_filing_form_refuses_naming_a_field_or_makes_an_event(form: dict[str, str], data_items: list[str]) -> None:
-    assume(not pinned_open(form))
     refused: FormError | None = None
     try:
         event = filing_event(form, data_items, allowed_contracts=[KOGANEI], reporter=REPORTER, now=now_utc())
@@ -146,11 +130,6 @@ def test_the_filing_form_refuses_naming_a_field_or_makes_an_event(form: dict[str
         assert PLANTED not in str(refused)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bounds/console (kinkyu/console/forms.py): the form takes times the stream refuses (before 2000: "
-    "out-of-range) and some it cannot even write (0001-01-01T00:00+14:00 raises OverflowError: a 500)",
-)
 @examples(300)
 @given(forms(), items())
 def test_a_filing_the_form_accepts_is_one_the_detection_stage_opens_an_incident_for(
@@ -175,11 +154,6 @@ def test_a_filing_the_form_accepts_is_one_the_detection_stage_opens_an_incident_
     assert len(batch.output.opened) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bounds/console (kinkyu/console/forms.py): a time whose offset takes it past year 1 in Japan time "
-    "raises OverflowError writing the event (the console answers 500)",
-)
 @pytest.mark.parametrize("field", ["occurred_at", "discovered_at"])
 def test_a_time_at_the_start_of_the_calendar_is_refused_naming_its_field(field: str) -> None:
     form = {"contract_id": KOGANEI, "kind": "loss", "summary": "USB stick lost", field: "0001-01-01T00:00+14:00"}

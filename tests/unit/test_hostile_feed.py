@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pytest
 from hostile import PLANTED, any_bytes, emit, examples, json_value, text, timestamp
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -137,15 +137,6 @@ def feed_through_guard(feed: IncidentFeed, value: bytes) -> list[Record]:
     return sink.records
 
 
-def pinned_open(value: bytes) -> bool:
-    """A record of a kind a strict-xfail test below pins as still making the feed raise (skipped here)."""
-    try:
-        record = orjson.loads(bytes(value))
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(record, dict) and isinstance(record.get("change"), list | dict)
-
-
 def test_the_worker_feed_handles_or_sets_aside_any_record_with_a_reason() -> None:
     with notifier() as stage:
         feed = IncidentFeed(stage.remember)
@@ -153,28 +144,17 @@ def test_the_worker_feed_handles_or_sets_aside_any_record_with_a_reason() -> Non
         @examples(150)
         @given(incidents_records())
         def any_record(value: bytes) -> None:
-            assume(not pinned_open(value))
             feed_through_guard(feed, value)
 
         any_record()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="containment (streams/notifier_stage.py NotifierStage.remember): a record whose change is a list or "
-    "an object raises TypeError (unhashable) testing it against a set: a processing-error, error-level traceback",
-)
 @pytest.mark.parametrize("change", [[], {}], ids=["list", "object"])
 def test_a_record_whose_change_is_not_a_string_is_handled_or_set_aside_with_a_reason(change: Any) -> None:
     with notifier() as stage:
         feed_through_guard(IncidentFeed(stage.remember), orjson.dumps({"change": change}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="containment (streams/runner.py _print_incident): kinkyu run's incident line indexes the record "
-    "(KeyError, TypeError on a list incident_id): a processing-error with an error-level traceback",
-)
 def test_the_feed_of_kinkyu_run_handles_or_sets_aside_any_record_with_a_reason() -> None:
     with notifier() as stage:
         seen: set[str] = set()
@@ -188,11 +168,6 @@ def test_the_feed_of_kinkyu_run_handles_or_sets_aside_any_record_with_a_reason()
         any_record()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="freetext/containment (streams/runner.py _print_incident): kinkyu run prints an account id from the "
-    "access log as is: an ESC sequence in it drives the operator's terminal (title, colours, hidden text)",
-)
 def test_kinkyu_run_prints_no_control_character_an_event_carried() -> None:
     record = {
         "change": "opened",

@@ -40,6 +40,13 @@ DEFAULT_LATENESS = 300.0
 # Recently emitted finding ids and filed event ids, to recognise redeliveries.
 # Findings are rare next to events, so this bounds memory by findings, not events.
 RECENT_LIMIT = 100_000
+# Distinct accounts with an incident of their own open for one contract and rule. Past it, further
+# accounts' findings go to one incident for the contract and rule (actor unknown: many accounts), so
+# reads by thousands of made-up accounts are one incident for the city, not thousands, and the
+# checkpoint stays bounded (an incident is ~1 KB of it, the topic takes 16 MiB).
+MAX_OPEN_PER_RULE = 25
+# Incident id -> contract, for follow-ups: the newest this many are kept (~40 bytes each).
+KNOWN_LIMIT = 100_000
 # How often, in event time, rules that fire on absence (system-outage) are asked to look.
 ADVANCE_EVERY = 15.0
 # Expiry is cheap but not free: run it once a minute of event time, not per event.
@@ -123,7 +130,11 @@ class Engine:
         self._keys: dict[tuple[str, str | None, str], str] = {}
         self._recent_findings: OrderedDict[str, str] = OrderedDict()
         self._recent_filed: OrderedDict[str, str] = OrderedDict()
-        self._known: dict[str, str] = {}  # incident id -> contract id
+        self._known: OrderedDict[str, str] = OrderedDict()  # incident id -> contract id
+        # (contract, rule) -> how many accounts have an incident of their own open for it; and the
+        # incident further accounts are folded into once that reaches MAX_OPEN_PER_RULE.
+        self._per_rule: dict[tuple[str, str], int] = {}
+        self._floods: dict[tuple[str, str], str] = {}
         self._seq: dict[str, int] = {}
 
     # -- contracts ---------------------------------------------------------
@@ -277,29 +288,67 @@ class Engine:
                 target = incident
                 break
         out = Output(findings=fresh)
+        folded = False
         if target is None:
-            first = min(fresh, key=lambda f: f.ts)
-            target = Incident(
-                incident_id=self._next_id(first.ts),
-                contract_id=policy.contract_id,
-                jurisdiction=policy.jurisdiction,
-                origin="detection",
-                kind="detection",
-                first_event_ts=first.ts,
-                last_event_ts=first.ts,
-                actor=first.actor,
-                system=first.system,
-                severity=first.severity,
-            )
-            self._active[target.incident_id] = target
-            self._known[target.incident_id] = policy.contract_id
-            out.opened.append(target.incident_id)
+            folded = all(self._per_rule.get((policy.contract_id, f.rule), 0) >= MAX_OPEN_PER_RULE for f in fresh)
+            if folded:
+                target = self._flood_incident(policy, fresh, out)
+            else:
+                first = min(fresh, key=lambda f: f.ts)
+                target = self._open_detection(policy, first, first.actor)
+                out.opened.append(target.incident_id)
         for f in fresh:
             target.add_finding(f)
-            self._keys[(f.contract_id, f.actor, f.rule)] = target.incident_id
+            if not folded:
+                key = (f.contract_id, f.actor, f.rule)
+                if key not in self._keys:
+                    self._per_rule[(f.contract_id, f.rule)] = self._per_rule.get((f.contract_id, f.rule), 0) + 1
+                self._keys[key] = target.incident_id
             self._remember(self._recent_findings, f.finding_id, target.incident_id)
         out.incidents.append(target)
         return out
+
+    def _open_detection(self, policy: ContractPolicy, first: Finding, actor: str | None) -> Incident:
+        incident = Incident(
+            incident_id=self._next_id(first.ts),
+            contract_id=policy.contract_id,
+            jurisdiction=policy.jurisdiction,
+            origin="detection",
+            kind="detection",
+            first_event_ts=first.ts,
+            last_event_ts=first.ts,
+            actor=actor,
+            system=first.system,
+            severity=first.severity,
+        )
+        self._active[incident.incident_id] = incident
+        self._know(incident.incident_id, policy.contract_id)
+        return incident
+
+    def _flood_incident(self, policy: ContractPolicy, fresh: list[Finding], out: Output) -> Incident:
+        """The one incident of a contract and rule that already has MAX_OPEN_PER_RULE accounts' open."""
+        rule = min(f.rule for f in fresh)
+        first = min(fresh, key=lambda f: f.ts)
+        incident = self._active.get(self._floods.get((policy.contract_id, rule), ""))
+        if (
+            incident is not None
+            and abs(first.ts.timestamp() - incident.last_event_ts.timestamp()) <= CORRELATION_WINDOW
+        ):
+            return incident
+        incident = self._open_detection(policy, first, None)
+        incident.timeline.append(
+            TimelineEntry(
+                first.ts,
+                "kinkyu",
+                f"more than {MAX_OPEN_PER_RULE} accounts within an hour on {rule}: further accounts are "
+                "folded into this incident",
+                "accounts_folded",
+                {"rule": rule, "accounts_open": MAX_OPEN_PER_RULE},
+            )
+        )
+        self._floods[(policy.contract_id, rule)] = incident.incident_id
+        out.opened.append(incident.incident_id)
+        return incident
 
     # -- filed incident events --------------------------------------------
 
@@ -312,7 +361,7 @@ class Engine:
             # An opening filing may state the national report's facts from the start (improper purpose, …).
             facts = {k: ev.data[k] for k in PPC_FACT_KEYS if k in ev.data}
             incident = filed_incident(self._next_id(ev.discovered_at or ev.ts), policy.jurisdiction, ev, facts)
-            self._known[incident.incident_id] = policy.contract_id
+            self._know(incident.incident_id, policy.contract_id)
             self._active[incident.incident_id] = incident
             self._remember(self._recent_filed, ev.event_id, incident.incident_id)
             return Output(incidents=[incident], opened=[incident.incident_id])
@@ -356,6 +405,11 @@ class Engine:
         # Partitions interleave their sequences so ids stay unique across workers.
         return f"INC-{day}-{k * self.partitions + self.partition + 1:04d}"
 
+    def _know(self, incident_id: str, contract_id: str) -> None:
+        self._known[incident_id] = contract_id
+        if len(self._known) > KNOWN_LIMIT:
+            self._known.popitem(last=False)
+
     @staticmethod
     def _remember(recent: OrderedDict[str, str], key: str, value: str) -> None:
         recent[key] = value
@@ -382,7 +436,15 @@ class Engine:
         if stale:
             gone = set(stale)
             self._keys = {k: v for k, v in self._keys.items() if v not in gone}
+            self._floods = {k: v for k, v in self._floods.items() if v not in gone}
+            self._count_per_rule()
         # Day sequences are kept for good (one int a day): a filing discovered long ago still gets a fresh id.
+
+    def _count_per_rule(self) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for contract_id, _actor, rule in self._keys:
+            counts[(contract_id, rule)] = counts.get((contract_id, rule), 0) + 1
+        self._per_rule = counts
 
     @property
     def active_incidents(self) -> int:
@@ -406,6 +468,7 @@ class Engine:
             "recent_findings": list(self._recent_findings.items()),
             "recent_filed": list(self._recent_filed.items()),
             "known": dict(self._known),
+            "floods": [[c, r, i] for (c, r), i in self._floods.items()],
             "seq": dict(self._seq),
             "rules": {rule.rule_id: rule.snapshot() for rule in self.rules},
         }
@@ -432,7 +495,9 @@ class Engine:
         self._keys = {(c, a, r): i for c, a, r, i in data["keys"]}
         self._recent_findings = OrderedDict((k, v) for k, v in data["recent_findings"])
         self._recent_filed = OrderedDict((k, v) for k, v in data["recent_filed"])
-        self._known = dict(data["known"])
+        self._known = OrderedDict(data["known"])
+        self._floods = {(c, r): i for c, r, i in data.get("floods", [])}
+        self._count_per_rule()
         self._seq = dict(data["seq"])
         states = data.get("rules", {})
         for rule in self.rules:

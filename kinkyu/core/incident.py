@@ -24,6 +24,11 @@ from kinkyu.core.model import JST, Clause, Finding, IncidentEvent, Severity
 
 # Each incident keeps at most this many triggering event ids; the count goes on.
 MAX_EVENT_IDS = 1000
+# ... and at most this many finding ids, and a timeline entry for its first findings only: an actor
+# who keeps an incident open for a day must not grow its record (re-sent with every change) and the
+# checkpoint without bound. The counts (finding_count, event_count, records) go on.
+MAX_FINDING_IDS = 1000
+MAX_FINDING_ENTRIES = 50
 # Each incident tells at most this many distinct people apart; past it the count is a lower bound
 # (and the record sum the upper one). The people thresholds are 100 and 1,000, so the cap decides
 # nothing; what it bounds is the checkpoint: 8 bytes a person, ~110 KB at the cap, against the
@@ -113,6 +118,7 @@ class Incident:
     rules: list[str] = field(default_factory=list)
     clauses: list[Clause] = field(default_factory=list)
     finding_ids: list[str] = field(default_factory=list)
+    findings_total: int = 0  # findings folded in, past MAX_FINDING_IDS too
     event_ids: list[str] = field(default_factory=list)
     event_count: int = 0
     records: int = 0
@@ -136,12 +142,15 @@ class Incident:
 
     @property
     def finding_count(self) -> int:
-        """How many findings the incident holds."""
-        return len(self.finding_ids)
+        """How many findings were folded into the incident (ids are kept for the first ones only)."""
+        return max(self.findings_total, len(self.finding_ids))
 
     def add_finding(self, finding: Finding) -> None:
         """Fold a finding in: rules, clauses, events, severity, time span."""
-        self.finding_ids.append(finding.finding_id)
+        count = self.finding_count + 1
+        self.findings_total = count
+        if len(self.finding_ids) < MAX_FINDING_IDS:
+            self.finding_ids.append(finding.finding_id)
         if finding.rule not in self.rules:
             self.rules.append(finding.rule)
         for clause in finding.clauses:
@@ -164,15 +173,26 @@ class Incident:
             self.severity = finding.severity
         self.first_event_ts = min(self.first_event_ts, finding.ts)
         self.last_event_ts = max(self.last_event_ts, finding.ts)
-        self.timeline.append(
-            TimelineEntry(
-                finding.ts,
-                "kinkyu",
-                f"finding {finding.rule}",
-                "finding",
-                {"finding_id": finding.finding_id, "rule": finding.rule, "records": finding.records},
+        if count <= MAX_FINDING_ENTRIES:
+            self.timeline.append(
+                TimelineEntry(
+                    finding.ts,
+                    "kinkyu",
+                    f"finding {finding.rule}",
+                    "finding",
+                    {"finding_id": finding.finding_id, "rule": finding.rule, "records": finding.records},
+                )
             )
-        )
+        elif count == MAX_FINDING_ENTRIES + 1:
+            self.timeline.append(
+                TimelineEntry(
+                    finding.ts,
+                    "kinkyu",
+                    f"more than {MAX_FINDING_ENTRIES} findings: further ones are counted, not listed",
+                    "findings_counted",
+                    {"listed": MAX_FINDING_ENTRIES},
+                )
+            )
 
     def add_subjects(self, subject_ids: Iterable[str]) -> None:
         """Tell these people apart from those already counted, up to :data:`MAX_SUBJECT_IDS`."""
@@ -287,6 +307,7 @@ class Incident:
             rules=list(data["rules"]),
             clauses=[Clause(c["article"], c["label"]) for c in data["clauses"]],
             finding_ids=list(data["finding_ids"]),
+            findings_total=int(data.get("finding_count") or 0),
             event_ids=list(data["event_ids"]),
             event_count=data["event_count"],
             records=data["records"],

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from kinkyu.core.freetext import data_item_code
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.policy import ResponsePolicy
 
@@ -149,11 +150,21 @@ class WorkHours(BaseModel):
         return end
 
 
+def _item_code(value: str) -> str:
+    # The wire keeps only item codes of an event's resource.fields: a field listed by any other name
+    # could never match one, and every event touching it would be a scope-violation.
+    code = data_item_code(value)
+    if code is None:
+        msg = "not a personal-information item code (name, address, birthdate, sex, phone, email, my_number, …)"
+        raise ValueError(msg)
+    return code
+
+
 class Dataset(BaseModel):
-    """A data set the contract covers, and the personal-information items in it."""
+    """A data set the contract covers, and the personal-information items in it (item codes)."""
 
     model_config = _STRICT
-    fields: list[str] = Field(default_factory=list)
+    fields: list[Annotated[str, AfterValidator(_item_code)]] = Field(default_factory=list)
     sensitive: bool = False
 
 

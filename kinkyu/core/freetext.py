@@ -19,6 +19,9 @@ does reach a page:
   ``unknown-data-item``, naming its position, never its value).
 - :func:`known_data_items`: the same vocabulary as a filter, for records
   written before the wire refused unknown items.
+- :func:`split_item_codes`: an access event's ``resource.fields`` against the
+  same vocabulary: the codes are kept, the rest counted (a log line's field
+  name is the writer's text, and findings, incidents and reports copy fields).
 - :func:`neutralise`: control characters and bidirectional-formatting
   characters in any text that reaches a page, a report or a message (a
   person's label, an account or system id from a log) are neutralised; every
@@ -180,6 +183,21 @@ def split_data_items(items: Iterable[object] | None) -> tuple[tuple[str, ...], i
     return tuple(codes), withheld
 
 
+_ITEM_CODES = frozenset(ITEM_LABELS)
+
+
+def split_item_codes(values: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+    """The item codes among an event's ``resource.fields``, in order, and how many entries were not codes.
+
+    Each entry is read as :func:`data_item_code` reads it. The detection stage's hot path: a tuple of
+    codes written as codes comes back as it is.
+    """
+    if _ITEM_CODES.issuperset(values):
+        return values, 0
+    kept = tuple(code for code in map(data_item_code, values) if code is not None)
+    return kept, len(values) - len(kept)
+
+
 def known_data_items(items: Iterable[object]) -> list[str]:
     """The known item codes among ``items``, each once, in order; the rest (free text) is dropped."""
     codes: dict[str, None] = {}
@@ -201,4 +219,5 @@ __all__ = [
     "neutralise_value",
     "place_label",
     "split_data_items",
+    "split_item_codes",
 ]

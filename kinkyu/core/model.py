@@ -119,6 +119,8 @@ class AccessEvent(msgspec.Struct, frozen=True, gc=False):
     destination: str | None = None
     encrypted: bool | None = None
     session_id: str | None = None
+    # Entries of resource.fields that were not item codes: counted, never kept (the writer's text).
+    fields_withheld: int = 0
 
     @property
     def is_data_action(self) -> bool:

@@ -40,7 +40,7 @@ from kinkyu.core.bounds import (
     check_number,
     check_time,
 )
-from kinkyu.core.freetext import split_data_items
+from kinkyu.core.freetext import split_data_items, split_item_codes
 from kinkyu.core.model import (
     DATA_ACTIONS,
     FOLLOW_UP_KINDS,
@@ -119,8 +119,9 @@ class AccessLogEventIn(BaseModel):
         return self
 
     def to_domain(self) -> AccessEvent:
-        """The domain value for this event."""
+        """The domain value for this event (field names that are not item codes withheld and counted)."""
         res = self.resource
+        fields, withheld = split_item_codes(tuple(res.fields)) if res and res.fields is not None else (None, 0)
         return AccessEvent(
             event_id=self.event_id,
             ts=self.ts,
@@ -137,11 +138,12 @@ class AccessLogEventIn(BaseModel):
             outcome=self.outcome,
             dataset=res.dataset if res else None,
             records=res.records if res else None,
-            fields=tuple(res.fields) if res and res.fields is not None else None,
+            fields=fields,
             subject_ids=tuple(res.subject_ids) if res and res.subject_ids is not None else None,
             destination=self.destination,
             encrypted=self.encrypted,
             session_id=self.session_id,
+            fields_withheld=withheld,
         )
 
 
@@ -261,7 +263,7 @@ def check_access(ev: AccessEvent, *, now: float = NO_CLOCK, max_skew: float = DE
     check_time("ts", ev.ts, now=now, max_skew=max_skew)
     check_count("resource.records", ev.records, MAX_RECORDS)
     check_length("resource.subject_ids", None if ev.subject_ids is None else len(ev.subject_ids), MAX_SUBJECT_IDS)
-    check_length("resource.fields", None if ev.fields is None else len(ev.fields), MAX_LIST_ITEMS)
+    check_length("resource.fields", None if ev.fields is None else len(ev.fields) + ev.fields_withheld, MAX_LIST_ITEMS)
 
 
 def check_incident(ev: IncidentEvent, *, now: float = NO_CLOCK, max_skew: float = DEFAULT_MAX_SKEW) -> None:
@@ -340,6 +342,7 @@ def _fast_decode(raw: bytes, latest: float = NO_CLOCK) -> AccessEvent | None:
         # and for invalid UTF-8 inside a string: orjson then refuses them as bad-json, with a position.
         return None
     res = ev.resource
+    withheld = 0
     if res is None:
         if ev.action in DATA_ACTIONS:
             return None
@@ -348,6 +351,9 @@ def _fast_decode(raw: bytes, latest: float = NO_CLOCK) -> AccessEvent | None:
         dataset, records, fields, subject_ids = res.dataset, res.records, res.fields, res.subject_ids
         if (dataset is None or records is None) and ev.action in DATA_ACTIONS:
             return None
+        if fields is not None:
+            # A field name is the log writer's text and findings copy it: item codes only (one set test).
+            fields, withheld = split_item_codes(fields)
     actor, source, ts = ev.actor, ev.source, ev.ts
     t = ts.timestamp()
     if not EARLIEST_T <= t <= latest:
@@ -373,6 +379,7 @@ def _fast_decode(raw: bytes, latest: float = NO_CLOCK) -> AccessEvent | None:
         ev.destination,
         ev.encrypted,
         ev.session_id,
+        withheld,
     )
 
 

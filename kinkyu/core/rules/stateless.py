@@ -39,6 +39,18 @@ _CACHE_LIMIT: Final = 65_536
 _UNKNOWN_DAY: Final[tuple[float, float]] = (0.0, -1.0)
 
 
+def _fields(ev: AccessEvent, fields: Iterable[str] | None = None) -> dict[str, object]:
+    """The ``fields`` of a detail (item codes), and ``fields_withheld`` when the event named items by other text.
+
+    The wire keeps only item codes (a field name is the log writer's text); the count says the event
+    named more than the finding can show, and the raw event is in the sealed evidence.
+    """
+    detail: dict[str, object] = {"fields": sorted(set(ev.fields or ()) if fields is None else fields)}
+    if ev.fields_withheld:
+        detail["fields_withheld"] = ev.fields_withheld
+    return detail
+
+
 class UnregisteredActor(Rule):
     """A data action by an account that is not in the contract's ``staff``.
 
@@ -214,7 +226,7 @@ class PiiEmail(Rule):
                     ev,
                     action=ev.action,
                     dataset=ev.dataset,
-                    fields=sorted(ev.fields or ()),
+                    **_fields(ev),
                     encrypted=ev.encrypted,
                     outcome=ev.outcome,
                 ),
@@ -243,7 +255,7 @@ class UnencryptedMedia(Rule):
                     ev,
                     action=ev.action,
                     dataset=ev.dataset,
-                    fields=sorted(ev.fields or ()),
+                    **_fields(ev),
                     encrypted="unknown" if ev.encrypted is None else "no",
                     outcome=ev.outcome,
                 ),
@@ -255,8 +267,11 @@ class ScopeViolation(Rule):
     """A data action on a dataset not in ``datasets``, or on fields outside that dataset's ``fields``.
 
     The detail lists the offending field names (categories such as
-    ``my_number``), never values. No ``datasets`` in the profile: never
-    fires. Severity medium: beyond the needed scope, not yet a leak.
+    ``my_number``), never values. A field named by something that is not an
+    item code (counted in ``fields_withheld`` at the wire) is not one the
+    contract lists (its fields are item codes), so it is outside too. No
+    ``datasets`` in the profile: never fires. Severity medium: beyond the
+    needed scope, not yet a leak.
     """
 
     rule_id = "scope-violation"
@@ -271,23 +286,15 @@ class ScopeViolation(Rule):
         allowed = datasets.get(ev.dataset)  # type: ignore[arg-type]  # data actions always name a dataset
         fields = ev.fields
         if allowed is None:
-            return (
-                Hit.on(
-                    ev,
-                    action=ev.action,
-                    dataset=ev.dataset,
-                    reason="dataset-not-in-contract",
-                    fields=sorted(set(fields or ())),
-                ),
-            )
-        if fields and not allowed.issuperset(fields):
+            return (Hit.on(ev, action=ev.action, dataset=ev.dataset, reason="dataset-not-in-contract", **_fields(ev)),)
+        if (fields and not allowed.issuperset(fields)) or ev.fields_withheld:
             return (
                 Hit.on(
                     ev,
                     action=ev.action,
                     dataset=ev.dataset,
                     reason="fields-outside-dataset",
-                    fields=sorted(set(fields) - allowed),
+                    **_fields(ev, set(fields or ()) - allowed),
                 ),
             )
         return NO_HITS

@@ -56,8 +56,8 @@ from kinkyu.core.engine import Engine
 from kinkyu.core.model import JST
 from kinkyu.core.wire import decode_access
 from kinkyu.replay import replay
-from streams.broker import EmbeddedBroker, free_port, stop_process
-from streams.settings import Topics
+from kinkyu.streams.broker import EmbeddedBroker, free_port, stop_process
+from kinkyu.streams.settings import Topics
 
 REPO: Final = Path(__file__).resolve().parents[1]
 RESULTS: Final = REPO / "bench" / "results" / "latest.json"

@@ -70,10 +70,10 @@ from kinkyu.contracts import compile_profiles, load_profiles
 from kinkyu.core.bounds import DEFAULT_MAX_SKEW
 from kinkyu.core.engine import Engine
 from kinkyu.core.wire import decode_access, decode_incident
-from streams.broker import EmbeddedBroker, free_port
-from streams.codec import DLQ_REASON, DLQ_STAGE
-from streams.detector import BatchResult, TopicKind, process_batch
-from streams.settings import Topics
+from kinkyu.streams.broker import EmbeddedBroker, free_port
+from kinkyu.streams.codec import DLQ_REASON, DLQ_STAGE
+from kinkyu.streams.detector import BatchResult, TopicKind, process_batch
+from kinkyu.streams.settings import Topics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from notify_bench import SinkThread

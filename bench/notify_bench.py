@@ -68,9 +68,9 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from notifiers.smtp_sink import SinkHandler, SmtpSink
-from streams.broker import EmbeddedBroker, free_port, stop_process
-from streams.settings import Topics
+from kinkyu.notifiers.smtp_sink import SinkHandler, SmtpSink
+from kinkyu.streams.broker import EmbeddedBroker, free_port, stop_process
+from kinkyu.streams.settings import Topics
 
 REPO: Final = Path(__file__).resolve().parents[1]
 RESULTS: Final = REPO / "bench" / "results" / "notify.json"

@@ -88,11 +88,11 @@ def print_profile(prof: cProfile.Profile, top: int) -> None:
 
 
 async def _stage_run(bootstrap: str, policies: dict[str, Any], n: int, prof: cProfile.Profile) -> float:
-    from streams.app import ensure_topics  # noqa: PLC0415  # faust is slow to import; only this mode needs it
-    from streams.detector import DetectorStage  # noqa: PLC0415
-    from streams.metrics import Metrics  # noqa: PLC0415
-    from streams.settings import Topics  # noqa: PLC0415
-    from streams.sink import KafkaSink  # noqa: PLC0415
+    from kinkyu.streams.app import ensure_topics  # noqa: PLC0415  # faust is slow to import; only this mode needs it
+    from kinkyu.streams.detector import DetectorStage  # noqa: PLC0415
+    from kinkyu.streams.metrics import Metrics  # noqa: PLC0415
+    from kinkyu.streams.settings import Topics  # noqa: PLC0415
+    from kinkyu.streams.sink import KafkaSink  # noqa: PLC0415
 
     topics = Topics("prof-")
     await ensure_topics(bootstrap, topics, 1)
@@ -125,7 +125,7 @@ async def _stage_run(bootstrap: str, policies: dict[str, Any], n: int, prof: cPr
 
 def profile_stage(raws: list[bytes], policies: dict[str, Any], top: int) -> None:
     """DetectorStage on an embedded broker, under cProfile (from assignment to the last event)."""
-    from streams.broker import EmbeddedBroker  # noqa: PLC0415
+    from kinkyu.streams.broker import EmbeddedBroker  # noqa: PLC0415
 
     n = len(raws)
     with EmbeddedBroker() as broker:

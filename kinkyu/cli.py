@@ -25,6 +25,7 @@ from kinkyu import __version__
 from kinkyu.contracts import compile_profiles, load_profiles
 from kinkyu.exceptions import ContractError, KinkyuError
 from kinkyu.private import make_files_private
+from kinkyu.resources import PLAYBOOKS_DIR
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -201,7 +202,7 @@ def cmd_contracts(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
-    from streams.settings import WorkerSettings  # noqa: PLC0415  # faust is slow to import
+    from kinkyu.streams.settings import WorkerSettings  # noqa: PLC0415  # faust is slow to import
 
     values = {k: v for k, v in overrides.items() if v is not None}
     for name in ("broker", "group", "web_port", "partitions", "topic_prefix"):
@@ -215,21 +216,21 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run a worker against a real broker."""
-    from streams.runner import run_worker  # noqa: PLC0415
+    from kinkyu.streams.runner import run_worker  # noqa: PLC0415
 
     return run_worker(_settings(args))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Embedded broker, worker, bundled sample, incidents printed as they open."""
-    from streams.runner import run_demo  # noqa: PLC0415
+    from kinkyu.streams.runner import run_demo  # noqa: PLC0415
 
     return run_demo(_settings(args, broker=os.environ.get("KINKYU_BROKER")), samples=args.samples)
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
     """Send JSON-lines files to a topic, one message per line; name the lines the broker refuses."""
-    from streams.produce import produce_files  # noqa: PLC0415  # aiokafka is slow to import
+    from kinkyu.streams.produce import produce_files  # noqa: PLC0415  # aiokafka is slow to import
 
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:
@@ -349,7 +350,7 @@ def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdd
         help="keep incidents, playbook runs and (with KINKYU_EVIDENCE_KEY) sealed evidence here, "
         "for `kinkyu report --store DIR`",
     )
-    p.add_argument("--playbooks", type=Path, default=Path("playbooks"), help="playbooks folder (with --out)")
+    p.add_argument("--playbooks", type=Path, default=PLAYBOOKS_DIR, help="playbooks folder (with --out)")
     p.add_argument("--verbose", action="store_true", help="report each rejected line (number and reason) on stderr")
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", action="store_true", default=None, help="progress on stderr (default: if a tty)")
@@ -384,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"invalid setting:\n{exc}")
         return EXIT_CONFIG
     except KinkyuError as exc:
-        from streams.exceptions import BrokerError  # noqa: PLC0415
+        from kinkyu.streams.exceptions import BrokerError  # noqa: PLC0415
 
         _err(str(exc))
         return EXIT_BROKER if isinstance(exc, BrokerError) else EXIT_FAILURE

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from kinkyu.core.ack import MIN_SECRET_BYTES, AckClaim, AckTokenError, verify_ack_token
 from kinkyu.core.model import JST
-from notifiers.exceptions import NotifierError
+from kinkyu.notifiers.exceptions import NotifierError
 
 log = logging.getLogger("kinkyu.notifier.ack")
 

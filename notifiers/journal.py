@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.exceptions import OutboxJournalError
 
 log = logging.getLogger("kinkyu.notifier.journal")
 

@@ -30,7 +30,7 @@ from kinkyu.core.model import Severity
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.effects import EscalateReason, NotifyKind
 from kinkyu.core.playbook.policy import UrgencyWord
-from notifiers.exceptions import RenderError
+from kinkyu.notifiers.exceptions import RenderError
 
 Lang = Literal["ja", "en"]
 Channel = Literal["email", "webhook"]

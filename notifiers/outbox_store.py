@@ -44,8 +44,8 @@ from kinkyu.core.outbox import (
     recover,
     succeeded,
 )
-from notifiers.exceptions import OutboxJournalError
-from notifiers.journal import Journal
+from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.journal import Journal
 
 log = logging.getLogger("kinkyu.notifier.outbox")
 

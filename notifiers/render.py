@@ -43,19 +43,11 @@ from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.ppc import Rule8Facts
 from kinkyu.core.timespan import jst_text
-from notifiers.exceptions import PersonalDataError, RenderError
-from notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, PPCReminderIn, WebhookPayload
+from kinkyu.notifiers.exceptions import PersonalDataError, RenderError
+from kinkyu.notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, PPCReminderIn, WebhookPayload
+from kinkyu.resources import bundled
 
-
-def _templates_dir() -> Path:
-    # Beside the package in a checkout (pip install -e); in the image the package is installed into
-    # site-packages and the templates are copied to the working directory (Dockerfile: /app/templates).
-    beside = Path(__file__).resolve().parents[1] / "templates" / "email"
-    here = Path.cwd() / "templates" / "email"
-    return beside if beside.is_dir() or not here.is_dir() else here
-
-
-TEMPLATES_DIR = _templates_dir()
+TEMPLATES_DIR = bundled("templates", "email")
 WEBHOOK_TYPE = "kinkyu.notification"
 
 # Message kinds: the Notify kinds, "escalation" (a playbook's Escalate) and "unanswered"

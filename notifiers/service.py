@@ -61,17 +61,17 @@ from kinkyu.core.escalation import EscalationState, Send, Side, chain_for, conta
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.outbox import Backoff, OutboxEntry, idempotency_key, new_entry
 from kinkyu.core.playbook import Playbook
-from notifiers.ack_server import UnknownMessageError, make_ack_app
-from notifiers.exceptions import (
+from kinkyu.notifiers.ack_server import UnknownMessageError, make_ack_app
+from kinkyu.notifiers.exceptions import (
     NotifierError,
     NotifierPermanentError,
     NotifierTransientError,
     OutboxJournalError,
     RenderError,
 )
-from notifiers.model import DeliveryResult, IncidentFacts, NotificationIn, OutboundEmail, WebhookPayload
-from notifiers.outbox_store import ChainStore, OutboxStore
-from notifiers.render import KIND_TITLES, build_email, build_webhook, message_kind
+from kinkyu.notifiers.model import DeliveryResult, IncidentFacts, NotificationIn, OutboundEmail, WebhookPayload
+from kinkyu.notifiers.outbox_store import ChainStore, OutboxStore
+from kinkyu.notifiers.render import KIND_TITLES, build_email, build_webhook, message_kind
 
 log = logging.getLogger("kinkyu.notifier")
 

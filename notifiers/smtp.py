@@ -25,8 +25,8 @@ import aiosmtplib
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from notifiers.exceptions import NotifierPermanentError, NotifierTransientError
-from notifiers.model import DeliveryResult, OutboundEmail
+from kinkyu.notifiers.exceptions import NotifierPermanentError, NotifierTransientError
+from kinkyu.notifiers.model import DeliveryResult, OutboundEmail
 
 log = logging.getLogger("kinkyu.notifier.smtp")
 

@@ -32,8 +32,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from notifiers.exceptions import DeliveryError, NotifierPermanentError, NotifierTransientError
-from notifiers.model import DeliveryResult, WebhookPayload
+from kinkyu.notifiers.exceptions import DeliveryError, NotifierPermanentError, NotifierTransientError
+from kinkyu.notifiers.model import DeliveryResult, WebhookPayload
 
 log = logging.getLogger("kinkyu.notifier.webhook")
 

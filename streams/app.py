@@ -35,23 +35,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from kinkyu.contracts import ContractFolder, compile_profiles
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.exceptions import ContractError
+from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.service import NotifierSettings
+from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
+from kinkyu.notifiers.webhook import WebhookTransport
 from kinkyu.playbook_files import load_playbooks
 from kinkyu.reports.store import IncidentStore
-from notifiers.exceptions import OutboxJournalError
-from notifiers.service import NotifierSettings
-from notifiers.smtp import SmtpSettings, SmtpTransport
-from notifiers.webhook import WebhookTransport
-from streams.detector import DetectorStage, OnOutput
-from streams.evidence_collector import EvidenceCollector, evidence_collector
-from streams.exceptions import BrokerError, TopicLayoutError
-from streams.guard import IncidentFeed, RecordGuard
-from streams.metrics import Metrics
-from streams.notifier_stage import TICK, NotifierStage
-from streams.notifier_stage import TimelineCallback as NotifierCallback
-from streams.playbook_stage import PlaybookCallback, PlaybookStage, ProfileMemory
-from streams.report_archive import ReportArchive
-from streams.settings import Topics, WorkerSettings
-from streams.sink import CHECKPOINT_MAX_BYTES, KafkaSink
+from kinkyu.streams.detector import DetectorStage, OnOutput
+from kinkyu.streams.evidence_collector import EvidenceCollector, evidence_collector
+from kinkyu.streams.exceptions import BrokerError, TopicLayoutError
+from kinkyu.streams.guard import IncidentFeed, RecordGuard
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.notifier_stage import TICK, NotifierStage
+from kinkyu.streams.notifier_stage import TimelineCallback as NotifierCallback
+from kinkyu.streams.playbook_stage import PlaybookCallback, PlaybookStage, ProfileMemory
+from kinkyu.streams.report_archive import ReportArchive
+from kinkyu.streams.settings import Topics, WorkerSettings
+from kinkyu.streams.sink import CHECKPOINT_MAX_BYTES, KafkaSink
 
 log = logging.getLogger("kinkyu.worker")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from streams.exceptions import BrokerError
+from kinkyu.streams.exceptions import BrokerError
 
 
 def free_port() -> int:

@@ -26,9 +26,9 @@ import orjson
 from kinkyu.core.engine import Output
 from kinkyu.core.incident import Incident
 from kinkyu.exceptions import MalformedEventError
-from streams.exceptions import OutputEncodeError
-from streams.settings import Topics
-from streams.sink import Record
+from kinkyu.streams.exceptions import OutputEncodeError
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record
 
 DLQ_REASON = "kinkyu-reason"
 DLQ_DETAIL = "kinkyu-detail"

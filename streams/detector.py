@@ -40,7 +40,7 @@ from kinkyu.core.incident import Incident
 from kinkyu.core.model import AccessEvent, IncidentEvent
 from kinkyu.core.wire import access_decoder, decode_access, decode_incident
 from kinkyu.exceptions import MalformedEventError
-from streams.codec import (
+from kinkyu.streams.codec import (
     dead_letter,
     encode,
     encode_lenient,
@@ -51,10 +51,10 @@ from streams.codec import (
     json_safe,
     output_records,
 )
-from streams.exceptions import BrokerError, OutputEncodeError, RecordRejectedError
-from streams.metrics import Metrics
-from streams.settings import Topics
-from streams.sink import Record, Sink
+from kinkyu.streams.exceptions import BrokerError, OutputEncodeError, RecordRejectedError
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record, Sink
 
 log = logging.getLogger("kinkyu.detector")
 

@@ -52,8 +52,8 @@ from kinkyu.evidence.anchor import AnchorPublisher
 from kinkyu.evidence.exceptions import EvidenceAnchorError, IntegrityKeyError
 from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.evidence.store import EvidenceStore
-from streams.exceptions import BrokerError
-from streams.settings import Topics, WorkerSettings
+from kinkyu.streams.exceptions import BrokerError
+from kinkyu.streams.settings import Topics, WorkerSettings
 
 log = logging.getLogger("kinkyu.evidence")
 

@@ -26,11 +26,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from kinkyu.exceptions import MalformedEventError
-from streams.codec import dead_letter, decode_record
-from streams.exceptions import BrokerError, RecordRejectedError
-from streams.metrics import Metrics
-from streams.settings import Topics
-from streams.sink import Sink
+from kinkyu.streams.codec import dead_letter, decode_record
+from kinkyu.streams.exceptions import BrokerError, RecordRejectedError
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Sink
 
 log = logging.getLogger("kinkyu.guard")
 

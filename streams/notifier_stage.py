@@ -58,15 +58,15 @@ from kinkyu.core.contract import ContractProfile
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook import Playbook
 from kinkyu.exceptions import MalformedEventError
-from notifiers.ack_server import bound_port, start_ack_server
-from notifiers.exceptions import OutboxJournalError
-from notifiers.service import EmailSender, Notifier, NotifierSettings
-from notifiers.webhook import WebhookTransport
-from streams.codec import decode_record
-from streams.metrics import Metrics
-from streams.playbook_stage import incident_fields
-from streams.settings import Topics
-from streams.sink import Record, Sink
+from kinkyu.notifiers.ack_server import bound_port, start_ack_server
+from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.service import EmailSender, Notifier, NotifierSettings
+from kinkyu.notifiers.webhook import WebhookTransport
+from kinkyu.streams.codec import decode_record
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.playbook_stage import incident_fields
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record, Sink
 
 log = logging.getLogger("kinkyu.notifier.stage")
 

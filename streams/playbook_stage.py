@@ -81,13 +81,13 @@ from kinkyu.core.playbook import (
 )
 from kinkyu.core.timespan import jst_text
 from kinkyu.exceptions import MalformedEventError
-from streams.codec import decode_record
-from streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
-from streams.exceptions import BrokerError
-from streams.metrics import Metrics
-from streams.report_archive import ReportArchive
-from streams.settings import Topics
-from streams.sink import Record, Sink
+from kinkyu.streams.codec import decode_record
+from kinkyu.streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
+from kinkyu.streams.exceptions import BrokerError
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.report_archive import ReportArchive
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record, Sink
 
 log = logging.getLogger("kinkyu.playbook")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import orjson
 
-from streams.exceptions import RecordRejectedError
-from streams.sink import KafkaSink, Record, Sink
+from kinkyu.streams.exceptions import RecordRejectedError
+from kinkyu.streams.sink import KafkaSink, Record, Sink
 
 # Lines sent per round trip: few enough to keep memory small, many enough to batch well.
 CHUNK_LINES = 5_000

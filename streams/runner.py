@@ -34,13 +34,13 @@ from kinkyu.core.playbook import PlaybookError
 from kinkyu.evidence.demo_keys import demo_keys
 from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.logs import setup_logging
-from notifiers.exceptions import NotifierError
-from notifiers.service import NotifierSettings
-from notifiers.smtp import SmtpSettings
-from streams.app import Worker
-from streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
-from streams.exceptions import BrokerError
-from streams.settings import WorkerSettings
+from kinkyu.notifiers.exceptions import NotifierError
+from kinkyu.notifiers.service import NotifierSettings
+from kinkyu.notifiers.smtp import SmtpSettings
+from kinkyu.streams.app import Worker
+from kinkyu.streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
+from kinkyu.streams.exceptions import BrokerError
+from kinkyu.streams.settings import WorkerSettings
 
 log = logging.getLogger("kinkyu.runner")
 
@@ -248,7 +248,7 @@ def _start_mail_sink(folder: Path, log_path: Path) -> tuple[subprocess.Popen[byt
     port = SINK_PORT if _port_free(SINK_PORT) else free_port()
     with log_path.open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603  # our own module, with the interpreter running us
-            [sys.executable, "-m", "notifiers.smtp_sink", "--port", str(port), "--dir", str(folder)],
+            [sys.executable, "-m", "kinkyu.notifiers.smtp_sink", "--port", str(port), "--dir", str(folder)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kinkyu.core.bounds import DEFAULT_MAX_SKEW
+from kinkyu.resources import PLAYBOOKS_DIR, SAMPLE_CONTRACTS_DIR
 
 
 class Topics:
@@ -66,7 +67,7 @@ class WorkerSettings(BaseSettings):
 
     broker: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
     contracts: list[Path] = Field(
-        default_factory=lambda: [Path("samples/contracts")],
+        default_factory=lambda: [SAMPLE_CONTRACTS_DIR],
         description="contract profile files or folders; edits are picked up without a restart",
     )
     topic_prefix: str = ""
@@ -104,7 +105,7 @@ class WorkerSettings(BaseSettings):
             "heartbeats go every fifth of it"
         ),
     )
-    playbooks: Path = Field(default=Path("playbooks"), description="folder of per-jurisdiction playbook files")
+    playbooks: Path = Field(default=PLAYBOOKS_DIR, description="folder of per-jurisdiction playbook files")
     evidence_dir: Path | None = Field(
         default=None, description="evidence store folder (default: <data_dir>/store/evidence)"
     )

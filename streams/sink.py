@@ -16,7 +16,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
-from streams.exceptions import BrokerError, RecordRejectedError
+from kinkyu.streams.exceptions import BrokerError, RecordRejectedError
 
 # The largest record Kinkyu produces and the checkpoints topic accepts (its ``max.message.bytes``).
 CHECKPOINT_MAX_BYTES = 16 * 1024 * 1024

@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -80,11 +79,12 @@ from kinkyu.evidence.exceptions import EvidenceAnchorError, EvidenceError
 from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.evidence.store import EvidenceStore
 from kinkyu.exceptions import ContractError
+from kinkyu.notifiers import ack_server
 from kinkyu.reports.exceptions import ReportError, ReportStoreError
 from kinkyu.reports.model import REPORT_KINDS, StoredIncident
 from kinkyu.reports.store import valid_incident_id
-from notifiers import ack_server
-from streams.settings import Topics
+from kinkyu.resources import bundled
+from kinkyu.streams.settings import Topics
 
 log = logging.getLogger("kinkyu.console")
 
@@ -93,14 +93,7 @@ LOGIN_COOKIE = "kinkyu_login"  # the login form's token: the only thing a visito
 LANG_COOKIE = "kinkyu_lang"  # the language chosen before signing in, kept by the browser
 
 
-def _templates_dir() -> Path:
-    # Beside the package in a checkout; else the working directory's templates/ (as the reports do).
-    beside = Path(__file__).resolve().parents[2] / "templates" / "console"
-    here = Path.cwd() / "templates" / "console"
-    return beside if beside.is_dir() or not here.is_dir() else here
-
-
-TEMPLATES_DIR = _templates_dir()
+TEMPLATES_DIR = bundled("templates", "console")
 STATIC_DIR = TEMPLATES_DIR / "static"
 
 _CSP = (

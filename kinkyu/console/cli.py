@@ -231,7 +231,7 @@ async def _serve(settings: Any, on_listening: Callable[[str], None]) -> int:
 
     from kinkyu.console.app import make_console_app  # noqa: PLC0415
     from kinkyu.console.producer import KafkaEventProducer  # noqa: PLC0415
-    from notifiers.ack_server import bound_port  # noqa: PLC0415
+    from kinkyu.notifiers.ack_server import bound_port  # noqa: PLC0415
 
     producer = KafkaEventProducer(settings.broker, settings.topic_prefix, timeout=settings.send_timeout)
     app = make_console_app(settings, producer=producer)

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import orjson
 
 from kinkyu.console.exceptions import ConsoleError
-from streams.exceptions import BrokerError
-from streams.settings import Topics
-from streams.sink import KafkaSink, Record
+from kinkyu.streams.exceptions import BrokerError
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import KafkaSink, Record
 
 log = logging.getLogger("kinkyu.console.producer")
 

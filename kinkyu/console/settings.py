@@ -18,6 +18,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kinkyu.resources import PLAYBOOKS_DIR, SAMPLE_CONTRACTS_DIR
+
 _SHARED = {
     "broker": "KINKYU_BROKER",
     "topic_prefix": "KINKYU_TOPIC_PREFIX",
@@ -73,10 +75,8 @@ class ConsoleSettings(BaseSettings):
     broker: str = Field(default="127.0.0.1:9092", validation_alias=_shared("broker"))
     topic_prefix: str = Field(default="", validation_alias=_shared("topic_prefix"))
     data_dir: Path = Field(default=Path("var"), validation_alias=_shared("data_dir"))
-    contracts: list[Path] = Field(
-        default_factory=lambda: [Path("samples/contracts")], validation_alias=_shared("contracts")
-    )
-    playbooks: Path = Field(default=Path("playbooks"), validation_alias=_shared("playbooks"))
+    contracts: list[Path] = Field(default_factory=lambda: [SAMPLE_CONTRACTS_DIR], validation_alias=_shared("contracts"))
+    playbooks: Path = Field(default=PLAYBOOKS_DIR, validation_alias=_shared("playbooks"))
     evidence_key: SecretStr | None = Field(default=None, validation_alias=_shared("evidence_key"))
     integrity_keys: dict[str, SecretStr] = Field(
         default_factory=dict, validation_alias=_shared("integrity_keys"), description="MACs the audit log"

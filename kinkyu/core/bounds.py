@@ -42,6 +42,10 @@ MAX_LIST_ITEMS = 256
 MAX_ID_LENGTH = 256
 # Characters of a destination (an e-mail address, a host or a URL).
 MAX_ADDRESS_LENGTH = 2048
+# How far past a follow-up's own time a deadline it sets may lie (a city instruction's data.due or
+# data.within): instructions run days to months, so a year is generous; a later one is a typo or an
+# attack, a task that would never fall due and so never be chased.
+MAX_DUE_AHEAD = 366 * 86_400.0
 
 
 def check_count(field: str, value: int | None, maximum: int) -> None:
@@ -79,6 +83,26 @@ def check_time(field: str, value: datetime | None, *, now: float, max_skew: floa
             f"{field} is more than {max_skew:g} s ahead of the clock judging it (the worker's, or replay's); "
             "check the source's clock (KINKYU_MAX_CLOCK_SKEW sets the tolerance)",
         )
+
+
+def check_due(field: str, value: datetime, *, since: datetime) -> None:
+    """Refuse a deadline before :data:`EARLIEST` or more than :data:`MAX_DUE_AHEAD` after ``since`` (``out-of-range``).
+
+    ``since`` is the time of the event that sets it (itself already judged by :func:`check_time`).
+    """
+    t = value.timestamp()
+    if not EARLIEST_T <= t <= since.timestamp() + MAX_DUE_AHEAD:
+        raise MalformedEventError(
+            "out-of-range",
+            f"{field} must be after {EARLIEST.date().isoformat()} and at most {MAX_DUE_AHEAD / 86_400:g} days "
+            "after the event's ts",
+        )
+
+
+def check_span(field: str, seconds: float) -> None:
+    """Refuse a duration outside ``0..MAX_DUE_AHEAD`` seconds, NaN included (``out-of-range``)."""
+    if not 0 <= seconds <= MAX_DUE_AHEAD:
+        raise MalformedEventError("out-of-range", f"{field} must be at most {MAX_DUE_AHEAD / 86_400:g} days")
 
 
 def plausible_time(t: float, *, now: float, max_skew: float = DEFAULT_MAX_SKEW) -> bool:

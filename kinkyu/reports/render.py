@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 from typing import Literal
 
 import jinja2
@@ -31,21 +30,14 @@ from kinkyu.core.freetext import neutralise, neutralise_value
 from kinkyu.reports.exceptions import ReportError
 from kinkyu.reports.model import ReportModel
 from kinkyu.reports.svg import phase_chart
+from kinkyu.resources import bundled
 
 Format = Literal["pdf", "html", "md", "json"]
 FORMATS: tuple[Format, ...] = ("pdf", "html", "md", "json")
 EXTENSIONS: dict[str, str] = {"pdf": "pdf", "html": "html", "md": "md", "json": "json"}
 
 
-def _templates_dir() -> Path:
-    # Beside the package in a checkout (pip install -e); else the working directory's templates/
-    # (the image copies them to /app/templates), as notifiers.render does.
-    beside = Path(__file__).resolve().parents[2] / "templates" / "report"
-    here = Path.cwd() / "templates" / "report"
-    return beside if beside.is_dir() or not here.is_dir() else here
-
-
-TEMPLATES_DIR = _templates_dir()
+TEMPLATES_DIR = bundled("templates", "report")
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
 

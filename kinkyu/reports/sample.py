@@ -19,7 +19,6 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from kinkyu.contracts import load_profiles
@@ -32,10 +31,9 @@ from kinkyu.core.playbook import Playbook, PlaybookRun, on_record, playbooks_fro
 from kinkyu.reports.exceptions import ReportError
 from kinkyu.reports.model import ReportFacts, StoredIncident, merged_timeline
 from kinkyu.reports.store import IncidentStore
+from kinkyu.resources import PLAYBOOKS_DIR, SAMPLE_CONTRACTS_DIR
 
-REPO = Path(__file__).resolve().parents[2]
-PLAYBOOKS_DIR = REPO / "playbooks"
-CONTRACTS_DIR = REPO / "samples" / "contracts"
+CONTRACTS_DIR = SAMPLE_CONTRACTS_DIR
 # A Friday, 10:00 in Japan: not a holiday, inside work hours.
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=JST)
 STAGES = ("opened", "progress", "closed")

@@ -46,7 +46,7 @@ from browser.harness import (
     chromium_executable,
     write_users,
 )
-from streams.broker import EmbeddedBroker, free_port
+from kinkyu.streams.broker import EmbeddedBroker, free_port
 
 
 def _evidence_key() -> str:

@@ -30,8 +30,8 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from kinkyu.console.users import hash_password
-from notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
-from streams.broker import EmbeddedBroker, stop_process, wait_healthy
+from kinkyu.notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
+from kinkyu.streams.broker import EmbeddedBroker, stop_process, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO / "samples" / "contracts"

@@ -27,8 +27,8 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from browser.harness import Desk, Role, Stack, read_topic, screenshot
-from notifiers.smtp_sink import ReceivedMessage
-from streams.settings import Topics
+from kinkyu.notifiers.smtp_sink import ReceivedMessage
+from kinkyu.streams.settings import Topics
 
 pytestmark = pytest.mark.browser
 

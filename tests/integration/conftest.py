@@ -26,8 +26,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
-from streams.settings import Topics
+from kinkyu.streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
+from kinkyu.streams.settings import Topics
 
 REPO = Path(__file__).resolve().parents[2]
 # Every worker MACs its evidence with this integrity key (a worker given an evidence key refuses to seal without one).

@@ -13,10 +13,10 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.app import ensure_topics
-from streams.broker import EmbeddedBroker
-from streams.settings import Topics
-from streams.sink import KafkaSink, Record
+from kinkyu.streams.app import ensure_topics
+from kinkyu.streams.broker import EmbeddedBroker
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import KafkaSink, Record
 
 pytestmark = pytest.mark.integration
 

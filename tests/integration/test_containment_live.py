@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import Pipeline, values
 
-from streams.codec import DEAD_LETTER_MAX_VALUE, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, DLQ_TRUNCATED
+from kinkyu.streams.codec import DEAD_LETTER_MAX_VALUE, DLQ_REASON, DLQ_SOURCE, DLQ_STAGE, DLQ_TRUNCATED
 
 pytestmark = pytest.mark.integration
 

@@ -39,15 +39,21 @@ from kinkyu.core.incident import TimelineEntry, filed_incident
 from kinkyu.core.model import JST, IncidentEvent, Person
 from kinkyu.core.outbox import idempotency_key
 from kinkyu.core.playbook import Escalate, Notify, Playbook, ResponsePolicy, playbooks_from_texts, start, tick
-from notifiers.ack_server import bound_port, make_ack_app, start_ack_server
-from notifiers.exceptions import NotifierPermanentError, NotifierTransientError, PersonalDataError
-from notifiers.model import IncidentFacts, NotificationIn, WebhookPayload
-from notifiers.render import MESSAGE_KINDS, assert_no_personal_data, build_email, build_webhook, message_id_for
-from notifiers.service import Notifier, NotifierSettings, WebhookTarget
-from notifiers.smtp import SmtpSettings, SmtpTransport
-from notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
-from notifiers.webhook import MESSAGE_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookTransport, verify_signature
-from streams.broker import free_port
+from kinkyu.notifiers.ack_server import bound_port, make_ack_app, start_ack_server
+from kinkyu.notifiers.exceptions import NotifierPermanentError, NotifierTransientError, PersonalDataError
+from kinkyu.notifiers.model import IncidentFacts, NotificationIn, WebhookPayload
+from kinkyu.notifiers.render import MESSAGE_KINDS, assert_no_personal_data, build_email, build_webhook, message_id_for
+from kinkyu.notifiers.service import Notifier, NotifierSettings, WebhookTarget
+from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
+from kinkyu.notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
+from kinkyu.notifiers.webhook import (
+    MESSAGE_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookTransport,
+    verify_signature,
+)
+from kinkyu.streams.broker import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -557,8 +563,8 @@ from datetime import timedelta
 from pathlib import Path
 from pydantic import SecretStr
 from kinkyu.contracts import load_profiles
-from notifiers.service import Notifier, NotifierSettings
-from notifiers.smtp import SmtpSettings, SmtpTransport
+from kinkyu.notifiers.service import Notifier, NotifierSettings
+from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
 
 folder, port, records = Path(sys.argv[1]), int(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text())
 profiles = load_profiles([Path("samples/contracts")])
@@ -1167,7 +1173,7 @@ async def test_the_smtp_sink_command_writes_eml_files_and_prints_a_line_per_mess
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "notifiers.smtp_sink",
+        "kinkyu.notifiers.smtp_sink",
         "--port",
         str(port),
         "--dir",

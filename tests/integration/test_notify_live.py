@@ -35,8 +35,8 @@ import pytest
 import yaml
 from conftest import Pipeline, WorkerProc, values
 
-from notifiers.smtp_sink import ReceivedMessage, SmtpSink
-from streams.broker import free_port
+from kinkyu.notifiers.smtp_sink import ReceivedMessage, SmtpSink
+from kinkyu.streams.broker import free_port
 
 pytestmark = pytest.mark.integration
 

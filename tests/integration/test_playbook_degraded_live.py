@@ -22,8 +22,8 @@ from conftest import Pipeline, values
 
 from kinkyu.core.incident import Incident
 from kinkyu.core.model import JST, Severity
-from notifiers.smtp_sink import SmtpSink
-from streams.broker import free_port
+from kinkyu.notifiers.smtp_sink import SmtpSink
+from kinkyu.streams.broker import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from kinkyu.core.ack import AckClaim, make_ack_token
-from notifiers.ack_server import make_ack_app
-from notifiers.service import NotifierSettings
-from streams.app import notifier_settings
-from streams.settings import WorkerSettings
+from kinkyu.notifiers.ack_server import make_ack_app
+from kinkyu.notifiers.service import NotifierSettings
+from kinkyu.streams.app import notifier_settings
+from kinkyu.streams.settings import WorkerSettings
 
 SECRET = "an-acknowledgement-secret-0123456789"
 INC = "INC-20261121-0001"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from streams.broker import free_port, stop_process, wait_healthy
+from kinkyu.streams.broker import free_port, stop_process, wait_healthy
 
 
 def test_a_child_that_exits_is_reported_at_once_with_its_exit_code() -> None:

@@ -14,8 +14,8 @@ from kinkyu.core.engine import Engine
 from kinkyu.core.rules.stateless import UnregisteredActor
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.logs import JsonFormatter
-from streams.codec import DLQ_DETAIL, DLQ_REASON, DLQ_SOURCE, dead_letter, output_records
-from streams.settings import Topics
+from kinkyu.streams.codec import DLQ_DETAIL, DLQ_REASON, DLQ_SOURCE, dead_letter, output_records
+from kinkyu.streams.settings import Topics
 
 # -- dead letters -----------------------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from kinkyu.console.settings import ConsoleSettings, variable_of
-from notifiers.service import NotifierSettings
-from notifiers.smtp import SmtpSettings
-from streams.settings import WorkerSettings
+from kinkyu.notifiers.service import NotifierSettings
+from kinkyu.notifiers.smtp import SmtpSettings
+from kinkyu.streams.settings import WorkerSettings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 

@@ -34,9 +34,10 @@ from kinkyu.core.ack import AckClaim, make_ack_token
 from kinkyu.core.integrity import Keyring
 from kinkyu.evidence.anchor import MemoryAnchors
 from kinkyu.evidence.store import EvidenceStore
-from kinkyu.reports.sample import CONTRACTS_DIR, PLAYBOOKS_DIR, Scenario, build_sample, playbooks, store_sample
+from kinkyu.notifiers.ack_server import UnknownMessageError, make_ack_app
+from kinkyu.reports.sample import CONTRACTS_DIR, Scenario, build_sample, playbooks, store_sample
 from kinkyu.reports.store import IncidentStore
-from notifiers.ack_server import UnknownMessageError, make_ack_app
+from kinkyu.resources import PLAYBOOKS_DIR
 
 KOGANEI_INC = "INC-20261120-0001"
 TOYOTA_INC = "INC-20261120-0002"

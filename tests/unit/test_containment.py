@@ -27,9 +27,9 @@ from kinkyu.core.model import AccessEvent
 from kinkyu.core.rules.stateless import UnregisteredActor
 from kinkyu.core.wire import decode_access, decode_incident
 from kinkyu.exceptions import MalformedEventError
+from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.reports.sample import CONTRACTS_DIR, playbooks
-from notifiers.service import NotifierSettings
-from streams.codec import (
+from kinkyu.streams.codec import (
     DEAD_LETTER_MAX_KEY,
     DEAD_LETTER_MAX_VALUE,
     DETAIL_MAX,
@@ -42,13 +42,13 @@ from streams.codec import (
     dead_letter,
     json_safe,
 )
-from streams.detector import DetectorStage, TopicKind, _Partition, process_batch
-from streams.exceptions import BrokerError, RecordRejectedError
-from streams.guard import IncidentFeed, RecordGuard
-from streams.metrics import Metrics
-from streams.notifier_stage import NotifierStage
-from streams.settings import Topics
-from streams.sink import KafkaSink, Record
+from kinkyu.streams.detector import DetectorStage, TopicKind, _Partition, process_batch
+from kinkyu.streams.exceptions import BrokerError, RecordRejectedError
+from kinkyu.streams.guard import IncidentFeed, RecordGuard
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.notifier_stage import NotifierStage
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import KafkaSink, Record
 
 TOPICS = Topics("t-")
 HUGE = 2**64  # one past what a 64-bit JSON writer holds

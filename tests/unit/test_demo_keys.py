@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from kinkyu.evidence.demo_keys import DEMO_KEYS, demo_keys
 from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.evidence.settings import integrity_keyring
-from streams.evidence_collector import evidence_collector
-from streams.runner import _demo_keys
-from streams.settings import WorkerSettings
+from kinkyu.streams.evidence_collector import evidence_collector
+from kinkyu.streams.runner import _demo_keys
+from kinkyu.streams.settings import WorkerSettings
 
 
 def test_the_demo_keys_are_written_0600_once_and_reused(tmp_path: Path) -> None:

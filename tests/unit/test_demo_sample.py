@@ -18,7 +18,7 @@ from builders import SAMPLE_EVENTS, sample_policies
 from kinkyu.core.incident import Incident
 from kinkyu.core.model import JST
 from kinkyu.replay import replay
-from streams.runner import SAMPLE_MARGIN, _sample_files, dated_sample
+from kinkyu.streams.runner import SAMPLE_MARGIN, _sample_files, dated_sample
 
 FILES = _sample_files(SAMPLE_EVENTS)
 # Today (a Thursday night), a Monday morning, the Tuesday after a Monday 祝日 (成人の日 2027-01-11).

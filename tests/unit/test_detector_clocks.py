@@ -16,11 +16,11 @@ from aiokafka import TopicPartition
 from builders import CHIBA, KOGANEI, WORKDAY, at, dumps, quiet_read, sample_policies, with_value
 
 from kinkyu.core.engine import Engine
-from streams.codec import DLQ_REASON
-from streams.detector import DetectorStage, _Partition
-from streams.metrics import Metrics
-from streams.settings import Topics
-from streams.sink import Record
+from kinkyu.streams.codec import DLQ_REASON
+from kinkyu.streams.detector import DetectorStage, _Partition
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record
 
 TOPICS = Topics("t-")
 ACCESS = TopicPartition(TOPICS.access_log, 0)

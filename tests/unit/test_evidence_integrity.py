@@ -38,7 +38,7 @@ from kinkyu.evidence.anchor import KafkaAnchorSource, MemoryAnchors
 from kinkyu.evidence.cli import EXIT_OK, EXIT_TAMPERED, EXIT_UNKEYED, add_evidence_parser, cmd_evidence_verify
 from kinkyu.evidence.exceptions import IntegrityKeyError
 from kinkyu.evidence.store import EvidenceStore, VerifyReport, evidence_chain
-from streams.broker import free_port
+from kinkyu.streams.broker import free_port
 
 AES_KEY = bytes(range(32))
 MAC_KEY = bytes(range(64, 96))

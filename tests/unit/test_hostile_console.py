@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from kinkyu.console.forms import FILING_KINDS, OFFERED_ITEMS, FormError, Reporter, filing_event
 from kinkyu.core.engine import Engine
 from kinkyu.core.wire import decode_incident
-from streams.detector import process_batch
-from streams.settings import Topics
+from kinkyu.streams.detector import process_batch
+from kinkyu.streams.settings import Topics
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 

@@ -37,10 +37,10 @@ from hypothesis import strategies as st
 
 from kinkyu.core.engine import Engine
 from kinkyu.core.wire import decode_access, decode_incident
-from streams.codec import DLQ_REASON
-from streams.detector import BatchResult, TopicKind, process_batch
-from streams.settings import Topics
-from streams.sink import CHECKPOINT_MAX_BYTES, Record
+from kinkyu.streams.codec import DLQ_REASON
+from kinkyu.streams.detector import BatchResult, TopicKind, process_batch
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import CHECKPOINT_MAX_BYTES, Record
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 

@@ -27,15 +27,15 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from kinkyu.contracts import load_profiles
+from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.reports.sample import CONTRACTS_DIR, playbooks
-from notifiers.service import NotifierSettings
-from streams.codec import DLQ_REASON
-from streams.guard import IncidentFeed, RecordGuard
-from streams.metrics import Metrics
-from streams.notifier_stage import NotifierStage
-from streams.runner import _print_incident
-from streams.settings import Topics
-from streams.sink import Record
+from kinkyu.streams.codec import DLQ_REASON
+from kinkyu.streams.guard import IncidentFeed, RecordGuard
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.notifier_stage import NotifierStage
+from kinkyu.streams.runner import _print_incident
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 

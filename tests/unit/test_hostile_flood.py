@@ -16,9 +16,9 @@ from hostile import access_bases
 
 from kinkyu.core.engine import MAX_OPEN_PER_RULE, Engine
 from kinkyu.core.incident import MAX_FINDING_ENTRIES, MAX_FINDING_IDS
-from streams.detector import process_batch
-from streams.settings import Topics
-from streams.sink import CHECKPOINT_MAX_BYTES
+from kinkyu.streams.detector import process_batch
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import CHECKPOINT_MAX_BYTES
 
 TOPICS = Topics("flood-")
 

@@ -18,13 +18,13 @@ from pydantic import SecretStr
 
 from kinkyu.contracts import load_profiles
 from kinkyu.core.model import JST
+from kinkyu.notifiers.model import DeliveryResult, OutboundEmail
+from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.reports.sample import CONTRACTS_DIR, playbooks
-from notifiers.model import DeliveryResult, OutboundEmail
-from notifiers.service import NotifierSettings
-from streams.metrics import Metrics
-from streams.notifier_stage import NotifierStage
-from streams.settings import Topics
-from streams.sink import Record
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.notifier_stage import NotifierStage
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record
 
 INC = "INC-20261121-0001"
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=JST)

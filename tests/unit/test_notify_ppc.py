@@ -15,8 +15,8 @@ from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.legal import RULE8_ORDER, Rule8Item
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import Notify, apply, tick
-from notifiers.model import IncidentFacts, NotificationIn
-from notifiers.render import KIND_TITLES, assert_no_personal_data, build_email, build_webhook
+from kinkyu.notifiers.model import IncidentFacts, NotificationIn
+from kinkyu.notifiers.render import KIND_TITLES, assert_no_personal_data, build_email, build_webhook
 
 REPO = Path(__file__).resolve().parents[2]
 PII = ("山田太郎", "東京都小金井市本町6-6-3", "090-1234-5678", "123456789012", "yamada.taro@example.com")

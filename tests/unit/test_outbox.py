@@ -24,9 +24,9 @@ from kinkyu.core.outbox import (
     recover,
     succeeded,
 )
-from notifiers.exceptions import OutboxJournalError
-from notifiers.journal import Journal
-from notifiers.outbox_store import ChainStore, OutboxStore
+from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.journal import Journal
+from kinkyu.notifiers.outbox_store import ChainStore, OutboxStore
 
 T0 = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
 INC = "INC-20261121-0001"

@@ -44,10 +44,10 @@ from kinkyu.core.playbook.run import _Ctx
 from kinkyu.core.timespan import EARLIEST, LATEST, CalendarRangeError, jst_text, shift
 from kinkyu.reports.model import build_report
 from kinkyu.reports.store import IncidentStore
-from streams.metrics import Metrics
-from streams.playbook_stage import PlaybookStage, ProfileMemory, RunState
-from streams.settings import Topics
-from streams.sink import Record
+from kinkyu.streams.metrics import Metrics
+from kinkyu.streams.playbook_stage import PlaybookStage, ProfileMemory, RunState
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record
 
 # The last half hour datetime holds in Japan time: an hour later is not a datetime.
 END_OF_TIME = datetime(9999, 12, 31, 23, 30, tzinfo=JST)

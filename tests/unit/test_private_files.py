@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kinkyu.private import PRIVATE_UMASK, make_files_private
-from streams.broker import free_port, stop_process
+from kinkyu.streams.broker import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ def test_every_file_and_folder_a_replay_writes_is_private(tmp_path: Path) -> Non
 def test_the_mail_sinks_eml_files_are_private(tmp_path: Path) -> None:
     folder, port = tmp_path / "mail", free_port()
     sink = subprocess.Popen(  # our own module, with the interpreter running us
-        [sys.executable, "-u", "-m", "notifiers.smtp_sink", "--port", str(port), "--dir", str(folder)],
+        [sys.executable, "-u", "-m", "kinkyu.notifiers.smtp_sink", "--port", str(port), "--dir", str(folder)],
         cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -9,10 +9,10 @@ import pytest
 from builders import PLANTED, WORKDAY, at, quiet_read, write_jsonl
 
 from kinkyu.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
-from streams import produce
-from streams.exceptions import RecordRejectedError
-from streams.settings import Topics
-from streams.sink import Record
+from kinkyu.streams import produce
+from kinkyu.streams.exceptions import RecordRejectedError
+from kinkyu.streams.settings import Topics
+from kinkyu.streams.sink import Record
 
 LIMIT = 1_000  # the fake broker's record size limit
 
@@ -104,7 +104,7 @@ def test_produce_sends_to_the_prefixed_topic(
 def test_worker_and_run_read_and_write_the_topics_produce_writes(
     command: str, how: str, sink: type[FakeSink], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from streams import runner  # noqa: PLC0415  # faust is slow to import: only these tests need it
+    from kinkyu.streams import runner  # noqa: PLC0415  # faust is slow to import: only these tests need it
 
     seen: list[Topics] = []
 

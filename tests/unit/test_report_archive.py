@@ -15,7 +15,7 @@ from kinkyu.core.contract import ContractProfile
 from kinkyu.core.playbook import PlaybookRun, apply
 from kinkyu.reports.model import ReportFacts
 from kinkyu.reports.store import IncidentStore
-from streams.report_archive import ReportArchive
+from kinkyu.streams.report_archive import ReportArchive
 
 OTHER = "INC-20261120-0002"
 

@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from kinkyu.evidence.exceptions import IntegrityKeyError
-from streams.evidence_collector import evidence_collector
-from streams.settings import Topics, WorkerSettings
+from kinkyu.streams.evidence_collector import evidence_collector
+from kinkyu.streams.settings import Topics, WorkerSettings
 
 EVIDENCE_KEY = base64.b64encode(bytes(range(32))).decode()
 MAC_KEY = base64.b64encode(bytes(range(64, 96))).decode()

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import Any, get_args
 
 from kinkyu.core.bounds import EARLIEST_T
-from kinkyu.core.contract import parse_duration
 from kinkyu.core.freetext import data_item_code, place_label
 from kinkyu.core.legal.labels import ITEM_LABELS
 from kinkyu.core.model import JST, OpeningKind
+from kinkyu.core.wire import within_span
+from kinkyu.exceptions import MalformedEventError
 
 # The filing form's kinds: the domain's opening kinds, in events.md's order.
 FILING_KINDS: tuple[str, ...] = get_args(OpeningKind)
@@ -354,9 +355,9 @@ def instruction_event(
     data: dict[str, Any] = {"title": title} if title is not None else {}
     if within is not None:
         try:
-            parse_duration(within)
-        except ValueError as exc:
-            raise FormError("within", "bad_duration") from exc
+            within_span(within, "within")  # as the detection stage judges it: a year at most
+        except MalformedEventError as exc:
+            raise FormError("within", "bad_duration" if exc.reason == "invalid" else "too_far") from exc
         data["within"] = within
     if report_request or form.get("report_request") in {"on", "true", "1", "yes"}:
         data["report_request"] = True

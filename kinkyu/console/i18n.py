@@ -99,6 +99,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{field}は「24h」「3d」「90m」のように入力してください。",
         "{field}: enter a duration such as 24h, 3d or 90m.",
     ),
+    "error.form.too_far": ("{field}は366日（366d）以内で入力してください。", "{field}: at most 366 days (366d)."),
     "error.form.not_a_place": (
         (
             "{field}は場所の名称かサイトコードを40字以内で入力してください（例：本庁舎3階、koganei-hq-3f）。"

@@ -17,8 +17,8 @@ are judged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -36,10 +36,13 @@ from kinkyu.core.bounds import (
     MAX_SUBJECT_IDS,
     NO_CLOCK,
     check_count,
+    check_due,
     check_length,
     check_number,
+    check_span,
     check_time,
 )
+from kinkyu.core.contract import parse_duration
 from kinkyu.core.freetext import split_data_items, split_item_codes
 from kinkyu.core.model import (
     DATA_ACTIONS,
@@ -273,13 +276,67 @@ def check_incident(ev: IncidentEvent, *, now: float = NO_CLOCK, max_skew: float 
     check_time("discovered_at", ev.discovered_at, now=now, max_skew=max_skew)
     check_count("records_affected", ev.records_affected, MAX_RECORDS)
     check_length("data", len(ev.data), MAX_LIST_ITEMS)
+    check_follow_up_times(ev.data, since=ev.ts)
     for key, value in ev.data.items():
         # The key is the sender's text: say which kind of entry failed, not its name.
+        if key in _FOLLOW_UP_TIMES:
+            continue
         if isinstance(value, int | float):
             # Every number a follow-up states is a count (distinct_people the one a playbook reads).
             check_number("data.distinct_people" if key == "distinct_people" else "a number in data", value, MAX_PEOPLE)
         elif isinstance(value, list):
             check_length("datasets" if key == "datasets" else "a list in data", len(value), MAX_LIST_ITEMS)
+
+
+# The times a playbook reads from a follow-up's data (kinkyu.core.playbook.run: a city instruction's deadline).
+_FOLLOW_UP_TIMES = frozenset({"due", "within"})
+
+
+def check_follow_up_times(data: Mapping[str, object], *, since: datetime) -> None:
+    """Hold the times a playbook reads from a follow-up's ``data`` to :mod:`kinkyu.core.bounds`.
+
+    ``due`` is an RFC 3339 time with an offset, ``within`` a duration such as
+    ``3d``, ``24h`` or ``90m`` (the only forms the playbook reads; null is
+    absent): ``invalid`` otherwise. Either deadline more than
+    :data:`~kinkyu.core.bounds.MAX_DUE_AHEAD` after ``since`` (the event's
+    ``ts``), or a ``due`` before 2000, is ``out-of-range``.
+    """
+    due = data.get("due")
+    if due is not None:
+        check_due("data.due", _aware_time("data.due", due), since=since)
+    within = data.get("within")
+    if within is not None:
+        within_span(within)
+
+
+def within_span(value: object, field: str = "data.within") -> timedelta:
+    """``value`` as the duration a playbook reads for ``within``; :class:`MalformedEventError` says why not.
+
+    ``invalid`` for anything but a duration such as ``3d`` (a string), ``out-of-range`` past
+    :data:`~kinkyu.core.bounds.MAX_DUE_AHEAD`. The console's instruction form refuses the same.
+    """
+    if not isinstance(value, str):
+        raise MalformedEventError("invalid", f"{field} must be a duration such as 3d, 24h or 90m (a string)")
+    try:
+        span = parse_duration(value)
+    except OverflowError:
+        span = timedelta.max  # more digits than a timedelta holds: past any bound
+    except ValueError:
+        raise MalformedEventError("invalid", f"{field} must be a duration such as 3d, 24h or 90m") from None
+    check_span(field, span.total_seconds())
+    return span
+
+
+def _aware_time(field: str, value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)  # the playbook's own parser
+        except ValueError:
+            pass
+        else:
+            if parsed.utcoffset() is not None:
+                return parsed
+    raise MalformedEventError("invalid", f"{field} must be an RFC 3339 time with an offset (e.g. +09:00)")
 
 
 _IdFast = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -452,10 +509,12 @@ __all__ = [
     "access_decoder",
     "access_from_obj",
     "check_access",
+    "check_follow_up_times",
     "check_incident",
     "decode_access",
     "decode_event",
     "decode_incident",
     "describe_validation_error",
     "incident_from_obj",
+    "within_span",
 ]

@@ -391,9 +391,10 @@ def filed_incident(
             TimelineEntry(
                 ev.ts,
                 "kinkyu",
-                f"{incident.data_items_withheld} data item(s) were not item codes: withheld, kept in the sealed filing",
+                f"{incident.data_items_withheld} data item(s) refused (unknown-data-item): not item codes, "
+                "so not kept; the filing as sent is in its sealed evidence",
                 "data_items_withheld",
-                {"event_id": ev.event_id, "count": incident.data_items_withheld},
+                {"event_id": ev.event_id, "count": incident.data_items_withheld, "reason": "unknown-data-item"},
             )
         )
     return incident

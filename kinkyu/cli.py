@@ -44,14 +44,52 @@ def _err(msg: str) -> None:
 # -- replay -------------------------------------------------------------------
 
 
+# As the worker's KINKYU_MAX_CLOCK_SKEW: a source more than a day ahead has no clock worth the name.
+MAX_CLOCK_SKEW_LIMIT = 86_400.0
+
+
+def _clock_skew(text: str) -> float:
+    """Seconds a line's time may be ahead of the judging clock: 0 to a day (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected seconds, a number such as 300") from None
+    if not 0 <= value <= MAX_CLOCK_SKEW_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_CLOCK_SKEW_LIMIT:g} seconds (a day)")
+    return value
+
+
+def _replay_skew(args: argparse.Namespace) -> float | None:
+    """``--max-clock-skew``, else ``KINKYU_MAX_CLOCK_SKEW``, else the default; None (said on stderr) when invalid."""
+    from kinkyu.core.bounds import DEFAULT_MAX_SKEW  # noqa: PLC0415  # keep --help fast
+
+    if args.max_clock_skew is not None:
+        return float(args.max_clock_skew)
+    text = os.environ.get("KINKYU_MAX_CLOCK_SKEW")
+    if not text:
+        return DEFAULT_MAX_SKEW
+    try:
+        return _clock_skew(text)
+    except argparse.ArgumentTypeError as exc:
+        _err(f"invalid setting KINKYU_MAX_CLOCK_SKEW: {exc}")
+        return None
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     """Run the domain over archived JSON-lines files and print the incidents."""
+    import time  # noqa: PLC0415
+
     from kinkyu.replay import Rejected, ReplayStats, incident_line, replay  # noqa: PLC0415  # keep --help fast
 
     missing = [str(p) for p in args.input if p != "-" and not Path(p).is_file()]
     if missing:
         _err(f"no such input file: {', '.join(missing)}")
         return EXIT_USAGE
+    skew = _replay_skew(args)
+    if skew is None:
+        return EXIT_CONFIG
+    # One clock for the whole command: the replay and the evidence pass of --out judge "the future" alike.
+    judged_at = time.time()
     profiles = load_profiles(args.contract)
     policies = compile_profiles(profiles)
     dead: IO[bytes] | None = args.dead_letters.open("wb") if args.dead_letters else None
@@ -82,6 +120,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             lateness=args.lateness,
             rejected=rejected,
             progress=progress if show_progress else None,
+            now=judged_at,
+            max_skew=skew,
         )
     finally:
         if dead is not None:
@@ -103,7 +143,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     s = result.stats
     summary = f"{s.events:,} events, {s.findings:,} findings, {len(result.incidents):,} incidents"
     if args.out is not None:
-        summary += "; " + _store_replay(args, result.incidents.values(), profiles)
+        summary += "; " + _store_replay(args, result.incidents.values(), profiles, now=judged_at, max_skew=skew)
     if s.malformed:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.reasons.items()))
         summary += f"; {s.malformed:,} lines rejected ({reasons}); rerun with --verbose or --dead-letters FILE"
@@ -113,8 +153,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_MALFORMED if (args.strict and s.malformed) else EXIT_OK
 
 
-def _store_replay(args: argparse.Namespace, incidents: Any, profiles: Any) -> str:
-    """Write ``--out DIR``; the summary clause for stderr."""
+def _store_replay(args: argparse.Namespace, incidents: Any, profiles: Any, *, now: float, max_skew: float) -> str:
+    """Write ``--out DIR`` (``now``, ``max_skew``: the replay's judging clock); the summary clause for stderr."""
     from kinkyu.core.evidence import key_from_config  # noqa: PLC0415
     from kinkyu.evidence.settings import IntegritySettings, integrity_keyring  # noqa: PLC0415
     from kinkyu.playbook_files import load_playbooks  # noqa: PLC0415
@@ -132,6 +172,8 @@ def _store_replay(args: argparse.Namespace, incidents: Any, profiles: Any) -> st
         inputs=args.input,
         evidence_key=key,
         integrity=keyring,
+        now=now,
+        max_skew=max_skew,
     )
     text = f"{stored.incidents:,} incidents stored in {args.out}"
     if key is None:
@@ -341,6 +383,14 @@ def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdd
     )
     p.add_argument("--json", action="store_true", help="one JSON object per incident on stdout")
     p.add_argument("--lateness", type=float, default=300.0, help="seconds events may be out of order (default 300)")
+    p.add_argument(
+        "--max-clock-skew",
+        type=_clock_skew,
+        metavar="SECONDS",
+        help="seconds a line's time may be ahead of this replay's clock (read once, as it starts); a later line "
+        "is rejected as future-timestamp, as a live worker dead-letters it (default: $KINKYU_MAX_CLOCK_SKEW or "
+        f"300; at most {MAX_CLOCK_SKEW_LIMIT:g})",
+    )
     p.add_argument("--dead-letters", type=Path, metavar="FILE", help="write rejected lines here with their reason")
     p.add_argument("--strict", action="store_true", help="exit 5 if any line was rejected")
     p.add_argument(

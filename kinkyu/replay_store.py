@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from kinkyu.core.bounds import DEFAULT_MAX_SKEW, NO_CLOCK
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import EvidenceItem, evidence_window, in_evidence_scope, seal_bundle
 from kinkyu.core.incident import Incident
@@ -55,11 +56,14 @@ def write_store(
     inputs: Iterable[Path | str] = (),
     evidence_key: bytes | None = None,
     integrity: Keyring | None = None,
+    now: float = NO_CLOCK,
+    max_skew: float = DEFAULT_MAX_SKEW,
 ) -> StoreSummary:
     """Store every incident (record, playbook run, contract) and, with a key, seal its evidence.
 
     With ``integrity`` keys the custody entries and manifests are MAC'd (no anchor: a replay is offline);
-    without, the evidence is unkeyed and verifies as such.
+    without, the evidence is unkeyed and verifies as such. ``now`` and ``max_skew`` are the replay's
+    judging clock: a line the replay refused as ``future-timestamp`` is no evidence either.
     """
     store = IncidentStore(out)
     summary = StoreSummary()
@@ -83,7 +87,16 @@ def write_store(
         summary.incidents += 1
         summary.runs += run is not None
     if evidence_key is not None and kept:
-        _seal_all(store, kept, profiles, inputs=inputs, key=evidence_key, summary=summary, keyring=integrity)
+        _seal_all(
+            store,
+            kept,
+            profiles,
+            inputs=inputs,
+            key=evidence_key,
+            summary=summary,
+            keyring=integrity,
+            clock=(now, max_skew),
+        )
     return summary
 
 
@@ -96,7 +109,9 @@ def _seal_all(
     key: bytes,
     summary: StoreSummary,
     keyring: Keyring | None = None,
+    clock: tuple[float, float] = (NO_CLOCK, DEFAULT_MAX_SKEW),
 ) -> None:
+    judged_at, max_skew = clock
     windows: dict[str, timedelta] = {i.incident_id: profiles[i.contract_id].response.evidence_window for i in incidents}
     spans = sorted((evidence_window(i, windows[i.incident_id])[0], n) for n, i in enumerate(incidents))
     starts = [s for s, _ in spans]
@@ -120,7 +135,7 @@ def _seal_all(
                 if not line.strip():
                     continue
                 try:
-                    ev = decode_event(line)
+                    ev = decode_event(line, now=judged_at, max_skew=max_skew)
                 except MalformedEventError:
                     continue  # already reported by the replay itself
                 actor, system = (ev.actor_id, ev.system) if isinstance(ev, AccessEvent) else (None, None)

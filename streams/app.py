@@ -343,7 +343,9 @@ class Worker:
 
         @app.timer(s.tick_interval)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def tick() -> None:
-            """Let event time run on while systems are silent, so outages are seen."""
+            """Let event time run on while systems are silent, so outages are seen; sum up held-back log lines."""
+            for guard in worker.guards.values():
+                guard.flush_log()
             try:
                 await worker.stage.tick()
             except BrokerError as exc:  # as in the detection stage: stop, a restart resumes from the checkpoint

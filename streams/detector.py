@@ -52,6 +52,7 @@ from kinkyu.streams.codec import (
     output_records,
 )
 from kinkyu.streams.exceptions import BrokerError, OutputEncodeError, RecordRejectedError
+from kinkyu.streams.log_budget import LogBudget
 from kinkyu.streams.metrics import Metrics
 from kinkyu.streams.settings import Topics
 from kinkyu.streams.sink import Record, Sink
@@ -309,6 +310,7 @@ class DetectorStage:
         session_timeout: float = 10.0,
         on_output: OnOutput | None = None,
         max_skew: float = DEFAULT_MAX_SKEW,
+        log_budget: LogBudget | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.group = group
@@ -323,6 +325,8 @@ class DetectorStage:
         self.max_records = max_records
         self.session_timeout = session_timeout
         self.on_output = on_output
+        # Hostile input makes dead letters by the thousand: a few lines per reason a minute, then a sum.
+        self.log_budget = log_budget if log_budget is not None else LogBudget(log, "dead letters")
         self.parts: dict[int, _Partition] = {}
         self.partition_count = 1
         self._consumer: AIOKafkaConsumer | None = None
@@ -438,10 +442,11 @@ class DetectorStage:
             for index, reason in sorted(exc.rejected.items()):
                 tp, offset = sources[index]
                 msg = next((m for m in batches[tp] if m.offset == offset), None) if offset is not None else None
-                log.warning(
-                    "output refused by the broker",
-                    extra={"topic": records[index].topic, "bytes": len(records[index].value), "reason": reason},
-                )
+                if self.log_budget.allow(f"output {reason}"):
+                    log.warning(
+                        "output refused by the broker",
+                        extra={"topic": records[index].topic, "bytes": len(records[index].value), "reason": reason},
+                    )
                 if msg is None or offset is None or records[index].topic == self.topics.dead_letters:
                     continue  # an incident record (several sources) or a dead letter itself: nothing more to set aside
                 err = MalformedEventError(reason, "an output of this event is larger than the broker accepts")
@@ -465,6 +470,9 @@ class DetectorStage:
     def _count_dead_letter(
         self, tp: TopicPartition, offset: int, reason: str, error: str | None = None, stack: str | None = None
     ) -> None:
+        self.metrics.dead_letters.labels(reason).inc()  # every one, whatever the log shows
+        if not self.log_budget.allow(reason, bug=error is not None):
+            return
         # The reason names fields, never values; safe to log.
         extra = {"topic": tp.topic, "partition": tp.partition, "offset": offset, "reason": reason}
         if error is None:
@@ -472,7 +480,6 @@ class DetectorStage:
         else:
             # A bug, not bad input: error level, with the frames (never the exception's message).
             log.error("event processing failed", extra={**extra, "error": error, "stack": stack})
-        self.metrics.dead_letters.labels(reason).inc()
 
     def _observe(self, out: Output) -> None:
         for f in out.findings:
@@ -503,8 +510,10 @@ class DetectorStage:
         falls silent is judged by the clock, less ``ingest_delay`` for events
         still on their way. Per contract: a contract whose events stopped is
         judged by its own silence, however busy (or however far ahead) the
-        others on its partition are.
+        others on its partition are. It also sums up the dead letters the log
+        held back (:class:`~kinkyu.streams.log_budget.LogBudget`) once their minute is over.
         """
+        self.log_budget.flush()
         async with self._lock:
             out = Output()
             now_wall = time.monotonic()

@@ -7,6 +7,8 @@ when the record makes it raise, sends the record to ``dead-letters``
 (bounded, :func:`streams.codec.dead_letter`; the stage, reason and source
 topic/partition/offset in headers), counts it
 (``kinkyu_records_set_aside_total{stage,reason}``) and lets the stage go on.
+Its log lines are budgeted (:mod:`streams.log_budget`): a few per reason a
+minute, then one line summing up the rest.
 
 An outage is not a bad record: the stage's outage errors (a broker that
 cannot be reached, an outbox journal that refuses writes) are not set aside.
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.streams.codec import dead_letter, decode_record
 from kinkyu.streams.exceptions import BrokerError, RecordRejectedError
+from kinkyu.streams.log_budget import LogBudget
 from kinkyu.streams.metrics import Metrics
 from kinkyu.streams.settings import Topics
 from kinkyu.streams.sink import Sink
@@ -81,6 +84,7 @@ class RecordGuard:
         metrics: Metrics,
         on_outage: OutageCallback | None = None,
         outages: tuple[type[BaseException], ...] = (BrokerError,),
+        log_budget: LogBudget | None = None,
     ) -> None:
         self.stage = stage
         self.topics = topics
@@ -88,6 +92,8 @@ class RecordGuard:
         self.metrics = metrics
         self.on_outage = on_outage
         self.outages = outages
+        # A stream of bad records logs a few lines per reason a minute, then a sum (the metric counts all).
+        self.log_budget = log_budget if log_budget is not None else LogBudget(log, f"records set aside by {stage}")
 
     async def run(self, message: SourceMessage, handler: Handler) -> bool:
         """``handler(message.value)``; False when the record was set aside instead. Raises only on cancellation."""
@@ -111,16 +117,17 @@ class RecordGuard:
         """Send ``message`` to dead-letters with the reason ``exc`` gives, count and log it."""
         error, bug = classify(exc)
         where = self._where(message)
-        if bug:
-            # A bug: error level with the frames (code locations), never the exception's message.
-            stack = "".join(traceback.format_tb(exc.__traceback__))
-            log.error(
-                "record set aside: the stage failed on it",
-                extra={**where, "reason": error.reason, "error": type(exc).__name__, "stack": stack},
-            )
-        else:
-            log.warning("record set aside", extra={**where, "reason": error.reason})
-        self.metrics.set_aside.labels(self.stage, error.reason).inc()
+        self.metrics.set_aside.labels(self.stage, error.reason).inc()  # every one, whatever the log shows
+        if self.log_budget.allow(error.reason, bug=bug):
+            if bug:
+                # A bug: error level with the frames (code locations), never the exception's message.
+                stack = "".join(traceback.format_tb(exc.__traceback__))
+                log.error(
+                    "record set aside: the stage failed on it",
+                    extra={**where, "reason": error.reason, "error": type(exc).__name__, "stack": stack},
+                )
+            else:
+                log.warning("record set aside", extra={**where, "reason": error.reason})
         record = dead_letter(
             self.topics,
             source=str(message.topic),
@@ -140,6 +147,10 @@ class RecordGuard:
             log.error("record could not be set aside: the broker is unreachable; stopping", extra=where)  # noqa: TRY400  # an outage, not a bug
             if self.on_outage is not None:
                 await self.on_outage(outage)
+
+    def flush_log(self) -> None:
+        """Sum up the lines the log held back, once their minute is over (the worker's tick calls it)."""
+        self.log_budget.flush()
 
     def _where(self, message: SourceMessage) -> dict[str, Any]:
         return {

@@ -74,6 +74,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "status.final": ("確定", "final"),
     "status.provisional": ("暫定", "provisional"),
     "withheld": ("（公表版では記載しません）", "(withheld in the public version)"),
+    "acct.withheld": (
+        "（IDの形式でないため記載しません。記録は封印された証拠にあります）",
+        "(not shown: not shaped like an id; the record is in the sealed evidence)",
+    ),
+    "acct.withheld_short": ("（ID省略）", "(id not shown)"),
     "none": ("なし", "none"),
     "yes": ("あり", "yes"),
     "no": ("なし", "no"),

@@ -29,7 +29,11 @@ ids, staff names (roles only), event, finding or task ids, system names,
 network addresses, and no text a person typed (a place label, people's report
 texts); codes, counts, categories and dates only. In every kind, people's
 report texts pass :func:`kinkyu.core.legal.scrub` (e-mail addresses, phone and
-long numbers), and every text in the model passes
+long numbers); an account id or a containment target (text a log's writer
+chose) is printed only when it is shaped like an id (:data:`ACCOUNT_MAX_CHARS`
+characters of ASCII letters, digits, backslash and ``. _ - @ / : +``, nothing
+``scrub`` would take out) or the contract registers it, else it reads
+（ID省略）; and every text in the model passes
 :func:`kinkyu.core.freetext.neutralise` (no control or bidi-override
 characters reach a table cell or the PDF).
 
@@ -39,6 +43,7 @@ Unknown items read 調査中 (English: "under investigation (調査中)"), never
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -357,6 +362,32 @@ def _jsonable(value: Any) -> Any:
 
 # -- helpers -----------------------------------------------------------------------------------------
 
+# An account id or a containment target as a report prints it: an id, not prose. A log's writer chooses
+# it (an attacker may write a resident's name and telephone number there); the event that carries it is
+# in the sealed evidence, so an id of another shape is withheld rather than printed in an official report.
+ACCOUNT_MAX_CHARS = 64
+# Shorter, an id holds no name and telephone number, and replacing it in a text would garble the rest
+# (an id "-" in every date).
+_MIN_REPLACED_ID = 3
+_ID_SHAPED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\\/:+-]*")
+
+
+def printable_id(value: str, registered: frozenset[str] = frozenset()) -> str | None:
+    """``value`` (an account id, a host, an address from a log) as a report may print it, or None to withhold it.
+
+    Printed when the contract registers it (cut to :data:`ACCOUNT_MAX_CHARS`, with …) or when it is
+    shaped like an id: at most :data:`ACCOUNT_MAX_CHARS` ASCII letters, digits, backslash and ``. _ - @ / : +``,
+    starting with a letter or digit, that :func:`kinkyu.core.legal.scrub` leaves alone (no e-mail
+    address, telephone or long number). A registered id is neutralised; an id-shaped one needs no neutralising.
+    """
+    if value in registered:
+        text = neutralise(value).strip()
+        return text if len(text) <= ACCOUNT_MAX_CHARS else text[: ACCOUNT_MAX_CHARS - 1] + "…"
+    # The shape is judged on the value itself: neutralising first would print "u10<RLO>42" as a registered u1042.
+    if len(value) <= ACCOUNT_MAX_CHARS and _ID_SHAPED.fullmatch(value) and scrub(value) == value:
+        return value
+    return None
+
 
 def _free(text: str | None) -> str | None:
     if text is None or not text.strip():
@@ -393,6 +424,8 @@ class _Builder:
         self.lang: Lang = lang
         self.now = now
         self.facts = stored.facts
+        self.staff_ids = frozenset(member.id for member in self.profile.staff)
+        self._withheld_ids = self._ids_to_withhold()
         possible = self.run.possible if self.run is not None else self.inc.origin == "detection"
         self.possible = possible
         self.assessment: Assessment = self._assessment(possible=possible)
@@ -504,6 +537,28 @@ class _Builder:
             tables=tuple(tables),
             notes=tuple(notes),
         )
+
+    def account(self, who: str) -> str:
+        """An account id as this (non-public) report prints it: :func:`printable_id`, else （ID省略）."""
+        return printable_id(who, self.staff_ids) or self.w("acct.withheld_short")
+
+    def without_withheld_ids(self, text: str) -> str:
+        """``text`` (a timeline entry's: it names accounts and targets) with each id the report withholds replaced."""
+        for raw in self._withheld_ids:
+            text = text.replace(raw, self.w("acct.withheld_short"))
+        return text
+
+    def _ids_to_withhold(self) -> tuple[str, ...]:
+        """The incident's account ids, people and containment targets that :func:`printable_id` withholds."""
+        inc = self.inc
+        ids = {inc.actor, inc.reported_by, *(e.who for e in inc.timeline)}
+        if self.run is not None:
+            ids.update(e.who for e in self.run.timeline)
+            ids.update(c.command.target for c in self.run.commands)
+        withheld = {
+            i for i in ids if i and len(i.strip()) >= _MIN_REPLACED_ID and printable_id(i, self.staff_ids) is None
+        }
+        return tuple(sorted(withheld, key=len, reverse=True))  # the longest first: one may contain another
 
     def role_of(self, who: str) -> str:
         """A role for ``who`` (an account or staff id): what the public version shows instead of the id."""
@@ -740,10 +795,16 @@ def _circumstances(b: _Builder) -> Section:
         rows.append(b.unknown_row(label))
     rows.append(Row(w("circ.scale"), w("circ.scale_value", events=inc.event_count, findings=inc.finding_count)))
     if inc.actor:
-        rows.append(b.withheld_row(w("circ.actor")) if b.public else Row(w("circ.actor"), inc.actor))
+        actor = None if b.public else printable_id(inc.actor, b.staff_ids)
+        if b.public:
+            rows.append(b.withheld_row(w("circ.actor")))
+        elif actor is None:
+            rows.append(Row(w("circ.actor"), w("acct.withheld"), "withheld"))
+        else:
+            rows.append(Row(w("circ.actor"), actor))
     reporter = b.reporter()
     if inc.origin == "filed" and inc.reported_by and not b.public:
-        reporter += w.paren(inc.reported_by)
+        reporter += w.paren(b.account(inc.reported_by))
     rows.append(Row(w("circ.reporter"), reporter))
     rows.append(Row(w("circ.severity"), w.of(SEVERITY_LABELS, inc.severity.value)))
     if b.run is not None:
@@ -781,7 +842,7 @@ def _containment(b: _Builder) -> Section:
             cmd = c.command
             target = w.of(TARGET_LABELS, cmd.target_type)
             if not b.public:
-                target = f"{target} {cmd.target}"
+                target = f"{target} {b.account(cmd.target)}"
             table_rows.append(
                 (
                     w.of(ACTION_LABELS, cmd.action),
@@ -1129,8 +1190,8 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
     entries = merged_timeline(b.inc, b.run)
     rows: list[tuple[str, ...]] = []
     for e in entries:
-        who = b.role_of(e.who) if b.public else e.who
-        what = _public_what(b, e) if b.public else (_free(e.what) or "")
+        who = b.role_of(e.who) if b.public else b.account(e.who)
+        what = _public_what(b, e) if b.public else (_free(b.without_withheld_ids(e.what)) or "")
         rows.append((w.dt(e.ts), who, w.of(ENTRY_KINDS, e.kind), what))
     phases = Table(
         caption=w("tl.phases"),
@@ -1456,6 +1517,7 @@ def _step_rows(b: _Builder, kind: str) -> list[Row]:
 
 
 __all__ = [
+    "ACCOUNT_MAX_CHARS",
     "PHASE_KEYS",
     "REPORT_FACT_TEXTS",
     "REPORT_KINDS",
@@ -1476,4 +1538,5 @@ __all__ = [
     "build_report",
     "judge",
     "merged_timeline",
+    "printable_id",
 ]

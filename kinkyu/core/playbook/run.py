@@ -91,18 +91,16 @@ role or a staff id.
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kinkyu.core.incident import Incident, TimelineEntry
-from kinkyu.core.legal import Assessment, Override, ReportingParty, Rule8Items
+from kinkyu.core.incident import TimelineEntry
+from kinkyu.core.legal import Assessment, Override, ReportingParty
 from kinkyu.core.model import FOLLOW_UP_KINDS, JST
 from kinkyu.core.playbook.baseline import is_baseline
-from kinkyu.core.playbook.containment import ContainmentCommand, Targets, propose
+from kinkyu.core.playbook.containment import propose
 from kinkyu.core.playbook.definition import REPORT_ITEMS, Playbook, Step
 from kinkyu.core.playbook.effects import (
     Audience,
@@ -116,6 +114,27 @@ from kinkyu.core.playbook.effects import (
 from kinkyu.core.playbook.effects import Escalate as EscalateEffect
 from kinkyu.core.playbook.effects import Notify as NotifyEffect
 from kinkyu.core.playbook.exceptions import PlaybookRunError
+from kinkyu.core.playbook.keys import (
+    CODE as _CODE,
+)
+from kinkyu.core.playbook.keys import (
+    FOLLOW_UP_DATA_KEYS,
+    PPC_FACT_KEYS,
+    PPC_OVERRIDE_VALUES,
+    WITHHELD,
+)
+from kinkyu.core.playbook.keys import (
+    ID_LIMIT as _ID_LIMIT,
+)
+from kinkyu.core.playbook.keys import (
+    MAX_PEOPLE as _MAX_PEOPLE,
+)
+from kinkyu.core.playbook.keys import (
+    code as _code,
+)
+from kinkyu.core.playbook.keys import (
+    ids as _ids,
+)
 from kinkyu.core.playbook.policy import ResponsePolicy
 from kinkyu.core.playbook.ppc import (
     CLOCK_STEP_KINDS,
@@ -123,10 +142,35 @@ from kinkyu.core.playbook.ppc import (
     Rule8Facts,
     datasets_snapshot,
     end_of_day,
-    known_items,
     party_of,
     reminder_effect_id,
-    rule8_json,
+)
+from kinkyu.core.playbook.state import CommandRun, Facts, PlaybookRun, StepRun, Task, facts_of
+from kinkyu.core.playbook.states import (
+    ACK_CHASED as _ACK_CHASED,
+)
+from kinkyu.core.playbook.states import (
+    CITY_REPORTS as _CITY_REPORTS,
+)
+from kinkyu.core.playbook.states import (
+    CLOSED,
+    NEW,
+    RESPONDING,
+    TRIAGE,
+    CommandResult,
+    Outcome,
+    ProfileSource,
+    RunState,
+    TaskSource,
+)
+from kinkyu.core.playbook.states import (
+    FINAL_COMMAND as _FINAL_COMMAND,
+)
+from kinkyu.core.playbook.states import (
+    REPORT_NOTIFY as _REPORT_NOTIFY,
+)
+from kinkyu.core.playbook.states import (
+    UNFINISHED as _UNFINISHED,
 )
 from kinkyu.core.timespan import CalendarRangeError, clamp, jst_date, jst_text, shift
 
@@ -135,60 +179,38 @@ if TYPE_CHECKING:
 
     from kinkyu.core.contract import Dataset
 
+__all__ = [
+    "CLOSED",
+    "COMPUTATION_FAILED",
+    "DUE_UNKNOWN",
+    "FOLLOW_UP_DATA_KEYS",
+    "NEW",
+    "PPC_FACT_KEYS",
+    "PPC_OVERRIDE_VALUES",
+    "RESPONDING",
+    "SYSTEM",
+    "TRIAGE",
+    "WITHHELD",
+    "CommandRun",
+    "Facts",
+    "PlaybookRun",
+    "ProfileSource",
+    "StepRun",
+    "Task",
+    "apply",
+    "contract_end",
+    "next_due",
+    "on_record",
+    "start",
+    "tick",
+]
+
 SYSTEM = "kinkyu"
-# Where a run's contract profile came from: loaded now, kept from before a reload dropped it, or
-# not known at all (then the policy is the default one and nobody's address is known).
-ProfileSource = Literal["loaded", "retained", "missing"]
+_RESULTS: dict[str, CommandResult] = {"done": "done", "failed": "failed", "declined": "declined"}
 
-# States.
-NEW = "new"
-TRIAGE = "triage"
-RESPONDING = "responding"
-CLOSED = "closed"
 
-# The keys of a follow-up entry's ``data`` a run reads (module docstring).
-FOLLOW_UP_DATA_KEYS: tuple[str, ...] = (
-    "event_id",
-    "triage",
-    "reason",
-    "task_id",
-    "done",
-    "step",
-    "command_id",
-    "result",
-    "title",
-    "owner",
-    "due",
-    "within",
-    "report_request",
-    "supplied",
-    # The national report (kinkyu.core.playbook.ppc): facts the assessment reads, and overrides.
-    "encrypted",
-    "distinct_people",
-    "improper_purpose",
-    "datasets",
-    "ppc_override",
-    "party",
-)
-# The follow-up keys that supply facts to the PPC assessment.
-PPC_FACT_KEYS: tuple[str, ...] = ("encrypted", "distinct_people", "improper_purpose", "datasets")
-PPC_OVERRIDE_VALUES: dict[str, bool] = {"reportable": True, "not_reportable": False}
-_MAX_PEOPLE = 1_000_000_000
-_ID_LIMIT = 120
-# What a ``reason`` or ``title`` may be: a lower-case category code.
-_CODE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
-WITHHELD = "(free text withheld: use a category code)"
-# Reports whose acknowledgement is chased after ``ack_timeout``: the first word
-# to the city, which the product issues itself at once.
-_ACK_CHASED = frozenset({"first_report", "complaint_report"})
-_CITY_REPORTS = frozenset({"first_report", "written_report", "complaint_report"})
-_FINAL_COMMAND = frozenset({"done", "declined"})
-_UNFINISHED = frozenset({"waiting", "active", "sent", "available"})
-_REPORT_NOTIFY: dict[str, NotifyKind] = {
-    "first_report": "first_report",
-    "written_report": "written_report",
-    "complaint_report": "complaint_report",
-}
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
 
 
 def _jst(ts: datetime) -> str:
@@ -221,498 +243,9 @@ def _span(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise PlaybookRunError("now must be an aware datetime")
-
-
-# -- state ---------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class StepRun:
-    """A step's progress in one run."""
-
-    step_id: str
-    kind: str
-    status: str = "waiting"
-    due: datetime | None = None
-    started_at: datetime | None = None
-    sent_at: datetime | None = None
-    done_at: datetime | None = None
-    missed: bool = False
-    ack_escalated: bool = False
-    next_due: datetime | None = None
-    sent: int = 0
-    note: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "step_id": self.step_id,
-            "kind": self.kind,
-            "status": self.status,
-            "due": _iso(self.due),
-            "started_at": _iso(self.started_at),
-            "sent_at": _iso(self.sent_at),
-            "done_at": _iso(self.done_at),
-            "missed": self.missed,
-            "ack_escalated": self.ack_escalated,
-            "next_due": _iso(self.next_due),
-            "sent": self.sent,
-            "note": self.note,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> StepRun:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            step_id=d["step_id"],
-            kind=d["kind"],
-            status=d["status"],
-            due=_dt(d["due"]),
-            started_at=_dt(d["started_at"]),
-            sent_at=_dt(d["sent_at"]),
-            done_at=_dt(d["done_at"]),
-            missed=d["missed"],
-            ack_escalated=d["ack_escalated"],
-            next_due=_dt(d["next_due"]),
-            sent=d["sent"],
-            note=d["note"],
-        )
-
-
-@dataclass(slots=True)
-class Task:
-    """Something a person must do: a city instruction, a missing report item, recovery, and so on.
-
-    ``source`` is ``city_instruction``, ``report_request``, ``report_item`` or
-    ``step``; ``status`` ``open``, ``done`` or ``cancelled``. Open tasks block
-    closure.
-    """
-
-    task_id: str
-    title: str
-    owner: str
-    due: datetime | None
-    source: str
-    step_id: str | None
-    created_at: datetime
-    status: str = "open"
-    done_at: datetime | None = None
-    done_by: str | None = None
-    missed: bool = False
-    item: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "task_id": self.task_id,
-            "title": self.title,
-            "owner": self.owner,
-            "due": _iso(self.due),
-            "source": self.source,
-            "step_id": self.step_id,
-            "created_at": self.created_at.isoformat(),
-            "status": self.status,
-            "done_at": _iso(self.done_at),
-            "done_by": self.done_by,
-            "missed": self.missed,
-            "item": self.item,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Task:
-        """Inverse of :meth:`to_json`."""
-        created = _dt(d["created_at"])
-        if created is None:
-            raise PlaybookRunError("task without created_at")
-        return cls(
-            task_id=d["task_id"],
-            title=d["title"],
-            owner=d["owner"],
-            due=_dt(d["due"]),
-            source=d["source"],
-            step_id=d["step_id"],
-            created_at=created,
-            status=d["status"],
-            done_at=_dt(d["done_at"]),
-            done_by=d["done_by"],
-            missed=d["missed"],
-            item=d["item"],
-        )
-
-
-@dataclass(slots=True)
-class CommandRun:
-    """A containment command and its result: ``proposed``, ``done``, ``failed`` or ``declined``."""
-
-    command: ContainmentCommand
-    status: str = "proposed"
-    result_at: datetime | None = None
-    escalated: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "command": self.command.to_json(),
-            "status": self.status,
-            "result_at": _iso(self.result_at),
-            "escalated": self.escalated,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> CommandRun:
-        """Inverse of :meth:`to_json`."""
-        return cls(ContainmentCommand.from_json(d["command"]), d["status"], _dt(d["result_at"]), d["escalated"])
-
-
-@dataclass(slots=True)
-class Facts:
-    """What the incident record says, as far as the run uses it (no free text)."""
-
-    origin: str
-    kind: str
-    rules: list[str]
-    actor: str | None
-    system: str | None
-    severity: str
-    first_event_ts: datetime
-    last_event_ts: datetime
-    discovered_at: datetime | None
-    finding_ids: list[str]
-    event_ids: list[str]
-    records: int
-    data_items: list[str]
-    has_location: bool
-    has_summary: bool
-    source_ips: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "origin": self.origin,
-            "kind": self.kind,
-            "rules": list(self.rules),
-            "actor": self.actor,
-            "system": self.system,
-            "severity": self.severity,
-            "first_event_ts": self.first_event_ts.isoformat(),
-            "last_event_ts": self.last_event_ts.isoformat(),
-            "discovered_at": _iso(self.discovered_at),
-            "finding_ids": list(self.finding_ids),
-            "event_ids": list(self.event_ids),
-            "records": self.records,
-            "data_items": list(self.data_items),
-            "has_location": self.has_location,
-            "has_summary": self.has_summary,
-            "source_ips": list(self.source_ips),
-            "devices": list(self.devices),
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Facts:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            origin=d["origin"],
-            kind=d["kind"],
-            rules=list(d["rules"]),
-            actor=d["actor"],
-            system=d["system"],
-            severity=d["severity"],
-            first_event_ts=datetime.fromisoformat(d["first_event_ts"]),
-            last_event_ts=datetime.fromisoformat(d["last_event_ts"]),
-            discovered_at=_dt(d["discovered_at"]),
-            finding_ids=list(d["finding_ids"]),
-            event_ids=list(d["event_ids"]),
-            records=d["records"],
-            data_items=list(d["data_items"]),
-            has_location=d["has_location"],
-            has_summary=d["has_summary"],
-            source_ips=list(d["source_ips"]),
-            devices=list(d["devices"]),
-        )
-
-    @property
-    def targets(self) -> Targets:
-        """What containment can act on."""
-        return Targets(self.actor, self.system, tuple(self.source_ips), tuple(self.devices))
-
-
-def _ids(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        return []
-    return [str(v)[:_ID_LIMIT] for v in value if isinstance(v, str | int) and not isinstance(v, bool)]
-
-
-def _facts(record: dict[str, Any]) -> Facts:
-    try:
-        inc = Incident.from_json(record)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PlaybookRunError(f"not an incident record (Incident.to_json()): {type(exc).__name__} {exc}") from exc
-    return Facts(
-        origin=inc.origin,
-        kind=inc.kind,
-        rules=list(inc.rules),
-        actor=inc.actor,
-        system=inc.system,
-        severity=inc.severity.value,
-        first_event_ts=inc.first_event_ts,
-        last_event_ts=inc.last_event_ts,
-        discovered_at=inc.discovered_at,
-        finding_ids=list(inc.finding_ids),
-        event_ids=list(inc.event_ids),
-        records=inc.records,
-        data_items=list(inc.data_items),
-        has_location=bool(inc.place),
-        # Whether a person described what happened; the description itself is in the sealed evidence only.
-        has_summary=inc.has_summary,
-        # Not on today's Incident; read when a record carries them (containment targets).
-        source_ips=_ids(record.get("source_ips")),
-        devices=_ids(record.get("devices")),
-    )
-
-
-@dataclass(slots=True)
-class PlaybookRun:
-    """One incident's playbook run: state, steps, tasks, commands and the append-only timeline.
-
-    The playbook and the policy in force when the run started travel with it,
-    so a playbook edited or a profile reloaded mid-incident does not change the
-    rules of an incident already running.
-    """
-
-    incident_id: str
-    contract_id: str
-    jurisdiction: str
-    playbook: Playbook
-    policy: ResponsePolicy
-    opened_at: datetime
-    learned_at: datetime
-    contract_ends: date
-    contract_ended: bool
-    facts: Facts
-    state: str = NEW
-    outcome: str | None = None
-    triage: str = "pending"  # pending | not_needed | confirmed | dismissed
-    triage_reason: str | None = None
-    confirmed_at: datetime | None = None
-    possible: bool = False
-    steps: list[StepRun] = field(default_factory=list)
-    tasks: list[Task] = field(default_factory=list)
-    commands: list[CommandRun] = field(default_factory=list)
-    supplied: list[str] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)
-    escalations: int = 0
-    seals: int = 0
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    ppc: PPCState = field(default_factory=PPCState)
-
-    # -- queries ---------------------------------------------------------------
-
-    def step(self, step_id: str) -> StepRun | None:
-        """The run's state of ``step_id`` (None when the step does not apply to this incident)."""
-        return next((s for s in self.steps if s.step_id == step_id), None)
-
-    def task(self, task_id: str) -> Task | None:
-        """The task ``task_id``, if any."""
-        return next((t for t in self.tasks if t.task_id == task_id), None)
-
-    def open_tasks(self) -> list[Task]:
-        """Tasks still open: each blocks closure."""
-        return [t for t in self.tasks if t.status == "open"]
-
-    def command(self, command_id: str) -> CommandRun | None:
-        """The containment command ``command_id``, if any."""
-        return next((c for c in self.commands if c.command.command_id == command_id), None)
-
-    @property
-    def closed(self) -> bool:
-        """True once the incident is closed."""
-        return self.state == CLOSED
-
-    def clock_step(self) -> StepRun | None:
-        """The report step whose delivery starts the city's clock (the first report, else the written one)."""
-        for kind in ("first_report", "written_report"):
-            st = next((s for s in self.steps if s.kind == kind), None)
-            if st is not None:
-                return st
-        return None
-
-    def contractor_within(self) -> timedelta | None:
-        """The time the first report's clause word allows the contractor (None: no word, the default)."""
-        st = self.clock_step()
-        if st is None:
-            return None
-        step = self.playbook.step(st.step_id)
-        return self.policy.within(step.urgency) if step.urgency is not None else None
-
-    def rule8_facts(self) -> Rule8Facts:
-        """What the nine Rule 8(1) items are built from: the run's codes, counts and dates."""
-        f = self.facts
-        a = self.ppc.assessment
-        publication = next((s for s in self.steps if s.kind == "publication"), None)
-        prevention = next((s for s in self.steps if s.kind == "recurrence_prevention"), None)
-        latest = a.overrides[-1] if a is not None and a.overrides else None
-        return Rule8Facts(
-            origin=f.origin,
-            kind=f.kind,
-            rules=tuple(f.rules),
-            occurred_at=f.first_event_ts,
-            discovered_at=f.discovered_at or self.learned_at,
-            data_items=tuple(known_items(f.data_items)),
-            people=a.people if a is not None else None,
-            contractor_triggers=tuple(t.value for t in a.contractor.fired) if a is not None else (),
-            city_triggers=tuple(t.value for t in a.city.fired) if a is not None else (),
-            assessed=a is not None,
-            encrypted_exempt=a.encrypted_exempt if a is not None else False,
-            decided=latest.reportable if latest is not None else None,
-            publication_done=(
-                jst_date(publication.done_at)
-                if publication is not None and publication.status == "done" and publication.done_at is not None
-                else None
-            ),
-            prevention_done=(
-                jst_date(prevention.done_at)
-                if prevention is not None and prevention.status == "done" and prevention.done_at is not None
-                else None
-            ),
-            prevention_active=prevention is not None and prevention.status == "active",
-            commands=len(self.commands),
-            commands_done=sum(1 for c in self.commands if c.status == "done"),
-            seals=self.seals,
-            possible=self.possible,
-        )
-
-    def rule8(self) -> Rule8Items:
-        """The nine Rule 8(1) items as far as the run knows them: categories, counts, dates; the rest 調査中.
-
-        People's free text (cause, secondary harm, measures) never reaches a
-        run; the written report adds it (:mod:`kinkyu.reports.model`).
-        """
-        return self.rule8_facts().items()
-
-    def ppc_dues(self) -> list[datetime]:
-        """The city's PPC report deadlines (end of each due day), while it is (or may be) reportable."""
-        if self.triage == "dismissed" or self.outcome == "dismissed":
-            return []
-        return [end_of_day(r.due) for r in self.ppc.reminders()]
-
-    def ppc_json(self) -> dict[str, Any]:
-        """The national report as the run's JSON carries it (``"ppc"``); see :mod:`kinkyu.core.playbook.ppc`."""
-        p = self.ppc
-        out = p.to_json()
-        dl = p.deadlines()
-        out["deadlines"] = (
-            {
-                "learned": dl.learned.isoformat(),
-                "preliminary_reminder": dl.preliminary_reminder.isoformat(),
-                "preliminary_due": dl.preliminary_due.isoformat(),
-                "final_due": dl.final_due.isoformat(),
-                "final_days": dl.final_days,
-                "improper_purpose": dl.improper_purpose,
-            }
-            if dl is not None
-            else None
-        )
-        try:
-            status = p.contractor(self.learned_at, self.contractor_within())
-        except CalendarRangeError:
-            out["contractor"] = None  # its due time is out of range: unknown (要確認), not a reason to fail
-        else:
-            out["contractor"] = {
-                "discovered_at": status.discovered_at.isoformat(),
-                "due_at": status.due_at.isoformat(),
-                "reported_at": _iso(status.reported_at),
-                "state": status.state.value,
-                "released": status.released,
-                "reported_late": status.reported_late,
-            }
-        out["reminders"] = [
-            {
-                "report": r.report,
-                "at": r.at.isoformat(),
-                "due": r.due.isoformat(),
-                "effect_id": reminder_effect_id(self.incident_id, r),
-                "sent": reminder_effect_id(self.incident_id, r) in p.reminded,
-            }
-            for r in p.reminders()
-        ]
-        out["rule8"] = rule8_json(self.rule8())
-        return out
-
-    # -- snapshots -------------------------------------------------------------
-
-    def to_json(self) -> dict[str, Any]:
-        """All state as JSON-able data; :meth:`from_json` resumes from it."""
-        return {
-            "v": 1,
-            "incident_id": self.incident_id,
-            "contract_id": self.contract_id,
-            "jurisdiction": self.jurisdiction,
-            "playbook": self.playbook.model_dump(mode="json"),
-            "policy": self.policy.model_dump(mode="json"),
-            "opened_at": self.opened_at.isoformat(),
-            "learned_at": self.learned_at.isoformat(),
-            "contract_ends": self.contract_ends.isoformat(),
-            "contract_ended": self.contract_ended,
-            "facts": self.facts.to_json(),
-            "state": self.state,
-            "outcome": self.outcome,
-            "triage": self.triage,
-            "triage_reason": self.triage_reason,
-            "confirmed_at": _iso(self.confirmed_at),
-            "possible": self.possible,
-            "steps": [s.to_json() for s in self.steps],
-            "tasks": [t.to_json() for t in self.tasks],
-            "commands": [c.to_json() for c in self.commands],
-            "supplied": list(self.supplied),
-            "seen": list(self.seen),
-            "escalations": self.escalations,
-            "seals": self.seals,
-            "timeline": [e.to_json() for e in self.timeline],
-            "ppc": self.ppc_json(),
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> PlaybookRun:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            incident_id=d["incident_id"],
-            contract_id=d["contract_id"],
-            jurisdiction=d["jurisdiction"],
-            playbook=Playbook.model_validate(d["playbook"]),
-            policy=ResponsePolicy.model_validate(d["policy"]),
-            opened_at=datetime.fromisoformat(d["opened_at"]),
-            learned_at=datetime.fromisoformat(d["learned_at"]),
-            contract_ends=date.fromisoformat(d["contract_ends"]),
-            contract_ended=d["contract_ended"],
-            facts=Facts.from_json(d["facts"]),
-            state=d["state"],
-            outcome=d["outcome"],
-            triage=d["triage"],
-            triage_reason=d["triage_reason"],
-            confirmed_at=_dt(d["confirmed_at"]),
-            possible=d["possible"],
-            steps=[StepRun.from_json(s) for s in d["steps"]],
-            tasks=[Task.from_json(t) for t in d["tasks"]],
-            commands=[CommandRun.from_json(c) for c in d["commands"]],
-            supplied=list(d["supplied"]),
-            seen=list(d["seen"]),
-            escalations=d["escalations"],
-            seals=d["seals"],
-            timeline=[TimelineEntry.from_json(e) for e in d["timeline"]],
-            ppc=PPCState.from_json(d.get("ppc")),
-        )
 
 
 # -- the machine -----------------------------------------------------------------
@@ -724,15 +257,6 @@ def _entry_key(entry: TimelineEntry) -> str:
         return "ev:" + event_id
     digest = hashlib.blake2b(orjson.dumps(entry.to_json(), option=orjson.OPT_SORT_KEYS), digest_size=12)
     return "h:" + digest.hexdigest()
-
-
-def _code(value: Any) -> str | None:
-    # A reason or a title is a category code ("false-positive", "submit-access-log"), not prose:
-    # free text may name a resident, and no screen can tell a name from a word.
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    return text if _CODE.fullmatch(text) else WITHHELD
 
 
 def _verdicts(a: Assessment) -> str:
@@ -1091,7 +615,7 @@ class _Ctx:
         title: str,
         owner: str,
         due: datetime | None,
-        source: str,
+        source: TaskSource,
         step_id: str | None,
         item: str | None = None,
         who: str = SYSTEM,
@@ -1244,7 +768,7 @@ class _Ctx:
 
     # -- state changes -------------------------------------------------------------
 
-    def set_state(self, state: str, why: str, *, who: str = SYSTEM, ts: datetime | None = None) -> None:
+    def set_state(self, state: RunState, why: str, *, who: str = SYSTEM, ts: datetime | None = None) -> None:
         old = self.run.state
         self.run.state = state
         self.log(
@@ -1322,7 +846,7 @@ class _Ctx:
             return
         self.close("resolved", who=who)
 
-    def close(self, outcome: str, *, who: str) -> None:
+    def close(self, outcome: Outcome, *, who: str) -> None:
         run = self.run
         told = self.city_told()
         for st in run.steps:
@@ -1424,7 +948,7 @@ class _Ctx:
         else:
             # The national report's facts first: a report the triage starts carries them.
             if any(k in data for k in PPC_FACT_KEYS):
-                self.ppc_facts(data)
+                self.ppcfacts_of(data)
             if "ppc_override" in raw:
                 self.ppc_override(data, who, ts)
             if "triage" in data:
@@ -1510,12 +1034,13 @@ class _Ctx:
         if cmd is None:
             self.log(f"no containment command {command_id[:_ID_LIMIT]} on this incident", "note", {}, who=who)
             return
-        if result not in {"done", "failed", "declined"}:
+        status = _RESULTS.get(result)
+        if status is None:
             self.log(
                 f"containment result for {command_id} not understood (done, failed, declined)", "note", {}, who=who
             )
             return
-        cmd.status = result
+        cmd.status = status
         cmd.result_at = ts
         self.log(
             f"containment {cmd.command.action} on {cmd.command.target_type} {cmd.command.target}: {result}",
@@ -1584,7 +1109,7 @@ class _Ctx:
 
     def incident_record(self, record: dict[str, Any]) -> None:
         run = self.run
-        new = _facts(record)
+        new = facts_of(record)
         old = run.facts
         known_findings = set(old.finding_ids)
         known_events = set(old.event_ids)
@@ -1733,7 +1258,7 @@ class _Ctx:
             },
         )
 
-    def ppc_facts(self, data: dict[str, Any]) -> None:
+    def ppcfacts_of(self, data: dict[str, Any]) -> None:
         p = self.run.ppc
         if "encrypted" in data:
             p.encrypted = data["encrypted"] is True
@@ -2052,7 +1577,7 @@ def start(
     on with what the caller could give.
     """
     _require_aware(now)
-    facts = _facts(incident)
+    facts = facts_of(incident)
     if incident.get("jurisdiction") != playbook.jurisdiction:
         raise PlaybookRunError(
             f"incident {incident.get('incident_id')!r} is under {incident.get('jurisdiction')!r}, "

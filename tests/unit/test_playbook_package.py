@@ -24,6 +24,7 @@ LAYERS = (
     "ppc",
     "keys",
     "states",
+    "codec",
     "state",
     "followup",
     "context",

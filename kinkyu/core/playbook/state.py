@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from kinkyu.core.incident import Incident, TimelineEntry
 from kinkyu.core.legal import Rule8Items
+from kinkyu.core.playbook.codec import decode, encode
 from kinkyu.core.playbook.containment import ContainmentCommand, Targets
 from kinkyu.core.playbook.definition import Playbook
 from kinkyu.core.playbook.exceptions import PlaybookRunError
@@ -43,8 +46,7 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-@dataclass(slots=True)
-class StepRun:
+class StepRun(msgspec.Struct):
     """A step's progress in one run."""
 
     step_id: str
@@ -60,44 +62,8 @@ class StepRun:
     sent: int = 0
     note: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "step_id": self.step_id,
-            "kind": self.kind,
-            "status": self.status,
-            "due": _iso(self.due),
-            "started_at": _iso(self.started_at),
-            "sent_at": _iso(self.sent_at),
-            "done_at": _iso(self.done_at),
-            "missed": self.missed,
-            "ack_escalated": self.ack_escalated,
-            "next_due": _iso(self.next_due),
-            "sent": self.sent,
-            "note": self.note,
-        }
 
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> StepRun:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            step_id=d["step_id"],
-            kind=d["kind"],
-            status=d["status"],
-            due=_dt(d["due"]),
-            started_at=_dt(d["started_at"]),
-            sent_at=_dt(d["sent_at"]),
-            done_at=_dt(d["done_at"]),
-            missed=d["missed"],
-            ack_escalated=d["ack_escalated"],
-            next_due=_dt(d["next_due"]),
-            sent=d["sent"],
-            note=d["note"],
-        )
-
-
-@dataclass(slots=True)
-class Task:
+class Task(msgspec.Struct):
     """Something a person must do: a city instruction, a missing report item, recovery, and so on.
 
     ``source`` is ``city_instruction``, ``report_request``, ``report_item`` or
@@ -118,47 +84,8 @@ class Task:
     missed: bool = False
     item: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "task_id": self.task_id,
-            "title": self.title,
-            "owner": self.owner,
-            "due": _iso(self.due),
-            "source": self.source,
-            "step_id": self.step_id,
-            "created_at": self.created_at.isoformat(),
-            "status": self.status,
-            "done_at": _iso(self.done_at),
-            "done_by": self.done_by,
-            "missed": self.missed,
-            "item": self.item,
-        }
 
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Task:
-        """Inverse of :meth:`to_json`."""
-        created = _dt(d["created_at"])
-        if created is None:
-            raise PlaybookRunError("task without created_at")
-        return cls(
-            task_id=d["task_id"],
-            title=d["title"],
-            owner=d["owner"],
-            due=_dt(d["due"]),
-            source=d["source"],
-            step_id=d["step_id"],
-            created_at=created,
-            status=d["status"],
-            done_at=_dt(d["done_at"]),
-            done_by=d["done_by"],
-            missed=d["missed"],
-            item=d["item"],
-        )
-
-
-@dataclass(slots=True)
-class CommandRun:
+class CommandRun(msgspec.Struct):
     """A containment command and its result: ``proposed``, ``done``, ``failed`` or ``declined``."""
 
     command: ContainmentCommand
@@ -166,23 +93,8 @@ class CommandRun:
     result_at: datetime | None = None
     escalated: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "command": self.command.to_json(),
-            "status": self.status,
-            "result_at": _iso(self.result_at),
-            "escalated": self.escalated,
-        }
 
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> CommandRun:
-        """Inverse of :meth:`to_json`."""
-        return cls(ContainmentCommand.from_json(d["command"]), d["status"], _dt(d["result_at"]), d["escalated"])
-
-
-@dataclass(slots=True)
-class Facts:
+class Facts(msgspec.Struct):
     """What the incident record says, as far as the run uses it (no free text)."""
 
     origin: str
@@ -200,53 +112,8 @@ class Facts:
     data_items: list[str]
     has_location: bool
     has_summary: bool
-    source_ips: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "origin": self.origin,
-            "kind": self.kind,
-            "rules": list(self.rules),
-            "actor": self.actor,
-            "system": self.system,
-            "severity": self.severity,
-            "first_event_ts": self.first_event_ts.isoformat(),
-            "last_event_ts": self.last_event_ts.isoformat(),
-            "discovered_at": _iso(self.discovered_at),
-            "finding_ids": list(self.finding_ids),
-            "event_ids": list(self.event_ids),
-            "records": self.records,
-            "data_items": list(self.data_items),
-            "has_location": self.has_location,
-            "has_summary": self.has_summary,
-            "source_ips": list(self.source_ips),
-            "devices": list(self.devices),
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Facts:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            origin=d["origin"],
-            kind=d["kind"],
-            rules=list(d["rules"]),
-            actor=d["actor"],
-            system=d["system"],
-            severity=d["severity"],
-            first_event_ts=datetime.fromisoformat(d["first_event_ts"]),
-            last_event_ts=datetime.fromisoformat(d["last_event_ts"]),
-            discovered_at=_dt(d["discovered_at"]),
-            finding_ids=list(d["finding_ids"]),
-            event_ids=list(d["event_ids"]),
-            records=d["records"],
-            data_items=list(d["data_items"]),
-            has_location=d["has_location"],
-            has_summary=d["has_summary"],
-            source_ips=list(d["source_ips"]),
-            devices=list(d["devices"]),
-        )
+    source_ips: list[str] = []
+    devices: list[str] = []
 
     @property
     def targets(self) -> Targets:
@@ -466,16 +333,16 @@ class PlaybookRun:
             "learned_at": self.learned_at.isoformat(),
             "contract_ends": self.contract_ends.isoformat(),
             "contract_ended": self.contract_ended,
-            "facts": self.facts.to_json(),
+            "facts": encode(self.facts),
             "state": self.state,
             "outcome": self.outcome,
             "triage": self.triage,
             "triage_reason": self.triage_reason,
             "confirmed_at": _iso(self.confirmed_at),
             "possible": self.possible,
-            "steps": [s.to_json() for s in self.steps],
-            "tasks": [t.to_json() for t in self.tasks],
-            "commands": [c.to_json() for c in self.commands],
+            "steps": [encode(s) for s in self.steps],
+            "tasks": [encode(t) for t in self.tasks],
+            "commands": [encode(c) for c in self.commands],
             "supplied": list(self.supplied),
             "seen": list(self.seen),
             "escalations": self.escalations,
@@ -497,16 +364,16 @@ class PlaybookRun:
             learned_at=datetime.fromisoformat(d["learned_at"]),
             contract_ends=date.fromisoformat(d["contract_ends"]),
             contract_ended=d["contract_ended"],
-            facts=Facts.from_json(d["facts"]),
+            facts=decode(Facts, d["facts"]),
             state=d["state"],
             outcome=d["outcome"],
             triage=d["triage"],
             triage_reason=d["triage_reason"],
             confirmed_at=_dt(d["confirmed_at"]),
             possible=d["possible"],
-            steps=[StepRun.from_json(s) for s in d["steps"]],
-            tasks=[Task.from_json(t) for t in d["tasks"]],
-            commands=[CommandRun.from_json(c) for c in d["commands"]],
+            steps=[decode(StepRun, s) for s in d["steps"]],
+            tasks=[decode(Task, t) for t in d["tasks"]],
+            commands=[decode(CommandRun, c) for c in d["commands"]],
             supplied=list(d["supplied"]),
             seen=list(d["seen"]),
             escalations=d["escalations"],

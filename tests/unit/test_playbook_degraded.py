@@ -35,12 +35,14 @@ from kinkyu.core.playbook import (
     SealEvidence,
     apply,
     baseline_playbook,
+    clock,
     entries,
     next_due,
     start,
+    steps,
     tick,
 )
-from kinkyu.core.playbook.run import _Ctx
+from kinkyu.core.playbook.context import Ctx
 from kinkyu.core.timespan import EARLIEST, LATEST, CalendarRangeError, jst_text, shift
 from kinkyu.reports.model import build_report
 from kinkyu.reports.store import IncidentStore
@@ -269,7 +271,7 @@ def test_a_step_that_cannot_start_is_left_to_a_person_and_the_others_run(monkeyp
     def overflow(*_: object, **__: object) -> None:
         raise OverflowError
 
-    monkeypatch.setattr(_Ctx, "contain", overflow)
+    monkeypatch.setattr(steps, "contain", overflow)
 
     run, effects = begin(detection("okayama", ["pii-email"]))
 
@@ -292,7 +294,7 @@ def test_a_report_step_that_cannot_start_still_reaches_the_city(monkeypatch: pyt
     def invalid(*_: object, **__: object) -> None:
         raise ValueError
 
-    monkeypatch.setattr(_Ctx, "report", invalid)
+    monkeypatch.setattr(steps, "report", invalid)
 
     run, effects = begin(detection("okayama", ["pii-email"]))
 
@@ -305,14 +307,14 @@ def test_a_report_step_that_cannot_start_still_reaches_the_city(monkeypatch: pyt
 def test_one_steps_clock_failing_leaves_the_other_deadlines_running(monkeypatch: pytest.MonkeyPatch) -> None:
     run, _ = begin(detection("okayama", ["pii-email"]))
     apply(run, event("city_instruction", {"task_id": "submit-log", "within": "1h"}, ts=T0, who="city-1"), T0)
-    real = _Ctx.tick_step
+    real = clock.tick_step
 
-    def broken_report_clock(ctx: _Ctx, st: Any) -> None:
+    def broken_report_clock(ctx: Ctx, st: Any) -> None:
         if st.step_id == "first_report":
             raise OverflowError
         real(ctx, st)
 
-    monkeypatch.setattr(_Ctx, "tick_step", broken_report_clock)
+    monkeypatch.setattr(clock, "tick_step", broken_report_clock)
 
     later = tick(run, T0 + timedelta(hours=2))
 

@@ -257,7 +257,7 @@ def test_rule_that_waits_for_triage_has_its_own_deadline() -> None:
     assert run.state == "triage"  # escalated, not reported: report_when_triage_missed is off by default
     confirmed_at = T0 + timedelta(hours=2)
     effects = apply(run, event("update", {"triage": "confirm", "reason": "unexplained"}, ts=confirmed_at), confirmed_at)
-    assert run.state == "responding"
+    assert str(run.state) == "responding"
     (first,) = notices(effects, "first_report")
     assert first.due == confirmed_at + timedelta(hours=1)  # the clock starts at confirmation
 
@@ -385,7 +385,7 @@ def test_koganei_complaint_is_reported_at_once_then_its_progress() -> None:
     assert notices(effects, "first_report") == []
     # Not an accident: the accident steps are skipped, complaint handling goes on.
     apply(run, event("update", {"triage": "dismiss"}, ts=T0 + timedelta(minutes=30)), T0 + timedelta(minutes=30))
-    assert run.state == "responding"
+    assert str(run.state) == "responding"
     week = policy.progress_interval
     assert notices(tick(run, T0 + week - timedelta(seconds=1)), "progress_report") == []
     (p1,) = notices(tick(run, T0 + week), "progress_report")
@@ -394,7 +394,7 @@ def test_koganei_complaint_is_reported_at_once_then_its_progress() -> None:
     # A stage that slept three intervals sends one report, not three.
     assert len(notices(tick(run, T0 + 4 * week + timedelta(hours=1)), "progress_report")) == 1
     closed = apply(run, event("resolution", {}, ts=T0 + 5 * week), T0 + 5 * week)
-    assert run.state == "closed"
+    assert str(run.state) == "closed"
     assert notices(closed, "closure_report")
     assert notices(tick(run, T0 + 10 * week), "progress_report") == []
 
@@ -412,7 +412,7 @@ def test_complaints_elsewhere_wait_for_triage_without_a_complaint_step() -> None
     assert run.state == "triage"
     assert notices(effects, "complaint_report") == []
     apply(run, event("update", {"triage": "dismiss"}, ts=T0), T0)
-    assert run.state == "closed"
+    assert str(run.state) == "closed"
 
 
 # -- Toyota: system outage ------------------------------------------------------------------
@@ -547,7 +547,7 @@ def test_city_instruction_blocks_closure_until_done() -> None:
     assert task.status == "done"
     assert task.done_by == "sec-07"
     closed = apply(run, event("resolution", {}, ts=done_at), done_at)
-    assert run.state == "closed"
+    assert str(run.state) == "closed"
     assert run.outcome == "resolved"
     assert notices(closed, "closure_report")
     closure = run.step("closure")
@@ -588,7 +588,7 @@ def test_publication_is_recorded_when_the_city_publishes() -> None:
     assert step is not None
     assert step.status == "available"
     apply(run, event("update", {"step": "publication", "done": True}, ts=T0), T0)
-    assert step.status == "done"
+    assert str(step.status) == "done"
 
 
 # -- containment ----------------------------------------------------------------------------------
@@ -625,7 +625,7 @@ def test_failed_containment_escalates_and_a_later_success_finishes_the_step() ->
     assert step.status == "active"
     at = T0 + timedelta(minutes=5)
     apply(run, event("containment_result", {"command_id": cmd.command_id, "result": "done"}, ts=at), at)
-    assert step.status == "done"
+    assert str(step.status) == "done"
 
 
 # -- policy overrides -------------------------------------------------------------------------------

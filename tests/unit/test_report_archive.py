@@ -101,7 +101,7 @@ def test_a_burst_of_changes_to_one_incident_is_written_once_with_its_latest_stat
     other_record, other_run, _ = koganei(OTHER)
     try:
         archive.keep(other_record, other_run, [])  # holds the write lane
-        for state in ("open", "responding", "closed"):
+        for state in ("triage", "responding", "closed"):
             run.state = state
             archive.keep(record, run, [])
     finally:

@@ -6,8 +6,19 @@
   durations and choices (``response:`` in a contract profile);
 - :mod:`~kinkyu.core.playbook.containment` - the containment commands per rule;
 - :mod:`~kinkyu.core.playbook.effects` - what a run asks the outside world to do;
-- :mod:`~kinkyu.core.playbook.run` - :class:`PlaybookRun`, the state machine:
-  :func:`start`, :func:`apply`, :func:`tick`, :func:`on_record`;
+- :mod:`~kinkyu.core.playbook.run` - the state machine's router:
+  :func:`start`, :func:`apply`, :func:`tick`, :func:`on_record`; the machine
+  itself, lowest first (each module imports only those before it):
+  :mod:`~kinkyu.core.playbook.keys` (what a follow-up's data may hold),
+  :mod:`~kinkyu.core.playbook.states` (the statuses),
+  :mod:`~kinkyu.core.playbook.state` (:class:`PlaybookRun` and its JSON),
+  :mod:`~kinkyu.core.playbook.followup` (a follow-up parsed into requests),
+  :mod:`~kinkyu.core.playbook.context`, :mod:`~kinkyu.core.playbook.tasks`,
+  :mod:`~kinkyu.core.playbook.national_report` (the PPC report on a live run),
+  :mod:`~kinkyu.core.playbook.steps` (one start handler per step kind),
+  :mod:`~kinkyu.core.playbook.lifecycle` (triage, confirmation, closure),
+  :mod:`~kinkyu.core.playbook.follow_ups`, :mod:`~kinkyu.core.playbook.clock`
+  (deadlines) and :mod:`~kinkyu.core.playbook.incident_record`;
 - :mod:`~kinkyu.core.playbook.baseline` - the steps that run when a
   jurisdiction has no playbook loaded.
 

@@ -69,7 +69,7 @@ Phase = Literal["open", "confirmed", "resolution"]
 Audience = Literal["city", "contractor"]
 Jurisdiction = Literal["okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa"]
 
-PHASE: dict[str, Phase] = {
+PHASE: dict[StepKind, Phase] = {
     "triage": "open",
     "evidence": "open",
     "containment": "open",
@@ -86,13 +86,13 @@ PHASE: dict[str, Phase] = {
 }
 
 # Steps that send something to someone: they must say to whom.
-REPORT_KINDS = frozenset({"first_report", "written_report", "complaint_report", "progress_report"})
+REPORT_KINDS: frozenset[StepKind] = frozenset({"first_report", "written_report", "complaint_report", "progress_report"})
 # Steps whose deadline is the clause's urgency word: the word must be given.
-URGENT_KINDS = frozenset({"first_report", "written_report", "complaint_report", "report_request"})
+URGENT_KINDS: frozenset[StepKind] = frozenset({"first_report", "written_report", "complaint_report", "report_request"})
 # Every playbook needs these, exactly once.
-REQUIRED_ONCE = ("triage", "evidence", "instructions", "closure")
+REQUIRED_ONCE: tuple[StepKind, ...] = ("triage", "evidence", "instructions", "closure")
 # ... and at least one of these.
-REQUIRED_SOME = ("first_report", "containment")
+REQUIRED_SOME: tuple[StepKind, ...] = ("first_report", "containment")
 
 # The items a clause may name for a written report (Koganei 第19条 names all four;
 # Toyota 第13条 and Shinagawa 第17 name the situation, 発生状況).

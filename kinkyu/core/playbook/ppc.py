@@ -45,6 +45,7 @@ from kinkyu.core.legal import (
 )
 from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.model import JST
+from kinkyu.core.playbook.definition import StepKind
 from kinkyu.core.timespan import CalendarRangeError
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
 # The report steps whose delivery to the city starts its clock (legal.md: "when the contractor's first
 # report reaches the city"). A complaint report tells the city of a complaint, not of a breach.
-CLOCK_STEP_KINDS = frozenset({"first_report", "written_report"})
+CLOCK_STEP_KINDS: frozenset[StepKind] = frozenset({"first_report", "written_report"})
 
 
 def _iso(ts: datetime | None) -> str | None:

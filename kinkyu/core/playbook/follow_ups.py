@@ -1,0 +1,201 @@
+"""Acting on a follow-up: each request :mod:`~kinkyu.core.playbook.followup` read from it, in order.
+
+A follow-up is applied once (recognised by its ``event_id``, else by its
+content) and always recorded on the timeline with its screened data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from kinkyu.core.incident import TimelineEntry
+from kinkyu.core.playbook.context import Ctx
+from kinkyu.core.playbook.followup import (
+    Acknowledged,
+    CommandResultGiven,
+    Delivered,
+    FollowUp,
+    Instruction,
+    PPCFacts,
+    PPCOverride,
+    Request,
+    Resolution,
+    StepDone,
+    Supplied,
+    TaskDone,
+    TriageDecision,
+    parse,
+)
+from kinkyu.core.playbook.keys import ID_LIMIT
+from kinkyu.core.playbook.lifecycle import decide, reopen, resolve
+from kinkyu.core.playbook.national_report import city_learned, delivered, override, take_facts
+from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS
+from kinkyu.core.playbook.states import CLOSED, UNFINISHED, CommandResult
+from kinkyu.core.playbook.steps import refresh_containment
+from kinkyu.core.playbook.tasks import complete_task, open_task, recheck_items
+from kinkyu.core.timespan import shift
+
+_RESULTS: dict[str, CommandResult] = {"done": "done", "failed": "failed", "declined": "declined"}
+
+
+def follow_up(ctx: Ctx, entry: TimelineEntry) -> None:
+    """Apply a follow-up entry once: record it, then act on each of its requests."""
+    fu = parse(entry)
+    if fu.key in ctx.seen:
+        return
+    ctx.seen.add(fu.key)
+    ctx.run.seen.append(fu.key)
+    ctx.log(
+        f"{fu.kind} received" + (f" ({fu.raw_kind})" if fu.kind != fu.raw_kind else ""),
+        fu.kind,
+        fu.data,
+        who=fu.who,
+        ts=fu.ts,
+    )
+    for request in fu.requests:
+        _act(ctx, fu, request)
+
+
+def _act(ctx: Ctx, fu: FollowUp, request: Request) -> None:  # one case per request type
+    who, ts = fu.who, fu.ts
+    match request:
+        case Delivered():
+            delivered(ctx, request, ts)
+        case Acknowledged(step=step_id):
+            acknowledge(ctx, step_id, who, ts)
+        case Instruction():
+            instruction(ctx, request, who, ts)
+        case Resolution():
+            resolve(ctx, who)
+        case PPCFacts():
+            take_facts(ctx, request)
+        case PPCOverride():
+            override(ctx, request, who, ts)
+        case TriageDecision():
+            decide(ctx, request, who, ts)
+        case CommandResultGiven(command_id=command_id, result=result):
+            command_result(ctx, command_id, result, who, ts)
+        case Supplied(items=items):
+            supply(ctx, items, who, ts)
+        case StepDone(step_id=step_id):
+            step_done(ctx, step_id, who, ts)
+        case TaskDone(task_id=task_id):
+            task = ctx.run.task(task_id)
+            if task is None:
+                ctx.log(f"no task {task_id} on this incident", "note", {}, who=who)
+            elif task.status == "open":
+                complete_task(ctx, task, who=who, ts=ts, how=fu.kind)
+
+
+def acknowledge(ctx: Ctx, step_id: str | None, who: str, ts: datetime) -> None:
+    """The city acknowledged a report (``step_id``; None: every report awaiting it): the report is made."""
+    targets = [
+        s
+        for s in ctx.run.steps
+        if s.status == "sent" and (step_id is None or s.step_id == step_id) and ctx.step_def(s).to == "city"
+    ]
+    for st in targets:
+        st.status = "done"
+        st.done_at = ts
+        if st.kind in CLOCK_STEP_KINDS:
+            city_learned(ctx, ts, "acknowledgement", st.step_id)
+        late = st.due is not None and ts > st.due
+        ctx.log(
+            f"{st.kind} acknowledged by the city" + (" after its due time" if late else ""),
+            "step_done",
+            {"step": st.step_id, "late": late},
+            who=who,
+            ts=ts,
+        )
+
+
+def instruction(ctx: Ctx, given: Instruction, who: str, ts: datetime) -> None:
+    """A city instruction or report request becomes a task, due as given or by the clause or the policy."""
+    run = ctx.run
+    step = next((s for s in run.steps if s.kind == "report_request"), None) if given.report_request else None
+    if step is None:
+        step = next((s for s in run.steps if s.kind == "instructions"), None)
+    step_def = ctx.step_def(step) if step is not None else None
+    due = given.due
+    if due is None and given.within is not None:
+        due = shift(ts, given.within)
+    task_id = given.task_id or f"instruction:{given.event_id or len(run.tasks) + 1}"
+    if due is None:
+        if step_def is not None and step_def.kind == "report_request" and step_def.urgency is not None:
+            due = ctx.due_at(ts, run.policy.within(step_def.urgency), task_id=task_id)
+        else:
+            due = ctx.due_at(ts, run.policy.instruction_within, task_id=task_id)
+    if run.state == CLOSED:
+        reopen(ctx, "a city instruction arrived")
+    title = given.title or (
+        "甲からの報告の求め / report requested by the city" if given.report_request else "甲の指示 / city instruction"
+    )
+    open_task(
+        ctx,
+        task_id=task_id,
+        title=title,
+        owner=given.owner or "contractor",
+        due=due,
+        source="report_request" if given.report_request else "city_instruction",
+        step_id=step.step_id if step is not None else None,
+        who=who,
+    )
+
+
+def command_result(ctx: Ctx, command_id: str, result: str, who: str, ts: datetime) -> None:
+    """A containment command's result; a failure escalates once; the step is done when all have one."""
+    cmd = ctx.run.command(command_id)
+    if cmd is None:
+        ctx.log(f"no containment command {command_id[:ID_LIMIT]} on this incident", "note", {}, who=who)
+        return
+    status = _RESULTS.get(result)
+    if status is None:
+        ctx.log(f"containment result for {command_id} not understood (done, failed, declined)", "note", {}, who=who)
+        return
+    cmd.status = status
+    cmd.result_at = ts
+    ctx.log(
+        f"containment {cmd.command.action} on {cmd.command.target_type} {cmd.command.target}: {result}",
+        "containment_result",
+        {"command_id": command_id, "result": result},
+        who=who,
+        ts=ts,
+    )
+    if status == "failed" and not cmd.escalated:
+        cmd.escalated = True
+        ctx.escalate("containment_failed", step_id=cmd.command.step_id)
+    st = ctx.run.step(cmd.command.step_id)
+    if st is not None:
+        refresh_containment(ctx, st, ts)
+
+
+def step_done(ctx: Ctx, step_id: str, who: str, ts: datetime) -> None:
+    """A step done another way (a report by phone, recovery, the city's publication); its task with it."""
+    st = ctx.run.step(step_id)
+    if st is None or st.status not in UNFINISHED or st.kind in {"triage", "closure"}:
+        ctx.log(f"step {step_id[:ID_LIMIT]} cannot be marked done here", "note", {}, who=who)
+        return
+    st.status = "done"
+    st.done_at = ts
+    if st.kind in CLOCK_STEP_KINDS:
+        # A report made another way (by phone) reached the city too.
+        city_learned(ctx, ts, "step_done", st.step_id)
+    late = st.due is not None and ts > st.due
+    ctx.log(
+        f"step {step_id} done" + (" after its due time" if late else ""),
+        "step_done",
+        {"step": step_id, "late": late},
+        who=who,
+        ts=ts,
+    )
+    task = ctx.run.task(step_id)
+    if task is not None and task.status == "open":
+        complete_task(ctx, task, who=who, ts=ts, how="step done")
+
+
+def supply(ctx: Ctx, items: tuple[str, ...], who: str, ts: datetime) -> None:
+    """Report items now known (追完): their tasks close and the city gets a supplementary report."""
+    for item in items:
+        if item not in ctx.run.supplied:
+            ctx.run.supplied.append(item)
+    recheck_items(ctx, who=who, ts=ts)

@@ -1,0 +1,383 @@
+"""A run's state: the incident's facts, the steps, tasks and commands, and the timeline.
+
+Plain data with its JSON form (:meth:`PlaybookRun.to_json`, what a stage
+persists) and the queries the machine and the reports ask of it; how the
+state changes is the business of the modules above (:mod:`.lifecycle`,
+:mod:`.steps`, :mod:`.follow_ups`, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from kinkyu.core.incident import Incident, TimelineEntry
+from kinkyu.core.legal import Rule8Items
+from kinkyu.core.playbook.codec import decode, encode
+from kinkyu.core.playbook.containment import ContainmentCommand, Targets
+from kinkyu.core.playbook.definition import Playbook
+from kinkyu.core.playbook.exceptions import PlaybookRunError
+from kinkyu.core.playbook.keys import ids
+from kinkyu.core.playbook.policy import ResponsePolicy
+from kinkyu.core.playbook.ppc import PPCState, Rule8Facts, end_of_day, known_items, reminder_effect_id, rule8_json
+from kinkyu.core.playbook.states import (
+    CLOSED,
+    NEW,
+    CommandStatus,
+    Outcome,
+    RunState,
+    StepKind,
+    StepStatus,
+    TaskSource,
+    TaskStatus,
+    TriageState,
+)
+from kinkyu.core.timespan import CalendarRangeError, jst_date
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class StepRun(msgspec.Struct):
+    """A step's progress in one run."""
+
+    step_id: str
+    kind: StepKind
+    status: StepStatus = "waiting"
+    due: datetime | None = None
+    started_at: datetime | None = None
+    sent_at: datetime | None = None
+    done_at: datetime | None = None
+    missed: bool = False
+    ack_escalated: bool = False
+    next_due: datetime | None = None
+    sent: int = 0
+    note: str | None = None
+
+
+class Task(msgspec.Struct):
+    """Something a person must do: a city instruction, a missing report item, recovery, and so on.
+
+    ``source`` is ``city_instruction``, ``report_request``, ``report_item`` or
+    ``step``; ``status`` ``open``, ``done`` or ``cancelled``. Open tasks block
+    closure.
+    """
+
+    task_id: str
+    title: str
+    owner: str
+    due: datetime | None
+    source: TaskSource
+    step_id: str | None
+    created_at: datetime
+    status: TaskStatus = "open"
+    done_at: datetime | None = None
+    done_by: str | None = None
+    missed: bool = False
+    item: str | None = None
+
+
+class CommandRun(msgspec.Struct):
+    """A containment command and its result: ``proposed``, ``done``, ``failed`` or ``declined``."""
+
+    command: ContainmentCommand
+    status: CommandStatus = "proposed"
+    result_at: datetime | None = None
+    escalated: bool = False
+
+
+class Facts(msgspec.Struct):
+    """What the incident record says, as far as the run uses it (no free text)."""
+
+    origin: str
+    kind: str
+    rules: list[str]
+    actor: str | None
+    system: str | None
+    severity: str
+    first_event_ts: datetime
+    last_event_ts: datetime
+    discovered_at: datetime | None
+    finding_ids: list[str]
+    event_ids: list[str]
+    records: int
+    data_items: list[str]
+    has_location: bool
+    has_summary: bool
+    source_ips: list[str] = []
+    devices: list[str] = []
+
+    @property
+    def targets(self) -> Targets:
+        """What containment can act on."""
+        return Targets(self.actor, self.system, tuple(self.source_ips), tuple(self.devices))
+
+
+def facts_of(record: dict[str, Any]) -> Facts:
+    """The facts of an ``incidents`` record (``Incident.to_json()``) a run reads; no free text."""
+    try:
+        inc = Incident.from_json(record)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlaybookRunError(f"not an incident record (Incident.to_json()): {type(exc).__name__} {exc}") from exc
+    return Facts(
+        origin=inc.origin,
+        kind=inc.kind,
+        rules=list(inc.rules),
+        actor=inc.actor,
+        system=inc.system,
+        severity=inc.severity.value,
+        first_event_ts=inc.first_event_ts,
+        last_event_ts=inc.last_event_ts,
+        discovered_at=inc.discovered_at,
+        finding_ids=list(inc.finding_ids),
+        event_ids=list(inc.event_ids),
+        records=inc.records,
+        data_items=list(inc.data_items),
+        has_location=bool(inc.place),
+        # Whether a person described what happened; the description itself is in the sealed evidence only.
+        has_summary=inc.has_summary,
+        # Not on today's Incident; read when a record carries them (containment targets).
+        source_ips=ids(record.get("source_ips")),
+        devices=ids(record.get("devices")),
+    )
+
+
+@dataclass(slots=True)
+class PlaybookRun:
+    """One incident's playbook run: state, steps, tasks, commands and the append-only timeline.
+
+    The playbook and the policy in force when the run started travel with it,
+    so a playbook edited or a profile reloaded mid-incident does not change the
+    rules of an incident already running.
+    """
+
+    incident_id: str
+    contract_id: str
+    jurisdiction: str
+    playbook: Playbook
+    policy: ResponsePolicy
+    opened_at: datetime
+    learned_at: datetime
+    contract_ends: date
+    contract_ended: bool
+    facts: Facts
+    state: RunState = NEW
+    outcome: Outcome | None = None
+    triage: TriageState = "pending"
+    triage_reason: str | None = None
+    confirmed_at: datetime | None = None
+    possible: bool = False
+    steps: list[StepRun] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    commands: list[CommandRun] = field(default_factory=list)
+    supplied: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    escalations: int = 0
+    seals: int = 0
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    ppc: PPCState = field(default_factory=PPCState)
+
+    # -- queries ---------------------------------------------------------------
+
+    def step(self, step_id: str) -> StepRun | None:
+        """The run's state of ``step_id`` (None when the step does not apply to this incident)."""
+        return next((s for s in self.steps if s.step_id == step_id), None)
+
+    def task(self, task_id: str) -> Task | None:
+        """The task ``task_id``, if any."""
+        return next((t for t in self.tasks if t.task_id == task_id), None)
+
+    def open_tasks(self) -> list[Task]:
+        """Tasks still open: each blocks closure."""
+        return [t for t in self.tasks if t.status == "open"]
+
+    def command(self, command_id: str) -> CommandRun | None:
+        """The containment command ``command_id``, if any."""
+        return next((c for c in self.commands if c.command.command_id == command_id), None)
+
+    @property
+    def closed(self) -> bool:
+        """True once the incident is closed."""
+        return self.state == CLOSED
+
+    def clock_step(self) -> StepRun | None:
+        """The report step whose delivery starts the city's clock (the first report, else the written one)."""
+        for kind in ("first_report", "written_report"):
+            st = next((s for s in self.steps if s.kind == kind), None)
+            if st is not None:
+                return st
+        return None
+
+    def contractor_within(self) -> timedelta | None:
+        """The time the first report's clause word allows the contractor (None: no word, the default)."""
+        st = self.clock_step()
+        if st is None:
+            return None
+        step = self.playbook.step(st.step_id)
+        return self.policy.within(step.urgency) if step.urgency is not None else None
+
+    def rule8_facts(self) -> Rule8Facts:
+        """What the nine Rule 8(1) items are built from: the run's codes, counts and dates."""
+        f = self.facts
+        a = self.ppc.assessment
+        publication = next((s for s in self.steps if s.kind == "publication"), None)
+        prevention = next((s for s in self.steps if s.kind == "recurrence_prevention"), None)
+        latest = a.overrides[-1] if a is not None and a.overrides else None
+        return Rule8Facts(
+            origin=f.origin,
+            kind=f.kind,
+            rules=tuple(f.rules),
+            occurred_at=f.first_event_ts,
+            discovered_at=f.discovered_at or self.learned_at,
+            data_items=tuple(known_items(f.data_items)),
+            people=a.people if a is not None else None,
+            contractor_triggers=tuple(t.value for t in a.contractor.fired) if a is not None else (),
+            city_triggers=tuple(t.value for t in a.city.fired) if a is not None else (),
+            assessed=a is not None,
+            encrypted_exempt=a.encrypted_exempt if a is not None else False,
+            decided=latest.reportable if latest is not None else None,
+            publication_done=(
+                jst_date(publication.done_at)
+                if publication is not None and publication.status == "done" and publication.done_at is not None
+                else None
+            ),
+            prevention_done=(
+                jst_date(prevention.done_at)
+                if prevention is not None and prevention.status == "done" and prevention.done_at is not None
+                else None
+            ),
+            prevention_active=prevention is not None and prevention.status == "active",
+            commands=len(self.commands),
+            commands_done=sum(1 for c in self.commands if c.status == "done"),
+            seals=self.seals,
+            possible=self.possible,
+        )
+
+    def rule8(self) -> Rule8Items:
+        """The nine Rule 8(1) items as far as the run knows them: categories, counts, dates; the rest 調査中.
+
+        People's free text (cause, secondary harm, measures) never reaches a
+        run; the written report adds it (:mod:`kinkyu.reports.model`).
+        """
+        return self.rule8_facts().items()
+
+    def ppc_dues(self) -> list[datetime]:
+        """The city's PPC report deadlines (end of each due day), while it is (or may be) reportable."""
+        if self.triage == "dismissed" or self.outcome == "dismissed":
+            return []
+        return [end_of_day(r.due) for r in self.ppc.reminders()]
+
+    def ppc_json(self) -> dict[str, Any]:
+        """The national report as the run's JSON carries it (``"ppc"``); see :mod:`kinkyu.core.playbook.ppc`."""
+        p = self.ppc
+        out = p.to_json()
+        dl = p.deadlines()
+        out["deadlines"] = (
+            {
+                "learned": dl.learned.isoformat(),
+                "preliminary_reminder": dl.preliminary_reminder.isoformat(),
+                "preliminary_due": dl.preliminary_due.isoformat(),
+                "final_due": dl.final_due.isoformat(),
+                "final_days": dl.final_days,
+                "improper_purpose": dl.improper_purpose,
+            }
+            if dl is not None
+            else None
+        )
+        try:
+            status = p.contractor(self.learned_at, self.contractor_within())
+        except CalendarRangeError:
+            out["contractor"] = None  # its due time is out of range: unknown (要確認), not a reason to fail
+        else:
+            out["contractor"] = {
+                "discovered_at": status.discovered_at.isoformat(),
+                "due_at": status.due_at.isoformat(),
+                "reported_at": _iso(status.reported_at),
+                "state": status.state.value,
+                "released": status.released,
+                "reported_late": status.reported_late,
+            }
+        out["reminders"] = [
+            {
+                "report": r.report,
+                "at": r.at.isoformat(),
+                "due": r.due.isoformat(),
+                "effect_id": reminder_effect_id(self.incident_id, r),
+                "sent": reminder_effect_id(self.incident_id, r) in p.reminded,
+            }
+            for r in p.reminders()
+        ]
+        out["rule8"] = rule8_json(self.rule8())
+        return out
+
+    # -- snapshots -------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """All state as JSON-able data; :meth:`from_json` resumes from it."""
+        return {
+            "v": 1,
+            "incident_id": self.incident_id,
+            "contract_id": self.contract_id,
+            "jurisdiction": self.jurisdiction,
+            "playbook": self.playbook.model_dump(mode="json"),
+            "policy": self.policy.model_dump(mode="json"),
+            "opened_at": self.opened_at.isoformat(),
+            "learned_at": self.learned_at.isoformat(),
+            "contract_ends": self.contract_ends.isoformat(),
+            "contract_ended": self.contract_ended,
+            "facts": encode(self.facts),
+            "state": self.state,
+            "outcome": self.outcome,
+            "triage": self.triage,
+            "triage_reason": self.triage_reason,
+            "confirmed_at": _iso(self.confirmed_at),
+            "possible": self.possible,
+            "steps": [encode(s) for s in self.steps],
+            "tasks": [encode(t) for t in self.tasks],
+            "commands": [encode(c) for c in self.commands],
+            "supplied": list(self.supplied),
+            "seen": list(self.seen),
+            "escalations": self.escalations,
+            "seals": self.seals,
+            "timeline": [e.to_json() for e in self.timeline],
+            "ppc": self.ppc_json(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PlaybookRun:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            incident_id=d["incident_id"],
+            contract_id=d["contract_id"],
+            jurisdiction=d["jurisdiction"],
+            playbook=Playbook.model_validate(d["playbook"]),
+            policy=ResponsePolicy.model_validate(d["policy"]),
+            opened_at=datetime.fromisoformat(d["opened_at"]),
+            learned_at=datetime.fromisoformat(d["learned_at"]),
+            contract_ends=date.fromisoformat(d["contract_ends"]),
+            contract_ended=d["contract_ended"],
+            facts=decode(Facts, d["facts"]),
+            state=d["state"],
+            outcome=d["outcome"],
+            triage=d["triage"],
+            triage_reason=d["triage_reason"],
+            confirmed_at=_dt(d["confirmed_at"]),
+            possible=d["possible"],
+            steps=[decode(StepRun, s) for s in d["steps"]],
+            tasks=[decode(Task, t) for t in d["tasks"]],
+            commands=[decode(CommandRun, c) for c in d["commands"]],
+            supplied=list(d["supplied"]),
+            seen=list(d["seen"]),
+            escalations=d["escalations"],
+            seals=d["seals"],
+            timeline=[TimelineEntry.from_json(e) for e in d["timeline"]],
+            ppc=PPCState.from_json(d.get("ppc")),
+        )

@@ -231,7 +231,7 @@ async def _serve(settings: Any, on_listening: Callable[[str], None]) -> int:
 
     from kinkyu.console.app import make_console_app  # noqa: PLC0415
     from kinkyu.console.producer import KafkaEventProducer  # noqa: PLC0415
-    from kinkyu.notifiers.ack_server import bound_port  # noqa: PLC0415
+    from kinkyu.web.server import listening_port  # noqa: PLC0415
 
     producer = KafkaEventProducer(settings.broker, settings.topic_prefix, timeout=settings.send_timeout)
     app = make_console_app(settings, producer=producer)
@@ -243,7 +243,8 @@ async def _serve(settings: Any, on_listening: Callable[[str], None]) -> int:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104  # compared, not bound
-        on_listening(f"http://{host}:{bound_port(runner)}")
+        # A TCP site always has a port (0 asks for a free one, and this reads which).
+        on_listening(f"http://{host}:{listening_port(runner) or settings.port}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

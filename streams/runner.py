@@ -344,6 +344,31 @@ def _demo_links(notify: NotifierSettings, console_url: str) -> NotifierSettings:
     return notify.model_copy(update=update) if update else notify
 
 
+def _demo_logins(users: Path) -> list[tuple[str, str, str]] | str:
+    """``kinkyu console demo-users``: the demo users file written, (role, username, password) of each, or why not.
+
+    The console's own command writes it (the worker's package knows nothing of console users); the passwords
+    come back over a pipe and are printed once, by the caller.
+    """
+    try:
+        done = subprocess.run(  # noqa: S603  # our own command, with the interpreter running us
+            [sys.executable, "-m", "kinkyu", "console", "demo-users", "--users", str(users)],
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the demo users could not be written ({type(exc).__name__})"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return said[-1].removeprefix("kinkyu: ") if said else f"kinkyu console demo-users exited {done.returncode}"
+    try:
+        rows = [orjson.loads(line) for line in done.stdout.splitlines() if line.strip()]
+        return [(str(r["role"]), str(r["username"]), str(r["password"])) for r in rows]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "kinkyu console demo-users printed no logins"
+
+
 def _start_console(
     settings: WorkerSettings, notify: NotifierSettings, port: int, log_path: Path
 ) -> tuple[subprocess.Popen[bytes], str, list[tuple[str, str, str]]] | str:
@@ -352,14 +377,10 @@ def _start_console(
     The console is its own process (as in production): it reads the store the worker writes and produces to the
     same broker. Its users file gets fresh random passwords every run; they are printed once, here.
     """
-    from kinkyu.console.exceptions import ConsoleConfigError  # noqa: PLC0415  # argon2 loads only for the demo
-    from kinkyu.console.users import write_demo_logins  # noqa: PLC0415
-
     users = settings.data_dir / "console" / "users.yaml"
-    try:
-        logins: list[tuple[str, str, str]] = [(x.role, x.username, x.password) for x in write_demo_logins(users)]
-    except ConsoleConfigError as exc:
-        return str(exc)
+    logins = _demo_logins(users)
+    if isinstance(logins, str):
+        return logins
     env = dict(os.environ)
     env.update(
         {

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 
 from kinkyu.core.ack import MIN_SECRET_BYTES, AckClaim, AckTokenError, verify_ack_token
+from kinkyu.core.timefmt import utcnow
 from kinkyu.notifiers.exceptions import NotifierError
 from kinkyu.web.ack_pages import (
     HEADERS,
@@ -49,15 +50,11 @@ class UnknownMessageError(NotifierError):
     """``on_ack`` does not know the message a valid token names (e.g. past the outbox's retention)."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def make_ack_app(
     secret: str | bytes,
     on_ack: AckHandler,
     *,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """The acknowledgement app: ``GET /ack/{token}`` (a confirmation page), ``POST`` (records), ``GET /health``.
 

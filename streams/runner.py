@@ -31,6 +31,7 @@ from kinkyu.core.freetext import REPLACEMENT, neutralise
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookError
+from kinkyu.core.timefmt import jst_date
 from kinkyu.evidence.demo_keys import demo_keys
 from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.logs import setup_logging
@@ -505,10 +506,6 @@ def _placement_keeps(policy: ContractPolicy | None, dates: set[date], last: date
     return hours is None or all(is_working_day(hours, d) == is_working_day(hours, d + delta) for d in dates)
 
 
-def _jst_date(when: datetime) -> date:
-    return when.astimezone(JST).date()
-
-
 def dated_sample(
     files: list[tuple[str, Path]], now: datetime, policies: Mapping[str, ContractPolicy]
 ) -> tuple[list[tuple[str, list[bytes]]], timedelta]:
@@ -532,7 +529,7 @@ def dated_sample(
             if ts is None:
                 lines.append(line)
                 continue
-            days.setdefault(str(obj.get("contract_id")), set()).add(_jst_date(ts))
+            days.setdefault(str(obj.get("contract_id")), set()).add(jst_date(ts))
             last = ts if last is None else max(last, ts)
             lines.append(obj)
         parsed.append((name, lines))

@@ -31,7 +31,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -75,6 +75,7 @@ from kinkyu.core.evidence import key_from_config
 from kinkyu.core.freetext import neutralise_value
 from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import Playbook
+from kinkyu.core.timefmt import utcnow
 from kinkyu.evidence.anchor import AnchorPublisher, AnchorSource, KafkaAnchorSource
 from kinkyu.evidence.exceptions import EvidenceAnchorError, EvidenceError
 from kinkyu.evidence.settings import integrity_keyring
@@ -158,10 +159,6 @@ class Console:
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
 USER: web.RequestKey[User | None] = web.RequestKey("user")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _environment() -> jinja2.Environment:
@@ -1160,7 +1157,7 @@ def make_console_app(
     playbooks: Mapping[str, Playbook] | None = None,
     acks: AckRecorder | None = None,
     anchors: AnchorSource | None = None,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """The console application. Raises ConsoleConfigError / ContractError / PlaybookError for unusable settings.
 

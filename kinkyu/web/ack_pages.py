@@ -12,7 +12,7 @@ from datetime import datetime
 from aiohttp import web
 
 from kinkyu.core.ack import AckClaim
-from kinkyu.core.model import JST
+from kinkyu.core.timefmt import jst_text
 
 HEADERS = {  # every answer of an acknowledgement link, the health check included
     "Cache-Control": "no-store",
@@ -41,10 +41,6 @@ def _page(  # noqa: PLR0917 - one page, two languages: the arguments read in the
 </html>
 """
     return web.Response(status=status, text=text, content_type="text/html", charset="utf-8", headers=HEADERS)
-
-
-def _jst(ts: datetime) -> str:
-    return f"{ts.astimezone(JST):%Y-%m-%d %H:%M} JST"
 
 
 def refused_page(reason: str) -> web.Response:
@@ -98,8 +94,8 @@ def recorded_page(incident_id: str, now: datetime) -> web.Response:
         200,
         "受領確認しました",
         "Acknowledged",
-        f"インシデント {incident_id} のメッセージの受領を記録しました（{_jst(now)}）。ありがとうございました。",
-        f"Your receipt of the message on incident {incident_id} is recorded ({_jst(now)}). Thank you.",
+        f"インシデント {incident_id} のメッセージの受領を記録しました（{jst_text(now)}）。ありがとうございました。",
+        f"Your receipt of the message on incident {incident_id} is recorded ({jst_text(now)}). Thank you.",
     )
 
 

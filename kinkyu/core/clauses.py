@@ -22,16 +22,11 @@ Documents and how articles are written:
 
 from __future__ import annotations
 
+from kinkyu.core.jurisdictions import CITY_NAMES
 from kinkyu.core.model import Clause
 
-CITY_NAMES: dict[str, str] = {
-    "okayama": "岡山市",
-    "chiba": "千葉市",
-    "yachiyo": "八千代市",
-    "koganei": "小金井市",
-    "toyota": "豊田市",
-    "shinagawa": "品川区",
-}
+__all__ = ["CITY_NAMES", "CLAUSES", "clauses_for"]
+
 
 _CHIBA_ONLINE = "千葉市 オンライン結合基準"
 _YACHIYO_ONLINE = "八千代市 オンライン結合基準"

@@ -24,11 +24,11 @@ from pydantic import (
 from kinkyu.core.duration import Duration
 from kinkyu.core.duration import parse_duration as parse_duration  # noqa: PLC0414  # re-exported: the playbook run reads it here
 from kinkyu.core.freetext import data_item_code
+from kinkyu.core.jurisdictions import JURISDICTIONS as JURISDICTIONS  # noqa: PLC0414  # re-exported
+from kinkyu.core.jurisdictions import Jurisdiction as Jurisdiction  # noqa: PLC0414  # re-exported
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.policy import ResponsePolicy
 
-Jurisdiction = Literal["okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa"]
-JURISDICTIONS: tuple[Jurisdiction, ...] = ("okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

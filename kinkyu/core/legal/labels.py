@@ -59,6 +59,14 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "detection": ("アクセスログ監視による検知", "detected by access-log monitoring"),
 }
 
+# Incident severities (kinkyu.core.model.Severity), as mail, reports and the console show them.
+SEVERITY_LABELS: dict[str, tuple[str, str]] = {
+    "low": ("低", "low"),
+    "medium": ("中", "medium"),
+    "high": ("高", "high"),
+    "critical": ("重大", "critical"),
+}
+
 # Detection rules (shared/spec/rules.md).
 RULE_LABELS: dict[str, tuple[str, str]] = {
     "unregistered-actor": ("未登録の者によるアクセス", "access by an unregistered account"),

@@ -36,6 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kinkyu.core.duration import MAX_DURATION
 from kinkyu.core.duration import TOO_LONG as _TOO_LONG
 from kinkyu.core.duration import BoundedDuration as Duration
+from kinkyu.core.evidence import DEFAULT_WINDOW
+from kinkyu.core.legal.deadlines import DEFAULT_CONTRACTOR_WITHIN
 from kinkyu.core.legal.labels import KIND_LABELS, RULE_LABELS
 
 UrgencyWord = Literal["直ちに", "速やかに", "遅滞なく"]
@@ -49,7 +51,7 @@ FILED_KINDS: frozenset[str] = frozenset(k for k in KIND_LABELS if k != "detectio
 
 
 DEFAULT_URGENCY: dict[UrgencyWord, timedelta] = {
-    "直ちに": timedelta(hours=1),
+    "直ちに": DEFAULT_CONTRACTOR_WITHIN,
     "速やかに": timedelta(hours=24),
     "遅滞なく": timedelta(days=3),
 }
@@ -118,7 +120,7 @@ class ResponsePolicy(BaseModel):
     triage_kinds: list[str] = Field(default_factory=lambda: ["complaint", "other"])
     report_when_triage_missed: bool = False
     auto_contain: list[str] = Field(default_factory=list)
-    evidence_window: Duration = timedelta(hours=1)
+    evidence_window: Duration = DEFAULT_WINDOW
     ack_timeout: Duration = timedelta(minutes=30)
     progress_interval: Duration = timedelta(days=7)
     instruction_within: Duration = timedelta(hours=24)

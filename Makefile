@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test check lint typecheck unit integration browser bench fuzz fmt clean
+.PHONY: install run test check lint typecheck imports unit integration browser bench fuzz fmt clean
 
 $(STAMP): pyproject.toml scripts/system-deps.sh
 	sh scripts/system-deps.sh
@@ -21,7 +21,7 @@ run: $(STAMP) ## embedded broker + worker + bundled sample; prints incidents as 
 test: check ## lint, type-check, then every test tier (pure, agents, integration on a real broker, browser)
 	$(BIN)/pytest -q
 
-check: lint typecheck ## static checks only
+check: lint typecheck imports ## static checks only
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,6 +29,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+imports: $(STAMP) ## the layers in pyproject.toml's [tool.importlinter]: the core imports no edge, edges no sideways
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

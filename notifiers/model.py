@@ -30,6 +30,7 @@ from kinkyu.core.model import Severity
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.effects import EscalateReason, NotifyKind
 from kinkyu.core.playbook.policy import UrgencyWord
+from kinkyu.core.timefmt import iso
 from kinkyu.notifiers.exceptions import RenderError
 
 Lang = Literal["ja", "en"]
@@ -277,10 +278,6 @@ class IncidentFacts(BaseModel):
         return self.data_items_withheld + sum(1 for i in self.data_items if not i)
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
-
-
 @dataclass(frozen=True, slots=True)
 class OutboundEmail:
     """A rendered e-mail: what the SMTP transport sends, and what the outbox stores to resend identically.
@@ -362,7 +359,7 @@ class DeliveryResult:
         return {
             "key": self.key,
             "channel": self.channel,
-            "delivered_at": _iso(self.delivered_at),
+            "delivered_at": iso(self.delivered_at),
             "detail": self.detail,
             "attempts": self.attempts,
         }

@@ -29,7 +29,7 @@ notification is still recognised as a duplicate.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from kinkyu.core.escalation import EscalationError, EscalationState
@@ -44,16 +44,13 @@ from kinkyu.core.outbox import (
     recover,
     succeeded,
 )
+from kinkyu.core.timefmt import utcnow
 from kinkyu.notifiers.exceptions import OutboxJournalError
 from kinkyu.notifiers.journal import Journal
 
 log = logging.getLogger("kinkyu.notifier.outbox")
 
 DEFAULT_RETENTION = timedelta(days=30)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class OutboxStore:
@@ -71,7 +68,7 @@ class OutboxStore:
         self.backoff = backoff or Backoff()
         self._journal = Journal(path)
         try:
-            self.outbox, self.recovered = self._replay(now or _utcnow(), retention)
+            self.outbox, self.recovered = self._replay(now or utcnow(), retention)
         except BaseException:
             self._journal.close()
             raise
@@ -171,7 +168,7 @@ class ChainStore:
         self.path = path
         self._journal = Journal(path)
         try:
-            self._chains = self._replay(now or _utcnow(), retention)
+            self._chains = self._replay(now or utcnow(), retention)
         except BaseException:
             self._journal.close()
             raise

@@ -36,7 +36,7 @@ from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import Contact, ContractProfile
 from kinkyu.core.escalation import Purpose, contact_for, parse_ref
 from kinkyu.core.freetext import neutralise, neutralise_value
-from kinkyu.core.legal.labels import item_labels, kind_label, rule_label
+from kinkyu.core.legal.labels import SEVERITY_LABELS, item_labels, kind_label, rule_label
 from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
 from kinkyu.core.legal.triggers import Trigger, people_count
 from kinkyu.core.model import JST
@@ -77,12 +77,6 @@ REASON_LABELS: dict[str, tuple[str, str]] = {
     "deadline_missed": ("期限超過", "deadline missed"),
     "no_acknowledgement": ("受領確認なし", "not acknowledged"),
     "containment_failed": ("被害拡大防止措置の失敗", "containment failed"),
-}
-SEVERITY_LABELS: dict[str, tuple[str, str]] = {
-    "low": ("低", "low"),
-    "medium": ("中", "medium"),
-    "high": ("高", "high"),
-    "critical": ("重大", "critical"),
 }
 URGENCY_LABELS: dict[str, tuple[str, str]] = {
     "直ちに": ("直ちに", "immediately (直ちに)"),

@@ -47,7 +47,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,6 +61,7 @@ from kinkyu.core.escalation import EscalationState, Send, Side, chain_for, conta
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.outbox import Backoff, OutboxEntry, idempotency_key, new_entry
 from kinkyu.core.playbook import Playbook
+from kinkyu.core.timefmt import utcnow
 from kinkyu.notifiers.ack_server import UnknownMessageError, make_ack_app
 from kinkyu.notifiers.exceptions import (
     NotifierError,
@@ -92,10 +93,6 @@ _CITY_REPORT_KINDS = frozenset(
 )
 # Transport errors that mean the server, not the message: the rest of the pass waits.
 _SERVER_DOWN = frozenset({"connection", "timeout", "smtp-auth", "smtp-unsupported"})
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class EmailSender(Protocol):
@@ -213,7 +210,7 @@ class Notifier:
         playbooks: Mapping[str, Playbook] | None = None,
         on_timeline: TimelineCallback | None = None,
         on_ack_event: AckEventCallback | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         email_domain: str = "kinkyu.invalid",
     ) -> None:
         self.settings = settings

@@ -100,7 +100,7 @@ class _TableManager(TableManager):
 def _topic_configs(topic: str, topics: Topics, compacted: set[str]) -> dict[str, str]:
     configs = {"cleanup.policy": "compact"} if topic in compacted else {}
     if topic == topics.checkpoints:
-        # One record per partition holds its whole engine state (see streams.sink.CHECKPOINT_MAX_BYTES).
+        # One record per partition holds its whole engine state (see kinkyu.bus.sink.CHECKPOINT_MAX_BYTES).
         configs["max.message.bytes"] = str(CHECKPOINT_MAX_BYTES)
     return configs
 

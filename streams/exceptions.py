@@ -1,16 +1,19 @@
-"""Errors of the Kafka edge."""
+"""Errors of the Kafka edge.
+
+:class:`BrokerError` and :class:`RecordRejectedError` belong to the broker seam the
+console shares (:mod:`kinkyu.bus.exceptions`) and are re-exported here.
+"""
 
 from __future__ import annotations
 
+from kinkyu.bus.exceptions import BrokerError, RecordRejectedError
 from kinkyu.exceptions import KinkyuError, MalformedEventError
+
+__all__ = ["BrokerError", "OutputEncodeError", "RecordRejectedError", "StreamsError", "TopicLayoutError"]
 
 
 class StreamsError(KinkyuError):
     """Base of the Kafka edge's errors."""
-
-
-class BrokerError(StreamsError):
-    """The broker cannot be reached, started or used; the message says what to check."""
 
 
 class TopicLayoutError(StreamsError):
@@ -30,15 +33,3 @@ class OutputEncodeError(StreamsError, MalformedEventError):
             f"{what} it produced cannot be written as JSON "
             "(a number beyond 64 bits, an invalid string or nesting too deep)",
         )
-
-
-class RecordRejectedError(StreamsError):
-    """The producer or the broker refused records for what they are (too large): sending again cannot help.
-
-    ``rejected`` maps each refused record's index in the batch to a reason code
-    (``record-too-large``); every other record of the batch was sent.
-    """
-
-    def __init__(self, rejected: dict[int, str]) -> None:
-        super().__init__(f"{len(rejected)} record(s) refused by the broker: {sorted(set(rejected.values()))}")
-        self.rejected = rejected

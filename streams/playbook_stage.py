@@ -54,7 +54,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -79,7 +79,7 @@ from kinkyu.core.playbook import (
     on_record,
     tick,
 )
-from kinkyu.core.timespan import jst_text
+from kinkyu.core.timefmt import iso, jst_text, parse_dt, utcnow
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.streams.codec import decode_record
 from kinkyu.streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
@@ -103,20 +103,7 @@ _SEAL_RETRY = 30.0  # seconds, times the attempt number
 _TICK_RESEND = 30.0  # seconds before a tick for the same due time is sent again (one may have been lost)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _jst(ts: datetime) -> str:
-    return jst_text(ts, "%Y-%m-%d %H:%M:%S")
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+_SECONDS = "%Y-%m-%d %H:%M:%S"  # a timeline line's times, to the second
 
 
 def incident_fields(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,7 +161,7 @@ class RunState:
 
     def work_due(self) -> datetime | None:
         """When the stage next has something to do for this incident: a deadline or a seal."""
-        times = [t for t in (self.deadline(), *(_dt(p["due"]) for p in self.pending)) if t is not None]
+        times = [t for t in (self.deadline(), *(parse_dt(p["due"]) for p in self.pending)) if t is not None]
         return min(times) if times else None
 
     def to_json(self) -> dict[str, Any]:
@@ -186,8 +173,8 @@ class RunState:
             "incident": self.incident,
             "run": self.run.to_json(),
             "pending": self.pending,
-            "deadline": _iso(self.deadline()),
-            "next": _iso(self.work_due()),
+            "deadline": iso(self.deadline()),
+            "next": iso(self.work_due()),
             "ppc_due": [d.isoformat() for d in self.run.ppc_dues()],
         }
 
@@ -213,8 +200,8 @@ class _Due:
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> _Due:
-        ppc = tuple(t for t in (_dt(v) for v in data.get("ppc_due") or ()) if t is not None)
-        return cls(int(data["version"]), _dt(data.get("deadline")), _dt(data.get("next")), ppc)
+        ppc = tuple(t for t in (parse_dt(v) for v in data.get("ppc_due") or ()) if t is not None)
+        return cls(int(data["version"]), parse_dt(data.get("deadline")), parse_dt(data.get("next")), ppc)
 
 
 def _kind(effect: Effect) -> str:
@@ -246,7 +233,7 @@ class PlaybookStage:
         deadline_warning: float = 900.0,
         on_event: PlaybookCallback | None = None,
         on_fatal: FatalCallback | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         reports: ReportArchive | None = None,
     ) -> None:
         self.bootstrap = bootstrap
@@ -485,7 +472,7 @@ class PlaybookStage:
 
     async def _seal_due(self, state: RunState, now: datetime) -> tuple[list[Effect], bool]:
         """Carry out the seals that are due; the timeline entries they add, and whether ``pending`` changed."""
-        due = [p for p in state.pending if (_dt(p["due"]) or now) <= now]
+        due = [p for p in state.pending if (parse_dt(p["due"]) or now) <= now]
         out: list[Effect] = []
         touched = False
         for pending in due:
@@ -551,7 +538,9 @@ class PlaybookStage:
         phase: str,
         again: datetime | None,
     ) -> TimelineAppended:
-        later = f"; the window is still open: sealed again after {_jst(again)}" if again else ""
+        later = (
+            f"; the window is still open: sealed again after {jst_text(again, '%Y-%m-%d %H:%M:%S')}" if again else ""
+        )
         data = {
             "effect_id": seal.effect_id,
             "phase": phase,
@@ -560,7 +549,7 @@ class PlaybookStage:
             "truncated": result.truncated,
             "since": seal.since.isoformat(),
             "until": seal.until.isoformat(),
-            "again_after": _iso(again),
+            "again_after": iso(again),
         }
         if result.bundle_id is None:
             self.metrics.evidence_seals.labels("empty").inc()

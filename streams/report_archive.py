@@ -30,7 +30,7 @@ from typing import Any
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.playbook import Notify, PlaybookRun
 from kinkyu.exceptions import KinkyuError
-from kinkyu.reports.cli import render_and_store
+from kinkyu.reports.archive import render_and_store
 from kinkyu.reports.store import IncidentStore
 
 log = logging.getLogger("kinkyu.reports.live")
@@ -38,7 +38,7 @@ log = logging.getLogger("kinkyu.reports.live")
 # Written reports the city files: Markdown always, PDF when the renderer and fonts are installed.
 FORMATS = ("md", "pdf")
 
-# (store, incident id, kind, lang, format) -> the stored file; kinkyu.reports.cli.render_and_store.
+# (store, incident id, kind, lang, format) -> the stored file; kinkyu.reports.archive.render_and_store.
 Render = Callable[[IncidentStore, str, str, str, str], Path]
 
 

@@ -31,6 +31,7 @@ from kinkyu.core.freetext import REPLACEMENT, neutralise
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookError
+from kinkyu.core.timefmt import jst_date
 from kinkyu.evidence.demo_keys import demo_keys
 from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.logs import setup_logging
@@ -344,6 +345,31 @@ def _demo_links(notify: NotifierSettings, console_url: str) -> NotifierSettings:
     return notify.model_copy(update=update) if update else notify
 
 
+def _demo_logins(users: Path) -> list[tuple[str, str, str]] | str:
+    """``kinkyu console demo-users``: the demo users file written, (role, username, password) of each, or why not.
+
+    The console's own command writes it (the worker's package knows nothing of console users); the passwords
+    come back over a pipe and are printed once, by the caller.
+    """
+    try:
+        done = subprocess.run(  # noqa: S603  # our own command, with the interpreter running us
+            [sys.executable, "-m", "kinkyu", "console", "demo-users", "--users", str(users)],
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the demo users could not be written ({type(exc).__name__})"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return said[-1].removeprefix("kinkyu: ") if said else f"kinkyu console demo-users exited {done.returncode}"
+    try:
+        rows = [orjson.loads(line) for line in done.stdout.splitlines() if line.strip()]
+        return [(str(r["role"]), str(r["username"]), str(r["password"])) for r in rows]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "kinkyu console demo-users printed no logins"
+
+
 def _start_console(
     settings: WorkerSettings, notify: NotifierSettings, port: int, log_path: Path
 ) -> tuple[subprocess.Popen[bytes], str, list[tuple[str, str, str]]] | str:
@@ -352,14 +378,10 @@ def _start_console(
     The console is its own process (as in production): it reads the store the worker writes and produces to the
     same broker. Its users file gets fresh random passwords every run; they are printed once, here.
     """
-    from kinkyu.console.exceptions import ConsoleConfigError  # noqa: PLC0415  # argon2 loads only for the demo
-    from kinkyu.console.users import write_demo_logins  # noqa: PLC0415
-
     users = settings.data_dir / "console" / "users.yaml"
-    try:
-        logins: list[tuple[str, str, str]] = [(x.role, x.username, x.password) for x in write_demo_logins(users)]
-    except ConsoleConfigError as exc:
-        return str(exc)
+    logins = _demo_logins(users)
+    if isinstance(logins, str):
+        return logins
     env = dict(os.environ)
     env.update(
         {
@@ -484,10 +506,6 @@ def _placement_keeps(policy: ContractPolicy | None, dates: set[date], last: date
     return hours is None or all(is_working_day(hours, d) == is_working_day(hours, d + delta) for d in dates)
 
 
-def _jst_date(when: datetime) -> date:
-    return when.astimezone(JST).date()
-
-
 def dated_sample(
     files: list[tuple[str, Path]], now: datetime, policies: Mapping[str, ContractPolicy]
 ) -> tuple[list[tuple[str, list[bytes]]], timedelta]:
@@ -511,7 +529,7 @@ def dated_sample(
             if ts is None:
                 lines.append(line)
                 continue
-            days.setdefault(str(obj.get("contract_id")), set()).add(_jst_date(ts))
+            days.setdefault(str(obj.get("contract_id")), set()).add(jst_date(ts))
             last = ts if last is None else max(last, ts)
             lines.append(obj)
         parsed.append((name, lines))

@@ -6,7 +6,9 @@ server, security, login, timeout, sender) and ``KINKYU_NOTIFY_*``
 (:class:`notifiers.service.NotifierSettings`: acknowledgement endpoint and
 links, outbox, retries, webhooks). The worker fills in two defaults from
 this module's settings (:func:`streams.app.notifier_settings`): the outbox
-under ``data_dir`` and links pointing at the endpoint's own port.
+under ``data_dir`` and links pointing at the endpoint's own port. The topic
+names (:class:`Topics`) are the broker seam's (:mod:`kinkyu.bus.topics`),
+re-exported here.
 """
 
 from __future__ import annotations
@@ -17,47 +19,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kinkyu.bus.topics import Topics
 from kinkyu.core.bounds import DEFAULT_MAX_SKEW
 from kinkyu.resources import PLAYBOOKS_DIR, SAMPLE_CONTRACTS_DIR
 
-
-class Topics:
-    """The topic names, with an optional prefix (tests use a fresh prefix each)."""
-
-    def __init__(self, prefix: str = "") -> None:
-        self.access_log = f"{prefix}access-log"
-        self.incident_events = f"{prefix}incident-events"
-        self.findings = f"{prefix}findings"
-        self.incidents = f"{prefix}incidents"
-        self.notifications = f"{prefix}notifications"
-        self.dead_letters = f"{prefix}dead-letters"
-        self.checkpoints = f"{prefix}kinkyu-checkpoints"
-        self.containment_commands = f"{prefix}containment-commands"
-        self.playbook_ticks = f"{prefix}playbook-ticks"
-        self.incident_state = f"{prefix}incident-state"
-        # Not in `all`: created compacted by its publisher (kinkyu.evidence.anchor), and the console writes it too.
-        self.anchors = f"{prefix}kinkyu-anchors"
-
-    @property
-    def inputs(self) -> tuple[str, str]:
-        """The two co-partitioned input topics the detection stage consumes."""
-        return (self.access_log, self.incident_events)
-
-    @property
-    def all(self) -> tuple[str, ...]:
-        """Every topic the worker needs."""
-        return (
-            self.access_log,
-            self.incident_events,
-            self.findings,
-            self.incidents,
-            self.notifications,
-            self.dead_letters,
-            self.checkpoints,
-            self.containment_commands,
-            self.playbook_ticks,
-            self.incident_state,
-        )
+__all__ = ["Topics", "WorkerSettings"]
 
 
 class WorkerSettings(BaseSettings):

@@ -31,7 +31,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -40,6 +40,7 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from kinkyu.bus.topics import Topics
 from kinkyu.console import i18n, views
 from kinkyu.console.ack_link import AckRecorder, HttpAckRecorder
 from kinkyu.console.audit import CHAIN as AUDIT_CHAIN
@@ -74,17 +75,17 @@ from kinkyu.core.evidence import key_from_config
 from kinkyu.core.freetext import neutralise_value
 from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import Playbook
+from kinkyu.core.timefmt import utcnow
 from kinkyu.evidence.anchor import AnchorPublisher, AnchorSource, KafkaAnchorSource
 from kinkyu.evidence.exceptions import EvidenceAnchorError, EvidenceError
 from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.evidence.store import EvidenceStore
 from kinkyu.exceptions import ContractError
-from kinkyu.notifiers import ack_server
 from kinkyu.reports.exceptions import ReportError, ReportStoreError
 from kinkyu.reports.model import REPORT_KINDS, StoredIncident
 from kinkyu.reports.store import valid_incident_id
 from kinkyu.resources import bundled
-from kinkyu.streams.settings import Topics
+from kinkyu.web import ack_pages
 
 log = logging.getLogger("kinkyu.console")
 
@@ -158,10 +159,6 @@ class Console:
 CONSOLE: web.AppKey[Console] = web.AppKey("console", Console)
 SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
 USER: web.RequestKey[User | None] = web.RequestKey("user")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _environment() -> jinja2.Environment:
@@ -1075,7 +1072,7 @@ def _claim(request: web.Request) -> Any:
         return verify_ack_token(request.match_info["token"], console.ack_secret, console.clock())
     except AckTokenError as exc:
         log.info("acknowledgement link refused", extra={"reason": exc.reason})
-        return ack_server.refused_page(exc.reason)
+        return ack_pages.refused_page(exc.reason)
 
 
 async def ack_get(request: web.Request) -> web.StreamResponse:
@@ -1083,7 +1080,7 @@ async def ack_get(request: web.Request) -> web.StreamResponse:
     claim = _claim(request)
     if isinstance(claim, web.StreamResponse):
         return claim
-    return ack_server.confirm_page(claim)
+    return ack_pages.confirm_page(claim)
 
 
 async def ack_post(request: web.Request) -> web.StreamResponse:
@@ -1096,12 +1093,12 @@ async def ack_post(request: web.Request) -> web.StreamResponse:
     audited = {"who": "ack-link", "role": claim.recipient.split(":", 1)[0]}
     if status == HTTPStatus.OK:
         await audit(request, "ack.record", claim.incident_id, "allowed", f"link:{claim.recipient}", **audited)
-        return ack_server.recorded_page(claim.incident_id, console.clock())
+        return ack_pages.recorded_page(claim.incident_id, console.clock())
     if status == HTTPStatus.NOT_FOUND:
         await audit(request, "ack.record", claim.incident_id, "refused", "unknown-message", **audited)
-        return ack_server.not_found_page()
+        return ack_pages.not_found_page()
     await audit(request, "ack.record", claim.incident_id, "refused", f"notifier-{status or 'unreachable'}", **audited)
-    return ack_server.unrecorded_page()
+    return ack_pages.unrecorded_page()
 
 
 # -- the application -----------------------------------------------------------------------------------
@@ -1160,7 +1157,7 @@ def make_console_app(
     playbooks: Mapping[str, Playbook] | None = None,
     acks: AckRecorder | None = None,
     anchors: AnchorSource | None = None,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utcnow,
 ) -> web.Application:
     """The console application. Raises ConsoleConfigError / ContractError / PlaybookError for unusable settings.
 

@@ -55,6 +55,7 @@ from kinkyu.core.integrity import (
     compare_with_anchor,
     make_anchor,
 )
+from kinkyu.core.timefmt import utcnow
 
 log = logging.getLogger("kinkyu.console.audit")
 
@@ -80,10 +81,6 @@ MAC_DOMAIN = "kinkyu-console-audit/1"
 CHAIN = "audit/console"  # the anchor's name: one audit log per data volume, shared by its consoles
 CHAIN_BREAK = "audit.chain-break"
 _BREAK = {"who": "kinkyu", "role": "system", "action": CHAIN_BREAK, "target": "audit-log", "outcome": "refused"}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _ts(value: datetime) -> str:
@@ -243,7 +240,7 @@ class AuditLog:
         self,
         path: Path,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
         keyring: Keyring | None = None,
         on_append: Callable[[Anchor], None] | None = None,
         anchored: Callable[[str], Anchor | None] | None = None,

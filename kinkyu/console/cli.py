@@ -78,6 +78,14 @@ def add_console_parser(sub: Any) -> argparse.ArgumentParser:
     add.add_argument(
         "--users", type=Path, help="users YAML (default: $KINKYU_CONSOLE_USERS or <data_dir>/console/users.yaml)"
     )
+    demo = actions.add_parser(
+        "demo-users",
+        help="write the demo users file for `kinkyu run`; print each login as a JSON line (new passwords each time)",
+        description="Replaces the users file with the demo users, each with a fresh random password, and prints "
+        'one JSON object per login on stdout ({"role", "username", "password"}): `kinkyu run` shows them once. '
+        "Never for production. Exit codes: 0 written, 3 the users file cannot be written.",
+    )
+    demo.add_argument("--users", type=Path, required=True, help="the users YAML to write (0600)")
     parser.set_defaults(func=cmd_console)
     return parser
 
@@ -88,6 +96,8 @@ def cmd_console(args: argparse.Namespace) -> int:
         return cmd_hash_password()
     if args.console_command == "add-user":
         return cmd_add_user(args)
+    if args.console_command == "demo-users":
+        return cmd_demo_users(args.users)
     return cmd_serve(args)
 
 
@@ -149,6 +159,25 @@ def cmd_add_user(args: argparse.Namespace) -> int:
         _err(f"user not added: {exc}")
         return EXIT_CONFIG
     print(f"added {record.username} ({record.role}) to {path}")  # noqa: T201  # the command's result
+    return EXIT_OK
+
+
+def cmd_demo_users(path: Path) -> int:
+    """Write the demo users file at ``path`` and print the logins as JSON lines; 3 when it cannot be written."""
+    import orjson  # noqa: PLC0415
+
+    from kinkyu.console.exceptions import ConsoleConfigError  # noqa: PLC0415  # argon2 loads only for this
+    from kinkyu.console.users import write_demo_logins  # noqa: PLC0415
+
+    try:
+        logins = write_demo_logins(path)
+    except ConsoleConfigError as exc:
+        _err(str(exc))
+        return EXIT_CONFIG
+    for login in logins:
+        line = orjson.dumps({"role": login.role, "username": login.username, "password": login.password})
+        sys.stdout.write(line.decode() + "\n")
+    sys.stdout.flush()
     return EXIT_OK
 
 
@@ -231,7 +260,7 @@ async def _serve(settings: Any, on_listening: Callable[[str], None]) -> int:
 
     from kinkyu.console.app import make_console_app  # noqa: PLC0415
     from kinkyu.console.producer import KafkaEventProducer  # noqa: PLC0415
-    from kinkyu.notifiers.ack_server import bound_port  # noqa: PLC0415
+    from kinkyu.web.server import listening_port  # noqa: PLC0415
 
     producer = KafkaEventProducer(settings.broker, settings.topic_prefix, timeout=settings.send_timeout)
     app = make_console_app(settings, producer=producer)
@@ -243,7 +272,8 @@ async def _serve(settings: Any, on_listening: Callable[[str], None]) -> int:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104  # compared, not bound
-        on_listening(f"http://{host}:{bound_port(runner)}")
+        # A TCP site always has a port (0 asks for a free one, and this reads which).
+        on_listening(f"http://{host}:{listening_port(runner) or settings.port}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,7 +2,7 @@
 
 :class:`EventProducer` is the seam (the app takes any implementation; the unit
 tests pass a recording one). :class:`KafkaEventProducer` sends through
-:class:`streams.sink.KafkaSink`, connecting lazily so the console starts (and
+:class:`kinkyu.bus.sink.KafkaSink`, connecting lazily so the console starts (and
 shows incidents) while the broker is down; a form posted then gets
 :class:`BrokerUnavailableError` within ``timeout`` seconds and the page says so.
 """
@@ -15,10 +15,10 @@ from typing import Any, Protocol
 
 import orjson
 
+from kinkyu.bus.exceptions import BrokerError
+from kinkyu.bus.sink import KafkaSink, Record
+from kinkyu.bus.topics import Topics
 from kinkyu.console.exceptions import ConsoleError
-from kinkyu.streams.exceptions import BrokerError
-from kinkyu.streams.settings import Topics
-from kinkyu.streams.sink import KafkaSink, Record
 
 log = logging.getLogger("kinkyu.console.producer")
 
@@ -38,7 +38,7 @@ class EventProducer(Protocol):
 
 
 class KafkaEventProducer:
-    """:class:`EventProducer` over aiokafka (through the worker's :class:`~streams.sink.KafkaSink`)."""
+    """:class:`EventProducer` over aiokafka (through the broker seam's :class:`~kinkyu.bus.sink.KafkaSink`)."""
 
     def __init__(self, bootstrap: str, topic_prefix: str = "", *, timeout: float = 10.0) -> None:
         self.topic = Topics(topic_prefix).incident_events

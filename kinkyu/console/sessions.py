@@ -24,11 +24,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from kinkyu.console.exceptions import ConsoleConfigError
 from kinkyu.console.users import User
+from kinkyu.core.timefmt import utcnow
 
 Lang = Literal["ja", "en"]
 
@@ -41,10 +42,6 @@ DEFAULT_LOGIN_TOKEN_AGE = timedelta(hours=1)
 _MAX_ID_LENGTH = 64
 _MAX_TOKEN_LENGTH = 128  # a login token is ~100 characters
 _CLOCK_STEP_BACK = 60  # seconds a login token may seem to come from the future (the clock stepped back)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _delta(value: timedelta | float) -> timedelta:
@@ -95,7 +92,7 @@ class SessionStore:
         absolute: timedelta | float = DEFAULT_ABSOLUTE,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         max_per_user: int = DEFAULT_MAX_PER_USER,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.idle = _delta(idle)
         self.absolute = _delta(absolute)
@@ -222,7 +219,7 @@ class LoginTokens:
         *,
         secret: bytes | None = None,
         max_age: timedelta | float = DEFAULT_LOGIN_TOKEN_AGE,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._secret = secret or secrets.token_bytes(32)
         self.max_age = _delta(max_age)

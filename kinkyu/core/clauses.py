@@ -1,5 +1,8 @@
 """Which clauses of each jurisdiction a rule relates to (shared/seeds/README.md).
 
+The clauses themselves are kept with each rule's other facts in :mod:`kinkyu.core.rulebook`;
+this module says how they are cited and answers :func:`clauses_for`.
+
 Articles and labels are quoted from the clauses in shared/seeds/; the label is
 a short Japanese gloss a reader can match against the clause text. Where a
 jurisdiction has no clause aimed at what a rule detects, the rule cites that
@@ -22,232 +25,15 @@ Documents and how articles are written:
 
 from __future__ import annotations
 
+from kinkyu.core.jurisdictions import CITY_NAMES
 from kinkyu.core.model import Clause
+from kinkyu.core.rulebook import RULES
 
-CITY_NAMES: dict[str, str] = {
-    "okayama": "岡山市",
-    "chiba": "千葉市",
-    "yachiyo": "八千代市",
-    "koganei": "小金井市",
-    "toyota": "豊田市",
-    "shinagawa": "品川区",
-}
+__all__ = ["CITY_NAMES", "CLAUSES", "clauses_for"]
 
-_CHIBA_ONLINE = "千葉市 オンライン結合基準"
-_YACHIYO_ONLINE = "八千代市 オンライン結合基準"
 
-# General clauses, cited where a jurisdiction has nothing more specific.
-_OKAYAMA_SAFETY = Clause("岡山市 第5条", "保有個人情報の漏えい、滅失、改ざん又は損傷の防止その他の適切な安全管理")
-_CHIBA_SAFETY = Clause("千葉市 第3", "個人情報の漏えい、滅失、改ざん及びき損の防止その他の適切な管理")
-_YACHIYO_SAFETY = Clause("八千代市 第6条", "漏えい、滅失、改ざん及びき損の防止その他個人情報の適切な管理")
-_KOGANEI_SAFETY = Clause("小金井市 第7条", "個人情報の漏えい等の事故の防止その他の適正な管理")
-_TOYOTA_SAFETY = Clause("豊田市 第10条", "個人情報等の適正な管理")
-_SHINAGAWA_ACCESS = Clause("品川区 第12", "個人情報へのアクセス制限等、データ保護に関する措置")
-
-# rule id -> jurisdiction -> clauses.
-CLAUSES: dict[str, dict[str, tuple[Clause, ...]]] = {
-    "unregistered-actor": {
-        "okayama": (Clause("岡山市 第11条第2項", "保有個人情報を取り扱う業務従事者の範囲の限定"),),
-        "chiba": (
-            Clause("千葉市 第4第1項", "従事者を明確にし、その役割とともに発注者に通知"),
-            Clause(f"{_CHIBA_ONLINE}（技術的措置・不正アクセスの排除）(ア)", "無資格者によるアクセスの禁止"),
-        ),
-        "yachiyo": (Clause(f"{_YACHIYO_ONLINE}（技術的措置・不正アクセスの排除）①", "無資格者によるアクセスの禁止"),),
-        "koganei": (Clause("小金井市 第8条", "取扱責任者及び従事者の特定と書面による報告"),),
-        "toyota": (
-            Clause("豊田市 第10条(2)", "作業責任者等以外の者が個人情報等にアクセスできないように措置"),
-            Clause("豊田市 第10条 ⑤", "アクセスできる者を必要最小限とするため取扱者を限定して指定"),
-        ),
-        "shinagawa": (Clause("品川区 第2", "個人情報の取扱いの責任者および業務従事者の明確化"), _SHINAGAWA_ACCESS),
-    },
-    "revoked-credential": {
-        "okayama": (Clause("岡山市 第11条第3項", "退職する業務従事者に対する保有個人情報の返還又は破棄の義務づけ"),),
-        "chiba": (
-            Clause(
-                f"{_CHIBA_ONLINE}（管理的な措置・不当なアクセスの防止）b(c)",
-                "有資格者が資格を失ったときは、直ちにその資格を抹消",
-            ),
-        ),
-        "yachiyo": (
-            Clause(
-                f"{_YACHIYO_ONLINE}（管理的な措置・不当なアクセスの防止）イ(ウ)",
-                "有資格者が資格を失ったときは、直ちに資格を抹消",
-            ),
-        ),
-        "koganei": (Clause("小金井市 第8条", "取扱責任者及び従事者の変更は書面により申請し承認"),),
-        "toyota": (
-            Clause("豊田市 作業責任者等の報告等 ⑦", "作業従事者の変更は変更前に様式2 作業責任者等変更報告書で報告"),
-            Clause("豊田市 第10条(2)", "作業責任者等以外の者が個人情報等にアクセスできないように措置"),
-        ),
-        "shinagawa": (_SHINAGAWA_ACCESS,),
-    },
-    "unapproved-org": {
-        "okayama": (Clause("岡山市 第6条", "甲の承認を受けない再委託の禁止（再委託の制限等）"),),
-        "chiba": (Clause("千葉市 第8", "発注者の書面による承諾のない第三者による取扱いの禁止（再委託の禁止等）"),),
-        "yachiyo": (Clause("八千代市 第5条", "委託者の指示又は承諾のない第三者への提供の禁止"),),
-        "koganei": (Clause("小金井市 第14条", "第三者への取扱いの委託の禁止・再委託は書面申請と承認"),),
-        "toyota": (Clause("豊田市 第14条", "やむを得ない場合を除く再委託の禁止"),),
-        "shinagawa": (Clause("品川区 第7", "甲の承諾のない第三者への委託の禁止（再委託の制限）"),),
-    },
-    "outside-site": {
-        "okayama": (_OKAYAMA_SAFETY,),
-        "chiba": (
-            Clause("千葉市 第9", "作業場所の指定等（発注者の庁舎内又は承諾を得た場所での処理）"),
-            Clause(
-                f"{_CHIBA_ONLINE}（技術的措置・不正アクセスの排除）(ウ)", "公衆回線の場合は接続する相手方を確認する機能"
-            ),
-        ),
-        "yachiyo": (
-            Clause(
-                f"{_YACHIYO_ONLINE}（技術的措置・不正アクセスの排除）③",
-                "公衆回線により接続する場合は接続する相手方の確認機能",
-            ),
-            _YACHIYO_SAFETY,
-        ),
-        "koganei": (
-            Clause("小金井市 第9条", "作業場所の特定と書面による報告"),
-            Clause("小金井市 第7条⑵", "個人情報を定められた場所から持ち出さないこと"),
-        ),
-        "toyota": (
-            Clause("豊田市 作業場所の特定等 ①", "業務上必要最小限の場所に限定して作業場所を定め報告"),
-            Clause("豊田市 第10条(4)", "甲が指定した場所へ持ち出す場合を除き、作業場所から持ち出さないこと"),
-        ),
-        "shinagawa": (Clause("品川区 第15", "甲が指示する施設以外への持出しの禁止"),),
-    },
-    "off-hours": {
-        "okayama": (_OKAYAMA_SAFETY,),
-        "chiba": (Clause("千葉市 第9第2項", "発注者の指定する時間に実施"),),
-        "yachiyo": (_YACHIYO_SAFETY,),
-        "koganei": (_KOGANEI_SAFETY,),
-        "toyota": (_TOYOTA_SAFETY,),
-        "shinagawa": (Clause("品川区 第6", "処理施設、処理日程および作業担当者の通知"),),
-    },
-    "bulk-export": {
-        "okayama": (Clause("岡山市 第9条", "甲の指示又は承諾がある場合を除く複写、複製の禁止"),),
-        "chiba": (Clause("千葉市 第7", "発注者の指示又は承諾があるときを除く複写等の禁止"),),
-        "yachiyo": (Clause("八千代市 第3条", "委託者の指示又は承諾がある場合を除く複写及び複製の禁止"),),
-        "koganei": (
-            Clause("小金井市 第5条", "委託者の許可のない複写又は複製の禁止"),
-            Clause("小金井市 第7条⑶", "事前の承認を受けた必要最小限の範囲を除き複製又は複写しないこと"),
-        ),
-        "toyota": (
-            Clause("豊田市 第10条(8)", "複製又は複写は必要な最小限度で、事前に甲の承認"),
-            Clause("豊田市 第10条 ⑭", "複製又は複写は事前の承認を受け作業場所で必要最小限の範囲でのみ"),
-            Clause("豊田市 第10条 ⑮", "様式4 個人情報・重要情報複製（複写）承認申請書の提出"),
-        ),
-        "shinagawa": (Clause("品川区 第9", "甲の許可のない複写および複製の禁止"),),
-    },
-    "pii-email": {
-        "okayama": (Clause("岡山市 第8条", "甲の指示又は承諾がある場合を除く第三者への提供の禁止"),),
-        "chiba": (Clause("千葉市 第6", "発注者の指示又は承諾があるときを除く第三者への引渡しの禁止"),),
-        "yachiyo": (Clause("八千代市 第5条", "委託者の指示又は承諾のない第三者への提供の禁止"),),
-        "koganei": (Clause("小金井市 第6条⑸", "委託者の承諾のない電磁的方法による送信の禁止"),),
-        "toyota": (Clause("豊田市 第10条(7)", "電子メール又はファクシミリによる送受信の禁止"),),
-        "shinagawa": (
-            Clause("品川区 第8", "第三者への閲覧、貸与、譲渡等の提供の禁止"),
-            Clause("品川区 第15", "甲が指示する施設以外への持出しの禁止"),
-        ),
-    },
-    "unencrypted-media": {
-        "okayama": (Clause("岡山市 第13条", "流出事故を想定した安全、確実な搬送等"),),
-        "chiba": (Clause("千葉市 第10", "電磁的記録の資料等は暗号化等の漏えい防止対策を講じて運搬"),),
-        "yachiyo": (_YACHIYO_SAFETY,),
-        "koganei": (Clause("小金井市 第6条⑴", "電磁記録媒体で持ち出す場合の暗号化処理又は同等以上の保護措置"),),
-        "toyota": (
-            Clause("豊田市 第10条 ⑪", "外部記録媒体に保管して持ち出す場合は暗号化又はパスワード設定"),
-            Clause("豊田市 第10条(6)", "電子データで移送するときは暗号化処理又は同等以上の保護措置"),
-        ),
-        "shinagawa": (Clause("品川区 第14", "磁気ファイル等は専用ケースに収納し事故防止を講じて搬送"),),
-    },
-    "credential-attack": {
-        "okayama": (_OKAYAMA_SAFETY,),
-        "chiba": (
-            Clause(
-                f"{_CHIBA_ONLINE}（管理的な措置・不当なアクセスの防止）b(d)",
-                "パスワードを他人に知られる等の事故があったときは、直ちにそれらの措置を無効とする手段",
-            ),
-        ),
-        "yachiyo": (
-            Clause(
-                f"{_YACHIYO_ONLINE}（管理的な措置・不当なアクセスの防止）イ(エ)",
-                "パスワードを他人に知られる等の事故があったときは、直ちに無効とする手続き",
-            ),
-        ),
-        "koganei": (_KOGANEI_SAFETY,),
-        "toyota": (Clause("豊田市 第10条 ④", "利用者を特定できるID、トークン等による本人認証"),),
-        "shinagawa": (_SHINAGAWA_ACCESS,),
-    },
-    "scope-violation": {
-        "okayama": (Clause("岡山市 第8条", "契約の目的以外の目的のための利用の禁止"),),
-        "chiba": (
-            Clause(
-                f"{_CHIBA_ONLINE}（技術的措置・不正アクセスの排除）(エ)", "アクセスをデータの必要箇所のみに制限する機能"
-            ),
-        ),
-        "yachiyo": (
-            Clause(
-                f"{_YACHIYO_ONLINE}（技術的措置・不正アクセスの排除）④", "アクセスをデータの必要箇所のみに制限する機能"
-            ),
-            Clause("八千代市 第2条", "受託者が取り扱う個人情報の項目"),
-        ),
-        "koganei": (Clause("小金井市 第4条", "本業務以外の目的での利用の禁止"),),
-        "toyota": (Clause("豊田市 第10条(2)", "作業責任者等に与えるアクセス権限は必要な最小限度"),),
-        "shinagawa": (Clause("品川区 第8", "委託された業務以外の目的での使用の禁止"), _SHINAGAWA_ACCESS),
-    },
-    "post-contract-access": {
-        "okayama": (Clause("岡山市 第14条", "保有する必要がなくなったときの確実かつ速やかな返却、廃棄又は消去"),),
-        "chiba": (Clause("千葉市 第11", "契約の終了後直ちに資料等を返還し、又は引き渡す"),),
-        "yachiyo": (Clause("八千代市 第4条", "業務完了後直ちに提供資料を返還"),),
-        "koganei": (Clause("小金井市 第17条", "本業務の終了時の返還又は廃棄"),),
-        "toyota": (Clause("豊田市 第16条", "対象業務を終了したときの個人情報等の返却"),),
-        "shinagawa": (Clause("品川区 第13", "業務を終了したときは直ちに甲に返還"),),
-    },
-    "system-outage": {
-        "okayama": (_OKAYAMA_SAFETY,),
-        "chiba": (
-            Clause(
-                f"{_CHIBA_ONLINE}（技術的措置・障害時の予防、回復）2 a",
-                "回線の接続状況等システムの運転状況を把握する機能",
-            ),
-            Clause("千葉市 第13", "事故発生時における報告（速やかに報告し指示に従う）"),
-        ),
-        "yachiyo": (
-            Clause(
-                f"{_YACHIYO_ONLINE}（技術的措置・障害時の予防、回復）2 ア",
-                "回線の接続状況等、システムの運転状況を把握する機能",
-            ),
-            Clause("八千代市 第8条", "事故発生時の報告義務（速やかに報告し指示に従う）"),
-        ),
-        "koganei": (
-            Clause("小金井市 第19条第2項", "緊急時対応計画（連絡、証拠保全、被害拡大の防止、復旧及び再発防止）"),
-        ),
-        "toyota": (
-            Clause("豊田市 第13条", "システム停止事故（対象業務に係るシステムの機能の全部又は一部が停止する事故）"),
-            Clause("豊田市 第13条 ②", "直ちに事故の発生状況を書面により報告し甲の指示に従う"),
-        ),
-        "shinagawa": (Clause("品川区 第11", "個人情報の消滅、き損等の事故の防止"),),
-    },
-    "log-tampering": {
-        "okayama": (_OKAYAMA_SAFETY,),
-        "chiba": (
-            Clause(f"{_CHIBA_ONLINE}（管理的な措置・電子計算機の管理）b", "電子計算機の使用状況を監視し、及び記録"),
-            _CHIBA_SAFETY,
-        ),
-        "yachiyo": (
-            Clause(f"{_YACHIYO_ONLINE}（管理的な措置・電子計算機の管理）イ", "電子計算機の使用状況を監視し、及び記録"),
-            _YACHIYO_SAFETY,
-        ),
-        "koganei": (
-            Clause("小金井市 第7条⑸", "個人情報の利用者その他の取扱いの状況を台帳に記録"),
-            _KOGANEI_SAFETY,
-        ),
-        "toyota": (
-            Clause("豊田市 第10条(10)", "個人情報等の漏えい等の事故の防止、真正性、見読性及び保存性の維持"),
-            Clause("豊田市 第10条 ⑥", "アクセスログを取得し、個人情報等を返却するまで残す"),
-        ),
-        "shinagawa": (_SHINAGAWA_ACCESS, Clause("品川区 第11", "個人情報の消滅、き損等の事故の防止")),
-    },
-}
+# rule id -> jurisdiction -> clauses, as kept with each rule in kinkyu.core.rulebook.
+CLAUSES: dict[str, dict[str, tuple[Clause, ...]]] = {rule: dict(facts.clauses.items()) for rule, facts in RULES.items()}
 
 
 def clauses_for(rule_id: str, jurisdiction: str) -> tuple[Clause, ...]:

@@ -7,7 +7,6 @@ exactly the keys of shared/spec/contract.example.yaml must load.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
@@ -19,47 +18,19 @@ from pydantic import (
     ConfigDict,
     Field,
     IPvAnyNetwork,
-    PlainSerializer,
     field_validator,
 )
 
+from kinkyu.core.duration import Duration
+from kinkyu.core.duration import parse_duration as parse_duration  # noqa: PLC0414  # re-exported: the playbook run reads it here
 from kinkyu.core.freetext import data_item_code
+from kinkyu.core.jurisdictions import JURISDICTIONS as JURISDICTIONS  # noqa: PLC0414  # re-exported
+from kinkyu.core.jurisdictions import Jurisdiction as Jurisdiction  # noqa: PLC0414  # re-exported
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.policy import ResponsePolicy
 
-Jurisdiction = Literal["okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa"]
-JURISDICTIONS: tuple[Jurisdiction, ...] = ("okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: object) -> timedelta:
-    """``10m``, ``5m``, ``1h``, ``90s``, ``2d`` (or a number of seconds) as a timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        msg = "a duration such as 10m, 1h or 90s"
-        raise ValueError(msg)  # noqa: TRY004  # pydantic wants ValueError to report it
-    if isinstance(value, int | float):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-    msg = "expected a duration such as 10m, 1h or 90s"
-    raise ValueError(msg)
-
-
-def _format_duration(value: timedelta) -> str:
-    return f"{int(value.total_seconds())}s"
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(_format_duration, return_type=str),
-]
 
 
 def _parse_clock(value: object) -> object:

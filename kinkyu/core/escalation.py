@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from kinkyu.core.contract import Contact, ContractProfile
+from kinkyu.core.timefmt import iso, parse_dt
 from kinkyu.core.timespan import shift
 from kinkyu.exceptions import KinkyuError
 
@@ -103,14 +104,6 @@ class Send:
     purpose: Purpose
     stage: int
     not_answered_by: tuple[str, ...] = ()
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def _aware(now: datetime) -> None:
@@ -275,10 +268,10 @@ class EscalationState:
             "ack_timeout": self.ack_timeout.total_seconds(),
             "started_at": self.started_at.isoformat(),
             "stage": self.stage,
-            "last_sent_at": _iso(self.last_sent_at),
-            "bumped_at": _iso(self.bumped_at),
+            "last_sent_at": iso(self.last_sent_at),
+            "bumped_at": iso(self.bumped_at),
             "acknowledged_by": self.acknowledged_by,
-            "acknowledged_at": _iso(self.acknowledged_at),
+            "acknowledged_at": iso(self.acknowledged_at),
             "payload": self.payload,
         }
 
@@ -286,7 +279,7 @@ class EscalationState:
     def from_json(cls, data: dict[str, Any]) -> EscalationState:
         """Inverse of :meth:`to_json`; EscalationError naming the problem if ``data`` is not one."""
         try:
-            started = _dt(data["started_at"])
+            started = parse_dt(data["started_at"])
             if started is None:
                 raise EscalationError("an escalation chain needs started_at")
             return cls(
@@ -297,10 +290,10 @@ class EscalationState:
                 ack_timeout=timedelta(seconds=float(data["ack_timeout"])),
                 started_at=started,
                 stage=int(data["stage"]),
-                last_sent_at=_dt(data.get("last_sent_at")),
-                bumped_at=_dt(data.get("bumped_at")),
+                last_sent_at=parse_dt(data.get("last_sent_at")),
+                bumped_at=parse_dt(data.get("bumped_at")),
                 acknowledged_by=data.get("acknowledged_by"),
-                acknowledged_at=_dt(data.get("acknowledged_at")),
+                acknowledged_at=parse_dt(data.get("acknowledged_at")),
                 payload=dict(data.get("payload") or {}),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:

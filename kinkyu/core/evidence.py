@@ -59,9 +59,9 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kinkyu.core.exceptions import EvidenceError, EvidenceKeyError, EvidenceTamperedError
 from kinkyu.core.incident import Incident
 from kinkyu.core.integrity import Keyring, MacResult
-from kinkyu.evidence.exceptions import EvidenceError, EvidenceKeyError, EvidenceTamperedError
 
 BUNDLE_FORMAT = "kinkyu-evidence-bundle/1"
 MANIFEST_FORMAT = "kinkyu-evidence-manifest/1"

@@ -40,7 +40,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from kinkyu.evidence.exceptions import IntegrityKeyError
+from kinkyu.core.exceptions import IntegrityKeyError
 
 MIN_KEY_BYTES = 32
 ANCHOR_FORMAT = "kinkyu-anchor/1"

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from kinkyu.core.timefmt import iso, parse_dt
 from kinkyu.exceptions import KinkyuError
 
 State = Literal["pending", "sent", "failed"]
@@ -76,14 +77,6 @@ class Backoff:
     def schedule(self) -> list[timedelta]:
         """Every wait between attempts, in order (for documentation and tests)."""
         return [self.delay(n) for n in range(1, self.max_attempts)]
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +135,8 @@ class OutboxEntry:
             "in_flight": self.in_flight,
             "uncertain": self.uncertain,
             "last_error": self.last_error,
-            "sent_at": _iso(self.sent_at),
-            "failed_at": _iso(self.failed_at),
+            "sent_at": iso(self.sent_at),
+            "failed_at": iso(self.failed_at),
             "detail": self.detail,
             "meta": self.meta,
         }
@@ -155,7 +148,7 @@ class OutboxEntry:
             state = data["state"]
             if state not in STATES:
                 raise OutboxError(f"unknown outbox state {state!r}")
-            created, next_at = _dt(data["created_at"]), _dt(data["next_attempt_at"])
+            created, next_at = parse_dt(data["created_at"]), parse_dt(data["next_attempt_at"])
             if created is None or next_at is None:
                 raise OutboxError("an outbox entry needs created_at and next_attempt_at")
             return cls(
@@ -172,8 +165,8 @@ class OutboxEntry:
                 in_flight=bool(data.get("in_flight", False)),
                 uncertain=bool(data.get("uncertain", False)),
                 last_error=data.get("last_error"),
-                sent_at=_dt(data.get("sent_at")),
-                failed_at=_dt(data.get("failed_at")),
+                sent_at=parse_dt(data.get("sent_at")),
+                failed_at=parse_dt(data.get("failed_at")),
                 detail=data.get("detail"),
                 meta=dict(data.get("meta") or {}),
             )

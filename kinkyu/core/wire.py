@@ -42,7 +42,7 @@ from kinkyu.core.bounds import (
     check_span,
     check_time,
 )
-from kinkyu.core.contract import parse_duration
+from kinkyu.core.duration import parse_duration
 from kinkyu.core.freetext import split_data_items, split_item_codes
 from kinkyu.core.model import (
     DATA_ACTIONS,

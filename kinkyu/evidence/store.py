@@ -30,7 +30,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,6 +66,7 @@ from kinkyu.core.integrity import (
     compare_with_anchor,
     make_anchor,
 )
+from kinkyu.core.timefmt import utcnow
 from kinkyu.evidence.exceptions import (
     EvidenceAnchorError,
     EvidenceError,
@@ -86,10 +87,6 @@ _FILE_MODE = 0o600
 
 
 AnchorSink = Callable[[Anchor], None]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def evidence_chain(incident_id: str) -> str:
@@ -293,7 +290,7 @@ class EvidenceStore:
         self,
         root: Path,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utcnow,
         keyring: Keyring | None = None,
         on_append: AnchorSink | None = None,
         anchored: Callable[[str], Anchor | None] | None = None,

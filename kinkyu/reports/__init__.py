@@ -5,7 +5,8 @@
 - :mod:`kinkyu.reports.render`: Markdown and HTML from the Jinja2 templates in ``templates/report``;
 - :mod:`kinkyu.reports.pdf`: HTML to PDF with WeasyPrint and Debian's Noto CJK fonts;
 - :mod:`kinkyu.reports.store`: the incident store (incidents, runs, contracts, evidence, renders);
-- :mod:`kinkyu.reports.cli`: ``kinkyu report`` and :func:`~kinkyu.reports.cli.render_and_store`.
+- :mod:`kinkyu.reports.archive`: :func:`~kinkyu.reports.archive.render_and_store`, a report kept in the store;
+- :mod:`kinkyu.reports.cli`: ``kinkyu report``.
 
 This ``__init__`` imports the exceptions only, so importing the package stays cheap.
 """

@@ -14,8 +14,9 @@ Exit codes: 0 done; 2 no such incident, or wrong usage; 3 PDF asked for and
 WeasyPrint or the Japanese fonts missing (run ``make install``); 1 the store
 cannot be read or written.
 
-:func:`render_and_store` is what the live stage calls when the playbook's
-written-report step comes due (``first``) and at closure (``final``).
+:func:`~kinkyu.reports.archive.render_and_store` (re-exported here) is what the
+live stage calls when the playbook's written-report step comes due (``first``)
+and at closure (``final``).
 """
 
 from __future__ import annotations
@@ -27,20 +28,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kinkyu.reports.archive import FORMATS, LANGS, REPORT_KINDS, render_and_store
 from kinkyu.reports.exceptions import IncidentNotFoundError, RendererMissingError, ReportError, ReportStoreError
 
 if TYPE_CHECKING:
     from kinkyu.reports.labels import Lang
     from kinkyu.reports.model import ReportKind
     from kinkyu.reports.render import Format
-    from kinkyu.reports.store import IncidentStore
 
-# The choices, spelt out here so that building `kinkyu`'s parser does not import the report
-# machinery (jinja2, the legal calendar, …): every command's --help would pay for it.
-# tests/unit/test_reports.py checks they equal the model's and the renderer's.
-REPORT_KINDS: tuple[ReportKind, ...] = ("first", "progress", "final", "public")
-LANGS: tuple[Lang, ...] = ("ja", "en")
-FORMATS: tuple[Format, ...] = ("pdf", "html", "md", "json")
+# The choices and render_and_store live in kinkyu.reports.archive (the live stage needs no command line);
+# they are exported here too, where the command's callers have always found them.
+__all__ = [
+    "DEFAULT_DIR",
+    "DIR_ENV",
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_RENDERER",
+    "EXIT_USAGE",
+    "FORMATS",
+    "LANGS",
+    "REPORT_KINDS",
+    "add_report_parser",
+    "cmd_report",
+    "render_and_store",
+]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -154,29 +165,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_FAILURE
     return EXIT_OK
-
-
-def render_and_store(store: IncidentStore, incident_id: str, kind: str, lang: str, fmt: str) -> Path:
-    """Render the report of a stored incident and keep it in ``store``; the path written.
-
-    For the live stage: ``first`` when the playbook's written-report step comes
-    due, ``final`` at closure. The report's time is now. Raises
-    :class:`IncidentNotFoundError`, :class:`RendererMissingError` (PDF without
-    WeasyPrint or the fonts) and :class:`ReportError`.
-    """
-    from kinkyu.reports.model import build_report  # noqa: PLC0415
-    from kinkyu.reports.render import EXTENSIONS, render  # noqa: PLC0415
-
-    if kind not in REPORT_KINDS:
-        raise ReportError(f"unknown report kind {kind!r} ({', '.join(REPORT_KINDS)})")
-    if lang not in LANGS:
-        raise ReportError(f"unknown report language {lang!r} (ja or en)")
-    if fmt not in FORMATS:
-        raise ReportError(f"unknown report format {fmt!r} ({', '.join(FORMATS)})")
-    stored = store.read(incident_id)
-    model = build_report(stored, kind=kind, lang=lang, now=datetime.now(UTC))
-    data = render(model, fmt)
-    return store.write_report(incident_id, kind, lang, EXTENSIONS[fmt], data)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from kinkyu.core.legal.labels import SEVERITY_LABELS as SEVERITY_LABELS  # noqa: PLC0414  # re-exported
 from kinkyu.core.model import JST
 
 Lang = Literal["ja", "en"]
@@ -431,12 +432,6 @@ COMMAND_STATUS: dict[str, tuple[str, str]] = {
     "done": ("実施済み", "done"),
     "failed": ("失敗", "failed"),
     "declined": ("見送り", "declined"),
-}
-SEVERITY_LABELS: dict[str, tuple[str, str]] = {
-    "low": ("低", "low"),
-    "medium": ("中", "medium"),
-    "high": ("高", "high"),
-    "critical": ("重大", "critical"),
 }
 STATE_LABELS: dict[str, tuple[str, str]] = {
     "new": ("開始", "new"),

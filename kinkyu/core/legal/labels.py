@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kinkyu.core.rulebook import RULES
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -59,22 +61,16 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "detection": ("アクセスログ監視による検知", "detected by access-log monitoring"),
 }
 
-# Detection rules (shared/spec/rules.md).
-RULE_LABELS: dict[str, tuple[str, str]] = {
-    "unregistered-actor": ("未登録の者によるアクセス", "access by an unregistered account"),
-    "revoked-credential": ("失効した資格情報による操作", "action with a revoked credential"),
-    "unapproved-org": ("未承認の再委託先による取扱い", "handling by an unapproved subcontractor"),
-    "outside-site": ("作業場所外からのアクセス", "access from outside the registered work place"),
-    "off-hours": ("作業時間外のアクセス", "access outside the designated work hours"),
-    "bulk-export": ("大量の複写・持ち出し", "bulk copy or export"),
-    "pii-email": ("個人情報の電子メール・FAX送信", "personal data sent by e-mail or fax"),
-    "unencrypted-media": ("暗号化されていない媒体への書き出し", "personal data written or uploaded unencrypted"),
-    "credential-attack": ("ログイン失敗の集中（パスワード攻撃）", "burst of failed logins (credential attack)"),
-    "scope-violation": ("契約範囲外のデータへのアクセス", "access outside the contracted data scope"),
-    "post-contract-access": ("契約終了後のアクセス", "access after the contract ended"),
-    "system-outage": ("システム停止", "system outage"),
-    "log-tampering": ("アクセスログの改ざん・設定変更", "tampering with the access log"),
+# Incident severities (kinkyu.core.model.Severity), as mail, reports and the console show them.
+SEVERITY_LABELS: dict[str, tuple[str, str]] = {
+    "low": ("低", "low"),
+    "medium": ("中", "medium"),
+    "high": ("高", "high"),
+    "critical": ("重大", "critical"),
 }
+
+# Detection rules (shared/spec/rules.md).
+RULE_LABELS: dict[str, tuple[str, str]] = {rule: (facts.label_ja, facts.label_en) for rule, facts in RULES.items()}
 
 
 def _label(table: dict[str, tuple[str, str]], key: str) -> tuple[str, str]:

@@ -46,6 +46,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kinkyu.core.clauses import CITY_NAMES
+from kinkyu.core.jurisdictions import Jurisdiction
 from kinkyu.core.legal.labels import KIND_LABELS
 from kinkyu.core.playbook.exceptions import PlaybookError
 from kinkyu.core.playbook.policy import RULE_IDS, UrgencyWord
@@ -67,7 +68,6 @@ StepKind = Literal[
 ]
 Phase = Literal["open", "confirmed", "resolution"]
 Audience = Literal["city", "contractor"]
-Jurisdiction = Literal["okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa"]
 
 PHASE: dict[StepKind, Phase] = {
     "triage": "open",

@@ -29,10 +29,15 @@ could act on while it can push a deadline out of datetime's range.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kinkyu.core.duration import MAX_DURATION
+from kinkyu.core.duration import TOO_LONG as _TOO_LONG
+from kinkyu.core.duration import BoundedDuration as Duration
+from kinkyu.core.evidence import DEFAULT_WINDOW
+from kinkyu.core.legal.deadlines import DEFAULT_CONTRACTOR_WITHIN
 from kinkyu.core.legal.labels import KIND_LABELS, RULE_LABELS
 
 UrgencyWord = Literal["直ちに", "速やかに", "遅滞なく"]
@@ -45,30 +50,8 @@ RULE_IDS: frozenset[str] = frozenset(RULE_LABELS)
 FILED_KINDS: frozenset[str] = frozenset(k for k in KIND_LABELS if k != "detection")
 
 
-def _duration(value: object) -> object:
-    if isinstance(value, timedelta):
-        return value
-    # Imported here, not at the top: kinkyu.core.contract imports this module.
-    from kinkyu.core.contract import parse_duration  # noqa: PLC0415
-
-    try:
-        return parse_duration(value)
-    except OverflowError as exc:
-        # timedelta's own limit: pydantic reports only ValueError as a field's problem.
-        raise ValueError(_TOO_LONG) from exc
-
-
-def _format(value: timedelta) -> str:
-    return f"{int(value.total_seconds())}s"
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(_format, return_type=str)]
-
-MAX_DURATION = timedelta(days=3650)
-_TOO_LONG = "must be at most 3650d (ten years)"
-
 DEFAULT_URGENCY: dict[UrgencyWord, timedelta] = {
-    "直ちに": timedelta(hours=1),
+    "直ちに": DEFAULT_CONTRACTOR_WITHIN,
     "速やかに": timedelta(hours=24),
     "遅滞なく": timedelta(days=3),
 }
@@ -137,7 +120,7 @@ class ResponsePolicy(BaseModel):
     triage_kinds: list[str] = Field(default_factory=lambda: ["complaint", "other"])
     report_when_triage_missed: bool = False
     auto_contain: list[str] = Field(default_factory=list)
-    evidence_window: Duration = timedelta(hours=1)
+    evidence_window: Duration = DEFAULT_WINDOW
     ack_timeout: Duration = timedelta(minutes=30)
     progress_interval: Duration = timedelta(days=7)
     instruction_within: Duration = timedelta(hours=24)

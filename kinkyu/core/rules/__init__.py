@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kinkyu.core.rulebook import RULE_IDS
 from kinkyu.core.rules.base import Hit, Rule, Watermark, time_of
 from kinkyu.core.rules.outage import SystemOutage
 from kinkyu.core.rules.stateless import (
@@ -18,7 +19,7 @@ from kinkyu.core.rules.stateless import (
 )
 from kinkyu.core.rules.windowed import BulkExport, CredentialAttack
 
-# In rules.md order: findings of one action come out in this order.
+# In rules.md order (kinkyu.core.rulebook.RULE_IDS): findings of one action come out in this order.
 RULE_CLASSES: tuple[type[Rule], ...] = (
     UnregisteredActor,
     RevokedCredential,
@@ -34,7 +35,6 @@ RULE_CLASSES: tuple[type[Rule], ...] = (
     SystemOutage,
     LogTampering,
 )
-RULE_IDS: tuple[str, ...] = tuple(cls.rule_id for cls in RULE_CLASSES)
 
 
 def make_rules() -> list[Rule]:

@@ -31,7 +31,7 @@ from kinkyu.core.clauses import clauses_for
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident, incident_day
 from kinkyu.core.model import ACTIONS, FOLLOW_UP_KINDS, JST, AccessEvent, Finding, IncidentEvent, finding_id
-from kinkyu.core.playbook.run import FOLLOW_UP_DATA_KEYS, PPC_FACT_KEYS
+from kinkyu.core.playbook.keys import FOLLOW_UP_DATA_KEYS, PPC_FACT_KEYS
 from kinkyu.core.rules import Hit, Rule, make_rules
 from kinkyu.exceptions import MalformedEventError, UnknownContractError
 

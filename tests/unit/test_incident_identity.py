@@ -12,12 +12,14 @@ from pathlib import Path
 import orjson
 import pytest
 from builders import CHIBA, KOGANEI, WORKDAY, at, epoch, filed, quiet_read, read_event, sample_policies
+from hostile import incident_bases
 
 from kinkyu.core import engine as engine_module
 from kinkyu.core.engine import PENDING_WINDOW, Engine, Output
 from kinkyu.core.ids import DETECTION, FILED, id_check, make_incident_id, owned_by, parse_incident_id
 from kinkyu.core.model import JST
 from kinkyu.core.rules.stateless import UnregisteredActor
+from kinkyu.core.wire import incident_from_obj
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.streams.codec import DLQ_DEFERRED, DLQ_REASON, DLQ_SOURCE
 from kinkyu.streams.detector import process_batch
@@ -284,3 +286,13 @@ def test_after_an_old_checkpoint_new_incidents_get_content_ids() -> None:
 
     assert _opened(out).startswith("INC-20261120-D")
     assert "seq" not in engine.snapshot()
+
+
+def test_the_hostile_bases_follow_ups_name_the_incident_their_filing_opens() -> None:
+    # The property tests start their follow-ups from these: they must reach the incident, not a dead letter.
+    filing, update, ack = incident_bases()
+    engine = _engine()
+    [incident_id] = engine.on_incident_event(incident_from_obj(filing)).opened
+
+    assert update["incident_id"] == ack["incident_id"] == incident_id
+    assert [target for target, _ in engine.on_incident_event(incident_from_obj(update)).events] == [incident_id]

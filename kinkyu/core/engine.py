@@ -211,7 +211,9 @@ class Engine:
         self._floods: dict[tuple[str, str], str] = {}
         # Detection id -> its contract's event time when it opened: a follow-up dated more than
         # PENDING_WINDOW before that is refused, as it would have been had it been read first.
-        self._opened_at: dict[str, float] = {}
+        # In whole minutes (deadlines are whole minutes, so the comparison is exact): the checkpoint
+        # holds one small integer per known id, not another table of ids.
+        self._opened_at: dict[str, int] = {}
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # by the follow-up's event id, oldest first
         self._deferred: list[Refusal] = []  # refusals an expiry pass made, for the caller's next output
 
@@ -416,7 +418,7 @@ class Engine:
         )
         self._active[incident.incident_id] = incident
         self._know(incident.incident_id, policy.contract_id)
-        self._opened_at[incident.incident_id] = self.clock(policy.contract_id)
+        self._opened_at[incident.incident_id] = int(self.clock(policy.contract_id) // 60)
         return incident
 
     def _taken(self, incident_id: str) -> bool:
@@ -511,7 +513,8 @@ class Engine:
                 raise MalformedEventError("unknown-incident", _WAITED)
             self._wait(_Pending(ev.event_id, ev.contract_id, incident_id, ev.kind, deadline, entry, ref))
             return self._with_deferred(_EMPTY) if self._deferred else _EMPTY
-        if self._opened_at.get(incident_id, float("-inf")) >= deadline:
+        opened_at = self._opened_at.get(incident_id)
+        if opened_at is not None and opened_at * 60 >= deadline:
             # Had the follow-up been read before its incident, it would have stopped waiting first.
             raise MalformedEventError("unknown-incident", _WAITED)
         if owner != ev.contract_id:
@@ -622,7 +625,8 @@ class Engine:
             "recent_filed": list(self._recent_filed.items()),
             "known": dict(self._known),
             "floods": [[c, r, i] for (c, r), i in self._floods.items()],
-            "opened_at": dict(self._opened_at),
+            # Beside "known", in its order: a minute for a detection, null for a filing or an old id.
+            "opened_at": [self._opened_at.get(i) for i in self._known],
             "pending": [p.to_json() for p in self._pending.values()],
             "rules": {rule.rule_id: rule.snapshot() for rule in self.rules},
         }
@@ -654,7 +658,8 @@ class Engine:
         self._count_per_rule()
         # A snapshot from before content-derived ids has "seq" instead: its ids stay known (old form), and
         # its follow-ups were never waiting. Refusals not yet handed out were in no snapshot: none now.
-        self._opened_at = {str(i): float(t) for i, t in data.get("opened_at", {}).items()}
+        minutes = data.get("opened_at", [])
+        self._opened_at = {i: int(m) for i, m in zip(self._known, minutes, strict=False) if m is not None}
         self._pending = OrderedDict((p.event_id, p) for p in map(_Pending.from_json, data.get("pending", [])))
         self._deferred = []
         states = data.get("rules", {})

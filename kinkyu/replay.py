@@ -169,8 +169,14 @@ def replay(
         if rejected is not None:
             rejected(r)
 
+    # Where each follow-up came from, by event id: one refused after it waited is reported at its own line.
+    lines: dict[str, tuple[str, int]] = {}
+
     def collect(out: Output) -> None:
         stats.findings += len(out.findings)
+        for refusal in out.refused:
+            name, line = lines.get(refusal.event_id, ("", 0))
+            on_rejected(Rejected(name, line, MalformedEventError(refusal.reason, refusal.detail), b""))
         for incident in out.incidents:
             incidents.setdefault(incident.incident_id, incident)
         for incident_id, entry in out.events:
@@ -188,6 +194,8 @@ def replay(
     ]
     for _t, line, name, ev in heapq.merge(*streams, key=itemgetter(0)):
         stats.events += 1
+        if isinstance(ev, IncidentEvent) and ev.incident_id is not None:
+            lines[ev.event_id] = (name, line)
         try:
             out = on_access(ev) if type(ev) is AccessEvent else on_filed(ev)  # type: ignore[arg-type]  # by type
         except MalformedEventError as exc:
@@ -199,6 +207,8 @@ def replay(
             progress(stats)
     # Each contract's absences up to where its own events left its clock; no contract runs on another's.
     collect(engine.advance_each(engine.clocks))
+    # No event is left to open what follow-ups still wait for.
+    collect(engine.flush_pending())
     return ReplayResult(incidents, stats)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from kinkyu.core.engine import Output
+from kinkyu.core.engine import Output, Refusal
 from kinkyu.core.incident import Incident
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.streams.exceptions import OutputEncodeError
@@ -37,6 +37,8 @@ DLQ_STAGE = "kinkyu-stage"
 DLQ_AT = "kinkyu-at"
 DLQ_TRUNCATED = "kinkyu-truncated"  # the value was cut; the header holds its original size in bytes
 DLQ_KEY_TRUNCATED = "kinkyu-key-truncated"  # the key was cut; its original size in bytes
+# The value is Kinkyu's summary of a follow-up refused after it waited (ids only); the original is at the source.
+DLQ_DEFERRED = "kinkyu-deferred"
 
 # Kafka's default max.message.bytes is ~1 MB, and a dead letter must fit any dead-letters topic: half of
 # it for the original bytes leaves room for the key and headers. Enough to see what was wrong.
@@ -204,3 +206,29 @@ def dead_letter(
         headers.append((DLQ_KEY_TRUNCATED, str(len(key)).encode()))
         key = key[:DEAD_LETTER_MAX_KEY]
     return Record(topics.dead_letters, key, value, tuple(headers))
+
+
+def refusal_record(topics: Topics, refusal: Refusal, *, partition: int) -> Record:
+    """A follow-up refused after it waited for its incident, as a dead letter.
+
+    Its bytes were read long before, and the engine keeps only what would
+    have gone on ``incidents``: the value is a summary of ids (event,
+    contract, incident, kind), ``kinkyu-source`` names the original record on
+    ``incident-events`` and ``kinkyu-deferred`` says so.
+    """
+    summary = {
+        "event_id": refusal.event_id,
+        "contract_id": refusal.contract_id,
+        "incident_id": refusal.incident_id,
+        "kind": refusal.kind,
+    }
+    record = dead_letter(
+        topics,
+        source=topics.incident_events,
+        partition=partition,
+        offset=-1 if refusal.ref is None else refusal.ref,
+        key=refusal.contract_id.encode(),
+        value=encode_lenient(json_safe(summary)),
+        error=MalformedEventError(refusal.reason, refusal.detail),
+    )
+    return Record(record.topic, record.key, record.value, (*record.headers, (DLQ_DEFERRED, b"1")))

@@ -35,7 +35,7 @@ from aiokafka.errors import KafkaError
 
 from kinkyu.core.bounds import DEFAULT_MAX_SKEW
 from kinkyu.core.contract import ContractPolicy
-from kinkyu.core.engine import NOTHING, Engine, Output
+from kinkyu.core.engine import NOTHING, Engine, Output, Refusal
 from kinkyu.core.incident import Incident
 from kinkyu.core.model import AccessEvent, IncidentEvent
 from kinkyu.core.wire import access_decoder, decode_access, decode_incident
@@ -50,6 +50,7 @@ from kinkyu.streams.codec import (
     incident_record,
     json_safe,
     output_records,
+    refusal_record,
 )
 from kinkyu.streams.exceptions import BrokerError, OutputEncodeError, RecordRejectedError
 from kinkyu.streams.log_budget import LogBudget
@@ -97,11 +98,14 @@ class BatchResult:
     produced for the events that were not set aside (for metrics and
     callbacks); ``repaired`` counts incident records that had to go through
     :func:`streams.codec.json_safe`; ``healed`` says the engine's state was
-    made encodable again after an ``encode-error``.
+    made encodable again after an ``encode-error``. ``deferred`` are
+    follow-ups read in an earlier message (of either batch) that waited for
+    their incident and are refused now; their records follow the dead letters'.
     """
 
     records: list[Record] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    deferred: list[Refusal] = field(default_factory=list)
     output: Output = field(default_factory=Output)
     sources: list[int | None] = field(default_factory=list)
     repaired: int = 0
@@ -151,6 +155,8 @@ def process_batch(
     - decoding refused it: the decoder's reason (``bad-json``, ``invalid``,
       ``out-of-range`` …), and ``bad-json`` for a message without a value;
     - the engine refused it: its reason (``unknown-contract``, ``unknown-incident`` …);
+      a follow-up whose incident is not open yet may instead wait and be refused by a
+      later message's call (``deferred``, not counted as that message's dead letter);
     - nesting too deep for a parser or the engine: ``too-deep``;
     - one of its outputs (a finding, a follow-up, an incident it opened) cannot
       be written as JSON: ``encode-error``; the engine is then healed (:func:`heal`)
@@ -171,7 +177,8 @@ def process_batch(
     result = BatchResult()
     if decode is None:
         decode = decode_access if topic_kind == "access" else decode_incident
-    handle: Callable[[Any], Output] = engine.on_access if topic_kind == "access" else engine.on_incident_event
+    handle: Callable[[Any], Output] = engine.on_access
+    filed = topic_kind != "access"
     out = result.output
     findings: list[tuple[Record, int]] = []
     events: list[tuple[Record, int]] = []
@@ -181,12 +188,16 @@ def process_batch(
         # The hot path (an event that changes nothing) stays a call and a test: ~99% of a busy log.
         value = msg.value
         try:
-            produced = handle(decode(value if value is not None else b""))  # no value: bad-json, as empty
+            ev = decode(value if value is not None else b"")  # no value: bad-json, as empty
+            # The offset rides along on incident-events: a follow-up refused later names its record.
+            produced = engine.on_incident_event(ev, ref=msg.offset) if filed else handle(ev)  # type: ignore[arg-type]  # decode is this topic's decoder
         except Exception as exc:  # noqa: BLE001  # sorted by _refusal: no event may stop the batch
             refused = _refusal(exc)
         else:
             if produced is NOTHING or not produced:
                 continue
+            # The engine let go of these whatever becomes of this message's own outputs.
+            result.deferred.extend(produced.refused)
             written = _write(produced, topics)
             if not isinstance(written, _Refused):
                 mine_findings, mine_events = written
@@ -206,6 +217,9 @@ def process_batch(
     for d in result.dead_letters:
         result.records.append(d.record)
         result.sources.append(d.offset)
+    for refusal in result.deferred:
+        result.records.append(refusal_record(topics, refusal, partition=partition))
+        result.sources.append(None)  # from another message, maybe of the other topic
     for r, offset in findings:
         result.records.append(r)
         result.sources.append(offset)
@@ -412,6 +426,8 @@ class DetectorStage:
             )
             for dead in batch.dead_letters:
                 self._count_dead_letter(tp, dead.offset, dead.reason, dead.error, dead.stack)
+            for refusal in batch.deferred:
+                self._count_refusal(tp.partition, refusal)
             if batch.repaired or batch.healed:
                 log.warning(
                     "values JSON cannot hold were replaced in the engine's state",
@@ -481,6 +497,10 @@ class DetectorStage:
             # A bug, not bad input: error level, with the frames (never the exception's message).
             log.error("event processing failed", extra={**extra, "error": error, "stack": stack})
 
+    def _count_refusal(self, partition: int, refusal: Refusal) -> None:
+        where = TopicPartition(self.topics.incident_events, partition)
+        self._count_dead_letter(where, -1 if refusal.ref is None else refusal.ref, refusal.reason)
+
     def _observe(self, out: Output) -> None:
         for f in out.findings:
             self.metrics.findings.labels(f.rule).inc()
@@ -516,8 +536,9 @@ class DetectorStage:
         self.log_budget.flush()
         async with self._lock:
             out = Output()
+            letters: list[Record] = []
             now_wall = time.monotonic()
-            for part in self.parts.values():
+            for p, part in self.parts.items():
                 clocks = part.engine.clocks
                 times = {
                     contract_id: now
@@ -525,9 +546,13 @@ class DetectorStage:
                     if (now := t + (now_wall - wall) - self.ingest_delay) > clocks.get(contract_id, 0.0)
                 }
                 if times:
-                    out.extend(part.engine.advance_each(times))
+                    advanced = part.engine.advance_each(times)
+                    for refusal in advanced.refused:
+                        letters.append(refusal_record(self.topics, refusal, partition=p))
+                        self._count_refusal(p, refusal)
+                    out.extend(advanced)
             if out:
-                await self.sink.send_all(output_records(out, self.topics))
+                await self.sink.send_all(letters + output_records(out, self.topics))
                 self._observe(out)
 
     def set_policies(self, policies: Mapping[str, ContractPolicy]) -> None:

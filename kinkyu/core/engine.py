@@ -1,9 +1,13 @@
 """The detection engine: events in, findings and incidents out.
 
 One engine owns the state of one partition (or of a whole replay): rule
-windows, the incidents still open to correlation, id sequences. It is
-deterministic: the same state and the same events give the same findings
-and the same incident ids, which is what makes at-least-once delivery safe.
+windows, the incidents still open to correlation, the ids it has given and
+the follow-ups waiting for their incident. It is deterministic: the same
+state and the same events give the same findings and the same incident ids,
+which is what makes at-least-once delivery safe. More than that, identity
+is a function of content (:mod:`kinkyu.core.ids`): an incident's id and
+members depend on its events, not on how the two input topics interleave,
+on batch boundaries or on which partition or worker reads them.
 A worker checkpoints ``snapshot()`` with the offsets it covers; after a
 crash it restores and reprocesses, and everything it re-emits carries the
 ids it had the first time.
@@ -29,6 +33,7 @@ from typing import Any
 from kinkyu.core.bounds import NO_CLOCK
 from kinkyu.core.clauses import clauses_for
 from kinkyu.core.contract import ContractPolicy
+from kinkyu.core.ids import DETECTION, ORIGIN_LETTERS, make_incident_id, owned_by, parse_incident_id
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident, incident_day
 from kinkyu.core.model import ACTIONS, FOLLOW_UP_KINDS, JST, AccessEvent, Finding, IncidentEvent, finding_id
 from kinkyu.core.playbook.keys import FOLLOW_UP_DATA_KEYS, PPC_FACT_KEYS
@@ -51,6 +56,12 @@ KNOWN_LIMIT = 100_000
 ADVANCE_EVERY = 15.0
 # Expiry is cheap but not free: run it once a minute of event time, not per event.
 EXPIRE_EVERY = 60.0
+# A follow-up naming a detection this engine has not opened yet waits for it (the two input topics
+# interleave any way: after a crash the access log may be re-read behind incident-events) until its
+# contract's event time is this far past the follow-up's own time; then it is a dead letter.
+PENDING_WINDOW = 86_400.0
+# ... and at most this many wait at once (the oldest is refused first): ~300 bytes each in the checkpoint.
+PENDING_LIMIT = 1_000
 # Follow-up kinds whose data the playbook run does not read as national-report facts.
 _NO_FACT_KINDS = frozenset({"acknowledgement", "city_instruction", "resolution"})
 
@@ -63,9 +74,10 @@ class Output:
     incidents: list[Incident] = field(default_factory=list)  # opened or changed
     opened: list[str] = field(default_factory=list)  # ids among ``incidents`` that are new
     events: list[tuple[str, TimelineEntry]] = field(default_factory=list)  # follow-ups by incident id
+    refused: list[Refusal] = field(default_factory=list)  # follow-ups that waited, refused after all
 
     def __bool__(self) -> bool:
-        return bool(self.findings or self.incidents or self.events)
+        return bool(self.findings or self.incidents or self.events or self.refused)
 
     def extend(self, other: Output) -> None:
         """Append another call's output."""
@@ -76,6 +88,67 @@ class Output:
                 self.incidents.append(incident)
         self.opened.extend(other.opened)
         self.events.extend(other.events)
+        self.refused.extend(other.refused)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A follow-up that waited for its incident and is refused after all: a dead letter, later than its event.
+
+    ``ref`` is what the caller passed with the event (the detector: its offset on
+    ``incident-events``), so the dead letter can point at the original record.
+    """
+
+    event_id: str
+    contract_id: str
+    incident_id: str
+    kind: str
+    reason: str
+    detail: str
+    ref: int | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A follow-up waiting for its detection to open: only what would go on ``incidents`` (no free text)."""
+
+    event_id: str
+    contract_id: str
+    incident_id: str
+    kind: str
+    deadline: float  # the contract's event time at which it stops waiting (a whole minute)
+    entry: TimelineEntry
+    ref: int | None
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.event_id,
+            self.contract_id,
+            self.incident_id,
+            self.kind,
+            self.deadline,
+            self.entry.to_json(),
+            self.ref,
+        ]
+
+    @classmethod
+    def from_json(cls, d: list[Any]) -> _Pending:
+        event_id, contract_id, incident_id, kind, deadline, entry, ref = d
+        return cls(event_id, contract_id, incident_id, kind, float(deadline), TimelineEntry.from_json(entry), ref)
+
+    def refusal(self, reason: str, detail: str) -> Refusal:
+        return Refusal(self.event_id, self.contract_id, self.incident_id, self.kind, reason, detail, self.ref)
+
+
+_WAITED = (
+    "incident_id names no incident Kinkyu opened for this contract by the time its events had reached "
+    "the follow-up's time plus the pending window; file the event without incident_id to open a new incident"
+)
+_MISMATCH = (
+    "incident_id names an incident of another contract than contract_id; "
+    "a follow-up carries the contract_id of its incident"
+)
+_UNKNOWN = "incident_id names no incident Kinkyu opened; file the event without incident_id to open a new incident"
 
 
 def _next_expiry(t: float) -> float:
@@ -117,6 +190,7 @@ class Engine:
     ) -> None:
         self.policies: dict[str, ContractPolicy] = dict(policies)
         self.lateness = lateness
+        # Where the engine runs, for the caller's logs: no id depends on it (ids are content-derived).
         self.partition = partition
         self.partitions = partitions
         self.rules = rules if rules is not None else make_rules()
@@ -135,7 +209,13 @@ class Engine:
         # incident further accounts are folded into once that reaches MAX_OPEN_PER_RULE.
         self._per_rule: dict[tuple[str, str], int] = {}
         self._floods: dict[tuple[str, str], str] = {}
-        self._seq: dict[str, int] = {}
+        # Detection id -> its contract's event time when it opened: a follow-up dated more than
+        # PENDING_WINDOW before that is refused, as it would have been had it been read first.
+        # In whole minutes (deadlines are whole minutes, so the comparison is exact): the checkpoint
+        # holds one small integer per known id, not another table of ids.
+        self._opened_at: dict[str, int] = {}
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()  # by the follow-up's event id, oldest first
+        self._deferred: list[Refusal] = []  # refusals an expiry pass made, for the caller's next output
 
     # -- contracts ---------------------------------------------------------
 
@@ -183,12 +263,22 @@ class Engine:
             advanced = self._advance({ev.contract_id: clock.t})
             if advanced:
                 if out is _EMPTY:
-                    return advanced
-                merged = Output()
-                merged.extend(out)
-                merged.extend(advanced)
-                return merged
+                    out = advanced
+                else:
+                    merged = Output()
+                    merged.extend(out)
+                    merged.extend(advanced)
+                    out = merged
+        if self._deferred:  # an expiry pass ran and follow-ups stopped waiting: rare, off the hot path
+            out = self._with_deferred(out)
         return out
+
+    def _with_deferred(self, out: Output) -> Output:
+        merged = Output()
+        merged.extend(out)
+        merged.refused.extend(self._deferred)
+        self._deferred = []
+        return merged
 
     def _contract(self, contract_id: str) -> tuple[ContractPolicy, _Clock]:
         policy = self.policies.get(contract_id)
@@ -213,7 +303,7 @@ class Engine:
         """
         out = self._advance(times)
         self._expire()
-        return out
+        return self._with_deferred(out) if self._deferred else out
 
     def _advance(self, times: Mapping[str, float]) -> Output:
         # Without expiry: on_access looks every ADVANCE_EVERY per contract and expires every
@@ -305,12 +395,17 @@ class Engine:
                     self._per_rule[(f.contract_id, f.rule)] = self._per_rule.get((f.contract_id, f.rule), 0) + 1
                 self._keys[key] = target.incident_id
             self._remember(self._recent_findings, f.finding_id, target.incident_id)
+        if out.opened and self._pending:
+            # After its findings: the incident then reads as it does when the follow-up comes later.
+            self._attach_pending(target, out)
         out.incidents.append(target)
         return out
 
     def _open_detection(self, policy: ContractPolicy, first: Finding, actor: str | None) -> Incident:
+        # Content, not arrival: the same first finding gives the same id on any worker, in any order.
+        content = (first.rule, actor or "", first.finding_id)
         incident = Incident(
-            incident_id=self._next_id(first.ts),
+            incident_id=make_incident_id(policy.contract_id, incident_day(first.ts), DETECTION, content, self._taken),
             contract_id=policy.contract_id,
             jurisdiction=policy.jurisdiction,
             origin="detection",
@@ -323,7 +418,23 @@ class Engine:
         )
         self._active[incident.incident_id] = incident
         self._know(incident.incident_id, policy.contract_id)
+        self._opened_at[incident.incident_id] = int(self.clock(policy.contract_id) // 60)
         return incident
+
+    def _taken(self, incident_id: str) -> bool:
+        return incident_id in self._known or incident_id in self._active
+
+    def _attach_pending(self, incident: Incident, out: Output) -> None:
+        """The follow-ups that waited for ``incident``, in the order they came: attached, or refused."""
+        waiting = [p for p in self._pending.values() if p.incident_id == incident.incident_id]
+        for p in waiting:
+            del self._pending[p.event_id]
+            if p.contract_id != incident.contract_id:
+                out.refused.append(p.refusal("contract-mismatch", _MISMATCH))
+                continue
+            self._remember(self._recent_filed, p.event_id, incident.incident_id)
+            self._apply_follow_up(incident, p.kind, p.entry)
+            out.events.append((incident.incident_id, p.entry))
 
     def _flood_incident(self, policy: ContractPolicy, fresh: list[Finding], out: Output) -> Incident:
         """The one incident of a contract and rule that already has MAX_OPEN_PER_RULE accounts' open."""
@@ -352,63 +463,102 @@ class Engine:
 
     # -- filed incident events --------------------------------------------
 
-    def on_incident_event(self, ev: IncidentEvent) -> Output:
-        """Open an incident from a filed event, or add a follow-up to one."""
+    def on_incident_event(self, ev: IncidentEvent, *, ref: int | None = None) -> Output:
+        """Open an incident from a filed event, or add a follow-up to one.
+
+        A follow-up naming a detection not opened yet waits for it (see
+        :data:`PENDING_WINDOW`): the two input topics are read in no fixed
+        order, and what a follow-up joins must not depend on that. ``ref`` (the
+        detector passes the event's offset) comes back on a :class:`Refusal`
+        if it is refused later. Whatever the order, a follow-up is attached
+        exactly when its incident opened (for its own contract) before its
+        contract's event time reached the follow-up's time plus the window.
+        """
         policy = self.policy(ev.contract_id)
-        if ev.event_id in self._recent_filed:
+        if ev.event_id in self._recent_filed or ev.event_id in self._pending:
             return _EMPTY
         if ev.incident_id is None:
             # An opening filing may state the national report's facts from the start (improper purpose, …).
             facts = {k: ev.data[k] for k in PPC_FACT_KEYS if k in ev.data}
-            incident = filed_incident(self._next_id(ev.discovered_at or ev.ts), policy.jurisdiction, ev, facts)
+            day = incident_day(ev.discovered_at or ev.ts)
+            incident_id = make_incident_id(
+                policy.contract_id, day, ORIGIN_LETTERS["filed"], (ev.kind, ev.event_id), self._taken
+            )
+            incident = filed_incident(incident_id, policy.jurisdiction, ev, facts)
             self._know(incident.incident_id, policy.contract_id)
             self._active[incident.incident_id] = incident
             self._remember(self._recent_filed, ev.event_id, incident.incident_id)
             return Output(incidents=[incident], opened=[incident.incident_id])
-        owner = self._known.get(ev.incident_id)
-        if owner is None:
-            raise MalformedEventError(
-                "unknown-incident",
-                "incident_id names no incident Kinkyu opened; "
-                "file the event without incident_id to open a new incident",
-            )
-        if owner != ev.contract_id:
-            # Fields, not values: the detail goes into dead-letter headers and logs.
-            raise MalformedEventError(
-                "contract-mismatch",
-                "incident_id names an incident of another contract than contract_id; "
-                "a follow-up carries the contract_id of its incident",
-            )
+        incident_id = ev.incident_id
+        parsed = parse_incident_id(incident_id)
+        if parsed is not None and not owned_by(parsed, ev.contract_id):
+            # Decided by the id alone: the same answer on every partition, before or after the incident.
+            if any(owned_by(parsed, c) for c in self.policies if c != ev.contract_id):
+                raise MalformedEventError("contract-mismatch", _MISMATCH)
+            raise MalformedEventError("unknown-incident", _UNKNOWN)
         kind = ev.kind if ev.kind in FOLLOW_UP_KINDS else f"update:{ev.kind}"
         # Only the keys a playbook reads travel on: a follow-up's free text stays with the evidence.
         data = {k: ev.data[k] for k in FOLLOW_UP_DATA_KEYS if k in ev.data}
         data["event_id"] = ev.event_id
         entry = TimelineEntry(ev.ts, ev.reported_by.id, kind, ev.kind, data)
-        self._remember(self._recent_filed, ev.event_id, ev.incident_id)
-        out = Output(events=[(ev.incident_id, entry)])
-        active = self._active.get(ev.incident_id)
+        deadline = _next_expiry(ev.ts.timestamp() + PENDING_WINDOW)
+        owner = self._known.get(incident_id)
+        if owner is None:
+            if parsed is None or parsed.origin != DETECTION:
+                # A filing and its follow-ups share a topic and a partition: a filed incident not known
+                # now never will be; an old-form id is never made again.
+                raise MalformedEventError("unknown-incident", _UNKNOWN)
+            if self.clock(ev.contract_id) >= deadline:
+                # What an expiry pass would have done, had the follow-up been read earlier.
+                raise MalformedEventError("unknown-incident", _WAITED)
+            self._wait(_Pending(ev.event_id, ev.contract_id, incident_id, ev.kind, deadline, entry, ref))
+            return self._with_deferred(_EMPTY) if self._deferred else _EMPTY
+        opened_at = self._opened_at.get(incident_id)
+        if opened_at is not None and opened_at * 60 >= deadline:
+            # Had the follow-up been read before its incident, it would have stopped waiting first.
+            raise MalformedEventError("unknown-incident", _WAITED)
+        if owner != ev.contract_id:
+            # Fields, not values: the detail goes into dead-letter headers and logs.
+            raise MalformedEventError("contract-mismatch", _MISMATCH)
+        self._remember(self._recent_filed, ev.event_id, incident_id)
+        out = Output(events=[(incident_id, entry)])
+        active = self._active.get(incident_id)
         if active is not None:
-            active.timeline.append(entry)
-            # The record says what was stated last: it is re-sent with every change, and a run takes
-            # its facts each time, so an opening's word must not outlive a later follow-up's.
-            if ev.kind not in _NO_FACT_KINDS:
-                active.state_facts(data)
+            self._apply_follow_up(active, ev.kind, entry)
             out.incidents.append(active)
+        return out
+
+    def _apply_follow_up(self, incident: Incident, kind: str, entry: TimelineEntry) -> None:
+        incident.timeline.append(entry)
+        # The record says what was stated last: it is re-sent with every change, and a run takes
+        # its facts each time, so an opening's word must not outlive a later follow-up's.
+        if kind not in _NO_FACT_KINDS:
+            incident.state_facts(entry.data)
+
+    def _wait(self, pending: _Pending) -> None:
+        self._pending[pending.event_id] = pending
+        if len(self._pending) > PENDING_LIMIT:
+            _, oldest = self._pending.popitem(last=False)
+            self._deferred.append(
+                oldest.refusal(
+                    "unknown-incident", "more follow-ups wait for incidents not yet opened than Kinkyu keeps"
+                )
+            )
+
+    def flush_pending(self) -> Output:
+        """Refuse every follow-up still waiting (the end of a replay: no event can open their incidents now)."""
+        out = self._with_deferred(Output()) if self._deferred else Output()
+        out.refused.extend(p.refusal("unknown-incident", _UNKNOWN) for p in self._pending.values())
+        self._pending.clear()
         return out
 
     # -- ids, memory -------------------------------------------------------
 
-    def _next_id(self, ts: datetime) -> str:
-        day = incident_day(ts)
-        k = self._seq.get(day, 0)
-        self._seq[day] = k + 1
-        # Partitions interleave their sequences so ids stay unique across workers.
-        return f"INC-{day}-{k * self.partitions + self.partition + 1:04d}"
-
     def _know(self, incident_id: str, contract_id: str) -> None:
         self._known[incident_id] = contract_id
         if len(self._known) > KNOWN_LIMIT:
-            self._known.popitem(last=False)
+            gone, _ = self._known.popitem(last=False)
+            self._opened_at.pop(gone, None)
 
     @staticmethod
     def _remember(recent: OrderedDict[str, str], key: str, value: str) -> None:
@@ -438,7 +588,13 @@ class Engine:
             self._keys = {k: v for k, v in self._keys.items() if v not in gone}
             self._floods = {k: v for k, v in self._floods.items() if v not in gone}
             self._count_per_rule()
-        # Day sequences are kept for good (one int a day): a filing discovered long ago still gets a fresh id.
+        if self._pending:
+            # A whole minute of the contract's event time: the pass that crosses it always runs (see
+            # on_access), so "stopped waiting" means exactly "the clock reached the deadline".
+            done = [p for p in self._pending.values() if p.deadline <= clocks.get(p.contract_id, 0.0)]
+            for p in done:
+                del self._pending[p.event_id]
+                self._deferred.append(p.refusal("unknown-incident", _WAITED))
 
     def _count_per_rule(self) -> None:
         counts: dict[tuple[str, str], int] = {}
@@ -457,7 +613,7 @@ class Engine:
         """All state as JSON-able data; :meth:`restore` on a fresh engine resumes from it."""
         clocks = {contract_id: clock.t for contract_id, clock in self._clocks.items()}
         return {
-            "v": 1,
+            "v": 2,
             # What a release before per-contract clocks restores from (one clock for the partition).
             "watermark": max(clocks.values(), default=0.0),
             "clocks": clocks,
@@ -469,7 +625,9 @@ class Engine:
             "recent_filed": list(self._recent_filed.items()),
             "known": dict(self._known),
             "floods": [[c, r, i] for (c, r), i in self._floods.items()],
-            "seq": dict(self._seq),
+            # Beside "known", in its order: a minute for a detection, null for a filing or an old id.
+            "opened_at": [self._opened_at.get(i) for i in self._known],
+            "pending": [p.to_json() for p in self._pending.values()],
             "rules": {rule.rule_id: rule.snapshot() for rule in self.rules},
         }
 
@@ -498,7 +656,12 @@ class Engine:
         self._known = OrderedDict(data["known"])
         self._floods = {(c, r): i for c, r, i in data.get("floods", [])}
         self._count_per_rule()
-        self._seq = dict(data["seq"])
+        # A snapshot from before content-derived ids has "seq" instead: its ids stay known (old form), and
+        # its follow-ups were never waiting. Refusals not yet handed out were in no snapshot: none now.
+        minutes = data.get("opened_at", [])
+        self._opened_at = {i: int(m) for i, m in zip(self._known, minutes, strict=False) if m is not None}
+        self._pending = OrderedDict((p.event_id, p) for p in map(_Pending.from_json, data.get("pending", [])))
+        self._deferred = []
         states = data.get("rules", {})
         for rule in self.rules:
             if states.get(rule.rule_id) is not None:

@@ -3,7 +3,8 @@
 An incident opens on a finding (or several, when one action fires several
 rules) or on a filed incident event. Findings about the same contract, actor
 and rule within an hour of the incident's last one join it. Ids are stable
-and human-readable: ``INC-<JST date of the first event>-<sequence>``.
+and human-readable: ``INC-<JST date of the first event>-<8 characters>``,
+derived from the incident's content (:mod:`kinkyu.core.ids`).
 
 The playbook stage (deadlines, reports, escalation) builds on the incident
 records this module emits; here an incident carries what was observed.

@@ -20,6 +20,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from kinkyu.core.ids import FILED, make_incident_id
 from kinkyu.core.model import ACTIONS, FOLLOW_UP_KINDS, INCIDENT_KINDS
 
 # Deterministic and database-free, so CI runs the same examples every time and writes nothing;
@@ -362,8 +363,8 @@ def incident_bases() -> list[dict[str, Any]]:
         "data_items": ["name", "address"],
         "details": "free text, may contain personal information",
     }
-    # The first filing on an empty engine opens this id (day of discovery, first of the day).
-    opened = "INC-20261120-0001"
+    # The id the filing opens on an empty engine: its content's (day of discovery, kind, event id).
+    opened = make_incident_id(KOGANEI, "20261120", FILED, ("misdelivery", "base-filing"), lambda _: False)
     update = {
         "event_id": "base-update",
         "ts": BASE_TS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -157,7 +158,7 @@ def test_replay_prints_a_summary_on_stderr(tmp_path: Path, capsys: pytest.Captur
 
     captured = capsys.readouterr()
     assert "2 events, 1 findings, 1 incidents" in captured.err
-    assert captured.out.startswith("INC-20261120-0001  koganei-2026-017")
+    assert re.match(r"INC-20261120-D[A-Z2-7]{7}  koganei-2026-017", captured.out)
 
 
 def _lines_with_one_bad(tmp_path: Path) -> Path:
@@ -183,7 +184,7 @@ def test_replay_strict_with_a_bad_line_exits_5(tmp_path: Path, capsys: pytest.Ca
     assert _replay("--strict", "--input", _lines_with_one_bad(tmp_path)) == EXIT_MALFORMED
 
     captured = capsys.readouterr()
-    assert "INC-20261120-0001" in captured.out, "the incidents found are still printed"
+    assert re.search(r"INC-20261120-D[A-Z2-7]{7}  ", captured.out), "the incidents found are still printed"
 
 
 def test_replay_strict_without_bad_lines_exits_0(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def test_output_records_key_findings_by_contract_and_incidents_by_id_marking_new
 
     assert [(r.topic, r.key) for r in first] == [
         ("findings", b"koganei-2026-017"),
-        ("incidents", b"INC-20261120-0001"),
+        ("incidents", opened.opened[0].encode()),
     ]
     assert json.loads(first[1].value)["change"] == "opened"
     assert json.loads(second[1].value)["change"] == "updated"

@@ -35,6 +35,20 @@ from kinkyu.core.rules.stateless import UnregisteredActor
 from kinkyu.core.wire import incident_from_obj
 from kinkyu.exceptions import MalformedEventError, UnknownContractError
 
+# A content-derived id: Japan date, origin (D detection, F filing), five characters, two of the contract.
+DETECTION_ID = re.compile(r"INC-(\d{8})-D[A-Z2-7]{7}")
+FILED_ID = re.compile(r"INC-(\d{8})-F[A-Z2-7]{7}")
+
+
+def _new_detection(out: Output, day: str, *, not_one_of: Iterable[str] = ()) -> str:
+    """The one incident ``out`` opened: a detection dated ``day`` whose id is none of ``not_one_of``."""
+    [incident_id] = out.opened
+    m = DETECTION_ID.fullmatch(incident_id)
+    assert m is not None, incident_id
+    assert m[1] == day
+    assert incident_id not in set(not_one_of)
+    return incident_id
+
 
 def _engine(**kwargs: Any) -> Engine:
     """An engine over the sample contracts that runs only ``unregistered-actor``."""
@@ -107,18 +121,18 @@ def test_the_quiet_read_of_registered_staff_fires_nothing_among_all_rules() -> N
     assert out.incidents == []
 
 
-def test_finding_opens_an_incident_numbered_by_its_japan_date_starting_at_0001() -> None:
+def test_finding_opens_an_incident_named_by_its_japan_date_and_eight_characters() -> None:
     engine = _engine()
 
     out = engine.on_access(read_event("e1", at(WORKDAY, "10:00")))
 
-    assert out.opened == ["INC-20261120-0001"]
+    _new_detection(out, "20261120")
     [finding] = out.findings
     [incident] = out.incidents
     assert finding.rule == "unregistered-actor"
     assert finding.event_ids == ("e1",)
     assert finding.jurisdiction == "koganei"
-    assert incident.incident_id == "INC-20261120-0001"
+    assert incident.incident_id == out.opened[0]
     assert incident.origin == "detection"
     assert incident.contract_id == KOGANEI
     assert incident.jurisdiction == "koganei"
@@ -138,21 +152,18 @@ def test_incident_id_date_is_the_japan_date_even_when_the_event_is_stamped_in_ut
 
     out = engine.on_access(access(quiet_read("e1", "2026-11-20T16:30:00Z")))  # 2026-11-21 01:30 in Japan
 
-    assert out.opened == ["INC-20261121-0001"]
+    _new_detection(out, "20261121")
 
 
-def test_each_japan_date_numbers_its_incidents_from_0001() -> None:
+def test_incidents_of_one_japan_date_get_distinct_ids_of_that_date() -> None:
     engine = _engine()
 
-    first = engine.on_access(read_event("e1", at(WORKDAY, "10:00"), actor="u9001"))
+    first = _new_detection(engine.on_access(read_event("e1", at(WORKDAY, "10:00"), actor="u9001")), "20261120")
     second = engine.on_access(read_event("e2", at(WORKDAY, "10:01"), actor="u9002"))
     next_day = engine.on_access(read_event("e3", at("2026-11-21", "10:00"), actor="u9003"))
 
-    assert first.opened + second.opened + next_day.opened == [
-        "INC-20261120-0001",
-        "INC-20261120-0002",
-        "INC-20261121-0001",
-    ]
+    _new_detection(second, "20261120", not_one_of=[first])
+    _new_detection(next_day, "20261121")
 
 
 def test_event_with_no_finding_gives_an_empty_output() -> None:
@@ -198,7 +209,7 @@ def test_finding_more_than_an_hour_after_the_last_one_opens_a_new_incident() -> 
 
     out = engine.on_access(access(quiet_read("e2", "2026-11-20T11:00:01+09:00")))
 
-    assert out.opened == ["INC-20261120-0002"]
+    _new_detection(out, "20261120")
     assert out.incidents[0].finding_count == 1
 
 
@@ -220,7 +231,7 @@ def test_finding_of_a_different_actor_opens_a_new_incident() -> None:
 
     out = engine.on_access(read_event("e2", at(WORKDAY, "10:01"), actor="u9002"))
 
-    assert out.opened == ["INC-20261120-0002"]
+    _new_detection(out, "20261120")
     assert out.incidents[0].actor == "u9002"
 
 
@@ -230,7 +241,7 @@ def test_finding_of_the_same_actor_on_another_contract_opens_a_new_incident() ->
 
     out = engine.on_access(read_event("e2", at(WORKDAY, "10:01"), contract_id=CHIBA))
 
-    assert out.opened == ["INC-20261120-0002"]
+    _new_detection(out, "20261120")
     assert out.incidents[0].contract_id == CHIBA
     assert out.incidents[0].jurisdiction == "chiba"
 
@@ -243,7 +254,7 @@ def test_finding_of_the_same_actor_under_another_rule_opens_a_new_incident() -> 
     out = engine.on_access(access(login))  # test-flags-logins only
 
     assert [f.rule for f in out.findings] == ["test-flags-logins"]
-    assert out.opened == ["INC-20261120-0002"]
+    _new_detection(out, "20261120")
     assert out.incidents[0].actor == STRANGER
 
 
@@ -253,7 +264,7 @@ def test_one_action_firing_several_rules_opens_one_incident_listing_them_all() -
     out = engine.on_access(read_event("e1", at(WORKDAY, "10:00"), actor="u1042"))
 
     assert [f.rule for f in out.findings] == ["test-flags-reads", "test-also-flags-reads"]
-    assert out.opened == ["INC-20261120-0001"]
+    _new_detection(out, "20261120")
     [incident] = out.incidents
     assert incident.rules == ["test-flags-reads", "test-also-flags-reads"]
     assert incident.finding_count == 2
@@ -295,7 +306,7 @@ def test_redelivered_access_event_gives_an_empty_output_and_changes_nothing() ->
     assert again.findings == []
     assert again.opened == []
     assert incident.finding_count == 1
-    assert engine.on_access(read_event("e2", at(WORKDAY, "10:01"), actor="u9002")).opened == ["INC-20261120-0002"]
+    _new_detection(engine.on_access(read_event("e2", at(WORKDAY, "10:01"), actor="u9002")), "20261120")
 
 
 def test_redelivered_filed_event_gives_an_empty_output() -> None:
@@ -319,6 +330,8 @@ def test_redelivered_follow_up_gives_an_empty_output() -> None:
 
 
 def _day_of_events() -> list[AccessEvent | IncidentEvent]:
+    # Its id is its content's: any engine that opens it from f1 names it the same.
+    [f1_incident] = _engine().on_incident_event(filed("f1", at(WORKDAY, "10:06"))).opened
     return [
         read_event("e1", at(WORKDAY, "10:00"), actor="u9001"),
         read_event("e2", at(WORKDAY, "10:05"), actor="u9002"),
@@ -327,7 +340,7 @@ def _day_of_events() -> list[AccessEvent | IncidentEvent]:
         # --- restart here ---
         read_event("e3", at(WORKDAY, "10:20"), actor="u9001"),  # redelivered after the restart
         read_event("e4", at(WORKDAY, "10:40"), actor="u9001"),
-        filed("f2", at(WORKDAY, "10:41"), kind="acknowledgement", incident_id="INC-20261120-0003"),
+        filed("f2", at(WORKDAY, "10:41"), kind="acknowledgement", incident_id=f1_incident),
         read_event("e5", at(WORKDAY, "11:30"), actor="u9002"),
         read_event("e6", at(WORKDAY, "13:00"), actor="u9001"),
         read_event("e7", at(WORKDAY, "13:01"), actor="u9003"),
@@ -464,7 +477,9 @@ def test_set_contracts_keeps_open_incidents_and_their_correlation() -> None:
     assert out.opened == []
     assert out.incidents[0].incident_id == incident_id
     assert out.incidents[0].finding_count == 2
-    assert engine.on_access(read_event("e3", at(WORKDAY, "10:02"), actor="u9002")).opened == ["INC-20261120-0002"]
+    _new_detection(
+        engine.on_access(read_event("e3", at(WORKDAY, "10:02"), actor="u9002")), "20261120", not_one_of=[incident_id]
+    )
 
 
 def test_set_contracts_without_a_contract_makes_its_events_unknown() -> None:
@@ -495,7 +510,7 @@ def test_filed_incident_event_opens_a_filed_incident() -> None:
 
     # The spec leaves open whether a filed incident is dated by occurred_at (11-19, its first_event_ts)
     # or by discovered_at (11-20, what the engine uses today).
-    assert re.fullmatch(r"INC-2026112[01]-0001", out.opened[0])
+    assert re.fullmatch(r"INC-2026112[01]-F[A-Z2-7]{7}", out.opened[0])
     assert out.findings == []
     [incident] = out.incidents
     assert incident.origin == "filed"
@@ -528,13 +543,14 @@ def test_filed_incident_starts_at_the_severity_of_its_kind(kind: str, severity: 
     assert out.incidents[0].severity is severity
 
 
-def test_filed_and_detected_incidents_share_one_sequence_per_day() -> None:
+def test_filed_and_detected_incidents_are_told_apart_by_the_letter_after_the_date() -> None:
     engine = _engine()
 
     first = engine.on_incident_event(filed("f1", at(WORKDAY, "10:00")))
     second = engine.on_access(read_event("e1", at(WORKDAY, "10:01")))
 
-    assert first.opened + second.opened == ["INC-20261120-0001", "INC-20261120-0002"]
+    assert FILED_ID.fullmatch(first.opened[0])
+    assert DETECTION_ID.fullmatch(second.opened[0])
 
 
 def test_filed_incident_never_joins_a_detected_one() -> None:
@@ -543,7 +559,9 @@ def test_filed_incident_never_joins_a_detected_one() -> None:
 
     out = engine.on_incident_event(filed("f1", at(WORKDAY, "10:01"), kind="unauthorized_access"))
 
-    assert out.opened == ["INC-20261120-0002"]
+    [incident_id] = out.opened
+    assert FILED_ID.fullmatch(incident_id)
+    assert out.incidents[0].origin == "filed"
 
 
 def test_acknowledgement_of_a_known_incident_yields_an_event_entry_for_it() -> None:
@@ -696,23 +714,16 @@ def test_follow_up_under_another_contract_is_refused_as_contract_mismatch() -> N
 # -- ids across partitions and over time --------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("partition", "partitions", "ids"),
-    [
-        (0, 1, ["0001", "0002", "0003"]),
-        (0, 2, ["0001", "0003", "0005"]),
-        (1, 2, ["0002", "0004", "0006"]),
-        (2, 3, ["0003", "0006", "0009"]),
-    ],
-)
-def test_partitions_interleave_their_incident_sequences(partition: int, partitions: int, ids: list[str]) -> None:
+@pytest.mark.parametrize(("partition", "partitions"), [(0, 1), (0, 2), (1, 2), (2, 3)])
+def test_the_same_events_get_the_same_ids_on_any_partition_of_any_count(partition: int, partitions: int) -> None:
+    events = [read_event(f"e{n}", at(WORKDAY, f"10:0{n}"), actor=f"u900{n}") for n in range(3)]
+    alone = _engine()
     engine = _engine(partition=partition, partitions=partitions)
 
-    opened = [
-        engine.on_access(read_event(f"e{n}", at(WORKDAY, f"10:0{n}"), actor=f"u900{n}")).opened[0] for n in range(3)
-    ]
+    opened = [engine.on_access(ev).opened[0] for ev in events]
 
-    assert opened == [f"INC-20261120-{n}" for n in ids]
+    assert opened == [alone.on_access(ev).opened[0] for ev in events]
+    assert len(set(opened)) == 3
 
 
 def test_incident_ids_are_never_reused_even_for_a_day_long_past() -> None:
@@ -726,7 +737,9 @@ def test_incident_ids_are_never_reused_even_for_a_day_long_past() -> None:
         filed("f2", at(WORKDAY, "10:00"), discovered_at=at("2026-11-01", "12:00"))
     ).opened
 
-    assert first == "INC-20261101-0001"
+    assert FILED_ID.fullmatch(first)
+    assert first.startswith("INC-20261101-")
+    assert second.startswith("INC-20261101-")
     assert second != first
 
 

@@ -20,9 +20,12 @@ from builders import (
 )
 
 from kinkyu.core import engine as engine_module
+from kinkyu.core.engine import Engine
+from kinkyu.core.ids import DETECTION, make_incident_id
 from kinkyu.core.model import AccessEvent, IncidentEvent
 from kinkyu.core.rules import Rule
 from kinkyu.core.rules.stateless import UnregisteredActor
+from kinkyu.core.wire import incident_from_obj
 from kinkyu.replay import Located, Rejected, ReplayResult, ReplayStats, in_event_time_order, incident_line, replay
 
 
@@ -42,8 +45,9 @@ def _run(*paths: Path, lateness: float = 300.0) -> tuple[ReplayResult, list[Reje
     return result, rejected
 
 
-def _actors_by_id(result: ReplayResult) -> dict[str, str | None]:
-    return {incident_id: incident.actor for incident_id, incident in sorted(result.incidents.items())}
+def _actors_in_opening_order(result: ReplayResult) -> list[str | None]:
+    # Ids are content-derived and say nothing of order; the result keeps incidents in the order they opened.
+    return [incident.actor for incident in result.incidents.values()]
 
 
 def _read(actor: str, clock: str, event_id: str | None = None) -> dict[str, Any]:
@@ -70,11 +74,7 @@ def test_out_of_order_lines_within_the_lateness_are_processed_in_event_time_orde
     result, rejected = _run(path)
 
     assert rejected == []
-    assert _actors_by_id(result) == {
-        "INC-20261120-0001": "u9001",
-        "INC-20261120-0002": "u9003",
-        "INC-20261120-0003": "u9002",
-    }
+    assert _actors_in_opening_order(result) == ["u9001", "u9003", "u9002"]
     assert result.stats.late == 0
 
 
@@ -88,12 +88,7 @@ def test_line_later_than_the_lateness_is_still_processed_and_counted_as_late(tmp
 
     assert result.stats.late == 1
     # 10:01 arrived after 10:02 had been processed: it is handled at once, out of order.
-    assert _actors_by_id(result) == {
-        "INC-20261120-0001": "u9001",
-        "INC-20261120-0002": "u9002",
-        "INC-20261120-0003": "u9003",
-        "INC-20261120-0004": "u9004",
-    }
+    assert _actors_in_opening_order(result) == ["u9001", "u9002", "u9003", "u9004"]
 
 
 def test_two_files_are_merged_by_event_time(tmp_path: Path) -> None:
@@ -102,11 +97,7 @@ def test_two_files_are_merged_by_event_time(tmp_path: Path) -> None:
 
     result, _ = _run(first, second)
 
-    assert _actors_by_id(result) == {
-        "INC-20261120-0001": "u9001",
-        "INC-20261120-0002": "u9002",
-        "INC-20261120-0003": "u9003",
-    }
+    assert _actors_in_opening_order(result) == ["u9001", "u9002", "u9003"]
 
 
 def test_each_file_is_reordered_on_its_own_before_the_merge(tmp_path: Path) -> None:
@@ -115,7 +106,7 @@ def test_each_file_is_reordered_on_its_own_before_the_merge(tmp_path: Path) -> N
 
     result, _ = _run(first, second)
 
-    assert list(_actors_by_id(result).values()) == ["u9001", "u9002", "u9003", "u9004"]
+    assert _actors_in_opening_order(result) == ["u9001", "u9002", "u9003", "u9004"]
 
 
 def test_reorder_buffer_releases_events_in_time_order() -> None:
@@ -188,7 +179,7 @@ def test_bad_lines_are_reported_by_line_number_and_reason_counted_and_the_run_go
     assert result.stats.reasons == {"bad-json": 2, "invalid": 2}
     assert result.stats.lines == 7
     assert result.stats.events == 2
-    assert list(_actors_by_id(result).values()) == ["u9001", "u9003"]
+    assert _actors_in_opening_order(result) == ["u9001", "u9003"]
 
 
 def test_rejected_line_keeps_its_original_bytes(tmp_path: Path) -> None:
@@ -219,12 +210,14 @@ def test_line_of_an_unknown_contract_is_rejected_at_read_time_with_its_line_numb
 
 def test_filed_event_lines_open_incidents_and_their_follow_ups_join_the_timeline(tmp_path: Path) -> None:
     opening = with_value(with_value(incident_example(), "ts", at(WORKDAY, "10:00")), "discovered_at", None)
+    # The id is the filing's content's: any engine gives it.
+    [incident_id] = Engine(sample_policies()).on_incident_event(incident_from_obj(opening)).opened
     follow_up = {
         **incident_example(),
         "event_id": "ack-1",
         "ts": at(WORKDAY, "10:30"),
         "kind": "acknowledgement",
-        "incident_id": "INC-20261120-0001",
+        "incident_id": incident_id,
     }
     path = write_jsonl(tmp_path / "filed.jsonl", [opening, follow_up])
 
@@ -232,7 +225,7 @@ def test_filed_event_lines_open_incidents_and_their_follow_ups_join_the_timeline
 
     assert rejected == []
     [incident] = result.incidents.values()
-    assert incident.incident_id == "INC-20261120-0001"
+    assert incident.incident_id == incident_id
     assert incident.origin == "filed"
     assert [e.kind for e in incident.timeline] == ["filed", "acknowledgement"]
 
@@ -244,7 +237,9 @@ def test_replay_line_of_an_incident_carries_the_ids_rules_and_counts(tmp_path: P
 
     [incident] = result.incidents.values()
     line = incident_line(incident)
-    assert line.startswith(b'{"incident_id":"INC-20261120-0001","contract_id":"' + KOGANEI.encode())
+    assert line.startswith(
+        b'{"incident_id":"' + incident.incident_id.encode() + b'","contract_id":"' + KOGANEI.encode()
+    )
     assert b'"finding_count":2' in line
     assert b"\n" not in line
 
@@ -285,3 +280,16 @@ def test_follow_up_of_an_unknown_incident_is_counted_as_rejected_and_the_run_goe
     assert [r.error.reason for r in rejected] == ["unknown-incident"]
     assert result.stats.reasons == {"unknown-incident": 1}
     assert len(result.incidents) == 1
+
+
+def test_follow_up_still_waiting_for_its_detection_at_the_end_is_reported_with_its_file_and_line(
+    tmp_path: Path,
+) -> None:
+    never_opened = make_incident_id(KOGANEI, "20261120", DETECTION, ("no such finding",), lambda _: False)
+    waiting = {**incident_example(), "kind": "update", "incident_id": never_opened, "ts": at(WORKDAY, "10:00")}
+    path = write_jsonl(tmp_path / "a.jsonl", [_read("u9001", "09:59"), waiting, _read("u9002", "10:01")])
+
+    result, rejected = _run(path)
+
+    assert [(r.source, r.line, r.error.reason) for r in rejected] == [(str(path), 2, "unknown-incident")]
+    assert result.stats.reasons == {"unknown-incident": 1}

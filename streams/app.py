@@ -24,8 +24,8 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web import Request, Response, View
@@ -41,6 +41,7 @@ from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
 from kinkyu.notifiers.webhook import WebhookTransport
 from kinkyu.playbook_files import load_playbooks
 from kinkyu.reports.store import IncidentStore
+from kinkyu.streams.clients import BrokerConnection, as_connection
 from kinkyu.streams.detector import DetectorStage, OnOutput
 from kinkyu.streams.evidence_collector import EvidenceCollector, evidence_collector
 from kinkyu.streams.exceptions import BrokerError, TopicLayoutError
@@ -105,16 +106,12 @@ def _topic_configs(topic: str, topics: Topics, compacted: set[str]) -> dict[str,
     return configs
 
 
-async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, partitions: int) -> None:
     """Create missing topics; refuse input topics whose partition counts differ."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        raise BrokerError(
-            f"cannot reach the Kafka broker at {bootstrap} ({type(exc).__name__}); "
-            "check KINKYU_BROKER, or run `make run` for an embedded broker"
-        ) from exc
+    connection = as_connection(bootstrap)
+    admin = connection.admin(request_timeout_ms=10_000)
+    # BrokerError says what to check (the address, the CA, the login).
+    await connection.start(admin, "the topic admin client")
     try:
         existing = set(await admin.list_topics())
         compacted = {topics.checkpoints, topics.incidents, topics.incident_state}
@@ -155,8 +152,11 @@ class Worker:
         on_notifier: NotifierCallback | None = None,
         smtp: SmtpSettings | None = None,
         notify: NotifierSettings | None = None,
+        connection: BrokerConnection | None = None,
     ) -> None:
         _patch_faust_fetch_wait()
+        # Every client below is made from this one (address, TLS context, SASL login).
+        self.connection = connection if connection is not None else settings.broker_connection()
         (settings.data_dir / settings.group).mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.topics = settings.topics
@@ -164,9 +164,9 @@ class Worker:
         self.contracts = ContractFolder(list(settings.contracts))
         self.contracts.load()  # a bad profile at start is fatal: better than running without it
         self._policies: Mapping[str, ContractPolicy] = compile_profiles(self.contracts.profiles)
-        self.sink = KafkaSink(settings.broker)
+        self.sink = KafkaSink(self.connection)
         self.stage = DetectorStage(
-            bootstrap=settings.broker,
+            bootstrap=self.connection,
             group=settings.group,
             topics=self.topics,
             sink=self.sink,
@@ -185,7 +185,7 @@ class Worker:
         # An incident's run, store entry and messages keep a profile a reload dropped (its duties go on).
         profiles = ProfileMemory(lambda: self.contracts.profiles)
         self.playbook = PlaybookStage(
-            bootstrap=settings.broker,
+            bootstrap=self.connection,
             topics=self.topics,
             sink=self.sink,
             profiles=profiles,
@@ -243,7 +243,7 @@ class Worker:
             )
             return None
         # MAC'd with the integrity keys and anchored on the broker; without those keys: IntegrityKeyError (exit 3).
-        return evidence_collector(s, self.topics)
+        return evidence_collector(s, self.topics, self.connection)
 
     async def _crash(self, exc: BaseException) -> None:
         await self.app.crash(exc)
@@ -261,7 +261,8 @@ class Worker:
         s = self.settings
         app = faust.App(
             s.group,
-            broker=s.faust_broker,
+            broker=self.connection.faust_broker,
+            broker_credentials=self.connection.faust_credentials(),
             web_host=s.web_host,
             web_port=s.web_port,
             web_bind=s.web_host,
@@ -429,7 +430,7 @@ class Worker:
         if self._prepared:
             return
         self._prepared = True
-        await ensure_topics(self.settings.broker, self.topics, self.settings.partitions)
+        await ensure_topics(self.connection, self.topics, self.settings.partitions)
         await self.sink.start()
         await self.playbook.start()
         await self.stage.start()

@@ -40,6 +40,7 @@ from kinkyu.core.incident import Incident
 from kinkyu.core.model import AccessEvent, IncidentEvent
 from kinkyu.core.wire import access_decoder, decode_access, decode_incident
 from kinkyu.exceptions import MalformedEventError
+from kinkyu.streams.clients import BrokerConnection, as_connection
 from kinkyu.streams.codec import (
     dead_letter,
     encode,
@@ -297,7 +298,7 @@ class DetectorStage:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: BrokerConnection | str,
         group: str,
         topics: Topics,
         sink: Sink,
@@ -312,7 +313,7 @@ class DetectorStage:
         max_skew: float = DEFAULT_MAX_SKEW,
         log_budget: LogBudget | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.bootstrap = as_connection(bootstrap)
         self.group = group
         self.topics = topics
         self.sink = sink
@@ -338,8 +339,7 @@ class DetectorStage:
 
     async def start(self) -> None:
         """Join the group; partitions are restored from checkpoints as they are assigned."""
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        consumer = self.bootstrap.consumer(
             group_id=f"{self.group}-detector",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -351,10 +351,8 @@ class DetectorStage:
             # Range assignment gives one member the same partition number of both inputs.
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        try:
-            await self._consumer.start()
-        except KafkaError as exc:
-            raise BrokerError(f"cannot reach the broker at {self.bootstrap}: {exc}") from exc
+        await self.bootstrap.start(consumer, "the detection stage")  # BrokerError says what to check
+        self._consumer = consumer
         self._consumer.subscribe(list(self.topics.inputs), listener=_Rebalance(self))
 
     async def stop(self) -> None:
@@ -595,8 +593,8 @@ class DetectorStage:
     async def _load_checkpoints(self, partitions: set[int]) -> dict[int, dict[str, Any]]:
         """The newest checkpoint of each partition, read from the start of the checkpoint topic."""
         found: dict[int, dict[str, Any]] = {}
-        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-        await reader.start()
+        reader = self.bootstrap.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
+        await self.bootstrap.start(reader, "the checkpoint reader")
         try:
             parts = reader.partitions_for_topic(self.topics.checkpoints) or set()
             tps = [TopicPartition(self.topics.checkpoints, p) for p in parts]

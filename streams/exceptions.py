@@ -13,6 +13,13 @@ class BrokerError(StreamsError):
     """The broker cannot be reached, started or used; the message says what to check."""
 
 
+class BrokerSettingsError(StreamsError):
+    """A ``KINKYU_BROKER_*`` setting cannot work (a missing CA file, a login without SASL): exit 3, not 4.
+
+    The message names the variable, never its value.
+    """
+
+
 class TopicLayoutError(StreamsError):
     """Existing topics do not have the layout the worker needs (e.g. partition counts differ)."""
 

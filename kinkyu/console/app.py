@@ -1185,10 +1185,11 @@ def make_console_app(
             "cannot be authenticated here"
         )
     else:
+        connection = settings.broker_connection()  # KINKYU_BROKER with its TLS/SASL settings
         if audit_log is None:  # the publisher serves the audit log made here (tests bring their own)
-            publisher = AnchorPublisher(settings.broker, topic, keyring=keyring)
+            publisher = AnchorPublisher(connection, topic, keyring=keyring)
         if anchors is None:
-            anchors = KafkaAnchorSource(settings.broker, topic, keyring, timeout=settings.send_timeout)
+            anchors = KafkaAnchorSource(connection, topic, keyring, timeout=settings.send_timeout)
     if audit_log is None:
         audit_log = AuditLog(
             settings.audit_path,

@@ -202,6 +202,7 @@ def serve(settings: Any, *, on_listening: Callable[[str], None] | None = None) -
     from kinkyu.evidence.exceptions import EvidenceKeyError  # noqa: PLC0415
     from kinkyu.exceptions import ContractError  # noqa: PLC0415
     from kinkyu.logs import setup_logging  # noqa: PLC0415
+    from kinkyu.streams.exceptions import BrokerSettingsError  # noqa: PLC0415
 
     setup_logging(settings.log_format, settings.log_level)
     for chatty in ("weasyprint", "fontTools"):
@@ -209,7 +210,7 @@ def serve(settings: Any, *, on_listening: Callable[[str], None] | None = None) -
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return asyncio.run(_serve(settings, on_listening or _announce))
-    except (ConsoleConfigError, ContractError, PlaybookError, EvidenceKeyError) as exc:
+    except (ConsoleConfigError, ContractError, PlaybookError, EvidenceKeyError, BrokerSettingsError) as exc:
         _err(f"console not started: {exc}")
         return EXIT_CONFIG
     except OSError as exc:
@@ -233,7 +234,7 @@ async def _serve(settings: Any, on_listening: Callable[[str], None]) -> int:
     from kinkyu.console.producer import KafkaEventProducer  # noqa: PLC0415
     from kinkyu.notifiers.ack_server import bound_port  # noqa: PLC0415
 
-    producer = KafkaEventProducer(settings.broker, settings.topic_prefix, timeout=settings.send_timeout)
+    producer = KafkaEventProducer(settings.broker_connection(), settings.topic_prefix, timeout=settings.send_timeout)
     app = make_console_app(settings, producer=producer)
     # No access log: a request line can hold an acknowledgement token, and paths name incidents people viewed
     # (the audit log is the record of that).

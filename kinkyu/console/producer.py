@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from kinkyu.console.exceptions import ConsoleError
+from kinkyu.streams.clients import BrokerConnection
 from kinkyu.streams.exceptions import BrokerError
 from kinkyu.streams.settings import Topics
 from kinkyu.streams.sink import KafkaSink, Record
@@ -40,7 +41,7 @@ class EventProducer(Protocol):
 class KafkaEventProducer:
     """:class:`EventProducer` over aiokafka (through the worker's :class:`~streams.sink.KafkaSink`)."""
 
-    def __init__(self, bootstrap: str, topic_prefix: str = "", *, timeout: float = 10.0) -> None:
+    def __init__(self, bootstrap: BrokerConnection | str, topic_prefix: str = "", *, timeout: float = 10.0) -> None:
         self.topic = Topics(topic_prefix).incident_events
         self._bootstrap = bootstrap
         self._timeout = timeout

@@ -34,6 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kinkyu.contracts import ContractFolder, compile_profiles
 from kinkyu.core.contract import ContractPolicy
+from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.exceptions import ContractError
 from kinkyu.notifiers.exceptions import OutboxJournalError
 from kinkyu.notifiers.service import NotifierSettings
@@ -196,7 +197,14 @@ class Worker:
             deadline_warning=settings.deadline_warning,
             on_event=on_playbook,
             on_fatal=self._crash,
-            reports=ReportArchive(IncidentStore(settings.store_dir), profiles),
+            # With the integrity keys, the archived reports' custody status is authenticated, not just hashed.
+            reports=ReportArchive(
+                IncidentStore(
+                    settings.store_dir,
+                    keyring=integrity_keyring(settings.integrity_keys, settings.integrity_key_id),
+                ),
+                profiles,
+            ),
         )
         self.smtp = smtp if smtp is not None else SmtpSettings()
         self.notify_settings = notifier_settings(settings, notify if notify is not None else NotifierSettings())

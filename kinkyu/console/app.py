@@ -1200,7 +1200,7 @@ def make_console_app(
     console = Console(
         settings=settings,
         producer=producer,
-        store=store or views.StoreView(settings.store_path),
+        store=store or views.StoreView(settings.store_path, keyring=keyring),
         users=users or UserDirectory.load(settings.users_path),
         sessions=sessions or SessionStore(idle=settings.session_idle, absolute=settings.session_max),
         audit=audit_log,

@@ -45,7 +45,7 @@ _TLS = frozenset({"SSL", "SASL_SSL"})
 _SASL = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
 _PROBE_TIMEOUT = 5.0
 # aiokafka's SCRAM code raises plain KeyError / ValueError on a server's error reply, not a KafkaError.
-_SASL_FAILURES = (KeyError, ValueError, AssertionError)
+_SASL_FAILURES = (KeyError, ValueError)
 
 
 def _env(field: str) -> str:

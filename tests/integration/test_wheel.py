@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(  # noqa: S603  # pip of the interpreter running the tests, on the checkout
+    subprocess.run(  # pip of the interpreter running the tests, on the checkout
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(REPO)],
         check=True,
         capture_output=True,
@@ -39,9 +39,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtual environment holding the wheel alone; its dependencies are read from the test's own."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # noqa: S603  # our interpreter
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # our interpreter
     site = Path(
-        subprocess.run(  # noqa: S603  # the new environment's interpreter
+        subprocess.run(  # the new environment's interpreter
             [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
             check=True,
             capture_output=True,
@@ -50,7 +50,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     # A path line, not a site dir: the checkout's editable-install finder in it is not activated.
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
-    subprocess.run(  # noqa: S603  # pip of the interpreter running the tests, into the new environment
+    subprocess.run(  # pip of the interpreter running the tests, into the new environment
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
         check=True,
         capture_output=True,
@@ -60,7 +60,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KINKYU_", "PYTHON"))}
-    return subprocess.run(  # noqa: S603  # the installed kinkyu, with arguments from this test
+    return subprocess.run(  # the installed kinkyu, with arguments from this test
         [str(venv / "bin" / "python"), "-P", "-m", "kinkyu", *args],
         cwd=cwd,
         env={**env, "PYTHONSAFEPATH": "1"},
@@ -90,7 +90,7 @@ def test_the_wheel_carries_templates_playbooks_and_sample_contracts_under_one_im
 
 
 def test_an_installed_kinkyu_replays_and_reports_from_an_empty_folder(installed: Path, tmp_path: Path) -> None:
-    probe = subprocess.run(  # noqa: S603  # the installed interpreter
+    probe = subprocess.run(  # the installed interpreter
         [str(installed / "bin" / "python"), "-P", "-c", "import kinkyu; print(kinkyu.__file__)"],
         cwd=tmp_path,
         capture_output=True,
@@ -124,4 +124,5 @@ def test_an_installed_kinkyu_replays_and_reports_from_an_empty_folder(installed:
     assert report.returncode == 0, report.stderr
     assert "事故報告書" in report.stdout or "報告" in report.stdout
     assert list(store.rglob("*.json")), "the playbook runs were stored (the bundled playbooks were found)"
-    assert not list(tmp_path.glob("templates")) and not list(tmp_path.glob("playbooks"))
+    assert not list(tmp_path.glob("templates"))
+    assert not list(tmp_path.glob("playbooks"))

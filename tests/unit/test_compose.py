@@ -184,11 +184,14 @@ def test_the_console_hands_links_to_the_workers_endpoint_and_reads_its_store() -
     assert f"kinkyu-data:{data}" in console["volumes"]
 
 
-def test_the_generated_secrets_are_never_committed() -> None:
+def test_the_generated_secrets_are_never_committed_nor_sent_to_a_docker_build() -> None:
     ignored = (REPO / ".gitignore").read_text(encoding="utf-8").split()
 
     assert "/.env" in ignored
     assert "/secrets/" in ignored
+    not_sent = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
+    assert ".env" in not_sent
+    assert "secrets/" in not_sent
 
 
 # -- scripts/compose-secrets.sh --------------------------------------------------------------------------------

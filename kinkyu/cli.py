@@ -281,7 +281,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # The same prefix the worker puts in front of every topic (--topic-prefix or KINKYU_TOPIC_PREFIX).
     topic = settings.topic_prefix + args.topic
-    result = asyncio.run(produce_files(settings.broker, topic, args.files))
+    result = asyncio.run(produce_files(settings.broker_connection(), topic, args.files))
     for r in result.refused:
         _err(f"{r.path}:{r.line}: not sent: {r.reason} ({r.size:,} bytes)")
     summary = f"{result.sent:,} messages sent to {topic}"
@@ -435,9 +435,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"invalid setting:\n{exc}")
         return EXIT_CONFIG
     except KinkyuError as exc:
-        from kinkyu.streams.exceptions import BrokerError  # noqa: PLC0415
+        from kinkyu.streams.exceptions import BrokerError, BrokerSettingsError  # noqa: PLC0415
 
         _err(str(exc))
+        if isinstance(exc, BrokerSettingsError):
+            return EXIT_CONFIG
         return EXIT_BROKER if isinstance(exc, BrokerError) else EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

@@ -24,16 +24,18 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.web import Request, Response, View
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from kinkyu.bus.clients import BrokerConnection, as_connection
 from kinkyu.contracts import ContractFolder, compile_profiles
 from kinkyu.core.contract import ContractPolicy
+from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.exceptions import ContractError
 from kinkyu.notifiers.exceptions import OutboxJournalError
 from kinkyu.notifiers.service import NotifierSettings
@@ -105,16 +107,12 @@ def _topic_configs(topic: str, topics: Topics, compacted: set[str]) -> dict[str,
     return configs
 
 
-async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
+async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, partitions: int) -> None:
     """Create missing topics; refuse input topics whose partition counts differ."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        raise BrokerError(
-            f"cannot reach the Kafka broker at {bootstrap} ({type(exc).__name__}); "
-            "check KINKYU_BROKER, or run `make run` for an embedded broker"
-        ) from exc
+    connection = as_connection(bootstrap)
+    admin = connection.admin(request_timeout_ms=10_000)
+    # BrokerError says what to check (the address, the CA, the login).
+    await connection.start(admin, "the topic admin client")
     try:
         existing = set(await admin.list_topics())
         compacted = {topics.checkpoints, topics.incidents, topics.incident_state}
@@ -155,8 +153,11 @@ class Worker:
         on_notifier: NotifierCallback | None = None,
         smtp: SmtpSettings | None = None,
         notify: NotifierSettings | None = None,
+        connection: BrokerConnection | None = None,
     ) -> None:
         _patch_faust_fetch_wait()
+        # Every client below is made from this one (address, TLS context, SASL login).
+        self.connection = connection if connection is not None else settings.broker_connection()
         (settings.data_dir / settings.group).mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.topics = settings.topics
@@ -164,9 +165,9 @@ class Worker:
         self.contracts = ContractFolder(list(settings.contracts))
         self.contracts.load()  # a bad profile at start is fatal: better than running without it
         self._policies: Mapping[str, ContractPolicy] = compile_profiles(self.contracts.profiles)
-        self.sink = KafkaSink(settings.broker)
+        self.sink = KafkaSink(self.connection)
         self.stage = DetectorStage(
-            bootstrap=settings.broker,
+            bootstrap=self.connection,
             group=settings.group,
             topics=self.topics,
             sink=self.sink,
@@ -185,7 +186,7 @@ class Worker:
         # An incident's run, store entry and messages keep a profile a reload dropped (its duties go on).
         profiles = ProfileMemory(lambda: self.contracts.profiles)
         self.playbook = PlaybookStage(
-            bootstrap=settings.broker,
+            bootstrap=self.connection,
             topics=self.topics,
             sink=self.sink,
             profiles=profiles,
@@ -196,7 +197,14 @@ class Worker:
             deadline_warning=settings.deadline_warning,
             on_event=on_playbook,
             on_fatal=self._crash,
-            reports=ReportArchive(IncidentStore(settings.store_dir), profiles),
+            # With the integrity keys, the archived reports' custody status is authenticated, not just hashed.
+            reports=ReportArchive(
+                IncidentStore(
+                    settings.store_dir,
+                    keyring=integrity_keyring(settings.integrity_keys, settings.integrity_key_id),
+                ),
+                profiles,
+            ),
         )
         self.smtp = smtp if smtp is not None else SmtpSettings()
         self.notify_settings = notifier_settings(settings, notify if notify is not None else NotifierSettings())
@@ -243,7 +251,7 @@ class Worker:
             )
             return None
         # MAC'd with the integrity keys and anchored on the broker; without those keys: IntegrityKeyError (exit 3).
-        return evidence_collector(s, self.topics)
+        return evidence_collector(s, self.topics, self.connection)
 
     async def _crash(self, exc: BaseException) -> None:
         await self.app.crash(exc)
@@ -261,7 +269,8 @@ class Worker:
         s = self.settings
         app = faust.App(
             s.group,
-            broker=s.faust_broker,
+            broker=self.connection.faust_broker,
+            broker_credentials=self.connection.faust_credentials(),
             web_host=s.web_host,
             web_port=s.web_port,
             web_bind=s.web_host,
@@ -429,7 +438,7 @@ class Worker:
         if self._prepared:
             return
         self._prepared = True
-        await ensure_topics(self.settings.broker, self.topics, self.settings.partitions)
+        await ensure_topics(self.connection, self.topics, self.settings.partitions)
         await self.sink.start()
         await self.playbook.start()
         await self.stage.start()

@@ -75,22 +75,40 @@ def tansu_binary() -> str:
 
 
 class EmbeddedBroker:
-    """A ``tansu`` broker process on a free loopback port; a context manager."""
+    """A ``tansu`` broker process on a free loopback port; a context manager.
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    ``advertised_port``: the port clients are told to connect to, when something in front of the broker
+    (a TLS-terminating proxy in the tests) takes their connections. ``authentication``: tansu's
+    ``--authentication``, every client must log in with SASL (SCRAM; tansu 0.6 keeps its users in its
+    storage and creates them only over an authenticated connection, so a memory-storage broker has none).
+    tansu 0.6's own TLS (``--cert``/``--key``) cannot be switched on: its command line refuses the two
+    options together.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        log_path: Path | None = None,
+        *,
+        advertised_port: int | None = None,
+        authentication: bool = False,
+    ) -> None:
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
+        self.authentication = authentication
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: int | None = None
 
     @property
     def bootstrap(self) -> str:
-        """``host:port`` for Kafka clients."""
-        return f"127.0.0.1:{self.port}"
+        """``host:port`` for Kafka clients (the advertised port)."""
+        return f"127.0.0.1:{self.advertised_port}"
 
     def start(self, timeout: float = 10.0) -> Self:
         """Start the broker and wait until it accepts connections."""
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         out: int = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -102,9 +120,10 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
+                *(["--authentication"] if self.authentication else []),
             ],
             stdout=out,
             stderr=out,

@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
+from kinkyu.bus.clients import BrokerConnection, as_connection
 from kinkyu.core.bounds import DEFAULT_MAX_SKEW
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.engine import NOTHING, Engine, Output, Refusal
@@ -311,7 +312,7 @@ class DetectorStage:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: BrokerConnection | str,
         group: str,
         topics: Topics,
         sink: Sink,
@@ -326,7 +327,7 @@ class DetectorStage:
         max_skew: float = DEFAULT_MAX_SKEW,
         log_budget: LogBudget | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.bootstrap = as_connection(bootstrap)
         self.group = group
         self.topics = topics
         self.sink = sink
@@ -352,8 +353,7 @@ class DetectorStage:
 
     async def start(self) -> None:
         """Join the group; partitions are restored from checkpoints as they are assigned."""
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        consumer = self.bootstrap.consumer(
             group_id=f"{self.group}-detector",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -365,10 +365,8 @@ class DetectorStage:
             # Range assignment gives one member the same partition number of both inputs.
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        try:
-            await self._consumer.start()
-        except KafkaError as exc:
-            raise BrokerError(f"cannot reach the broker at {self.bootstrap}: {exc}") from exc
+        await self.bootstrap.start(consumer, "the detection stage")  # BrokerError says what to check
+        self._consumer = consumer
         self._consumer.subscribe(list(self.topics.inputs), listener=_Rebalance(self))
 
     async def stop(self) -> None:
@@ -620,8 +618,8 @@ class DetectorStage:
     async def _load_checkpoints(self, partitions: set[int]) -> dict[int, dict[str, Any]]:
         """The newest checkpoint of each partition, read from the start of the checkpoint topic."""
         found: dict[int, dict[str, Any]] = {}
-        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-        await reader.start()
+        reader = self.bootstrap.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
+        await self.bootstrap.start(reader, "the checkpoint reader")
         try:
             parts = reader.partitions_for_topic(self.topics.checkpoints) or set()
             tps = [TopicPartition(self.topics.checkpoints, p) for p in parts]

@@ -46,6 +46,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from kinkyu.bus.clients import BrokerConnection, as_connection
 from kinkyu.core.evidence import EvidenceItem, Manifest, key_from_config, seal_bundle, source_of
 from kinkyu.core.playbook import SealEvidence
 from kinkyu.evidence.anchor import AnchorPublisher
@@ -63,7 +64,9 @@ _EXTRA_FETCHES = 2  # fetches past the reported end: some brokers report it shor
 _ANCHOR_WAIT = 10.0  # seconds a seal waits for its anchor before going on (the publisher keeps retrying)
 
 
-def evidence_collector(settings: WorkerSettings, topics: Topics) -> EvidenceCollector:
+def evidence_collector(
+    settings: WorkerSettings, topics: Topics, connection: BrokerConnection | None = None
+) -> EvidenceCollector:
     """The worker's collector: the store MACs with the integrity keys and anchors each head on the broker.
 
     Sealing without integrity keys is refused (IntegrityKeyError, so ``kinkyu
@@ -80,10 +83,11 @@ def evidence_collector(settings: WorkerSettings, topics: Topics) -> EvidenceColl
             'KINKYU_INTEGRITY_KEYS to {"<key id>": "<32 random bytes in base64>"} (not the evidence key; '
             "`openssl rand -base64 32`), kept off the data volume"
         )
-    anchors = AnchorPublisher(settings.broker, topics.anchors, keyring=keyring)
+    connection = connection if connection is not None else settings.broker_connection()
+    anchors = AnchorPublisher(connection, topics.anchors, keyring=keyring)
     store = EvidenceStore(settings.evidence_path, keyring=keyring, on_append=anchors.offer, anchored=anchors.known)
     return EvidenceCollector(
-        bootstrap=settings.broker,
+        bootstrap=connection,
         topics=topics,
         store=store,
         key=key,
@@ -187,7 +191,7 @@ class EvidenceCollector:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: BrokerConnection | str,
         topics: Topics,
         store: EvidenceStore,
         key: bytes,
@@ -197,7 +201,7 @@ class EvidenceCollector:
         time_budget: float = 60.0,
         anchors: AnchorPublisher | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.bootstrap = as_connection(bootstrap)
         self.topics = topics
         self.store = store
         self._key = key
@@ -219,17 +223,13 @@ class EvidenceCollector:
     async def _reader(self) -> AIOKafkaConsumer:
         # One group-less reader, made on first use and kept: seals come one at a time from one agent.
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
+            consumer = self.bootstrap.consumer(
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 fetch_max_wait_ms=100,  # tansu sleeps through the whole wait at the end of a log
                 max_partition_fetch_bytes=1024 * 1024,
             )
-            try:
-                await consumer.start()
-            except KafkaError as exc:
-                raise BrokerError(f"cannot read evidence from the broker at {self.bootstrap}: {exc}") from exc
+            await self.bootstrap.start(consumer, "the evidence reader")  # BrokerError says what to check
             self._consumer = consumer
         return self._consumer
 

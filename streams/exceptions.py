@@ -1,15 +1,22 @@
 """Errors of the Kafka edge.
 
-:class:`BrokerError` and :class:`RecordRejectedError` belong to the broker seam the
+:class:`BrokerError`, :class:`BrokerSettingsError` and :class:`RecordRejectedError` belong to the broker seam the
 console shares (:mod:`kinkyu.bus.exceptions`) and are re-exported here.
 """
 
 from __future__ import annotations
 
-from kinkyu.bus.exceptions import BrokerError, RecordRejectedError
+from kinkyu.bus.exceptions import BrokerError, BrokerSettingsError, RecordRejectedError
 from kinkyu.exceptions import KinkyuError, MalformedEventError
 
-__all__ = ["BrokerError", "OutputEncodeError", "RecordRejectedError", "StreamsError", "TopicLayoutError"]
+__all__ = [
+    "BrokerError",
+    "BrokerSettingsError",
+    "OutputEncodeError",
+    "RecordRejectedError",
+    "StreamsError",
+    "TopicLayoutError",
+]
 
 
 class StreamsError(KinkyuError):

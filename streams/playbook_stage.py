@@ -58,8 +58,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from kinkyu.bus.clients import BrokerConnection, as_connection
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook import (
@@ -222,7 +223,7 @@ class PlaybookStage:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        bootstrap: BrokerConnection | str,
         topics: Topics,
         sink: Sink,
         profiles: Callable[[], Mapping[str, ContractProfile]],
@@ -236,7 +237,7 @@ class PlaybookStage:
         clock: Callable[[], datetime] = utcnow,
         reports: ReportArchive | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.bootstrap = as_connection(bootstrap)
         self.topics = topics
         self.sink = sink
         self.profiles = profiles
@@ -636,11 +637,12 @@ class PlaybookStage:
         return out
 
 
-async def read_states(bootstrap: str, topic: str) -> dict[str, tuple[_Due, bytes]]:
+async def read_states(bootstrap: BrokerConnection | str, topic: str) -> dict[str, tuple[_Due, bytes]]:
     """The newest ``incident-state`` record of each incident, read to the end of the topic, without a group."""
     found: dict[str, tuple[_Due, bytes]] = {}
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
-    await reader.start()
+    connection = as_connection(bootstrap)
+    reader = connection.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
+    await connection.start(reader, "the incident-state reader")
     try:
         cluster = await reader._client.fetch_all_metadata()  # noqa: SLF001  # no public call for a topic's partitions
         tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from kinkyu.bus.clients import BrokerConnection
 from kinkyu.streams.exceptions import RecordRejectedError
 from kinkyu.streams.sink import KafkaSink, Record, Sink
 
@@ -51,7 +52,9 @@ def key_of(line: bytes) -> bytes | None:
     return cid.encode() if isinstance(cid, str) else None
 
 
-async def produce_files(bootstrap: str, topic: str, files: Iterable[Path], *, sink: Sink | None = None) -> Produced:
+async def produce_files(
+    bootstrap: BrokerConnection | str, topic: str, files: Iterable[Path], *, sink: Sink | None = None
+) -> Produced:
     """Send each non-blank line of ``files`` to ``topic``; lines refused for their size are listed, not fatal."""
     own: KafkaSink | None = None
     if sink is None:

@@ -19,10 +19,9 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from pydantic import SecretStr
 
+from kinkyu.bus.clients import BrokerConnection, as_connection
 from kinkyu.contracts import compile_profiles
 from kinkyu.core.calendar import is_working_day
 from kinkyu.core.clauses import CITY_NAMES
@@ -40,7 +39,7 @@ from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.notifiers.smtp import SmtpSettings
 from kinkyu.streams.app import Worker
 from kinkyu.streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
-from kinkyu.streams.exceptions import BrokerError
+from kinkyu.streams.exceptions import BrokerSettingsError
 from kinkyu.streams.settings import WorkerSettings
 
 log = logging.getLogger("kinkyu.runner")
@@ -80,7 +79,7 @@ def run_worker(settings: WorkerSettings) -> int:
     )
     try:
         worker = Worker(settings)
-    except (PlaybookError, EvidenceKeyError, NotifierError) as exc:
+    except (PlaybookError, EvidenceKeyError, NotifierError, BrokerSettingsError) as exc:
         # Settings the worker cannot run with: exit 3, like an invalid contract profile.
         # The messages name files, keys, key ids and folders, never a value.
         log.error("worker not started: %s", exc)  # noqa: TRY400  # the message is the whole story
@@ -97,13 +96,11 @@ def _key_of(line: bytes) -> bytes | None:
     return cid.encode() if isinstance(cid, str) else None
 
 
-async def produce_lines(bootstrap: str, topic: str, lines: Iterable[bytes]) -> int:
+async def produce_lines(bootstrap: BrokerConnection | str, topic: str, lines: Iterable[bytes]) -> int:
     """Send each non-blank line as one message keyed by its contract_id (the co-partitioning key)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, max_batch_size=256 * 1024)
-    try:
-        await producer.start()
-    except KafkaError as exc:
-        raise BrokerError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
+    connection = as_connection(bootstrap)
+    producer = connection.producer(acks=1, linger_ms=5, max_batch_size=256 * 1024)
+    await connection.start(producer, "a producer")  # BrokerError says what to check
     n = 0
     try:
         for line in lines:
@@ -118,7 +115,7 @@ async def produce_lines(bootstrap: str, topic: str, lines: Iterable[bytes]) -> i
     return n
 
 
-async def produce_files(bootstrap: str, topic: str, files: Iterable[Path]) -> int:
+async def produce_files(bootstrap: BrokerConnection | str, topic: str, files: Iterable[Path]) -> int:
     """Send JSON-lines files to ``topic``."""
     total = 0
     for f in files:
@@ -565,7 +562,7 @@ async def _feed_samples(worker: Worker, samples: Path) -> None:
     """
     await worker.stage.ready.wait()
     topics = worker.settings.topics
-    broker = worker.settings.broker
+    broker = worker.connection
     started = datetime.now(JST)
     dated, delta = dated_sample(_sample_files(samples), started, compile_profiles(worker.contracts.profiles))
     last_ts: datetime | None = None
@@ -606,9 +603,15 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
     broker: EmbeddedBroker | None = None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.data_dir / "kinkyu-run.log"
+    connection: BrokerConnection | None = None
     if "KINKYU_BROKER" not in os.environ:
         broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log").start()
         settings = settings.model_copy(update={"broker": broker.bootstrap})
+        # The embedded broker speaks plaintext on loopback: TLS/SASL settings meant for a real cluster do not
+        # apply to it, here or in the console started beside it (which reads the environment).
+        connection = BrokerConnection(broker.bootstrap)
+        for name in [n for n in os.environ if n.startswith("KINKYU_BROKER_")]:
+            del os.environ[name]
     handler = setup_logging(settings.log_format, settings.log_level)
     handler.setStream(log_path.open("a", encoding="utf-8"))  # the terminal is for incidents
     try:
@@ -632,8 +635,9 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
                 on_notifier=lambda i, e: _print_delivery(i, e, delivered),
                 smtp=smtp,
                 notify=notify,
+                connection=connection,
             )
-        except (PlaybookError, EvidenceKeyError, NotifierError) as exc:
+        except (PlaybookError, EvidenceKeyError, NotifierError, BrokerSettingsError) as exc:
             print(f"kinkyu: {exc}", file=sys.stderr)
             return EXIT_CONFIG
         print(

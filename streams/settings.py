@@ -14,7 +14,7 @@ re-exported here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +24,9 @@ from kinkyu.core.bounds import DEFAULT_MAX_SKEW
 from kinkyu.resources import PLAYBOOKS_DIR, SAMPLE_CONTRACTS_DIR
 
 __all__ = ["Topics", "WorkerSettings"]
+
+if TYPE_CHECKING:
+    from kinkyu.bus.clients import BrokerConnection
 
 
 class WorkerSettings(BaseSettings):
@@ -123,3 +126,12 @@ class WorkerSettings(BaseSettings):
     def faust_broker(self) -> str:
         """The broker list in faust's URL form."""
         return ";".join(f"kafka://{h}" for h in self.broker.split(","))
+
+    def broker_connection(self) -> BrokerConnection:
+        """``broker`` with the ``KINKYU_BROKER_*`` TLS/SASL settings: what every client is made from.
+
+        BrokerSettingsError (exit 3) names a setting that cannot work (e.g. a missing CA file).
+        """
+        from kinkyu.bus.clients import BrokerConnection, BrokerSecurity  # noqa: PLC0415  # aiokafka is slow to import
+
+        return BrokerConnection(self.broker, BrokerSecurity.load())

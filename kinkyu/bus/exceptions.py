@@ -17,6 +17,13 @@ class BrokerError(BusError):
     """The broker cannot be reached, started or used; the message says what to check."""
 
 
+class BrokerSettingsError(BusError):
+    """A ``KINKYU_BROKER_*`` setting cannot work (a missing CA file, a login without SASL): exit 3, not 4.
+
+    The message names the variable, never its value.
+    """
+
+
 class RecordRejectedError(BusError):
     """The producer or the broker refused records for what they are (too large): sending again cannot help.
 

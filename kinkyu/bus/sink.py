@@ -16,6 +16,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 
+from kinkyu.bus.clients import BrokerConnection, as_connection
 from kinkyu.bus.exceptions import BrokerError, RecordRejectedError
 
 # The largest record Kinkyu produces and the checkpoints topic accepts (its ``max.message.bytes``).
@@ -50,8 +51,8 @@ class Sink(Protocol):
 class KafkaSink:
     """A :class:`Sink` over an aiokafka producer, retrying transient failures a bounded number of times."""
 
-    def __init__(self, bootstrap: str, *, attempts: int = 5, backoff: float = 0.5) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, bootstrap: BrokerConnection | str, *, attempts: int = 5, backoff: float = 0.5) -> None:
+        self._bootstrap = as_connection(bootstrap)
         self._producer_: AIOKafkaProducer | None = None
         self._attempts = attempts
         self._backoff = backoff
@@ -65,8 +66,7 @@ class KafkaSink:
     async def start(self) -> None:
         """Connect to the broker (aiokafka clients must be made inside the running loop)."""
         # acks=1: tansu breaks acks=0 and lacks idempotent producers; effects are idempotent anyway.
-        self._producer_ = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
+        producer = self._bootstrap.producer(
             acks=1,
             linger_ms=5,
             max_batch_size=256 * 1024,
@@ -76,10 +76,8 @@ class KafkaSink:
             max_request_size=CHECKPOINT_MAX_BYTES,
             request_timeout_ms=15_000,
         )
-        try:
-            await self._producer.start()
-        except KafkaError as exc:
-            raise BrokerError(f"cannot connect a producer to the broker: {exc}") from exc
+        await self._bootstrap.start(producer, "a producer")  # BrokerError says what to check
+        self._producer_ = producer
 
     async def stop(self) -> None:
         """Flush and disconnect."""

@@ -1182,10 +1182,11 @@ def make_console_app(
             "cannot be authenticated here"
         )
     else:
+        connection = settings.broker_connection()  # KINKYU_BROKER with its TLS/SASL settings
         if audit_log is None:  # the publisher serves the audit log made here (tests bring their own)
-            publisher = AnchorPublisher(settings.broker, topic, keyring=keyring)
+            publisher = AnchorPublisher(connection, topic, keyring=keyring)
         if anchors is None:
-            anchors = KafkaAnchorSource(settings.broker, topic, keyring, timeout=settings.send_timeout)
+            anchors = KafkaAnchorSource(connection, topic, keyring, timeout=settings.send_timeout)
     if audit_log is None:
         audit_log = AuditLog(
             settings.audit_path,
@@ -1196,7 +1197,7 @@ def make_console_app(
     console = Console(
         settings=settings,
         producer=producer,
-        store=store or views.StoreView(settings.store_path),
+        store=store or views.StoreView(settings.store_path, keyring=keyring),
         users=users or UserDirectory.load(settings.users_path),
         sessions=sessions or SessionStore(idle=settings.session_idle, absolute=settings.session_max),
         audit=audit_log,

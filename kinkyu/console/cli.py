@@ -226,6 +226,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def serve(settings: Any, *, on_listening: Callable[[str], None] | None = None) -> int:
     """Run the console with ``settings`` until a signal; exit code as the module docstring says."""
+    from kinkyu.bus.exceptions import BrokerSettingsError  # noqa: PLC0415
     from kinkyu.console.exceptions import ConsoleConfigError  # noqa: PLC0415
     from kinkyu.core.playbook import PlaybookError  # noqa: PLC0415
     from kinkyu.evidence.exceptions import EvidenceKeyError  # noqa: PLC0415
@@ -238,7 +239,7 @@ def serve(settings: Any, *, on_listening: Callable[[str], None] | None = None) -
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return asyncio.run(_serve(settings, on_listening or _announce))
-    except (ConsoleConfigError, ContractError, PlaybookError, EvidenceKeyError) as exc:
+    except (ConsoleConfigError, ContractError, PlaybookError, EvidenceKeyError, BrokerSettingsError) as exc:
         _err(f"console not started: {exc}")
         return EXIT_CONFIG
     except OSError as exc:
@@ -262,7 +263,7 @@ async def _serve(settings: Any, on_listening: Callable[[str], None]) -> int:
     from kinkyu.console.producer import KafkaEventProducer  # noqa: PLC0415
     from kinkyu.web.server import listening_port  # noqa: PLC0415
 
-    producer = KafkaEventProducer(settings.broker, settings.topic_prefix, timeout=settings.send_timeout)
+    producer = KafkaEventProducer(settings.broker_connection(), settings.topic_prefix, timeout=settings.send_timeout)
     app = make_console_app(settings, producer=producer)
     # No access log: a request line can hold an acknowledgement token, and paths name incidents people viewed
     # (the audit log is the record of that).

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from kinkyu.bus.clients import BrokerConnection
 from kinkyu.bus.exceptions import BrokerError
 from kinkyu.bus.sink import KafkaSink, Record
 from kinkyu.bus.topics import Topics
@@ -40,7 +41,7 @@ class EventProducer(Protocol):
 class KafkaEventProducer:
     """:class:`EventProducer` over aiokafka (through the broker seam's :class:`~kinkyu.bus.sink.KafkaSink`)."""
 
-    def __init__(self, bootstrap: str, topic_prefix: str = "", *, timeout: float = 10.0) -> None:
+    def __init__(self, bootstrap: BrokerConnection | str, topic_prefix: str = "", *, timeout: float = 10.0) -> None:
         self.topic = Topics(topic_prefix).incident_events
         self._bootstrap = bootstrap
         self._timeout = timeout

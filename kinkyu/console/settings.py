@@ -13,12 +13,15 @@ to fix without echoing its value.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kinkyu.resources import PLAYBOOKS_DIR, SAMPLE_CONTRACTS_DIR
+
+if TYPE_CHECKING:
+    from kinkyu.bus.clients import BrokerConnection
 
 _SHARED = {
     "broker": "KINKYU_BROKER",
@@ -112,6 +115,12 @@ class ConsoleSettings(BaseSettings):
         if not value.startswith(("http://", "https://")) or value.count("/") != 2:  # noqa: PLR2004 - scheme://host
             raise ValueError("must be scheme://host[:port], e.g. https://kinkyu.example.jp")
         return value
+
+    def broker_connection(self) -> BrokerConnection:
+        """``broker`` with the worker's ``KINKYU_BROKER_*`` TLS/SASL settings (BrokerSettingsError names a bad one)."""
+        from kinkyu.bus.clients import BrokerConnection, BrokerSecurity  # noqa: PLC0415  # aiokafka is slow to import
+
+        return BrokerConnection(self.broker, BrokerSecurity.load())
 
     @property
     def users_path(self) -> Path:

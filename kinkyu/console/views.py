@@ -22,6 +22,7 @@ from kinkyu.console import i18n
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.evidence import open_bundle
 from kinkyu.core.freetext import neutralise
+from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import PlaybookRun
 from kinkyu.core.timespan import jst_text
 from kinkyu.evidence.store import EvidenceStore
@@ -44,8 +45,9 @@ STATES: tuple[str, ...] = ("triage", "responding", "closed")
 class StoreView:
     """The incident store, re-read per request: a file is parsed again only when its mtime or size changed."""
 
-    def __init__(self, root: Path) -> None:
-        self.store = IncidentStore(root)
+    def __init__(self, root: Path, *, keyring: Keyring | None = None) -> None:
+        # With the integrity keys, a report's custody status is authenticated (every MAC checked), not just hashed.
+        self.store = IncidentStore(root, keyring=keyring)
         self._cache: dict[str, tuple[tuple[int, int], StoredIncident]] = {}
         self._lock = threading.Lock()
 

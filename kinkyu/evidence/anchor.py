@@ -37,9 +37,11 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from kinkyu.bus.clients import BrokerConnection, as_connection
+from kinkyu.bus.exceptions import BrokerError
 from kinkyu.core.integrity import Anchor, Keyring, newest_anchors, parse_anchor
 from kinkyu.evidence.exceptions import EvidenceAnchorError
 
@@ -55,14 +57,17 @@ def anchors_topic(prefix: str = "") -> str:
     return f"{prefix}{ANCHORS_TOPIC}"
 
 
-async def ensure_anchors_topic(bootstrap: str, topic: str) -> None:
+async def ensure_anchors_topic(bootstrap: BrokerConnection | str, topic: str) -> None:
     """Create the anchors topic, compacted (one record per chain is all that must stay), unless it exists."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    connection = as_connection(bootstrap)
+    admin = connection.admin(request_timeout_ms=10_000)
     try:
-        await admin.start()
+        await connection.start(admin, "an admin client")
         if topic not in set(await admin.list_topics()):
             with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})])
+    except BrokerError as exc:
+        raise EvidenceAnchorError(f"cannot create the anchors topic {topic}: {exc}") from exc
     except KafkaError as exc:
         raise EvidenceAnchorError(f"cannot create the anchors topic {topic} ({type(exc).__name__})") from exc
     finally:
@@ -80,8 +85,10 @@ class AnchorSource(Protocol):
 class KafkaAnchorSource:
     """:class:`AnchorSource` over the anchors topic."""
 
-    def __init__(self, bootstrap: str, topic: str, keyring: Keyring, *, timeout: float = 15.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(
+        self, bootstrap: BrokerConnection | str, topic: str, keyring: Keyring, *, timeout: float = 15.0
+    ) -> None:
+        self.bootstrap = as_connection(bootstrap)
         self.topic = topic
         self.keyring = keyring
         self.timeout = timeout
@@ -110,13 +117,15 @@ class MemoryAnchors:
         return newest_anchors(self.records)
 
 
-async def read_anchors(bootstrap: str, topic: str, keyring: Keyring, *, within: float = 15.0) -> dict[str, Anchor]:
+async def read_anchors(
+    bootstrap: BrokerConnection | str, topic: str, keyring: Keyring, *, within: float = 15.0
+) -> dict[str, Anchor]:
     """The newest authentic anchor per chain on ``topic`` (empty when the topic was never written).
 
     EvidenceAnchorError when the broker cannot be reached or read within ``within`` seconds.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    connection = as_connection(bootstrap)
+    consumer = connection.consumer(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,  # tansu sleeps through the whole wait at the end of a log
@@ -124,15 +133,17 @@ async def read_anchors(bootstrap: str, topic: str, keyring: Keyring, *, within: 
     found: list[Anchor] = []
     try:
         async with asyncio.timeout(within):
-            await consumer.start()
+            await connection.start(consumer, "the anchor reader")
             # The public API has no call for the partitions of a topic the consumer is not assigned yet.
             cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001
             numbers = cluster.partitions_for_topic(topic) or set()
             for number in sorted(numbers):
                 await _read_partition(consumer, TopicPartition(topic, number), keyring, found)
+    except BrokerError as exc:
+        raise EvidenceAnchorError(f"cannot read the anchors from {topic}: {exc}") from exc
     except (KafkaError, TimeoutError, OSError) as exc:
         raise EvidenceAnchorError(
-            f"cannot read the anchors from {topic} at {bootstrap} ({type(exc).__name__})"
+            f"cannot read the anchors from {topic} at {connection} ({type(exc).__name__})"
         ) from exc
     finally:
         with contextlib.suppress(KafkaError, OSError):
@@ -173,8 +184,15 @@ class AnchorPublisher:
     A head offered before ``start`` waits for it.
     """
 
-    def __init__(self, bootstrap: str, topic: str, *, keyring: Keyring | None = None, retry_base: float = 0.5) -> None:
-        self.bootstrap = bootstrap
+    def __init__(
+        self,
+        bootstrap: BrokerConnection | str,
+        topic: str,
+        *,
+        keyring: Keyring | None = None,
+        retry_base: float = 0.5,
+    ) -> None:
+        self.bootstrap = as_connection(bootstrap)
         self.topic = topic
         self.keyring = keyring
         self._retry_base = retry_base
@@ -273,13 +291,11 @@ class AnchorPublisher:
         if self._producer is None:
             await ensure_anchors_topic(self.bootstrap, self.topic)
             # Not idempotent: some Kafka-protocol brokers (tansu) refuse InitProducerId; a duplicate anchor is harmless.
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            producer = self.bootstrap.producer(acks="all")
             try:
-                await producer.start()
-            except KafkaError:
-                with contextlib.suppress(KafkaError, OSError):
-                    await producer.stop()
-                raise
+                await self.bootstrap.start(producer, "the anchor publisher")
+            except BrokerError as exc:
+                raise EvidenceAnchorError(str(exc)) from exc
             self._producer = producer
         return self._producer
 

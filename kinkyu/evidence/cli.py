@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kinkyu.bus.exceptions import BrokerSettingsError
 from kinkyu.core.evidence import check_incident_id, key_from_config
 from kinkyu.core.integrity import Anchor, AnchorState, Keyring
 from kinkyu.evidence.anchor import AnchorPublisher, AnchorSource, KafkaAnchorSource, anchors_topic
@@ -118,12 +119,12 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
 def anchor_source(settings: IntegritySettings, keyring: Keyring) -> AnchorSource:
     """Where ``verify`` reads the anchors (the tests replace it with an in-memory topic)."""
-    return KafkaAnchorSource(settings.bootstrap, anchors_topic(settings.topic_prefix), keyring)
+    return KafkaAnchorSource(settings.broker_connection(), anchors_topic(settings.topic_prefix), keyring)
 
 
 async def publish_anchor(settings: IntegritySettings, anchor: Anchor) -> None:
     """Publish the head ``verify --as`` wrote (the tests replace it with an in-memory topic)."""
-    publisher = AnchorPublisher(settings.bootstrap, anchors_topic(settings.topic_prefix))
+    publisher = AnchorPublisher(settings.broker_connection(), anchors_topic(settings.topic_prefix))
     await publisher.start()
     try:
         publisher.offer(anchor)
@@ -153,6 +154,9 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
         try:
             anchors = asyncio.run(anchor_source(settings, keyring).read())
+        except BrokerSettingsError as exc:
+            _err(str(exc))
+            return EXIT_CONFIG
         except EvidenceAnchorError as exc:
             _err(f"{exc}; check KINKYU_BROKER, or verify without the anchors with --no-anchor")
             return EXIT_BROKER
@@ -206,6 +210,9 @@ def _record(
     if anchor is not None:
         try:
             asyncio.run(publish_anchor(settings, anchor))
+        except BrokerSettingsError as exc:
+            _err(f"the verification is recorded (custody entry {entry.seq}) but its anchor is not published: {exc}")
+            return EXIT_CONFIG
         except EvidenceAnchorError as exc:
             _err(f"the verification is recorded (custody entry {entry.seq}) but its anchor is not published: {exc}")
             return EXIT_BROKER

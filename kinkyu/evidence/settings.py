@@ -16,12 +16,16 @@ settings; :class:`IntegritySettings` is for the commands that need nothing else.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kinkyu.core.integrity import Keyring, keyring_from_config
 from kinkyu.evidence.exceptions import IntegrityKeyError
+
+if TYPE_CHECKING:
+    from kinkyu.bus.clients import BrokerConnection
 
 KEYS_ENV = "KINKYU_INTEGRITY_KEYS"
 KEY_ID_ENV = "KINKYU_INTEGRITY_KEY_ID"
@@ -55,6 +59,12 @@ class IntegritySettings(BaseSettings):
     def bootstrap(self) -> str:
         """The broker list without faust's ``kafka://`` scheme."""
         return self.broker.removeprefix("kafka://").replace(";", ",")
+
+    def broker_connection(self) -> BrokerConnection:
+        """The broker with the ``KINKYU_BROKER_*`` TLS/SASL settings (BrokerSettingsError names a bad one)."""
+        from kinkyu.bus.clients import BrokerConnection, BrokerSecurity  # noqa: PLC0415  # aiokafka is slow to import
+
+        return BrokerConnection(self.bootstrap, BrokerSecurity.load())
 
 
 def integrity_keyring(

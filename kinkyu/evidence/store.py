@@ -499,9 +499,9 @@ class EvidenceStore:
             raise EvidenceTamperedError(f"{CUSTODY}: {p.message}" for p in custody.bad_lines)
         return custody.entries
 
-    def chain_report(self, incident_id: str) -> ChainReport:
-        """The custody chain re-checked (no key needed); unreadable lines are problems too."""
-        return _Custody.parse(self._read_custody(incident_id)).report(incident_id)
+    def chain_report(self, incident_id: str, *, keyring: Keyring | None = None) -> ChainReport:
+        """The custody chain re-checked: no key needed (``keyring``: its MACs too); unreadable lines are problems."""
+        return _Custody.parse(self._read_custody(incident_id)).report(incident_id, keyring)
 
     def summary(self, incident_id: str) -> dict[str, Any]:
         """The evidence manifest for a report: bundle ids, hashes, item counts, custody chain status.

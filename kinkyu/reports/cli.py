@@ -11,8 +11,12 @@ the path is printed. ``--kind`` defaults to ``final`` for a closed incident,
 else ``progress``. ``json`` prints the report model: the bytes the footer hash covers.
 
 Exit codes: 0 done; 2 no such incident, or wrong usage; 3 PDF asked for and
-WeasyPrint or the Japanese fonts missing (run ``make install``); 1 the store
-cannot be read or written.
+WeasyPrint or the Japanese fonts missing (run ``make install``), or
+``KINKYU_INTEGRITY_KEYS`` set but not valid; 1 the store cannot be read or written.
+
+With the integrity keys (``KINKYU_INTEGRITY_KEYS``) the report's custody chain
+status is authenticated (every entry's MAC checked); without them it says the
+chain's hashes agree but that this is not authenticated.
 
 :func:`~kinkyu.reports.archive.render_and_store` (re-exported here) is what the
 live stage calls when the playbook's written-report step comes due (``first``)
@@ -135,7 +139,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         # No stored incident can have such an id (it could not be a file name).
         _err(f"{args.incident_id!r} is not an incident id (e.g. INC-20261121-0001)")
         return EXIT_USAGE
-    store = IncidentStore(_store_dir(args))
+    from kinkyu.evidence.exceptions import EvidenceKeyError  # noqa: PLC0415
+    from kinkyu.evidence.settings import IntegritySettings, integrity_keyring  # noqa: PLC0415
+
+    try:
+        integrity = IntegritySettings.load()
+        keyring = integrity_keyring(integrity.integrity_keys, integrity.integrity_key_id)
+    except EvidenceKeyError as exc:
+        _err(str(exc))
+        return EXIT_RENDERER
+    store = IncidentStore(_store_dir(args), keyring=keyring)
     fmt: Format = args.fmt
     lang: Lang = args.lang
     try:

@@ -360,8 +360,36 @@ WORDS: dict[str, tuple[str, str]] = {
     "ev.key": ("鍵ID", "Key id"),
     "ev.chain": ("管理記録（custody chain）", "Custody chain"),
     "ev.chain_intact": (
-        "改ざんなし（{entries}件、最終 seq {seq}、SHA-256 {hash}）",
-        "intact ({entries} entries, head seq {seq}, SHA-256 {hash})",
+        (
+            "改ざんなし・認証済み（{entries}件すべてのMACを完全性の鍵で検証、最終 seq {seq}、SHA-256 {hash}。"
+            "末尾の欠落はアンカーと照合する kinkyu evidence verify で確認）"
+        ),
+        (
+            "intact and authenticated (all {entries} entries' MACs verified with the integrity keys; head seq {seq}, "
+            "SHA-256 {hash}; entries cut off the end show only against the anchor: kinkyu evidence verify)"
+        ),
+    ),
+    "ev.chain_intact_unchecked": (
+        (
+            "ハッシュ連鎖は一致（{entries}件、最終 seq {seq}、SHA-256 {hash}）。"
+            "ただし完全性の鍵なしで作成した報告のため認証されていません：ハッシュを計算し直した書き換えはここでは分かりません。"
+            "kinkyu evidence verify（完全性の鍵が必要）で確認してください"
+        ),
+        (
+            "hash chain consistent ({entries} entries, head seq {seq}, SHA-256 {hash}) but NOT authenticated: "
+            "this report was made without the integrity keys, so a rewrite with recomputed hashes would not show "
+            "here; kinkyu evidence verify (needs the integrity keys) authenticates it"
+        ),
+    ),
+    "ev.chain_intact_legacy": (
+        (
+            "ハッシュ連鎖は一致（{entries}件、最終 seq {seq}、SHA-256 {hash}）。ただし完全性の鍵の導入前の記録"
+            "（unkeyed, legacy）でMACがなく、認証されていません"
+        ),
+        (
+            "hash chain consistent ({entries} entries, head seq {seq}, SHA-256 {hash}) but NOT authenticated: "
+            "recorded before integrity keys (unkeyed, legacy), without MACs"
+        ),
     ),
     "ev.chain_empty": ("記録なし", "no entries"),
     "ev.chain_broken": ("異常あり（{n}件）: {problems}", "BROKEN ({n} problem(s)): {problems}"),

@@ -183,6 +183,11 @@ class EvidenceInfo:
 
     ``chain_status`` is ``intact``, ``broken`` or ``unreadable`` (a manifest or
     custody line that does not parse); ``problems`` name files and entries.
+    ``authentication`` says what "intact" is worth: ``keyed`` (every entry's MAC
+    verified with the integrity keys), ``unchecked`` (read without them: the
+    hashes agree, which a rewrite that recomputes them also achieves),
+    ``legacy`` (entries from before integrity keys, which carry no MAC) or
+    ``empty``.
     """
 
     bundles: tuple[BundleInfo, ...]
@@ -191,6 +196,7 @@ class EvidenceInfo:
     head_seq: int | None
     head_hash: str | None
     problems: tuple[str, ...] = ()
+    authentication: str = "unchecked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1234,8 +1240,12 @@ def _evidence(b: _Builder) -> Section:
         Row(w("ev.summary"), w("ev.summary_value", n=len(ev.bundles), items=sum(x.items for x in ev.bundles))),
     ]
     if ev.chain_status == "intact" and ev.entries:
-        chain = w("ev.chain_intact", entries=ev.entries, seq=ev.head_seq, hash=ev.head_hash)
-        state = ""
+        # "Intact" without the keys only means the hashes agree: the wording says which it is.
+        label = {"keyed": "ev.chain_intact", "legacy": "ev.chain_intact_legacy"}.get(
+            ev.authentication, "ev.chain_intact_unchecked"
+        )
+        chain = w(label, entries=ev.entries, seq=ev.head_seq, hash=ev.head_hash)
+        state = "" if ev.authentication == "keyed" else "unauthenticated"
     elif ev.chain_status == "intact":
         chain, state = w("ev.chain_empty"), ""
     elif b.public:

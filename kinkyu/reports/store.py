@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import check_incident_id
 from kinkyu.core.incident import Incident
+from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import PlaybookRun
 from kinkyu.evidence.exceptions import EvidenceError, EvidenceTamperedError
 from kinkyu.evidence.store import EvidenceStore
@@ -99,8 +100,10 @@ def _facts(data: Any, where: str) -> ReportFacts:
 class IncidentStore:
     """Incidents on disk under ``root`` (see the module docstring for the layout)."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, keyring: Keyring | None = None) -> None:
         self.root = Path(root)
+        # With the integrity keys, a report's custody status is authenticated (every MAC checked), not just hashed.
+        self.keyring = keyring
 
     # -- paths
 
@@ -251,7 +254,7 @@ class IncidentStore:
             if not evidence.has_incident(incident_id):
                 return None
             manifests = evidence.manifests(incident_id)
-            chain = evidence.chain_report(incident_id)
+            chain = evidence.chain_report(incident_id, keyring=self.keyring)
         except EvidenceTamperedError as exc:
             # An unreadable manifest is itself a finding the report must show, not a reason to fail.
             return EvidenceInfo((), "unreadable", 0, None, None, exc.problems)
@@ -276,6 +279,7 @@ class IncidentStore:
             head_seq=chain.head_seq,
             head_hash=chain.head_hash,
             problems=tuple(p.message for p in chain.problems),
+            authentication=chain.authentication,
         )
 
 

@@ -537,7 +537,7 @@ def test_store_round_trip(tmp_path: Path) -> None:
     text = render_markdown(model)
     assert bundle.bundle_id in text
     assert bundle.plaintext_sha256 in text
-    assert "改ざんなし" in text
+    assert "ハッシュ連鎖は一致" in text  # sealed without integrity keys: consistent, not called authenticated
 
 
 def test_store_shows_a_broken_custody_chain(tmp_path: Path) -> None:

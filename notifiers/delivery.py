@@ -1,0 +1,123 @@
+"""Delivery: due outbox entries attempted through the transports, with retries on the outbox's backoff.
+
+An entry is marked in flight before its attempt and sent or failed after it,
+so a stop in between is recognised on restart (and the timeline says the
+message may have arrived twice). A transport error that means the server, not
+the message (:data:`SERVER_DOWN`), makes the rest of the pass skip that
+server: those entries are not attempted, so they spend no retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from kinkyu.core.outbox import OutboxEntry
+from kinkyu.notifiers.exceptions import NotifierPermanentError, NotifierTransientError
+from kinkyu.notifiers.model import DeliveryResult, OutboundEmail, WebhookPayload
+from kinkyu.notifiers.outbox_store import OutboxStore
+from kinkyu.notifiers.settings import NotifierSettings
+from kinkyu.notifiers.timeline import TimelineWriter
+
+log = logging.getLogger("kinkyu.notifier")
+
+# Transport errors that mean the server, not the message: the rest of the pass waits.
+SERVER_DOWN = frozenset({"connection", "timeout", "smtp-auth", "smtp-unsupported"})
+
+
+class EmailSender(Protocol):
+    """What delivers e-mail (:class:`notifiers.smtp.SmtpTransport`)."""
+
+    async def send(self, email: OutboundEmail) -> DeliveryResult:
+        """Send one e-mail."""
+        ...
+
+
+class WebhookSender(Protocol):
+    """What posts webhooks (:class:`notifiers.webhook.WebhookTransport`)."""
+
+    async def post(self, url: str, payload: WebhookPayload, secret: str | bytes) -> DeliveryResult:
+        """Post one payload."""
+        ...
+
+
+class Delivery:
+    """Attempts the ``outbox``'s due entries, one pass at a time, and writes each outcome on the timeline."""
+
+    def __init__(
+        self,
+        *,
+        settings: NotifierSettings,
+        outbox: OutboxStore,
+        email: EmailSender,
+        webhooks: WebhookSender | None,
+        clock: Callable[[], datetime],
+        timeline: TimelineWriter,
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.email = email
+        self.webhooks = webhooks
+        self.clock = clock
+        self.timeline = timeline
+        # Passes run under their own lock, not the chains' one: a slow SMTP server never delays an acknowledgement.
+        self._lock = asyncio.Lock()
+
+    async def deliver(self) -> int:
+        """Attempt the due outbox entries (at most ``batch``); how many were delivered."""
+        async with self._lock:
+            delivered = 0
+            down: set[str] = set()
+            for entry in self.outbox.due(self.clock(), self.settings.batch):
+                target = str(entry.payload.get("target", "")) if entry.channel == "webhook" else "smtp"
+                if target in down:
+                    continue  # its server is down: not an attempt, it stays due for the next pass
+                ok, code = await self._attempt(entry)
+                delivered += ok
+                if code in SERVER_DOWN:
+                    down.add(target)
+            return delivered
+
+    async def _attempt(self, entry: OutboxEntry) -> tuple[int, str | None]:
+        now = self.clock()
+        entry = self.outbox.begin(entry.key, now)
+        try:
+            result = await self._send(entry)
+        except NotifierPermanentError as exc:
+            done = self.outbox.failed(entry.key, self.clock(), error=exc.code, permanent=True, detail=exc.detail)
+            log.error("message refused for good", extra={"key": entry.key, "code": exc.code})  # noqa: TRY400
+            await self.timeline.delivery(done, exc.code)
+            return 0, exc.code
+        except NotifierTransientError as exc:
+            done = self.outbox.failed(entry.key, self.clock(), error=exc.code, permanent=False, detail=exc.detail)
+            log.warning(
+                "message not delivered yet" if done.state == "pending" else "message given up",
+                extra={"key": entry.key, "code": exc.code, "attempts": done.attempts},
+            )
+            await self.timeline.delivery(done, exc.code)
+            return 0, exc.code
+        except (KeyError, TypeError, ValueError):  # a stored payload that no longer parses: give it up, visibly
+            log.exception("message cannot be sent: its stored form is invalid", extra={"key": entry.key})
+            done = self.outbox.failed(entry.key, self.clock(), error="invalid", permanent=True)
+            await self.timeline.delivery(done, "invalid")
+            return 0, "invalid"
+        except Exception:  # a bug in a transport: retried on the backoff, never left "in flight"
+            log.exception("message attempt failed unexpectedly", extra={"key": entry.key})
+            done = self.outbox.failed(entry.key, self.clock(), error="internal", permanent=False)
+            await self.timeline.delivery(done, "internal")
+            return 0, "internal"
+        done = self.outbox.sent(entry.key, self.clock(), result.detail)
+        await self.timeline.delivery(done, None)
+        return 1, None
+
+    async def _send(self, entry: OutboxEntry) -> DeliveryResult:
+        if entry.channel == "email":
+            return await self.email.send(OutboundEmail.from_json(entry.payload))
+        target = next((t for t in self.settings.webhooks if t.name == entry.payload.get("target")), None)
+        if target is None or self.webhooks is None:
+            raise NotifierPermanentError("webhook target no longer configured", code="no-target")
+        payload = WebhookPayload.from_json(entry.payload)
+        return await self.webhooks.post(target.url, payload, target.secret.get_secret_value())

@@ -58,12 +58,17 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
-def run(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def clean_env() -> dict[str, str]:
+    """The test's environment without Kinkyu's settings or a PYTHONPATH that would import a checkout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KINKYU_", "PYTHON"))}
+    return {**env, "PYTHONSAFEPATH": "1"}
+
+
+def run(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # the installed kinkyu, with arguments from this test
         [str(venv / "bin" / "python"), "-P", "-m", "kinkyu", *args],
         cwd=cwd,
-        env={**env, "PYTHONSAFEPATH": "1"},
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -93,6 +98,7 @@ def test_an_installed_kinkyu_replays_and_reports_from_an_empty_folder(installed:
     probe = subprocess.run(  # the installed interpreter
         [str(installed / "bin" / "python"), "-P", "-c", "import kinkyu; print(kinkyu.__file__)"],
         cwd=tmp_path,
+        env=clean_env(),
         capture_output=True,
         text=True,
         check=True,

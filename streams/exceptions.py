@@ -12,6 +12,7 @@ from kinkyu.exceptions import KinkyuError, MalformedEventError
 __all__ = [
     "BrokerError",
     "BrokerSettingsError",
+    "KinkyuProcessError",
     "OutputEncodeError",
     "RecordRejectedError",
     "StreamsError",
@@ -21,6 +22,10 @@ __all__ = [
 
 class StreamsError(KinkyuError):
     """Base of the Kafka edge's errors."""
+
+
+class KinkyuProcessError(StreamsError):
+    """A ``kinkyu`` child process (a test's or a bench's worker) did not start, never became healthy, or exited."""
 
 
 class TopicLayoutError(StreamsError):

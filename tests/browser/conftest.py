@@ -37,16 +37,18 @@ from browser.harness import (
     ACK_SECRET,
     CHROMIUM_ARGS,
     CONTRACTS,
+    REPO,
     SCREENSHOTS,
+    START_TIMEOUT,
     UI_TIMEOUT_MS,
     Desk,
     MailServer,
-    Service,
     Stack,
     chromium_executable,
     write_users,
 )
 from kinkyu.streams.broker import EmbeddedBroker, free_port
+from kinkyu.streams.process import KinkyuProcess
 
 
 def _evidence_key() -> str:
@@ -80,7 +82,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "KINKYU_INTEGRITY_KEYS": orjson.dumps({"browser": _evidence_key()}).decode(),
             "KINKYU_LOG_FORMAT": "json",
         }
-        worker = Service(
+        worker = KinkyuProcess(
             "worker",
             {
                 **shared,
@@ -101,8 +103,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             },
             worker_port,
             tmp / "worker.log",
+            cwd=REPO,
+            start_timeout=START_TIMEOUT,
         )
-        console = Service(
+        console = KinkyuProcess(
             "console",
             {
                 **shared,
@@ -114,6 +118,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             },
             console_port,
             tmp / "console.log",
+            cwd=REPO,
+            start_timeout=START_TIMEOUT,
         )
         try:
             worker.start()
@@ -122,8 +128,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             console.wait_healthy()
             yield Stack(tmp, broker, mail, worker, console, logins, prefix, store)
         finally:
-            console.stop()
-            worker.stop()
+            console.stop(grace=20)
+            worker.stop(grace=20)
             mail.stop()
             _keep_logs(tmp)
 

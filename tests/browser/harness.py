@@ -12,8 +12,6 @@ import contextlib
 import os
 import re
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +29,8 @@ from playwright.sync_api import Error as PlaywrightError
 
 from kinkyu.console.users import hash_password
 from kinkyu.notifiers.smtp_sink import ReceivedMessage, SinkHandler, SmtpSink
-from kinkyu.streams.broker import EmbeddedBroker, stop_process, wait_healthy
+from kinkyu.streams.broker import EmbeddedBroker
+from kinkyu.streams.process import KinkyuProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO / "samples" / "contracts"
@@ -104,45 +103,6 @@ def write_users(path: Path) -> dict[Role, Login]:
 # -- processes -----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Service:
-    """A Kinkyu subprocess (``python -m kinkyu <command>``) with a ``/health`` page on ``port``."""
-
-    command: str
-    env: dict[str, str]
-    port: int
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Service:
-        with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kinkyu", self.command],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        return self
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-
-    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
-        assert self.proc is not None
-        problem = wait_healthy(self.proc, f"{self.url}/health", timeout)
-        if problem is not None:
-            pytest.fail(f"kinkyu {self.command} {problem}:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            stop_process(self.proc, grace=20)
-
-
 class _SignallingHandler(SinkHandler):
     """The sink's handler, telling waiting threads about every message it accepts."""
 
@@ -206,8 +166,8 @@ class Stack:
     tmp: Path
     broker: EmbeddedBroker
     mail: MailServer
-    worker: Service
-    console: Service
+    worker: KinkyuProcess
+    console: KinkyuProcess
     logins: dict[Role, Login]
     prefix: str
     store: Path

@@ -11,11 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +22,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from kinkyu.streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
+from kinkyu.streams.broker import EmbeddedBroker, free_port
+from kinkyu.streams.process import KinkyuProcess
 from kinkyu.streams.settings import Topics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,48 +41,6 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 
 @dataclass
-class WorkerProc:
-    """A ``kinkyu worker`` subprocess."""
-
-    env: dict[str, str]
-    log_path: Path
-    web_port: int
-    proc: subprocess.Popen[bytes] | None = None
-    logs: list[Path] = field(default_factory=list)
-
-    def start(self) -> WorkerProc:
-        out = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kinkyu", "worker"],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-        out.close()
-        return self
-
-    def wait_healthy(self, timeout: float = 60.0) -> None:
-        assert self.proc is not None
-        problem = wait_healthy(self.proc, f"http://127.0.0.1:{self.web_port}/health", timeout, interval=0.2)
-        if problem is not None:
-            pytest.fail(f"worker {problem}:\n{self.log_path.read_text()[-3000:]}")
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}{path}", timeout=5) as r:
-            return r.status, r.read()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        return stop_process(self.proc, grace=30)
-
-
-@dataclass
 class Pipeline:
     """A fresh namespace on the shared broker: topics, group, and helpers to use them."""
 
@@ -93,13 +48,14 @@ class Pipeline:
     prefix: str
     tmp: Path
     contracts: Path
-    workers: list[WorkerProc] = field(default_factory=list)
+    workers: list[KinkyuProcess] = field(default_factory=list)
 
     @property
     def topics(self) -> Topics:
         return Topics(self.prefix)
 
-    def worker(self, **env: str) -> WorkerProc:
+    def worker(self, **env: str) -> KinkyuProcess:
+        """A ``kinkyu worker`` on this namespace (not started), its settings overridden by ``env``."""
         web_port = free_port()
         full = {
             **os.environ,
@@ -119,7 +75,8 @@ class Pipeline:
             "KINKYU_INTEGRITY_KEYS": INTEGRITY_KEYS_JSON,
             **env,
         }
-        w = WorkerProc(full, self.tmp / f"worker-{len(self.workers)}.log", web_port)
+        log = self.tmp / f"worker-{len(self.workers)}.log"
+        w = KinkyuProcess("worker", full, web_port, log, cwd=REPO, start_timeout=60.0)
         self.workers.append(w)
         return w
 
@@ -176,7 +133,7 @@ async def pipeline(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Pipe
     p = Pipeline(broker, f"t{uuid.uuid4().hex[:8]}-", tmp_path, CONTRACTS)
     yield p
     for w in p.workers:
-        if w.proc is not None and w.proc.poll() is None:
+        if w.running:
             # The test is over, so nothing the worker still does can be checked: a graceful stop would
             # only wait for its report archive to finish rendering PDFs (up to ~10 s). Tests that check
             # a graceful stop call stop() themselves.

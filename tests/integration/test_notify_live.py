@@ -33,10 +33,11 @@ import aiohttp
 import orjson
 import pytest
 import yaml
-from conftest import Pipeline, WorkerProc, values
+from conftest import Pipeline, values
 
 from kinkyu.notifiers.smtp_sink import ReceivedMessage, SmtpSink
 from kinkyu.streams.broker import free_port
+from kinkyu.streams.process import KinkyuProcess
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +143,7 @@ async def mails(sink: SmtpSink, n: int, timeout: float) -> list[ReceivedMessage]
     return list(sink.messages)
 
 
-async def metric(w: WorkerProc, line: str) -> float:
+async def metric(w: KinkyuProcess, line: str) -> float:
     status, body = await asyncio.to_thread(w.get, "/metrics")
     assert status == 200
     for text in body.decode().splitlines():
@@ -151,7 +152,9 @@ async def metric(w: WorkerProc, line: str) -> float:
     return 0.0
 
 
-async def wait_metric(w: WorkerProc, line: str, value: float, timeout: float = 30.0, *, at_most: bool = False) -> None:
+async def wait_metric(
+    w: KinkyuProcess, line: str, value: float, timeout: float = 30.0, *, at_most: bool = False
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = await metric(w, line)
@@ -209,7 +212,7 @@ def notifier_results(state: dict[str, Any], result: str) -> list[dict[str, Any]]
 @contextlib.asynccontextmanager
 async def breach_reported_at_once(
     pipeline: Pipeline, tmp_path: Path, *, ack_timeout: str
-) -> AsyncIterator[tuple[SmtpSink, WorkerProc, dict[str, Any], str]]:
+) -> AsyncIterator[tuple[SmtpSink, KinkyuProcess, dict[str, Any], str]]:
     """A worker mailing a real SMTP server, and an intrusion on Koganei's contract (reported at once) opened.
 
     Yields the SMTP server, the worker, Koganei's profile and the incident id.

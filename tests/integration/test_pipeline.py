@@ -14,12 +14,13 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from conftest import Pipeline, WorkerProc, values
+from conftest import Pipeline, values
 
 from kinkyu.contracts import compile_profiles, load_profiles
 from kinkyu.core.engine import Engine
 from kinkyu.core.wire import access_from_obj
 from kinkyu.replay import replay
+from kinkyu.streams.process import KinkyuProcess
 
 pytestmark = pytest.mark.integration
 
@@ -231,7 +232,7 @@ async def test_an_edited_contract_is_picked_up_without_a_restart(pipeline: Pipel
     assert status == 200
 
 
-async def _wait_for_metric(w: WorkerProc, line: str, timeout: float = 15.0) -> None:
+async def _wait_for_metric(w: KinkyuProcess, line: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _, body = w.get("/metrics")

@@ -22,13 +22,14 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from conftest import INTEGRITY_KEY, Pipeline, WorkerProc, values
+from conftest import INTEGRITY_KEY, Pipeline, values
 
 from kinkyu.core.evidence import key_from_config, open_bundle
 from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import DEFAULT_URGENCY
 from kinkyu.evidence.anchor import read_anchors
 from kinkyu.evidence.store import EvidenceStore
+from kinkyu.streams.process import KinkyuProcess
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
@@ -359,7 +360,7 @@ async def _toyota_outage_filed_is_reported_at_once(pipeline: Pipeline, scene: Sc
 # -- restarts ------------------------------------------------------------------------------------------
 
 
-async def _metric(w: WorkerProc, name: str) -> float:
+async def _metric(w: KinkyuProcess, name: str) -> float:
     _, body = w.get("/metrics")
     for line in body.decode().splitlines():
         if line.startswith(name + " "):

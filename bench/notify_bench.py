@@ -54,7 +54,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,7 +68,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from kinkyu.notifiers.smtp_sink import SinkHandler, SmtpSink
-from kinkyu.streams.broker import EmbeddedBroker, free_port, stop_process
+from kinkyu.streams.broker import EmbeddedBroker, free_port
+from kinkyu.streams.exceptions import KinkyuProcessError
+from kinkyu.streams.process import KinkyuProcess
 from kinkyu.streams.settings import Topics
 
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -204,61 +205,6 @@ class SinkThread:
         if self._loop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
-
-
-# -- the worker ---------------------------------------------------------------------------------------------
-
-
-class WorkerProc:
-    """``python -m kinkyu worker`` with the bench's settings; stopped with SIGTERM (SIGKILL after 30 s)."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, web_port: int) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.web_port = web_port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> float:
-        """Start; seconds until ``/health`` answered 200."""
-        started = time.monotonic()
-        with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kinkyu", "worker"], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
-            )
-        while time.monotonic() - started < 90:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"notify bench: the worker exited ({self.proc.returncode}); see {self.log_path}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=1) as r,
-            ):
-                if r.status == 200:
-                    return time.monotonic() - started
-            time.sleep(0.1)
-        raise SystemExit(f"notify bench: the worker was not healthy within 90 s; see {self.log_path}")
-
-    def metric(self, name: str) -> float:
-        """The value of an unlabelled (or fully labelled) metric line on ``/metrics``; 0 if absent."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
-        return 0.0
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the worker so far."""
-        if self.proc is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 30 s."""
-        if self.proc is not None:
-            stop_process(self.proc, grace=30)
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -469,15 +415,20 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             env["KINKYU_EVIDENCE_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
             key = base64.b64encode(secrets.token_bytes(32)).decode()
             env["KINKYU_INTEGRITY_KEYS"] = f'{{"bench": "{key}"}}'  # sealing needs an integrity key too
-        worker = WorkerProc(env, tmp / "worker.log", web_port)
+        worker = KinkyuProcess("worker", env, web_port, tmp / "worker.log", cwd=REPO)
         try:
-            healthy = worker.start()
+            try:
+                healthy = worker.start().wait_healthy()
+            except KinkyuProcessError as exc:
+                raise SystemExit(f"notify bench: {exc}") from exc
             print(f"   worker healthy after {healthy:.1f} s; SMTP sink on 127.0.0.1:{sink.port}", flush=True)
             cpu0 = worker.cpu_seconds()
             plants, sent, load_seconds = asyncio.run(feed(broker.bootstrap, topics, contracts, sink.handler, args))
             cpu1 = worker.cpu_seconds()
             events_in = worker.metric(f'kinkyu_events_in_total{{topic="{topics.access_log}"}}')
             queued = worker.metric("kinkyu_messages_queued")
+            if events_in is None or queued is None:
+                raise SystemExit("notify bench: the worker's /metrics did not answer")
         finally:
             worker.stop()
             sink.stop()

@@ -3,7 +3,7 @@
 What it does (bench/README.md has the figures):
 
 1. Generates ``--events`` mutated events (default 100,000): the bench's benign
-   access-log traffic (``bench.EventGen``, heartbeats left out) and the sample
+   access-log traffic (``traffic.EventGen``, heartbeats left out) and the sample
    filings, each changed by one to three mutations: fields deleted, types
    swapped, counts huge or negative (2^63, 2^64, 10^30, -1), NaN and Infinity
    tokens, times far past and far future, wrong offsets, nesting 1,000 to
@@ -20,7 +20,7 @@ What it does (bench/README.md has the figures):
    future time is always a day or more ahead, never near the skew limit).
    The whole kept stream then runs once more through one engine, in order,
    to confirm the count.
-3. Starts ``tansu``, an SMTP sink and ``kinkyu worker`` (bench.WorkerProc),
+3. Starts ``tansu``, an SMTP sink and ``kinkyu worker`` (runtime.bench_worker),
    produces the stream, waits until the worker has consumed it and the
    dead letters are in, then sends a planted breach (an unregistered account
    reading residents right after the stream) and ``--hostile-plants`` more
@@ -70,15 +70,18 @@ from kinkyu.contracts import compile_profiles, load_profiles
 from kinkyu.core.bounds import DEFAULT_MAX_SKEW
 from kinkyu.core.engine import Engine
 from kinkyu.core.wire import decode_access, decode_incident
+from kinkyu.exceptions import KinkyuError
 from kinkyu.streams.broker import EmbeddedBroker, free_port
 from kinkyu.streams.codec import DLQ_REASON, DLQ_STAGE
 from kinkyu.streams.detector import BatchResult, TopicKind, process_batch
+from kinkyu.streams.process import KinkyuProcess
 from kinkyu.streams.settings import Topics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kafka_io import load_topic
 from notify_bench import SinkThread
-
-from bench import DEFAULT_CONTRACTS, DEFAULT_START, EventGen, WorkerProc, load_topic, machine, vm_hwm_mb
+from runtime import DEFAULT_CONTRACTS, bench_worker, machine
+from traffic import DEFAULT_START, EventGen
 
 REPO: Final = Path(__file__).resolve().parents[1]
 RESULTS: Final = REPO / "bench" / "results" / "fuzz.json"
@@ -451,23 +454,13 @@ class Deadline:
             raise TimeoutError(f"out of time while {what}")
 
 
-def _metric(worker: WorkerProc, name: str) -> float:
-    status, body = worker.get("/metrics")
-    if status != 200:
-        return -1.0
-    total = 0.0
-    for line in body.decode().splitlines():
-        if line.startswith(name):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def wait_consumed(worker: WorkerProc, counts: dict[str, int], deadline: Deadline) -> float:
+def wait_consumed(worker: KinkyuProcess, counts: dict[str, int], deadline: Deadline) -> float:
     """Seconds until the worker's ``kinkyu_events_in_total`` reached ``counts`` for every input topic."""
     started = time.monotonic()
     while True:
-        worker._alive()  # noqa: SLF001  # raises with the log's tail if the worker died
-        done = all(_metric(worker, f'kinkyu_events_in_total{{topic="{t}"}}') >= n for t, n in counts.items())
+        worker.check_running()  # raises with the log's tail if the worker died
+        seen = {t: worker.metric(f'kinkyu_events_in_total{{topic="{t}"}}') for t in counts}
+        done = all(got is not None and got >= counts[t] for t, got in seen.items())
         if done:
             return time.monotonic() - started
         deadline.check("waiting for the worker to consume the stream")
@@ -693,7 +686,7 @@ def run(args: argparse.Namespace, tmp: Path, res: dict[str, Any]) -> bool:
         broker = stack.enter_context(EmbeddedBroker(log_path=tmp / "broker.log"))
         sink = SinkThread().start()
         stack.callback(sink.stop)
-        worker = WorkerProc(
+        worker = bench_worker(
             broker.bootstrap,
             prefix,
             args.contracts,
@@ -727,7 +720,7 @@ def run(args: argparse.Namespace, tmp: Path, res: dict[str, Any]) -> bool:
         mails = settle_mail(sink, deadline)
         status, _ = worker.get("/health")
         alive = worker.proc is not None and worker.proc.poll() is None
-        res["worker_peak_rss_mib"] = vm_hwm_mb(worker.pid)
+        res["worker_peak_rss_mib"] = worker.peak_rss_mib()
         errors, levels = log_lines(worker.log_path)
     res["dead_letters"] = {"detector": sum(detector.values()), "by_reason": dict(detector.most_common())}
     res["set_aside_by_other_stages"] = dict(others)
@@ -839,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = not plan.bugs
         else:
             ok = run(args, tmp, res)
-    except (TimeoutError, RuntimeError, KeyboardInterrupt) as exc:
+    except (TimeoutError, RuntimeError, KinkyuError, KeyboardInterrupt) as exc:
         res["error"] = f"{type(exc).__name__}: {str(exc)[:2000]}"
         print(f"fuzz: stopped: {res['error']}", file=sys.stderr)
     finally:

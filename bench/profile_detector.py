@@ -40,13 +40,9 @@ from kinkyu.core.engine import Engine
 from kinkyu.core.model import AccessEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import (  # the bench's generator and loader
-    DEFAULT_CONTRACTS,
-    DEFAULT_START,
-    EventGen,
-    create_topics,
-    load_topic,
-)
+from kafka_io import create_topics, load_topic
+from runtime import DEFAULT_CONTRACTS
+from traffic import DEFAULT_START, EventGen
 
 
 def _field_names(cls: type) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 An entry is marked in flight before its attempt and sent or failed after it,
 so a stop in between is recognised on restart (and the timeline says the
-message may have arrived twice). A transport error that means the server, not
+message may have arrived twice). With a delivery ledger shared by every worker
+(:mod:`notifiers.ledger`) an entry is claimed there before its attempt and
+settled there after it, so no other worker sends it again. A transport error that means the server, not
 the message (:data:`SERVER_DOWN`), makes the rest of the pass skip that
 server: those entries are not attempted, so they spend no retry.
 """
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from kinkyu.core.outbox import OutboxEntry
 from kinkyu.notifiers.exceptions import NotifierPermanentError, NotifierTransientError
+from kinkyu.notifiers.ledger import Ledger, consult, settle
 from kinkyu.notifiers.model import DeliveryResult, OutboundEmail, WebhookPayload
 from kinkyu.notifiers.outbox_store import OutboxStore
 from kinkyu.notifiers.settings import NotifierSettings
@@ -56,8 +60,10 @@ class Delivery:
         webhooks: WebhookSender | None,
         clock: Callable[[], datetime],
         timeline: TimelineWriter,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
+        self.ledger = ledger
         self.outbox = outbox
         self.email = email
         self.webhooks = webhooks
@@ -83,12 +89,19 @@ class Delivery:
 
     async def _attempt(self, entry: OutboxEntry) -> tuple[int, str | None]:
         now = self.clock()
+        if self.ledger is not None:  # another worker may have sent it, or be sending it (notifiers.ledger)
+            settled = await consult(self.ledger, self.outbox, entry, now)
+            if settled is not None:
+                if settled.done:
+                    await self.timeline.delivery(settled, settled.last_error)
+                return 0, None
         entry = self.outbox.begin(entry.key, now)
         try:
             result = await self._send(entry)
         except NotifierPermanentError as exc:
             done = self.outbox.failed(entry.key, self.clock(), error=exc.code, permanent=True, detail=exc.detail)
             log.error("message refused for good", extra={"key": entry.key, "code": exc.code})  # noqa: TRY400
+            await self._settle(done)
             await self.timeline.delivery(done, exc.code)
             return 0, exc.code
         except NotifierTransientError as exc:
@@ -97,21 +110,31 @@ class Delivery:
                 "message not delivered yet" if done.state == "pending" else "message given up",
                 extra={"key": entry.key, "code": exc.code, "attempts": done.attempts},
             )
+            await self._settle(done)
             await self.timeline.delivery(done, exc.code)
             return 0, exc.code
         except (KeyError, TypeError, ValueError):  # a stored payload that no longer parses: give it up, visibly
             log.exception("message cannot be sent: its stored form is invalid", extra={"key": entry.key})
             done = self.outbox.failed(entry.key, self.clock(), error="invalid", permanent=True)
+            await self._settle(done)
             await self.timeline.delivery(done, "invalid")
             return 0, "invalid"
         except Exception:  # a bug in a transport: retried on the backoff, never left "in flight"
             log.exception("message attempt failed unexpectedly", extra={"key": entry.key})
             done = self.outbox.failed(entry.key, self.clock(), error="internal", permanent=False)
+            await self._settle(done)
             await self.timeline.delivery(done, "internal")
             return 0, "internal"
+        answered = time.monotonic()
         done = self.outbox.sent(entry.key, self.clock(), result.detail)
+        await self._settle(done, since=answered)
         await self.timeline.delivery(done, None)
         return 1, None
+
+    async def _settle(self, entry: OutboxEntry, *, since: float | None = None) -> None:
+        """Tell the other workers (the ledger) that ``entry`` is delivered or given up; pending: nothing."""
+        if self.ledger is not None and entry.done:
+            await settle(self.ledger, entry, since=since)
 
     async def _send(self, entry: OutboxEntry) -> DeliveryResult:
         if entry.channel == "email":

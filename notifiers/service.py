@@ -45,6 +45,7 @@ from kinkyu.notifiers.acks import AckEventCallback, Acknowledgements, ack_incide
 from kinkyu.notifiers.delivery import Delivery, EmailSender, WebhookSender
 from kinkyu.notifiers.enqueue import SendQueue
 from kinkyu.notifiers.exceptions import NotifierError, OutboxJournalError, RenderError
+from kinkyu.notifiers.ledger import Ledger
 from kinkyu.notifiers.model import IncidentFacts, NotificationIn
 from kinkyu.notifiers.outbox_store import ChainStore, OutboxStore
 from kinkyu.notifiers.plan import ChainPlanner
@@ -81,6 +82,7 @@ class Notifier:
         on_ack_event: AckEventCallback | None = None,
         clock: Callable[[], datetime] = utcnow,
         email_domain: str = "kinkyu.invalid",
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.profiles = profiles
@@ -91,6 +93,7 @@ class Notifier:
         self.on_ack_event = on_ack_event
         self.clock = clock
         self.email_domain = email_domain
+        self.ledger = ledger
         if settings.ack_secret is not None:
             self.ack_secret = settings.ack_secret.get_secret_value().encode()
             if len(self.ack_secret) < MIN_SECRET_BYTES:
@@ -121,7 +124,13 @@ class Notifier:
             timeline=self.timeline,
         )
         self.delivery = Delivery(
-            settings=settings, outbox=self.outbox, email=email, webhooks=webhooks, clock=clock, timeline=self.timeline
+            settings=settings,
+            outbox=self.outbox,
+            email=email,
+            webhooks=webhooks,
+            clock=clock,
+            timeline=self.timeline,
+            ledger=ledger,
         )
         self.acks = Acknowledgements(
             outbox=self.outbox,

@@ -38,6 +38,7 @@ from kinkyu.core.contract import ContractPolicy
 from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.exceptions import ContractError
 from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.ledger import LEDGER_TOPIC_CONFIGS, KafkaLedger, LedgerSettings, worker_id
 from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
 from kinkyu.notifiers.webhook import WebhookTransport
@@ -104,6 +105,8 @@ def _topic_configs(topic: str, topics: Topics, compacted: set[str]) -> dict[str,
     if topic == topics.checkpoints:
         # One record per partition holds its whole engine state (see kinkyu.bus.sink.CHECKPOINT_MAX_BYTES).
         configs["max.message.bytes"] = str(CHECKPOINT_MAX_BYTES)
+    if topic == topics.deliveries:
+        configs.update(LEDGER_TOPIC_CONFIGS)
     return configs
 
 
@@ -115,11 +118,11 @@ async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, parti
     await connection.start(admin, "the topic admin client")
     try:
         existing = set(await admin.list_topics())
-        compacted = {topics.checkpoints, topics.incidents, topics.incident_state}
+        compacted = {topics.checkpoints, topics.incidents, topics.incident_state, topics.deliveries}
         missing = [
             NewTopic(
                 t,
-                partitions if t in topics.inputs else 1,
+                partitions if t in (*topics.inputs, topics.deliveries) else 1,
                 1,
                 topic_configs=_topic_configs(t, topics, compacted),
             )
@@ -208,6 +211,13 @@ class Worker:
         )
         self.smtp = smtp if smtp is not None else SmtpSettings()
         self.notify_settings = notifier_settings(settings, notify if notify is not None else NotifierSettings())
+        # Shared by every worker: what one sent, no other sends again (kinkyu.notifiers.ledger).
+        self.ledger = KafkaLedger(
+            self.connection,
+            self.topics.deliveries,
+            worker=worker_id(self.notify_settings.outbox_dir),
+            settings=LedgerSettings(),
+        )
         self.notifier = NotifierStage(
             topics=self.topics,
             sink=self.sink,
@@ -221,6 +231,7 @@ class Worker:
             incident_fallback=self._incident_of_run,
             on_timeline=on_notifier,
             on_fatal=self._crash,
+            ledger=self.ledger,
         )
         self.feed = IncidentFeed(self.notifier.remember, self._on_incident)
         self.guards = {

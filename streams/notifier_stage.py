@@ -60,6 +60,7 @@ from kinkyu.core.playbook import Playbook
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.notifiers.ack_server import bound_port, start_ack_server
 from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.ledger import KafkaLedger, reconcile
 from kinkyu.notifiers.service import EmailSender, Notifier, NotifierSettings
 from kinkyu.notifiers.webhook import WebhookTransport
 from kinkyu.streams.codec import decode_record
@@ -129,8 +130,10 @@ class NotifierStage:
         incident_fallback: IncidentLookup | None = None,
         on_timeline: TimelineCallback | None = None,
         on_fatal: FatalCallback | None = None,
+        ledger: KafkaLedger | None = None,
     ) -> None:
         self.topics = topics
+        self.ledger = ledger
         self.sink = sink
         self.metrics = metrics
         self.settings = settings
@@ -148,6 +151,7 @@ class NotifierStage:
             on_timeline=self._timeline,
             on_ack_event=self._ack_event,
             email_domain=email_domain,
+            ledger=ledger,
         )
         self._incidents: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._ack: web.AppRunner | None = None
@@ -164,7 +168,14 @@ class NotifierStage:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the acknowledgement endpoint (a port in use is retried by :meth:`tick`)."""
+        """Read the delivery ledger, then start the acknowledgement endpoint (a port in use is retried by :meth:`tick`).
+
+        What this outbox settled while the ledger did not hear of it (a crash
+        in between) is recorded in the ledger first.
+        """
+        if self.ledger is not None:
+            await self.ledger.start()
+            await reconcile(self.ledger, self.notifier.outbox)
         await self._listen()
 
     async def _listen(self) -> None:
@@ -206,6 +217,8 @@ class NotifierStage:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), _STOP_WAIT)
         self.notifier.close()
+        if self.ledger is not None:
+            await self.ledger.stop()
         if self.webhooks is not None:
             await self.webhooks.close()
 

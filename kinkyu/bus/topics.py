@@ -17,6 +17,8 @@ class Topics:
         self.containment_commands = f"{prefix}containment-commands"
         self.playbook_ticks = f"{prefix}playbook-ticks"
         self.incident_state = f"{prefix}incident-state"
+        # Compacted, keyed by a message's idempotency key: what every worker sent (kinkyu.notifiers.ledger).
+        self.deliveries = f"{prefix}kinkyu-deliveries"
         # Not in `all`: created compacted by its publisher (kinkyu.evidence.anchor), and the console writes it too.
         self.anchors = f"{prefix}kinkyu-anchors"
 
@@ -39,4 +41,5 @@ class Topics:
             self.containment_commands,
             self.playbook_ticks,
             self.incident_state,
+            self.deliveries,
         )

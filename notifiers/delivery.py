@@ -20,7 +20,7 @@ from typing import Protocol
 
 from kinkyu.core.outbox import OutboxEntry
 from kinkyu.notifiers.exceptions import NotifierPermanentError, NotifierTransientError
-from kinkyu.notifiers.ledger import Ledger, consult, settle
+from kinkyu.notifiers.ledger import Ledger, claim_all, consult, settle
 from kinkyu.notifiers.model import DeliveryResult, OutboundEmail, WebhookPayload
 from kinkyu.notifiers.outbox_store import OutboxStore
 from kinkyu.notifiers.settings import NotifierSettings
@@ -77,7 +77,10 @@ class Delivery:
         async with self._lock:
             delivered = 0
             down: set[str] = set()
-            for entry in self.outbox.due(self.clock(), self.settings.batch):
+            due = self.outbox.due(self.clock(), self.settings.batch)
+            if self.ledger is not None:  # one round trip to the ledger for the whole pass
+                await claim_all(self.ledger, due, self.clock())
+            for entry in due:
                 target = str(entry.payload.get("target", "")) if entry.channel == "webhook" else "smtp"
                 if target in down:
                     continue  # its server is down: not an attempt, it stays due for the next pass

@@ -115,6 +115,10 @@ class Ledger(Protocol):
         """Claim ``key`` (append an intent, read it back) unless it is settled or held: what to do with it."""
         ...
 
+    async def claim_all(self, keys: list[str], now: datetime) -> None:
+        """Claim ``keys`` together (one round trip); :meth:`claim` then answers each from what was read."""
+        ...
+
     async def settle(self, key: str, state: LedgerState, detail: str | None, *, since: float | None = None) -> None:
         """Append ``key``'s final record; ``since`` (monotonic) is when the server answered."""
         ...
@@ -157,6 +161,10 @@ class MemoryLedger:
         self.records.append(LedgerRecord(key, "intent", self.worker, now, self.lease))
         return self._book().decide(key, self.worker, now)
 
+    async def claim_all(self, keys: list[str], now: datetime) -> None:
+        """See :class:`Ledger` (in memory every claim is one step anyway)."""
+        del keys, now
+
     async def settle(self, key: str, state: LedgerState, detail: str | None, *, since: float | None = None) -> None:
         """See :class:`Ledger`."""
         del since
@@ -197,6 +205,7 @@ class KafkaLedger:
         self._tail: asyncio.Task[None] | None = None
         self._down_until = 0.0
         self._unsettled: dict[str, LedgerRecord] = {}
+        self._claimed: dict[str, Decision] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -307,14 +316,21 @@ class KafkaLedger:
         log.warning("delivery ledger unavailable", extra={"what": what, "error": type(exc).__name__})
         return LedgerError(f"the delivery ledger could not {what} ({type(exc).__name__})")
 
-    async def claim(self, key: str, now: datetime) -> Decision:
-        """See :class:`Ledger`; LedgerError when the broker does not answer within ``wait`` seconds."""
+    async def _usable(self) -> None:
         if time.monotonic() < self._down_until:
             raise LedgerError("the delivery ledger is unavailable")
         try:
             await asyncio.wait_for(self._ready.wait(), self.settings.wait)
         except TimeoutError as exc:
             raise self._unavailable(exc, "start") from exc
+
+    async def claim(self, key: str, now: datetime) -> Decision:
+        """See :class:`Ledger`; LedgerError when the broker does not answer within ``wait`` seconds."""
+        claimed = self._claimed.pop(key, None)
+        # A claim made for this pass holds while at least half its lease is left; else it is made again.
+        if claimed is not None and (claimed.until is None or now + self.lease / 2 < claimed.until):
+            return claimed
+        await self._usable()
         before = self.book.decide(key, self.worker, now)
         if before.verdict in {"delivered", "failed", "wait"}:
             return before
@@ -323,6 +339,35 @@ class KafkaLedger:
             await self._read_back(partition, offset)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise self._unavailable(exc, "record an intent") from exc
+        return await self._decided(key)
+
+    async def claim_all(self, keys: list[str], now: datetime) -> None:
+        """See :class:`Ledger`: every intent sent at once, then one read back to the last of each partition."""
+        self._claimed.clear()
+        await self._usable()
+        wanted = [k for k in keys if self.book.decide(k, self.worker, now).verdict in {"claim", "send"}]
+        if not wanted or self._producer is None:
+            return
+        producer = self._producer
+        try:
+            sends = [
+                await producer.send(
+                    self.topic, LedgerRecord(k, "intent", self.worker, now, self.lease).value(), key=k.encode()
+                )
+                for k in wanted
+            ]
+            written = await asyncio.wait_for(asyncio.gather(*sends), self.settings.wait)
+            last: dict[int, int] = {}
+            for md in written:
+                last[md.partition] = max(md.offset, last.get(md.partition, -1))
+            for partition, offset in last.items():
+                await self._read_back(partition, offset)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise self._unavailable(exc, "record intents") from exc
+        for k in wanted:
+            self._claimed[k] = await self._decided(k)
+
+    async def _decided(self, key: str) -> Decision:
         decision = self.book.decide(key, self.worker, utcnow())
         if decision.restate:
             state = self.book.get(key)
@@ -388,6 +433,14 @@ async def consult(ledger: Ledger, outbox: OutboxStore, entry: OutboxEntry, now: 
     until = decision.until if decision.verdict == "wait" and decision.until is not None else now + _LEDGER_RETRY
     log.info("message held by another worker; waiting for its lease", extra={"key": entry.key, "by": decision.by})
     return outbox.postpone(entry.key, until)
+
+
+async def claim_all(ledger: Ledger, entries: list[OutboxEntry], now: datetime) -> None:
+    """Before a delivery pass: claim every entry it will attempt in one round trip (each is decided then)."""
+    try:
+        await ledger.claim_all([e.key for e in entries], now)
+    except LedgerError:
+        log.warning("delivery ledger unavailable; this pass sends nothing", extra={"entries": len(entries)})
 
 
 async def settle(ledger: Ledger, entry: OutboxEntry, *, since: float | None = None) -> None:

@@ -222,6 +222,10 @@ class LedgerBook:
         self._keys[record.key] = state
         return state
 
+    def keys(self) -> list[str]:
+        """Every key the ledger has a record of."""
+        return list(self._keys)
+
     def get(self, key: str) -> KeyState | None:
         """What the ledger says of ``key`` so far."""
         return self._keys.get(key)

@@ -229,8 +229,9 @@ def worker_env(sink: SmtpSink) -> dict[str, str]:
         "KINKYU_NOTIFY_ACK_SECRET": "failover-test-ack-secret-0123456789",
         "KINKYU_TICK_INTERVAL": "0.5",
         "KINKYU_LATENESS": "1",
-        # An intent the kill leaves behind is resent after this (production: 120 s).
-        "KINKYU_NOTIFY_LEDGER_LEASE": "5",
+        # An intent the kill leaves behind is resent after this (production: 120 s); still well above the
+        # longest send here, which PDF rendering on the worker's other threads can stretch to a second or two.
+        "KINKYU_NOTIFY_LEDGER_LEASE": "10",
     }
 
 

@@ -145,11 +145,11 @@ async def ledger(pipeline: Pipeline) -> LedgerBook:
     return book
 
 
-async def until(ok: Callable[[], bool], timeout: float, what: str) -> None:
+async def until(ok: Callable[[], bool], timeout: float, what: Callable[[], str]) -> None:
     deadline = time.monotonic() + timeout
     while not ok():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} not within {timeout}s")
+            pytest.fail(f"{what()} not within {timeout}s")
         await asyncio.sleep(0.05)
 
 
@@ -252,7 +252,7 @@ async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incid
         feeding = asyncio.create_task(traffic.run())
 
         # Mail is flowing: kill the worker that has sent the most, mid-stream, and start it again at once.
-        await until(lambda: len(first_reports(sink)) >= traffic.expected // 4, 60, "a quarter of the reports")
+        await until(lambda: len(first_reports(sink)) >= traffic.expected // 4, 60, lambda: "a quarter of the reports")
         assert not feeding.done(), "the kill comes while traffic still flows"
         sent = [await metric(w, 'kinkyu_messages_total{result="sent"}') for w in workers]
         victim = workers[sent.index(max(sent))]
@@ -262,10 +262,18 @@ async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incid
         await feeding
         await asyncio.to_thread(victim.wait_healthy)
 
-        def every_report() -> bool:
-            return len({m["X-Kinkyu-Incident"] for m in first_reports(sink)}) >= traffic.expected
+        def reported() -> set[str]:
+            return {m["X-Kinkyu-Incident"] for m in first_reports(sink)}
 
-        await until(every_report, 120, "every incident's first report")
+        async def missing() -> str:
+            records = await pipeline.read(pipeline.topics.incidents, lambda r: True, timeout=10, settle=1.0)
+            _, contract_of = traffic.incidents_by_breach(records)
+            return f"first reports of {sorted(set(contract_of) - reported())} (of {len(contract_of)} opened)"
+
+        try:
+            await until(lambda: len(reported()) >= traffic.expected, 120, lambda: "every incident's first report")
+        except pytest.fail.Exception:
+            pytest.fail(f"{await missing()} not within 120 s")
         book = await drained(pipeline, workers, sink, timeout=60)
         incidents = await pipeline.read(pipeline.topics.incidents, lambda r: True, timeout=10, settle=1.0)
     finally:

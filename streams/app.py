@@ -424,7 +424,8 @@ class Worker:
 
             Acknowledgements opened on the endpoint go to ``incident-events``.
             Safe to run twice: yes (the outbox dedupes by idempotency key, the
-            chain journal by effect id; see :mod:`streams.notifier_stage`).
+            chain journal by effect id, the delivery ledger across workers; see
+            :mod:`streams.notifier_stage`).
             """
             guard = worker.guards["notifier"]
             async for event in stream.events():

@@ -37,7 +37,9 @@ out while someone else holds the port.
 Safe to run twice: yes. The notifier knows every effect id it has taken
 (its chain journal) and every message by its idempotency key (the outbox),
 so a redelivered record, or the same record after a restart, sends nothing
-again.
+again; across workers, each with its own outbox, the delivery ledger
+(:mod:`notifiers.ledger`, read at :meth:`NotifierStage.start`) keeps a
+message one worker delivered from being sent by another.
 """
 
 from __future__ import annotations

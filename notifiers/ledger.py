@@ -206,6 +206,8 @@ class KafkaLedger:
         self._down_until = 0.0
         self._unsettled: dict[str, LedgerRecord] = {}
         self._claimed: dict[str, Decision] = {}
+        # Called with each measured window in seconds (the worker's kinkyu_ledger_window_seconds).
+        self.on_window: Callable[[float], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -390,7 +392,10 @@ class KafkaLedger:
             )
             return
         if since is not None:
-            self.windows.append(time.monotonic() - since)
+            window = time.monotonic() - since
+            self.windows.append(window)
+            if self.on_window is not None:
+                self.on_window(window)
 
     async def _resettle(self) -> None:
         for key, record in list(self._unsettled.items()):

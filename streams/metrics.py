@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -41,6 +41,13 @@ class Metrics:
             "Outbound message results put on the timeline, by result "
             "(sent, delayed, failed, escalated, unanswered, acknowledged, not_sent)",
             ["result"],
+            registry=self.registry,
+        )
+        self.ledger_window = Histogram(
+            "kinkyu_ledger_window_seconds",
+            "From a server's acceptance of a message to the broker's ack of its delivered record in the delivery "
+            "ledger: a worker killed inside it leaves the message to be sent again after the lease",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
         self.checkpoints = Counter("kinkyu_checkpoints", "State checkpoints written", registry=self.registry)

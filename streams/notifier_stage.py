@@ -136,6 +136,8 @@ class NotifierStage:
     ) -> None:
         self.topics = topics
         self.ledger = ledger
+        if ledger is not None:
+            ledger.on_window = metrics.ledger_window.observe
         self.sink = sink
         self.metrics = metrics
         self.settings = settings

@@ -275,6 +275,7 @@ async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incid
         except pytest.fail.Exception:
             pytest.fail(f"{await missing()} not within 120 s")
         book = await drained(pipeline, workers, sink, timeout=60)
+        measured = sum([await metric(w, "kinkyu_ledger_window_seconds_count") for w in workers])
         incidents = await pipeline.read(pipeline.topics.incidents, lambda r: True, timeout=10, settle=1.0)
     finally:
         await sink.stop()
@@ -296,6 +297,7 @@ async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incid
         assert m["X-Kinkyu-Contract"] == profile["contract_id"], "to its own city, about its own contract"
         assert m["To"].addresses[0].addr_spec == profile["city"]["contacts"][0]["email"]
     assert len(book) == len(copies), "the ledger settled every message the server received"
+    assert measured > 0, "the workers measure the window between the server's 250 and the ledger's ack"
     # Shown with -s: what the kill left for the ledger to settle (the 5-run record in the README).
     logs = "".join(w.log_path.read_text() for w in workers)
     print(  # noqa: T201  # a summary line for the person running it, not an assertion

@@ -42,7 +42,7 @@ from kinkyu.core.legal.triggers import Trigger, people_count
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.ppc import Rule8Facts
-from kinkyu.core.timespan import jst_text
+from kinkyu.core.timefmt import doc_date, doc_datetime
 from kinkyu.notifiers.exceptions import PersonalDataError, RenderError
 from kinkyu.notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, PPCReminderIn, WebhookPayload
 from kinkyu.resources import bundled
@@ -96,18 +96,13 @@ def _pick(pair: tuple[str, str], lang: Lang) -> str:
     return pair[0] if lang == "ja" else pair[1]
 
 
-def _jst(ts: datetime | None) -> str | None:
-    return jst_text(ts) if ts is not None else None
+def _jst(ts: datetime | None, lang: Lang) -> str | None:
+    return doc_datetime(ts, lang) if ts is not None else None
 
 
 def _short(ts: datetime, lang: Lang) -> str:
-    try:
-        local = ts.astimezone(JST)
-    except OverflowError:  # a time at the ends of datetime's range: its own offset still says when
-        local = ts
-    if lang == "ja":
-        return f"{local.month}/{local.day} {local:%H:%M}"
-    return f"{local.day} {local:%b %H:%M} JST"
+    # The subject line: the same style as the body, without the day of the week.
+    return doc_datetime(ts, lang, weekday=False)
 
 
 def _span(value: timedelta, lang: Lang) -> str:
@@ -120,7 +115,7 @@ def _span(value: timedelta, lang: Lang) -> str:
 
 
 def _day(d: date, lang: Lang) -> str:
-    return f"{d.year}年{d.month}月{d.day}日（{'月火水木金土日'[d.weekday()]}）" if lang == "ja" else f"{d:%a %d %b %Y}"
+    return doc_date(d, lang)
 
 
 def _rule8_context(notification: NotificationIn, lang: Lang) -> list[dict[str, Any]]:
@@ -214,9 +209,9 @@ def _incident_context(facts: IncidentFacts | None, lang: Lang) -> dict[str, Any]
         "origin": _pick(ORIGIN_LABELS[facts.origin], lang) if facts.origin and facts.kind != "detection" else None,
         "severity": _pick(SEVERITY_LABELS[facts.severity.value], lang) if facts.severity else unknown,
         "severity_code": facts.severity.value if facts.severity else None,
-        "first_event": _jst(facts.first_event_ts),
-        "last_event": _jst(facts.last_event_ts),
-        "discovered": _jst(facts.discovered_at),
+        "first_event": _jst(facts.first_event_ts, lang),
+        "last_event": _jst(facts.last_event_ts, lang),
+        "discovered": _jst(facts.discovered_at, lang),
         "records": records_text,
         "people": people.text(lang) if people is not None else None,
         "data_items": list(ja_items if lang == "ja" else en_items),
@@ -305,7 +300,7 @@ def message_context(
         "rule8_items": _rule8_context(notification, lang),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
-        "due": _jst(notification.due) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
+        "due": _jst(notification.due, lang) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
         "due_short": _short(notification.due, lang) if notification.due else None,
         "step": step,
         "task_id": notification.task_id,
@@ -317,9 +312,9 @@ def message_context(
         "incident_id": notification.incident_id,
         "incident": _incident_context(facts, lang),
         "ack_url": ack_url,
-        "ack_expires": _jst(ack_expires),
+        "ack_expires": _jst(ack_expires, lang),
         "incident_url": incident_url,
-        "sent_at": _jst(now),
+        "sent_at": _jst(now, lang),
     }
 
 

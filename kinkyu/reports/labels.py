@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from kinkyu.core.legal.labels import SEVERITY_LABELS as SEVERITY_LABELS  # noqa: PLC0414  # re-exported
-from kinkyu.core.model import JST
+from kinkyu.core.timefmt import doc_date, doc_datetime
 
 Lang = Literal["ja", "en"]
 LANGS: tuple[Lang, ...] = ("ja", "en")
@@ -477,14 +477,6 @@ TRIAGE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def _japan_time(ts: datetime) -> datetime:
-    # At the ends of datetime's range (a time no wire edge lets in) Japan time may not exist: its own offset.
-    try:
-        return ts.astimezone(JST)
-    except OverflowError:
-        return ts
-
-
 class Words:
     """One language's words and formats for a report."""
 
@@ -512,20 +504,16 @@ class Words:
         return UNKNOWN_EN_TEXT if self.lang == "en" else UNKNOWN_JA
 
     def dt(self, ts: datetime | None) -> str:
-        """A moment in Japan time: ``2026年11月20日 10:05`` / ``2026-11-20 10:05 JST``; 調査中 when None."""
+        """A moment: ``令和8年11月20日（金）10時05分`` / ``Fri 20 Nov 2026 10:05 JST``; 調査中 when None."""
         if ts is None:
             return self.unknown
-        local = _japan_time(ts)
-        if self.lang == "en":
-            return f"{local:%Y-%m-%d %H:%M} JST"
-        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+        return doc_datetime(ts, self.lang)
 
     def day(self, ts: datetime | None) -> str:
-        """A Japan calendar date."""
+        """A Japan calendar date: ``令和8年11月20日（金）`` / ``Fri 20 Nov 2026``."""
         if ts is None:
             return self.unknown
-        local = _japan_time(ts)
-        return f"{local:%Y-%m-%d}" if self.lang == "en" else f"{local.year}年{local.month}月{local.day}日"
+        return doc_date(ts, self.lang)
 
     def span(self, value: timedelta) -> str:
         """A duration: ``1日2時間5分`` / ``1 d 2 h 5 min``; negative spans get a sign."""

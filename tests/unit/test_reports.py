@@ -367,8 +367,8 @@ def test_both_clocks_and_the_ppc_assessment() -> None:
     assert rows["確報の期限の日数"].startswith("60日")
     # The contractor is released once the city acknowledged its report; the city's clock starts that day.
     assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
-    assert "起算日 2026年11月20日" in rows["市の期限（委員会への報告）"]
-    assert "確報: 2027年1月18日（60日）" in rows["市の期限（委員会への報告）"]  # day 60, a Monday
+    assert "起算日 令和8年11月20日" in rows["市の期限（委員会への報告）"]
+    assert "確報: 令和9年1月18日（月）（60日）" in rows["市の期限（委員会への報告）"]  # day 60, a Monday
 
 
 def _follow_up(s: Sample, kind: str, data: dict[str, object], at: datetime, who: str = "sec-07") -> None:
@@ -403,7 +403,7 @@ def test_the_city_clock_in_the_report_starts_on_the_first_reports_delivery() -> 
     )
     apply(s.run, {"change": "event", "incident_id": s.run.incident_id, "entry": entry.to_json()}, delivered)
     rows = {r.label: r.value for r in report(s, "progress", now=delivered).section("ppc").rows}
-    assert "起算日 2026年11月27日" in rows["市の期限（委員会への報告）"]
+    assert "起算日 令和8年11月27日" in rows["市の期限（委員会への報告）"]
     assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
 
 
@@ -450,7 +450,7 @@ def test_a_thousand_entry_timeline_renders() -> None:
     model = report(s)
     assert model.timeline_entries == 1000
     md = render_markdown(model)
-    assert md.count("\n| 20") >= 1000  # one table row per entry, each starting with its date
+    assert md.count("\n| 令和") >= 1000  # one table row per entry, each starting with its date
 
 
 # -- the picture ---------------------------------------------------------------------------------------------

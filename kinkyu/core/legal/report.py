@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from kinkyu.core.legal.labels import ITEM_LABELS, kind_label, rule_label
 from kinkyu.core.legal.triggers import Assessment, PeopleCount, ReportingParty
-from kinkyu.core.model import JST
+from kinkyu.core.timefmt import doc_date, doc_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -203,17 +203,8 @@ def _when(value: datetime | date | None, lang: Lang) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("report times must be aware datetimes")
-        try:
-            local, zone = value.astimezone(JST), "JST"
-        except OverflowError:
-            # At the ends of datetime's range Japan time may not exist; the time in its own offset still says when.
-            local, zone = value, f"UTC{value:%z}"
-        if lang == "en":
-            return f"{local:%Y-%m-%d %H:%M} {zone}"
-        return f"{local.year}年{local.month}月{local.day}日 {local.hour}時{local.minute:02d}分"
-    if lang == "en":
-        return f"{value:%Y-%m-%d}"
-    return f"{value.year}年{value.month}月{value.day}日"
+        return doc_datetime(value, lang)
+    return doc_date(value, lang)
 
 
 def _ordered(values: Iterable[str]) -> list[str]:

@@ -36,6 +36,7 @@ from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import Contact, ContractProfile
 from kinkyu.core.escalation import Purpose, contact_for, parse_ref
 from kinkyu.core.freetext import neutralise, neutralise_value
+from kinkyu.core.jurisdictions import honorific, unit_of
 from kinkyu.core.legal.labels import SEVERITY_LABELS, item_labels, kind_label, rule_label
 from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
 from kinkyu.core.legal.triggers import Trigger, people_count
@@ -63,7 +64,7 @@ KIND_TITLES: dict[str, tuple[str, str]] = {
     "triage_due": ("検知内容の確認（トリアージ）のお願い", "Please triage a detection"),
     "task_assigned": ("対応タスクのお願い", "Task assigned to you"),
     "escalation": ("エスカレーション", "Escalation"),
-    "unanswered": ("市から受領確認がありません", "The city has not acknowledged"),
+    "unanswered": ("受領確認がありません", "The city has not acknowledged"),
     "ppc_preliminary_reminder": (
         "個人情報保護委員会への速報の期限のお知らせ",
         "Reminder: preliminary report to the PPC due",
@@ -90,6 +91,11 @@ ORIGIN_LABELS: dict[str, tuple[str, str]] = {
 _URGENT_SEVERITIES = frozenset({"high", "critical"})
 # A deadline the playbook could not compute from the incident's times: shown, not left out.
 DUE_UNKNOWN = ("要確認", "to be confirmed (要確認)")
+
+
+_APOLOGETIC = frozenset(
+    {"first_report", "written_report", "complaint_report", "progress_report", "supplementary_report", "closure_report"}
+)
 
 
 def _pick(pair: tuple[str, str], lang: Lang) -> str:
@@ -170,7 +176,9 @@ def _role(profile: ContractProfile, ref: str, lang: Lang) -> str:
     if contact is not None:
         return contact.role
     return (
-        f"{'市' if side == 'city' else '受託者'}の連絡先{index + 1}" if lang == "ja" else f"{side} contact {index + 1}"
+        f"{unit_of(profile.jurisdiction, profile.city.name) if side == 'city' else '受託者'}の連絡先{index + 1}"
+        if lang == "ja"
+        else f"{side} contact {index + 1}"
     )
 
 
@@ -288,7 +296,19 @@ def message_context(
             "department": contract.city.department,
             "contractor": contract.contractor.name,
             "ended": notification.contract_ended,
+            # 貴市 / 貴区, 市 / 区: a ward is never called a city.
+            "honorific": honorific(contract.jurisdiction, contract.city.name),
+            "unit": unit_of(contract.jurisdiction, contract.city.name),
         },
+        # The signature: the contractor's own business contact from the profile (not the protected data).
+        "sign": {
+            "name": contract.contractor.name,
+            "responsible": contract.contractor.responsible,
+            "contact": contract.contractor.contact,
+            "address": contract.contractor.address,
+        },
+        # A report on an incident to the city opens with an apology; reminders and internal notices do not.
+        "apology": kind in _APOLOGETIC and (recipient_ctx is None or recipient_ctx["side"] == "city"),
         "audience": notification.audience or ("contractor" if purpose == "unanswered" else None),
         "recipient": recipient_ctx,
         "clause": clause,

@@ -26,7 +26,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.lang": ("English", "日本語"),
     "nav.signed_in": ("{name}（{role}）", "{name} ({role})"),
     "role.contractor": ("受託者セキュリティ担当", "contractor security team"),
-    "role.city": ("市の担当者", "city official"),
+    "role.city": ("委託元（自治体）の担当者", "city official"),
     "role.reviewer": ("監査担当（閲覧のみ）", "reviewer (read-only)"),
     "role.admin": ("管理者", "administrator"),
     # login
@@ -63,7 +63,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.broker.body": (
         (
             "イベント基盤（ブローカー）に接続できず、入力内容は記録されていません。下のフォームに入力内容が"
-            "残っています。しばらくしてからもう一度送信してください。急ぎの場合は、市の担当者に電話で報告してください。"
+            "残っています。しばらくしてからもう一度送信してください。急ぎの場合は、委託元（自治体）の担当者に電話で報告してください。"
         ),
         (
             "The event broker could not be reached, so nothing was recorded. Your input is kept in the form "
@@ -84,7 +84,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.form.required": ("{field}は必須です。", "{field} is required."),
     "error.form.bad_choice": ("{field}の選択が正しくありません。", "{field}: choose one of the options."),
     "error.form.bad_time": ("{field}の日時が正しくありません。", "{field} is not a valid date and time."),
-    "error.form.after_discovery": ("発生日時が発見日時より後です。", "The time it happened is after its discovery."),
+    "error.form.after_discovery": ("発生日時が発覚日時より後です。", "The time it happened is after its discovery."),
     "error.form.in_future": ("{field}が未来の日時です。", "{field} is in the future."),
     "error.form.too_early": (
         "{field}は2000年1月1日以降の日時を入力してください。",
@@ -130,7 +130,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.kind": ("種類", "Kind"),
     "col.severity": ("重大度", "Severity"),
     "col.state": ("状態", "State"),
-    "col.opened": ("発見・受付", "Opened"),
+    "col.opened": ("発覚・受付", "Opened"),
     "col.next_due": ("次の期限", "Next deadline"),
     "col.records": ("件数", "Records"),
     "overdue": ("期限超過", "overdue"),
@@ -161,7 +161,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "f.records": ("件数", "Records"),
     "f.data_items": ("個人情報の項目", "Data items"),
     "f.first_event": ("発生（最初の事象）", "First event"),
-    "f.discovered": ("発見", "Discovered"),
+    "f.discovered": ("発覚日時", "Discovered"),
     "f.rules": ("検知ルール", "Rules"),
     "origin.filed": ("届出", "filed"),
     "origin.detection": ("検知", "detected"),
@@ -315,7 +315,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "det.kind": ("種類", "Kind"),
     "det.details": ("詳細（自由記述）", "Details (free text)"),
     "det.occurred_at": ("発生日時", "Occurred"),
-    "det.discovered_at": ("発見日時", "Discovered"),
+    "det.discovered_at": ("発覚日時", "Discovered"),
     "det.records_affected": ("件数", "Records"),
     "det.data_items": ("個人情報の項目", "Data items"),
     "evp.title": ("証拠の目録", "Evidence manifest"),
@@ -325,7 +325,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "file.kind": ("種類", "Kind"),
     "file.summary": ("概要（何が起きたか。個人名は書かないでください）", "Summary (what happened; no names please)"),
     "file.occurred": ("発生日時（日本時間）", "When it happened (Japan time)"),
-    "file.discovered": ("発見日時（日本時間）", "When it was discovered (Japan time)"),
+    "file.discovered": ("発覚日時（日本時間）", "When it was discovered (Japan time)"),
     "file.location": (
         "発生場所（場所の名称かサイトコード。住所・人の名前は書かないでください）",
         "Place (a place name or site code; no address or person's name)",
@@ -347,7 +347,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "con.clauses": ("条項（プレイブックの手順と根拠）", "Clauses (the playbook's steps and their grounds)"),
     "con.contacts": ("連絡先", "Contacts"),
     "con.playbook": ("プレイブック", "Playbook"),
-    "con.city_contacts": ("市（甲）", "City"),
+    "con.city_contacts": ("委託者（甲）", "City"),
     "con.contractor_contacts": ("受託者（乙）", "Contractor"),
     "con.no_playbook": ("この自治体のプレイブックはありません。", "There is no playbook for this city."),
     "con.quote": ("条文", "Text"),

@@ -26,8 +26,9 @@ from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import PlaybookRun
 from kinkyu.core.timefmt import doc_datetime
 from kinkyu.evidence.store import EvidenceStore
+from kinkyu.messages.timeline import describe, names_for
 from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
-from kinkyu.reports.labels import ENTRY_KINDS
+from kinkyu.reports.labels import ENTRY_KINDS, Lang, local
 from kinkyu.reports.model import ReportModel, StoredIncident, build_report, merged_timeline
 from kinkyu.reports.store import IncidentStore, valid_incident_id
 
@@ -235,11 +236,19 @@ class TimelineItem:
 def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineItem]:
     """Every timeline entry, oldest first, each with a stable key the script de-duplicates by.
 
-    ``label`` names the entry's kind in ``lang`` (as the written report does); ``what`` is the run's own
-    line (ids, counts and categories, in English).
+    ``label`` names the entry's kind in ``lang`` and ``what`` says what happened, from the entry's kind and
+    parameters through the message catalogue (as the written report does; ids, counts and categories only).
     """
     out = []
     seen: dict[str, int] = {}
+    language: Lang = "en" if lang == "en" else "ja"
+    names = names_for(
+        stored.run,
+        stored.profile,
+        lang=language,
+        incident_kind=stored.incident.kind,
+        jurisdiction=stored.incident.jurisdiction,
+    )
     for entry in merged_timeline(stored.incident, stored.run):
         base = f"{entry.ts.isoformat()}|{entry.kind}|{entry.what}"
         n = seen.get(base, 0)
@@ -247,13 +256,15 @@ def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineIte
         out.append(
             TimelineItem(
                 key=neutralise(f"{base}|{n}"),
-                label=neutralise(i18n.pick(lang, ENTRY_KINDS.get(entry.kind, (entry.kind, entry.kind)))),
+                label=neutralise(
+                    local(i18n.pick(lang, ENTRY_KINDS.get(entry.kind, (entry.kind, entry.kind))), names.unit)
+                ),
                 ts=entry.ts.isoformat(),
                 at=jst(entry.ts, lang),
                 # Ids from logs and filings: the live script inserts these as text, outside Jinja2's finalize.
                 who=neutralise(entry.who),
                 kind=neutralise(entry.kind),
-                what=neutralise(entry.what),
+                what=neutralise(describe(entry.kind, entry.data, entry.what, names)),
             )
         )
     return out
@@ -344,11 +355,12 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
         timeline=timeline_items(stored, lang),
     )
     if run is not None:
+        names = names_for(run, stored.profile, lang="en" if lang == "en" else "ja", jurisdiction=inc.jurisdiction)
         page.tasks = [
             {
                 "task_id": t.task_id,
-                "title": t.title,
-                "owner": t.owner,
+                "title": names.task(t.task_id),
+                "owner": names.code("owner", t.owner),
                 "due": jst(t.due, lang),
                 "due_iso": iso(t.due) if t.status == "open" else "",
                 "status": t.status,

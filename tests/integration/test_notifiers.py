@@ -329,7 +329,7 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
     m = parsed(got)
     assert m["Subject"] == email.subject
     assert m["Subject"].startswith("【緊急】[koganei-2026-017] 第一報")
-    assert "（重大度: 高）期限 11/21 11:00" in m["Subject"]
+    assert "（重大度: 高）期限 令和8年11月21日11時00分" in m["Subject"]
     assert m["Message-ID"] == f"<kinkyu.0123456789abcdef0123456789abcdef@{DOMAIN}>"
     assert m["X-Kinkyu-Incident"] == INC
     assert m["Auto-Submitted"] == "auto-generated"
@@ -337,7 +337,7 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
     text = plain(m)
     assert text.startswith("小金井市 市民課\n担当 担当者 A 様")
     for expected in (
-        "小金井市 第19条第1項に基づき直ちに第一報としてご報告します",
+        "小金井市 第19条第1項に基づき直ちに第一報としてご報告いたします",
         "- 件数: 3件",
         "- 本人の数: 最大3人",
         "個人情報の項目: 住所、個人番号（マイナンバー）、氏名（ほか2項目は書面で報告）",
@@ -370,7 +370,7 @@ async def test_an_english_contact_gets_english(sink: SmtpSink) -> None:
     await SmtpTransport(smtp_settings(sink.port)).send(email)
     m = parsed(sink.messages[0])
     assert m["Subject"].startswith("[URGENT] [koganei-2026-017] First report")
-    assert "due 21 Nov 11:00 JST" in m["Subject"]
+    assert "due 21 Nov 2026 11:00 JST" in m["Subject"]
     assert plain(m).startswith("Dear 担当者 A (担当, 小金井市 市民課),")
     assert m["Content-Language"] == "en"
 

@@ -842,7 +842,7 @@ def test_notice_draft_leaves_out_what_only_the_regulator_needs() -> None:
 def test_notice_draft_is_marked_as_a_draft_the_city_sends() -> None:
     text = notice_draft(_full_items())
     assert text.startswith("［下書き")
-    assert "Kinkyuは送付しません" in text
+    assert "（Kinkyu）からは送付しません" in text
 
 
 def test_notice_draft_names_the_city_and_its_enquiry_line_when_given() -> None:

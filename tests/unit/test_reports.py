@@ -59,7 +59,7 @@ JA_HEADINGS = (
     "事故報告書",
     "契約及び当事者",
     "発生日時",
-    "発見日時",
+    "発覚日時",
     "発生場所",
     "漏えい等した個人情報の項目",
     "件数",
@@ -140,7 +140,9 @@ def test_every_kind_and_language_renders_the_required_items(jurisdiction: str, k
         s = sample(jurisdiction, origin)
         model = report(s, kind, lang)
         assert [sec.key for sec in model.sections] == list(SECTION_KEYS)
-        assert [sec.number for sec in model.sections] == list(range(1, 14))
+        # The items under 記 are numbered 1-11; the timeline and the evidence manifest are 別紙1 and 別紙2.
+        assert [sec.number for sec in model.sections if not sec.attachment] == list(range(1, 12))
+        assert [(sec.key, sec.number) for sec in model.sections if sec.attachment] == [("timeline", 1), ("evidence", 2)]
         for fmt, text in rendered(model):
             headings = JA_HEADINGS if lang == "ja" else EN_HEADINGS
             missing = [h for h in headings if h not in text]
@@ -415,7 +417,7 @@ def test_the_report_carries_a_draft_notice_for_the_city_to_send_with_items_1_2_4
     labels = {k: Rule8Item(k, None, None).label(lang) for k in RULE8_ORDER}  # type: ignore[arg-type]
     shown = [k for k, label in labels.items() if f"■ {label}" in model.notice_draft]
     assert shown == [Rule8Key.SUMMARY, Rule8Key.DATA_ITEMS, Rule8Key.CAUSE, Rule8Key.SECONDARY_HARM, Rule8Key.OTHER]
-    assert ("Kinkyuは送付しません" if lang == "ja" else "Kinkyu does not send it") in model.notice_draft
+    assert ("（Kinkyu）からは送付しません" if lang == "ja" else "Kinkyu does not send it") in model.notice_draft
     for fmt, text in rendered(model):
         assert model.words["notice_title"] in text.replace("&amp;", "&"), fmt
 
@@ -613,7 +615,7 @@ def test_cli_markdown_to_stdout(stored: tuple[Path, Sample], capsys: pytest.Capt
     as_of = s.now.isoformat()
     assert run_cli(["report", s.incident.incident_id, "--store", str(root), "--format", "md", "--as-of", as_of]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# 事故報告書（最終報告）")  # the incident is closed: final by default
+    assert "# 事故報告書（最終報告）の提出について" in out  # the incident is closed: final by default
     model = build_report(IncidentStore(root).read(s.incident.incident_id), kind="final", lang="ja", now=s.now)
     assert model.sha256() in out
 
@@ -636,9 +638,9 @@ def test_the_printed_command_recomputes_the_hash(
     argv = ["report", s.incident.incident_id, "--format", "md", "--kind", "progress", "--lang", "en"]
     assert run_cli(argv) == 0
     md = capsys.readouterr().out
-    command = re.search(r"sha256sum: (kinkyu report .*)$", md, re.MULTILINE)
+    command = re.search(r"^`(kinkyu report .*) \| sha256sum`$", md, re.MULTILINE)
     assert command is not None
-    printed = command.group(1).replace("\\-", "-").split()[1:]
+    printed = command.group(1).split()[1:]
     assert run_cli(printed) == 0
     digest = hashlib.sha256(capsys.readouterr().out.encode()).hexdigest()
     assert f"`{digest}`" in md

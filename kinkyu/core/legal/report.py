@@ -233,7 +233,8 @@ def _what(kind: str | None, rules: list[str], *, possible: bool) -> tuple[str, s
     return f"{occ_ja}（{' / '.join(ja_parts)}）", f"{occ_en} ({'; '.join(en_parts)})"
 
 
-_PARTY_JA = {ReportingParty.CONTRACTOR: "受託者", ReportingParty.CITY: "市"}
+# The city's side is named by what the law calls it (行政機関等: APPI Art. 68), never 市: a ward (品川区) is one too.
+_PARTY_JA = {ReportingParty.CONTRACTOR: "受託者", ReportingParty.CITY: "委託元の地方公共団体"}
 _PARTY_EN = {ReportingParty.CONTRACTOR: "contractor", ReportingParty.CITY: "city"}
 
 
@@ -422,7 +423,7 @@ def notice_draft(items: Rule8Items, lang: Lang = "ja", *, sender: str | None = N
         where = f"{who}が業務を委託している事業者" if items.contractor_involved else who
         happened = "漏えい等が発生したおそれがある" if items.possible else "漏えい等が発生した"
         head = [
-            "［下書き：市が内容を確認のうえ送付してください。Kinkyuは送付しません。］",
+            "［下書き：委託元が内容を確認のうえ送付してください。受託者の事故対応システム（Kinkyu）からは送付しません。］",
             "",
             "個人情報の取扱いに関するお知らせ",
             "",

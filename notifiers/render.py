@@ -64,7 +64,7 @@ KIND_TITLES: dict[str, tuple[str, str]] = {
     "triage_due": ("検知内容の確認（トリアージ）のお願い", "Please triage a detection"),
     "task_assigned": ("対応タスクのお願い", "Task assigned to you"),
     "escalation": ("エスカレーション", "Escalation"),
-    "unanswered": ("受領確認がありません", "The city has not acknowledged"),
+    "unanswered": ("委託元から受領確認がありません", "The city has not acknowledged"),
     "ppc_preliminary_reminder": (
         "個人情報保護委員会への速報の期限のお知らせ",
         "Reminder: preliminary report to the PPC due",

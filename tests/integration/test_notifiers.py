@@ -717,7 +717,7 @@ async def test_an_unacknowledged_report_goes_to_the_next_contact_then_to_the_res
         await notifier.tick()
         third = parsed(sink.messages[2])
         assert sink.messages[2].recipients == ("sekinin-c@acme.example.co.jp",)
-        assert third["Subject"].startswith("【緊急】【未応答】[koganei-2026-017] 市から受領確認がありません")
+        assert third["Subject"].startswith("【緊急】【未応答】[koganei-2026-017] 委託元から受領確認がありません")
         assert "小金井市の連絡先（担当、個人情報保護責任者）のいずれからも" in plain(third)
 
         clock.advance(hours=5)
@@ -826,7 +826,7 @@ async def test_a_missed_report_deadline_goes_to_the_next_city_contact_then_the_r
         clock.advance(minutes=30)
         await notifier.tick()
     assert [m.recipients[0] for m in sink.messages] == ["kacho-b@city.example.jp", "sekinin-c@acme.example.co.jp"]
-    assert "「事故の書面による報告（第一報）」の期限（2026-11-21 11:00 JST）を過ぎました" in plain(
+    assert "「事故の書面による報告（第一報）」の期限（令和8年11月21日（土）11時00分）を過ぎました" in plain(
         parsed(sink.messages[0])
     )
 

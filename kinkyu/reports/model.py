@@ -1552,7 +1552,7 @@ def _basis(b: _Builder) -> str:
         st = next((s for s in b.run.steps if s.kind == kind), None)
         step = b.step_def(st) if st is not None else None
         if step is not None:
-            return f"{b.profile.city.name} {b.run.playbook.document} {step.clause.article}"
+            return f"{b.profile.city.name}「{b.run.playbook.document}」{step.clause.article}"
     return ""
 
 

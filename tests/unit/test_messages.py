@@ -172,3 +172,11 @@ def test_a_run_from_the_release_still_renders_its_timeline_in_japanese() -> None
 
     assert all(ascii_sentences(t) == [] for t in texts)
     assert any(t.startswith("区") for t in texts)  # 品川区: the ward, not 市
+
+
+def test_a_delivered_message_is_named_by_its_kind_and_the_recipient_by_role() -> None:
+    names = Names(lang="ja", recipient=lambda ref: "担当" if ref == "city:0" else None)
+
+    text = describe("message_sent", {"recipient": "city:0", "message": "first_report"}, "", names)
+
+    assert text == "担当へ「第一報」を送信"

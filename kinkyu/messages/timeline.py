@@ -357,7 +357,8 @@ def _report_issued(n: Names, d: Mapping[str, Any], what: str) -> str:
         return n.t(N_("Supplementary report to the %(unit)s: %(step)s"), step=step)
     if what.startswith("progress report") and "due" in d:
         return n.t(N_("Progress report to the %(unit)s due %(due)s"), due=n.when(d.get("due")))
-    basis = " ".join(x for x in (_s(d, "article"), _s(d, "urgency")) if x)
+    # The clause and its time word as the clause writes it: 第17「直ちに」.
+    basis = _s(d, "article") + (f"「{_s(d, 'urgency')}」" if _s(d, "urgency") else "")
     text = n.t(N_("%(step)s sent to the %(unit)s; due %(due)s"), step=step, due=n.when(d.get("due")))
     if basis:
         text += n.t(N_(" (%(basis)s)"), basis=basis)

@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "kinkyu" / "messages"
-KEYWORDS = {"N_": None, "C_": ((1, "c"), 2)}
+KEYWORDS = {"N_": None, "C_": ((1, "c"), 2), "P_": ((1, "c"), 2)}
+# Besides kinkyu/messages/: modules that keep their texts under keys (P_) with the Japanese in the catalogue.
+KEYED = ("kinkyu/console/i18n.py",)
 PO = ROOT / "kinkyu" / "locale" / "ja" / "LC_MESSAGES" / "kinkyu.po"
 # Fixed dates: the file changes only when a message does.
 FIXED = datetime(2026, 12, 3, tzinfo=UTC)
@@ -33,6 +35,9 @@ def template() -> Catalog:
         SOURCES, method_map=[("**.py", "python")], keywords=KEYWORDS
     ):
         pot.add(message, None, locations=[(f"kinkyu/messages/{filename}", lineno)], context=context)
+    for source in KEYED:
+        for lineno, message, _comments, context in extract_from_file("python", ROOT / source, keywords=KEYWORDS):
+            pot.add(message, None, locations=[(source, lineno)], context=context)
     return pot
 
 

@@ -55,9 +55,9 @@ def gettext(lang: str, msgid: str, /, **params: object) -> str:
     return text % params if params else text
 
 
-def pgettext(lang: str, context: str, code: str) -> str:
-    """The label of ``code`` in ``context`` (``owner``, ``state``, ``action``, …); the code itself when unknown."""
-    return str(translator(lang).pgettext(context, code))
+def pgettext(lang: str, context: str, message: str) -> str:
+    """``message`` (a code's label, or a text kept under a key) in ``context``; ``message`` itself when unknown."""
+    return str(translator(lang).pgettext(context, message))
 
 
 def N_(message: str) -> str:  # noqa: N802  # gettext's name for "mark for extraction, translate later"
@@ -68,3 +68,9 @@ def N_(message: str) -> str:  # noqa: N802  # gettext's name for "mark for extra
 def C_(context: str, code: str) -> tuple[str, str]:  # noqa: N802  # like N_, for a code's label in a context
     """``(context, code)`` unchanged: marks a code for the catalogue; :func:`pgettext` gives its label."""
     return context, code
+
+
+def P_(context: str, message: str) -> str:  # noqa: N802  # like N_, for a text kept under a key (its context)
+    """``message`` unchanged: marks it for the catalogue under ``context``; :func:`pgettext` translates it."""
+    del context  # read by the extractor (scripts/catalogue.py), not here
+    return message

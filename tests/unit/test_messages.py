@@ -11,6 +11,7 @@ import orjson
 import pytest
 from babel.messages.pofile import read_po
 
+from kinkyu.console import i18n
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook import PlaybookRun
 from kinkyu.messages import pgettext, po_path
@@ -180,3 +181,9 @@ def test_a_delivered_message_is_named_by_its_kind_and_the_recipient_by_role() ->
     text = describe("message_sent", {"recipient": "city:0", "message": "first_report"}, "", names)
 
     assert text == "担当へ「第一報」を送信"
+
+
+def test_every_console_text_reads_in_japanese_from_the_catalogue() -> None:
+    untranslated = [key for key, english in i18n.MESSAGES.items() if i18n.t("ja", key) == english]
+
+    assert untranslated == []

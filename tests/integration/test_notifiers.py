@@ -1124,6 +1124,40 @@ def test_every_message_kind_in_both_languages_is_free_of_personal_data() -> None
     assert rendered == set(MESSAGE_KINDS)
 
 
+# Two or more English words in a row (as tests/unit/test_messages.py): ids, codes and URLs are not words.
+_ASCII_SENTENCE = re.compile(r"(?<![\w/.@:-])[A-Za-z][a-z]+(?:[ ,;'()]+[A-Za-z][a-z]+){1,}(?![\w-])")
+
+
+def test_every_japanese_message_kind_reads_without_an_english_sentence() -> None:
+    profile = PROFILES[KOGANEI]
+    facts = IncidentFacts.from_record(pii_incident())
+    found: dict[str, list[str]] = {}
+    for body in every_notification():
+        note = NotificationIn.parse(body)
+        for purpose, not_answered in (("notify", ()), ("escalated", ("city:0",)), ("unanswered", ("city:0", "city:1"))):
+            for recipient in (profile.city.contacts[1], profile.contractor_contacts[0]):
+                email = build_email(
+                    note,
+                    contract=profile,
+                    recipient=recipient,
+                    lang="ja",
+                    ack_url="https://ack.kinkyu.test/ack/TOKEN",
+                    incident_url=f"https://console.kinkyu.test/incidents/{INC}",
+                    now=T0,
+                    key="0123456789abcdef",
+                    facts=facts,
+                    purpose=purpose,  # type: ignore[arg-type]
+                    not_answered_by=not_answered,
+                    step_title=("事故の書面による報告（第一報）", "Written first report of the incident"),
+                    ack_expires=T0 + timedelta(days=7),
+                    html=False,
+                )
+                english = _ASCII_SENTENCE.findall(f"{email.subject}\n{email.text}")
+                if english:
+                    found[email.headers["X-Kinkyu-Kind"]] = english
+    assert found == {}
+
+
 def test_the_guard_finds_planted_values_and_does_not_echo_them() -> None:
     with pytest.raises(PersonalDataError) as err:
         assert_no_personal_data(f"本文 {PII[0]} 本文", FORBIDDEN)

@@ -33,8 +33,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "kind.public": ("公表用", "for publication"),
     "notice.first": (
         (
-            "第一報です。判明している範囲の事実を記載しています。契約及び当事者を除き全ての記載は暫定であり、"
-            "「調査中」の事項は判明次第追完します。"
+            "本報告は第一報であり、現時点で判明している範囲の事実を記載しております。契約及び当事者を除き全ての記載は"
+            "暫定であり、「調査中」の事項は判明次第追完いたします。"
         ),
         (
             "First report: the facts known so far. Everything but the contract and parties is provisional; "
@@ -42,11 +42,11 @@ WORDS: dict[str, tuple[str, str]] = {
         ),
     ),
     "notice.progress": (
-        "経過報告です。契約及び当事者並びに発生・発覚の日時及び場所は確定、その他の記載は暫定です。",
+        "本報告は経過報告であり、契約及び当事者並びに発生・発覚の日時及び場所は確定、その他の記載は暫定でございます。",
         "Progress report: the contract and parties and the dates and place are final; everything else is provisional.",
     ),
     "notice.final": (
-        "最終報告です。全ての記載を確定として報告します。",
+        "本報告は最終報告であり、全ての記載を確定として報告いたします。",
         "Final report: every section is reported as final.",
     ),
     "notice.public": (
@@ -65,11 +65,11 @@ WORDS: dict[str, tuple[str, str]] = {
         "The incident is still open; the content is provisional.",
     ),
     "notice.not_closed": (
-        "注意: 本件は報告時点で終結していません（状態: {state}）。",
+        "なお、本件は本報告の時点で終結しておりません（状態: {state}）。",
         "Note: the incident was not closed when this report was made (state: {state}).",
     ),
     "notice.still_missing": (
-        "次の報告事項は本報告の時点でも調査中です: {items}。",
+        "次の報告事項は本報告の時点で調査中であり、判明次第追完いたします: {items}。",
         "These report items are still under investigation: {items}.",
     ),
     "status.final": ("確定", "final"),

@@ -175,8 +175,8 @@ def test_sections_follow_the_citys_order_and_say_final_or_provisional() -> None:
 def test_final_report_of_an_open_incident_says_so() -> None:
     s = sample("toyota", "filed", "progress")
     model = report(s, "final")
-    assert any("終結していません" in n for n in model.notices)
-    assert any("調査中です" in n for n in model.notices)  # items still missing are named
+    assert any("終結しておりません" in n for n in model.notices)
+    assert any("調査中であり" in n for n in model.notices)  # items still missing are named
 
 
 # -- 調査中 ---------------------------------------------------------------------------------------------

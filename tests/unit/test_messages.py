@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from kinkyu.messages import pgettext, po_path
 from kinkyu.messages.codes import CODES
 from kinkyu.messages.timeline import DESCRIBERS, MESSAGES, RECEIVED, Names, describe, names_for, task_title
 from kinkyu.reports.model import build_report
-from kinkyu.reports.render import render_markdown
+from kinkyu.reports.render import render_html, render_markdown
 from kinkyu.reports.sample import Scenario, build_sample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,25 @@ ASCII_SENTENCE = re.compile(r"(?<![\w/.@:-])[A-Za-z][a-z]+(?:[ ,;'()]+[A-Za-z][a
 def ascii_sentences(text: str) -> list[str]:
     """The English sentences in a Japanese text (code spans left out)."""
     return ASCII_SENTENCE.findall(re.sub(r"`[^`]*`", "", text))
+
+
+class _Text(HTMLParser):
+    """The text a reader sees in an HTML document (no tags, attributes, styles; code left out, as in Markdown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._style = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002  # the tag is enough
+        self._style += tag in {"style", "code"}
+
+    def handle_endtag(self, tag: str) -> None:
+        self._style -= tag in {"style", "code"}
+
+    def handle_data(self, data: str) -> None:
+        if not self._style:
+            self.parts.append(data)
 
 
 def _load_catalogue() -> Any:
@@ -159,9 +179,12 @@ def test_a_steps_task_is_named_by_the_steps_title_in_the_playbook() -> None:
 def test_a_japanese_report_has_no_english_sentence(jurisdiction: str, origin: str, stage: str, kind: str) -> None:
     s = build_sample(Scenario(jurisdiction, origin=origin, stage=stage, location="第2作業室"))
 
-    md = render_markdown(build_report(s.stored(), kind=kind, lang="ja", now=s.now))  # type: ignore[arg-type]
+    model = build_report(s.stored(), kind=kind, lang="ja", now=s.now)  # type: ignore[arg-type]
+    page = _Text()
+    page.feed(render_html(model))
 
-    assert ascii_sentences(md) == []
+    assert ascii_sentences(render_markdown(model)) == []
+    assert ascii_sentences("\n".join(page.parts)) == []
 
 
 def test_a_run_from_the_release_still_renders_its_timeline_in_japanese() -> None:

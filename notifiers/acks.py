@@ -104,6 +104,7 @@ class Acknowledgements:
                     "recipient": claim.recipient,
                     "role": role,
                     "chain_stopped": stopped,
+                    "message": entry.meta.get("kind"),  # the message kind: the timeline names it in words
                 },
                 who=claim.recipient,
             )

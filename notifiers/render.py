@@ -36,13 +36,14 @@ from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import Contact, ContractProfile
 from kinkyu.core.escalation import Purpose, contact_for, parse_ref
 from kinkyu.core.freetext import neutralise, neutralise_value
+from kinkyu.core.jurisdictions import honorific, unit_of
 from kinkyu.core.legal.labels import SEVERITY_LABELS, item_labels, kind_label, rule_label
 from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
 from kinkyu.core.legal.triggers import Trigger, people_count
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.ppc import Rule8Facts
-from kinkyu.core.timespan import jst_text
+from kinkyu.core.timefmt import doc_date, doc_datetime
 from kinkyu.notifiers.exceptions import PersonalDataError, RenderError
 from kinkyu.notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, PPCReminderIn, WebhookPayload
 from kinkyu.resources import bundled
@@ -63,7 +64,7 @@ KIND_TITLES: dict[str, tuple[str, str]] = {
     "triage_due": ("検知内容の確認（トリアージ）のお願い", "Please triage a detection"),
     "task_assigned": ("対応タスクのお願い", "Task assigned to you"),
     "escalation": ("エスカレーション", "Escalation"),
-    "unanswered": ("市から受領確認がありません", "The city has not acknowledged"),
+    "unanswered": ("委託元から受領確認がありません", "The city has not acknowledged"),
     "ppc_preliminary_reminder": (
         "個人情報保護委員会への速報の期限のお知らせ",
         "Reminder: preliminary report to the PPC due",
@@ -92,22 +93,22 @@ _URGENT_SEVERITIES = frozenset({"high", "critical"})
 DUE_UNKNOWN = ("要確認", "to be confirmed (要確認)")
 
 
+_APOLOGETIC = frozenset(
+    {"first_report", "written_report", "complaint_report", "progress_report", "supplementary_report", "closure_report"}
+)
+
+
 def _pick(pair: tuple[str, str], lang: Lang) -> str:
     return pair[0] if lang == "ja" else pair[1]
 
 
-def _jst(ts: datetime | None) -> str | None:
-    return jst_text(ts) if ts is not None else None
+def _jst(ts: datetime | None, lang: Lang) -> str | None:
+    return doc_datetime(ts, lang) if ts is not None else None
 
 
 def _short(ts: datetime, lang: Lang) -> str:
-    try:
-        local = ts.astimezone(JST)
-    except OverflowError:  # a time at the ends of datetime's range: its own offset still says when
-        local = ts
-    if lang == "ja":
-        return f"{local.month}/{local.day} {local:%H:%M}"
-    return f"{local.day} {local:%b %H:%M} JST"
+    # The subject line: the same style as the body, without the day of the week.
+    return doc_datetime(ts, lang, weekday=False)
 
 
 def _span(value: timedelta, lang: Lang) -> str:
@@ -120,7 +121,7 @@ def _span(value: timedelta, lang: Lang) -> str:
 
 
 def _day(d: date, lang: Lang) -> str:
-    return f"{d.year}年{d.month}月{d.day}日（{'月火水木金土日'[d.weekday()]}）" if lang == "ja" else f"{d:%a %d %b %Y}"
+    return doc_date(d, lang)
 
 
 def _rule8_context(notification: NotificationIn, lang: Lang) -> list[dict[str, Any]]:
@@ -175,7 +176,9 @@ def _role(profile: ContractProfile, ref: str, lang: Lang) -> str:
     if contact is not None:
         return contact.role
     return (
-        f"{'市' if side == 'city' else '受託者'}の連絡先{index + 1}" if lang == "ja" else f"{side} contact {index + 1}"
+        f"{unit_of(profile.jurisdiction, profile.city.name) if side == 'city' else '受託者'}の連絡先{index + 1}"
+        if lang == "ja"
+        else f"{side} contact {index + 1}"
     )
 
 
@@ -214,9 +217,9 @@ def _incident_context(facts: IncidentFacts | None, lang: Lang) -> dict[str, Any]
         "origin": _pick(ORIGIN_LABELS[facts.origin], lang) if facts.origin and facts.kind != "detection" else None,
         "severity": _pick(SEVERITY_LABELS[facts.severity.value], lang) if facts.severity else unknown,
         "severity_code": facts.severity.value if facts.severity else None,
-        "first_event": _jst(facts.first_event_ts),
-        "last_event": _jst(facts.last_event_ts),
-        "discovered": _jst(facts.discovered_at),
+        "first_event": _jst(facts.first_event_ts, lang),
+        "last_event": _jst(facts.last_event_ts, lang),
+        "discovered": _jst(facts.discovered_at, lang),
         "records": records_text,
         "people": people.text(lang) if people is not None else None,
         "data_items": list(ja_items if lang == "ja" else en_items),
@@ -293,7 +296,19 @@ def message_context(
             "department": contract.city.department,
             "contractor": contract.contractor.name,
             "ended": notification.contract_ended,
+            # 貴市 / 貴区, 市 / 区: a ward is never called a city.
+            "honorific": honorific(contract.jurisdiction, contract.city.name),
+            "unit": unit_of(contract.jurisdiction, contract.city.name),
         },
+        # The signature: the contractor's own business contact from the profile (not the protected data).
+        "sign": {
+            "name": contract.contractor.name,
+            "responsible": contract.contractor.responsible,
+            "contact": contract.contractor.contact,
+            "address": contract.contractor.address,
+        },
+        # A report on an incident to the city opens with an apology; reminders and internal notices do not.
+        "apology": kind in _APOLOGETIC and (recipient_ctx is None or recipient_ctx["side"] == "city"),
         "audience": notification.audience or ("contractor" if purpose == "unanswered" else None),
         "recipient": recipient_ctx,
         "clause": clause,
@@ -305,7 +320,7 @@ def message_context(
         "rule8_items": _rule8_context(notification, lang),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
-        "due": _jst(notification.due) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
+        "due": _jst(notification.due, lang) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
         "due_short": _short(notification.due, lang) if notification.due else None,
         "step": step,
         "task_id": notification.task_id,
@@ -317,9 +332,9 @@ def message_context(
         "incident_id": notification.incident_id,
         "incident": _incident_context(facts, lang),
         "ack_url": ack_url,
-        "ack_expires": _jst(ack_expires),
+        "ack_expires": _jst(ack_expires, lang),
         "incident_url": incident_url,
-        "sent_at": _jst(now),
+        "sent_at": _jst(now, lang),
     }
 
 

@@ -115,6 +115,7 @@ class TimelineWriter:
             "channel": entry.channel,
             "attempts": entry.attempts,
             "purpose": entry.meta.get("purpose"),
+            "message": entry.meta.get("kind"),  # the message kind: the timeline names it in words
         }
         if entry.state == "sent":
             uncertain = entry.uncertain

@@ -82,6 +82,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
     html = console.env.get_template(template).render(
         lang=lang,
         t=functools.partial(i18n.t, lang),
+        jst=functools.partial(views.jst, lang=lang),
         user=user,
         role_allows=functools.partial(role_allows, user) if user is not None else (lambda _a: False),
         csrf_token=csrf_token,

@@ -24,10 +24,11 @@ from kinkyu.core.evidence import open_bundle
 from kinkyu.core.freetext import neutralise
 from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import PlaybookRun
-from kinkyu.core.timespan import jst_text
+from kinkyu.core.timefmt import doc_datetime
 from kinkyu.evidence.store import EvidenceStore
+from kinkyu.messages.timeline import describe, names_for
 from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
-from kinkyu.reports.labels import ENTRY_KINDS
+from kinkyu.reports.labels import ENTRY_KINDS, Lang, local
 from kinkyu.reports.model import ReportModel, StoredIncident, build_report, merged_timeline
 from kinkyu.reports.store import IncidentStore, valid_incident_id
 
@@ -111,11 +112,11 @@ def city_name(jurisdiction: str) -> str:
     return CITY_NAMES.get(jurisdiction, jurisdiction)
 
 
-def jst(ts: datetime | None) -> str:
-    """A time as people read it here: ``2026-11-21 09:40 JST``."""
+def jst(ts: datetime | None, lang: str = "ja") -> str:
+    """A time as people read it here, in the documents' one style: ``令和8年11月21日（土）9時40分``."""
     if ts is None:
         return "-"
-    return jst_text(ts)  # at the ends of datetime's range (no wire edge lets such a time in): its own offset
+    return doc_datetime(ts, "en" if lang == "en" else "ja")
 
 
 def iso(ts: datetime | None) -> str:
@@ -160,7 +161,7 @@ class IncidentRow:
     records: int
 
 
-def incident_row(stored: StoredIncident, now: datetime) -> IncidentRow:
+def incident_row(stored: StoredIncident, now: datetime, lang: str = "ja") -> IncidentRow:
     """The list's row for an incident."""
     inc, run = stored.incident, stored.run
     dues = open_deadlines(run)
@@ -173,7 +174,7 @@ def incident_row(stored: StoredIncident, now: datetime) -> IncidentRow:
         kind=inc.kind,
         severity=inc.severity.value,
         state=state_of(run),
-        opened=jst(opened),
+        opened=jst(opened, lang),
         opened_at=opened,
         next_due=dues[0] if dues else None,
         overdue=bool(dues) and dues[0] <= now,
@@ -235,11 +236,19 @@ class TimelineItem:
 def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineItem]:
     """Every timeline entry, oldest first, each with a stable key the script de-duplicates by.
 
-    ``label`` names the entry's kind in ``lang`` (as the written report does); ``what`` is the run's own
-    line (ids, counts and categories, in English).
+    ``label`` names the entry's kind in ``lang`` and ``what`` says what happened, from the entry's kind and
+    parameters through the message catalogue (as the written report does; ids, counts and categories only).
     """
     out = []
     seen: dict[str, int] = {}
+    language: Lang = "en" if lang == "en" else "ja"
+    names = names_for(
+        stored.run,
+        stored.profile,
+        lang=language,
+        incident_kind=stored.incident.kind,
+        jurisdiction=stored.incident.jurisdiction,
+    )
     for entry in merged_timeline(stored.incident, stored.run):
         base = f"{entry.ts.isoformat()}|{entry.kind}|{entry.what}"
         n = seen.get(base, 0)
@@ -247,13 +256,15 @@ def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineIte
         out.append(
             TimelineItem(
                 key=neutralise(f"{base}|{n}"),
-                label=neutralise(i18n.pick(lang, ENTRY_KINDS.get(entry.kind, (entry.kind, entry.kind)))),
+                label=neutralise(
+                    local(i18n.pick(lang, ENTRY_KINDS.get(entry.kind, (entry.kind, entry.kind))), names.unit)
+                ),
                 ts=entry.ts.isoformat(),
-                at=jst(entry.ts),
+                at=jst(entry.ts, lang),
                 # Ids from logs and filings: the live script inserts these as text, outside Jinja2's finalize.
                 who=neutralise(entry.who),
                 kind=neutralise(entry.kind),
-                what=neutralise(entry.what),
+                what=neutralise(describe(entry.kind, entry.data, entry.what, names)),
             )
         )
     return out
@@ -275,7 +286,7 @@ class DeadlineItem:
     open: bool
 
 
-def deadline_items(model: ReportModel, now: datetime) -> list[DeadlineItem]:
+def deadline_items(model: ReportModel, now: datetime, lang: str = "ja") -> list[DeadlineItem]:
     """The report model's deadlines (steps and tasks), each marked overdue when past due and not done."""
     out = []
     for d in model.deadlines:
@@ -286,7 +297,7 @@ def deadline_items(model: ReportModel, now: datetime) -> list[DeadlineItem]:
                 title=d.title,
                 article=d.article,
                 urgency=d.urgency or "",
-                due=jst(d.due),
+                due=jst(d.due, lang),
                 due_at=iso(d.due),
                 due_iso=iso(d.due) if still_open else "",
                 verdict=d.verdict,
@@ -331,8 +342,8 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
         (i18n.t(lang, "f.triage"), i18n.triage_label(lang, run.triage if run else None)),
         (i18n.t(lang, "f.records"), f"{inc.records:,}"),
         (i18n.t(lang, "f.data_items"), items),
-        (i18n.t(lang, "f.first_event"), jst(inc.first_event_ts)),
-        (i18n.t(lang, "f.discovered"), jst(inc.discovered_at)),
+        (i18n.t(lang, "f.first_event"), jst(inc.first_event_ts, lang)),
+        (i18n.t(lang, "f.discovered"), jst(inc.discovered_at, lang)),
     ]
     if inc.rules:
         summary.append((i18n.t(lang, "f.rules"), ", ".join(inc.rules)))
@@ -340,16 +351,17 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
         stored=stored,
         model=model,
         summary=summary,
-        deadlines=deadline_items(model, now),
+        deadlines=deadline_items(model, now, lang),
         timeline=timeline_items(stored, lang),
     )
     if run is not None:
+        names = names_for(run, stored.profile, lang="en" if lang == "en" else "ja", jurisdiction=inc.jurisdiction)
         page.tasks = [
             {
                 "task_id": t.task_id,
-                "title": t.title,
-                "owner": t.owner,
-                "due": jst(t.due),
+                "title": names.task(t.task_id),
+                "owner": names.code("owner", t.owner),
+                "due": jst(t.due, lang),
                 "due_iso": iso(t.due) if t.status == "open" else "",
                 "status": t.status,
                 "source": t.source,

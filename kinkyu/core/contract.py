@@ -58,11 +58,22 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
 class Party(BaseModel):
-    """The contractor (乙)."""
+    """The contractor (乙), and what its letters to the city are signed with.
+
+    The sender block of the 事故報告書 and the signature of every e-mail: the contractor's own
+    business address and contact, its representative and the 作業責任者 (the person the contract
+    makes responsible). None of it is the protected personal information; all of it is optional
+    (a profile without it signs with the contractor's name alone).
+    """
 
     model_config = _STRICT
     org: str
     name: str
+    address: str | None = None  # 所在地
+    representative: str | None = None  # 代表者（職・氏名）
+    responsible: str | None = None  # 作業責任者（職・氏名）
+    contact: str | None = None  # 連絡先（部署・電話・電子メール）
+    doc_prefix: str | None = None  # 文書番号の記号（例: アクメ情）
 
 
 class Contact(BaseModel):
@@ -76,10 +87,11 @@ class Contact(BaseModel):
 
 
 class City(BaseModel):
-    """The city (甲) and its contacts."""
+    """The city (甲) and its contacts; ``head``: the addressee by title (default: the name + 長, 品川区長)."""
 
     model_config = _STRICT
     name: str
+    head: str | None = None
     department: str | None = None
     contacts: list[Contact] = Field(min_length=1)
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from kinkyu.core.legal.labels import SEVERITY_LABELS as SEVERITY_LABELS  # noqa: PLC0414  # re-exported
-from kinkyu.core.model import JST
+from kinkyu.core.timefmt import doc_date, doc_datetime
 
 Lang = Literal["ja", "en"]
 LANGS: tuple[Lang, ...] = ("ja", "en")
@@ -33,8 +33,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "kind.public": ("公表用", "for publication"),
     "notice.first": (
         (
-            "第一報です。判明している範囲の事実を記載しています。契約及び当事者を除き全ての記載は暫定であり、"
-            "「調査中」の事項は判明次第追完します。"
+            "本報告は第一報であり、現時点で判明している範囲の事実を記載しております。契約及び当事者を除き全ての記載は"
+            "暫定であり、「調査中」の事項は判明次第追完いたします。"
         ),
         (
             "First report: the facts known so far. Everything but the contract and parties is provisional; "
@@ -42,11 +42,11 @@ WORDS: dict[str, tuple[str, str]] = {
         ),
     ),
     "notice.progress": (
-        "経過報告です。契約及び当事者並びに発生・発見の日時及び場所は確定、その他の記載は暫定です。",
+        "本報告は経過報告であり、契約及び当事者並びに発生・発覚の日時及び場所は確定、その他の記載は暫定でございます。",
         "Progress report: the contract and parties and the dates and place are final; everything else is provisional.",
     ),
     "notice.final": (
-        "最終報告です。全ての記載を確定として報告します。",
+        "本報告は最終報告であり、全ての記載を確定として報告いたします。",
         "Final report: every section is reported as final.",
     ),
     "notice.public": (
@@ -65,11 +65,11 @@ WORDS: dict[str, tuple[str, str]] = {
         "The incident is still open; the content is provisional.",
     ),
     "notice.not_closed": (
-        "注意: 本件は報告時点で終結していません（状態: {state}）。",
+        "なお、本件は本報告の時点で終結しておりません（状態: {state}）。",
         "Note: the incident was not closed when this report was made (state: {state}).",
     ),
     "notice.still_missing": (
-        "次の報告事項は本報告の時点でも調査中です: {items}。",
+        "次の報告事項は本報告の時点で調査中であり、判明次第追完いたします: {items}。",
         "These report items are still under investigation: {items}.",
     ),
     "status.final": ("確定", "final"),
@@ -94,24 +94,53 @@ WORDS: dict[str, tuple[str, str]] = {
     "col.item": ("項目", "Item"),
     "col.value": ("内容", "Value"),
     "notice_draft.title": (
-        "付録　本人への通知の下書き（市が確認のうえ送付。Kinkyuは送付しません）",
+        "付録　本人への通知の下書き（〈市〉が確認のうえ送付。Kinkyuは送付しません）",
         "Appendix: draft notice to the people affected (the city reviews and sends it; Kinkyu does not)",
     ),
+    # the letter (事故報告書 as official correspondence)
+    "letter.number_label": ("文書番号", "Ref."),
+    "letter.number": ("{prefix}第{number}号", "{prefix}{number}"),
+    "letter.addressee": ("{head}　様", "To: {head}"),
+    "letter.sender": ("受託者", "From"),
+    "letter.address": ("所在地", "Address"),
+    "letter.representative": ("代表者", "Representative"),
+    "letter.responsible": ("作業責任者", "Person responsible"),
+    "letter.contact": ("連絡先", "Contact"),
+    "letter.subject": ("{title}の提出について", "Submission: {title}"),
+    "letter.apology": (
+        (
+            "このたびは、貴〈市〉からお預かりしている個人情報の取扱いに関し、多大なご迷惑とご心配をおかけしておりますことを、"
+            "深くお詫び申し上げます。"
+        ),
+        "We sincerely apologise for the concern and trouble this incident is causing.",
+    ),
+    "letter.opening_basis": (
+        "「{contract}」に係る本件について、{basis}に基づき、下記のとおり報告いたします。",
+        'Under {basis}, we report on this incident in "{contract}" as follows.',
+    ),
+    "letter.opening": (
+        "「{contract}」に係る本件について、下記のとおり報告いたします。",
+        'We report on this incident in "{contract}" as follows.',
+    ),
+    "letter.record": ("記", "Details"),
+    "letter.end": ("以上", "End"),
+    "letter.attachment": ("別紙{n}", "Attachment {n}"),
+    "letter.attachments": ("添付資料", "Attachments"),
     "footer.hash": ("報告内容のSHA-256", "SHA-256 of the report content"),
     "footer.page": ("ページ", "Page"),
     "footer.hash_note": (
         (
-            "ハッシュは本報告の内容（報告モデルの正規化JSON）のSHA-256です。同じ記録から次のコマンドの出力を"
-            "sha256sum に通すと再計算できます: {command}"
+            "ハッシュは本報告の内容（報告モデルの正規化JSON）のSHA-256です。同じ記録から次のコマンドの出力の"
+            "SHA-256を求めると再計算できます。"
         ),
         (
             "The hash is the SHA-256 of this report's content (the canonical JSON of its model); recompute it from "
-            "the same records by piping this command's output through sha256sum: {command}"
+            "the same records by piping this command's output through sha256sum:"
         ),
     ),
     # section titles
     "sec.contract": ("契約及び当事者", "Contract and parties"),
-    "sec.when_where": ("発生日時・発見日時・発生場所", "When and where"),
+    "sec.when_where": ("発生日時・発覚日時・発生場所", "When and where"),
     "sec.data": (
         "漏えい等した個人情報の項目及び件数（本人の数）",
         "Personal information involved and the number of people (本人の数)",
@@ -137,16 +166,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "contract.period": ("契約期間", "Contract period"),
     "contract.ended": ("契約終了後の事案（義務は存続）", "after the contract ended (duties continue)"),
     "contract.document": ("適用される特記事項", "Clauses in force"),
-    "contract.city_contacts": ("市の連絡先", "City contacts"),
+    "contract.city_contacts": ("〈市〉の連絡先", "City contacts"),
     "contract.contractor_contacts": ("受託者の連絡先", "Contractor contacts"),
     # when / where
     "when.occurred": ("発生日時", "Occurred (発生日時)"),
-    "when.discovered": ("発見日時", "Discovered (発見日時)"),
+    "when.discovered": ("発覚日時", "Discovered (発覚日時)"),
     "when.learned": (
         "受託者が認知した日時（期限の起算点）",
         "Contractor learned of it (deadlines count from here)",
     ),
-    "when.lag": ("発生から発見まで", "Occurrence to discovery"),
+    "when.lag": ("発生から発覚まで", "Occurrence to discovery"),
     "when.last": ("最後の関連事象", "Last related event"),
     "when.place": ("発生場所", "Place (発生場所)"),
     "when.system": ("システム: {system}", "system: {system}"),
@@ -196,7 +225,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "harm.value": ("二次被害又はそのおそれ", "Secondary harm or its risk"),
     "response.value": ("本人への対応の実施状況", "What has been done for the people affected"),
     "publication.value": ("公表の実施状況", "Publication"),
-    "publication.step": ("公表（市の判断）", "Publication (the city's decision)"),
+    "publication.step": ("公表（〈市〉の判断）", "Publication (the city's decision)"),
     "publication.done": ("公表済み（{when}、記録による）", "published ({when}, as recorded)"),
     "prevention.value": ("再発防止のための措置", "Measures to prevent recurrence"),
     "prevention.step": ("再発防止策の実施", "Recurrence prevention"),
@@ -263,7 +292,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "Contractor's duty (APPI Art. 26, Rule 7)",
     ),
     "ppc.party_city": (
-        "市の報告義務（個人情報保護法第68条・施行規則第43条）",
+        "〈市〉の報告義務（個人情報保護法第68条・施行規則第43条）",
         "City's duty (APPI Art. 68, Rule 43)",
     ),
     "ppc.reportable": ("報告対象（{triggers}）", "reportable ({triggers})"),
@@ -274,14 +303,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "ppc.fired": ("該当", "Applies"),
     "ppc.reason": ("理由", "Reason"),
     "ppc.encrypted": ("高度な暗号化により報告対象外", "exempt: strong encryption"),
-    "ppc.contractor_clock": ("受託者の期限（市への報告）", "Contractor's clock (report to the city)"),
+    "ppc.contractor_clock": ("受託者の期限（〈市〉への報告）", "Contractor's clock (report to the city)"),
     "ppc.contractor_clock_value": (
         "期限 {due}（{word}）。{state}",
         "due {due} ({word}). {state}",
     ),
     "ppc.state_released": (
         (
-            "{reported}に市へ報告済み。報告事項を市に伝えたことで、受託者の委員会への報告及び本人通知の義務は免除されます"
+            "{reported}に〈市〉へ報告済み。報告事項を〈市〉に伝えたことで、受託者の委員会への報告及び本人通知の義務は免除されます"
             "（個人情報保護委員会Q&A）。"
         ),
         (
@@ -290,12 +319,12 @@ WORDS: dict[str, tuple[str, str]] = {
         ),
     ),
     "ppc.state_late": ("（期限後の報告）", " (after the deadline)"),
-    "ppc.state_pending": ("市への報告は未了（期限前）。", "Not yet reported to the city (within the deadline)."),
-    "ppc.state_overdue": ("市への報告は未了で、期限を過ぎています。", "Not yet reported to the city: overdue."),
-    "ppc.city_clock": ("市の期限（委員会への報告）", "City's clock (report to the PPC)"),
+    "ppc.state_pending": ("〈市〉への報告は未了（期限前）。", "Not yet reported to the city (within the deadline)."),
+    "ppc.state_overdue": ("〈市〉への報告は未了で、期限を過ぎています。", "Not yet reported to the city: overdue."),
+    "ppc.city_clock": ("〈市〉の期限（委員会への報告）", "City's clock (report to the PPC)"),
     "ppc.city_clock_value": (
         (
-            "起算日 {learned}（第一報が市に届いた日）。"
+            "起算日 {learned}（第一報が〈市〉に届いた日）。"
             "速報: {prelim_from}〜{prelim_due}（目安3〜5日）、確報: {final_due}（{days}日）"
         ),
         (
@@ -304,7 +333,7 @@ WORDS: dict[str, tuple[str, str]] = {
         ),
     ),
     "ppc.city_clock_pending": (
-        "市の期限は、第一報が市に届いた日（市の職員が知った日）から起算します（未到達）。",
+        "〈市〉の期限は、第一報が〈市〉に届いた日（〈市〉の職員が知った日）から起算します（未到達）。",
         "The city's deadlines count from the day the first report reaches it (not yet).",
     ),
     "ppc.final_days": ("確報の期限の日数", "Final-report period"),
@@ -341,11 +370,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "marker.occurred": ("発生", "occurred"),
     "marker.discovered": ("受託者の認知", "contractor learned"),
     "marker.now": ("本報告の作成時点", "this report"),
-    "marker.ppc_prelim": ("市の速報期限（目安）", "city's preliminary report due (guideline)"),
-    "marker.ppc_final": ("市の確報期限", "city's final report due"),
+    "marker.ppc_prelim": ("〈市〉の速報期限（目安）", "city's preliminary report due (guideline)"),
+    "marker.ppc_final": ("〈市〉の確報期限", "city's final report due"),
     "who.system": ("Kinkyu（システム）", "Kinkyu (system)"),
     "who.staff": ("担当者", "staff"),
-    "who.city": ("市の担当者", "city staff"),
+    "who.city": ("〈市〉の担当者", "city staff"),
     # evidence
     "ev.none": (
         "証拠保全ストアにこの事案の記録はありません。",
@@ -413,7 +442,7 @@ ENTRY_KINDS: dict[str, tuple[str, str]] = {
     "containment_proposed": ("被害拡大防止措置の提案", "containment proposed"),
     "containment_untargeted": ("措置の対象なし", "containment without target"),
     "containment_result": ("被害拡大防止措置の結果", "containment result"),
-    "report_issued": ("市への報告", "report to the city"),
+    "report_issued": ("〈市〉への報告", "report to the city"),
     "state_changed": ("状態の変更", "state changed"),
     "step_started": ("手順の開始", "step started"),
     "step_done": ("手順の完了", "step done"),
@@ -423,8 +452,8 @@ ENTRY_KINDS: dict[str, tuple[str, str]] = {
     "deadline_missed": ("期限超過", "deadline missed"),
     "escalated": ("エスカレーション", "escalated"),
     "ack_timeout": ("受領確認なし", "not acknowledged"),
-    "acknowledgement": ("市の受領確認", "acknowledged by the city"),
-    "city_instruction": ("市の指示", "city instruction"),
+    "acknowledgement": ("〈市〉の受領確認", "acknowledged by the city"),
+    "city_instruction": ("〈市〉の指示", "city instruction"),
     "update": ("更新", "update"),
     "resolution": ("終結の申出", "resolution"),
     "dismissed": ("事故に該当しないと判断", "dismissed"),
@@ -434,8 +463,8 @@ ENTRY_KINDS: dict[str, tuple[str, str]] = {
     "ppc_assessment": ("委員会への報告要否の判定", "PPC reporting assessment"),
     "ppc_override": ("委員会への報告要否の判断（担当者）", "PPC reporting decided by staff"),
     "ppc_override_refused": ("報告要否の判断を受け付けず", "PPC decision refused"),
-    "ppc_clock": ("市が事態を知った日（委員会への報告の起算日）", "day the city learned (PPC clock)"),
-    "ppc_reminder": ("市への委員会報告期限のお知らせ", "PPC deadline reminder to the city"),
+    "ppc_clock": ("〈市〉が事態を知った日（委員会への報告の起算日）", "day the city learned (PPC clock)"),
+    "ppc_reminder": ("〈市〉への委員会報告期限のお知らせ", "PPC deadline reminder to the city"),
     "ppc_reminder_skipped": ("期限経過のためお知らせせず", "PPC reminder skipped (past due)"),
 }
 
@@ -477,29 +506,30 @@ TRIAGE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def _japan_time(ts: datetime) -> datetime:
-    # At the ends of datetime's range (a time no wire edge lets in) Japan time may not exist: its own offset.
-    try:
-        return ts.astimezone(JST)
-    except OverflowError:
-        return ts
+LOCAL_BODY = "〈市〉"
+"""Where a Japanese word names the local body (市の担当者, 市への報告): :func:`local` puts 市, 区 or 町 there."""
+
+
+def local(text: str, unit: str) -> str:
+    """``text`` with the local body's word (:data:`LOCAL_BODY`) as ``unit`` (市, 区, 町): never 市 for 品川区."""
+    return text.replace(LOCAL_BODY, unit)
 
 
 class Words:
-    """One language's words and formats for a report."""
+    """One language's words and formats for a report (``unit``: the local body, 市 / 区 / 町)."""
 
-    def __init__(self, lang: Lang) -> None:
+    def __init__(self, lang: Lang, unit: str = "市") -> None:
         self.lang: Lang = lang
+        self.unit = unit
 
     def __call__(self, key: str, **values: object) -> str:
         """The word for ``key`` in this language, with ``{name}`` fields filled from ``values``."""
-        ja, en = WORDS[key]
-        text = en if self.lang == "en" else ja
+        text = self.pick(WORDS[key])
         return text.format(**values) if values else text
 
     def pick(self, pair: tuple[str, str]) -> str:
         """The member of a (Japanese, English) pair for this language."""
-        return pair[1] if self.lang == "en" else pair[0]
+        return pair[1] if self.lang == "en" else local(pair[0], self.unit)
 
     def of(self, table: dict[str, tuple[str, str]], key: str) -> str:
         """``key``'s label in ``table``, or ``key`` itself when the table does not know it."""
@@ -512,20 +542,16 @@ class Words:
         return UNKNOWN_EN_TEXT if self.lang == "en" else UNKNOWN_JA
 
     def dt(self, ts: datetime | None) -> str:
-        """A moment in Japan time: ``2026年11月20日 10:05`` / ``2026-11-20 10:05 JST``; 調査中 when None."""
+        """A moment: ``令和8年11月20日（金）10時05分`` / ``Fri 20 Nov 2026 10:05 JST``; 調査中 when None."""
         if ts is None:
             return self.unknown
-        local = _japan_time(ts)
-        if self.lang == "en":
-            return f"{local:%Y-%m-%d %H:%M} JST"
-        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+        return doc_datetime(ts, self.lang)
 
     def day(self, ts: datetime | None) -> str:
-        """A Japan calendar date."""
+        """A Japan calendar date: ``令和8年11月20日（金）`` / ``Fri 20 Nov 2026``."""
         if ts is None:
             return self.unknown
-        local = _japan_time(ts)
-        return f"{local:%Y-%m-%d}" if self.lang == "en" else f"{local.year}年{local.month}月{local.day}日"
+        return doc_date(ts, self.lang)
 
     def span(self, value: timedelta) -> str:
         """A duration: ``1日2時間5分`` / ``1 d 2 h 5 min``; negative spans get a sign."""

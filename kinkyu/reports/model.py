@@ -53,6 +53,7 @@ from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import canonical_json
 from kinkyu.core.freetext import neutralise
 from kinkyu.core.incident import Incident, TimelineEntry
+from kinkyu.core.jurisdictions import head_title, unit_of
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     Assessment,
@@ -75,7 +76,9 @@ from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun, StepRun
 from kinkyu.core.playbook.definition import Step
 from kinkyu.core.playbook.ppc import datasets_snapshot
+from kinkyu.core.timefmt import doc_date
 from kinkyu.core.timespan import CalendarRangeError
+from kinkyu.messages.timeline import describe, names_for
 from kinkyu.reports.labels import (
     ACTION_LABELS,
     COMMAND_STATUS,
@@ -109,6 +112,9 @@ SECTION_KEYS: tuple[str, ...] = (
     "timeline",
     "evidence",
 )
+# Laid out after 以上 as 別紙 (attachments), in this order; the other sections are the numbered items under 記.
+ATTACHMENT_KEYS: tuple[str, ...] = ("timeline", "evidence")
+_KIND_NUMBERS = {"first": 1, "progress": 2, "final": 3, "public": 4}
 # Which sections each kind reports as final (the header says so); "public" depends on closure.
 _FINAL_SECTIONS: dict[str, frozenset[str]] = {
     "first": frozenset({"contract"}),
@@ -245,6 +251,28 @@ class Section:
     rows: tuple[Row, ...] = ()
     tables: tuple[Table, ...] = ()
     notes: tuple[str, ...] = ()
+    attachment: str = ""  # 別紙1, 別紙2: laid out after 以上, referred to from the items
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """The report as official correspondence (a Japanese 報告書 to the head of the local body).
+
+    文書番号 and date top right, the addressee by title, the sender block, 件名, the opening sentences,
+    記 … 以上 around the numbered items, and the 別紙 after them.
+    """
+
+    number_label: str
+    number: str
+    date: str
+    addressee: str
+    sender: tuple[Row, ...]
+    subject: str
+    opening: tuple[str, ...]
+    record: str  # 記
+    end: str  # 以上
+    attachments_label: str  # 添付資料
+    attachments: tuple[str, ...]  # 別紙1　経過（タイムライン）, …
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +351,8 @@ class ReportModel:
     chart: Chart
     timeline_entries: int
     words: dict[str, str]
+    # The letter around the items (None: the public version, which is not addressed to anyone).
+    letter: Letter | None = None
     # 本人通知: the draft notice to the people affected (Rule 8(1) items 1, 2, 4, 5, 9), for the city to
     # review and send; Kinkyu never sends it. Not in the public version.
     notice_draft: str | None = None
@@ -426,7 +456,7 @@ class _Builder:
         self.profile = stored.profile
         self.kind = kind
         self.public = kind == "public"
-        self.w = Words(lang)
+        self.w = Words(lang, unit_of(stored.incident.jurisdiction, stored.profile.city.name or None))
         self.lang: Lang = lang
         self.now = now
         self.facts = stored.facts
@@ -448,6 +478,18 @@ class _Builder:
         self.closed = self.run is not None and self.run.closed
         self.medium = self._medium()
         self.rule8: Rule8Items = self._rule8()
+        self.names = names_for(
+            self.run,
+            self.profile,
+            lang=lang,
+            incident_kind=self.inc.kind,
+            jurisdiction=self.inc.jurisdiction,
+            ident=self._printable,
+        )
+
+    def _printable(self, value: str) -> str:
+        """An id a sentence names (an account, a measure's target): as the report prints it, else withheld."""
+        return self.w("acct.withheld_short") if value in self._withheld_ids else value
 
     def _assessment(self, *, possible: bool) -> Assessment:
         """The run's assessment (one computation: the live one), unless the report facts add to it."""
@@ -533,15 +575,22 @@ class _Builder:
         notes: list[str] | tuple[str, ...] = (),
     ) -> Section:
         status = self.status(key)
+        if key in ATTACHMENT_KEYS:
+            number = ATTACHMENT_KEYS.index(key) + 1
+            attachment = self.w("letter.attachment", n=number)
+        else:
+            number = [k for k in SECTION_KEYS if k not in ATTACHMENT_KEYS].index(key) + 1
+            attachment = ""
         return Section(
             key=key,
-            number=SECTION_KEYS.index(key) + 1,
+            number=number,
             title=self.w(f"sec.{key}"),
             status=status,
             status_label=self.w(f"status.{status}"),
             rows=tuple(rows),
             tables=tuple(tables),
             notes=tuple(notes),
+            attachment=attachment,
         )
 
     def account(self, who: str) -> str:
@@ -1010,8 +1059,8 @@ def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:
                     columns=(w("dl.task"), w("dl.owner"), w("dl.due"), w("dl.done"), w("dl.verdict")),
                     rows=tuple(
                         (
-                            f"{t.task_id}: {t.title}",
-                            t.owner,
+                            b.names.task(t.task_id),
+                            b.names.code("owner", t.owner),
                             w.dt(t.due) if t.due else "－",
                             w.dt(t.done_at) if t.done_at else "－",
                             w(f"verdict.{v}"),
@@ -1196,8 +1245,8 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
     entries = merged_timeline(b.inc, b.run)
     rows: list[tuple[str, ...]] = []
     for e in entries:
-        who = b.role_of(e.who) if b.public else b.account(e.who)
-        what = _public_what(b, e) if b.public else (_free(b.without_withheld_ids(e.what)) or "")
+        who = b.role_of(e.who) if b.public or e.who == "kinkyu" else b.account(e.who)
+        what = _public_what(b, e) if b.public else (_free(describe(e.kind, e.data, e.what, b.names)) or "")
         rows.append((w.dt(e.ts), who, w.of(ENTRY_KINDS, e.kind), what))
     phases = Table(
         caption=w("tl.phases"),
@@ -1452,9 +1501,6 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         Row(w("head.incident"), b.inc.incident_id),
         Row(w("head.generated"), w.dt(now)),
     ]
-    if not b.public:
-        header.append(Row(w("head.to"), w("to.city", city=b.profile.city.name)))
-        header.append(Row(w("head.from"), b.profile.contractor.name))
     header.append(
         Row(
             w("head.sections"),
@@ -1481,11 +1527,9 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         words={
             "hash": w("footer.hash"),
             "page": w("footer.page"),
-            "hash_note": w(
-                "footer.hash_note",
-                command=f"kinkyu report {b.inc.incident_id} --kind {kind} --lang {lang} --format json "
-                f"--as-of {now.astimezone(JST).isoformat(timespec='minutes')}",
-            ),
+            "hash_note": w("footer.hash_note"),
+            "hash_command": f"kinkyu report {b.inc.incident_id} --kind {kind} --lang {lang} --format json "
+            f"--as-of {now.astimezone(JST).isoformat(timespec='minutes')} | sha256sum",
             "unknown": w.unknown,
             "item": w("col.item"),
             "value": w("col.value"),
@@ -1493,9 +1537,62 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         },
         notice_draft=None if b.public else notice_draft(b.rule8, lang, sender=b.profile.city.name),
     )
+    if not b.public:
+        model = replace(model, letter=_letter(b, kind, now, sections))
     # Ids from logs, labels and people's report texts reach every rendering (and the hash) through here.
     neutral: ReportModel = _neutral(model)
     return neutral
+
+
+def _basis(b: _Builder) -> str:
+    """The clause the written report answers (the city's document and article), or empty."""
+    if b.run is None:
+        return ""
+    for kind in ("written_report", "first_report", "complaint_report"):
+        st = next((s for s in b.run.steps if s.kind == kind), None)
+        step = b.step_def(st) if st is not None else None
+        if step is not None:
+            return f"{b.profile.city.name}「{b.run.playbook.document}」{step.clause.article}"
+    return ""
+
+
+def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Section, ...]) -> Letter:
+    w = b.w
+    p = b.profile
+    contractor = p.contractor
+    head = p.city.head or head_title(b.inc.jurisdiction, p.city.name)
+    sender = [Row(w("letter.sender"), contractor.name)]
+    for key, value in (
+        ("letter.address", contractor.address),
+        ("letter.representative", contractor.representative),
+        ("letter.responsible", contractor.responsible),
+        ("letter.contact", contractor.contact),
+    ):
+        if value:
+            sender.append(Row(w(key), value))
+    title = w(f"title.{kind}")
+    basis = _basis(b)
+    opening = [
+        w("letter.apology"),
+        w("letter.opening_basis", contract=p.title, basis=basis) if basis else w("letter.opening", contract=p.title),
+    ]
+    return Letter(
+        number_label=w("letter.number_label"),
+        number=w(
+            "letter.number",
+            prefix=contractor.doc_prefix or "",
+            number=f"{b.inc.incident_id}-{_KIND_NUMBERS[kind]}",
+        ),
+        date=doc_date(now, b.lang, weekday=False),
+        addressee=w("letter.addressee", head=head),
+        sender=tuple(sender),
+        subject=w("letter.subject", title=title),
+        opening=tuple(opening),
+        record=w("letter.record"),
+        end=w("letter.end"),
+        attachments_label=w("letter.attachments"),
+        attachments=tuple(f"{s.attachment}　{s.title}" for s in sections if s.attachment),
+    )
 
 
 def _neutral(value: Any) -> Any:

@@ -39,6 +39,7 @@ EXTENSIONS: dict[str, str] = {"pdf": "pdf", "html": "html", "md": "md", "json": 
 
 TEMPLATES_DIR = bundled("templates", "report")
 
+_BLANK_LINES = re.compile(r"\n{3,}")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
 
 
@@ -108,7 +109,8 @@ def render_html(model: ReportModel) -> str:
 
 def render_markdown(model: ReportModel) -> str:
     """The report as Markdown (GitHub tables)."""
-    return _render("report.md.j2", m=model, hash=model.sha256())
+    # Blocks a template leaves out (a letter in the public version, an empty note) leave blank lines: one is enough.
+    return _BLANK_LINES.sub("\n\n", _render("report.md.j2", m=model, hash=model.sha256())).lstrip("\n")
 
 
 def render(model: ReportModel, fmt: Format) -> bytes:

@@ -22,7 +22,7 @@ from datetime import datetime
 from xml.sax.saxutils import escape
 
 from kinkyu.core.freetext import neutralise
-from kinkyu.core.timespan import jst_text
+from kinkyu.core.timefmt import doc_datetime
 from kinkyu.reports.model import Chart, Phase
 
 WIDTH = 800
@@ -192,7 +192,7 @@ def phase_chart(chart: Chart) -> str:
         f'fill="#424242">{_text(chart.axis_label)}</text>'
     )
     for n, m in enumerate(chart.markers, 1):
-        when = jst_text(m.at)  # at the ends of datetime's range, in its own offset
+        when = doc_datetime(m.at, chart.lang)
         out.append(
             f'<text x="{_LABEL_X}" y="{legend_top + 12 + 16 * (n - 1)}" font-size="10" fill="#212121">'
             f"{n}. {_text(m.label)}: {when}</text>"

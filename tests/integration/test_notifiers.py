@@ -329,7 +329,7 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
     m = parsed(got)
     assert m["Subject"] == email.subject
     assert m["Subject"].startswith("【緊急】[koganei-2026-017] 第一報")
-    assert "（重大度: 高）期限 11/21 11:00" in m["Subject"]
+    assert "（重大度: 高）期限 令和8年11月21日11時00分" in m["Subject"]
     assert m["Message-ID"] == f"<kinkyu.0123456789abcdef0123456789abcdef@{DOMAIN}>"
     assert m["X-Kinkyu-Incident"] == INC
     assert m["Auto-Submitted"] == "auto-generated"
@@ -337,7 +337,7 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
     text = plain(m)
     assert text.startswith("小金井市 市民課\n担当 担当者 A 様")
     for expected in (
-        "小金井市 第19条第1項に基づき直ちに第一報としてご報告します",
+        "小金井市 第19条第1項に基づき直ちに第一報としてご報告いたします",
         "- 件数: 3件",
         "- 本人の数: 最大3人",
         "個人情報の項目: 住所、個人番号（マイナンバー）、氏名（ほか2項目は書面で報告）",
@@ -370,7 +370,7 @@ async def test_an_english_contact_gets_english(sink: SmtpSink) -> None:
     await SmtpTransport(smtp_settings(sink.port)).send(email)
     m = parsed(sink.messages[0])
     assert m["Subject"].startswith("[URGENT] [koganei-2026-017] First report")
-    assert "due 21 Nov 11:00 JST" in m["Subject"]
+    assert "due 21 Nov 2026 11:00 JST" in m["Subject"]
     assert plain(m).startswith("Dear 担当者 A (担当, 小金井市 市民課),")
     assert m["Content-Language"] == "en"
 
@@ -717,7 +717,7 @@ async def test_an_unacknowledged_report_goes_to_the_next_contact_then_to_the_res
         await notifier.tick()
         third = parsed(sink.messages[2])
         assert sink.messages[2].recipients == ("sekinin-c@acme.example.co.jp",)
-        assert third["Subject"].startswith("【緊急】【未応答】[koganei-2026-017] 市から受領確認がありません")
+        assert third["Subject"].startswith("【緊急】【未応答】[koganei-2026-017] 委託元から受領確認がありません")
         assert "小金井市の連絡先（担当、個人情報保護責任者）のいずれからも" in plain(third)
 
         clock.advance(hours=5)
@@ -826,7 +826,7 @@ async def test_a_missed_report_deadline_goes_to_the_next_city_contact_then_the_r
         clock.advance(minutes=30)
         await notifier.tick()
     assert [m.recipients[0] for m in sink.messages] == ["kacho-b@city.example.jp", "sekinin-c@acme.example.co.jp"]
-    assert "「事故の書面による報告（第一報）」の期限（2026-11-21 11:00 JST）を過ぎました" in plain(
+    assert "「事故の書面による報告（第一報）」の期限（令和8年11月21日（土）11時00分）を過ぎました" in plain(
         parsed(sink.messages[0])
     )
 
@@ -1122,6 +1122,40 @@ def test_every_message_kind_in_both_languages_is_free_of_personal_data() -> None
             )
             assert_no_personal_data(json.dumps(hook.body, ensure_ascii=False), FORBIDDEN)
     assert rendered == set(MESSAGE_KINDS)
+
+
+# Two or more English words in a row (as tests/unit/test_messages.py): ids, codes and URLs are not words.
+_ASCII_SENTENCE = re.compile(r"(?<![\w/.@:-])[A-Za-z][a-z]+(?:[ ,;'()]+[A-Za-z][a-z]+){1,}(?![\w-])")
+
+
+def test_every_japanese_message_kind_reads_without_an_english_sentence() -> None:
+    profile = PROFILES[KOGANEI]
+    facts = IncidentFacts.from_record(pii_incident())
+    found: dict[str, list[str]] = {}
+    for body in every_notification():
+        note = NotificationIn.parse(body)
+        for purpose, not_answered in (("notify", ()), ("escalated", ("city:0",)), ("unanswered", ("city:0", "city:1"))):
+            for recipient in (profile.city.contacts[1], profile.contractor_contacts[0]):
+                email = build_email(
+                    note,
+                    contract=profile,
+                    recipient=recipient,
+                    lang="ja",
+                    ack_url="https://ack.kinkyu.test/ack/TOKEN",
+                    incident_url=f"https://console.kinkyu.test/incidents/{INC}",
+                    now=T0,
+                    key="0123456789abcdef",
+                    facts=facts,
+                    purpose=purpose,  # type: ignore[arg-type]
+                    not_answered_by=not_answered,
+                    step_title=("事故の書面による報告（第一報）", "Written first report of the incident"),
+                    ack_expires=T0 + timedelta(days=7),
+                    html=False,
+                )
+                english = _ASCII_SENTENCE.findall(f"{email.subject}\n{email.text}")
+                if english:
+                    found[email.headers["X-Kinkyu-Kind"]] = english
+    assert found == {}
 
 
 def test_the_guard_finds_planted_values_and_does_not_echo_them() -> None:

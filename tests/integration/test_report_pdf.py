@@ -64,7 +64,7 @@ def test_japanese_survives_in_the_pdf_with_page_numbers_and_the_hash(tmp_path: P
     pdf = render(model, "pdf")
     assert pdf.startswith(b"%PDF-")
     text = pdftotext(pdf, tmp_path)
-    for heading in ("事故報告書", "発生日時", "発見日時", "発生場所", "本人の数", "発生状況", "再発防止策", "調査中"):
+    for heading in ("事故報告書", "発生日時", "発覚日時", "発生場所", "本人の数", "発生状況", "再発防止策", "調査中"):
         assert heading in text, heading
     # Every Rule 8(1) item's name, and the timeline picture's Japanese labels.
     for label in ("概要", "二次被害又はそのおそれの有無及びその内容", "公表の実施状況", "その他参考となる事項"):

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import orjson
@@ -23,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from pydantic import SecretStr
+from test_messages import ascii_sentences
 
 from kinkyu.cli import main
 from kinkyu.console.app import make_console_app
@@ -799,3 +801,35 @@ def test_a_missing_users_file_exits_3(
 
     assert main(["console", "--port", "0", "--users", str(tmp_path / "none.yaml")]) == 3
     assert "users file" in capsys.readouterr().err
+
+
+class _Text(HTMLParser):
+    """The text a person reads on a page (no tags, attributes, scripts or styles)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002  # HTMLParser passes the attributes; only the tag matters here
+        if tag in {"script", "style"}:
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style"}:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+@pytest.mark.parametrize("incident", [KOGANEI_INC, TOYOTA_INC])
+async def test_the_japanese_incident_page_has_no_english_sentence(desk: Desk, incident: str) -> None:
+    client = await desk.login("reviewer")
+    page = _Text()
+    page.feed(await (await client.get(f"/incidents/{incident}")).text())
+    timeline = orjson.loads(await (await client.get(f"/incidents/{incident}/timeline.json")).read())
+
+    assert ascii_sentences("\n".join(page.parts)) == []
+    assert [ascii_sentences(e["what"]) for e in timeline["entries"] if ascii_sentences(e["what"])] == []

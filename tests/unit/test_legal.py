@@ -719,8 +719,8 @@ def test_summary_names_dates_what_happened_finder_triggers_and_contractor() -> N
         who_found="受託者の作業責任者",
         assessment=a,
     )[Rule8Key.SUMMARY]
-    assert "2026年11月20日 16時00分" in summary.value
-    assert "2026年11月21日 9時40分" in summary.value
+    assert "令和8年11月20日（金）16時00分" in summary.value
+    assert "令和8年11月21日（土）9時40分" in summary.value
     assert "誤送付" in summary.value
     assert "受託者の作業責任者" in summary.value
     assert "要配慮個人情報" in summary.value
@@ -732,8 +732,8 @@ def test_summary_names_dates_what_happened_finder_triggers_and_contractor() -> N
 def test_summary_dates_are_japan_dates() -> None:
     utc = datetime.fromisoformat("2026-11-21T15:30:00+00:00")
     summary = rule8_items(kind="leak", discovered_at=utc)[Rule8Key.SUMMARY]
-    assert "2026年11月22日 0時30分" in summary.value
-    assert "2026-11-22 00:30 JST" in summary.text("en")
+    assert "令和8年11月22日（日）0時30分" in summary.value
+    assert "Sun 22 Nov 2026 00:30 JST" in summary.text("en")
 
 
 def test_summary_names_detection_rules_as_categories() -> None:
@@ -842,7 +842,7 @@ def test_notice_draft_leaves_out_what_only_the_regulator_needs() -> None:
 def test_notice_draft_is_marked_as_a_draft_the_city_sends() -> None:
     text = notice_draft(_full_items())
     assert text.startswith("［下書き")
-    assert "Kinkyuは送付しません" in text
+    assert "（Kinkyu）からは送付しません" in text
 
 
 def test_notice_draft_names_the_city_and_its_enquiry_line_when_given() -> None:

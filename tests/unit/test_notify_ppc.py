@@ -134,8 +134,8 @@ def test_the_ppc_reminders_name_the_report_its_due_date_and_no_personal_data(lan
     prelim_text = render(prelim, profile, lang, facts)
     final_text = render(final, profile, lang, facts)
     assert KIND_TITLES["ppc_preliminary_reminder"][0 if lang == "ja" else 1] in prelim_text
-    assert ("2026年11月24日" if lang == "ja" else "24 Nov 2026") in prelim_text
-    assert ("2027年1月18日" if lang == "ja" else "18 Jan 2027") in final_text
+    assert ("令和8年11月24日" if lang == "ja" else "24 Nov 2026") in prelim_text
+    assert ("令和9年1月18日" if lang == "ja" else "18 Jan 2027") in final_text
     assert ("60日" if lang == "ja" else "60 days") in final_text
     for text in (prelim_text, final_text):
         assert "{{" not in text

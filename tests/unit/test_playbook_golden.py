@@ -374,7 +374,14 @@ def _release_files() -> list[Path]:
 def test_a_run_persisted_by_the_release_before_the_split_still_loads_unchanged(path: Path) -> None:
     stored = orjson.loads(path.read_bytes())
 
-    assert PlaybookRun.from_json(stored).to_json() == stored
+    assert _without_rule8_text(PlaybookRun.from_json(stored).to_json()) == _without_rule8_text(stored)
+
+
+def _without_rule8_text(run: dict[str, Any]) -> dict[str, Any]:
+    # ppc.rule8 is a view written out beside the state (the nine items' sentences, recomputed from the facts
+    # on every save, never read back): its wording and date style change with the release, the state does not.
+    ppc = {k: v for k, v in run["ppc"].items() if k != "rule8"}
+    return {**run, "ppc": ppc}
 
 
 @pytest.mark.parametrize("path", _release_files(), ids=lambda p: p.stem)

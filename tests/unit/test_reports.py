@@ -59,7 +59,7 @@ JA_HEADINGS = (
     "事故報告書",
     "契約及び当事者",
     "発生日時",
-    "発見日時",
+    "発覚日時",
     "発生場所",
     "漏えい等した個人情報の項目",
     "件数",
@@ -140,7 +140,9 @@ def test_every_kind_and_language_renders_the_required_items(jurisdiction: str, k
         s = sample(jurisdiction, origin)
         model = report(s, kind, lang)
         assert [sec.key for sec in model.sections] == list(SECTION_KEYS)
-        assert [sec.number for sec in model.sections] == list(range(1, 14))
+        # The items under 記 are numbered 1-11; the timeline and the evidence manifest are 別紙1 and 別紙2.
+        assert [sec.number for sec in model.sections if not sec.attachment] == list(range(1, 12))
+        assert [(sec.key, sec.number) for sec in model.sections if sec.attachment] == [("timeline", 1), ("evidence", 2)]
         for fmt, text in rendered(model):
             headings = JA_HEADINGS if lang == "ja" else EN_HEADINGS
             missing = [h for h in headings if h not in text]
@@ -173,8 +175,8 @@ def test_sections_follow_the_citys_order_and_say_final_or_provisional() -> None:
 def test_final_report_of_an_open_incident_says_so() -> None:
     s = sample("toyota", "filed", "progress")
     model = report(s, "final")
-    assert any("終結していません" in n for n in model.notices)
-    assert any("調査中です" in n for n in model.notices)  # items still missing are named
+    assert any("終結しておりません" in n for n in model.notices)
+    assert any("調査中であり" in n for n in model.notices)  # items still missing are named
 
 
 # -- 調査中 ---------------------------------------------------------------------------------------------
@@ -367,8 +369,8 @@ def test_both_clocks_and_the_ppc_assessment() -> None:
     assert rows["確報の期限の日数"].startswith("60日")
     # The contractor is released once the city acknowledged its report; the city's clock starts that day.
     assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
-    assert "起算日 2026年11月20日" in rows["市の期限（委員会への報告）"]
-    assert "確報: 2027年1月18日（60日）" in rows["市の期限（委員会への報告）"]  # day 60, a Monday
+    assert "起算日 令和8年11月20日" in rows["市の期限（委員会への報告）"]
+    assert "確報: 令和9年1月18日（月）（60日）" in rows["市の期限（委員会への報告）"]  # day 60, a Monday
 
 
 def _follow_up(s: Sample, kind: str, data: dict[str, object], at: datetime, who: str = "sec-07") -> None:
@@ -403,7 +405,7 @@ def test_the_city_clock_in_the_report_starts_on_the_first_reports_delivery() -> 
     )
     apply(s.run, {"change": "event", "incident_id": s.run.incident_id, "entry": entry.to_json()}, delivered)
     rows = {r.label: r.value for r in report(s, "progress", now=delivered).section("ppc").rows}
-    assert "起算日 2026年11月27日" in rows["市の期限（委員会への報告）"]
+    assert "起算日 令和8年11月27日" in rows["市の期限（委員会への報告）"]
     assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
 
 
@@ -415,7 +417,7 @@ def test_the_report_carries_a_draft_notice_for_the_city_to_send_with_items_1_2_4
     labels = {k: Rule8Item(k, None, None).label(lang) for k in RULE8_ORDER}  # type: ignore[arg-type]
     shown = [k for k, label in labels.items() if f"■ {label}" in model.notice_draft]
     assert shown == [Rule8Key.SUMMARY, Rule8Key.DATA_ITEMS, Rule8Key.CAUSE, Rule8Key.SECONDARY_HARM, Rule8Key.OTHER]
-    assert ("Kinkyuは送付しません" if lang == "ja" else "Kinkyu does not send it") in model.notice_draft
+    assert ("（Kinkyu）からは送付しません" if lang == "ja" else "Kinkyu does not send it") in model.notice_draft
     for fmt, text in rendered(model):
         assert model.words["notice_title"] in text.replace("&amp;", "&"), fmt
 
@@ -450,7 +452,7 @@ def test_a_thousand_entry_timeline_renders() -> None:
     model = report(s)
     assert model.timeline_entries == 1000
     md = render_markdown(model)
-    assert md.count("\n| 20") >= 1000  # one table row per entry, each starting with its date
+    assert md.count("\n| 令和") >= 1000  # one table row per entry, each starting with its date
 
 
 # -- the picture ---------------------------------------------------------------------------------------------
@@ -613,7 +615,7 @@ def test_cli_markdown_to_stdout(stored: tuple[Path, Sample], capsys: pytest.Capt
     as_of = s.now.isoformat()
     assert run_cli(["report", s.incident.incident_id, "--store", str(root), "--format", "md", "--as-of", as_of]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# 事故報告書（最終報告）")  # the incident is closed: final by default
+    assert "# 事故報告書（最終報告）の提出について" in out  # the incident is closed: final by default
     model = build_report(IncidentStore(root).read(s.incident.incident_id), kind="final", lang="ja", now=s.now)
     assert model.sha256() in out
 
@@ -636,9 +638,9 @@ def test_the_printed_command_recomputes_the_hash(
     argv = ["report", s.incident.incident_id, "--format", "md", "--kind", "progress", "--lang", "en"]
     assert run_cli(argv) == 0
     md = capsys.readouterr().out
-    command = re.search(r"sha256sum: (kinkyu report .*)$", md, re.MULTILINE)
+    command = re.search(r"^`(kinkyu report .*) \| sha256sum`$", md, re.MULTILINE)
     assert command is not None
-    printed = command.group(1).replace("\\-", "-").split()[1:]
+    printed = command.group(1).split()[1:]
     assert run_cli(printed) == 0
     digest = hashlib.sha256(capsys.readouterr().out.encode()).hexdigest()
     assert f"`{digest}`" in md

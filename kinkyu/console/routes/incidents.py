@@ -31,7 +31,7 @@ async def incident_list(request: web.Request) -> web.Response:
     now = console.clock()
     stored_all = await asyncio.to_thread(console.store.all)
     visible = [s for s in stored_all if allowed(user, "incident.list", **views.scope_of(s))]
-    rows = [views.incident_row(s, now) for s in visible]
+    rows = [views.incident_row(s, now, lang_of(request)) for s in visible]
     q = request.query
     filters = views.Filters(
         contract=q.get("contract", ""),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from kinkyu.core.legal.labels import ITEM_LABELS, kind_label, rule_label
 from kinkyu.core.legal.triggers import Assessment, PeopleCount, ReportingParty
-from kinkyu.core.model import JST
+from kinkyu.core.timefmt import doc_date, doc_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -203,17 +203,8 @@ def _when(value: datetime | date | None, lang: Lang) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("report times must be aware datetimes")
-        try:
-            local, zone = value.astimezone(JST), "JST"
-        except OverflowError:
-            # At the ends of datetime's range Japan time may not exist; the time in its own offset still says when.
-            local, zone = value, f"UTC{value:%z}"
-        if lang == "en":
-            return f"{local:%Y-%m-%d %H:%M} {zone}"
-        return f"{local.year}年{local.month}月{local.day}日 {local.hour}時{local.minute:02d}分"
-    if lang == "en":
-        return f"{value:%Y-%m-%d}"
-    return f"{value.year}年{value.month}月{value.day}日"
+        return doc_datetime(value, lang)
+    return doc_date(value, lang)
 
 
 def _ordered(values: Iterable[str]) -> list[str]:
@@ -242,7 +233,8 @@ def _what(kind: str | None, rules: list[str], *, possible: bool) -> tuple[str, s
     return f"{occ_ja}（{' / '.join(ja_parts)}）", f"{occ_en} ({'; '.join(en_parts)})"
 
 
-_PARTY_JA = {ReportingParty.CONTRACTOR: "受託者", ReportingParty.CITY: "市"}
+# The city's side is named by what the law calls it (行政機関等: APPI Art. 68), never 市: a ward (品川区) is one too.
+_PARTY_JA = {ReportingParty.CONTRACTOR: "受託者", ReportingParty.CITY: "委託元の地方公共団体"}
 _PARTY_EN = {ReportingParty.CONTRACTOR: "contractor", ReportingParty.CITY: "city"}
 
 
@@ -431,7 +423,7 @@ def notice_draft(items: Rule8Items, lang: Lang = "ja", *, sender: str | None = N
         where = f"{who}が業務を委託している事業者" if items.contractor_involved else who
         happened = "漏えい等が発生したおそれがある" if items.possible else "漏えい等が発生した"
         head = [
-            "［下書き：市が内容を確認のうえ送付してください。Kinkyuは送付しません。］",
+            "［下書き：委託元が内容を確認のうえ送付してください。受託者の事故対応システム（Kinkyu）からは送付しません。］",
             "",
             "個人情報の取扱いに関するお知らせ",
             "",

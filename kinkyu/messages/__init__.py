@@ -1,0 +1,76 @@
+"""The message catalogue: every sentence people read that is built from codes, in their language.
+
+The core records codes and parameters (a timeline entry's ``kind`` and ``data``, a task's owner, a
+state); this package turns them into sentences through gettext message catalogues kept with Babel
+(``kinkyu/locale/<lang>/LC_MESSAGES/kinkyu.po``). The message ids are the English sentences, so
+English needs no catalogue of its own; Japanese is ``ja/kinkyu.po``. The ``.po`` files are compiled
+when first used (Babel's ``read_po`` / ``write_mo``), so there is no compiled file to fall out of date.
+
+Reports, e-mails and the console all render through :func:`kinkyu.messages.timeline.describe` and
+:func:`translator`; nothing here reads personal data, and a parameter is a code, a count, an id, a
+date or a label already in the catalogue.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import TYPE_CHECKING, Literal
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+from kinkyu.resources import bundled
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+Lang = Literal["ja", "en"]
+DOMAIN = "kinkyu"
+LOCALE_DIR: Path = bundled("locale")
+
+
+def po_path(lang: str) -> Path:
+    """The catalogue source of ``lang``."""
+    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.cache
+def translator(lang: str) -> NullTranslations:
+    """The compiled catalogue of ``lang`` (English: the message ids themselves)."""
+    if lang != "ja":
+        return NullTranslations()
+    with po_path(lang).open("rb") as fh:
+        catalog = read_po(fh, locale=lang, domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(buf, domain=DOMAIN)
+
+
+def gettext(lang: str, msgid: str, /, **params: object) -> str:
+    """``msgid`` in ``lang``, its ``%(name)s`` fields filled from ``params``."""
+    text = translator(lang).gettext(msgid)
+    return text % params if params else text
+
+
+def pgettext(lang: str, context: str, message: str) -> str:
+    """``message`` (a code's label, or a text kept under a key) in ``context``; ``message`` itself when unknown."""
+    return str(translator(lang).pgettext(context, message))
+
+
+def N_(message: str) -> str:  # noqa: N802  # gettext's name for "mark for extraction, translate later"
+    """``message`` unchanged: marks it for the catalogue; :func:`gettext` translates it where it is shown."""
+    return message
+
+
+def C_(context: str, code: str) -> tuple[str, str]:  # noqa: N802  # like N_, for a code's label in a context
+    """``(context, code)`` unchanged: marks a code for the catalogue; :func:`pgettext` gives its label."""
+    return context, code
+
+
+def P_(context: str, message: str) -> str:  # noqa: N802  # like N_, for a text kept under a key (its context)
+    """``message`` unchanged: marks it for the catalogue under ``context``; :func:`pgettext` translates it."""
+    del context  # read by the extractor (scripts/catalogue.py), not here
+    return message

@@ -1,0 +1,110 @@
+"""Golden documents: per jurisdiction, the first and final 事故報告書 (Markdown) and the first e-mail (Japanese).
+
+Each is what a city's 個人情報保護担当 reads; they were read line by line against the city's clauses
+(shared/seeds/) and shared/spec/legal.md, and are committed as the expected output. A deliberate change
+re-records them::
+
+    KINKYU_RECORD_GOLDEN=1 pytest tests/unit/test_golden_documents.py
+
+and the commit says what changed in the documents and why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from test_messages import ascii_sentences
+
+from kinkyu.core.playbook import Notify, on_record
+from kinkyu.notifiers.model import IncidentFacts, NotificationIn
+from kinkyu.notifiers.render import build_email
+from kinkyu.reports.model import build_report
+from kinkyu.reports.render import render_markdown
+from kinkyu.reports.sample import Sample, Scenario, build_sample, playbooks
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "documents"
+RECORD = os.environ.get("KINKYU_RECORD_GOLDEN") == "1"
+JURISDICTIONS = ("okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa")
+
+
+def _scenario(jurisdiction: str, stage: str) -> Scenario:
+    # A misdirected notice, filed by the contractor's staff: the case every city's clauses cover.
+    return Scenario(jurisdiction, origin="filed", stage=stage, location="第2作業室", summary=None, details=None)
+
+
+def _report(s: Sample, kind: str) -> str:
+    return render_markdown(build_report(s.stored(), kind=kind, lang="ja", now=s.now))  # type: ignore[arg-type]
+
+
+def _first_email(s: Sample) -> str:
+    body = s.incident.to_json()
+    body["change"] = "opened"
+    opened_at = s.incident.discovered_at or s.incident.first_event_ts
+    _, effects = on_record(
+        None,
+        body,
+        playbook=playbooks()[s.incident.jurisdiction],
+        policy=s.profile.response,
+        contract_ends=s.profile.ends,
+        now=opened_at,
+    )
+    first = next(e for e in effects if isinstance(e, Notify) and e.kind in {"first_report", "complaint_report"})
+    email = build_email(
+        NotificationIn.parse(first.to_json()),
+        contract=s.profile,
+        recipient=s.profile.city.contacts[0],
+        lang="ja",
+        ack_url="https://console.example.jp/ack/TOKEN",
+        incident_url=f"https://console.example.jp/incidents/{s.incident.incident_id}",
+        now=opened_at,
+        key="0" * 32,
+        facts=IncidentFacts.from_record(s.incident.to_json()),
+        html=False,
+    )
+    return f"Subject: {email.subject}\n\n{email.text}"
+
+
+def _check(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if RECORD:
+        path.write_text(actual, encoding="utf-8")
+        return
+    assert path.exists(), f"{path} is missing: record it with KINKYU_RECORD_GOLDEN=1"
+    assert actual == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_the_first_report_is_the_reviewed_document(jurisdiction: str) -> None:
+    _check(f"{jurisdiction}.first.md", _report(build_sample(_scenario(jurisdiction, "opened")), "first"))
+
+
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_the_final_report_is_the_reviewed_document(jurisdiction: str) -> None:
+    _check(f"{jurisdiction}.final.md", _report(build_sample(_scenario(jurisdiction, "closed")), "final"))
+
+
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_the_first_email_is_the_reviewed_message(jurisdiction: str) -> None:
+    _check(f"{jurisdiction}.first_email.ja.txt", _first_email(build_sample(_scenario(jurisdiction, "opened"))))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("*")) or ["-"])
+def test_no_golden_document_has_an_english_sentence(name: str) -> None:
+    if name == "-":
+        pytest.skip("no golden documents recorded yet")
+    text = (GOLDEN / name).read_text(encoding="utf-8")
+    # Subject tags and the message's machine lines are ids; the rest is Japanese.
+    assert ascii_sentences(text) == []
+
+
+def test_a_ward_is_addressed_as_a_ward() -> None:
+    md = (GOLDEN / "shinagawa.final.md").read_text(encoding="utf-8")
+    mail = (GOLDEN / "shinagawa.first_email.ja.txt").read_text(encoding="utf-8")
+
+    assert "品川区長　様" in md
+    assert "貴区" in md
+    assert "貴区" in mail
+    assert "貴市" not in md + mail
+    assert "市の" not in md + mail

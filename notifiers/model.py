@@ -84,6 +84,8 @@ class NotificationIn(BaseModel):
     article: str | None = Field(default=None, max_length=60)
     written: bool = False
     possible: bool = False
+    # The event's nature under the city's clause (kinkyu.core.rulebook.EventNature); None from older runs.
+    nature: str | None = Field(default=None, pattern=r"^[a-z]{1,20}$")
     items: list[str] = Field(default_factory=list)
     missing_items: list[str] = Field(default_factory=list)
     rule8: bool = False

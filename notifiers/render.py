@@ -36,8 +36,8 @@ from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import Contact, ContractProfile
 from kinkyu.core.escalation import Purpose, contact_for, parse_ref
 from kinkyu.core.freetext import neutralise, neutralise_value
-from kinkyu.core.jurisdictions import honorific, unit_of
-from kinkyu.core.legal.labels import SEVERITY_LABELS, item_labels, kind_label, rule_label
+from kinkyu.core.jurisdictions import cite, honorific, unit_of
+from kinkyu.core.legal.labels import NATURE_LABELS, SEVERITY_LABELS, item_labels, kind_label, nature_label, rule_label
 from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
 from kinkyu.core.legal.triggers import Trigger, people_count
 from kinkyu.core.model import JST
@@ -73,6 +73,15 @@ KIND_TITLES: dict[str, tuple[str, str]] = {
 }
 POSSIBLE_FIRST_REPORT = ("第一報（個人情報の漏えい等のおそれ）", "First report: possible personal data incident")
 MESSAGE_KINDS: tuple[str, ...] = tuple(KIND_TITLES)
+
+
+def _first_report_title(notification: NotificationIn) -> tuple[str, str] | None:
+    """A first report's subject names the event as the city's clause does (システム停止事故, 契約違反のおそれ …)."""
+    if notification.nature in NATURE_LABELS:
+        ja, en = nature_label(notification.nature, possible=notification.possible)
+        return f"第一報（{ja}）", f"First report: {en}"
+    return POSSIBLE_FIRST_REPORT if notification.possible else None
+
 
 REASON_LABELS: dict[str, tuple[str, str]] = {
     "deadline_missed": ("期限超過", "deadline missed"),
@@ -256,11 +265,12 @@ def message_context(
     unknown = UNKNOWN if lang == "ja" else UNKNOWN_EN
     kind = message_kind(notification, purpose)
     original = message_kind(notification, "notify")
-    original_title = POSSIBLE_FIRST_REPORT if original == "first_report" and notification.possible else None
+    original_title = _first_report_title(notification) if original == "first_report" else None
     original_title = original_title or KIND_TITLES[original]
     title = original_title if kind == original else KIND_TITLES[kind]
     city = contract.city.name or CITY_NAMES.get(contract.jurisdiction, contract.jurisdiction)
-    clause = f"{city} {notification.article}" if notification.article else None
+    # The document is named with the article (豊田市 特記事項 第13条②): a city has several.
+    clause = cite(contract.jurisdiction, notification.article) if notification.article else None
     ladder_roles = [_role(contract, ref, lang) for ref in not_answered_by]
     reported = set(notification.items) - set(notification.missing_items)
     items = [
@@ -316,6 +326,12 @@ def message_context(
         "immediate": notification.urgency == "直ちに",
         "written": notification.written,
         "possible": notification.possible,
+        "nature": notification.nature,
+        "nature_label": (
+            _pick(nature_label(notification.nature, possible=notification.possible), lang)
+            if notification.nature in NATURE_LABELS
+            else None
+        ),
         "rule8": notification.rule8,
         "rule8_items": _rule8_context(notification, lang),
         "ppc": _ppc_context(notification.ppc, lang),
@@ -334,6 +350,9 @@ def message_context(
         "ack_url": ack_url,
         "ack_expires": _jst(ack_expires, lang),
         "incident_url": incident_url,
+        # A written report (書面) is the 事故報告書 on the console: the city downloads it there and
+        # records its receipt (受領), which is what completes the step.
+        "report_url": f"{incident_url}/reports/first.{lang}.pdf" if notification.written and incident_url else None,
         "sent_at": _jst(now, lang),
     }
 

@@ -78,6 +78,7 @@ from kinkyu.core.playbook import (
     baseline_playbook,
     next_due,
     on_record,
+    record_seal,
     tick,
 )
 from kinkyu.core.timefmt import iso, jst_text, parse_dt, utcnow
@@ -558,6 +559,8 @@ class PlaybookStage:
                 state, now, f"evidence: no event found in the window yet{later}", "evidence_not_sealed", data
             )
         self.metrics.evidence_seals.labels("sealed").inc()
+        # 証拠保全 is done once a bundle is sealed, not when it was asked for (issue #15).
+        record_seal(state.run, now)
         what = f"evidence sealed (証拠保全): bundle {result.bundle_id}, {result.items} event(s)"
         if result.truncated:
             what += " (truncated: more events were in scope than one bundle holds)"

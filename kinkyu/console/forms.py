@@ -301,6 +301,17 @@ def update_event(
         data["step"] = step
     if task is not None:
         data["task_id"] = task
+    # What was done for containment or evidence (a code), or why nothing applies (a code); prose goes to
+    # details with the note: the playbook needs one of the codes to count the step done (issue #15).
+    notes = [_text(form, "note", limit=_MAX_TEXT)]
+    for key in ("measure", "reason"):
+        value, prose = _code_or_details(_text(form, key, limit=_MAX_TEXT), None)
+        if value is not None:
+            data[key] = value
+        notes.append(prose)
+    if form.get("receipt") in {"on", "true", "1", "yes"}:
+        data["receipt"] = "hand"  # the written report was handed to the city (受領 by hand delivery)
+    details = "\n".join(n for n in notes if n) or None
     return _follow_up(
         "update",
         data,
@@ -308,7 +319,7 @@ def update_event(
         contract_id=contract_id,
         reporter=reporter,
         now=now,
-        details=_text(form, "note", limit=_MAX_TEXT),
+        details=details,
     )
 
 

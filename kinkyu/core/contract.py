@@ -144,11 +144,17 @@ def _item_code(value: str) -> str:
 
 
 class Dataset(BaseModel):
-    """A data set the contract covers, and the personal-information items in it (item codes)."""
+    """A data set the contract covers, and the personal-information items in it (item codes).
+
+    ``sensitive``: it holds 要配慮個人情報 (APPI Art. 2(3)); ``ordinance_sensitive``:
+    it holds 条例要配慮個人情報, information the city's own ordinance requires
+    special care for (APPI Art. 60(5)), a PPC trigger for the city only (Rule 43).
+    """
 
     model_config = _STRICT
     fields: list[Annotated[str, AfterValidator(_item_code)]] = Field(default_factory=list)
     sensitive: bool = False
+    ordinance_sensitive: bool = False
 
 
 class FailedLogins(BaseModel):

@@ -52,3 +52,33 @@ def head_title(jurisdiction: str, name: str | None = None) -> str:
 def honorific(jurisdiction: str, name: str | None = None) -> str:
     """How a letter to the local body calls it: 貴市, 貴区, 貴町."""
     return f"貴{unit_of(jurisdiction, name)}"
+
+
+DOCUMENT_NAMES: dict[str, str] = {
+    "okayama": "覚書",
+    "chiba": "特記事項",
+    "yachiyo": "取扱事項",
+    "koganei": "特記事項",
+    "toyota": "特記事項",
+    "shinagawa": "特記事項",
+}
+"""The short name of each jurisdiction's contract document, as a citation names it (豊田市 特記事項 第13条②).
+
+岡山市 覚書 (市の保有する個人情報の取扱委託に関する覚書); 千葉市 個人情報取扱特記事項; 八千代市
+個人情報の取扱いに関する事項; 小金井市 個人情報取扱特記事項; 豊田市 個人情報の取扱い及び情報
+セキュリティに関する特記; 品川区 個人情報の保護に関する特記事項.
+"""
+
+# Articles of another document than the contract's (the online-connection standards) name it themselves.
+_OWN_DOCUMENT = ("オンライン結合基準",)
+
+
+def cite(jurisdiction: str, article: str) -> str:
+    """``article`` of ``jurisdiction``'s contract as a reader finds it: city, document, article.
+
+    An article that names its own document (``オンライン結合基準 …``) is cited with the city only.
+    """
+    city = CITY_NAMES.get(jurisdiction, jurisdiction)
+    if article.startswith(_OWN_DOCUMENT) or jurisdiction not in DOCUMENT_NAMES:
+        return f"{city} {article}"
+    return f"{city} {DOCUMENT_NAMES[jurisdiction]} {article}"

@@ -37,6 +37,18 @@ RuleId = Literal[
 ]
 RULE_IDS: tuple[RuleId, ...] = get_args(RuleId)
 
+# The kind of event a city's emergency clause names, as a code (the words are the edge's):
+#   leak       個人情報の漏えい等の事故 (小金井市 第19条, 豊田市 第13条)
+#   accident   事故 (品川区 第17: "事故が生じたときは")
+#   outage     システム停止事故 (豊田市 第13条; a stopped system elsewhere, which no clause calls a leak)
+#   breach     契約違反 (岡山市 第15条, 千葉市 第13, 八千代市 第8条: "違反する事態が生じ、又は…おそれ")
+#   complaint  苦情 (a filed complaint: 小金井市 第18条)
+# With ``possible`` (a detection: the event may have happened) a report says のおそれ.
+EventNature = Literal["leak", "accident", "outage", "breach", "complaint"]
+EVENT_NATURES: tuple[EventNature, ...] = get_args(EventNature)
+# The natures that involve personal data: only these go through the PPC assessment (legal.md).
+PERSONAL_DATA_NATURES: frozenset[EventNature] = frozenset({"leak", "accident", "breach"})
+
 
 @dataclass(frozen=True, slots=True)
 class RuleFacts:
@@ -51,32 +63,35 @@ _CHIBA_ONLINE = "千葉市 オンライン結合基準"
 _YACHIYO_ONLINE = "八千代市 オンライン結合基準"
 
 # General clauses, cited where a jurisdiction has nothing more specific.
-_OKAYAMA_SAFETY = Clause("岡山市 第5条", "保有個人情報の漏えい、滅失、改ざん又は損傷の防止その他の適切な安全管理")
-_CHIBA_SAFETY = Clause("千葉市 第3", "個人情報の漏えい、滅失、改ざん及びき損の防止その他の適切な管理")
-_YACHIYO_SAFETY = Clause("八千代市 第6条", "漏えい、滅失、改ざん及びき損の防止その他個人情報の適切な管理")
-_KOGANEI_SAFETY = Clause("小金井市 第7条", "個人情報の漏えい等の事故の防止その他の適正な管理")
-_TOYOTA_SAFETY = Clause("豊田市 第10条", "個人情報等の適正な管理")
-_SHINAGAWA_ACCESS = Clause("品川区 第12", "個人情報へのアクセス制限等、データ保護に関する措置")
+_OKAYAMA_SAFETY = Clause("岡山市 覚書 第5条", "保有個人情報の漏えい、滅失、改ざん又は損傷の防止その他の適切な安全管理")
+_CHIBA_SAFETY = Clause("千葉市 特記事項 第3", "個人情報の漏えい、滅失、改ざん及びき損の防止その他の適切な管理")
+_YACHIYO_SAFETY = Clause("八千代市 取扱事項 第6条", "漏えい、滅失、改ざん及びき損の防止その他個人情報の適切な管理")
+_KOGANEI_SAFETY = Clause("小金井市 特記事項 第7条", "個人情報の漏えい等の事故の防止その他の適正な管理")
+_TOYOTA_SAFETY = Clause("豊田市 特記事項 第10条", "個人情報等の適正な管理")
+_SHINAGAWA_ACCESS = Clause("品川区 特記事項 第12", "個人情報へのアクセス制限等、データ保護に関する措置")
 
 RULES: dict[RuleId, RuleFacts] = {
     "unregistered-actor": RuleFacts(
         "未登録の者によるアクセス",
         "access by an unregistered account",
         clauses={
-            "okayama": (Clause("岡山市 第11条第2項", "保有個人情報を取り扱う業務従事者の範囲の限定"),),
+            "okayama": (Clause("岡山市 覚書 第11条第2項", "保有個人情報を取り扱う業務従事者の範囲の限定"),),
             "chiba": (
-                Clause("千葉市 第4第1項", "従事者を明確にし、その役割とともに発注者に通知"),
+                Clause("千葉市 特記事項 第4第1項", "従事者を明確にし、その役割とともに発注者に通知"),
                 Clause(f"{_CHIBA_ONLINE}（技術的措置・不正アクセスの排除）(ア)", "無資格者によるアクセスの禁止"),
             ),
             "yachiyo": (
                 Clause(f"{_YACHIYO_ONLINE}（技術的措置・不正アクセスの排除）①", "無資格者によるアクセスの禁止"),
             ),
-            "koganei": (Clause("小金井市 第8条", "取扱責任者及び従事者の特定と書面による報告"),),
+            "koganei": (Clause("小金井市 特記事項 第8条", "取扱責任者及び従事者の特定と書面による報告"),),
             "toyota": (
-                Clause("豊田市 第10条(2)", "作業責任者等以外の者が個人情報等にアクセスできないように措置"),
-                Clause("豊田市 第10条 ⑤", "アクセスできる者を必要最小限とするため取扱者を限定して指定"),
+                Clause("豊田市 特記事項 第10条(2)", "作業責任者等以外の者が個人情報等にアクセスできないように措置"),
+                Clause("豊田市 特記事項 第10条⑤", "アクセスできる者を必要最小限とするため取扱者を限定して指定"),
             ),
-            "shinagawa": (Clause("品川区 第2", "個人情報の取扱いの責任者および業務従事者の明確化"), _SHINAGAWA_ACCESS),
+            "shinagawa": (
+                Clause("品川区 特記事項 第2", "個人情報の取扱いの責任者および業務従事者の明確化"),
+                _SHINAGAWA_ACCESS,
+            ),
         },
     ),
     "revoked-credential": RuleFacts(
@@ -84,7 +99,7 @@ RULES: dict[RuleId, RuleFacts] = {
         "action with a revoked credential",
         clauses={
             "okayama": (
-                Clause("岡山市 第11条第3項", "退職する業務従事者に対する保有個人情報の返還又は破棄の義務づけ"),
+                Clause("岡山市 覚書 第11条第3項", "退職する業務従事者に対する保有個人情報の返還又は破棄の義務づけ"),
             ),
             "chiba": (
                 Clause(
@@ -98,10 +113,13 @@ RULES: dict[RuleId, RuleFacts] = {
                     "有資格者が資格を失ったときは、直ちに資格を抹消",
                 ),
             ),
-            "koganei": (Clause("小金井市 第8条", "取扱責任者及び従事者の変更は書面により申請し承認"),),
+            "koganei": (Clause("小金井市 特記事項 第8条", "取扱責任者及び従事者の変更は書面により申請し承認"),),
             "toyota": (
-                Clause("豊田市 作業責任者等の報告等 ⑦", "作業従事者の変更は変更前に様式2 作業責任者等変更報告書で報告"),
-                Clause("豊田市 第10条(2)", "作業責任者等以外の者が個人情報等にアクセスできないように措置"),
+                Clause(
+                    "豊田市 特記事項 作業責任者等の報告等 ⑦",
+                    "作業従事者の変更は変更前に様式2 作業責任者等変更報告書で報告",
+                ),
+                Clause("豊田市 特記事項 第10条(2)", "作業責任者等以外の者が個人情報等にアクセスできないように措置"),
             ),
             "shinagawa": (_SHINAGAWA_ACCESS,),
         },
@@ -110,12 +128,14 @@ RULES: dict[RuleId, RuleFacts] = {
         "未承認の再委託先による取扱い",
         "handling by an unapproved subcontractor",
         clauses={
-            "okayama": (Clause("岡山市 第6条", "甲の承認を受けない再委託の禁止（再委託の制限等）"),),
-            "chiba": (Clause("千葉市 第8", "発注者の書面による承諾のない第三者による取扱いの禁止（再委託の禁止等）"),),
-            "yachiyo": (Clause("八千代市 第5条", "委託者の指示又は承諾のない第三者への提供の禁止"),),
-            "koganei": (Clause("小金井市 第14条", "第三者への取扱いの委託の禁止・再委託は書面申請と承認"),),
-            "toyota": (Clause("豊田市 第14条", "やむを得ない場合を除く再委託の禁止"),),
-            "shinagawa": (Clause("品川区 第7", "甲の承諾のない第三者への委託の禁止（再委託の制限）"),),
+            "okayama": (Clause("岡山市 覚書 第6条", "甲の承認を受けない再委託の禁止（再委託の制限等）"),),
+            "chiba": (
+                Clause("千葉市 特記事項 第8", "発注者の書面による承諾のない第三者による取扱いの禁止（再委託の禁止等）"),
+            ),
+            "yachiyo": (Clause("八千代市 取扱事項 第5条", "委託者の指示又は承諾のない第三者への提供の禁止"),),
+            "koganei": (Clause("小金井市 特記事項 第14条", "第三者への取扱いの委託の禁止・再委託は書面申請と承認"),),
+            "toyota": (Clause("豊田市 特記事項 第14条", "やむを得ない場合を除く再委託の禁止"),),
+            "shinagawa": (Clause("品川区 特記事項 第7", "甲の承諾のない第三者への委託の禁止（再委託の制限）"),),
         },
     ),
     "outside-site": RuleFacts(
@@ -124,7 +144,7 @@ RULES: dict[RuleId, RuleFacts] = {
         clauses={
             "okayama": (_OKAYAMA_SAFETY,),
             "chiba": (
-                Clause("千葉市 第9", "作業場所の指定等（発注者の庁舎内又は承諾を得た場所での処理）"),
+                Clause("千葉市 特記事項 第9", "作業場所の指定等（発注者の庁舎内又は承諾を得た場所での処理）"),
                 Clause(
                     f"{_CHIBA_ONLINE}（技術的措置・不正アクセスの排除）(ウ)",
                     "公衆回線の場合は接続する相手方を確認する機能",
@@ -138,14 +158,16 @@ RULES: dict[RuleId, RuleFacts] = {
                 _YACHIYO_SAFETY,
             ),
             "koganei": (
-                Clause("小金井市 第9条", "作業場所の特定と書面による報告"),
-                Clause("小金井市 第7条⑵", "個人情報を定められた場所から持ち出さないこと"),
+                Clause("小金井市 特記事項 第9条", "作業場所の特定と書面による報告"),
+                Clause("小金井市 特記事項 第7条⑵", "個人情報を定められた場所から持ち出さないこと"),
             ),
             "toyota": (
-                Clause("豊田市 作業場所の特定等 ①", "業務上必要最小限の場所に限定して作業場所を定め報告"),
-                Clause("豊田市 第10条(4)", "甲が指定した場所へ持ち出す場合を除き、作業場所から持ち出さないこと"),
+                Clause("豊田市 特記事項 作業場所の特定等 ①", "業務上必要最小限の場所に限定して作業場所を定め報告"),
+                Clause(
+                    "豊田市 特記事項 第10条(4)", "甲が指定した場所へ持ち出す場合を除き、作業場所から持ち出さないこと"
+                ),
             ),
-            "shinagawa": (Clause("品川区 第15", "甲が指示する施設以外への持出しの禁止"),),
+            "shinagawa": (Clause("品川区 特記事項 第15", "甲が指示する施設以外への持出しの禁止"),),
         },
     ),
     "off-hours": RuleFacts(
@@ -153,44 +175,44 @@ RULES: dict[RuleId, RuleFacts] = {
         "access outside the designated work hours",
         clauses={
             "okayama": (_OKAYAMA_SAFETY,),
-            "chiba": (Clause("千葉市 第9第2項", "発注者の指定する時間に実施"),),
+            "chiba": (Clause("千葉市 特記事項 第9第2項", "発注者の指定する時間に実施"),),
             "yachiyo": (_YACHIYO_SAFETY,),
             "koganei": (_KOGANEI_SAFETY,),
             "toyota": (_TOYOTA_SAFETY,),
-            "shinagawa": (Clause("品川区 第6", "処理施設、処理日程および作業担当者の通知"),),
+            "shinagawa": (Clause("品川区 特記事項 第6", "処理施設、処理日程および作業担当者の通知"),),
         },
     ),
     "bulk-export": RuleFacts(
         "大量の複写・持ち出し",
         "bulk copy or export",
         clauses={
-            "okayama": (Clause("岡山市 第9条", "甲の指示又は承諾がある場合を除く複写、複製の禁止"),),
-            "chiba": (Clause("千葉市 第7", "発注者の指示又は承諾があるときを除く複写等の禁止"),),
-            "yachiyo": (Clause("八千代市 第3条", "委託者の指示又は承諾がある場合を除く複写及び複製の禁止"),),
+            "okayama": (Clause("岡山市 覚書 第9条", "甲の指示又は承諾がある場合を除く複写、複製の禁止"),),
+            "chiba": (Clause("千葉市 特記事項 第7", "発注者の指示又は承諾があるときを除く複写等の禁止"),),
+            "yachiyo": (Clause("八千代市 取扱事項 第3条", "委託者の指示又は承諾がある場合を除く複写及び複製の禁止"),),
             "koganei": (
-                Clause("小金井市 第5条", "委託者の許可のない複写又は複製の禁止"),
-                Clause("小金井市 第7条⑶", "事前の承認を受けた必要最小限の範囲を除き複製又は複写しないこと"),
+                Clause("小金井市 特記事項 第5条", "委託者の許可のない複写又は複製の禁止"),
+                Clause("小金井市 特記事項 第7条⑶", "事前の承認を受けた必要最小限の範囲を除き複製又は複写しないこと"),
             ),
             "toyota": (
-                Clause("豊田市 第10条(8)", "複製又は複写は必要な最小限度で、事前に甲の承認"),
-                Clause("豊田市 第10条 ⑭", "複製又は複写は事前の承認を受け作業場所で必要最小限の範囲でのみ"),
-                Clause("豊田市 第10条 ⑮", "様式4 個人情報・重要情報複製（複写）承認申請書の提出"),
+                Clause("豊田市 特記事項 第10条(8)", "複製又は複写は必要な最小限度で、事前に甲の承認"),
+                Clause("豊田市 特記事項 第10条⑭", "複製又は複写は事前の承認を受け作業場所で必要最小限の範囲でのみ"),
+                Clause("豊田市 特記事項 第10条⑮", "様式4 個人情報・重要情報複製（複写）承認申請書の提出"),
             ),
-            "shinagawa": (Clause("品川区 第9", "甲の許可のない複写および複製の禁止"),),
+            "shinagawa": (Clause("品川区 特記事項 第9", "甲の許可のない複写および複製の禁止"),),
         },
     ),
     "pii-email": RuleFacts(
         "個人情報の電子メール・FAX送信",
         "personal data sent by e-mail or fax",
         clauses={
-            "okayama": (Clause("岡山市 第8条", "甲の指示又は承諾がある場合を除く第三者への提供の禁止"),),
-            "chiba": (Clause("千葉市 第6", "発注者の指示又は承諾があるときを除く第三者への引渡しの禁止"),),
-            "yachiyo": (Clause("八千代市 第5条", "委託者の指示又は承諾のない第三者への提供の禁止"),),
-            "koganei": (Clause("小金井市 第6条⑸", "委託者の承諾のない電磁的方法による送信の禁止"),),
-            "toyota": (Clause("豊田市 第10条(7)", "電子メール又はファクシミリによる送受信の禁止"),),
+            "okayama": (Clause("岡山市 覚書 第8条", "甲の指示又は承諾がある場合を除く第三者への提供の禁止"),),
+            "chiba": (Clause("千葉市 特記事項 第6", "発注者の指示又は承諾があるときを除く第三者への引渡しの禁止"),),
+            "yachiyo": (Clause("八千代市 取扱事項 第5条", "委託者の指示又は承諾のない第三者への提供の禁止"),),
+            "koganei": (Clause("小金井市 特記事項 第6条⑸", "委託者の承諾のない電磁的方法による送信の禁止"),),
+            "toyota": (Clause("豊田市 特記事項 第10条(7)", "電子メール又はファクシミリによる送受信の禁止"),),
             "shinagawa": (
-                Clause("品川区 第8", "第三者への閲覧、貸与、譲渡等の提供の禁止"),
-                Clause("品川区 第15", "甲が指示する施設以外への持出しの禁止"),
+                Clause("品川区 特記事項 第8", "第三者への閲覧、貸与、譲渡等の提供の禁止"),
+                Clause("品川区 特記事項 第15", "甲が指示する施設以外への持出しの禁止"),
             ),
         },
     ),
@@ -198,15 +220,17 @@ RULES: dict[RuleId, RuleFacts] = {
         "暗号化されていない媒体への書き出し",
         "personal data written or uploaded unencrypted",
         clauses={
-            "okayama": (Clause("岡山市 第13条", "流出事故を想定した安全、確実な搬送等"),),
-            "chiba": (Clause("千葉市 第10", "電磁的記録の資料等は暗号化等の漏えい防止対策を講じて運搬"),),
+            "okayama": (Clause("岡山市 覚書 第13条", "流出事故を想定した安全、確実な搬送等"),),
+            "chiba": (Clause("千葉市 特記事項 第10", "電磁的記録の資料等は暗号化等の漏えい防止対策を講じて運搬"),),
             "yachiyo": (_YACHIYO_SAFETY,),
-            "koganei": (Clause("小金井市 第6条⑴", "電磁記録媒体で持ち出す場合の暗号化処理又は同等以上の保護措置"),),
-            "toyota": (
-                Clause("豊田市 第10条 ⑪", "外部記録媒体に保管して持ち出す場合は暗号化又はパスワード設定"),
-                Clause("豊田市 第10条(6)", "電子データで移送するときは暗号化処理又は同等以上の保護措置"),
+            "koganei": (
+                Clause("小金井市 特記事項 第6条⑴", "電磁記録媒体で持ち出す場合の暗号化処理又は同等以上の保護措置"),
             ),
-            "shinagawa": (Clause("品川区 第14", "磁気ファイル等は専用ケースに収納し事故防止を講じて搬送"),),
+            "toyota": (
+                Clause("豊田市 特記事項 第10条⑪", "外部記録媒体に保管して持ち出す場合は暗号化又はパスワード設定"),
+                Clause("豊田市 特記事項 第10条(6)", "電子データで移送するときは暗号化処理又は同等以上の保護措置"),
+            ),
+            "shinagawa": (Clause("品川区 特記事項 第14", "磁気ファイル等は専用ケースに収納し事故防止を講じて搬送"),),
         },
     ),
     "credential-attack": RuleFacts(
@@ -227,7 +251,7 @@ RULES: dict[RuleId, RuleFacts] = {
                 ),
             ),
             "koganei": (_KOGANEI_SAFETY,),
-            "toyota": (Clause("豊田市 第10条 ④", "利用者を特定できるID、トークン等による本人認証"),),
+            "toyota": (Clause("豊田市 特記事項 第10条④", "利用者を特定できるID、トークン等による本人認証"),),
             "shinagawa": (_SHINAGAWA_ACCESS,),
         },
     ),
@@ -235,7 +259,7 @@ RULES: dict[RuleId, RuleFacts] = {
         "契約範囲外のデータへのアクセス",
         "access outside the contracted data scope",
         clauses={
-            "okayama": (Clause("岡山市 第8条", "契約の目的以外の目的のための利用の禁止"),),
+            "okayama": (Clause("岡山市 覚書 第8条", "契約の目的以外の目的のための利用の禁止"),),
             "chiba": (
                 Clause(
                     f"{_CHIBA_ONLINE}（技術的措置・不正アクセスの排除）(エ)",
@@ -247,23 +271,25 @@ RULES: dict[RuleId, RuleFacts] = {
                     f"{_YACHIYO_ONLINE}（技術的措置・不正アクセスの排除）④",
                     "アクセスをデータの必要箇所のみに制限する機能",
                 ),
-                Clause("八千代市 第2条", "受託者が取り扱う個人情報の項目"),
+                Clause("八千代市 取扱事項 第2条", "受託者が取り扱う個人情報の項目"),
             ),
-            "koganei": (Clause("小金井市 第4条", "本業務以外の目的での利用の禁止"),),
-            "toyota": (Clause("豊田市 第10条(2)", "作業責任者等に与えるアクセス権限は必要な最小限度"),),
-            "shinagawa": (Clause("品川区 第8", "委託された業務以外の目的での使用の禁止"), _SHINAGAWA_ACCESS),
+            "koganei": (Clause("小金井市 特記事項 第4条", "本業務以外の目的での利用の禁止"),),
+            "toyota": (Clause("豊田市 特記事項 第10条(2)", "作業責任者等に与えるアクセス権限は必要な最小限度"),),
+            "shinagawa": (Clause("品川区 特記事項 第8", "委託された業務以外の目的での使用の禁止"), _SHINAGAWA_ACCESS),
         },
     ),
     "post-contract-access": RuleFacts(
         "契約終了後のアクセス",
         "access after the contract ended",
         clauses={
-            "okayama": (Clause("岡山市 第14条", "保有する必要がなくなったときの確実かつ速やかな返却、廃棄又は消去"),),
-            "chiba": (Clause("千葉市 第11", "契約の終了後直ちに資料等を返還し、又は引き渡す"),),
-            "yachiyo": (Clause("八千代市 第4条", "業務完了後直ちに提供資料を返還"),),
-            "koganei": (Clause("小金井市 第17条", "本業務の終了時の返還又は廃棄"),),
-            "toyota": (Clause("豊田市 第16条", "対象業務を終了したときの個人情報等の返却"),),
-            "shinagawa": (Clause("品川区 第13", "業務を終了したときは直ちに甲に返還"),),
+            "okayama": (
+                Clause("岡山市 覚書 第14条", "保有する必要がなくなったときの確実かつ速やかな返却、廃棄又は消去"),
+            ),
+            "chiba": (Clause("千葉市 特記事項 第11", "契約の終了後直ちに資料等を返還し、又は引き渡す"),),
+            "yachiyo": (Clause("八千代市 取扱事項 第4条", "業務完了後直ちに提供資料を返還"),),
+            "koganei": (Clause("小金井市 特記事項 第17条", "本業務の終了時の返還又は廃棄"),),
+            "toyota": (Clause("豊田市 特記事項 第16条", "対象業務を終了したときの個人情報等の返却"),),
+            "shinagawa": (Clause("品川区 特記事項 第13", "業務を終了したときは直ちに甲に返還"),),
         },
     ),
     "system-outage": RuleFacts(
@@ -276,23 +302,29 @@ RULES: dict[RuleId, RuleFacts] = {
                     f"{_CHIBA_ONLINE}（技術的措置・障害時の予防、回復）2 a",
                     "回線の接続状況等システムの運転状況を把握する機能",
                 ),
-                Clause("千葉市 第13", "事故発生時における報告（速やかに報告し指示に従う）"),
+                Clause("千葉市 特記事項 第13", "事故発生時における報告（速やかに報告し指示に従う）"),
             ),
             "yachiyo": (
                 Clause(
                     f"{_YACHIYO_ONLINE}（技術的措置・障害時の予防、回復）2 ア",
                     "回線の接続状況等、システムの運転状況を把握する機能",
                 ),
-                Clause("八千代市 第8条", "事故発生時の報告義務（速やかに報告し指示に従う）"),
+                Clause("八千代市 取扱事項 第8条", "事故発生時の報告義務（速やかに報告し指示に従う）"),
             ),
             "koganei": (
-                Clause("小金井市 第19条第2項", "緊急時対応計画（連絡、証拠保全、被害拡大の防止、復旧及び再発防止）"),
+                Clause(
+                    "小金井市 特記事項 第19条第2項",
+                    "緊急時対応計画（連絡、証拠保全、被害拡大の防止、復旧及び再発防止）",
+                ),
             ),
             "toyota": (
-                Clause("豊田市 第13条", "システム停止事故（対象業務に係るシステムの機能の全部又は一部が停止する事故）"),
-                Clause("豊田市 第13条 ②", "直ちに事故の発生状況を書面により報告し甲の指示に従う"),
+                Clause(
+                    "豊田市 特記事項 第13条",
+                    "システム停止事故（対象業務に係るシステムの機能の全部又は一部が停止する事故）",
+                ),
+                Clause("豊田市 特記事項 第13条②", "直ちに事故の発生状況を書面により報告し甲の指示に従う"),
             ),
-            "shinagawa": (Clause("品川区 第11", "個人情報の消滅、き損等の事故の防止"),),
+            "shinagawa": (Clause("品川区 特記事項 第11", "個人情報の消滅、き損等の事故の防止"),),
         },
     ),
     "log-tampering": RuleFacts(
@@ -311,14 +343,50 @@ RULES: dict[RuleId, RuleFacts] = {
                 _YACHIYO_SAFETY,
             ),
             "koganei": (
-                Clause("小金井市 第7条⑸", "個人情報の利用者その他の取扱いの状況を台帳に記録"),
+                Clause("小金井市 特記事項 第7条⑸", "個人情報の利用者その他の取扱いの状況を台帳に記録"),
                 _KOGANEI_SAFETY,
             ),
             "toyota": (
-                Clause("豊田市 第10条(10)", "個人情報等の漏えい等の事故の防止、真正性、見読性及び保存性の維持"),
-                Clause("豊田市 第10条 ⑥", "アクセスログを取得し、個人情報等を返却するまで残す"),
+                Clause(
+                    "豊田市 特記事項 第10条(10)", "個人情報等の漏えい等の事故の防止、真正性、見読性及び保存性の維持"
+                ),
+                Clause("豊田市 特記事項 第10条⑥", "アクセスログを取得し、個人情報等を返却するまで残す"),
             ),
-            "shinagawa": (_SHINAGAWA_ACCESS, Clause("品川区 第11", "個人情報の消滅、き損等の事故の防止")),
+            "shinagawa": (_SHINAGAWA_ACCESS, Clause("品川区 特記事項 第11", "個人情報の消滅、き損等の事故の防止")),
         },
     ),
 }
+
+
+# What each jurisdiction's emergency clause calls an event that concerns personal data.
+_CLAUSE_NATURE: dict[str, EventNature] = {
+    "okayama": "breach",  # 第15条 この契約に基づく保有個人情報に関する事項に違反する事態
+    "chiba": "breach",  # 第13 この個人情報取扱特記事項に違反する事態
+    "yachiyo": "breach",  # 第8条 この事項に違反する事態
+    "koganei": "leak",  # 第19条 個人情報の漏えい等の事故
+    "toyota": "leak",  # 第13条 個人情報等の漏えい等の事故
+    "shinagawa": "accident",  # 第17 事故
+}
+# Filed kinds and rules whose event is a stopped system, whatever the city's clause calls a data event.
+_OUTAGE_KINDS = frozenset({"system_outage"})
+_OUTAGE_RULES = frozenset({"system-outage"})
+
+
+def data_event_nature(jurisdiction: str) -> EventNature:
+    """What ``jurisdiction``'s clause calls an event that concerns personal data (a baseline run: a leak)."""
+    return _CLAUSE_NATURE.get(jurisdiction, "leak")
+
+
+def event_nature(jurisdiction: str, kind: str, rules: tuple[str, ...] | list[str]) -> EventNature:
+    """The event's nature under ``jurisdiction``'s clause, from the incident's filed ``kind`` and its ``rules``.
+
+    A complaint is a complaint; a stopped system (the ``system-outage`` rule
+    alone, or a filed ``system_outage``) is an outage; anything else concerns
+    personal data and is what the city's clause calls such an event. A
+    jurisdiction without a clause of its own (a baseline run) is a leak.
+    """
+    if kind == "complaint":
+        return "complaint"
+    if kind in _OUTAGE_KINDS or (rules and all(r in _OUTAGE_RULES for r in rules)):
+        return "outage"
+    return data_event_nature(jurisdiction)

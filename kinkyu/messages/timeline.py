@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kinkyu.core.escalation import contact_for
 from kinkyu.core.jurisdictions import unit_of
-from kinkyu.core.legal.labels import kind_label, rule_label
+from kinkyu.core.legal.labels import kind_label, nature_label, rule_label
 from kinkyu.core.playbook.keys import WITHHELD
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError
@@ -342,6 +342,8 @@ def _step_done(n: Names, d: Mapping[str, Any], what: str) -> str:
     step = n.step(d.get("step"))
     if d.get("commands") == 0:
         return n.t(N_("%(step)s: no measure could be derived from the incident; to be carried out by hand"), step=step)
+    if d.get("receipt"):
+        return n.t(N_("The %(unit)s received the written report: %(step)s%(late)s"), step=step, late=_late(n, d))
     if "acknowledged by the city" in what:
         return n.t(N_("The %(unit)s acknowledged receipt: %(step)s%(late)s"), step=step, late=_late(n, d))
     return n.t(N_("Step done: %(step)s%(late)s"), step=step, late=_late(n, d))
@@ -419,6 +421,9 @@ def _closure_refused(n: Names, d: Mapping[str, Any], _w: str) -> str:
         return n.t(N_("Cannot close: open task(s): %(tasks)s"), tasks=n.join(tasks))
     if why == "triage pending":
         return n.t(N_("Cannot close: the triage decision is pending"))
+    if why == "no measure recorded":
+        steps = [n.step(s) for s in _list(d, "steps")]
+        return n.t(N_("Cannot close: no measure on record for %(steps)s"), steps=n.join(steps))
     return n.t(N_("Closure requested for an incident already closed: no change"))
 
 
@@ -512,6 +517,50 @@ def _message(n: Names, d: Mapping[str, Any], kind: str) -> str:
     return n.t(N_("The message was not sent (%(reason)s)"), reason=n.code("not_sent", _s(d, "reason")))
 
 
+def _nature(n: Names, value: object) -> str:
+    ja, en = nature_label(str(value), possible=False)
+    return ja if n.lang == "ja" else en
+
+
+def _measure_needed(n: Names, d: Mapping[str, Any], _w: str) -> str:
+    return n.t(
+        N_("%(step)s: no measure on record; record the measure taken or why none applies"), step=n.step(d.get("step"))
+    )
+
+
+def _report_acknowledged(n: Names, d: Mapping[str, Any], _w: str) -> str:
+    return n.t(
+        N_("The %(unit)s acknowledged the e-mail; the written report awaits its receipt: %(step)s"),
+        step=n.step(d.get("step")),
+    )
+
+
+_REFUSALS = {
+    "measure-or-reason-required": N_("the measure taken, or why none applies, must be recorded"),
+    "person-required": N_("a person must record it"),
+    "receipt-required": N_("the written report must be received (on the console, or handed over)"),
+}
+
+
+def _step_done_refused(n: Names, d: Mapping[str, Any], _w: str) -> str:
+    why = _REFUSALS.get(_s(d, "why"), N_("not accepted"))
+    return n.t(N_("%(step)s not done: %(why)s"), step=n.step(d.get("step")), why=n.t(why))
+
+
+def _nature_changed(n: Names, d: Mapping[str, Any], _w: str) -> str:
+    return n.t(
+        N_("Personal information is involved: the incident is now treated as %(nature)s"),
+        nature=_nature(n, d.get("to")),
+    )
+
+
+def _ppc_not_applicable(n: Names, d: Mapping[str, Any], _w: str) -> str:
+    return n.t(
+        N_("A %(nature)s, not a leak of personal information: no report to the PPC is assessed"),
+        nature=_nature(n, d.get("nature")),
+    )
+
+
 Describer = Callable[[Names, Mapping[str, Any], str], str]
 
 DESCRIBERS: dict[str, Describer] = {
@@ -547,6 +596,11 @@ DESCRIBERS: dict[str, Describer] = {
     "escalated": _escalated,
     "dismissed": _dismissed,
     "closure_refused": _closure_refused,
+    "measure_needed": _measure_needed,
+    "report_acknowledged": _report_acknowledged,
+    "step_done_refused": _step_done_refused,
+    "nature_changed": _nature_changed,
+    "ppc_not_applicable": _ppc_not_applicable,
     "incident_updated": _incident_updated,
     "note": _note,
     "playbook_baseline": _playbook_baseline,

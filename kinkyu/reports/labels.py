@@ -27,6 +27,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "title.progress": ("事故報告書（経過報告）", "Incident report (progress report)"),
     "title.final": ("事故報告書（最終報告）", "Incident report (final report)"),
     "title.public": ("事故報告書（公表用）", "Incident report (for publication)"),
+    # the title with the event's nature under the clause (システム停止事故, 契約違反のおそれ, …)
+    "title.nature": ("{title}：{nature}", "{title}: {nature}"),
     "kind.first": ("第一報", "first report"),
     "kind.progress": ("経過報告", "progress report"),
     "kind.final": ("最終報告", "final report"),
@@ -153,8 +155,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "sec.prevention": ("再発防止策", "Recurrence prevention (再発防止策)"),
     "sec.clauses": ("関係する契約条項及び期限の遵守状況", "Contract clauses engaged and deadlines met"),
     "sec.ppc": (
-        "個人情報保護委員会への報告に必要な事項（施行規則第8条第1項）",
-        "What the report to the PPC needs (APPI Rule 8(1))",
+        "個人情報保護委員会への報告に必要な事項（〈市〉: 施行規則第44条、受託者: 同第8条第1項）",
+        "What the report to the PPC needs (the city: APPI Rule 44; the contractor: Rule 8(1))",
     ),
     "sec.timeline": ("経過（タイムライン）", "Timeline"),
     "sec.evidence": ("証拠保全（証拠の目録）", "Evidence preserved (manifest)"),
@@ -164,7 +166,21 @@ WORDS: dict[str, tuple[str, str]] = {
     "contract.title": ("契約件名", "Contract"),
     "contract.id": ("契約番号", "Contract id"),
     "contract.period": ("契約期間", "Contract period"),
-    "contract.ended": ("契約終了後の事案（義務は存続）", "after the contract ended (duties continue)"),
+    "contract.ended": (
+        "契約終了後の事案（{article}により義務は存続）",
+        "after the contract ended (duties continue: {article})",
+    ),
+    "contract.ended_confidentiality": (
+        "契約終了後の事案（{article}により秘密保持義務は存続。事故報告の存続の定めはないが、安全側で対応）",
+        (
+            "after the contract ended (confidentiality continues: {article}; the reporting duty's continuation "
+            "is not stated, handled on the safe side)"
+        ),
+    ),
+    "contract.ended_no_clause": (
+        "契約終了後の事案（契約終了後の存続を定める条項はないが、安全側で対応）",
+        "after the contract ended (no clause says the duties continue; handled on the safe side)",
+    ),
     "contract.document": ("適用される特記事項", "Clauses in force"),
     "contract.city_contacts": ("〈市〉の連絡先", "City contacts"),
     "contract.contractor_contacts": ("受託者の連絡先", "Contractor contacts"),
@@ -325,19 +341,44 @@ WORDS: dict[str, tuple[str, str]] = {
     "ppc.city_clock_value": (
         (
             "起算日 {learned}（第一報が〈市〉に届いた日）。"
-            "速報: {prelim_from}〜{prelim_due}（目安3〜5日）、確報: {final_due}（{days}日）"
+            "速報（施行規則第44条第1項、速やかに）: {prelim_from}〜{prelim_due}（目安3〜5日）、"
+            "確報（同条第2項）: {final_due}（{days}日）"
         ),
         (
-            "Day 1 {learned} (the first report reached the city). Preliminary: {prelim_from} to {prelim_due} "
-            "(about 3-5 days); final: {final_due} ({days} days)"
+            "Day 1 {learned} (the first report reached the city). Preliminary (APPI Rule 44(1), promptly): "
+            "{prelim_from} to {prelim_due} (about 3-5 days); final (Rule 44(2)): {final_due} ({days} days)"
         ),
     ),
+    # Before the clock starts, both reports are named all the same, with their rule and period.
     "ppc.city_clock_pending": (
-        "〈市〉の期限は、第一報が〈市〉に届いた日（〈市〉の職員が知った日）から起算します（未到達）。",
-        "The city's deadlines count from the day the first report reaches it (not yet).",
+        (
+            "〈市〉の期限は、第一報が〈市〉に届いた日（〈市〉の職員が知った日）から起算します（未到達）。"
+            "速報（施行規則第44条第1項）: 速やかに（目安3〜5日）、確報（同条第2項）: {days}日以内"
+            "（不正の目的によるおそれがあるときは60日）"
+        ),
+        (
+            "The city's deadlines count from the day the first report reaches it (not yet). "
+            "Preliminary (APPI Rule 44(1)): promptly (about 3-5 days); final (Rule 44(2)): within {days} days "
+            "(60 with a possible improper purpose)"
+        ),
     ),
     "ppc.final_days": ("確報の期限の日数", "Final-report period"),
     "ppc.final_days_value": ("{days}日{why}", "{days} days{why}"),
+    "ppc.provisional": (
+        "。暫定（要確認）: {triggers}（トリアージ等で担当者が確認するまで報告対象・60日の判断には含めない）",
+        "; provisional (to be confirmed): {triggers} (counted once a person confirms it)",
+    ),
+    "ppc.provisional_mark": ("暫定（要確認）", "provisional"),
+    "ppc.not_applicable": (
+        (
+            "{nature}であり、個人情報の漏えい等に当たらないため、個人情報保護委員会への報告の対象外です"
+            "（個人情報が関係すると判明したときは改めて判定します）"
+        ),
+        (
+            "a {nature}, not a leak of personal information: no report to the PPC is due "
+            "(assessed again if personal information turns out to be involved)"
+        ),
+    ),
     "ppc.improper": ("（不正の目的のおそれがあるため60日）", " (60: possible improper purpose)"),
     "ppc.no": ("No.", "No."),
     "ppc.item": ("報告事項", "Item"),
@@ -457,7 +498,15 @@ ENTRY_KINDS: dict[str, tuple[str, str]] = {
     "update": ("更新", "update"),
     "resolution": ("終結の申出", "resolution"),
     "dismissed": ("事故に該当しないと判断", "dismissed"),
-    "closure_refused": ("終結できず（未了のタスク）", "closure refused"),
+    "closure_refused": ("終結できず", "closure refused"),
+    "measure_needed": ("措置の記録が必要", "measure needed"),
+    "report_acknowledged": (
+        "メールの受領確認（書面の受領は未了）",
+        "e-mail acknowledged (written report not yet received)",
+    ),
+    "step_done_refused": ("手順の完了を受け付けず", "step not done"),
+    "nature_changed": ("事案の扱いの変更", "nature of the incident changed"),
+    "ppc_not_applicable": ("委員会への報告の対象外", "no PPC report applies"),
     "incident_updated": ("事案の更新", "incident updated"),
     "note": ("注記", "note"),
     "ppc_assessment": ("委員会への報告要否の判定", "PPC reporting assessment"),

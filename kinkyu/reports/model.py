@@ -53,7 +53,7 @@ from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import canonical_json
 from kinkyu.core.freetext import neutralise
 from kinkyu.core.incident import Incident, TimelineEntry
-from kinkyu.core.jurisdictions import head_title, unit_of
+from kinkyu.core.jurisdictions import cite, head_title, unit_of
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     Assessment,
@@ -70,12 +70,13 @@ from kinkyu.core.legal import (
     rule8_items,
     scrub,
 )
-from kinkyu.core.legal.labels import ITEM_LABELS, item_labels, kind_label, rule_label
+from kinkyu.core.legal.labels import ITEM_LABELS, item_labels, kind_label, nature_label, rule_label
 from kinkyu.core.legal.triggers import Trigger
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun, StepRun
 from kinkyu.core.playbook.definition import Step
 from kinkyu.core.playbook.ppc import datasets_snapshot
+from kinkyu.core.rulebook import PERSONAL_DATA_NATURES, event_nature
 from kinkyu.core.timefmt import doc_date
 from kinkyu.core.timespan import CalendarRangeError
 from kinkyu.messages.timeline import describe, names_for
@@ -464,6 +465,12 @@ class _Builder:
         self._withheld_ids = self._ids_to_withhold()
         possible = self.run.possible if self.run is not None else self.inc.origin == "detection"
         self.possible = possible
+        # The event as the city's clause names it (a code; the words are the labels').
+        self.nature = (
+            self.run.nature
+            if self.run is not None
+            else event_nature(self.profile.jurisdiction, self.inc.kind, list(self.inc.rules))
+        )
         self.assessment: Assessment = self._assessment(possible=possible)
         self.learned = (
             self.run.learned_at if self.run is not None else (self.inc.discovered_at or self.inc.first_event_ts)
@@ -715,6 +722,8 @@ class _Builder:
             prevention=self._prevention_text(),
             other=self._other_text(),
             possible=self.possible,
+            nature=self.nature,
+            other_notice=self.user_text(self.facts.other),
         )
 
     def rule8_text(self, number: int) -> tuple[str, bool]:
@@ -737,6 +746,23 @@ class _Builder:
 # -- sections ----------------------------------------------------------------------------------------
 
 
+def _title(b: _Builder, kind: str) -> str:
+    """The report's title, naming the event as the city's clause does (システム停止事故, 契約違反のおそれ, …)."""
+    nature = b.w.pick(nature_label(b.nature, possible=b.possible))
+    return b.w("title.nature", title=b.w(f"title.{kind}"), nature=nature)
+
+
+def _after_contract(b: _Builder) -> str:
+    """The duties after the contract ended: continuing only where the city's clause says so (Toyota's does not)."""
+    clause = b.run.playbook.after_contract_end if b.run is not None else None
+    if clause is None:
+        return b.w("contract.ended_no_clause")
+    jurisdiction = b.run.jurisdiction if b.run is not None else ""
+    if clause.scope == "confidentiality":
+        return b.w("contract.ended_confidentiality", article=cite(jurisdiction, clause.article))
+    return b.w("contract.ended", article=cite(jurisdiction, clause.article))
+
+
 def _contract(b: _Builder) -> Section:
     w, p = b.w, b.profile
     city = p.city.name + (f" {p.city.department}" if p.city.department else "")
@@ -748,7 +774,7 @@ def _contract(b: _Builder) -> Section:
         Row(
             w("contract.period"),
             f"{w.day(_midday(p.starts))} 〜 {w.day(_midday(p.ends))}"
-            + (w.paren(w("contract.ended")) if b.run is not None and b.run.contract_ended else ""),
+            + (w.paren(_after_contract(b)) if b.run is not None and b.run.contract_ended else ""),
         ),
     ]
     if b.run is not None:
@@ -964,13 +990,12 @@ def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:
         rules = [r for r in inc.rules if r]
         basis = w.join([w("cl.basis_rule", rule=w.pick(rule_label(r))) for r in rules]) if rules else ""
         seen.setdefault(clause.article, (clause.label, []))[1].append(basis)
-    city = CITY_NAMES.get(inc.jurisdiction, inc.jurisdiction)
     if run is not None:
         for st in run.steps:
             step = b.step_def(st)
             if step is None:
                 continue
-            article = f"{city} {step.clause.article}"
+            article = cite(inc.jurisdiction, step.clause.article)
             seen.setdefault(article, (step.clause.quote, []))[1].append(
                 w("cl.basis_step", step=w.pick((step.title_ja, step.title_en)))
             )
@@ -1010,7 +1035,7 @@ def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:
         table_rows.append(
             (
                 d.title,
-                f"{city} {d.article}" + (f" {d.urgency}" if d.urgency else ""),
+                cite(inc.jurisdiction, d.article) + (f" {d.urgency}" if d.urgency else ""),
                 w.dt(d.due) if d.due else "－",
                 w.dt(d.sent) if d.sent else "－",
                 w.dt(d.done) if d.done else "－",
@@ -1084,6 +1109,10 @@ def _party_rows(b: _Builder, pa: PartyAssessment, label_key: str) -> tuple[Row, 
         verdict = w("ppc.reportable", triggers=w.join(names))
     else:
         verdict = w("ppc.not_reportable")
+    if not a.encrypted_exempt and pa.provisional and a.override_for(pa.party) is None:
+        # Inferred from a detection rule: shown, and counted only once a person confirms it at triage.
+        names = [w.pick((t.label_ja, t.label_en)) for t in pa.provisional]
+        verdict += w("ppc.provisional", triggers=w.join(names))
     override = a.override_for(pa.party)
     if override is not None:
         decided = w("ppc.decided_yes") if override.reportable else w("ppc.not_reportable")
@@ -1094,7 +1123,7 @@ def _party_rows(b: _Builder, pa: PartyAssessment, label_key: str) -> tuple[Row, 
         rows=tuple(
             (
                 w.pick((t.trigger.label_ja, t.trigger.label_en)),
-                w("yes") if t.fired else w("no"),
+                (w("ppc.provisional_mark") if t.provisional else w("yes")) if t.fired else w("no"),
                 w.pick((t.reason_ja, t.reason_en)),
             )
             for t in pa.triggers
@@ -1104,7 +1133,18 @@ def _party_rows(b: _Builder, pa: PartyAssessment, label_key: str) -> tuple[Row, 
     return Row(w(label_key), verdict), table
 
 
+def _ppc_not_applicable(b: _Builder) -> Section:
+    """A stopped system or a complaint is no 漏えい等 of personal data: nothing to assess for the PPC.
+
+    Until a person finds personal data involved, and the event's nature changes with it.
+    """
+    nature = b.w.pick(nature_label(b.nature, possible=b.possible))
+    return b.section("ppc", [Row(b.w("ppc.party_city"), b.w("ppc.not_applicable", nature=nature))], [])
+
+
 def _ppc(b: _Builder) -> Section:
+    if b.nature not in PERSONAL_DATA_NATURES:
+        return _ppc_not_applicable(b)
     w = b.w
     rows: list[Row] = []
     tables: list[Table] = []
@@ -1158,7 +1198,7 @@ def _ppc(b: _Builder) -> Section:
     if reported is not None and dl is None:
         rows.append(Row(w("ppc.city_clock"), w.unknown))
     elif city_learned is None or dl is None:
-        rows.append(Row(w("ppc.city_clock"), w("ppc.city_clock_pending")))
+        rows.append(Row(w("ppc.city_clock"), w("ppc.city_clock_pending", days=b.assessment.final_report_days)))
     else:
         rows.append(
             Row(
@@ -1513,7 +1553,7 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         kind=kind,
         lang=lang,
         generated_at=now,
-        title=w(f"title.{kind}"),
+        title=_title(b, kind),
         kind_label=w(f"kind.{kind}"),
         city=city,
         contract_id=b.profile.contract_id,

@@ -27,7 +27,7 @@ from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import EvidenceItem, seal_bundle, source_of
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident
 from kinkyu.core.model import JST, IncidentEvent, Person, Severity
-from kinkyu.core.playbook import Playbook, PlaybookRun, on_record, playbooks_from_texts, tick
+from kinkyu.core.playbook import Playbook, PlaybookRun, on_record, playbooks_from_texts, record_seal, tick
 from kinkyu.reports.exceptions import ReportError
 from kinkyu.reports.model import ReportFacts, StoredIncident, merged_timeline
 from kinkyu.reports.store import IncidentStore
@@ -222,9 +222,21 @@ def _progress(d: _Driver) -> None:
     sc = d.sc
     run = d.run
     assert run is not None  # open() always starts one
+    # The evidence is sealed a minute after the first event (store_sample seals that bundle).
+    record_seal(run, sc.t0 + timedelta(minutes=1))
     d.event("acknowledgement", {"step": "first_report"}, sc.first_ack_after, who=sc.city_contact)
+    first = run.step("first_report")
+    if first is not None and first.status == "sent":
+        # A written first report (書面) is made when the city receives the 事故報告書 from the console (受領).
+        receipt = {"step": "first_report", "receipt": "console"}
+        d.event("acknowledgement", receipt, sc.first_ack_after + timedelta(minutes=30), who=sc.city_contact)
     for cmd in list(run.commands):
         d.event("containment_result", {"command_id": cmd.command.command_id, "result": "done"}, timedelta(minutes=40))
+    for st in list(run.steps):
+        if st.kind == "containment" and st.status == "active" and not run.commands:
+            # Nothing a command could do (a misdirected letter): the measure a person took, on record.
+            measure = {"step": st.step_id, "done": True, "measure": "recovered-by-hand"}
+            d.event("update", measure, timedelta(minutes=45))
     d.event(
         "city_instruction",
         {"task_id": "submit-log", "title": "submit-access-log", "owner": "contractor", "within": "24h"},
@@ -237,7 +249,9 @@ def _progress(d: _Driver) -> None:
 def _close(d: _Driver) -> None:
     sc = d.sc
     if d.step_present("written_report"):
-        d.event("acknowledgement", {"step": "written_report"}, sc.written_ack_after, who=sc.city_contact)
+        # The city downloads the 事故報告書 from the console and acknowledges receiving it (受領).
+        receipt = {"step": "written_report", "receipt": "console"}
+        d.event("acknowledgement", receipt, sc.written_ack_after, who=sc.city_contact)
     for step_id, at in (("recovery", timedelta(days=2)), ("recurrence_prevention", timedelta(days=10))):
         if d.step_present(step_id):
             d.event("update", {"step": step_id, "done": True}, at)

@@ -44,7 +44,7 @@ DETAILS = (
     "宛名ラベルの取り違え。"
 )
 SUMMARY = "通知書3件を誤った宛先に郵送"
-WRITE_FORMS = ("triage", "containment", "update", "acknowledge", "instruct", "request-report")
+WRITE_FORMS = ("triage", "containment", "update", "acknowledge", "receipt", "instruct", "request-report")
 REFUSED_TEXT = re.compile("権限がありません|You do not have access")
 
 
@@ -471,6 +471,17 @@ def test_the_city_official_acknowledges_receipt_and_the_timeline_shows_it(filed:
     page.locator("form#acknowledge [type=submit]").click()
     page.wait_for_url(f"**{filed.path}")
     expect(page.locator(".flash, [role=status]").first).to_be_visible()
+    expect_more(entries(page, "acknowledgement"), than=before)
+
+
+def test_the_city_records_receipt_of_the_written_report_and_the_timeline_shows_it(filed: Filed, desk: Desk) -> None:
+    # 小金井市 第19条: the written report is made when the city receives the 事故報告書 it downloaded here.
+    page = desk.login("city")
+    page.goto(filed.path)
+    expect(page.locator("a[data-report='first.ja.pdf']")).to_be_visible()
+    before = entries(page, "acknowledgement").count()
+    page.locator("form#receipt [type=submit]").click()
+    page.wait_for_url(f"**{filed.path}")
     expect_more(entries(page, "acknowledgement"), than=before)
 
 

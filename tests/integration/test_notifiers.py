@@ -337,7 +337,7 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
     text = plain(m)
     assert text.startswith("小金井市 市民課\n担当 担当者 A 様")
     for expected in (
-        "小金井市 第19条第1項に基づき直ちに第一報としてご報告いたします",
+        "小金井市 特記事項 第19条第1項に基づき直ちに第一報としてご報告いたします",
         "- 件数: 3件",
         "- 本人の数: 最大3人",
         "個人情報の項目: 住所、個人番号（マイナンバー）、氏名（ほか2項目は書面で報告）",

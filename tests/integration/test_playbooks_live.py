@@ -49,6 +49,12 @@ CASES: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 
+# Jurisdictions whose first report is written (書面): done on the city's receipt, not the e-mail's acknowledgement.
+WRITTEN_FIRST = frozenset({"koganei", "toyota"})
+# Jurisdictions whose clause names the risk of a breach (risk: true): a detection reports at once, no triage.
+RISK_REPORTED = frozenset({"okayama", "chiba", "yachiyo"})
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -223,11 +229,14 @@ async def test_a_detection_runs_the_jurisdictions_playbook_end_to_end(
     assert entries(first_seal, "evidence_sealed")[0]["data"]["again_after"] is not None
     after = scene.access(STAFF, t + timedelta(seconds=2))
     await scene.log(after)
-    # Triage confirms; the city gives an instruction (due by the contract's 2 s) and acknowledges the first report.
+    # Triage confirms; the city gives an instruction (due by the contract's 2 s) and acknowledges the first
+    # report; a written one (小金井市 第19条, 豊田市 第13条) also needs the city's receipt of the 事故報告書.
+    receipt = [{"step": "first_report", "receipt": "console"}] if jurisdiction in WRITTEN_FIRST else []
     await scene.file(
         scene.filed("update", incident_id, data={"triage": "confirm", "reason": "unregistered-account"}),
         scene.filed("city_instruction", incident_id, data={"task_id": "submit-access-log", "title": "submit-log"}),
         scene.filed("acknowledgement", incident_id, data={"step": "first_report"}),
+        *[scene.filed("acknowledgement", incident_id, data=data) for data in receipt],
     )
     state = await wait_state(
         pipeline,
@@ -269,7 +278,8 @@ async def _reports_fall_due_by_the_clause_word_and_a_missed_deadline_escalates_o
     assert first["jurisdiction"] == jurisdiction
     for kind, other_word in other_reports.items():
         assert ts(reports[kind]["due"]) == confirmed + DEFAULT_URGENCY[other_word]  # type: ignore[index]
-    assert any(n["kind"] == "triage_due" and n["audience"] == "contractor" for n in notes)
+    triaged = any(n.get("kind") == "triage_due" and n["audience"] == "contractor" for n in notes)
+    assert triaged is (jurisdiction not in RISK_REPORTED)
     # The instruction's deadline: one deadline_missed, one escalation; the acknowledged report is not chased.
     escalations = [n for n in notes if n["effect"] == "escalate"]
     assert [(e["reason"], e["task_id"]) for e in escalations] == [("deadline_missed", "submit-access-log")]
@@ -307,7 +317,16 @@ async def _evidence_is_sealed_twice_and_verifies(
 
 
 async def _an_open_instruction_blocks_closure_until_done(pipeline: Pipeline, scene: Scene, incident_id: str) -> None:
-    await scene.file(scene.filed("resolution", incident_id))
+    # The contractor's systems report the containment done (被害拡大の防止 is on record), then closure is asked.
+    commands = values(
+        await pipeline.read(pipeline.topics.containment_commands, lambda r: len(by_effect_id(r, incident_id)) >= 2)
+    )
+    results = [
+        scene.filed("containment_result", incident_id, data={"command_id": c["command_id"], "result": "done"})
+        for c in commands
+        if c["incident_id"] == incident_id
+    ]
+    await scene.file(*results, scene.filed("resolution", incident_id))
     refused = await wait_state(pipeline, incident_id, lambda s: entries(s, "closure_refused"), "a refused closure")
     assert "submit-access-log" in entries(refused, "closure_refused")[0]["data"]["open_tasks"]
     assert refused["run"]["state"] == "responding"

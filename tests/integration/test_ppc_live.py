@@ -65,7 +65,8 @@ async def test_the_first_report_carries_the_rule8_items_and_the_run_shows_the_pp
         assert "不正の目的" in text  # item 1 names the triggers: unauthorised access
         assert INTRUDER not in first.raw.decode("utf-8", "replace") + text
 
-        # The run: reportable for both, the city's clock from the delivery, 60 days for the 確報.
+        # The run: the improper purpose the rule suggests is 暫定 (要確認), so not yet reportable nor 60 days;
+        # the city's clock runs from the delivery all the same.
         state = await run_state(
             pipeline,
             incident_id,
@@ -73,11 +74,25 @@ async def test_the_first_report_carries_the_rule8_items_and_the_run_shows_the_pp
             "the city's clock started by the first report's delivery",
         )
         ppc = state["run"]["ppc"]
-        assert (ppc["assessment"]["contractor_reportable"], ppc["assessment"]["city_reportable"]) == (True, True)
+        assert (ppc["assessment"]["contractor_reportable"], ppc["assessment"]["city_reportable"]) == (False, False)
+        assert ppc["assessment"]["city"]["provisional"] == ["improper_purpose"]
         assert ppc["learned_via"] == "message_sent"
-        assert ppc["deadlines"]["final_days"] == 60
+        assert ppc["deadlines"]["final_days"] == 30
         assert ppc["contractor"]["state"] == "released"
         assert [i["number"] for i in ppc["rule8"]] == list(range(1, 10))
+
+        # A person confirms the improper purpose: reportable for both, 60 days for the 確報.
+        confirmation = [override(KOGANEI, incident_id, {"improper_purpose": True})]
+        await pipeline.produce(pipeline.topics.incident_events, confirmation, key=KOGANEI.encode())
+        state = await run_state(
+            pipeline,
+            incident_id,
+            lambda s: s["run"]["ppc"]["assessment"]["city_reportable"],
+            "the improper purpose confirmed by a person",
+        )
+        ppc = state["run"]["ppc"]
+        assert (ppc["assessment"]["contractor_reportable"], ppc["assessment"]["city_reportable"]) == (True, True)
+        assert ppc["deadlines"]["final_days"] == 60
 
         # A person decides the city need not report: refused without a reason, recorded with one.
         events = [

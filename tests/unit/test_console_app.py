@@ -565,6 +565,27 @@ async def test_the_city_acknowledges_receipt(desk: Desk) -> None:
     assert event["event_id"] in page  # the flash message names what was sent
 
 
+async def test_the_city_records_receipt_of_the_written_report_it_downloaded(desk: Desk) -> None:
+    # 小金井市 第19条: the first report is written; the e-mail's acknowledgement is not its receipt (受領).
+    client = await desk.login("koganei-city")
+    page = await (await client.get(f"/incidents/{KOGANEI_INC}")).text()
+    assert 'id="receipt"' in page
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/receipt", data={"csrf_token": token}, allow_redirects=False)
+    assert resp.status == 303
+    [event] = desk.producer.events
+    assert event["kind"] == "acknowledgement"
+    assert event["data"] == {"receipt": "console", "step": "first_report"}
+
+
+async def test_a_contractor_may_not_record_the_citys_receipt(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+    resp = await client.post(f"/incidents/{KOGANEI_INC}/receipt", data={"csrf_token": token})
+    assert resp.status == 403
+    assert desk.producer.events == []
+
+
 async def test_a_city_instruction_becomes_a_city_instruction_event(desk: Desk) -> None:
     client = await desk.login("koganei-city")
     token = await csrf(client, f"/incidents/{KOGANEI_INC}")

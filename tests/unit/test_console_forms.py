@@ -105,3 +105,28 @@ def test_the_form_offers_each_data_item_once_and_still_accepts_an_alias() -> Non
     assert "card_number" in OFFERED_ITEMS
     assert "credit_card_number" not in OFFERED_ITEMS
     assert "credit_card_number" in DATA_ITEMS
+
+
+def test_a_measure_or_a_reason_is_recorded_as_a_code_and_prose_goes_to_details() -> None:
+    common: dict[str, Any] = {
+        "incident_id": "INC-20261121-0001",
+        "contract_id": "koganei-2026-017",
+        "reporter": WHO,
+        "now": NOW,
+    }
+    coded = update_event(
+        {"step": "containment", "done": "on", "measure": "account-disabled"}, steps=["containment"], tasks=[], **common
+    )
+    assert coded["data"] == {"done": True, "step": "containment", "measure": "account-disabled"}
+    prose = update_event(
+        {"step": "containment", "done": "on", "reason": "山田さんの手紙は回収済み"},
+        steps=["containment"],
+        tasks=[],
+        **common,
+    )
+    assert "reason" not in prose["data"]  # free text may name a resident: kept as evidence only
+    assert prose["details"] == "山田さんの手紙は回収済み"
+    handed = update_event(
+        {"step": "first_report", "done": "on", "receipt": "on"}, steps=["first_report"], tasks=[], **common
+    )
+    assert handed["data"]["receipt"] == "hand"

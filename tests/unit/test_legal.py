@@ -25,6 +25,7 @@ from kinkyu.core.legal import (
     Trigger,
     apply_override,
     assess,
+    breach_facts,
     breach_facts_from_incident,
     contractor_status,
     distinct_people,
@@ -295,8 +296,8 @@ def test_item_names_are_compared_case_and_space_insensitively() -> None:
 
 
 @pytest.mark.parametrize("rule", sorted(IMPROPER_PURPOSE_RULES))
-def test_each_improper_purpose_rule_triggers_both_parties(rule: str) -> None:
-    a = assess(facts("name", rules=frozenset({rule})))
+def test_each_improper_purpose_rule_triggers_both_parties_once_confirmed(rule: str) -> None:
+    a = assess(facts("name", rules=frozenset({rule}), confirmed=True))
     assert a.contractor.fired == (Trigger.IMPROPER_PURPOSE,)
     assert a.city.fired == (Trigger.IMPROPER_PURPOSE,)
     assert rule in a.contractor.result(Trigger.IMPROPER_PURPOSE).reason_en
@@ -340,8 +341,19 @@ def test_a_filed_improper_purpose_flag_triggers_improper_purpose() -> None:
     assert "届出" in a.city.result(Trigger.IMPROPER_PURPOSE).reason_ja
 
 
+@pytest.mark.parametrize("rule", sorted(IMPROPER_PURPOSE_RULES))
+def test_an_improper_purpose_inferred_from_a_rule_is_provisional_until_a_person_confirms_it(rule: str) -> None:
+    a = assess(facts("name", rules=frozenset({rule})))
+    assert a.city.fired == ()
+    assert a.city.provisional == (Trigger.IMPROPER_PURPOSE,)
+    assert a.city_provisional
+    assert not a.city_reportable  # not 報告対象 yet
+    assert a.final_report_days == 30  # nor the 60-day 確報
+    assert a.city.result(Trigger.IMPROPER_PURPOSE).reason_ja.startswith("暫定（要確認）")
+
+
 def test_a_filed_no_does_not_switch_off_a_detected_improper_purpose() -> None:
-    a = assess(facts("name", rules=frozenset({"bulk-export"}), filed_improper_purpose=False))
+    a = assess(facts("name", rules=frozenset({"bulk-export"}), filed_improper_purpose=False, confirmed=True))
     assert a.improper_purpose
 
 
@@ -439,6 +451,7 @@ def test_several_triggers_fire_together_in_the_order_the_rules_list_them() -> No
             distinct_people=2000,
             rules=frozenset({"unregistered-actor"}),
             ordinance_sensitive_items=frozenset({"health"}),
+            confirmed=True,
         )
     )
     assert a.contractor.fired == (
@@ -457,7 +470,7 @@ def test_several_triggers_fire_together_in_the_order_the_rules_list_them() -> No
 
 
 def test_improper_purpose_makes_the_full_report_sixty_days_even_with_other_triggers() -> None:
-    a = assess(facts("health", "card_number", distinct_people=5000, rules=frozenset({"bulk-export"})))
+    a = assess(facts("health", "card_number", distinct_people=5000, rules=frozenset({"bulk-export"}), confirmed=True))
     assert a.sixty_day_rule
     assert a.final_report_days == 60
     assert a.deadlines(date(2027, 6, 10)).final_due == date(2027, 8, 9)
@@ -501,7 +514,7 @@ def test_the_encryption_exemption_is_the_stated_reason_and_names_what_would_appl
 
 
 def test_the_improper_purpose_signal_survives_the_exemption_for_the_deadline() -> None:
-    a = assess(facts("name", rules=frozenset({"bulk-export"}), encrypted=True))
+    a = assess(facts("name", rules=frozenset({"bulk-export"}), encrypted=True, confirmed=True))
     assert a.improper_purpose
     assert a.final_report_days == 60
 
@@ -818,6 +831,7 @@ def _full_items() -> Rule8Items:
         publication="PUBLICATION-MARK",
         prevention="PREVENTION-MARK",
         other="OTHER-MARK",
+        other_notice="NOTICE-MARK",
     )
 
 
@@ -828,7 +842,8 @@ def test_notice_draft_carries_items_1_2_4_5_and_9_only() -> None:
     for key in (Rule8Key.PEOPLE, Rule8Key.RESPONSE, Rule8Key.PUBLICATION, Rule8Key.PREVENTION):
         assert _full_items()[key].label_ja not in text
     assert "封入誤り" in text
-    assert "OTHER-MARK" in text
+    assert "NOTICE-MARK" in text  # item 9 as written for the people, not the report's own (OTHER-MARK)
+    assert "OTHER-MARK" not in text
     for absent in ("3人", "RESPONSE-MARK", "PUBLICATION-MARK", "PREVENTION-MARK"):
         assert absent not in text
 
@@ -872,3 +887,26 @@ def test_notice_draft_shows_unknown_items_as_under_investigation() -> None:
 def test_notice_draft_refuses_an_unknown_language() -> None:
     with pytest.raises(ValueError, match="lang"):
         notice_draft(_full_items(), "fr")  # type: ignore[arg-type]
+
+
+def test_a_data_set_the_contract_marks_ordinance_sensitive_triggers_the_city_only() -> None:
+    a = assess(
+        breach_facts(
+            data_items=[],
+            rules=[],
+            kind="leak",
+            records=3,
+            datasets={"welfare": (["name"], False)},
+            ordinance_datasets=["welfare"],
+        )
+    )
+    assert a.city.fired == (Trigger.ORDINANCE_SENSITIVE,)
+    assert a.contractor.fired == ()
+
+
+def test_notice_item_9_carries_no_internal_counters() -> None:
+    items = rule8_items(kind="leak", other="被害拡大防止措置 2件（完了 0件）、証拠保全の依頼 1回")
+    text = notice_draft(items)
+    assert "証拠保全" not in text
+    assert "件（完了" not in text
+    assert "■ その他参考となる事項\n特になし" in text

@@ -118,6 +118,9 @@ def reminder_records(profile: ContractProfile) -> list[dict[str, Any]]:
     data = {"chain_id": first.effect_id, "recipient": "city:0", "event_id": "notifier:message_sent:city:0:x"}
     entry = TimelineEntry(T0, "kinkyu-notifier", "delivered", "message_sent", data)
     apply(run, {"change": "event", "incident_id": INC, "entry": entry.to_json()}, T0)
+    # A person confirms the improper purpose the rule suggested: the 60-day 確報.
+    confirmed = TimelineEntry(T0, "sec-07", "update", "update", {"improper_purpose": True, "event_id": "u-1"})
+    apply(run, {"change": "event", "incident_id": INC, "entry": confirmed.to_json()}, T0)
     out: list[dict[str, Any]] = []
     for day in (date(2026, 11, 24), date(2027, 1, 8)):
         sent = notices(tick(run, datetime(day.year, day.month, day.day, 9, tzinfo=JST)))
@@ -155,3 +158,25 @@ def test_reminders_are_addressed_to_the_city_with_deterministic_ids() -> None:
     ids = [r["effect_id"] for r in reminder_records(profile)]
     assert ids == [f"{INC}/ppc/preliminary/2026-11-24", f"{INC}/ppc/final/2027-01-18"]
     assert {r["audience"] for r in reminder_records(profile)} == {"city"}
+
+
+def _profile(jurisdiction: str) -> ContractProfile:
+    profiles = load_profiles([REPO / "samples" / "contracts"])
+    return next(p for p in profiles.values() if p.jurisdiction == jurisdiction)
+
+
+def test_a_toyota_outage_is_mailed_as_a_system_outage_citing_the_document() -> None:
+    profile = _profile("toyota")
+    record = detection("toyota", ["system-outage"], actor=None)
+    record["contract_id"] = profile.contract_id
+    text = render(as_record(first_report(record), profile), profile, "ja")
+    assert "第一報（システム停止事故のおそれ）" in text
+    assert "個人情報の漏えい等の事故" not in text.split("■")[0]  # the subject and the opening sentence
+    assert "豊田市 特記事項 第13条②" in text
+
+
+def test_a_written_first_report_links_the_report_on_the_console_for_its_receipt() -> None:
+    profile = koganei()
+    text = render(as_record(first_report(pii_record()), profile), profile, "ja")
+    assert f"https://console.kinkyu.test/incidents/{INC}/reports/first.ja.pdf" in text
+    assert "事故報告書を受領しました" in text

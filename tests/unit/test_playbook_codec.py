@@ -27,6 +27,9 @@ def test_a_record_encodes_its_fields_in_declaration_order() -> None:
         "next_due",
         "sent",
         "note",
+        "measure",
+        "acknowledged_at",
+        "received_at",
     ]
 
 

@@ -143,7 +143,7 @@ def test_a_report_with_a_deadline_carries_no_due_unknown_key() -> None:
 
 
 def test_a_triage_deadline_past_year_9999_leaves_triage_open_without_one() -> None:
-    run, effects = begin(detection("chiba", ["unregistered-actor"], ts=END_OF_TIME), now=END_OF_TIME)
+    run, effects = begin(detection("koganei", ["unregistered-actor"], ts=END_OF_TIME), now=END_OF_TIME)
 
     assert run.state == "triage"
     (ask,) = notices(effects, "triage_due")

@@ -63,12 +63,34 @@ def test_the_assessment_is_on_the_run_from_the_start_with_its_reasons() -> None:
     run, _ = begin(detection("okayama", ["bulk-export"], records=150, data_items=["name"]))
     ppc = run.to_json()["ppc"]
     a = ppc["assessment"]
-    assert (a["contractor_reportable"], a["city_reportable"]) == (True, True)
-    assert a["city"]["fired"] == ["improper_purpose", "over_100"]
-    assert a["contractor"]["fired"] == ["improper_purpose"]
+    # The improper purpose is inferred from the rule: 暫定 (要確認), not 報告対象 until a person confirms it.
+    assert (a["contractor_reportable"], a["city_reportable"]) == (False, True)
+    assert a["city"]["fired"] == ["over_100"]
+    assert a["city"]["provisional"] == ["improper_purpose"]
+    assert a["contractor"]["provisional"] == ["improper_purpose"]
+    assert a["final_report_days"] == 30
     assert all(t["reason_ja"] and t["reason_en"] for t in a["city"]["triggers"])
     (entry,) = ppc_entries(run)
-    assert entry.data["city"] == {"reportable": True, "fired": ["improper_purpose", "over_100"], "overridden": False}
+    assert entry.data["city"] == {
+        "reportable": True,
+        "fired": ["over_100"],
+        "overridden": False,
+        "provisional": ["improper_purpose"],
+    }
+
+
+def test_a_provisional_improper_purpose_is_confirmed_by_a_person_and_stays_on_the_timeline() -> None:
+    run, _ = begin(detection("koganei", ["bulk-export"], records=3, data_items=["name"]))
+    assert run.ppc.assessment is not None
+    assert run.ppc.assessment.city_provisional
+    assert not run.ppc.assessment.contractor_reportable
+    at = T0 + timedelta(minutes=10)
+    effects = apply(run, event("update", {"triage": "confirm", "reason": "insider"}, ts=at), at)
+    a = run.ppc.assessment
+    assert a is not None
+    assert (a.contractor_reportable, a.city_reportable, a.final_report_days) == (True, True, 60)
+    (entry,) = [e for e in entries(effects) if e.kind == "ppc_assessment"]
+    assert entry.data["previous"]["city"]["provisional"] == ["improper_purpose"]
 
 
 def test_the_assessment_survives_a_json_round_trip() -> None:
@@ -151,6 +173,7 @@ def test_a_follow_up_filing_an_improper_purpose_makes_the_full_report_sixty_days
 
 def test_an_override_with_a_reason_decides_for_the_party_and_is_on_the_timeline() -> None:
     run, _ = begin(detection("okayama", ["bulk-export"], records=150))
+    apply(run, event("update", {"improper_purpose": True}, ts=T0), T0)  # a person confirms the purpose
     data = {"ppc_override": "not_reportable", "party": "city", "reason": "not-a-leak"}
     ts = T0 + timedelta(hours=1)
     effects = apply(run, event("update", data, ts=ts, who="sec-07"), ts)
@@ -289,6 +312,7 @@ def test_the_city_is_reminded_of_its_preliminary_and_full_report_once_each() -> 
 def test_with_an_improper_purpose_the_full_report_reminder_follows_the_sixty_day_deadline() -> None:
     # Day 60 from 20 Nov 2026 is Monday 18 Jan 2027; a week before is 成人の日 (11 Jan), so Friday 8 Jan.
     run = reported(detection("okayama", ["bulk-export"], records=150))
+    apply(run, event("update", {"improper_purpose": True}, ts=T0 + timedelta(hours=1)), T0 + timedelta(hours=1))
     # Not on the 30-day reminder's day (the 速報 reminder, past due by then, is skipped).
     assert reminders(tick(run, at9(date(2026, 12, 14)))) == []
     (final,) = reminders(tick(run, at9(date(2027, 1, 8))))
@@ -343,7 +367,7 @@ def test_the_first_report_to_the_city_carries_the_nine_rule8_items_in_order() ->
         "up to 150 people (upper bound: sum of record counts)",
     )
     assert "個人番号" in items[Rule8Key.DATA_ITEMS].value
-    assert "improper purpose" in items[Rule8Key.SUMMARY].text("en")
+    assert "improper purpose (provisional)" in items[Rule8Key.SUMMARY].text("en")
     assert not items[Rule8Key.CAUSE].known  # 調査中 until people supply it in the written report
 
 
@@ -408,7 +432,7 @@ def test_the_detection_stage_passes_the_national_report_keys_on_and_nothing_else
 
 def test_a_report_started_by_new_facts_carries_the_assessment_of_those_facts() -> None:
     # Waits for triage (off-hours); then a rule reported at once joins, and the first report goes out.
-    record = detection("okayama", ["off-hours"], records=3, data_items=["name"])
+    record = detection("koganei", ["off-hours"], records=3, data_items=["name"])
     run, effects = begin(record)
     assert notices(effects, "first_report") == []
     joined = updated(record, rules=["off-hours", "log-tampering"], finding_ids=["F-off-hours", "F-log-tampering"])
@@ -416,7 +440,7 @@ def test_a_report_started_by_new_facts_carries_the_assessment_of_those_facts() -
     (first,) = notices(effects, "first_report")
     facts = Rule8Facts.from_json(first.rule8_facts)
     assert facts is not None
-    assert "improper_purpose" in facts.city_triggers  # log tampering: the new rule's trigger, not the old result
+    assert "improper_purpose" in facts.provisional_triggers  # log tampering: the new rule's trigger, 暫定
 
 
 def _detected_by_the_engine(*subject_ids: list[str] | None) -> list[dict[str, Any]]:

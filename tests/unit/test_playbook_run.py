@@ -33,6 +33,7 @@ from kinkyu.core.playbook import (
     next_due,
     on_record,
     playbooks_from_texts,
+    record_seal,
     start,
     tick,
 )
@@ -162,11 +163,19 @@ def begin(
     return start(record, pb(record["jurisdiction"]), policy or ResponsePolicy(), ends, now)
 
 
+def record_measures(run: PlaybookRun, ts: datetime) -> None:
+    """Record what was done for each containment and evidence step still open, as people would."""
+    for st in run.steps:
+        if st.kind in {"containment", "evidence"} and st.status == "active":
+            apply(run, event("update", {"step": st.step_id, "done": True, "measure": "by-hand"}, ts=ts), ts)
+
+
 def finish_steps(run: PlaybookRun, ts: datetime) -> None:
-    """Mark recovery and recurrence prevention done, as people would."""
+    """Mark recovery and recurrence prevention done and record the measures, as people would."""
     for step_id in ("recovery", "recurrence_prevention"):
         if run.step(step_id) is not None:
             apply(run, event("update", {"step": step_id, "done": True}, ts=ts), ts)
+    record_measures(run, ts)
 
 
 # -- per jurisdiction: the detection path ------------------------------------------
@@ -220,6 +229,12 @@ def test_acknowledged_first_report_is_done_and_not_chased(jurisdiction: str) -> 
     )
     step = run.step("first_report")
     assert step is not None
+    if pb(jurisdiction).step("first_report").written:
+        # 書面 (小金井市 第19条, 豊田市 第13条): the e-mail's acknowledgement is not the report's receipt.
+        assert step.status == "sent"
+        assert "report_acknowledged" in kinds(ack)
+        at = T0 + timedelta(minutes=20)
+        ack = apply(run, event("acknowledgement", {"step": "first_report", "receipt": "console"}, ts=at), at)
     assert step.status == "done"
     assert "step_done" in kinds(ack)
     later = tick(run, T0 + timedelta(days=2))
@@ -242,7 +257,7 @@ def test_unacknowledged_first_report_escalates_after_the_ack_timeout() -> None:
 
 
 def test_rule_that_waits_for_triage_has_its_own_deadline() -> None:
-    run, effects = begin(detection("okayama", ["off-hours"]))
+    run, effects = begin(detection("koganei", ["off-hours"]))
     assert run.state == "triage"
     assert notices(effects, "first_report") == []
     (due,) = notices(effects, "triage_due")
@@ -262,8 +277,24 @@ def test_rule_that_waits_for_triage_has_its_own_deadline() -> None:
     assert first.due == confirmed_at + timedelta(hours=1)  # the clock starts at confirmation
 
 
+def test_a_clause_that_names_the_risk_reports_every_detection_at_once() -> None:
+    # 岡山市 第15条 "違反する事態が生じ、又はおそれがある場合は、直ちに甲へ報告": the playbook's risk flag.
+    run, effects = begin(detection("okayama", ["off-hours"]))
+    assert run.state == "responding"
+    (first,) = notices(effects, "first_report")
+    assert first.possible
+    assert first.nature == "breach"
+
+
+def test_a_clause_that_names_only_the_event_waits_for_triage_of_a_possible_one() -> None:
+    # 小金井市 第19条 names 漏えい等の事故 that happened: off-hours access may be one, a person decides.
+    run, effects = begin(detection("koganei", ["off-hours"]))
+    assert run.state == "triage"
+    assert notices(effects, "first_report") == []
+
+
 def test_dismissed_triage_closes_without_telling_the_city() -> None:
-    run, _ = begin(detection("chiba", ["outside-site"]))
+    run, _ = begin(detection("shinagawa", ["outside-site"]))
     effects = apply(run, event("update", {"triage": "dismiss", "reason": "vpn"}, ts=T0), T0 + timedelta(minutes=5))
     assert run.state == "closed"
     assert run.outcome == "dismissed"
@@ -276,16 +307,16 @@ def test_dismissed_triage_closes_without_telling_the_city() -> None:
 
 def test_report_at_once_is_a_per_rule_policy() -> None:
     policy = ResponsePolicy(report_at_once=["off-hours"])
-    run, effects = begin(detection("okayama", ["off-hours"]), policy=policy)
+    run, effects = begin(detection("koganei", ["off-hours"]), policy=policy)
     assert run.state == "responding"
     assert notices(effects, "first_report")
-    run2, effects2 = begin(detection("okayama", ["pii-email"]), policy=ResponsePolicy(report_at_once=[]))
+    run2, effects2 = begin(detection("koganei", ["pii-email"]), policy=ResponsePolicy(report_at_once=[]))
     assert run2.state == "triage"
     assert notices(effects2, "first_report") == []
 
 
 def test_report_when_triage_missed_reports_as_a_possible_breach() -> None:
-    run, _ = begin(detection("okayama", ["scope-violation"]), policy=ResponsePolicy(report_when_triage_missed=True))
+    run, _ = begin(detection("koganei", ["scope-violation"]), policy=ResponsePolicy(report_when_triage_missed=True))
     effects = tick(run, T0 + timedelta(hours=1, minutes=5))
     assert run.state == "responding"
     (first,) = notices(effects, "first_report")
@@ -294,14 +325,14 @@ def test_report_when_triage_missed_reports_as_a_possible_breach() -> None:
 
 
 def test_a_severe_finding_joining_a_triaged_incident_reports_at_once() -> None:
-    run, _ = begin(detection("yachiyo", ["off-hours"]))
+    run, _ = begin(detection("koganei", ["off-hours"]))
     later = T0 + timedelta(minutes=20)
-    updated = detection("yachiyo", ["off-hours", "bulk-export"], events=("ev-1", "ev-2"), change="updated", ts=T0)
+    updated = detection("koganei", ["off-hours", "bulk-export"], events=("ev-1", "ev-2"), change="updated", ts=T0)
     updated["last_event_ts"] = later.isoformat()
     effects = apply(run, updated, later)
     assert run.state == "responding"
     (first,) = notices(effects, "first_report")
-    assert first.due == later + timedelta(hours=24)
+    assert first.due == later + timedelta(hours=1)
     (seal,) = of(effects, SealEvidence)
     assert seal.event_ids == ("ev-2",)
     triage = run.step("triage")
@@ -345,6 +376,7 @@ def test_koganei_written_report_names_its_four_items_and_tracks_missing_ones() -
     assert first.missing_items == ("place",)
     assert first.due == T0 + timedelta(hours=1)
     assert [t.task_id for t in run.open_tasks() if t.source == "report_item"] == ["first_report:place"]
+    record_measures(run, T0 + timedelta(hours=2))
     # It cannot close while the item is missing (nor recovery, recurrence prevention).
     refused = apply(run, event("resolution", {}, ts=T0 + timedelta(hours=2)), T0 + timedelta(hours=2))
     refusal = next(e for e in entries(refused) if e.kind == "closure_refused")
@@ -479,7 +511,7 @@ def test_chiba_revoked_credential_is_erased_immediately() -> None:
     assert step.due == T0 + timedelta(hours=1)
     general = run.step("containment")
     assert general is not None
-    assert general.status == "done"  # nothing left for the general step
+    assert general.status == "skipped"  # nothing left for the general step: the commands are the other step's
     esc = [e for e in of(tick(run, T0 + timedelta(hours=1)), Escalate) if e.step_id == "containment_revoked"]
     assert len(esc) == 1
 
@@ -567,7 +599,7 @@ def test_overdue_instruction_escalates_once() -> None:
 
 
 def test_instruction_on_a_closed_incident_reopens_it() -> None:
-    run, _ = begin(detection("okayama", ["off-hours"]))
+    run, _ = begin(detection("koganei", ["off-hours"]))
     apply(run, event("update", {"triage": "dismiss"}, ts=T0), T0)
     assert run.closed
     apply(run, event("city_instruction", {"within": "2d"}, ts=T0 + timedelta(hours=1)), T0 + timedelta(hours=1))
@@ -576,7 +608,7 @@ def test_instruction_on_a_closed_incident_reopens_it() -> None:
 
 
 def test_resolution_during_triage_is_refused() -> None:
-    run, _ = begin(detection("okayama", ["off-hours"]))
+    run, _ = begin(detection("koganei", ["off-hours"]))
     effects = apply(run, event("resolution", {}, ts=T0), T0)
     assert run.state == "triage"
     assert "closure_refused" in kinds(effects)
@@ -677,7 +709,7 @@ def test_redelivered_records_change_nothing() -> None:
 
 
 def test_follow_ups_in_the_opening_record_are_applied_once() -> None:
-    record = filed("koganei", "leak")
+    record = filed("okayama", "leak")
     ack = TimelineEntry(T0 + timedelta(minutes=5), "city-1", "acknowledgement", "acknowledgement", {"event_id": "a-1"})
     record["timeline"].append(ack.to_json())
     run, _ = begin(record, now=T0 + timedelta(minutes=6))
@@ -712,6 +744,14 @@ def _script() -> list[tuple[str, dict[str, Any] | None, datetime]]:
             "apply",
             event("update", {"step": "recurrence_prevention", "done": True}, ts=T0 + timedelta(days=1)),
             T0 + timedelta(days=1),
+        ),
+        *(
+            (
+                "apply",
+                event("update", {"step": step, "done": True, "measure": "by-hand"}, ts=T0 + timedelta(days=1)),
+                T0 + timedelta(days=1),
+            )
+            for step in ("evidence", "containment")
         ),
         ("apply", event("resolution", {}, ts=T0 + timedelta(days=1)), T0 + timedelta(days=1)),
     ]
@@ -831,3 +871,106 @@ def test_records_for_another_incident_or_jurisdiction_are_refused() -> None:
         apply(run, {"change": "deleted", "incident_id": INC}, T0)
     with pytest.raises(PlaybookRunError, match="aware"):
         tick(run, datetime(2026, 11, 20, 10, 0))  # noqa: DTZ001
+
+
+# -- issue #15: the event's nature, measures on record, the written report's receipt --------
+
+
+def test_a_toyota_outage_is_a_system_outage_and_no_ppc_matter() -> None:
+    run, effects = begin(detection("toyota", ["system-outage"], actor=None))
+    (first,) = notices(effects, "first_report")
+    assert (run.nature, first.nature) == ("outage", "outage")
+    assert run.ppc.assessment is None
+    assert "ppc_not_applicable" in kinds(effects)
+
+
+def test_a_leak_under_koganei_and_an_accident_under_shinagawa_are_named_as_their_clauses_do() -> None:
+    assert begin(filed("koganei", "misdelivery"))[0].nature == "leak"
+    assert begin(filed("shinagawa", "misdelivery"))[0].nature == "accident"
+    assert begin(filed("koganei", "complaint"))[0].nature == "complaint"
+
+
+def test_evidence_is_done_when_sealed_not_when_asked_for() -> None:
+    run, _ = begin(filed("okayama", "leak"))
+    step = run.step("evidence")
+    assert step is not None
+    assert step.status == "active"
+    assert record_seal(run, T0 + timedelta(minutes=2)) == ["evidence"]
+    assert (str(step.status), step.measure) == ("done", "sealed")
+
+
+def test_a_containment_step_with_nothing_to_propose_needs_a_persons_measure_or_reason() -> None:
+    run, effects = begin(filed("okayama", "misdelivery"))
+    step = run.step("containment")
+    assert step is not None
+    assert step.status == "active"
+    assert "measure_needed" in kinds(effects)
+    bare = apply(run, event("update", {"step": "containment", "done": True}, ts=T0), T0)
+    assert "step_done_refused" in kinds(bare)
+    assert step.status == "active"
+    at = T0 + timedelta(minutes=5)
+    apply(run, event("update", {"step": "containment", "done": True, "reason": "letter-recovered"}, ts=at), at)
+    assert (str(step.status), step.measure) == ("done", "none:letter-recovered")
+
+
+def test_closure_is_refused_while_a_measure_is_missing() -> None:
+    run, _ = begin(filed("okayama", "misdelivery"))
+    finish_steps(run, T0)
+    run.step("evidence").status = "active"  # type: ignore[union-attr]  # the seal never came back
+    refused = apply(run, event("resolution", {}, ts=T0 + timedelta(hours=1)), T0 + timedelta(hours=1))
+    (entry,) = [e for e in entries(refused) if e.kind == "closure_refused"]
+    assert entry.data["steps"] == ["evidence"]
+    assert run.state == "responding"
+
+
+def test_a_written_report_handed_over_is_done_and_one_never_received_is_overdue() -> None:
+    run, _ = begin(filed("shinagawa", "leak"))
+    step = run.step("written_report")
+    assert step is not None
+    assert step.status == "sent"
+    apply(
+        run, event("acknowledgement", {"step": "written_report"}, ts=T0 + timedelta(hours=1)), T0 + timedelta(hours=1)
+    )
+    assert step.status == "sent"  # the e-mail was acknowledged; the 事故報告書 not yet received
+    missed = tick(run, T0 + timedelta(days=4))
+    assert [e.step_id for e in of(missed, Escalate) if e.reason == "deadline_missed"] == ["written_report"]
+    at = T0 + timedelta(days=5)
+    apply(run, event("update", {"step": "written_report", "done": True, "receipt": "hand"}, ts=at), at)
+    assert (str(step.status), step.received_at) == ("done", at)
+
+
+def test_a_complaint_confirmed_as_an_accident_becomes_a_leak_with_a_ppc_assessment() -> None:
+    run, effects = begin(filed("koganei", "complaint", location=None))
+    assert (run.nature, run.ppc.assessment) == ("complaint", None)
+    at = T0 + timedelta(minutes=5)
+    effects = apply(run, event("update", {"triage": "confirm"}, ts=at), at)
+    assert run.nature == "leak"
+    assert run.ppc.assessment is not None
+    (changed,) = [e for e in entries(effects) if e.kind == "nature_changed"]
+    assert changed.data == {"from": "complaint", "to": "leak"}
+    (first,) = notices(effects, "first_report")
+    assert first.nature == "leak"
+
+
+def test_an_outage_whose_data_sets_a_person_names_becomes_a_data_event() -> None:
+    run, _ = begin(detection("toyota", ["system-outage"], actor=None))
+    apply(run, event("update", {"datasets": ["residents"]}, ts=T0), T0)
+    assert run.nature == "leak"
+    assert run.ppc.assessment is not None
+
+
+def test_a_receipt_that_is_not_console_or_hand_is_no_receipt() -> None:
+    run, _ = begin(filed("koganei", "leak"))
+    at = T0 + timedelta(minutes=5)
+    apply(run, event("acknowledgement", {"step": "first_report", "receipt": "山田さんが受け取った"}, ts=at), at)
+    step = run.step("first_report")
+    assert step is not None
+    assert (step.status, step.received_at) == ("sent", None)
+
+
+def test_an_outages_rule8_item_1_says_the_ppc_report_does_not_apply() -> None:
+    run, _ = begin(detection("toyota", ["system-outage"], actor=None))
+    summary = run.rule8().items[0]
+    assert summary.ja is not None
+    assert "報告対象事態: 対象外（個人情報の漏えい等に当たらない事案）" in summary.ja
+    assert "システム停止事故のおそれ" in summary.ja

@@ -365,12 +365,14 @@ def test_both_clocks_and_the_ppc_assessment() -> None:
     assert contractor.startswith("報告対象")
     assert "1,000人超" in contractor
     assert "100人超" in city
-    assert "不正の目的" in city  # bulk export may be insider removal: the 60-day 確報
-    assert rows["確報の期限の日数"].startswith("60日")
+    # Bulk export may be insider removal: 暫定 until a person confirms it, so not yet the 60-day 確報.
+    assert "暫定（要確認）: 不正の目的" in city
+    assert rows["確報の期限の日数"].startswith("30日")
     # The contractor is released once the city acknowledged its report; the city's clock starts that day.
     assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
     assert "起算日 令和8年11月20日" in rows["市の期限（委員会への報告）"]
-    assert "確報: 令和9年1月18日（月）（60日）" in rows["市の期限（委員会への報告）"]  # day 60, a Monday
+    assert "確報（同条第2項）: 令和8年12月21日（月）（30日）" in rows["市の期限（委員会への報告）"]  # 60 once confirmed
+    assert "速報（施行規則第44条第1項、速やかに）" in rows["市の期限（委員会への報告）"]
 
 
 def _follow_up(s: Sample, kind: str, data: dict[str, object], at: datetime, who: str = "sec-07") -> None:
@@ -699,3 +701,19 @@ def test_a_report_without_a_run_still_has_every_section() -> None:
     text = render_markdown(model)
     assert "対応手順（プレイブック）の記録がありません" in text
     assert "調査中" in text
+
+
+def test_both_reports_are_named_with_their_rule_before_the_city_clock_starts() -> None:
+    s = build_sample(scenario("koganei", "filed", stage="opened"))
+    rows = {r.label: r.value for r in report(s, "first", now=s.now).section("ppc").rows}
+    clock = rows["市の期限（委員会への報告）"]
+    assert "速報（施行規則第44条第1項）" in clock
+    assert "確報（同条第2項）" in clock
+
+
+def test_a_toyota_outage_report_names_the_system_outage_and_owes_the_ppc_nothing() -> None:
+    s = build_sample(scenario("toyota", "detection", rules=("system-outage",), stage="opened"))
+    model = report(s, "first", now=s.now)
+    assert model.title == "事故報告書（第一報）：システム停止事故のおそれ"
+    (row,) = model.section("ppc").rows
+    assert "個人情報保護委員会への報告の対象外" in row.value

@@ -41,6 +41,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/incidents/{incident_id}/update", follow_ups.post_update)
     r.add_post("/incidents/{incident_id}/resolve", follow_ups.post_resolve)
     r.add_post("/incidents/{incident_id}/acknowledge", follow_ups.post_acknowledge)
+    r.add_post("/incidents/{incident_id}/receipt", follow_ups.post_receipt)
     r.add_post("/incidents/{incident_id}/instruct", follow_ups.post_instruct)
     r.add_post("/incidents/{incident_id}/request-report", follow_ups.post_request_report)
     r.add_get("/file", filing.file_get)

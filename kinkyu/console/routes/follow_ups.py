@@ -154,6 +154,25 @@ async def post_acknowledge(request: web.Request) -> web.Response:
     return await _follow_up(request, "city.acknowledge", lambda s, _f, r: acknowledgement_event(**_common(s, r, now)))
 
 
+async def post_receipt(request: web.Request) -> web.Response:
+    """City: 受領 of the written report (事故報告書) downloaded here: the written report step is done."""
+    now = console_of(request).clock()
+
+    def build(s: StoredIncident, _f: Mapping[str, str], r: Reporter) -> dict[str, Any]:
+        # The written reports awaiting their receipt; none named: every report sent (the playbook sorts it out).
+        waiting = [
+            st.step_id
+            for st in (s.run.steps if s.run is not None else [])
+            if st.status == "sent" and s.run is not None and s.run.playbook.step(st.step_id).written
+        ]
+        data: dict[str, Any] = {"receipt": "console"}
+        if len(waiting) == 1:
+            data["step"] = waiting[0]
+        return acknowledgement_event(data=data, **_common(s, r, now))
+
+    return await _follow_up(request, "city.acknowledge", build)
+
+
 async def post_instruct(request: web.Request) -> web.Response:
     """City: 甲の指示, which becomes a task."""
     now = console_of(request).clock()

@@ -79,6 +79,9 @@ async def incident_page(request: web.Request, *, verify: dict[str, Any] | None =
         results=CONTAINMENT_RESULTS,
         instruction_codes=INSTRUCTION_CODES,
         verify=verify,
+        # A written report (書面) sent and not yet received: the city records its receipt here.
+        written_awaiting=stored.run is not None
+        and any(s.status == "sent" and stored.run.playbook.step(s.step_id).written for s in stored.run.steps),
     )
 
 

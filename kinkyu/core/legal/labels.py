@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kinkyu.core.rulebook import RULES
+from kinkyu.core.rulebook import EVENT_NATURES, PERSONAL_DATA_NATURES, RULES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -60,6 +60,26 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "other": ("その他", "other"),
     "detection": ("アクセスログ監視による検知", "detected by access-log monitoring"),
 }
+
+# The event's nature under the city's clause (kinkyu.core.rulebook.EventNature), and its possible form.
+NATURE_LABELS: dict[str, tuple[str, str]] = {
+    "leak": ("個人情報の漏えい等の事故", "leak or other accident involving personal information"),
+    "accident": ("個人情報に関する事故", "incident involving personal information"),
+    "outage": ("システム停止事故", "system outage"),
+    "breach": ("契約違反", "breach of the contract's personal-information terms"),
+    "complaint": ("苦情", "complaint"),
+}
+
+
+# The natures that are no 漏えい等 of personal data (no PPC report is assessed for them).
+NOT_PERSONAL_DATA: frozenset[str] = frozenset(EVENT_NATURES) - PERSONAL_DATA_NATURES
+
+
+def nature_label(nature: str, *, possible: bool) -> tuple[str, str]:
+    """The nature's Japanese and English words; a possible one (おそれ) says so."""
+    ja, en = NATURE_LABELS.get(nature, (nature, nature))
+    return (f"{ja}のおそれ", f"possible {en}") if possible and nature != "complaint" else (ja, en)
+
 
 # Incident severities (kinkyu.core.model.Severity), as mail, reports and the console show them.
 SEVERITY_LABELS: dict[str, tuple[str, str]] = {

@@ -17,12 +17,12 @@ account) is replaced before it reaches a report.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from kinkyu.core.legal.labels import ITEM_LABELS, kind_label, rule_label
+from kinkyu.core.legal.labels import ITEM_LABELS, NOT_PERSONAL_DATA, kind_label, nature_label, rule_label
 from kinkyu.core.legal.triggers import Assessment, PeopleCount, ReportingParty
 from kinkyu.core.timefmt import doc_date, doc_datetime
 
@@ -216,7 +216,7 @@ def _ordered(values: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def _what(kind: str | None, rules: list[str], *, possible: bool) -> tuple[str, str] | None:
+def _what(kind: str | None, rules: list[str], *, possible: bool, nature: str | None = None) -> tuple[str, str] | None:
     if kind is None and not rules:
         return None
     ja_parts: list[str] = []
@@ -228,8 +228,12 @@ def _what(kind: str | None, rules: list[str], *, possible: bool) -> tuple[str, s
     if rules:
         ja_parts.append("検知内容: " + "、".join(rule_label(r)[0] for r in rules))
         en_parts.append("detected: " + "; ".join(rule_label(r)[1] for r in rules))
-    occ_ja = "漏えい等が発生したおそれ" if possible else "漏えい等が発生"
-    occ_en = "possible breach" if possible else "breach"
+    if nature is not None:
+        # The clause's own kind of event (豊田市 システム停止事故, 岡山市 違反 …), not always a leak.
+        occ_ja, occ_en = nature_label(nature, possible=possible)
+    else:
+        occ_ja = "漏えい等が発生したおそれ" if possible else "漏えい等が発生"
+        occ_en = "possible breach" if possible else "breach"
     return f"{occ_ja}（{' / '.join(ja_parts)}）", f"{occ_en} ({'; '.join(en_parts)})"
 
 
@@ -249,8 +253,11 @@ def _triggers(assessment: Assessment | None) -> tuple[str, str]:
         parts_en: list[str] = []
         for party in ReportingParty:
             fired = assessment.party(party).fired
-            names_ja = "、".join(t.label_ja for t in fired) if fired else "該当なし"
-            names_en = ", ".join(t.label_en for t in fired) if fired else "none"
+            maybe = assessment.party(party).provisional if assessment.override_for(party) is None else ()
+            names_ja = "、".join([*(t.label_ja for t in fired), *(f"{t.label_ja}（暫定・要確認）" for t in maybe)])
+            names_en = ", ".join([*(t.label_en for t in fired), *(f"{t.label_en} (provisional)" for t in maybe)])
+            names_ja = names_ja or "該当なし"
+            names_en = names_en or "none"
             parts_ja.append(f"{_PARTY_JA[party]}（{party.law_ja}）: {names_ja}")
             parts_en.append(f"{_PARTY_EN[party]} ({party.law_en}): {names_en}")
         ja, en = " / ".join(parts_ja), "; ".join(parts_en)
@@ -288,8 +295,16 @@ def rule8_items(
     prevention: str | None = None,
     other: str | None = None,
     possible: bool | None = None,
+    nature: str | None = None,
+    other_notice: str | None = None,
 ) -> Rule8Items:
     """Build the nine Rule 8(1) items from what is known; the rest read 調査中.
+
+    ``nature`` (a :data:`kinkyu.core.rulebook.EventNature` code) names the
+    event as the city's clause does in item 1; without it, 漏えい等.
+    ``other_notice`` is what item 9 tells the people affected: what a person
+    wrote for them, never the report's own counts (commands, seals), which
+    mean nothing to a resident; none reads 特になし.
 
     Item 1 (概要) is built from the dates, the incident ``kind`` and detection
     ``rules`` (as category names), the finder's role, the triggers in
@@ -303,10 +318,14 @@ def rule8_items(
     if possible is None:
         possible = assessment.possible if assessment is not None else True
     rule_list = _ordered(rules)
-    what = _what(kind, rule_list, possible=possible)
+    what = _what(kind, rule_list, possible=possible, nature=nature)
     who = _free(who_found)
     course_text = _free(course)
     trig_ja, trig_en = _triggers(assessment)
+    if assessment is None and nature in NOT_PERSONAL_DATA:
+        # A stopped system or a complaint: no PPC report is assessed, which is not "under investigation".
+        trig_ja = "対象外（個人情報の漏えい等に当たらない事案）"
+        trig_en = "not applicable (no leak of personal information)"
     involved_ja = "あり（業務の委託先）" if contractor_involved else "なし"
     involved_en = "yes (the contracted service provider)" if contractor_involved else "no"
 
@@ -386,7 +405,11 @@ def rule8_items(
             free_item(Rule8Key.RESPONSE, response),
             free_item(Rule8Key.PUBLICATION, publication),
             free_item(Rule8Key.PREVENTION, prevention),
-            free_item(Rule8Key.OTHER, other),
+            replace(
+                free_item(Rule8Key.OTHER, other),
+                notice_ja=_free(other_notice) or "特になし",
+                notice_en=_free(other_notice) or "nothing further at present",
+            ),
         ),
         contractor_involved=contractor_involved,
         possible=possible,

@@ -180,10 +180,13 @@ class BreachFacts:
     the data involved was strongly encrypted and the key was not compromised
     with it. ``possible`` says whether the breach is only possible (おそれ);
     actual and possible breaches trigger alike, the flag changes the wording.
+    ``confirmed``: a person confirmed the facts (at triage); until then a
+    trigger inferred from a detection rule alone is provisional (暫定・要確認).
     """
 
     data_items: frozenset[str] = frozenset()
     any_sensitive_dataset: bool = False
+    any_ordinance_sensitive_dataset: bool = False
     rules: frozenset[str] = frozenset()
     kind: str | None = None
     filed_improper_purpose: bool | None = None
@@ -192,6 +195,7 @@ class BreachFacts:
     encrypted: bool = False
     ordinance_sensitive_items: frozenset[str] = frozenset()
     possible: bool = True
+    confirmed: bool = False
 
     def __post_init__(self) -> None:
         """Fold item names; refuse negative counts."""
@@ -282,20 +286,32 @@ class TriggerResult:
     fired: bool
     reason_ja: str
     reason_en: str
+    # Inferred from a detection rule and not yet confirmed by a person: it drives the reminders, not
+    # the verdict (報告対象) nor the 60-day 確報.
+    provisional: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
+        """JSON form (``provisional`` only when true: a confirmed result reads as before)."""
+        out: dict[str, Any] = {
             "trigger": self.trigger.value,
             "fired": self.fired,
             "reason_ja": self.reason_ja,
             "reason_en": self.reason_en,
         }
+        if self.provisional:
+            out["provisional"] = True
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TriggerResult:
         """Inverse of :meth:`to_json`."""
-        return cls(Trigger(d["trigger"]), bool(d["fired"]), str(d["reason_ja"]), str(d["reason_en"]))
+        return cls(
+            Trigger(d["trigger"]),
+            bool(d["fired"]),
+            str(d["reason_ja"]),
+            str(d["reason_en"]),
+            provisional=d.get("provisional") is True,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,22 +323,30 @@ class PartyAssessment:
 
     @property
     def computed_reportable(self) -> bool:
-        """True when any trigger fired (before any human override)."""
-        return any(t.fired for t in self.triggers)
+        """True when any trigger fired on confirmed facts (before any human override)."""
+        return bool(self.fired)
 
     @property
     def fired(self) -> tuple[Trigger, ...]:
-        """The triggers that fired."""
-        return tuple(t.trigger for t in self.triggers if t.fired)
+        """The triggers that fired on confirmed facts."""
+        return tuple(t.trigger for t in self.triggers if t.fired and not t.provisional)
+
+    @property
+    def provisional(self) -> tuple[Trigger, ...]:
+        """The triggers inferred from a detection rule, awaiting a person's confirmation (暫定・要確認)."""
+        return tuple(t.trigger for t in self.triggers if t.fired and t.provisional)
 
     def to_json(self) -> dict[str, Any]:
         """JSON form: the party, whether any trigger fired (before overrides), and every trigger's result."""
-        return {
+        out: dict[str, Any] = {
             "party": self.party.value,
             "computed_reportable": self.computed_reportable,
             "fired": [t.value for t in self.fired],
             "triggers": [t.to_json() for t in self.triggers],
         }
+        if self.provisional:
+            out["provisional"] = [t.value for t in self.provisional]
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> PartyAssessment:
@@ -415,6 +439,19 @@ class Assessment:
         """Effective answer: the city must report to the PPC (APPI Art. 68)."""
         return self.reportable_to_ppc(ReportingParty.CITY)
 
+    def provisional_for(self, party: ReportingParty) -> bool:
+        """Whether ``party`` may have to report on a trigger not yet confirmed (暫定・要確認), no one having decided."""
+        return (
+            not self.reportable_to_ppc(party)
+            and self.override_for(party) is None
+            and bool(self.party(party).provisional)
+        )
+
+    @property
+    def city_provisional(self) -> bool:
+        """The city may have to report: a provisional trigger fired and no person has decided yet."""
+        return self.provisional_for(ReportingParty.CITY)
+
     @property
     def sixty_day_rule(self) -> bool:
         """True when the 確報 is due in 60 days, not 30 (Rule 8(2): improper purpose)."""
@@ -441,6 +478,11 @@ class Assessment:
                 "fired": [t.value for t in self.party(party).fired],
                 "overridden": self.override_for(party) is not None,
             }
+            | (
+                {"provisional": [t.value for t in self.party(party).provisional]}
+                if self.party(party).provisional
+                else {}
+            )
             for party in ReportingParty
         } | {"encrypted_exempt": self.encrypted_exempt, "final_days": self.final_report_days}
 
@@ -578,6 +620,16 @@ def _improper(facts: BreachFacts) -> TriggerResult:
             ja="不正の目的を示す検知・届出はない",
             en="No detection or filing indicates an improper purpose",
         )
+    # Inferred from a detection rule alone (a filing or a person says nothing of it): 暫定 until triage.
+    stated = facts.kind in IMPROPER_PURPOSE_KINDS or bool(facts.filed_improper_purpose)
+    if not stated and not facts.confirmed:
+        return TriggerResult(
+            Trigger.IMPROPER_PURPOSE,
+            fired=True,
+            reason_ja=f"暫定（要確認）: 不正の目的をもって行われたおそれがある行為による（{'; '.join(ja)}）",
+            reason_en=f"Provisional (to be confirmed): possibly an improper purpose ({'; '.join(en)})",
+            provisional=True,
+        )
     return _result(
         Trigger.IMPROPER_PURPOSE,
         fired=True,
@@ -613,6 +665,14 @@ def _over(trigger: Trigger, people: PeopleCount | None, threshold: int) -> Trigg
 
 
 def _ordinance(facts: BreachFacts) -> TriggerResult:
+    if facts.any_ordinance_sensitive_dataset:
+        # The contract marks a data set involved as 条例要配慮個人情報 (Dataset.ordinance_sensitive).
+        return _result(
+            Trigger.ORDINANCE_SENSITIVE,
+            fired=True,
+            ja="条例要配慮個人情報を含むと契約で定めたデータセットに係る",
+            en="Involves a data set the contract marks as ordinance-defined special-care information",
+        )
     if not facts.ordinance_sensitive_items:
         return _result(
             Trigger.ORDINANCE_SENSITIVE,
@@ -682,7 +742,8 @@ def assess(facts: BreachFacts) -> Assessment:
         contractor=PartyAssessment(ReportingParty.CONTRACTOR, computed[ReportingParty.CONTRACTOR]),
         city=PartyAssessment(ReportingParty.CITY, computed[ReportingParty.CITY]),
         encrypted_exempt=facts.encrypted,
-        improper_purpose=improper.fired,
+        # The 60-day 確報 only on a confirmed improper purpose; a provisional one drives reminders only.
+        improper_purpose=improper.fired and not improper.provisional,
         people=people,
         possible=facts.possible,
     )
@@ -696,11 +757,13 @@ def breach_facts(
     records: int,
     datasets: Mapping[str, tuple[Iterable[str], bool]],
     involved: Iterable[str] | None = None,
+    ordinance_datasets: Iterable[str] = (),
     distinct_people: int | None = None,
     encrypted: bool = False,
     filed_improper_purpose: bool | None = None,
     ordinance_sensitive_items: Iterable[str] = (),
     possible: bool = True,
+    confirmed: bool = False,
 ) -> BreachFacts:
     """Derive :class:`BreachFacts` from what an incident and its contract say.
 
@@ -709,7 +772,8 @@ def breach_facts(
     not known, and then every data set of the contract counts (a possible
     breach is reportable, so the product leans towards reporting and a person
     can override). When ``data_items`` is empty, the fields of those data sets
-    are the items that may have been exposed.
+    are the items that may have been exposed. ``ordinance_datasets`` names the
+    data sets the contract marks ``ordinance_sensitive`` (条例要配慮個人情報).
     """
     names = list(datasets) if involved is None else [d for d in involved if d in datasets]
     items = list(data_items)
@@ -718,6 +782,7 @@ def breach_facts(
     return BreachFacts(
         data_items=frozenset(items),
         any_sensitive_dataset=any(datasets[name][1] for name in names),
+        any_ordinance_sensitive_dataset=bool(set(names) & set(ordinance_datasets)),
         rules=frozenset(rules),
         kind=kind,
         filed_improper_purpose=filed_improper_purpose,
@@ -726,6 +791,7 @@ def breach_facts(
         encrypted=encrypted,
         ordinance_sensitive_items=frozenset(ordinance_sensitive_items),
         possible=possible,
+        confirmed=confirmed,
     )
 
 
@@ -756,6 +822,7 @@ def breach_facts_from_incident(
         records=incident.records,
         datasets={name: (ds.fields, ds.sensitive) for name, ds in profile.datasets.items()},
         involved=datasets if datasets is not None else incident.datasets,
+        ordinance_datasets=[name for name, ds in profile.datasets.items() if ds.ordinance_sensitive],
         distinct_people=distinct_people,
         encrypted=encrypted or incident.encrypted is True,
         filed_improper_purpose=(

@@ -67,6 +67,7 @@ from kinkyu.core.playbook.run import (
     start,
     tick,
 )
+from kinkyu.core.playbook.steps import record_seal
 
 __all__ = [
     "BASELINE_SEED",
@@ -110,6 +111,7 @@ __all__ = [
     "playbook_from_yaml",
     "playbooks_from_texts",
     "propose",
+    "record_seal",
     "start",
     "tick",
 ]

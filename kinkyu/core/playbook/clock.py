@@ -56,7 +56,8 @@ def tick_step(ctx: Ctx, st: StepRun) -> None:
     if st.kind == "triage":
         _tick_triage(ctx, st)
         return
-    if st.status == "sent" and st.kind in ACK_CHASED and not st.ack_escalated and st.sent_at is not None:
+    chased = st.acknowledged_at is None  # a written report whose e-mail was acknowledged waits for its receipt
+    if st.status == "sent" and st.kind in ACK_CHASED and chased and not st.ack_escalated and st.sent_at is not None:
         chase = ack_due(ctx, st)
         if chase is not None and now >= chase:
             st.ack_escalated = True
@@ -68,7 +69,9 @@ def tick_step(ctx: Ctx, st: StepRun) -> None:
             ctx.escalate("no_acknowledgement", step_id=st.step_id, due=st.due)
     if st.status in {"active", "sent"} and st.due is not None and not st.missed and now >= st.due:
         st.missed = True
-        what = "not acknowledged by the city" if st.status == "sent" else "not done"
+        what = "not done"
+        if st.status == "sent":
+            what = "not received (受領) by the city" if step.written else "not acknowledged by the city"
         ctx.log(
             f"deadline missed: {st.kind} {what} by {jst(st.due)} ({step.urgency or 'policy'}, {step.clause.article})",
             "deadline_missed",

@@ -124,6 +124,7 @@ class Ctx:
             contract_ended=run.contract_ended,
             rule8_facts=rule8.to_json() if rule8 is not None else None,
             due_unknown=due_unknown,
+            nature=run.nature,
         )
         self.out.append(effect)
         return effect

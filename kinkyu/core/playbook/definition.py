@@ -117,6 +117,18 @@ class ClauseRef(BaseModel):
     quote: str = Field(min_length=2, max_length=200)
 
 
+class AfterContract(ClauseRef):
+    """The clause that says duties continue after the contract ends, and which.
+
+    ``scope``: ``emergency`` when the emergency clause itself continues (岡山市 第15条,
+    千葉市 第13, 小金井市 第19条 "…後においても同様とする"); ``confidentiality`` when only the
+    duty of confidentiality does (品川区 第4). A playbook without one names no such clause
+    (豊田市): the run goes on all the same, on the safe side, and says so.
+    """
+
+    scope: Literal["emergency", "confidentiality"] = "emergency"
+
+
 class AppliesTo(BaseModel):
     """Which incidents a step applies to: any listed kind, or any listed rule.
 
@@ -220,7 +232,7 @@ class Playbook(BaseModel):
     city: str
     document: str = Field(min_length=1)
     seed: str = Field(min_length=1)
-    after_contract_end: ClauseRef | None = None
+    after_contract_end: AfterContract | None = None
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -71,6 +71,11 @@ class Notify:
     ``final_days`` (30 / 60), ``improper_purpose`` and ``triggers`` (the city's
     fired trigger codes).
 
+    ``nature``: the event's nature under the city's clause
+    (:data:`kinkyu.core.rulebook.EventNature`: ``leak``, ``accident``,
+    ``outage``, ``breach``, ``complaint``), for subjects and bodies; with
+    ``possible`` it is のおそれ.
+
     ``due_unknown``: the report's deadline could not be computed from the
     incident's times (it is sent all the same; the message shows the deadline
     as 要確認, to be confirmed). Its wire form has the key only when true.
@@ -96,6 +101,7 @@ class Notify:
     rule8_facts: dict[str, Any] | None = None
     ppc: dict[str, Any] | None = None
     due_unknown: bool = False
+    nature: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Wire form."""
@@ -123,6 +129,8 @@ class Notify:
         }
         if self.due_unknown:
             out["due_unknown"] = True
+        if self.nature is not None:
+            out["nature"] = self.nature
         return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kinkyu.core.incident import TimelineEntry
-from kinkyu.core.playbook.context import Ctx
+from kinkyu.core.playbook.context import SYSTEM, Ctx
 from kinkyu.core.playbook.followup import (
     Acknowledged,
     CommandResultGiven,
@@ -26,10 +26,11 @@ from kinkyu.core.playbook.followup import (
     TriageDecision,
     parse,
 )
-from kinkyu.core.playbook.keys import ID_LIMIT
+from kinkyu.core.playbook.keys import ID_LIMIT, WITHHELD
 from kinkyu.core.playbook.lifecycle import decide, reopen, resolve
 from kinkyu.core.playbook.national_report import city_learned, delivered, override, take_facts
 from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS
+from kinkyu.core.playbook.state import MEASURED_KINDS, StepRun
 from kinkyu.core.playbook.states import CLOSED, UNFINISHED, CommandResult
 from kinkyu.core.playbook.steps import refresh_containment
 from kinkyu.core.playbook.tasks import complete_task, open_task, recheck_items
@@ -61,8 +62,8 @@ def _act(ctx: Ctx, fu: FollowUp, request: Request) -> None:  # one case per requ
     match request:
         case Delivered():
             delivered(ctx, request, ts)
-        case Acknowledged(step=step_id):
-            acknowledge(ctx, step_id, who, ts)
+        case Acknowledged(step=step_id, receipt=receipt):
+            acknowledge(ctx, step_id, who, ts, receipt=receipt)
         case Instruction():
             instruction(ctx, request, who, ts)
         case Resolution():
@@ -77,8 +78,8 @@ def _act(ctx: Ctx, fu: FollowUp, request: Request) -> None:  # one case per requ
             command_result(ctx, command_id, result, who, ts)
         case Supplied(items=items):
             supply(ctx, items, who, ts)
-        case StepDone(step_id=step_id):
-            step_done(ctx, step_id, who, ts)
+        case StepDone():
+            step_done(ctx, request, who, ts)
         case TaskDone(task_id=task_id):
             task = ctx.run.task(task_id)
             if task is None:
@@ -87,23 +88,48 @@ def _act(ctx: Ctx, fu: FollowUp, request: Request) -> None:  # one case per requ
                 complete_task(ctx, task, who=who, ts=ts, how=fu.kind)
 
 
-def acknowledge(ctx: Ctx, step_id: str | None, who: str, ts: datetime) -> None:
-    """The city acknowledged a report (``step_id``; None: every report awaiting it): the report is made."""
+def acknowledge(ctx: Ctx, step_id: str | None, who: str, ts: datetime, *, receipt: str | None = None) -> None:
+    """The city acknowledged a report (``step_id``; None: every report awaiting it): the report is made.
+
+    A written report (書面: 小金井市 第19条, 豊田市 第13条, 品川区 第17) is made only when
+    the city receives the 事故報告書 itself: an acknowledgement with ``receipt``
+    (``console``: downloaded from the console and acknowledged as 受領). The
+    acknowledgement of the e-mail that carried its link tells that the city
+    learned of the incident (its clock starts) and leaves the step waiting for
+    the receipt, overdue after its due time.
+    """
     targets = [
         s
         for s in ctx.run.steps
         if s.status == "sent" and (step_id is None or s.step_id == step_id) and ctx.step_def(s).to == "city"
     ]
     for st in targets:
-        st.status = "done"
-        st.done_at = ts
         if st.kind in CLOCK_STEP_KINDS:
             city_learned(ctx, ts, "acknowledgement", st.step_id)
+        if ctx.step_def(st).written and receipt is None:
+            if st.acknowledged_at is None:
+                st.acknowledged_at = ts
+                ctx.log(
+                    f"{st.kind}: the city acknowledged the e-mail; the written report (書面) awaits its receipt (受領)",
+                    "report_acknowledged",
+                    {"step": st.step_id, "awaiting": "receipt"},
+                    who=who,
+                    ts=ts,
+                )
+            continue
+        st.status = "done"
+        st.done_at = ts
+        if ctx.step_def(st).written:
+            st.received_at = ts
+            st.acknowledged_at = st.acknowledged_at or ts
         late = st.due is not None and ts > st.due
+        received = {"receipt": receipt} if receipt is not None else {}
         ctx.log(
-            f"{st.kind} acknowledged by the city" + (" after its due time" if late else ""),
+            f"{st.kind} acknowledged by the city"
+            + (f" (written report received, 受領: {receipt})" if receipt is not None else "")
+            + (" after its due time" if late else ""),
             "step_done",
-            {"step": st.step_id, "late": late},
+            {"step": st.step_id, "late": late, **received},
             who=who,
             ts=ts,
         )
@@ -169,12 +195,28 @@ def command_result(ctx: Ctx, command_id: str, result: str, who: str, ts: datetim
         refresh_containment(ctx, st, ts)
 
 
-def step_done(ctx: Ctx, step_id: str, who: str, ts: datetime) -> None:
-    """A step done another way (a report by phone, recovery, the city's publication); its task with it."""
+def step_done(ctx: Ctx, given: StepDone, who: str, ts: datetime) -> None:
+    """A step done another way (a report by phone, recovery, the city's publication); its task with it.
+
+    Containment and evidence are done only with what was done (``measure``)
+    or why nothing applies (``reason``), said by a person; a written report
+    only when it was handed over (``receipt: hand``).
+    """
+    step_id = given.step_id
     st = ctx.run.step(step_id)
     if st is None or st.status not in UNFINISHED or st.kind in {"triage", "closure"}:
         ctx.log(f"step {step_id[:ID_LIMIT]} cannot be marked done here", "note", {}, who=who)
         return
+    refused = _unmeasured(ctx, st, given, who)
+    if refused is not None:
+        ctx.log(
+            f"step {st.step_id} not done: {refused}", "step_done_refused", {"step": st.step_id, "why": refused}, who=who
+        )
+        return
+    if st.kind in MEASURED_KINDS:
+        st.measure = given.measure if given.measure not in {None, WITHHELD} else f"none:{given.reason}"
+    if ctx.step_def(st).written:
+        st.received_at = ts
     st.status = "done"
     st.done_at = ts
     if st.kind in CLOCK_STEP_KINDS:
@@ -191,6 +233,19 @@ def step_done(ctx: Ctx, step_id: str, who: str, ts: datetime) -> None:
     task = ctx.run.task(step_id)
     if task is not None and task.status == "open":
         complete_task(ctx, task, who=who, ts=ts, how="step done")
+
+
+def _unmeasured(ctx: Ctx, st: StepRun, given: StepDone, who: str) -> str | None:
+    """Why ``given`` cannot complete ``st`` (a code-like phrase), or None when it can."""
+    unusable = {None, WITHHELD}  # nothing said, or free text (which may name a resident)
+    if st.kind in MEASURED_KINDS:
+        if who == SYSTEM:
+            return "person-required"
+        if given.measure in unusable and given.reason in unusable:
+            return "measure-or-reason-required"
+    if ctx.step_def(st).written and st.kind in CLOCK_STEP_KINDS | {"written_report"} and given.receipt != "hand":
+        return "receipt-required"
+    return None
 
 
 def supply(ctx: Ctx, items: tuple[str, ...], who: str, ts: datetime) -> None:

@@ -21,6 +21,9 @@ from kinkyu.core.model import FOLLOW_UP_KINDS
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.keys import CODE, FOLLOW_UP_DATA_KEYS, ID_LIMIT, PPC_FACT_KEYS, code, ids, people
 
+# How the city receives a written report: downloaded from the console and acknowledged, or by hand.
+RECEIPTS = frozenset({"console", "hand"})
+
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
@@ -32,9 +35,15 @@ class Delivered:
 
 @dataclass(frozen=True, slots=True)
 class Acknowledged:
-    """The city acknowledged ``step`` (None: every report awaiting acknowledgement)."""
+    """The city acknowledged ``step`` (None: every report awaiting acknowledgement).
+
+    ``receipt`` (``console``: the city downloaded the 事故報告書 and acknowledged
+    receiving it, 受領) completes a written report; without it the city
+    acknowledged the e-mail.
+    """
 
     step: str | None
+    receipt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +112,18 @@ class Supplied:
 
 @dataclass(frozen=True, slots=True)
 class StepDone:
-    """A step was done another way (a report by phone, recovery, the city's publication)."""
+    """A step was done another way (a report by phone, recovery, the city's publication).
+
+    ``measure`` is what was done (a category code, e.g. ``account-disabled``);
+    ``reason`` why no measure applies; ``receipt`` how the city received a
+    written report (``hand``: delivered by hand). A containment or evidence
+    step needs a measure or a reason (:func:`~kinkyu.core.playbook.follow_ups.step_done`).
+    """
 
     step_id: str
+    measure: str | None = None
+    reason: str | None = None
+    receipt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +182,11 @@ def screen(data: dict[str, Any]) -> dict[str, Any]:
         if key not in data:
             continue
         value = data[key]
-        if key in {"reason", "title"}:
+        if key == "receipt":
+            # How a written report reached the city: only these two ways count as its receipt (受領).
+            if value in RECEIPTS:
+                out[key] = value
+        elif key in {"reason", "title", "measure"}:
             text = code(value)
             if text is not None:
                 out[key] = text
@@ -250,7 +272,7 @@ def _updates(data: dict[str, Any], raw: dict[str, Any]) -> list[Request]:
     if "supplied" in data:
         out.append(Supplied(tuple(data["supplied"])))
     if "step" in data and data.get("done") is True:
-        out.append(StepDone(str(data["step"])))
+        out.append(StepDone(str(data["step"]), data.get("measure"), data.get("reason"), data.get("receipt")))
     return out
 
 
@@ -263,7 +285,7 @@ def parse(entry: TimelineEntry) -> FollowUp:
     if entry.kind == "message_sent":
         requests.append(Delivered(_str(raw.get("chain_id")), _str(raw.get("recipient"))))
     if kind == "acknowledgement":
-        requests.append(Acknowledged(data.get("step")))
+        requests.append(Acknowledged(data.get("step"), data.get("receipt")))
     elif kind == "city_instruction":
         requests.append(_instruction(data))
     elif kind == "resolution":

@@ -28,6 +28,10 @@ FOLLOW_UP_DATA_KEYS: tuple[str, ...] = (
     "within",
     "report_request",
     "supplied",
+    # What was done for a containment or evidence step (a category code), or, with ``reason``, why nothing applies.
+    "measure",
+    # The city's receipt (受領) of a written report: ``console`` (downloaded and acknowledged) or ``hand``.
+    "receipt",
     # The national report (kinkyu.core.playbook.ppc): facts the assessment reads, and overrides.
     "encrypted",
     "distinct_people",

@@ -16,7 +16,8 @@ from datetime import datetime
 from kinkyu.core.playbook.context import DUE_UNKNOWN, SYSTEM, Ctx, iso, jst
 from kinkyu.core.playbook.definition import Step
 from kinkyu.core.playbook.followup import TriageDecision
-from kinkyu.core.playbook.state import StepRun
+from kinkyu.core.playbook.national_report import personal_data_involved, reassess
+from kinkyu.core.playbook.state import MEASURED_KINDS, PlaybookRun, StepRun
 from kinkyu.core.playbook.states import (
     CITY_REPORTS,
     CLOSED,
@@ -28,6 +29,7 @@ from kinkyu.core.playbook.states import (
     RunState,
 )
 from kinkyu.core.playbook.steps import contain, start_step
+from kinkyu.core.rulebook import event_nature
 
 
 def set_state(ctx: Ctx, state: RunState, why: str, *, who: str = SYSTEM, ts: datetime | None = None) -> None:
@@ -50,6 +52,22 @@ def add_applicable_steps(ctx: Ctx) -> list[StepRun]:
         order = {s.id: i for i, s in enumerate(run.playbook.steps)}
         run.steps = sorted([*run.steps, *added], key=lambda s: order[s.step_id])
     return added
+
+
+def at_once(run: PlaybookRun, rules: list[str]) -> list[str]:
+    """The detected ``rules`` reported to the city at once, before any triage.
+
+    A clause that names the risk of a breach too (``risk: true`` on its first
+    report: 岡山市 第15条, 千葉市 第13, 八千代市 第8条 "又はおそれがある") is owed a
+    report of every possible breach, so every rule is. Under a clause that names
+    only an event that happened (小金井市 第19条, 豊田市 第13条, 品川区 第17),
+    only the rules the policy's ``report_at_once`` lists go at once; the others
+    wait for a person to confirm the event at triage.
+    """
+    st = run.clock_step()
+    if st is not None and run.playbook.step(st.step_id).risk:
+        return list(rules)
+    return [r for r in rules if r in run.policy.report_at_once]
 
 
 def confirm(ctx: Ctx, base: datetime, why: str, *, who: str = SYSTEM) -> None:
@@ -75,7 +93,9 @@ def dismiss(ctx: Ctx, who: str, ts: datetime, reason: str | None) -> None:
     told = city_told(ctx)
     skipped = []
     for st in run.steps:
-        if ctx.step_def(st).phase == "confirmed" and st.status in UNFINISHED:
+        # Not a breach, by a person's decision with its reason: nothing left to contain or preserve either.
+        waiting_measure = st.kind in MEASURED_KINDS and st.status == "active"
+        if (ctx.step_def(st).phase == "confirmed" and st.status in UNFINISHED) or waiting_measure:
             st.status = "skipped"
             st.note = "dismissed"
             skipped.append(st.step_id)
@@ -112,6 +132,16 @@ def resolve(ctx: Ctx, who: str) -> None:
             "cannot close: triage pending (confirm or dismiss first)",
             "closure_refused",
             {"why": "triage pending"},
+            who=who,
+        )
+        return
+    unmeasured = [s.step_id for s in run.steps if s.kind in MEASURED_KINDS and s.status not in {"done", "skipped"}]
+    if unmeasured:
+        # 被害拡大の防止 and 証拠保全 are on record as done, or as not applicable with a person's reason.
+        ctx.log(
+            f"cannot close: no measure recorded for {', '.join(unmeasured)} (record it, or why none applies)",
+            "closure_refused",
+            {"why": "no measure recorded", "steps": unmeasured},
             who=who,
         )
         return
@@ -201,6 +231,12 @@ def decide(ctx: Ctx, given: TriageDecision, who: str, ts: datetime) -> None:
         st.status = "done"
         st.done_at = ts
     if decision == "confirm":
+        if run.nature == "complaint":
+            # A complaint confirmed as an accident (小金井市 第18条 → 第19条): personal data is involved.
+            personal_data_involved(ctx)
+        # A person confirmed the facts: triggers inferred from the detection rules are no longer 暫定.
+        run.ppc.confirmed = True
+        reassess(ctx)
         if run.state == TRIAGE:
             run.triage = "confirmed"
             run.triage_reason = given.reason
@@ -224,14 +260,15 @@ def new_rules(ctx: Ctx, rules: list[str], *, targets_changed: bool) -> None:
             start_added(ctx, st, step)
         elif step.kind == "containment" and st.status != "skipped":
             contain(ctx, st, list(run.facts.rules) if targets_changed else rules, ctx.now, fresh=rules)
-    at_once = [r for r in rules if r in run.policy.report_at_once]
-    if run.state == TRIAGE and at_once:
+    run.nature = event_nature(run.jurisdiction, run.facts.kind, run.facts.rules)
+    now_at_once = at_once(run, rules)
+    if run.state == TRIAGE and now_at_once:
         triage = triage_step(ctx)
         if triage is not None and triage.status == "active":
             triage.status = "skipped"
             triage.note = "a rule reported at once joined the incident"
         run.triage = "not_needed"
-        confirm(ctx, ctx.now, f"rule(s) reported at once joined: {', '.join(at_once)}")
+        confirm(ctx, ctx.now, f"rule(s) reported at once joined: {', '.join(now_at_once)}")
 
 
 def start_added(ctx: Ctx, st: StepRun, step: Step) -> None:

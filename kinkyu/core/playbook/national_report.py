@@ -17,6 +17,7 @@ from kinkyu.core.playbook.effects import Notify as NotifyEffect
 from kinkyu.core.playbook.followup import Delivered, PPCFacts, PPCOverride
 from kinkyu.core.playbook.keys import CODE, PPC_OVERRIDE_VALUES, WITHHELD, ids, people
 from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS, end_of_day, party_of, reminder_effect_id
+from kinkyu.core.rulebook import PERSONAL_DATA_NATURES, data_event_nature
 
 # Notify effect ids are "<incident>/<step>/<kind>/<n>" (Ctx.notify).
 _EFFECT_ID_PARTS = 4
@@ -31,7 +32,13 @@ def verdicts(a: Assessment) -> str:
         fired = ", ".join(t.value for t in a.party(party).fired)
         verdict = "reportable" if a.reportable_to_ppc(party) else "not reportable"
         decided = " (decided by a person)" if a.override_for(party) is not None else ""
-        parts.append(f"{party.value} {verdict}{decided}" + (f" ({fired})" if fired else ""))
+        undecided = a.override_for(party) is None
+        provisional = ", ".join(t.value for t in a.party(party).provisional) if undecided else ""
+        parts.append(
+            f"{party.value} {verdict}{decided}"
+            + (f" ({fired})" if fired else "")
+            + (f"; provisional, to be confirmed (暫定・要確認): {provisional}" if provisional else "")
+        )
     return "; ".join(parts)
 
 
@@ -62,6 +69,18 @@ def reassess(ctx: Ctx, *, quiet: bool = False) -> None:
     run = ctx.run
     f = run.facts
     p = run.ppc
+    if run.nature not in PERSONAL_DATA_NATURES:
+        # A stopped system or a complaint is not a 漏えい等 of personal data: no PPC report is assessed
+        # (legal.md); a person who finds personal data involved records it, and the nature changes.
+        if p.assessment is not None or not quiet:
+            p.assessment = None
+            if not any(e.kind == "ppc_not_applicable" for e in run.timeline):
+                ctx.log(
+                    f"PPC report not assessed: the event is a {run.nature}, not a 漏えい等 of personal data",
+                    "ppc_not_applicable",
+                    {"nature": run.nature},
+                )
+        return
     new = p.compute(data_items=f.data_items, rules=f.rules, kind=f.kind, records=f.records, possible=run.possible)
     old = p.assessment
     p.assessment = new
@@ -89,7 +108,26 @@ def take_facts(ctx: Ctx, facts: PPCFacts) -> None:
         p.improper_purpose = facts.improper_purpose
     if facts.datasets is not None:
         p.involved = list(facts.datasets)
+        if facts.datasets:
+            personal_data_involved(ctx)
     reassess(ctx)
+
+
+def personal_data_involved(ctx: Ctx) -> None:
+    """A person says personal data is involved (data sets named, a complaint confirmed as an accident).
+
+    An outage or a complaint becomes what the city's clause calls such an event (漏えい等の事故, 違反 …),
+    on the timeline, and the PPC assessment applies from now on.
+    """
+    run = ctx.run
+    if run.nature in PERSONAL_DATA_NATURES:
+        return
+    old, run.nature = run.nature, data_event_nature(run.jurisdiction)
+    ctx.log(
+        f"the event is now a {run.nature} (was a {old}): personal data is involved",
+        "nature_changed",
+        {"from": old, "to": run.nature},
+    )
 
 
 def override(ctx: Ctx, given: PPCOverride, who: str, ts: datetime) -> None:
@@ -236,6 +274,7 @@ def remind(ctx: Ctx) -> None:
                 due=due,
                 possible=run.possible,
                 contract_ended=run.contract_ended,
+                nature=run.nature,
                 ppc={
                     "report": r.report,
                     "learned": learned,

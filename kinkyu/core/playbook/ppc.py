@@ -46,6 +46,7 @@ from kinkyu.core.legal import (
 from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import StepKind
+from kinkyu.core.rulebook import EVENT_NATURES
 from kinkyu.core.timespan import CalendarRangeError
 
 if TYPE_CHECKING:
@@ -75,7 +76,12 @@ def datasets_snapshot(datasets: Mapping[str, Dataset] | None) -> dict[str, dict[
     """The contract's data sets as a run keeps them: fields and the ``sensitive`` flag (None: not given)."""
     if datasets is None:
         return None
-    return {name: {"fields": list(ds.fields), "sensitive": ds.sensitive} for name, ds in datasets.items()}
+    return {
+        name: {"fields": list(ds.fields), "sensitive": ds.sensitive}
+        # Only when set, so a run kept before the flag existed reads back as it was written.
+        | ({"ordinance_sensitive": True} if ds.ordinance_sensitive else {})
+        for name, ds in datasets.items()
+    }
 
 
 @dataclass(slots=True)
@@ -103,6 +109,8 @@ class PPCState:
     clock_step: str | None = None
     reminded: list[str] = field(default_factory=list)
     checked_at: datetime | None = None
+    # A person confirmed the facts (at triage): triggers inferred from a detection rule are no longer 暫定.
+    confirmed: bool = False
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -111,6 +119,7 @@ class PPCState:
     ) -> Assessment:
         """The assessment of these facts under this state's inputs, overrides applied."""
         datasets = {n: (d.get("fields") or [], bool(d.get("sensitive"))) for n, d in (self.datasets or {}).items()}
+        ordinance = [n for n, d in (self.datasets or {}).items() if d.get("ordinance_sensitive") is True]
         facts = breach_facts(
             data_items=data_items,
             rules=rules,
@@ -122,6 +131,8 @@ class PPCState:
             encrypted=self.encrypted,
             filed_improper_purpose=self.improper_purpose,
             possible=possible,
+            ordinance_datasets=ordinance,
+            confirmed=self.confirmed,
         )
         computed = assess(facts)
         if not self.overrides:
@@ -162,9 +173,14 @@ class PPCState:
         return ppc_deadlines(learned_date(self.city_learned_at), improper_purpose=improper)
 
     def reminders(self) -> tuple[Reminder, ...]:
-        """The reminders to the city, when it has learned and is (or may be) reportable; else none."""
+        """The reminders to the city, when it has learned and is (or may be) reportable; else none.
+
+        A provisional trigger (暫定・要確認) reminds too: the city should know its dates
+        while a person has yet to confirm or rule it out.
+        """
         dl = self.deadlines()
-        if dl is None or self.assessment is None or not self.assessment.city_reportable:
+        a = self.assessment
+        if dl is None or a is None or not (a.city_reportable or a.city_provisional):
             return ()
         return ppc_reminders(dl)
 
@@ -198,6 +214,7 @@ class PPCState:
             "clock_step": self.clock_step,
             "reminded": list(self.reminded),
             "checked_at": _iso(self.checked_at),
+            "confirmed": self.confirmed,
         }
 
     @classmethod
@@ -220,6 +237,8 @@ class PPCState:
             clock_step=d.get("clock_step"),
             reminded=list(d.get("reminded") or ()),
             checked_at=_dt(d.get("checked_at")),
+            # A run kept before provisional triggers existed took every trigger as confirmed: it goes on so.
+            confirmed=d.get("confirmed", True) is True,
         )
 
 
@@ -281,6 +300,7 @@ class Rule8Facts:
     people: PeopleCount | None = None
     contractor_triggers: tuple[str, ...] = ()
     city_triggers: tuple[str, ...] = ()
+    provisional_triggers: tuple[str, ...] = ()
     assessed: bool = False
     encrypted_exempt: bool = False
     decided: bool | None = None
@@ -291,6 +311,7 @@ class Rule8Facts:
     commands_done: int = 0
     seals: int = 0
     possible: bool = True
+    nature: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Wire form (on a Notify effect)."""
@@ -302,7 +323,11 @@ class Rule8Facts:
             "discovered_at": _iso(self.discovered_at),
             "data_items": list(self.data_items),
             "people": self.people.to_json() if self.people is not None else None,
-            "triggers": {"contractor": list(self.contractor_triggers), "city": list(self.city_triggers)},
+            "triggers": {
+                "contractor": list(self.contractor_triggers),
+                "city": list(self.city_triggers),
+                "provisional": list(self.provisional_triggers),
+            },
             "assessed": self.assessed,
             "encrypted_exempt": self.encrypted_exempt,
             "decided": self.decided,
@@ -313,6 +338,7 @@ class Rule8Facts:
             "commands_done": self.commands_done,
             "seals": self.seals,
             "possible": self.possible,
+            "nature": self.nature,
         }
 
     @classmethod
@@ -338,6 +364,7 @@ class Rule8Facts:
             ),
             contractor_triggers=tuple(_codes(triggers.get("contractor"), _TRIGGERS)),
             city_triggers=tuple(_codes(triggers.get("city"), _TRIGGERS)),
+            provisional_triggers=tuple(_codes(triggers.get("provisional"), _TRIGGERS)),
             assessed=d.get("assessed") is True,
             encrypted_exempt=d.get("encrypted_exempt") is True,
             decided=decided if isinstance(decided, bool) else None,
@@ -348,6 +375,7 @@ class Rule8Facts:
             commands_done=_count(d.get("commands_done")),
             seals=_count(d.get("seals")),
             possible=d.get("possible") is not False,
+            nature=d.get("nature") if d.get("nature") in EVENT_NATURES else None,
         )
 
     def _assessment(self) -> Assessment | None:
@@ -356,9 +384,13 @@ class Rule8Facts:
             return None
 
         def party(p: ReportingParty, codes: tuple[str, ...]) -> PartyAssessment:
-            return PartyAssessment(
-                p, tuple(TriggerResult(Trigger(c), fired=True, reason_ja="", reason_en="") for c in codes)
+            confirmed = tuple(TriggerResult(Trigger(c), fired=True, reason_ja="", reason_en="") for c in codes)
+            maybe = tuple(
+                TriggerResult(Trigger(c), fired=True, reason_ja="", reason_en="", provisional=True)
+                for c in self.provisional_triggers
+                if c not in codes
             )
+            return PartyAssessment(p, confirmed + maybe)
 
         decided = () if self.decided is None else (Override(self.decided, "-", "-", _EPOCH),)
         return Assessment(
@@ -413,6 +445,7 @@ class Rule8Facts:
                 prevention=prev,
                 other=other,
                 possible=self.possible,
+                nature=self.nature,
             )
 
         return rule8_pair(build)

@@ -113,13 +113,21 @@ from kinkyu.core.playbook.exceptions import PlaybookRunError
 from kinkyu.core.playbook.follow_ups import follow_up
 from kinkyu.core.playbook.incident_record import NOT_FOLLOW_UPS, incident_record
 from kinkyu.core.playbook.keys import FOLLOW_UP_DATA_KEYS, PPC_FACT_KEYS, PPC_OVERRIDE_VALUES, WITHHELD
-from kinkyu.core.playbook.lifecycle import add_applicable_steps, confirm, set_state, start_triage, triage_step
+from kinkyu.core.playbook.lifecycle import (
+    add_applicable_steps,
+    at_once,
+    confirm,
+    set_state,
+    start_triage,
+    triage_step,
+)
 from kinkyu.core.playbook.national_report import reassess, record_ppc
 from kinkyu.core.playbook.policy import ResponsePolicy
 from kinkyu.core.playbook.ppc import PPCState, datasets_snapshot, reminder_effect_id
 from kinkyu.core.playbook.state import CommandRun, Facts, PlaybookRun, StepRun, Task, facts_of
 from kinkyu.core.playbook.states import ACK_CHASED, CLOSED, NEW, RESPONDING, TRIAGE, ProfileSource
 from kinkyu.core.playbook.steps import start_step
+from kinkyu.core.rulebook import event_nature
 from kinkyu.core.timespan import jst_date, shift
 
 if TYPE_CHECKING:
@@ -209,6 +217,7 @@ def start(
         contract_ended=ended,
         facts=facts,
         ppc=PPCState(datasets=datasets_snapshot(datasets)),
+        nature=event_nature(playbook.jurisdiction, facts.kind, facts.rules),
     )
     ctx = Ctx(run, now)
     record_ppc(ctx, incident)
@@ -222,6 +231,7 @@ def start(
             "origin": facts.origin,
             "kind": facts.kind,
             "rules": list(facts.rules),
+            "nature": run.nature,
             "steps": [s.step_id for s in run.steps],
             "learned_at": learned.isoformat(),
             "records": facts.records,
@@ -230,16 +240,22 @@ def start(
     _caveats(ctx, profile)
     if ended:
         clause = playbook.after_contract_end
+        why = " (no clause says so; the safe side)"
+        if clause is not None:
+            why = f" ({clause.article})" if clause.scope == "emergency" else f" ({clause.article}: {clause.scope} only)"
         ctx.log(
-            f"the contract ended on {profile_ends.isoformat()}; the response runs all the same"
-            + (f" ({clause.article})" if clause else " (no clause says so; the safe side)"),
+            f"the contract ended on {profile_ends.isoformat()}; the response runs all the same" + why,
             "contract_ended",
-            {"ends": profile_ends.isoformat(), "article": clause.article if clause else None},
+            {
+                "ends": profile_ends.isoformat(),
+                "article": clause.article if clause else None,
+                "scope": clause.scope if clause else None,
+            },
         )
     if facts.origin == "detection":
-        at_once = [r for r in facts.rules if r in policy.report_at_once]
-        needs_triage = not at_once
-        why = f"rule(s) reported at once as a possible breach (おそれ): {', '.join(at_once)}"
+        reported = at_once(run, facts.rules)
+        needs_triage = not reported
+        why = f"rule(s) reported at once as a possible breach (おそれ): {', '.join(reported)}"
     else:
         needs_triage = facts.kind in policy.triage_kinds
         why = f"filed {facts.kind}: reported at once"
@@ -383,7 +399,8 @@ def next_due(run: PlaybookRun) -> datetime | None:
     for st in run.steps:
         if st.status in {"active", "sent"} and st.due is not None and not st.missed:
             times.append(st.due)
-        if st.status == "sent" and st.kind in ACK_CHASED and not st.ack_escalated and st.sent_at is not None:
+        chased = st.acknowledged_at is None
+        if st.status == "sent" and st.kind in ACK_CHASED and chased and not st.ack_escalated and st.sent_at is not None:
             chase = shift(st.sent_at, run.policy.ack_timeout)
             if chase is not None:  # out of range: never chased (the run's timeline says so)
                 times.append(chase)

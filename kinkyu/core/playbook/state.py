@@ -35,6 +35,7 @@ from kinkyu.core.playbook.states import (
     TaskStatus,
     TriageState,
 )
+from kinkyu.core.rulebook import EVENT_NATURES, event_nature
 from kinkyu.core.timespan import CalendarRangeError, jst_date
 
 
@@ -61,6 +62,18 @@ class StepRun(msgspec.Struct):
     next_due: datetime | None = None
     sent: int = 0
     note: str | None = None
+    # What was done for a containment or evidence step (a code: ``sealed``, ``commands``, a person's
+    # measure), or ``none:<reason>`` when a person recorded why nothing applies; None: nothing recorded.
+    measure: str | None = None
+    # A written report (書面): when the city acknowledged the e-mail that delivered it, and when it
+    # received (受領) the 事故報告書 itself; the step is done only then.
+    acknowledged_at: datetime | None = None
+    received_at: datetime | None = None
+
+
+# The steps that are done only with something done (issue #15): a measure on record, or a person's
+# reason why none applies.
+MEASURED_KINDS: frozenset[str] = frozenset({"containment", "evidence"})
 
 
 class Task(msgspec.Struct):
@@ -175,6 +188,8 @@ class PlaybookRun:
     triage_reason: str | None = None
     confirmed_at: datetime | None = None
     possible: bool = False
+    # The event's nature under the city's clause (kinkyu.core.rulebook.EventNature): leak, outage, breach, ...
+    nature: str = "leak"
     steps: list[StepRun] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
     commands: list[CommandRun] = field(default_factory=list)
@@ -241,6 +256,7 @@ class PlaybookRun:
             people=a.people if a is not None else None,
             contractor_triggers=tuple(t.value for t in a.contractor.fired) if a is not None else (),
             city_triggers=tuple(t.value for t in a.city.fired) if a is not None else (),
+            provisional_triggers=tuple(t.value for t in a.city.provisional) if a is not None else (),
             assessed=a is not None,
             encrypted_exempt=a.encrypted_exempt if a is not None else False,
             decided=latest.reportable if latest is not None else None,
@@ -259,6 +275,7 @@ class PlaybookRun:
             commands_done=sum(1 for c in self.commands if c.status == "done"),
             seals=self.seals,
             possible=self.possible,
+            nature=self.nature,
         )
 
     def rule8(self) -> Rule8Items:
@@ -340,6 +357,7 @@ class PlaybookRun:
             "triage_reason": self.triage_reason,
             "confirmed_at": _iso(self.confirmed_at),
             "possible": self.possible,
+            "nature": self.nature,
             "steps": [encode(s) for s in self.steps],
             "tasks": [encode(t) for t in self.tasks],
             "commands": [encode(c) for c in self.commands],
@@ -353,7 +371,11 @@ class PlaybookRun:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> PlaybookRun:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (a run stored before the nature was kept gets it from its facts)."""
+        facts = decode(Facts, d["facts"])
+        nature = d.get("nature")
+        if nature not in EVENT_NATURES:
+            nature = event_nature(d["jurisdiction"], facts.kind, facts.rules)
         return cls(
             incident_id=d["incident_id"],
             contract_id=d["contract_id"],
@@ -364,13 +386,14 @@ class PlaybookRun:
             learned_at=datetime.fromisoformat(d["learned_at"]),
             contract_ends=date.fromisoformat(d["contract_ends"]),
             contract_ended=d["contract_ended"],
-            facts=decode(Facts, d["facts"]),
+            facts=facts,
             state=d["state"],
             outcome=d["outcome"],
             triage=d["triage"],
             triage_reason=d["triage_reason"],
             confirmed_at=_dt(d["confirmed_at"]),
             possible=d["possible"],
+            nature=str(nature),
             steps=[decode(StepRun, s) for s in d["steps"]],
             tasks=[decode(Task, t) for t in d["tasks"]],
             commands=[decode(CommandRun, c) for c in d["commands"]],

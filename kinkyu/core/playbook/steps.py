@@ -20,7 +20,7 @@ from kinkyu.core.playbook.context import DUE_UNKNOWN, RANGE_ERRORS, Ctx, failure
 from kinkyu.core.playbook.definition import REPORT_ITEMS, Step
 from kinkyu.core.playbook.effects import Containment, SealEvidence
 from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS
-from kinkyu.core.playbook.state import CommandRun, StepRun
+from kinkyu.core.playbook.state import CommandRun, PlaybookRun, StepRun
 from kinkyu.core.playbook.states import CITY_REPORTS, FINAL_COMMAND, REPORT_NOTIFY, StepKind
 from kinkyu.core.playbook.tasks import item_known, open_task
 from kinkyu.core.timespan import clamp, shift
@@ -77,8 +77,10 @@ def _started_by_the_lifecycle(ctx: Ctx, st: StepRun, step: Step, base: datetime)
 
 def _evidence(ctx: Ctx, st: StepRun, step: Step, base: datetime) -> None:  # noqa: ARG001  # a Handler
     seal(ctx, st, ctx.run.facts.event_ids, ctx.run.facts.first_event_ts)
-    st.status = "done"
-    st.done_at = ctx.now
+    # A request is not a preserved record: the step is done when the evidence is sealed
+    # (record_seal) or a person records what was preserved, or why nothing could be.
+    st.status = "active"
+    st.note = "sealing requested; done once sealed, or when a person records the measure"
 
 
 def _containment(ctx: Ctx, st: StepRun, step: Step, base: datetime) -> None:  # noqa: ARG001  # a Handler
@@ -309,14 +311,22 @@ def contain(ctx: Ctx, st: StepRun, rules: list[str], base: datetime, fresh: list
         st.status = "active"
         st.done_at = None
     elif st.status in {"waiting", "active"}:
-        st.status = "done"
-        st.done_at = ctx.now
-        if not mine:
-            st.note = "no command derivable from the incident; contain by hand and record it with updates"
+        if any(c.status == "done" for c in mine):
+            st.status = "done"
+            st.done_at = ctx.now
+            st.measure = "commands"
+        elif not mine and st.status == "waiting" and run.commands:
+            # Another containment step of the playbook holds the commands (千葉市 資格の抹消 …).
+            st.status = "skipped"
+            st.note = "contained by " + ", ".join(sorted({c.command.step_id for c in run.commands}))
+        elif not mine and st.status == "waiting":
+            # Nothing to propose is not damage contained: a person records the measure taken, or why none applies.
+            st.status = "active"
+            st.note = "no command derivable from the incident; record the measure taken or why none applies"
             ctx.log(
                 "containment: no command derivable from the incident (no account or system); "
-                f"contain by hand and record it with updates ({step.clause.article})",
-                "step_done",
+                f"record the measure taken by hand, or why none applies ({step.clause.article})",
+                "measure_needed",
                 {"step": st.step_id, "commands": 0},
             )
 
@@ -324,10 +334,39 @@ def contain(ctx: Ctx, st: StepRun, rules: list[str], base: datetime, fresh: list
 def refresh_containment(ctx: Ctx, st: StepRun, ts: datetime) -> None:
     """A containment step is done once every command of it has a final result."""
     mine = [c for c in ctx.run.commands if c.command.step_id == st.step_id]
-    if st.status == "active" and mine and all(c.status in FINAL_COMMAND for c in mine):
+    if st.status != "active" or not mine or not all(c.status in FINAL_COMMAND for c in mine):
+        return
+    if any(c.status == "done" for c in mine):
         st.status = "done"
         st.done_at = ts
+        st.measure = "commands"
         ctx.log(f"containment step {st.step_id} done: every command has a result", "step_done", {"step": st.step_id})
+    else:
+        # Every command declined: nothing was contained; a person records what was done instead, or why not.
+        st.note = "every command declined; record the measure taken or why none applies"
+        ctx.log(
+            f"containment step {st.step_id}: every command declined; a measure or a reason is needed",
+            "measure_needed",
+            {"step": st.step_id, "commands": len(mine)},
+        )
+
+
+def record_seal(run: PlaybookRun, ts: datetime) -> list[str]:
+    """The evidence of ``run`` was sealed at ``ts``: its evidence steps are done; the step ids it completed.
+
+    Called by the stage that carries out a :class:`SealEvidence` when a bundle
+    is sealed (the stage records the sealing on the timeline itself). A seal
+    that found nothing, or no key to seal with, completes nothing.
+    """
+    done = []
+    for st in run.steps:
+        if st.kind == "evidence" and st.status == "active":
+            st.status = "done"
+            st.done_at = ts
+            st.measure = "sealed"
+            st.note = None
+            done.append(st.step_id)
+    return done
 
 
 def progress_due(ctx: Ctx, st: StepRun, after: datetime) -> datetime | None:

@@ -48,6 +48,8 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+import msgspec
+
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import canonical_json
@@ -504,7 +506,7 @@ class _Builder:
             if not adds:
                 return ppc.assessment
             # The same computation with what people put in the report facts (and the contract's data sets).
-            merged = replace(
+            merged = msgspec.structs.replace(
                 ppc,
                 datasets=ppc.datasets if ppc.datasets is not None else datasets_snapshot(self.profile.datasets),
                 distinct_people=ppc.distinct_people if ppc.distinct_people is not None else facts.distinct_people,

@@ -14,10 +14,13 @@ Pure: the same state gives the same JSON; no clock is read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from kinkyu.core.codec import Record
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     RULE8_ORDER,
@@ -46,6 +49,7 @@ from kinkyu.core.legal import (
 from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import StepKind
+from kinkyu.core.timefmt import iso
 from kinkyu.core.timespan import CalendarRangeError
 
 if TYPE_CHECKING:
@@ -56,14 +60,6 @@ if TYPE_CHECKING:
 # The report steps whose delivery to the city starts its clock (legal.md: "when the contractor's first
 # report reaches the city"). A complaint report tells the city of a complaint, not of a breach.
 CLOCK_STEP_KINDS: frozenset[StepKind] = frozenset({"first_report", "written_report"})
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def end_of_day(day: Any) -> datetime:
@@ -78,8 +74,7 @@ def datasets_snapshot(datasets: Mapping[str, Dataset] | None) -> dict[str, dict[
     return {name: {"fields": list(ds.fields), "sensitive": ds.sensitive} for name, ds in datasets.items()}
 
 
-@dataclass(slots=True)
-class PPCState:
+class PPCState(msgspec.Struct, Record):
     """A run's national-report state; see the module docstring.
 
     ``datasets`` is the contract's data sets when the run started (None: the
@@ -96,13 +91,23 @@ class PPCState:
     distinct_people: int | None = None
     encrypted: bool = False
     improper_purpose: bool | None = None
-    overrides: list[Override] = field(default_factory=list)
+    overrides: list[Override] = []
     assessment: Assessment | None = None
     city_learned_at: datetime | None = None
     learned_via: str | None = None
     clock_step: str | None = None
-    reminded: list[str] = field(default_factory=list)
+    reminded: list[str] = []
     checked_at: datetime | None = None
+
+    @classmethod
+    def upgrade(cls, data: Any) -> Any:
+        """A run stored before the state existed has none (an empty one); a null flag or list reads as empty."""
+        if not data:
+            return {}
+        if not isinstance(data, dict):
+            return data
+        empty = {"encrypted", "overrides", "assessment", "reminded"}
+        return {k: v for k, v in data.items() if not (k in empty and not v)}
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -181,47 +186,6 @@ class PPCState:
             within=within if within is not None else DEFAULT_CONTRACTOR_WITHIN,
         )
 
-    # -- snapshots ----------------------------------------------------------------------------
-
-    def to_json(self) -> dict[str, Any]:
-        """The stored state only (derived values are added by the run's JSON)."""
-        return {
-            "datasets": self.datasets,
-            "involved": self.involved,
-            "distinct_people": self.distinct_people,
-            "encrypted": self.encrypted,
-            "improper_purpose": self.improper_purpose,
-            "overrides": [o.to_json() for o in self.overrides],
-            "assessment": self.assessment.to_json() if self.assessment is not None else None,
-            "city_learned_at": _iso(self.city_learned_at),
-            "learned_via": self.learned_via,
-            "clock_step": self.clock_step,
-            "reminded": list(self.reminded),
-            "checked_at": _iso(self.checked_at),
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any] | None) -> PPCState:
-        """Inverse of :meth:`to_json`; a run stored before the state existed gets an empty one."""
-        if not d:
-            return cls()
-        assessment = d.get("assessment")
-        involved = d.get("involved")
-        return cls(
-            datasets=d.get("datasets"),
-            involved=list(involved) if involved is not None else None,
-            distinct_people=d.get("distinct_people"),
-            encrypted=bool(d.get("encrypted")),
-            improper_purpose=d.get("improper_purpose"),
-            overrides=[Override.from_json(o) for o in d.get("overrides") or ()],
-            assessment=Assessment.from_json(assessment) if assessment else None,
-            city_learned_at=_dt(d.get("city_learned_at")),
-            learned_via=d.get("learned_via"),
-            clock_step=d.get("clock_step"),
-            reminded=list(d.get("reminded") or ()),
-            checked_at=_dt(d.get("checked_at")),
-        )
-
 
 def reminder_effect_id(incident_id: str, reminder: Reminder) -> str:
     """The id of a reminder's Notify effect: one per report and due date (a 60-day rule gives a new one)."""
@@ -298,8 +262,8 @@ class Rule8Facts:
             "origin": self.origin,
             "kind": self.kind,
             "rules": list(self.rules),
-            "occurred_at": _iso(self.occurred_at),
-            "discovered_at": _iso(self.discovered_at),
+            "occurred_at": iso(self.occurred_at),
+            "discovered_at": iso(self.discovered_at),
             "data_items": list(self.data_items),
             "people": self.people.to_json() if self.people is not None else None,
             "triggers": {"contractor": list(self.contractor_triggers), "city": list(self.city_triggers)},

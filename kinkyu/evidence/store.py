@@ -620,7 +620,7 @@ class EvidenceStore:
             f"records {anchor.seq} custody entr{'y' if anchor.seq == 1 else 'ies'} (published "
             f"{anchor.at.isoformat()}): it was deleted (or this is not the store it was sealed into)"
         )
-        check = AnchorCheck(AnchorState.MISMATCH, problem, anchor.seq)
+        check = AnchorCheck(AnchorState.MISMATCH, problem=problem, anchor_seq=anchor.seq)
         log.info("evidence verified", extra={"incident_id": incident_id, "status": "tampered", "anchor": "mismatch"})
         return VerifyReport(incident_id, (), ChainReport(0, None, None), (problem,), (), (), check)
 

@@ -23,12 +23,13 @@ were declared still loads and golden output stays byte-equal:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import types
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from functools import cache
-from typing import Any, ClassVar, Self, TypeVar, Union, cast, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 import msgspec
 from pydantic import BaseModel
@@ -46,7 +47,9 @@ class Record:
 
     ``class Clause(msgspec.Struct, Record, frozen=True): ...`` gets :meth:`to_json`
     and :meth:`from_json`; a mixin rather than a base Struct so a record can be
-    frozen, array-like or tagged as its own declaration says.
+    frozen, array-like or tagged as its own declaration says. A dataclass may
+    mix it in as well (msgspec encodes those too), where callers rely on
+    :func:`dataclasses.replace`: it has no wire names of its own.
     """
 
     __slots__ = ()
@@ -62,10 +65,12 @@ class Record:
     inline: ClassVar[str | None] = None
     # fields written by a method of the record instead (the field's form plus what the record derives).
     written_by: ClassVar[dict[str, str]] = {}
-    # How :meth:`from_json` refuses a bad record: the error and its opening words (None: the ValueError
-    # or TypeError as it comes), and words for a bad value of one field.
-    refused_as: ClassVar[tuple[type[Exception], str] | None] = None
+    # How :meth:`from_json` refuses a bad record: what makes the error from its words, and the record's
+    # name those words begin with (None: the ValueError or TypeError as it comes); words for one field.
+    refused_as: ClassVar[tuple[Callable[[str], Exception], str] | None] = None
     refused_fields: ClassVar[dict[str, str]] = {}
+    # Whether a field this version does not know is refused (a Struct says so with forbid_unknown_fields).
+    refuse_unknown: ClassVar[bool] = False
 
     def to_json(self, *, snapshot: bool = False) -> dict[str, Any]:
         """The record as JSON-able data; ``snapshot`` adds the :attr:`snapshot_only` fields."""
@@ -87,16 +92,15 @@ class Record:
             if cls.refused_as is None:
                 raise
             error, what = cls.refused_as
-            field = _field_of(exc)
-            # The field's name and the exception's type only: a message can quote the stored value.
-            words = cls.refused_fields.get(field or "") or f"{what}: {type(exc).__name__}" + (
-                f" at {field}" if field else ""
-            )
-            raise error(words) from exc
+            raise error(cls.refused_fields.get(_field_of(exc) or "") or _refusal(what, exc)) from exc
 
     @classmethod
     def upgrade(cls, data: Any) -> Any:
-        """An older shape of the record as today's (the one place a record reads what it no longer writes)."""
+        """An older shape of the record as today's, before its shape is checked.
+
+        The one place a record reads what it no longer writes (or checks what
+        its declaration cannot say, such as two fields that go together).
+        """
         return data
 
 
@@ -143,13 +147,29 @@ class Digests(set[int]):
         return cls(int.from_bytes(raw[i : i + cls.WIDTH]) for i in range(0, len(raw), cls.WIDTH))
 
 
+_UNKNOWN = re.compile(r"unknown field `([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
 _AT = re.compile(r" - at `\$\.([A-Za-z0-9_]+)")
 
 
 def _field_of(exc: Exception) -> str | None:
-    """The top-level field a msgspec error names (``- at `$.state```), if any."""
-    found = _AT.search(str(exc)) if isinstance(exc, msgspec.ValidationError) else None
+    """The top-level field a msgspec error names (missing, or ``- at `$.state```), if any."""
+    if not isinstance(exc, msgspec.ValidationError):
+        return None
+    text = str(exc)
+    found = _MISSING.search(text) or _AT.search(text)
     return found.group(1) if found else None
+
+
+def _refusal(what: str, exc: Exception) -> str:
+    """Words for a refused record: the field's name and the exception's type, never the value (it may quote one)."""
+    unknown = _UNKNOWN.search(str(exc)) if isinstance(exc, msgspec.ValidationError) else None
+    if unknown is not None:
+        # A field this version does not know: named, as the strict records (evidence) refuse it.
+        return f"{what}: unexpected field {unknown.group(1)!r}"
+    field = _field_of(exc)
+    where = f"field {field!r} is missing or not valid" if field else "not valid"
+    return f"{what}: {where} ({type(exc).__name__})"
 
 
 def _enc_hook(value: Any) -> Any:
@@ -219,7 +239,7 @@ def _reader(kind: Any) -> _Reader | None:
     if origin is dict:
         value = _reader(get_args(kind)[1])
         return None if value is None else (lambda v: {k: value(x) for k, x in v.items()} if isinstance(v, dict) else v)
-    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+    if _is_record_type(kind):
         return _struct_reader(kind)
     return None
 
@@ -296,24 +316,49 @@ def _writer(kind: Any) -> _Writer | None:
             if isinstance(v, dict)
             else v
         )
-    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+    if _is_record_type(kind):
         return _struct_writer(kind)
     return None
 
 
-def _struct_writer(kind: type[msgspec.Struct]) -> _Writer | None:
+class _Layout(NamedTuple):
+    """How a record type is written: its fields (attribute, wire name, default), array or object, tag."""
+
+    fields: list[tuple[str, str, Any]]
+    array_like: bool
+    tag: str | None
+    unknown_refused: bool
+
+
+@cache
+def _layout(kind: type) -> _Layout:
+    refuse = issubclass(kind, Record) and kind.refuse_unknown
+    if issubclass(kind, msgspec.Struct):
+        config = kind.__struct_config__
+        infos = msgspec.structs.fields(kind)
+        fields = [(f.name, f.encode_name, f.default) for f in infos]
+        return _Layout(fields, config.array_like, config.tag_field, config.forbid_unknown_fields or refuse)
+    # A dataclass: written under its attribute names, as an object.
+    fields = [(f.name, f.name, f.default) for f in dataclasses.fields(cast("Any", kind))]
+    return _Layout(fields, array_like=False, tag=None, unknown_refused=refuse)
+
+
+def _is_record_type(kind: Any) -> bool:
+    return isinstance(kind, type) and (issubclass(kind, msgspec.Struct) or dataclasses.is_dataclass(kind))
+
+
+def _struct_writer(kind: type) -> _Writer | None:
     hints = get_type_hints(kind)
-    infos = msgspec.structs.fields(kind)
-    plan = [(i, f.name, f.encode_name, w) for i, f in enumerate(infos) if (w := _writer(hints[f.name])) is not None]
+    layout = _layout(kind)
+    plan = [(i, a, n, w) for i, (a, n, _) in enumerate(layout.fields) if (w := _writer(hints[a])) is not None]
     record = kind if issubclass(kind, Record) else None
-    omitted = [
-        (f.name, f.encode_name, f.default) for f in infos if record is not None and f.name in record.omit_default
-    ]
+    omit = record.omit_default if record is not None else frozenset()
+    omitted = [(a, n, default) for a, n, default in layout.fields if a in omit]
     shaped = record is not None and bool(record.computed or record.inline or record.written_by)
     if not (plan or omitted or shaped):
         return None
-    array_like = kind.__struct_config__.array_like
-    tag = kind.__struct_config__.tag_field
+    array_like = layout.array_like
+    tag = layout.tag
 
     def write(value: Any, obj: Any) -> Any:
         if array_like and isinstance(value, list):
@@ -358,32 +403,47 @@ def _shape(record: type[Record], tag: str | None, value: dict[str, Any], obj: An
     return out
 
 
-def _struct_reader(kind: type[msgspec.Struct]) -> _Reader:
+def _struct_reader(kind: type) -> _Reader:
     hints = get_type_hints(kind)
-    config = kind.__struct_config__
-    names = kind.__struct_encode_fields__
-    fields = [(name, _reader(hints[attr])) for attr, name in zip(kind.__struct_fields__, names, strict=True)]
+    layout = _layout(kind)
+    fields = [(name, _reader(hints[attr])) for attr, name, _ in layout.fields]
     plan = [(name, r) for name, r in fields if r is not None]
-    positions = [(i, r) for i, (_, r) in enumerate(fields) if r is not None]
+    positions = [(i, name, r) for i, (name, r) in enumerate(fields) if r is not None]
     upgrade = kind.upgrade if issubclass(kind, Record) else None
+    # msgspec refuses unknown fields of a Struct that forbids them itself; a dataclass's are checked here.
+    known = None if issubclass(kind, msgspec.Struct) or not layout.unknown_refused else {n for _, n, _ in layout.fields}
 
     def read(value: Any) -> Any:
         if upgrade is not None:
             value = upgrade(value)
-        if config.array_like:
+        if layout.array_like:
             if not isinstance(value, list):
                 return value
             row = list(value)
-            for i, r in positions:
+            for i, name, r in positions:
                 if i < len(row):
-                    row[i] = r(row[i])
+                    row[i] = _read_field(name, r, row[i])
             return row
-        if not isinstance(value, dict) or not plan:
+        if not isinstance(value, dict):
+            return value
+        if known is not None:
+            extra = sorted(k for k in value if k not in known)
+            if extra:
+                raise msgspec.ValidationError(f"Object contains unknown field `{extra[0]}`")
+        if not plan:
             return value
         out = dict(value)
         for name, r in plan:
             if name in out:
-                out[name] = r(out[name])
+                out[name] = _read_field(name, r, out[name])
         return out
 
     return read
+
+
+def _read_field(name: str, reader: _Reader, value: Any) -> Any:
+    try:
+        return reader(value)
+    except ValueError as exc:
+        # As msgspec names a field it refuses (Python's parser would quote the value).
+        raise msgspec.ValidationError(f"Invalid value - at `$.{name}`") from exc

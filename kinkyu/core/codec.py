@@ -34,7 +34,7 @@ from typing import Any, ClassVar, NamedTuple, Self, TypeVar, Union, cast, get_ar
 import msgspec
 from pydantic import BaseModel
 
-__all__ = ["Record", "decode", "encode"]
+__all__ = ["Declared", "Record", "Screened", "decode", "encode"]
 
 S = TypeVar("S", bound=msgspec.Struct)
 _BUILTIN = (datetime, date, timedelta)
@@ -42,15 +42,8 @@ _Reader = Callable[[Any], Any]
 _Writer = Callable[[Any, Any], Any]
 
 
-class Record:
-    """A persisted or wire record: mixed into a :class:`msgspec.Struct` declared once (see the module).
-
-    ``class Clause(msgspec.Struct, Record, frozen=True): ...`` gets :meth:`to_json`
-    and :meth:`from_json`; a mixin rather than a base Struct so a record can be
-    frozen, array-like or tagged as its own declaration says. A dataclass may
-    mix it in as well (msgspec encodes those too), where callers rely on
-    :func:`dataclasses.replace`: it has no wire names of its own.
-    """
+class Declared:
+    """What :class:`Record` and :class:`Screened` share: the written form and its declared differences."""
 
     __slots__ = ()
 
@@ -81,6 +74,28 @@ class Record:
         return out
 
     @classmethod
+    def upgrade(cls, data: Any) -> Any:
+        """An older shape of the record as today's, before its shape is checked.
+
+        The one place a record reads what it no longer writes (or checks what
+        its declaration cannot say, such as two fields that go together).
+        """
+        return data
+
+
+class Record(Declared):
+    """A persisted or wire record: mixed into a :class:`msgspec.Struct` declared once (see the module).
+
+    ``class Clause(msgspec.Struct, Record, frozen=True): ...`` gets :meth:`to_json`
+    and :meth:`from_json`; a mixin rather than a base Struct so a record can be
+    frozen, array-like or tagged as its own declaration says. A dataclass may
+    mix it in as well (msgspec encodes those too), where callers rely on
+    :func:`dataclasses.replace`: it has no wire names of its own.
+    """
+
+    __slots__ = ()
+
+    @classmethod
     def from_json(cls, data: Any) -> Self:
         """Inverse of :meth:`to_json`, either form; the record's :attr:`refused_as` naming a field on a bad one.
 
@@ -94,14 +109,22 @@ class Record:
             error, what = cls.refused_as
             raise error(cls.refused_fields.get(_field_of(exc) or "") or _refusal(what, exc)) from exc
 
-    @classmethod
-    def upgrade(cls, data: Any) -> Any:
-        """An older shape of the record as today's, before its shape is checked.
 
-        The one place a record reads what it no longer writes (or checks what
-        its declaration cannot say, such as two fields that go together).
-        """
-        return data
+class Screened(Declared):
+    """A record read from what anyone may have written: its :meth:`upgrade` keeps only what it can check.
+
+    :meth:`from_json` never refuses: a value that is not an object reads as
+    None, and what the screen drops reads as the field's default.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self | None:
+        """The screened record, or None when ``data`` is not an object."""
+        if not isinstance(data, dict):
+            return None
+        return cast("Self", decode(cast("type[msgspec.Struct]", cls), data))
 
 
 def encode(value: msgspec.Struct) -> dict[str, Any]:
@@ -332,7 +355,7 @@ class _Layout(NamedTuple):
 
 @cache
 def _layout(kind: type) -> _Layout:
-    refuse = issubclass(kind, Record) and kind.refuse_unknown
+    refuse = issubclass(kind, Declared) and kind.refuse_unknown
     if issubclass(kind, msgspec.Struct):
         config = kind.__struct_config__
         infos = msgspec.structs.fields(kind)
@@ -351,7 +374,7 @@ def _struct_writer(kind: type) -> _Writer | None:
     hints = get_type_hints(kind)
     layout = _layout(kind)
     plan = [(i, a, n, w) for i, (a, n, _) in enumerate(layout.fields) if (w := _writer(hints[a])) is not None]
-    record = kind if issubclass(kind, Record) else None
+    record = kind if issubclass(kind, Declared) else None
     omit = record.omit_default if record is not None else frozenset()
     omitted = [(a, n, default) for a, n, default in layout.fields if a in omit]
     shaped = record is not None and bool(record.computed or record.inline or record.written_by)
@@ -374,12 +397,12 @@ def _struct_writer(kind: type) -> _Writer | None:
         for attr, name, default in omitted:
             if getattr(obj, attr) == default:
                 value.pop(name, None)
-        return _shape(cast("type[Record]", record), tag, value, obj) if shaped else value
+        return _shape(cast("type[Declared]", record), tag, value, obj) if shaped else value
 
     return write
 
 
-def _shape(record: type[Record], tag: str | None, value: dict[str, Any], obj: Any) -> dict[str, Any]:
+def _shape(record: type[Declared], tag: str | None, value: dict[str, Any], obj: Any) -> dict[str, Any]:
     """The record's computed properties put in place and its inline record's fields spliced into it."""
     out: dict[str, Any] = {}
 
@@ -409,7 +432,7 @@ def _struct_reader(kind: type) -> _Reader:
     fields = [(name, _reader(hints[attr])) for attr, name, _ in layout.fields]
     plan = [(name, r) for name, r in fields if r is not None]
     positions = [(i, name, r) for i, (name, r) in enumerate(fields) if r is not None]
-    upgrade = kind.upgrade if issubclass(kind, Record) else None
+    upgrade = kind.upgrade if issubclass(kind, Declared) else None
     # msgspec refuses unknown fields of a Struct that forbids them itself; a dataclass's are checked here.
     known = None if issubclass(kind, msgspec.Struct) or not layout.unknown_refused else {n for _, n, _ in layout.fields}
 

@@ -14,13 +14,12 @@ Pure: the same state gives the same JSON; no clock is read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from kinkyu.core.codec import Record
+from kinkyu.core.codec import Record, Screened
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     RULE8_ORDER,
@@ -49,7 +48,6 @@ from kinkyu.core.legal import (
 from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import StepKind
-from kinkyu.core.timefmt import iso
 from kinkyu.core.timespan import CalendarRangeError
 
 if TYPE_CHECKING:
@@ -225,15 +223,22 @@ def _codes(value: Any, known: Any) -> list[str]:
     return [v for v in value if isinstance(v, str) and v in known] if isinstance(value, list) else []
 
 
-@dataclass(frozen=True, slots=True)
-class Rule8Facts:
+class PartyTriggers(msgspec.Struct, Screened, frozen=True):
+    """The fired trigger codes per party, as a report to the city carries them."""
+
+    contractor: tuple[str, ...] = ()
+    city: tuple[str, ...] = ()
+
+
+class Rule8Facts(msgspec.Struct, Screened, frozen=True):
     """What the nine Rule 8(1) items are built from on a live run: codes, counts and dates only.
 
     A report to the city carries these (``Notify.rule8_facts``), not texts, so
     the notifier builds the items itself from what it can check
-    (:meth:`from_json` keeps only Kinkyu's own codes): nothing a person typed
-    can reach an e-mail this way. ``*_triggers`` are the fired trigger codes
-    per party; ``decided`` the latest override's answer (None: no override).
+    (:meth:`from_json` keeps only Kinkyu's own codes, see :meth:`upgrade`):
+    nothing a person typed can reach an e-mail this way. ``triggers`` are the
+    fired trigger codes per party; ``decided`` the latest override's answer
+    (None: no override).
     """
 
     origin: str | None = None
@@ -243,8 +248,7 @@ class Rule8Facts:
     discovered_at: datetime | None = None
     data_items: tuple[str, ...] = ()
     people: PeopleCount | None = None
-    contractor_triggers: tuple[str, ...] = ()
-    city_triggers: tuple[str, ...] = ()
+    triggers: PartyTriggers = msgspec.field(default_factory=PartyTriggers)
     assessed: bool = False
     encrypted_exempt: bool = False
     decided: bool | None = None
@@ -256,63 +260,56 @@ class Rule8Facts:
     seals: int = 0
     possible: bool = True
 
-    def to_json(self) -> dict[str, Any]:
-        """Wire form (on a Notify effect)."""
-        return {
-            "origin": self.origin,
-            "kind": self.kind,
-            "rules": list(self.rules),
-            "occurred_at": iso(self.occurred_at),
-            "discovered_at": iso(self.discovered_at),
-            "data_items": list(self.data_items),
-            "people": self.people.to_json() if self.people is not None else None,
-            "triggers": {"contractor": list(self.contractor_triggers), "city": list(self.city_triggers)},
-            "assessed": self.assessed,
-            "encrypted_exempt": self.encrypted_exempt,
-            "decided": self.decided,
-            "publication_done": self.publication_done.isoformat() if self.publication_done else None,
-            "prevention_done": self.prevention_done.isoformat() if self.prevention_done else None,
-            "prevention_active": self.prevention_active,
-            "commands": self.commands,
-            "commands_done": self.commands_done,
-            "seals": self.seals,
-            "possible": self.possible,
-        }
+    @property
+    def contractor_triggers(self) -> tuple[str, ...]:
+        """The contractor's fired trigger codes."""
+        return self.triggers.contractor
+
+    @property
+    def city_triggers(self) -> tuple[str, ...]:
+        """The city's fired trigger codes."""
+        return self.triggers.city
 
     @classmethod
-    def from_json(cls, d: Any) -> Rule8Facts | None:
-        """Read a wire form, keeping only known codes, counts and dates (None when it is not an object)."""
-        if not isinstance(d, dict):
-            return None
-        people = d.get("people")
+    def upgrade(cls, data: Any) -> Any:
+        """The screen: only Kinkyu's own codes, counts in range, aware times and dates; anything else as unknown.
+
+        The wire form comes back from a topic anyone with access may write, so
+        this is the one place its fields are looked at one by one, and never
+        refused: a value that fails its check reads as not known.
+        """
+        if not isinstance(data, dict):
+            return data
+        d = data
+        raw_people = d.get("people")
+        people: dict[str, Any] = raw_people if isinstance(raw_people, dict) else {}
+        count = _count(people.get("count"))
         raw = d.get("triggers")
         triggers: dict[str, Any] = raw if isinstance(raw, dict) else {}
         decided = d.get("decided")
-        return cls(
-            origin=d.get("origin") if d.get("origin") in {"detection", "filed"} else None,
-            kind=d.get("kind") if d.get("kind") in KIND_LABELS else None,
-            rules=tuple(_codes(d.get("rules"), RULE_LABELS)),
-            occurred_at=_aware(d.get("occurred_at")),
-            discovered_at=_aware(d.get("discovered_at")),
-            data_items=tuple(_codes(d.get("data_items"), ITEM_LABELS)),
-            people=(
-                PeopleCount(_count(people.get("count")), upper_bound=people.get("upper_bound") is True)
-                if isinstance(people, dict) and _count(people.get("count")) > 0
-                else None
-            ),
-            contractor_triggers=tuple(_codes(triggers.get("contractor"), _TRIGGERS)),
-            city_triggers=tuple(_codes(triggers.get("city"), _TRIGGERS)),
-            assessed=d.get("assessed") is True,
-            encrypted_exempt=d.get("encrypted_exempt") is True,
-            decided=decided if isinstance(decided, bool) else None,
-            publication_done=_day_of(d.get("publication_done")),
-            prevention_done=_day_of(d.get("prevention_done")),
-            prevention_active=d.get("prevention_active") is True,
-            commands=_count(d.get("commands")),
-            commands_done=_count(d.get("commands_done")),
-            seals=_count(d.get("seals")),
-            possible=d.get("possible") is not False,
-        )
+        return {
+            "origin": d.get("origin") if d.get("origin") in {"detection", "filed"} else None,
+            "kind": d.get("kind") if d.get("kind") in KIND_LABELS else None,
+            "rules": _codes(d.get("rules"), RULE_LABELS),
+            "occurred_at": _aware(d.get("occurred_at")),
+            "discovered_at": _aware(d.get("discovered_at")),
+            "data_items": _codes(d.get("data_items"), ITEM_LABELS),
+            "people": {"count": count, "upper_bound": people.get("upper_bound") is True} if count > 0 else None,
+            "triggers": {
+                "contractor": _codes(triggers.get("contractor"), _TRIGGERS),
+                "city": _codes(triggers.get("city"), _TRIGGERS),
+            },
+            "assessed": d.get("assessed") is True,
+            "encrypted_exempt": d.get("encrypted_exempt") is True,
+            "decided": decided if isinstance(decided, bool) else None,
+            "publication_done": _day_of(d.get("publication_done")),
+            "prevention_done": _day_of(d.get("prevention_done")),
+            "prevention_active": d.get("prevention_active") is True,
+            "commands": _count(d.get("commands")),
+            "commands_done": _count(d.get("commands_done")),
+            "seals": _count(d.get("seals")),
+            "possible": d.get("possible") is not False,
+        }
 
     def _assessment(self) -> Assessment | None:
         # Item 1 names the fired triggers per party and any decision: that much of an assessment.

@@ -21,7 +21,15 @@ from kinkyu.core.playbook.definition import Playbook
 from kinkyu.core.playbook.exceptions import PlaybookRunError
 from kinkyu.core.playbook.keys import ids
 from kinkyu.core.playbook.policy import ResponsePolicy
-from kinkyu.core.playbook.ppc import PPCState, Rule8Facts, end_of_day, known_items, reminder_effect_id, rule8_json
+from kinkyu.core.playbook.ppc import (
+    PartyTriggers,
+    PPCState,
+    Rule8Facts,
+    end_of_day,
+    known_items,
+    reminder_effect_id,
+    rule8_json,
+)
 from kinkyu.core.playbook.states import (
     CLOSED,
     NEW,
@@ -233,8 +241,10 @@ class PlaybookRun(msgspec.Struct, Record, tag_field="v", tag=1):
             discovered_at=f.discovered_at or self.learned_at,
             data_items=tuple(known_items(f.data_items)),
             people=a.people if a is not None else None,
-            contractor_triggers=tuple(t.value for t in a.contractor.fired) if a is not None else (),
-            city_triggers=tuple(t.value for t in a.city.fired) if a is not None else (),
+            triggers=PartyTriggers(
+                contractor=tuple(t.value for t in a.contractor.fired) if a is not None else (),
+                city=tuple(t.value for t in a.city.fired) if a is not None else (),
+            ),
             assessed=a is not None,
             encrypted_exempt=a.encrypted_exempt if a is not None else False,
             decided=latest.reportable if latest is not None else None,

@@ -239,15 +239,14 @@ def _seconds(value: Any) -> Any:
     return value
 
 
+_READ_LEAVES: dict[Any, _Reader] = {datetime: _time, timedelta: _seconds, date: _day}
+
+
 @cache
 def _reader(kind: Any) -> _Reader | None:
     """What prepares a value of type ``kind`` for msgspec (None: nothing to do), from the declaration."""
-    if kind is datetime:
-        return _time
-    if kind is timedelta:
-        return _seconds
-    if kind is date:
-        return _day
+    if kind in _READ_LEAVES:
+        return _READ_LEAVES[kind]
     origin = get_origin(kind)
     if origin in {Union, types.UnionType}:
         options = [a for a in get_args(kind) if a is not type(None)]
@@ -267,7 +266,7 @@ def _reader(kind: Any) -> _Reader | None:
     return None
 
 
-def _iso(value: Any, _: Any = None) -> Any:
+def _write_time(value: Any, _: Any = None) -> Any:
     return value.isoformat() if isinstance(value, datetime | date) else value
 
 
@@ -300,6 +299,9 @@ def _dynamic(value: Any, obj: Any) -> Any:
     return writer(value, obj) if writer is not None else _plain(value)
 
 
+_WRITE_LEAVES: dict[Any, _Writer] = {datetime: _write_time, date: _write_time, timedelta: _duration, Digests: _packed}
+
+
 @cache
 def _writer(kind: Any) -> _Writer | None:
     """What finishes msgspec's builtins of a value of type ``kind`` (None: nothing to do), from the declaration.
@@ -311,12 +313,8 @@ def _writer(kind: Any) -> _Writer | None:
     tuples as lists, digests packed and each record's declared shape
     (:class:`Record`), and touches nothing else (a 1,000-id list is not walked).
     """
-    if kind is datetime or kind is date:
-        return _iso
-    if kind is timedelta:
-        return _duration
-    if kind is Digests:
-        return _packed
+    if kind in _WRITE_LEAVES:
+        return _WRITE_LEAVES[kind]
     origin = get_origin(kind)
     if origin in {Union, types.UnionType}:
         options = [a for a in get_args(kind) if a is not type(None)]

@@ -102,10 +102,6 @@ def _pick(pair: tuple[str, str], lang: Lang) -> str:
     return pair[0] if lang == "ja" else pair[1]
 
 
-def _jst(ts: datetime | None, lang: Lang) -> str | None:
-    return doc_datetime(ts, lang) if ts is not None else None
-
-
 def _short(ts: datetime, lang: Lang) -> str:
     # The subject line: the same style as the body, without the day of the week.
     return doc_datetime(ts, lang, weekday=False)
@@ -217,9 +213,9 @@ def _incident_context(facts: IncidentFacts | None, lang: Lang) -> dict[str, Any]
         "origin": _pick(ORIGIN_LABELS[facts.origin], lang) if facts.origin and facts.kind != "detection" else None,
         "severity": _pick(SEVERITY_LABELS[facts.severity.value], lang) if facts.severity else unknown,
         "severity_code": facts.severity.value if facts.severity else None,
-        "first_event": _jst(facts.first_event_ts, lang),
-        "last_event": _jst(facts.last_event_ts, lang),
-        "discovered": _jst(facts.discovered_at, lang),
+        "first_event": doc_datetime(facts.first_event_ts, lang),
+        "last_event": doc_datetime(facts.last_event_ts, lang),
+        "discovered": doc_datetime(facts.discovered_at, lang),
         "records": records_text,
         "people": people.text(lang) if people is not None else None,
         "data_items": list(ja_items if lang == "ja" else en_items),
@@ -320,7 +316,7 @@ def message_context(
         "rule8_items": _rule8_context(notification, lang),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
-        "due": _jst(notification.due, lang) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
+        "due": doc_datetime(notification.due, lang) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
         "due_short": _short(notification.due, lang) if notification.due else None,
         "step": step,
         "task_id": notification.task_id,
@@ -332,9 +328,9 @@ def message_context(
         "incident_id": notification.incident_id,
         "incident": _incident_context(facts, lang),
         "ack_url": ack_url,
-        "ack_expires": _jst(ack_expires, lang),
+        "ack_expires": doc_datetime(ack_expires, lang),
         "incident_url": incident_url,
-        "sent_at": _jst(now, lang),
+        "sent_at": doc_datetime(now, lang),
     }
 
 

@@ -37,7 +37,7 @@ from kinkyu.core.contract import Contact, ContractProfile
 from kinkyu.core.escalation import Purpose, contact_for, parse_ref
 from kinkyu.core.freetext import neutralise, neutralise_value
 from kinkyu.core.jurisdictions import honorific, unit_of
-from kinkyu.core.legal.labels import SEVERITY_LABELS, item_labels, kind_label, rule_label
+from kinkyu.core.labels import SEVERITY_LABELS, item_labels, kind_label, rule_label
 from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
 from kinkyu.core.legal.triggers import Trigger, people_count
 from kinkyu.core.model import JST

@@ -24,7 +24,7 @@ from typing import Any, get_args
 
 from kinkyu.core.bounds import EARLIEST_T
 from kinkyu.core.freetext import data_item_code, place_label
-from kinkyu.core.legal.labels import ITEM_LABELS
+from kinkyu.core.labels import ITEM_LABELS
 from kinkyu.core.model import JST, OpeningKind
 from kinkyu.core.timefmt import jst_iso
 from kinkyu.core.wire import within_span

@@ -56,6 +56,7 @@ from kinkyu.core.evidence import canonical_json
 from kinkyu.core.freetext import neutralise
 from kinkyu.core.incident import Incident, TimelineEntry
 from kinkyu.core.jurisdictions import head_title, unit_of
+from kinkyu.core.labels import ITEM_LABELS, item_labels, kind_label, rule_label
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     Assessment,
@@ -72,7 +73,6 @@ from kinkyu.core.legal import (
     rule8_items,
     scrub,
 )
-from kinkyu.core.legal.labels import ITEM_LABELS, item_labels, kind_label, rule_label
 from kinkyu.core.legal.triggers import Trigger
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun, StepRun

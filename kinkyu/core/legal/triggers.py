@@ -22,20 +22,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import msgspec
 from msgspec.structs import replace
 
 from kinkyu.core.codec import Record
+from kinkyu.core.labels import item_labels
 from kinkyu.core.legal.deadlines import FINAL_DAYS, FINAL_DAYS_IMPROPER_PURPOSE, PPCDeadlines, ppc_deadlines
-from kinkyu.core.legal.labels import item_labels
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import date
 
-    from kinkyu.core.contract import ContractProfile
     from kinkyu.core.incident import Incident
 
 
@@ -651,9 +650,29 @@ def breach_facts(
     )
 
 
+class _Dataset(Protocol):
+    @property
+    def fields(self) -> list[str]: ...
+    @property
+    def sensitive(self) -> bool: ...
+
+
+class DatasetsOf(Protocol):
+    """What the assessment reads of a contract profile (:class:`kinkyu.core.contract.ContractProfile`): its data sets.
+
+    Named here rather than imported, so the law does not import the contract
+    module, which imports the response policy, which reads the law's deadlines.
+    """
+
+    @property
+    def datasets(self) -> Mapping[str, _Dataset]:
+        """The contract's data sets by name: their item codes and whether they are sensitive."""
+        ...
+
+
 def breach_facts_from_incident(
     incident: Incident,
-    profile: ContractProfile,
+    profile: DatasetsOf,
     *,
     datasets: Iterable[str] | None = None,
     distinct_people: int | None = None,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from kinkyu.core.codec import Record, Screened
+from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     RULE8_ORDER,
@@ -45,7 +46,6 @@ from kinkyu.core.legal import (
     ppc_reminders,
     rule8_items,
 )
-from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import StepKind
 from kinkyu.core.timespan import CalendarRangeError

@@ -25,7 +25,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
+import sys
 import types
+from array import array
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -127,6 +129,9 @@ class Screened(Declared):
         return cast("Self", decode(cast("type[msgspec.Struct]", cls), data))
 
 
+_NO_UPGRADE = getattr(Declared.upgrade, "__func__", None)
+
+
 def encode(value: msgspec.Struct) -> dict[str, Any]:
     """``value`` as JSON-able data, fields in declaration order, times as Python writes them."""
     out = encode_any(value)
@@ -161,13 +166,27 @@ class Digests(set[int]):
     @staticmethod
     def pack(digests: Iterable[int]) -> str:
         """The written form of ``digests``."""
-        return base64.b64encode(b"".join(d.to_bytes(Digests.WIDTH) for d in sorted(digests))).decode()
+        # One array of unsigned 64-bit words, made big-endian: a checkpoint holds up to 10,000 a incident.
+        words = array(_WORD, sorted(digests))
+        if sys.byteorder == "little":
+            words.byteswap()
+        return base64.b64encode(words.tobytes()).decode()
 
     @classmethod
     def unpack(cls, text: str) -> Digests:
         """Inverse of :meth:`pack`."""
         raw = base64.b64decode(text)
-        return cls(int.from_bytes(raw[i : i + cls.WIDTH]) for i in range(0, len(raw), cls.WIDTH))
+        if len(raw) % cls.WIDTH:  # not written by pack: read as it always was, a short last digest too
+            return cls(int.from_bytes(raw[i : i + cls.WIDTH]) for i in range(0, len(raw), cls.WIDTH))
+        words = array(_WORD)
+        words.frombytes(raw)
+        if sys.byteorder == "little":
+            words.byteswap()
+        return cls(words)
+
+
+# The array type code of an unsigned 64-bit word ("L" is 64 bits on some platforms, "Q" on all).
+_WORD = "Q"
 
 
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
@@ -267,7 +286,10 @@ def _reader(kind: Any) -> _Reader | None:
 
 
 def _write_time(value: Any, _: Any = None) -> Any:
-    return value.isoformat() if isinstance(value, datetime | date) else value
+    return value.isoformat() if isinstance(value, _TIME_TYPES) else value
+
+
+_TIME_TYPES = (datetime, date)
 
 
 def _duration(value: Any, _: Any = None) -> Any:
@@ -430,7 +452,10 @@ def _struct_reader(kind: type) -> _Reader:
     fields = [(name, _reader(hints[attr])) for attr, name, _ in layout.fields]
     plan = [(name, r) for name, r in fields if r is not None]
     positions = [(i, name, r) for i, (name, r) in enumerate(fields) if r is not None]
-    upgrade = kind.upgrade if issubclass(kind, Declared) else None
+    # A record that reads no older shape is not asked to (a timeline of thousands of entries).
+    upgrade = getattr(kind, "upgrade", None) if issubclass(kind, Declared) else None
+    if getattr(upgrade, "__func__", None) is _NO_UPGRADE:
+        upgrade = None
     # msgspec refuses unknown fields of a Struct that forbids them itself; a dataclass's are checked here.
     known = None if issubclass(kind, msgspec.Struct) or not layout.unknown_refused else {n for _, n, _ in layout.fields}
 
@@ -454,9 +479,13 @@ def _struct_reader(kind: type) -> _Reader:
         if not plan:
             return value
         out = dict(value)
-        for name, r in plan:
-            if name in out:
-                out[name] = _read_field(name, r, out[name])
+        name = ""
+        try:
+            for name, r in plan:
+                if name in out:
+                    out[name] = r(out[name])
+        except ValueError as exc:
+            raise _refused_field(name) from exc
         return out
 
     return read
@@ -466,5 +495,9 @@ def _read_field(name: str, reader: _Reader, value: Any) -> Any:
     try:
         return reader(value)
     except ValueError as exc:
-        # As msgspec names a field it refuses (Python's parser would quote the value).
-        raise msgspec.ValidationError(f"Invalid value - at `$.{name}`") from exc
+        raise _refused_field(name) from exc
+
+
+def _refused_field(name: str) -> msgspec.ValidationError:
+    # As msgspec names a field it refuses (Python's parser would quote the value).
+    return msgspec.ValidationError(f"Invalid value - at `$.{name}`")

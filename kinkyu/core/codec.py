@@ -290,6 +290,8 @@ def _write_time(value: Any, _: Any = None) -> Any:
 
 
 _TIME_TYPES = (datetime, date)
+# Writers that never look at the value the builtins came from.
+_OBJECT_FREE: set[_Writer] = set()
 
 
 def _duration(value: Any, _: Any = None) -> Any:
@@ -342,13 +344,18 @@ def _writer(kind: Any) -> _Writer | None:
         options = [a for a in get_args(kind) if a is not type(None)]
         if len(options) == 1:
             one = _writer(options[0])
-            return None if one is None else (lambda v, o: one(v, o) if o is not None else v)
+            if one is None or one in _WRITE_LEAVES.values():
+                return one  # a leaf passes None (and anything not its type) through
+            return lambda v, o: one(v, o) if o is not None else v
         return _dynamic if any(_writer(a) is not None for a in options) else None
     if origin in {list, tuple}:
         args = [a for a in get_args(kind) if a is not Ellipsis]
         item = _writer(args[0]) if len(args) == 1 else _dynamic
         if item is None:
             return None if origin is list else _listed
+        if item in _OBJECT_FREE:
+            # A list of records that write their times only (a timeline): each entry finished in place.
+            return lambda v, _: [item(x, None) for x in v] if isinstance(v, list | tuple) else v
         return lambda v, o: [item(x, y) for x, y in zip(v, o, strict=True)] if isinstance(v, list | tuple) else v
     if origin is dict:
         value_writer = _writer(get_args(kind)[1])
@@ -402,6 +409,20 @@ def _struct_writer(kind: type) -> _Writer | None:
         return None
     array_like = layout.array_like
     tag = layout.tag
+    times = [name for _, _, name, w in plan if w is _write_time]
+    if len(times) == len(plan) and not (omitted or shaped or array_like):
+
+        def write_times(value: Any, _: Any) -> Any:
+            # Only times to finish (the many timeline entries): no look at the record itself.
+            if isinstance(value, dict):
+                for name in times:
+                    when = value.get(name)
+                    if isinstance(when, _TIME_TYPES):
+                        value[name] = when.isoformat()
+            return value
+
+        _OBJECT_FREE.add(write_times)
+        return write_times
 
     def write(value: Any, obj: Any) -> Any:
         if array_like and isinstance(value, list):

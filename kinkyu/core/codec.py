@@ -13,11 +13,20 @@ were declared still loads and golden output stays byte-equal:
   write ``Z`` for UTC) and read by :meth:`datetime.fromisoformat` (msgspec
   refuses an offset with seconds, which Python, and so the follow-ups a run
   accepts, allow); an empty time reads as none, as the hand-written readers did;
-- durations (``timedelta``) are written and read as seconds, not ISO 8601;
+- durations (``timedelta``) are written and read as seconds, not ISO 8601
+  (whole seconds as an integer);
 - pydantic models inside a record (a run's playbook and policy) are written by
   ``model_dump(mode="json")`` and read by ``model_validate``;
 - an older shape is converted in one explicit place per record, its
-  :meth:`Record.upgrade`, before the shape is checked.
+  :meth:`Record.upgrade`, before the shape is checked;
+- where a written form is not just the fields (a derived value written
+  beside them, a field left out of the published record, a key written only
+  when set, a command written inline), the record says so in class variables
+  (:class:`Declared`), never in a method that lists its fields.
+
+Records that come back from outside Kinkyu's own state (a report's Rule 8
+facts) are :class:`Screened`: what fails a check reads as unknown rather
+than refusing the record.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from kinkyu.core.bounds import MAX_LIST_ITEMS
 from kinkyu.core.clauses import CITY_NAMES
-from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
+from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.legal.triggers import Trigger
 from kinkyu.core.model import Severity
 from kinkyu.core.playbook.definition import REPORT_ITEMS

@@ -37,7 +37,7 @@ from kinkyu.core.contract import Contact, ContractProfile
 from kinkyu.core.escalation import Purpose, contact_for, parse_ref
 from kinkyu.core.freetext import neutralise, neutralise_value
 from kinkyu.core.jurisdictions import cite, honorific, unit_of
-from kinkyu.core.legal.labels import NATURE_LABELS, SEVERITY_LABELS, item_labels, kind_label, nature_label, rule_label
+from kinkyu.core.labels import NATURE_LABELS, SEVERITY_LABELS, item_labels, kind_label, nature_label, rule_label
 from kinkyu.core.legal.report import UNKNOWN, UNKNOWN_EN
 from kinkyu.core.legal.triggers import Trigger, people_count
 from kinkyu.core.model import JST
@@ -109,10 +109,6 @@ _APOLOGETIC = frozenset(
 
 def _pick(pair: tuple[str, str], lang: Lang) -> str:
     return pair[0] if lang == "ja" else pair[1]
-
-
-def _jst(ts: datetime | None, lang: Lang) -> str | None:
-    return doc_datetime(ts, lang) if ts is not None else None
 
 
 def _short(ts: datetime, lang: Lang) -> str:
@@ -226,9 +222,9 @@ def _incident_context(facts: IncidentFacts | None, lang: Lang) -> dict[str, Any]
         "origin": _pick(ORIGIN_LABELS[facts.origin], lang) if facts.origin and facts.kind != "detection" else None,
         "severity": _pick(SEVERITY_LABELS[facts.severity.value], lang) if facts.severity else unknown,
         "severity_code": facts.severity.value if facts.severity else None,
-        "first_event": _jst(facts.first_event_ts, lang),
-        "last_event": _jst(facts.last_event_ts, lang),
-        "discovered": _jst(facts.discovered_at, lang),
+        "first_event": doc_datetime(facts.first_event_ts, lang),
+        "last_event": doc_datetime(facts.last_event_ts, lang),
+        "discovered": doc_datetime(facts.discovered_at, lang),
         "records": records_text,
         "people": people.text(lang) if people is not None else None,
         "data_items": list(ja_items if lang == "ja" else en_items),
@@ -336,7 +332,7 @@ def message_context(
         "rule8_items": _rule8_context(notification, lang),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
-        "due": _jst(notification.due, lang) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
+        "due": doc_datetime(notification.due, lang) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
         "due_short": _short(notification.due, lang) if notification.due else None,
         "step": step,
         "task_id": notification.task_id,
@@ -348,12 +344,12 @@ def message_context(
         "incident_id": notification.incident_id,
         "incident": _incident_context(facts, lang),
         "ack_url": ack_url,
-        "ack_expires": _jst(ack_expires, lang),
+        "ack_expires": doc_datetime(ack_expires, lang),
         "incident_url": incident_url,
         # A written report (書面) is the 事故報告書 on the console: the city downloads it there and
         # records its receipt (受領), which is what completes the step.
         "report_url": f"{incident_url}/reports/first.{lang}.pdf" if notification.written and incident_url else None,
-        "sent_at": _jst(now, lang),
+        "sent_at": doc_datetime(now, lang),
     }
 
 

@@ -24,8 +24,9 @@ from typing import Any, get_args
 
 from kinkyu.core.bounds import EARLIEST_T
 from kinkyu.core.freetext import data_item_code, place_label
-from kinkyu.core.legal.labels import ITEM_LABELS
+from kinkyu.core.labels import ITEM_LABELS
 from kinkyu.core.model import JST, OpeningKind
+from kinkyu.core.timefmt import jst_iso
 from kinkyu.core.wire import within_span
 from kinkyu.exceptions import MalformedEventError
 
@@ -129,16 +130,12 @@ def parse_local_time(value: str | None, field: str) -> datetime | None:
     return ts
 
 
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(JST).isoformat(timespec="seconds")
-
-
 def _base(
     *, kind: str, contract_id: str, reporter: Reporter, now: datetime, incident_id: str | None, event_id: str | None
 ) -> dict[str, Any]:
     return {
         "event_id": event_id or new_event_id(),
-        "ts": _iso(now),
+        "ts": jst_iso(now),
         "contract_id": contract_id,
         "kind": kind,
         "incident_id": incident_id,
@@ -194,8 +191,8 @@ def filing_event(
     event.update(
         {
             "summary": summary,
-            "occurred_at": _iso(occurred) if occurred is not None else None,
-            "discovered_at": _iso(discovered) if discovered is not None else None,
+            "occurred_at": jst_iso(occurred) if occurred is not None else None,
+            "discovered_at": jst_iso(discovered) if discovered is not None else None,
             "location": location,
             "records_affected": records,
             "data_items": items,

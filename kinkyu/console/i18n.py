@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS
+from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS
 from kinkyu.messages import P_, pgettext
 from kinkyu.reports.labels import SEVERITY_LABELS, STATE_LABELS, TRIAGE_LABELS
 

@@ -27,7 +27,7 @@ from kinkyu.core.freetext import data_item_code
 from kinkyu.core.jurisdictions import JURISDICTIONS as JURISDICTIONS  # noqa: PLC0414  # re-exported
 from kinkyu.core.jurisdictions import Jurisdiction as Jurisdiction  # noqa: PLC0414  # re-exported
 from kinkyu.core.model import JST
-from kinkyu.core.playbook.policy import ResponsePolicy
+from kinkyu.core.response import ResponsePolicy
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

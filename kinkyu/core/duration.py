@@ -1,7 +1,7 @@
 """Durations as contracts and playbooks write them: ``90s``, ``30m``, ``1h``, ``3d`` (or a number of seconds).
 
 One module below both :mod:`kinkyu.core.contract` (thresholds) and
-:mod:`kinkyu.core.playbook.policy` (response clocks), so neither imports the
+:mod:`kinkyu.core.response` (response clocks), so neither imports the
 other to read a duration. Both fields serialise as whole seconds (``"5400s"``).
 """
 

@@ -30,8 +30,11 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+
 from kinkyu.core.bounds import NO_CLOCK
 from kinkyu.core.clauses import clauses_for
+from kinkyu.core.codec import Record, decode, encode_any
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.ids import DETECTION, ORIGIN_LETTERS, make_incident_id, owned_by, parse_incident_id
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident, incident_day
@@ -108,9 +111,11 @@ class Refusal:
     ref: int | None = None
 
 
-@dataclass(slots=True)
-class _Pending:
-    """A follow-up waiting for its detection to open: only what would go on ``incidents`` (no free text)."""
+class _Pending(msgspec.Struct, Record, array_like=True):
+    """A follow-up waiting for its detection to open: only what would go on ``incidents`` (no free text).
+
+    Written as a JSON array in the checkpoint (array-like): a thousand may wait, keys would double them.
+    """
 
     event_id: str
     contract_id: str
@@ -119,22 +124,6 @@ class _Pending:
     deadline: float  # the contract's event time at which it stops waiting (a whole minute)
     entry: TimelineEntry
     ref: int | None
-
-    def to_json(self) -> list[Any]:
-        return [
-            self.event_id,
-            self.contract_id,
-            self.incident_id,
-            self.kind,
-            self.deadline,
-            self.entry.to_json(),
-            self.ref,
-        ]
-
-    @classmethod
-    def from_json(cls, d: list[Any]) -> _Pending:
-        event_id, contract_id, incident_id, kind, deadline, entry, ref = d
-        return cls(event_id, contract_id, incident_id, kind, float(deadline), TimelineEntry.from_json(entry), ref)
 
     def refusal(self, reason: str, detail: str) -> Refusal:
         return Refusal(self.event_id, self.contract_id, self.incident_id, self.kind, reason, detail, self.ref)
@@ -627,7 +616,7 @@ class Engine:
             "floods": [[c, r, i] for (c, r), i in self._floods.items()],
             # Beside "known", in its order: a minute for a detection, null for a filing or an old id.
             "opened_at": [self._opened_at.get(i) for i in self._known],
-            "pending": [p.to_json() for p in self._pending.values()],
+            "pending": [encode_any(p) for p in self._pending.values()],
             "rules": {rule.rule_id: rule.snapshot() for rule in self.rules},
         }
 
@@ -660,7 +649,7 @@ class Engine:
         # its follow-ups were never waiting. Refusals not yet handed out were in no snapshot: none now.
         minutes = data.get("opened_at", [])
         self._opened_at = {i: int(m) for i, m in zip(self._known, minutes, strict=False) if m is not None}
-        self._pending = OrderedDict((p.event_id, p) for p in map(_Pending.from_json, data.get("pending", [])))
+        self._pending = OrderedDict((p.event_id, p) for p in (decode(_Pending, p) for p in data.get("pending", [])))
         self._deferred = []
         states = data.get("rules", {})
         for rule in self.rules:

@@ -24,12 +24,14 @@ stopped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+import msgspec
+
+from kinkyu.core.codec import Record
 from kinkyu.core.contract import Contact, ContractProfile
-from kinkyu.core.timefmt import iso, parse_dt
 from kinkyu.core.timespan import shift
 from kinkyu.exceptions import KinkyuError
 
@@ -111,15 +113,15 @@ def _aware(now: datetime) -> None:
         raise EscalationError("now must be an aware datetime")
 
 
-@dataclass(slots=True)
-class EscalationState:
+class EscalationState(msgspec.Struct, Record, tag_field="v", tag=1):
     """One message's chain. Build with :meth:`start`; drive with :meth:`next_step` and :meth:`acknowledge`.
 
     ``stage`` counts the stages carried out: stage *k* < ``len(ladder)`` tells
     ``ladder[k]``; the stage after the ladder tells every ``final`` recipient
     (when there are any). ``payload`` is the caller's, carried unchanged
     through the JSON form (the notifier keeps what it needs to render the
-    chain's later messages after a restart).
+    chain's later messages after a restart). The JSON form begins with its
+    format (``"v": 1``) and has ``ack_timeout`` in seconds.
     """
 
     chain_id: str
@@ -133,7 +135,9 @@ class EscalationState:
     bumped_at: datetime | None = None
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = {}
+
+    refused_as: ClassVar[tuple[type[Exception], str] | None] = (EscalationError, "not an escalation chain")
 
     @classmethod
     def start(
@@ -254,51 +258,6 @@ class EscalationState:
         self.acknowledged_by = by
         self.acknowledged_at = at
         return True
-
-    # -- JSON --------------------------------------------------------------------
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (``ack_timeout`` in seconds)."""
-        return {
-            "v": 1,
-            "chain_id": self.chain_id,
-            "incident_id": self.incident_id,
-            "ladder": list(self.ladder),
-            "final": list(self.final),
-            "ack_timeout": self.ack_timeout.total_seconds(),
-            "started_at": self.started_at.isoformat(),
-            "stage": self.stage,
-            "last_sent_at": iso(self.last_sent_at),
-            "bumped_at": iso(self.bumped_at),
-            "acknowledged_by": self.acknowledged_by,
-            "acknowledged_at": iso(self.acknowledged_at),
-            "payload": self.payload,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EscalationState:
-        """Inverse of :meth:`to_json`; EscalationError naming the problem if ``data`` is not one."""
-        try:
-            started = parse_dt(data["started_at"])
-            if started is None:
-                raise EscalationError("an escalation chain needs started_at")
-            return cls(
-                chain_id=str(data["chain_id"]),
-                incident_id=str(data["incident_id"]),
-                ladder=tuple(str(r) for r in data["ladder"]),
-                final=tuple(str(r) for r in data["final"]),
-                ack_timeout=timedelta(seconds=float(data["ack_timeout"])),
-                started_at=started,
-                stage=int(data["stage"]),
-                last_sent_at=parse_dt(data.get("last_sent_at")),
-                bumped_at=parse_dt(data.get("bumped_at")),
-                acknowledged_by=data.get("acknowledged_by"),
-                acknowledged_at=parse_dt(data.get("acknowledged_at")),
-                payload=dict(data.get("payload") or {}),
-            )
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            # The exception's type only: its text can quote the stored value.
-            raise EscalationError(f"not an escalation chain: {type(exc).__name__}") from exc
 
 
 def chain_for(

@@ -51,14 +51,16 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kinkyu.core.codec import Record
 from kinkyu.core.exceptions import EvidenceError, EvidenceKeyError, EvidenceTamperedError
 from kinkyu.core.incident import Incident
 from kinkyu.core.integrity import Keyring, MacResult
@@ -144,34 +146,9 @@ def _aware(ts: datetime, what: str) -> datetime:
     return ts
 
 
-_MANIFEST_FIELDS = frozenset(
-    {
-        "format",
-        "bundle_id",
-        "incident_id",
-        "item_count",
-        "items",
-        "plaintext_sha256",
-        "ciphertext_sha256",
-        "cipher",
-        "key_id",
-        "sealed_at",
-        "sealed_by",
-        "reason",
-        "mac_key_id",
-        "mac",
-    }
-)
-_MANIFEST_ITEM_FIELDS = frozenset({"source", "event_id", "sha256"})
-_CUSTODY_FIELDS = frozenset(
-    {"seq", "at", "actor", "action", "bundle_id", "incident_id", "detail", "prev_hash", "entry_hash", "key_id", "mac"}
-)
-
-
-def _no_extra_fields(obj: Any, known: frozenset[str], where: str) -> None:
-    extra = sorted(set(obj) - known) if isinstance(obj, dict) else []
-    if extra:
-        raise EvidenceTamperedError([f"{where}: unexpected field {', '.join(map(repr, extra))}"])
+def _tampered(words: str) -> EvidenceTamperedError:
+    """The error a manifest or custody line that does not parse is refused with (see :class:`Record`)."""
+    return EvidenceTamperedError([words])
 
 
 # -- keys ---------------------------------------------------------------------------------------------
@@ -244,39 +221,46 @@ class EvidenceItem:
 
 
 @dataclass(frozen=True, slots=True)
-class ManifestItem:
+class ManifestItem(Record):
     """What the manifest says of one item: where it came from, its id and hash; no content."""
 
     source: str
     event_id: str
     sha256: str
 
-    def to_json(self) -> dict[str, str]:
-        """Wire form."""
-        return {"source": self.source, "event_id": self.event_id, "sha256": self.sha256}
+    refuse_unknown: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest(Record):
     """The public description of a sealed bundle: ids, hashes, who sealed it, when and why.
 
     No raw content and no personal information: ``reason`` and ``sealed_by``
     are written by Kinkyu or staff and must name rules, ids and categories only.
+    Its wire form (the ``.manifest.json`` file and the reviewer report's
+    evidence manifest) refuses a field this version does not know: it would
+    escape the manifest hash, so it counts as an alteration.
     """
 
+    format: str = MANIFEST_FORMAT
     bundle_id: str
     incident_id: str
     items: tuple[ManifestItem, ...]
     plaintext_sha256: str
     ciphertext_sha256: str
+    cipher: str = CIPHER
+    key_id: str
     sealed_at: datetime
     sealed_by: str
     reason: str
-    key_id: str
-    cipher: str = CIPHER
-    format: str = MANIFEST_FORMAT
     mac_key_id: str | None = None
     mac: str | None = None
+
+    computed: ClassVar[dict[str, str | None]] = {"item_count": "incident_id"}
+    # Written only by a manifest sealed with an integrity key.
+    omit_default: ClassVar[frozenset[str]] = frozenset({"mac_key_id", "mac"})
+    refused_as: ClassVar[tuple[Callable[[str], Exception], str] | None] = (_tampered, "manifest")
+    refuse_unknown: ClassVar[bool] = True
 
     @property
     def item_count(self) -> int:
@@ -287,14 +271,6 @@ class Manifest:
     def keyed(self) -> bool:
         """Whether the manifest carries a MAC (written with an integrity key)."""
         return self.mac is not None
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire form (the ``.manifest.json`` file and the reviewer report's evidence manifest)."""
-        body = self.content_json()
-        if self.mac_key_id is not None or self.mac is not None:
-            body["mac_key_id"] = self.mac_key_id
-            body["mac"] = self.mac
-        return body
 
     def signed(self, keyring: Keyring) -> Manifest:
         """The manifest with its MAC under the keyring's current key."""
@@ -309,20 +285,10 @@ class Manifest:
 
     def content_json(self) -> dict[str, Any]:
         """Every field but the MAC: what the MAC and the custody log's ``manifest_sha256`` cover."""
-        return {
-            "format": self.format,
-            "bundle_id": self.bundle_id,
-            "incident_id": self.incident_id,
-            "item_count": self.item_count,
-            "items": [i.to_json() for i in self.items],
-            "plaintext_sha256": self.plaintext_sha256,
-            "ciphertext_sha256": self.ciphertext_sha256,
-            "cipher": self.cipher,
-            "key_id": self.key_id,
-            "sealed_at": self.sealed_at.isoformat(),
-            "sealed_by": self.sealed_by,
-            "reason": self.reason,
-        }
+        body = self.to_json()
+        body.pop("mac_key_id", None)
+        body.pop("mac", None)
+        return body
 
     def sha256(self) -> str:
         """SHA-256 of the canonical JSON form without the MAC; recorded in the custody log when the bundle is sealed.
@@ -332,52 +298,21 @@ class Manifest:
         return sha256_hex(canonical_json(self.content_json()))
 
     @classmethod
-    def from_json(cls, data: Any) -> Manifest:
-        """Inverse of :meth:`to_json`; EvidenceTamperedError naming the field when it does not parse."""
-
-        def text(obj: Any, name: str, where: str = "manifest") -> str:
-            value = obj.get(name) if isinstance(obj, dict) else None
-            if not isinstance(value, str):
-                raise EvidenceTamperedError([f"{where}: field {name!r} is missing or not a string"])
-            return value
-
-        items_json = data.get("items") if isinstance(data, dict) else None
-        if not isinstance(items_json, list):
+    def upgrade(cls, data: Any) -> Any:
+        """Check what the declaration cannot say: the item count, a MAC and its key id together, no default taken."""
+        if not isinstance(data, dict):
+            return data
+        items = data.get("items")
+        if not isinstance(items, list):
             raise EvidenceTamperedError(["manifest: field 'items' is missing or not a list"])
-        # A field this version does not know would escape the manifest hash: it counts as an alteration.
-        _no_extra_fields(data, _MANIFEST_FIELDS, "manifest")
-        for n, i in enumerate(items_json, 1):
-            _no_extra_fields(i, _MANIFEST_ITEM_FIELDS, f"manifest item {n}")
-        items = tuple(
-            ManifestItem(
-                text(i, "source", f"manifest item {n}"),
-                text(i, "event_id", f"manifest item {n}"),
-                text(i, "sha256", f"manifest item {n}"),
-            )
-            for n, i in enumerate(items_json, 1)
-        )
         if data.get("item_count") != len(items):
             raise EvidenceTamperedError([f"manifest: item_count does not match the {len(items)} items listed"])
-        try:
-            sealed_at = datetime.fromisoformat(text(data, "sealed_at"))
-        except ValueError as exc:
-            raise EvidenceTamperedError(["manifest: sealed_at is not an RFC 3339 time"]) from exc
         keyed = "mac" in data or "mac_key_id" in data
-        return cls(
-            mac_key_id=text(data, "mac_key_id") if keyed else None,
-            mac=text(data, "mac") if keyed else None,
-            bundle_id=text(data, "bundle_id"),
-            incident_id=text(data, "incident_id"),
-            items=items,
-            plaintext_sha256=text(data, "plaintext_sha256"),
-            ciphertext_sha256=text(data, "ciphertext_sha256"),
-            sealed_at=sealed_at,
-            sealed_by=text(data, "sealed_by"),
-            reason=text(data, "reason"),
-            key_id=text(data, "key_id"),
-            cipher=text(data, "cipher"),
-            format=text(data, "format"),
-        )
+        # Written by every version: a manifest without them was cut, not written before they existed.
+        for name in ("format", "cipher", *(("mac_key_id", "mac") if keyed else ())):
+            if not isinstance(data.get(name), str):
+                raise EvidenceTamperedError([f"manifest: field {name!r} is missing or not a string"])
+        return {k: v for k, v in data.items() if k != "item_count"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,11 +588,13 @@ def in_evidence_scope(
 # -- custody log ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CustodyEntry:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustodyEntry(Record):
     """One line of an incident's custody log: who did what to which bundle, chained to the line before.
 
     ``detail`` holds ids, hashes and counts only, never personal information.
+    A line with a field this version does not know is refused (it would
+    escape the hash).
     """
 
     seq: int
@@ -668,9 +605,23 @@ class CustodyEntry:
     incident_id: str
     detail: dict[str, Any]
     prev_hash: str
-    entry_hash: str
+    # Absent from entries written before keys, so their hashes stay as they were.
     key_id: str | None = None
+    entry_hash: str
     mac: str | None = None
+
+    omit_default: ClassVar[frozenset[str]] = frozenset({"key_id", "mac"})
+    refused_as: ClassVar[tuple[Callable[[str], Exception], str] | None] = (_tampered, "entry")
+    refuse_unknown: ClassVar[bool] = True
+
+    @classmethod
+    def upgrade(cls, data: Any) -> Any:
+        """Check what the declaration cannot say: a MAC and its key id come together."""
+        if isinstance(data, dict) and ("key_id" in data or "mac" in data):
+            for name in ("key_id", "mac"):
+                if not isinstance(data.get(name), str):
+                    raise EvidenceTamperedError([f"entry: field {name!r} is missing or not a string"])
+        return data
 
     @property
     def keyed(self) -> bool:
@@ -679,18 +630,9 @@ class CustodyEntry:
 
     def content(self) -> dict[str, Any]:
         """Every field but ``entry_hash`` and ``mac``: what the hash and the MAC cover."""
-        body: dict[str, Any] = {
-            "seq": self.seq,
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "action": self.action,
-            "bundle_id": self.bundle_id,
-            "incident_id": self.incident_id,
-            "detail": self.detail,
-            "prev_hash": self.prev_hash,
-        }
-        if self.key_id is not None:  # absent from entries written before keys, so their hashes stay as they were
-            body["key_id"] = self.key_id
+        body = self.to_json()
+        del body["entry_hash"]
+        body.pop("mac", None)
         return body
 
     def computed_hash(self) -> str:
@@ -702,53 +644,6 @@ class CustodyEntry:
         if self.mac is None or self.key_id is None:
             return None
         return keyring.check(CUSTODY_MAC_DOMAIN, self.content(), self.key_id, self.mac)
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire form: one line of ``custody.jsonl``."""
-        body = {**self.content(), "entry_hash": self.entry_hash}
-        if self.mac is not None:
-            body["mac"] = self.mac
-        return body
-
-    @classmethod
-    def from_json(cls, data: Any) -> CustodyEntry:
-        """Inverse of :meth:`to_json`; EvidenceTamperedError naming the field when a line does not parse."""
-        if not isinstance(data, dict):
-            raise EvidenceTamperedError(["not a JSON object"])
-        _no_extra_fields(data, _CUSTODY_FIELDS, "entry")
-        checks: dict[str, type | tuple[type, ...]] = {
-            "seq": int,
-            "at": str,
-            "actor": str,
-            "action": str,
-            "bundle_id": (str, type(None)),
-            "incident_id": str,
-            "detail": dict,
-            "prev_hash": str,
-            "entry_hash": str,
-        }
-        if "key_id" in data or "mac" in data:
-            checks = {**checks, "key_id": str, "mac": str}
-        for name, kind in checks.items():
-            if name not in data or not isinstance(data[name], kind) or isinstance(data[name], bool):
-                raise EvidenceTamperedError([f"field {name!r} is missing or of the wrong type"])
-        try:
-            at = datetime.fromisoformat(data["at"])
-        except ValueError as exc:
-            raise EvidenceTamperedError(["field 'at' is not an RFC 3339 time"]) from exc
-        return cls(
-            seq=data["seq"],
-            at=at,
-            actor=data["actor"],
-            action=data["action"],
-            bundle_id=data["bundle_id"],
-            incident_id=data["incident_id"],
-            detail=data["detail"],
-            prev_hash=data["prev_hash"],
-            entry_hash=data["entry_hash"],
-            key_id=data.get("key_id"),
-            mac=data.get("mac"),
-        )
 
 
 def append_entry(
@@ -801,8 +696,7 @@ def append_entry(
     return replace(content, entry_hash=content.computed_hash(), mac=mac)
 
 
-@dataclass(frozen=True, slots=True)
-class ChainProblem:
+class ChainProblem(msgspec.Struct, Record, frozen=True):
     """One broken thing in a custody chain; ``seq`` is the entry it was seen at (None: the chain as a whole)."""
 
     seq: int | None
@@ -812,27 +706,41 @@ class ChainProblem:
         return self.message
 
 
-@dataclass(frozen=True, slots=True)
-class ChainReport:
+class ChainReport(msgspec.Struct, Record, frozen=True, kw_only=True):
     """The result of :func:`verify_chain`: OK, or every broken link and altered entry by seq.
 
     ``head_seq``/``head_hash`` (the last entry) let a caller anchor the chain
     elsewhere: deleting entries from the end is only visible against such an anchor.
     """
 
-    entry_count: int
+    entry_count: int = msgspec.field(name="entries")
+    # Entries with no MAC before the first keyed one (legacy); one after is a problem.
+    unkeyed: int = msgspec.field(default=0, name="unkeyed_entries")
     head_seq: int | None
     head_hash: str | None
     problems: tuple[ChainProblem, ...] = ()
-    unkeyed: int = 0  # entries with no MAC before the first keyed one (legacy); one after is a problem
     key_problems: tuple[ChainProblem, ...] = ()  # MACs under key ids the ring does not hold
     macs_checked: bool = False  # a keyring was given, so every MAC was checked
-    hashes: Mapping[int, str] = field(default_factory=dict, repr=False, compare=False)  # seq -> entry_hash
+    hashes: Mapping[int, str] = msgspec.field(default_factory=dict)  # seq -> entry_hash
+
+    # Its wire form (``evidence verify --json`` and the reviewer report's custody chain status) says
+    # first what it found; how it checked and the hashes it read are for the caller only.
+    computed: ClassVar[dict[str, str | None]] = {"status": None, "authentication": "status"}
+    snapshot_only: ClassVar[frozenset[str]] = frozenset({"macs_checked", "hashes"})
+
+    def __repr__(self) -> str:
+        # Without the hashes: a report of a long chain would print every one.
+        return f"ChainReport(entries={self.entry_count}, ok={self.ok}, authentication={self.authentication!r})"
 
     @property
     def ok(self) -> bool:
         """No problem found (hashes, links, numbering and, when checked, MACs)."""
         return not self.problems
+
+    @property
+    def status(self) -> str:
+        """``intact`` or ``broken``."""
+        return "intact" if self.ok else "broken"
 
     @property
     def authentication(self) -> str:
@@ -844,19 +752,6 @@ class ChainReport:
         if not self.macs_checked or self.key_problems:
             return "unchecked"
         return "keyed"
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire form (``evidence verify --json`` and the reviewer report's custody chain status)."""
-        return {
-            "status": "intact" if self.ok else "broken",
-            "authentication": self.authentication,
-            "entries": self.entry_count,
-            "unkeyed_entries": self.unkeyed,
-            "head_seq": self.head_seq,
-            "head_hash": self.head_hash,
-            "problems": [{"seq": p.seq, "message": p.message} for p in self.problems],
-            "key_problems": [{"seq": p.seq, "message": p.message} for p in self.key_problems],
-        }
 
 
 def verify_chain(

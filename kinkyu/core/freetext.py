@@ -11,7 +11,7 @@ does reach a page:
   non-personal label (a site code such as ``koganei-hq-3f`` or a name such
   as ``本庁舎3階``). Anything else becomes None, which reports show as 調査中.
 - :func:`data_item_codes`: ``data_items`` are item codes from the report
-  labels' vocabulary (:data:`kinkyu.core.legal.labels.ITEM_LABELS`, aliases
+  labels' vocabulary (:data:`kinkyu.core.labels.ITEM_LABELS`, aliases
   included). On the wire (:func:`split_data_items`) an unknown entry is
   withheld and counted, never kept: a leak report must still reach the city,
   and the filing as it arrived stays in the sealed evidence. The console's
@@ -37,7 +37,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from kinkyu.core.legal.labels import ITEM_LABELS
+from kinkyu.core.labels import ITEM_LABELS
 from kinkyu.exceptions import MalformedEventError
 
 # -- neutralising ------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def data_item_code(value: object) -> str | None:
 def data_item_codes(items: Iterable[str] | None, field: str = "data_items") -> tuple[str, ...]:
     """The item codes of a filing, each once, in order; ``unknown-data-item`` names the first unknown one's position.
 
-    The vocabulary is :data:`kinkyu.core.legal.labels.ITEM_LABELS` (``name``,
+    The vocabulary is :data:`kinkyu.core.labels.ITEM_LABELS` (``name``,
     ``address``, ``phone``, ``my_number``, ``card_number`` and its alias
     ``credit_card_number``, …). Free text such as a resident's name is not an
     item, and a report would print it: it is refused, never kept.
@@ -158,7 +158,7 @@ def data_item_codes(items: Iterable[str] | None, field: str = "data_items") -> t
             raise MalformedEventError(
                 "unknown-data-item",
                 f"{field}[{i}] is not a known data item code (name, address, birthdate, phone, email, "
-                "my_number, card_number, health, tax, …: kinkyu.core.legal.labels.ITEM_LABELS); "
+                "my_number, card_number, health, tax, …: kinkyu.core.labels.ITEM_LABELS); "
                 "describe anything else in details, which is kept sealed as evidence",
             )
         codes[code] = None

@@ -12,14 +12,15 @@ records this module emits; here an incident carries what was observed.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
+import msgspec
+
+from kinkyu.core.codec import Digests, Record
 from kinkyu.core.freetext import place_label, split_data_items
 from kinkyu.core.model import JST, Clause, Finding, IncidentEvent, Severity
 
@@ -50,42 +51,22 @@ def subject_digest(subject_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(subject_id.encode(), digest_size=_DIGEST_BYTES).digest())
 
 
-def _pack(digests: Iterable[int]) -> str:
-    return base64.b64encode(b"".join(d.to_bytes(_DIGEST_BYTES) for d in sorted(digests))).decode()
-
-
-def _unpack(text: str) -> set[int]:
-    raw = base64.b64decode(text)
-    return {int.from_bytes(raw[i : i + _DIGEST_BYTES]) for i in range(0, len(raw), _DIGEST_BYTES)}
-
-
 def _dataset_code(value: Any) -> bool:
     # Data set names are codes (as the playbook run screens them); anything else may be free text.
     return isinstance(value, str) and _CODE.fullmatch(value) is not None
 
 
-@dataclass(slots=True)
-class TimelineEntry:
+class TimelineEntry(msgspec.Struct, Record):
     """One append-only entry: who, when, what (counts and categories, no personal data)."""
 
     ts: datetime
     who: str
     what: str
     kind: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire form."""
-        return {"ts": self.ts.isoformat(), "who": self.who, "what": self.what, "kind": self.kind, "data": self.data}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TimelineEntry:
-        """Inverse of :meth:`to_json`."""
-        return cls(datetime.fromisoformat(data["ts"]), data["who"], data["what"], data["kind"], data.get("data", {}))
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class Incident:
+class Incident(msgspec.Struct, Record, kw_only=True):
     """An incident's observed facts, as carried on the ``incidents`` topic.
 
     The number of people: ``distinct_people`` is the count of distinct
@@ -95,7 +76,7 @@ class Incident:
     subject ids and the count stayed under :data:`MAX_SUBJECT_IDS`. Otherwise
     the count is a lower bound and ``records`` the upper one. The digests
     behind the count (``subjects``) are engine state: they are in
-    ``to_json(snapshot=True)`` (checkpoints) and never in the record.
+    ``to_json(snapshot=True)`` (checkpoints, :attr:`snapshot_only`) and never in the record.
     ``encrypted``, ``improper_purpose`` and ``datasets`` are what a filing
     stated for the national report (None: it did not say).
 
@@ -111,35 +92,67 @@ class Incident:
     jurisdiction: str
     origin: str  # "detection" or "filed"
     kind: str  # a filed kind, or "detection"
-    first_event_ts: datetime
-    last_event_ts: datetime
+    rules: list[str] = []
     actor: str | None
     system: str | None
     severity: Severity
-    rules: list[str] = field(default_factory=list)
-    clauses: list[Clause] = field(default_factory=list)
-    finding_ids: list[str] = field(default_factory=list)
-    findings_total: int = 0  # findings folded in, past MAX_FINDING_IDS too
-    event_ids: list[str] = field(default_factory=list)
+    first_event_ts: datetime
+    last_event_ts: datetime
+    # Findings folded in, past MAX_FINDING_IDS too; the record's finding_count (see __post_init__).
+    findings_total: int = msgspec.field(default=0, name="finding_count")
+    finding_ids: list[str] = []
+    event_ids: list[str] = []
     event_count: int = 0
     records: int = 0
-    data_items: list[str] = field(default_factory=list)
+    data_items: list[str] = []
     data_items_withheld: int = 0
+    clauses: list[Clause] = []
     discovered_at: datetime | None = None
     place: str | None = None
     has_summary: bool = False
     reported_by: str | None = None
-    timeline: list[TimelineEntry] = field(default_factory=list)
+    timeline: list[TimelineEntry] = []
     distinct_people: int | None = None
     distinct_people_exact: bool = False
     encrypted: bool | None = None
     improper_purpose: bool | None = None
     datasets: list[str] | None = None
     # Engine state behind distinct_people, in snapshots only.
-    subjects: set[int] = field(default_factory=set)
+    subjects: Digests = msgspec.field(default_factory=Digests)
     subjects_missing: bool = False  # an event with records carried no subject ids
     subjects_capped: bool = False  # a person past MAX_SUBJECT_IDS was not told apart
     stated_people: int | None = None  # a person's count, which wins over the events'
+
+    snapshot_only: ClassVar[frozenset[str]] = frozenset(
+        {"subjects", "subjects_missing", "subjects_capped", "stated_people"}
+    )
+
+    def __post_init__(self) -> None:
+        # The record's finding_count is the count, never less than the ids listed (an incident built
+        # with its first finding ids and no count yet).
+        self.findings_total = max(self.findings_total, len(self.finding_ids))
+
+    @classmethod
+    def upgrade(cls, data: Any) -> Any:
+        """Screen a record's free text, as older records carried it and any writer may still send it.
+
+        An older record's ``summary`` is read only as ``has_summary`` and its
+        ``location`` not at all (it may be an address; unknown keys are
+        ignored); data items that are not item codes are counted in
+        ``data_items_withheld``, never kept; ``place`` is kept only as a
+        checked label.
+        """
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        out.pop("summary", None)
+        out["has_summary"] = bool(data.get("has_summary") or data.get("summary"))
+        if "data_items" in data:
+            items, withheld = split_data_items(data["data_items"])
+            out["data_items"] = list(items)
+            out["data_items_withheld"] = int(data.get("data_items_withheld") or 0) + withheld
+        out["place"] = place_label(data.get("place"))
+        return out
 
     @property
     def finding_count(self) -> int:
@@ -236,99 +249,6 @@ class Incident:
         names = data.get("datasets")
         if isinstance(names, list):
             self.datasets = [n for n in names if _dataset_code(n)][:_MAX_DATASETS]
-
-    def to_json(self, *, snapshot: bool = False) -> dict[str, Any]:
-        """The record on the ``incidents`` topic and the line ``kinkyu replay --json`` prints.
-
-        With ``snapshot`` (the engine's checkpoints only) it adds the state
-        behind the count of people: the subject digests, which no record
-        carries.
-        """
-        body: dict[str, Any] = {
-            "incident_id": self.incident_id,
-            "contract_id": self.contract_id,
-            "jurisdiction": self.jurisdiction,
-            "origin": self.origin,
-            "kind": self.kind,
-            "rules": list(self.rules),
-            "actor": self.actor,
-            "system": self.system,
-            "severity": self.severity.value,
-            "first_event_ts": self.first_event_ts.isoformat(),
-            "last_event_ts": self.last_event_ts.isoformat(),
-            "finding_count": self.finding_count,
-            "finding_ids": list(self.finding_ids),
-            "event_ids": list(self.event_ids),
-            "event_count": self.event_count,
-            "records": self.records,
-            "data_items": list(self.data_items),
-            "data_items_withheld": self.data_items_withheld,
-            "clauses": [c.to_json() for c in self.clauses],
-            "discovered_at": self.discovered_at.isoformat() if self.discovered_at else None,
-            "place": self.place,
-            "has_summary": self.has_summary,
-            "reported_by": self.reported_by,
-            "timeline": [e.to_json() for e in self.timeline],
-            "distinct_people": self.distinct_people,
-            "distinct_people_exact": self.distinct_people_exact,
-            "encrypted": self.encrypted,
-            "improper_purpose": self.improper_purpose,
-            "datasets": list(self.datasets) if self.datasets is not None else None,
-        }
-        if snapshot:
-            body["subjects"] = _pack(self.subjects)
-            body["subjects_missing"] = self.subjects_missing
-            body["subjects_capped"] = self.subjects_capped
-            body["stated_people"] = self.stated_people
-        return body
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Incident:
-        """Inverse of :meth:`to_json`, either form (snapshots and downstream stages; older records too).
-
-        An older record's free text is read without being kept: its
-        ``summary`` only as ``has_summary``, its ``location`` not at all (it
-        may be an address), data items that are not item codes counted in
-        ``data_items_withheld``, never kept.
-        """
-        discovered = data.get("discovered_at")
-        datasets = data.get("datasets")
-        items, withheld = split_data_items(data["data_items"])
-        return cls(
-            incident_id=data["incident_id"],
-            contract_id=data["contract_id"],
-            jurisdiction=data["jurisdiction"],
-            origin=data["origin"],
-            kind=data["kind"],
-            first_event_ts=datetime.fromisoformat(data["first_event_ts"]),
-            last_event_ts=datetime.fromisoformat(data["last_event_ts"]),
-            actor=data["actor"],
-            system=data["system"],
-            severity=Severity(data["severity"]),
-            rules=list(data["rules"]),
-            clauses=[Clause(c["article"], c["label"]) for c in data["clauses"]],
-            finding_ids=list(data["finding_ids"]),
-            findings_total=int(data.get("finding_count") or 0),
-            event_ids=list(data["event_ids"]),
-            event_count=data["event_count"],
-            records=data["records"],
-            data_items=list(items),
-            data_items_withheld=int(data.get("data_items_withheld") or 0) + withheld,
-            discovered_at=datetime.fromisoformat(discovered) if discovered else None,
-            place=place_label(data.get("place")),
-            has_summary=bool(data.get("has_summary") or data.get("summary")),
-            reported_by=data.get("reported_by"),
-            timeline=[TimelineEntry.from_json(e) for e in data["timeline"]],
-            distinct_people=data.get("distinct_people"),
-            distinct_people_exact=bool(data.get("distinct_people_exact", False)),
-            encrypted=data.get("encrypted"),
-            improper_purpose=data.get("improper_purpose"),
-            datasets=list(datasets) if datasets is not None else None,
-            subjects=_unpack(data.get("subjects") or ""),
-            subjects_missing=bool(data.get("subjects_missing", False)),
-            subjects_capped=bool(data.get("subjects_capped", False)),
-            stated_people=data.get("stated_people"),
-        )
 
 
 # Severity of an incident someone filed, by kind, before triage says otherwise.

@@ -38,8 +38,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
+import msgspec
+
+from kinkyu.core.codec import Record
 from kinkyu.core.exceptions import IntegrityKeyError
 
 MIN_KEY_BYTES = 32
@@ -190,9 +193,12 @@ def check_chain_name(chain: str) -> str:
     return chain
 
 
-@dataclass(frozen=True, slots=True)
-class Anchor:
-    """A chain's head as published outside the data volume: the newest ``seq`` and its hash, MAC'd."""
+class Anchor(msgspec.Struct, Record, frozen=True):
+    """A chain's head as published outside the data volume: the newest ``seq`` and its hash, MAC'd.
+
+    Its wire form (the record's value on the anchors topic; its key is ``chain``)
+    begins with its format.
+    """
 
     chain: str
     seq: int
@@ -201,19 +207,18 @@ class Anchor:
     key_id: str
     mac: str
 
-    def content(self) -> dict[str, Any]:
-        """What the MAC covers."""
-        return {
-            "format": ANCHOR_FORMAT,
-            "chain": self.chain,
-            "seq": self.seq,
-            "head": self.head,
-            "at": self.at.isoformat(),
-        }
+    computed: ClassVar[dict[str, str | None]] = {"format": None}
 
-    def to_json(self) -> dict[str, Any]:
-        """Wire form (the record's value on the anchors topic; its key is ``chain``)."""
-        return {**self.content(), "key_id": self.key_id, "mac": self.mac}
+    @property
+    def format(self) -> str:
+        """The anchor format this version writes."""
+        return ANCHOR_FORMAT
+
+    def content(self) -> dict[str, Any]:
+        """What the MAC covers: everything but the MAC and its key id."""
+        body = self.to_json()
+        del body["key_id"], body["mac"]
+        return body
 
     def to_bytes(self) -> bytes:
         """The record value."""
@@ -238,19 +243,11 @@ def parse_anchor(value: bytes | None, keyring: Keyring) -> Anchor | None:
     """
     try:
         data = json.loads(value or b"")
-        anchor = Anchor(
-            chain=check_chain_name(data["chain"]),
-            seq=data["seq"],
-            head=data["head"],
-            at=datetime.fromisoformat(data["at"]),
-            key_id=data["key_id"],
-            mac=data["mac"],
-        )
+        anchor = Anchor.from_json(data)
+        check_chain_name(anchor.chain)
     except (ValueError, KeyError, TypeError, IntegrityKeyError):
         return None
-    if data.get("format") != ANCHOR_FORMAT or type(anchor.seq) is not int or anchor.seq < 1:
-        return None
-    if not isinstance(anchor.head, str) or not _HEX64.fullmatch(anchor.head) or not isinstance(anchor.key_id, str):
+    if data.get("format") != ANCHOR_FORMAT or anchor.seq < 1 or not _HEX64.fullmatch(anchor.head):
         return None
     if keyring.check(ANCHOR_DOMAIN, anchor.content(), anchor.key_id, anchor.mac) is not MacResult.OK:
         return None
@@ -277,17 +274,12 @@ class AnchorState(StrEnum):
     NOT_CHECKED = "not-checked"  # the anchors were not read (offline verification)
 
 
-@dataclass(frozen=True, slots=True)
-class AnchorCheck:
+class AnchorCheck(msgspec.Struct, Record, frozen=True):
     """The result of :func:`compare_with_anchor`: the state and, on a mismatch, what is wrong."""
 
     state: AnchorState
+    anchor_seq: int | None = msgspec.field(default=None, name="anchored_seq")
     problem: str | None = None
-    anchor_seq: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire form."""
-        return {"state": self.state.value, "anchored_seq": self.anchor_seq, "problem": self.problem}
 
     def describe(self) -> str:
         """One line for people (English; the console has its own wording)."""
@@ -321,17 +313,17 @@ def compare_with_anchor(
         where = f"ends at seq {last_seq}" if last_seq else "holds no entry"
         return AnchorCheck(
             AnchorState.MISMATCH,
-            f"{what} {where}, but the anchor outside the volume records seq {anchor.seq} "
+            problem=f"{what} {where}, but the anchor outside the volume records seq {anchor.seq} "
             f"(published {anchor.at.isoformat()}): entries were removed from the end, or the file was replaced",
-            anchor.seq,
+            anchor_seq=anchor.seq,
         )
     found = hashes.get(anchor.seq)
     if found != anchor.head:
         return AnchorCheck(
             AnchorState.MISMATCH,
-            f"{what}: entry seq {anchor.seq} is not the entry the anchor outside the volume records: "
+            problem=f"{what}: entry seq {anchor.seq} is not the entry the anchor outside the volume records: "
             "it was rewritten (or the entries before it were)",
-            anchor.seq,
+            anchor_seq=anchor.seq,
         )
     state = AnchorState.MATCHES if last_seq == anchor.seq else AnchorState.AHEAD
-    return AnchorCheck(state, None, anchor.seq)
+    return AnchorCheck(state, anchor_seq=anchor.seq)

@@ -12,9 +12,11 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import msgspec
+
+from kinkyu.core.codec import Record
 
 JST = timezone(timedelta(hours=9), "JST")
 
@@ -167,20 +169,14 @@ class IncidentEvent:
     data_items_withheld: int = 0  # entries of data_items that were not item codes (kept sealed only)
 
 
-@dataclass(slots=True, frozen=True)
-class Clause:
+class Clause(msgspec.Struct, Record, frozen=True):
     """A contract clause a finding relates to, e.g. ``豊田市 第10条(7)``."""
 
     article: str
     label: str
 
-    def to_json(self) -> dict[str, str]:
-        """The finding's wire form of this clause."""
-        return {"article": self.article, "label": self.label}
 
-
-@dataclass(slots=True, frozen=True)
-class Finding:
+class Finding(msgspec.Struct, Record, frozen=True):
     """One rule firing on one action (or on a window of actions).
 
     ``finding_id`` is derived from the rule and the triggering event ids, so a
@@ -188,8 +184,9 @@ class Finding:
     ``detail`` carries counts and categories only: no personal information.
     ``subject_ids`` (the events' pseudonymous ``resource.subject_ids``, None
     when none carried any) feed the incident's count of distinct people and
-    are never in :meth:`to_json`; ``subjects_missing`` says some event with
-    records behind the finding carried none.
+    are never in :meth:`to_json` (the wire form on the ``findings`` topic and in
+    replay output); ``subjects_missing`` says some event with records behind
+    the finding carried none.
     """
 
     finding_id: str
@@ -203,26 +200,11 @@ class Finding:
     severity: Severity
     clauses: tuple[Clause, ...]
     records: int = 0
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
     subject_ids: tuple[str, ...] | None = None
     subjects_missing: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        """The wire form on the ``findings`` topic and in replay output (never the subject ids)."""
-        return {
-            "finding_id": self.finding_id,
-            "rule": self.rule,
-            "contract_id": self.contract_id,
-            "jurisdiction": self.jurisdiction,
-            "actor": self.actor,
-            "system": self.system,
-            "event_ids": list(self.event_ids),
-            "ts": self.ts.isoformat(),
-            "severity": self.severity.value,
-            "clauses": [c.to_json() for c in self.clauses],
-            "records": self.records,
-            "detail": self.detail,
-        }
+    snapshot_only: ClassVar[frozenset[str]] = frozenset({"subject_ids", "subjects_missing"})
 
 
 def finding_id(rule: str, event_ids: tuple[str, ...]) -> str:

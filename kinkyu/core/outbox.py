@@ -23,11 +23,14 @@ Pure: no clock, no I/O (:mod:`notifiers.outbox_store` journals entries).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from kinkyu.core.timefmt import iso, parse_dt
+import msgspec
+from msgspec.structs import replace
+
+from kinkyu.core.codec import Record
 from kinkyu.exceptions import KinkyuError
 
 State = Literal["pending", "sent", "failed"]
@@ -79,8 +82,7 @@ class Backoff:
         return [self.delay(n) for n in range(1, self.max_attempts)]
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
+class OutboxEntry(msgspec.Struct, Record, frozen=True, tag_field="v", tag=1):
     """One message to deliver once.
 
     ``chain_id`` is the playbook effect (or escalation chain) it belongs to,
@@ -107,7 +109,11 @@ class OutboxEntry:
     sent_at: datetime | None = None
     failed_at: datetime | None = None
     detail: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = {}
+
+    # A journal line begins with its format ("v": 1); one that does not parse is refused as an OutboxError.
+    refused_as: ClassVar[tuple[type[Exception], str] | None] = (OutboxError, "not an outbox entry")
+    refused_fields: ClassVar[dict[str, str]] = {"state": "unknown outbox state"}
 
     @property
     def done(self) -> bool:
@@ -117,61 +123,6 @@ class OutboxEntry:
     def is_due(self, now: datetime) -> bool:
         """Pending, no attempt running, and its next attempt time has come."""
         return self.state == "pending" and not self.in_flight and self.next_attempt_at <= now
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (a journal line)."""
-        return {
-            "v": 1,
-            "key": self.key,
-            "incident_id": self.incident_id,
-            "chain_id": self.chain_id,
-            "recipient": self.recipient,
-            "channel": self.channel,
-            "payload": self.payload,
-            "created_at": self.created_at.isoformat(),
-            "next_attempt_at": self.next_attempt_at.isoformat(),
-            "state": self.state,
-            "attempts": self.attempts,
-            "in_flight": self.in_flight,
-            "uncertain": self.uncertain,
-            "last_error": self.last_error,
-            "sent_at": iso(self.sent_at),
-            "failed_at": iso(self.failed_at),
-            "detail": self.detail,
-            "meta": self.meta,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OutboxEntry:
-        """Inverse of :meth:`to_json`; OutboxError naming the problem if ``data`` is not an entry."""
-        try:
-            state = data["state"]
-            if state not in STATES:
-                raise OutboxError(f"unknown outbox state {state!r}")
-            created, next_at = parse_dt(data["created_at"]), parse_dt(data["next_attempt_at"])
-            if created is None or next_at is None:
-                raise OutboxError("an outbox entry needs created_at and next_attempt_at")
-            return cls(
-                key=str(data["key"]),
-                incident_id=str(data["incident_id"]),
-                chain_id=str(data["chain_id"]),
-                recipient=str(data["recipient"]),
-                channel=str(data["channel"]),
-                payload=dict(data["payload"]),
-                created_at=created,
-                next_attempt_at=next_at,
-                state=state,
-                attempts=int(data["attempts"]),
-                in_flight=bool(data.get("in_flight", False)),
-                uncertain=bool(data.get("uncertain", False)),
-                last_error=data.get("last_error"),
-                sent_at=parse_dt(data.get("sent_at")),
-                failed_at=parse_dt(data.get("failed_at")),
-                detail=data.get("detail"),
-                meta=dict(data.get("meta") or {}),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise OutboxError(f"not an outbox entry: {type(exc).__name__} on {exc.args[:1]}") from exc
 
 
 def new_entry(

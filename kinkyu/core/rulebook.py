@@ -5,7 +5,7 @@ order (the order findings of one action come out in). For each rule, :data:`RULE
 holds what a person reads about it: its Japanese and English names and, per
 jurisdiction, the clauses of that city's contract it relates to (how articles
 are cited: :mod:`kinkyu.core.clauses`). The detection classes
-(:mod:`kinkyu.core.rules`), the label table (:data:`kinkyu.core.legal.labels.RULE_LABELS`)
+(:mod:`kinkyu.core.rules`), the label table (:data:`kinkyu.core.labels.RULE_LABELS`)
 and the clause table (:data:`kinkyu.core.clauses.CLAUSES`) are read from here;
 tests/unit/test_rulebook.py checks that every other table keyed by rule id
 (containment defaults, the simulator's planted breaches) names exactly these rules.

@@ -29,10 +29,12 @@ import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
+
+import msgspec
 
 from kinkyu.core.evidence import (
     CHAIN_BREAK,
@@ -212,7 +214,7 @@ class _Custody:
 
     def report(self, incident_id: str, keyring: Keyring | None = None) -> ChainReport:
         chain = verify_chain(self.entries, incident_id=incident_id, keyring=keyring)
-        return replace(chain, problems=(*self.bad_lines, *chain.problems))
+        return msgspec.structs.replace(chain, problems=(*self.bad_lines, *chain.problems))
 
     def sealed(self) -> dict[str, CustodyEntry]:
         """The first ``sealed`` entry of each bundle."""
@@ -620,9 +622,11 @@ class EvidenceStore:
             f"records {anchor.seq} custody entr{'y' if anchor.seq == 1 else 'ies'} (published "
             f"{anchor.at.isoformat()}): it was deleted (or this is not the store it was sealed into)"
         )
-        check = AnchorCheck(AnchorState.MISMATCH, problem, anchor.seq)
+        check = AnchorCheck(AnchorState.MISMATCH, problem=problem, anchor_seq=anchor.seq)
         log.info("evidence verified", extra={"incident_id": incident_id, "status": "tampered", "anchor": "mismatch"})
-        return VerifyReport(incident_id, (), ChainReport(0, None, None), (problem,), (), (), check)
+        return VerifyReport(
+            incident_id, (), ChainReport(entry_count=0, head_seq=None, head_hash=None), (problem,), (), (), check
+        )
 
     def record_verification(self, report: VerifyReport, actor: str) -> CustodyEntry:
         """Append a ``verified`` custody entry with the report's result (status and counts only)."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kinkyu.core.escalation import contact_for
 from kinkyu.core.jurisdictions import unit_of
-from kinkyu.core.legal.labels import kind_label, nature_label, rule_label
+from kinkyu.core.labels import kind_label, nature_label, rule_label
 from kinkyu.core.playbook.keys import WITHHELD
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError

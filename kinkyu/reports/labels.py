@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from kinkyu.core.legal.labels import SEVERITY_LABELS as SEVERITY_LABELS  # noqa: PLC0414  # re-exported
+from kinkyu.core.labels import SEVERITY_LABELS as SEVERITY_LABELS  # noqa: PLC0414  # re-exported
 from kinkyu.core.timefmt import doc_date, doc_datetime
 
 Lang = Literal["ja", "en"]

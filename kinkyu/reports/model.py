@@ -48,12 +48,15 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+import msgspec
+
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import canonical_json
 from kinkyu.core.freetext import neutralise
 from kinkyu.core.incident import Incident, TimelineEntry
 from kinkyu.core.jurisdictions import cite, head_title, unit_of
+from kinkyu.core.labels import ITEM_LABELS, item_labels, kind_label, nature_label, rule_label
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     Assessment,
@@ -70,7 +73,6 @@ from kinkyu.core.legal import (
     rule8_items,
     scrub,
 )
-from kinkyu.core.legal.labels import ITEM_LABELS, item_labels, kind_label, nature_label, rule_label
 from kinkyu.core.legal.triggers import Trigger
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun, StepRun
@@ -511,7 +513,7 @@ class _Builder:
             if not adds:
                 return ppc.assessment
             # The same computation with what people put in the report facts (and the contract's data sets).
-            merged = replace(
+            merged = msgspec.structs.replace(
                 ppc,
                 datasets=ppc.datasets if ppc.datasets is not None else datasets_snapshot(self.profile.datasets),
                 distinct_people=ppc.distinct_people if ppc.distinct_people is not None else facts.distinct_people,

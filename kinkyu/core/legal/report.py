@@ -22,7 +22,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from kinkyu.core.legal.labels import ITEM_LABELS, NOT_PERSONAL_DATA, kind_label, nature_label, rule_label
+from kinkyu.core.labels import ITEM_LABELS, NOT_PERSONAL_DATA, kind_label, nature_label, rule_label
 from kinkyu.core.legal.triggers import Assessment, PeopleCount, ReportingParty
 from kinkyu.core.timefmt import doc_date, doc_datetime
 

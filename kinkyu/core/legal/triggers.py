@@ -19,19 +19,22 @@ with :func:`apply_override` next to the computed result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
+import msgspec
+from msgspec.structs import replace
+
+from kinkyu.core.codec import Record
+from kinkyu.core.labels import item_labels
 from kinkyu.core.legal.deadlines import FINAL_DAYS, FINAL_DAYS_IMPROPER_PURPOSE, PPCDeadlines, ppc_deadlines
-from kinkyu.core.legal.labels import item_labels
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import date
 
-    from kinkyu.core.contract import ContractProfile
     from kinkyu.core.incident import Incident
 
 
@@ -238,8 +241,7 @@ def distinct_people(subject_id_lists: Iterable[Iterable[str] | None]) -> Distinc
     return DistinctPeople(len(seen), complete=complete)
 
 
-@dataclass(frozen=True, slots=True)
-class PeopleCount:
+class PeopleCount(msgspec.Struct, Record, frozen=True):
     """The number of people affected, and whether it is only an upper bound (最大)."""
 
     count: int
@@ -248,15 +250,6 @@ class PeopleCount:
     def exceeds(self, threshold: int) -> bool:
         """Tell whether the count is more than ``threshold`` (the rules say "more than")."""
         return self.count > threshold
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"count": self.count, "upper_bound": self.upper_bound}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> PeopleCount:
-        """Inverse of :meth:`to_json`."""
-        return cls(int(d["count"]), upper_bound=bool(d["upper_bound"]))
 
     def text(self, lang: str = "ja") -> str:
         """Render as ``1,200人`` or ``最大1,200人（レコード数の合計による上限）``; English likewise."""
@@ -278,8 +271,7 @@ def people_count(distinct: int | None, records_upper_bound: int) -> PeopleCount 
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class TriggerResult:
+class TriggerResult(msgspec.Struct, Record, frozen=True):
     """One trigger for one party: whether it fired and why, in Japanese and English."""
 
     trigger: Trigger
@@ -290,36 +282,23 @@ class TriggerResult:
     # the verdict (報告対象) nor the 60-day 確報.
     provisional: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (``provisional`` only when true: a confirmed result reads as before)."""
-        out: dict[str, Any] = {
-            "trigger": self.trigger.value,
-            "fired": self.fired,
-            "reason_ja": self.reason_ja,
-            "reason_en": self.reason_en,
-        }
-        if self.provisional:
-            out["provisional"] = True
-        return out
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TriggerResult:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            Trigger(d["trigger"]),
-            bool(d["fired"]),
-            str(d["reason_ja"]),
-            str(d["reason_en"]),
-            provisional=d.get("provisional") is True,
-        )
+    omit_default: ClassVar[frozenset[str]] = frozenset({"provisional"})
 
 
-@dataclass(frozen=True, slots=True)
-class PartyAssessment:
+class PartyAssessment(msgspec.Struct, Record, frozen=True):
     """The computed triggers for one party, in the order its rule lists them."""
 
     party: ReportingParty
     triggers: tuple[TriggerResult, ...]
+
+    # Written with what the triggers give (read back, they are recomputed): party, computed_reportable, fired,
+    # triggers, provisional.
+    computed: ClassVar[dict[str, str | None]] = {
+        "computed_reportable": "party",
+        "fired": "computed_reportable",
+        "provisional": "triggers",  # only when some are: a confirmed assessment reads as before
+    }
+    omit_default: ClassVar[frozenset[str]] = frozenset({"provisional"})
 
     @property
     def computed_reportable(self) -> bool:
@@ -336,23 +315,6 @@ class PartyAssessment:
         """The triggers inferred from a detection rule, awaiting a person's confirmation (暫定・要確認)."""
         return tuple(t.trigger for t in self.triggers if t.fired and t.provisional)
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form: the party, whether any trigger fired (before overrides), and every trigger's result."""
-        out: dict[str, Any] = {
-            "party": self.party.value,
-            "computed_reportable": self.computed_reportable,
-            "fired": [t.value for t in self.fired],
-            "triggers": [t.to_json() for t in self.triggers],
-        }
-        if self.provisional:
-            out["provisional"] = [t.value for t in self.provisional]
-        return out
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> PartyAssessment:
-        """Inverse of :meth:`to_json`."""
-        return cls(ReportingParty(d["party"]), tuple(TriggerResult.from_json(t) for t in d["triggers"]))
-
     def result(self, trigger: Trigger) -> TriggerResult:
         """Return the result for ``trigger`` (KeyError if this party's rule does not list it)."""
         for t in self.triggers:
@@ -361,8 +323,7 @@ class PartyAssessment:
         raise KeyError(f"{trigger} is not a trigger for the {self.party}")
 
 
-@dataclass(frozen=True, slots=True)
-class Override:
+class Override(msgspec.Struct, Record, frozen=True):
     """A person's decision on reportability, recorded next to the computed result."""
 
     reportable: bool
@@ -371,31 +332,8 @@ class Override:
     at: datetime
     party: ReportingParty | None = None  # None: both parties
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {
-            "reportable": self.reportable,
-            "reason": self.reason,
-            "by": self.by,
-            "at": self.at.isoformat(),
-            "party": self.party.value if self.party is not None else None,
-        }
 
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Override:
-        """Inverse of :meth:`to_json`."""
-        party = d.get("party")
-        return cls(
-            reportable=bool(d["reportable"]),
-            reason=str(d["reason"]),
-            by=str(d["by"]),
-            at=datetime.fromisoformat(d["at"]),
-            party=ReportingParty(party) if party else None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Assessment:
+class Assessment(msgspec.Struct, Record, frozen=True, kw_only=True):
     """Whether each party must report to the PPC, why, and any human override.
 
     The computed triggers are never changed by an override; ``reportable_to_ppc``
@@ -405,13 +343,21 @@ class Assessment:
     person overrides the exemption (e.g. the key leaked too).
     """
 
-    contractor: PartyAssessment
-    city: PartyAssessment
     encrypted_exempt: bool
     improper_purpose: bool
-    people: PeopleCount | None
     possible: bool
-    overrides: tuple[Override, ...] = field(default=())
+    people: PeopleCount | None
+    contractor: PartyAssessment
+    city: PartyAssessment
+    overrides: tuple[Override, ...] = ()
+
+    # Written with the effective answers first (what a screen shows), then the computed detail; the
+    # derived keys are recomputed when read, not read.
+    computed: ClassVar[dict[str, str | None]] = {
+        "contractor_reportable": None,
+        "city_reportable": "contractor_reportable",
+        "final_report_days": "improper_purpose",
+    }
 
     def party(self, party: ReportingParty) -> PartyAssessment:
         """Return the computed assessment for ``party``."""
@@ -485,35 +431,6 @@ class Assessment:
             )
             for party in ReportingParty
         } | {"encrypted_exempt": self.encrypted_exempt, "final_days": self.final_report_days}
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form: effective answers first (what a screen shows), then the computed detail."""
-        return {
-            "contractor_reportable": self.contractor_reportable,
-            "city_reportable": self.city_reportable,
-            "encrypted_exempt": self.encrypted_exempt,
-            "improper_purpose": self.improper_purpose,
-            "final_report_days": self.final_report_days,
-            "possible": self.possible,
-            "people": self.people.to_json() if self.people is not None else None,
-            "contractor": self.contractor.to_json(),
-            "city": self.city.to_json(),
-            "overrides": [o.to_json() for o in self.overrides],
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Assessment:
-        """Inverse of :meth:`to_json` (the derived keys are recomputed, not read)."""
-        people = d.get("people")
-        return cls(
-            contractor=PartyAssessment.from_json(d["contractor"]),
-            city=PartyAssessment.from_json(d["city"]),
-            encrypted_exempt=bool(d["encrypted_exempt"]),
-            improper_purpose=bool(d["improper_purpose"]),
-            people=PeopleCount.from_json(people) if people else None,
-            possible=bool(d["possible"]),
-            overrides=tuple(Override.from_json(o) for o in d.get("overrides") or ()),
-        )
 
 
 def apply_override(
@@ -795,9 +712,31 @@ def breach_facts(
     )
 
 
+class _Dataset(Protocol):
+    @property
+    def fields(self) -> list[str]: ...
+    @property
+    def sensitive(self) -> bool: ...
+    @property
+    def ordinance_sensitive(self) -> bool: ...
+
+
+class DatasetsOf(Protocol):
+    """What the assessment reads of a contract profile (:class:`kinkyu.core.contract.ContractProfile`): its data sets.
+
+    Named here rather than imported, so the law does not import the contract
+    module, which imports the response policy, which reads the law's deadlines.
+    """
+
+    @property
+    def datasets(self) -> Mapping[str, _Dataset]:
+        """The contract's data sets by name: their item codes and whether they are sensitive."""
+        ...
+
+
 def breach_facts_from_incident(
     incident: Incident,
-    profile: ContractProfile,
+    profile: DatasetsOf,
     *,
     datasets: Iterable[str] | None = None,
     distinct_people: int | None = None,

@@ -21,9 +21,13 @@ account, the contractor's directory knows its organisation).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+import msgspec
+
+from kinkyu.core.codec import Record
 
 Action = Literal[
     "disable_account",
@@ -80,8 +84,7 @@ def command_id(incident_id: str, action: str, target_type: str, target: str) -> 
     return "CMD-" + digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class ContainmentCommand:
+class ContainmentCommand(msgspec.Struct, Record, frozen=True):
     """One containment action for the contractor's systems (topic ``containment-commands``).
 
     ``auto`` says the contract allows executing it without a person approving;
@@ -98,37 +101,6 @@ class ContainmentCommand:
     reason: str
     rules: tuple[str, ...]
     step_id: str
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire form."""
-        return {
-            "command_id": self.command_id,
-            "incident_id": self.incident_id,
-            "contract_id": self.contract_id,
-            "action": self.action,
-            "target_type": self.target_type,
-            "target": self.target,
-            "auto": self.auto,
-            "reason": self.reason,
-            "rules": list(self.rules),
-            "step_id": self.step_id,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ContainmentCommand:
-        """Inverse of :meth:`to_json`."""
-        return cls(
-            command_id=data["command_id"],
-            incident_id=data["incident_id"],
-            contract_id=data["contract_id"],
-            action=data["action"],
-            target_type=data["target_type"],
-            target=data["target"],
-            auto=bool(data["auto"]),
-            reason=data["reason"],
-            rules=tuple(data["rules"]),
-            step_id=data["step_id"],
-        )
 
 
 @dataclass(frozen=True, slots=True)

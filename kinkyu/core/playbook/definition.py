@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.jurisdictions import Jurisdiction
-from kinkyu.core.legal.labels import KIND_LABELS
+from kinkyu.core.labels import KIND_LABELS
 from kinkyu.core.playbook.exceptions import PlaybookError
 from kinkyu.core.playbook.policy import RULE_IDS, UrgencyWord
 

@@ -21,10 +21,12 @@ times and clause references only: never personal information.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+import msgspec
+
+from kinkyu.core.codec import Record
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook.containment import ContainmentCommand
 
@@ -45,12 +47,11 @@ Audience = Literal["city", "contractor"]
 EscalateReason = Literal["deadline_missed", "no_acknowledgement", "containment_failed"]
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
+class _Effect(msgspec.Struct, Record, frozen=True, tag_field="effect"):
+    """An effect's wire form begins with its kind (``"effect": "notify"``, ``"seal_evidence"``, and so on)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Notify:
+class Notify(_Effect, frozen=True, tag="notify"):
     """Send a message. ``due`` is when it must have reached ``audience`` (None: no deadline).
 
     For reports to the city: ``urgency`` is the clause word the deadline follows,
@@ -103,39 +104,10 @@ class Notify:
     due_unknown: bool = False
     nature: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """Wire form."""
-        out: dict[str, Any] = {
-            "effect": "notify",
-            "effect_id": self.effect_id,
-            "incident_id": self.incident_id,
-            "contract_id": self.contract_id,
-            "jurisdiction": self.jurisdiction,
-            "step_id": self.step_id,
-            "audience": self.audience,
-            "kind": self.kind,
-            "due": _iso(self.due),
-            "urgency": self.urgency,
-            "article": self.article,
-            "written": self.written,
-            "possible": self.possible,
-            "items": list(self.items),
-            "missing_items": list(self.missing_items),
-            "rule8": self.rule8,
-            "task_id": self.task_id,
-            "contract_ended": self.contract_ended,
-            "rule8_facts": dict(self.rule8_facts) if self.rule8_facts is not None else None,
-            "ppc": dict(self.ppc) if self.ppc is not None else None,
-        }
-        if self.due_unknown:
-            out["due_unknown"] = True
-        if self.nature is not None:
-            out["nature"] = self.nature
-        return out
+    omit_default: ClassVar[frozenset[str]] = frozenset({"due_unknown", "nature"})
 
 
-@dataclass(frozen=True, slots=True)
-class SealEvidence:
+class SealEvidence(_Effect, frozen=True, tag="seal_evidence"):
     """Seal the evidence of ``incident_id``: the logs of ``system`` (or the contract) from ``since`` to ``until``.
 
     ``since`` / ``until`` are the incident's first and last event widened by
@@ -154,41 +126,22 @@ class SealEvidence:
     actor: str | None
     system: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        """Wire form (windows in seconds)."""
-        return {
-            "effect": "seal_evidence",
-            "effect_id": self.effect_id,
-            "incident_id": self.incident_id,
-            "contract_id": self.contract_id,
-            "since": self.since.isoformat(),
-            "until": self.until.isoformat(),
-            "window_before": int(self.window_before.total_seconds()),
-            "window_after": int(self.window_after.total_seconds()),
-            "event_ids": list(self.event_ids),
-            "actor": self.actor,
-            "system": self.system,
-        }
 
-
-@dataclass(frozen=True, slots=True)
-class Containment:
+class Containment(_Effect, frozen=True, tag="containment"):
     """Put ``command`` on ``containment-commands``: executed at once when ``command.auto``, else proposed."""
 
     command: ContainmentCommand
+
+    computed: ClassVar[dict[str, str | None]] = {"effect_id": None}
+    inline: ClassVar[str | None] = "command"
 
     @property
     def effect_id(self) -> str:
         """The command id."""
         return self.command.command_id
 
-    def to_json(self) -> dict[str, Any]:
-        """Wire form."""
-        return {"effect": "containment", "effect_id": self.effect_id, **self.command.to_json()}
 
-
-@dataclass(frozen=True, slots=True)
-class Escalate:
+class Escalate(_Effect, frozen=True, tag="escalate"):
     """Tell the next contact up: ``level`` 1 is the first escalation of this incident.
 
     ``step_id`` names the step (and ``task_id`` the task) whose deadline passed,
@@ -204,43 +157,20 @@ class Escalate:
     due: datetime | None
     level: int
 
-    def to_json(self) -> dict[str, Any]:
-        """Wire form."""
-        return {
-            "effect": "escalate",
-            "effect_id": self.effect_id,
-            "incident_id": self.incident_id,
-            "contract_id": self.contract_id,
-            "reason": self.reason,
-            "step_id": self.step_id,
-            "task_id": self.task_id,
-            "due": _iso(self.due),
-            "level": self.level,
-        }
 
-
-@dataclass(frozen=True, slots=True)
-class TimelineAppended:
+class TimelineAppended(_Effect, frozen=True, tag="timeline"):
     """``entry`` was appended to the run's timeline (who, when, what)."""
 
     incident_id: str
     seq: int
     entry: TimelineEntry
 
+    computed: ClassVar[dict[str, str | None]] = {"effect_id": None}
+
     @property
     def effect_id(self) -> str:
         """The incident id and the entry's position in the timeline."""
         return f"{self.incident_id}/t{self.seq}"
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire form."""
-        return {
-            "effect": "timeline",
-            "effect_id": self.effect_id,
-            "incident_id": self.incident_id,
-            "seq": self.seq,
-            "entry": self.entry.to_json(),
-        }
 
 
 Effect = Notify | SealEvidence | Containment | Escalate | TimelineAppended

@@ -14,10 +14,13 @@ Pure: the same state gives the same JSON; no clock is read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from kinkyu.core.codec import Record, Screened
+from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     RULE8_ORDER,
@@ -43,7 +46,6 @@ from kinkyu.core.legal import (
     ppc_reminders,
     rule8_items,
 )
-from kinkyu.core.legal.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import StepKind
 from kinkyu.core.rulebook import EVENT_NATURES
@@ -57,14 +59,6 @@ if TYPE_CHECKING:
 # The report steps whose delivery to the city starts its clock (legal.md: "when the contractor's first
 # report reaches the city"). A complaint report tells the city of a complaint, not of a breach.
 CLOCK_STEP_KINDS: frozenset[StepKind] = frozenset({"first_report", "written_report"})
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def end_of_day(day: Any) -> datetime:
@@ -84,8 +78,7 @@ def datasets_snapshot(datasets: Mapping[str, Dataset] | None) -> dict[str, dict[
     }
 
 
-@dataclass(slots=True)
-class PPCState:
+class PPCState(msgspec.Struct, Record):
     """A run's national-report state; see the module docstring.
 
     ``datasets`` is the contract's data sets when the run started (None: the
@@ -102,15 +95,31 @@ class PPCState:
     distinct_people: int | None = None
     encrypted: bool = False
     improper_purpose: bool | None = None
-    overrides: list[Override] = field(default_factory=list)
+    overrides: list[Override] = []
     assessment: Assessment | None = None
     city_learned_at: datetime | None = None
     learned_via: str | None = None
     clock_step: str | None = None
-    reminded: list[str] = field(default_factory=list)
+    reminded: list[str] = []
     checked_at: datetime | None = None
     # A person confirmed the facts (at triage): triggers inferred from a detection rule are no longer 暫定.
     confirmed: bool = False
+
+    @classmethod
+    def upgrade(cls, data: Any) -> Any:
+        """A run stored before the state existed has none (an empty one); a null flag or list reads as empty.
+
+        A stored state without ``confirmed`` predates provisional triggers and reads as confirmed.
+        """
+        if not data:
+            return {}
+        if not isinstance(data, dict):
+            return data
+        empty = {"encrypted", "overrides", "assessment", "reminded"}
+        upgraded = {k: v for k, v in data.items() if not (k in empty and not v)}
+        # A run kept before provisional triggers existed took every trigger as confirmed: it goes on so.
+        upgraded["confirmed"] = data.get("confirmed", True) is True
+        return upgraded
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -197,50 +206,6 @@ class PPCState:
             within=within if within is not None else DEFAULT_CONTRACTOR_WITHIN,
         )
 
-    # -- snapshots ----------------------------------------------------------------------------
-
-    def to_json(self) -> dict[str, Any]:
-        """The stored state only (derived values are added by the run's JSON)."""
-        return {
-            "datasets": self.datasets,
-            "involved": self.involved,
-            "distinct_people": self.distinct_people,
-            "encrypted": self.encrypted,
-            "improper_purpose": self.improper_purpose,
-            "overrides": [o.to_json() for o in self.overrides],
-            "assessment": self.assessment.to_json() if self.assessment is not None else None,
-            "city_learned_at": _iso(self.city_learned_at),
-            "learned_via": self.learned_via,
-            "clock_step": self.clock_step,
-            "reminded": list(self.reminded),
-            "checked_at": _iso(self.checked_at),
-            "confirmed": self.confirmed,
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any] | None) -> PPCState:
-        """Inverse of :meth:`to_json`; a run stored before the state existed gets an empty one."""
-        if not d:
-            return cls()
-        assessment = d.get("assessment")
-        involved = d.get("involved")
-        return cls(
-            datasets=d.get("datasets"),
-            involved=list(involved) if involved is not None else None,
-            distinct_people=d.get("distinct_people"),
-            encrypted=bool(d.get("encrypted")),
-            improper_purpose=d.get("improper_purpose"),
-            overrides=[Override.from_json(o) for o in d.get("overrides") or ()],
-            assessment=Assessment.from_json(assessment) if assessment else None,
-            city_learned_at=_dt(d.get("city_learned_at")),
-            learned_via=d.get("learned_via"),
-            clock_step=d.get("clock_step"),
-            reminded=list(d.get("reminded") or ()),
-            checked_at=_dt(d.get("checked_at")),
-            # A run kept before provisional triggers existed took every trigger as confirmed: it goes on so.
-            confirmed=d.get("confirmed", True) is True,
-        )
-
 
 def reminder_effect_id(incident_id: str, reminder: Reminder) -> str:
     """The id of a reminder's Notify effect: one per report and due date (a 60-day rule gives a new one)."""
@@ -280,15 +245,23 @@ def _codes(value: Any, known: Any) -> list[str]:
     return [v for v in value if isinstance(v, str) and v in known] if isinstance(value, list) else []
 
 
-@dataclass(frozen=True, slots=True)
-class Rule8Facts:
+class PartyTriggers(msgspec.Struct, Screened, frozen=True):
+    """The fired trigger codes per party, as a report to the city carries them."""
+
+    contractor: tuple[str, ...] = ()
+    city: tuple[str, ...] = ()
+    provisional: tuple[str, ...] = ()  # the city's, inferred from a detection rule and not yet confirmed
+
+
+class Rule8Facts(msgspec.Struct, Screened, frozen=True):
     """What the nine Rule 8(1) items are built from on a live run: codes, counts and dates only.
 
     A report to the city carries these (``Notify.rule8_facts``), not texts, so
     the notifier builds the items itself from what it can check
-    (:meth:`from_json` keeps only Kinkyu's own codes): nothing a person typed
-    can reach an e-mail this way. ``*_triggers`` are the fired trigger codes
-    per party; ``decided`` the latest override's answer (None: no override).
+    (:meth:`from_json` keeps only Kinkyu's own codes, see :meth:`upgrade`):
+    nothing a person typed can reach an e-mail this way. ``triggers`` are the
+    fired trigger codes per party; ``decided`` the latest override's answer
+    (None: no override).
     """
 
     origin: str | None = None
@@ -298,9 +271,7 @@ class Rule8Facts:
     discovered_at: datetime | None = None
     data_items: tuple[str, ...] = ()
     people: PeopleCount | None = None
-    contractor_triggers: tuple[str, ...] = ()
-    city_triggers: tuple[str, ...] = ()
-    provisional_triggers: tuple[str, ...] = ()
+    triggers: PartyTriggers = msgspec.field(default_factory=PartyTriggers)
     assessed: bool = False
     encrypted_exempt: bool = False
     decided: bool | None = None
@@ -313,70 +284,63 @@ class Rule8Facts:
     possible: bool = True
     nature: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """Wire form (on a Notify effect)."""
-        return {
-            "origin": self.origin,
-            "kind": self.kind,
-            "rules": list(self.rules),
-            "occurred_at": _iso(self.occurred_at),
-            "discovered_at": _iso(self.discovered_at),
-            "data_items": list(self.data_items),
-            "people": self.people.to_json() if self.people is not None else None,
-            "triggers": {
-                "contractor": list(self.contractor_triggers),
-                "city": list(self.city_triggers),
-                "provisional": list(self.provisional_triggers),
-            },
-            "assessed": self.assessed,
-            "encrypted_exempt": self.encrypted_exempt,
-            "decided": self.decided,
-            "publication_done": self.publication_done.isoformat() if self.publication_done else None,
-            "prevention_done": self.prevention_done.isoformat() if self.prevention_done else None,
-            "prevention_active": self.prevention_active,
-            "commands": self.commands,
-            "commands_done": self.commands_done,
-            "seals": self.seals,
-            "possible": self.possible,
-            "nature": self.nature,
-        }
+    @property
+    def contractor_triggers(self) -> tuple[str, ...]:
+        """The contractor's fired trigger codes."""
+        return self.triggers.contractor
+
+    @property
+    def city_triggers(self) -> tuple[str, ...]:
+        """The city's fired trigger codes."""
+        return self.triggers.city
+
+    @property
+    def provisional_triggers(self) -> tuple[str, ...]:
+        """The trigger codes inferred from a detection rule and not yet confirmed (暫定・要確認)."""
+        return self.triggers.provisional
 
     @classmethod
-    def from_json(cls, d: Any) -> Rule8Facts | None:
-        """Read a wire form, keeping only known codes, counts and dates (None when it is not an object)."""
-        if not isinstance(d, dict):
-            return None
-        people = d.get("people")
+    def upgrade(cls, data: Any) -> Any:
+        """The screen: only Kinkyu's own codes, counts in range, aware times and dates; anything else as unknown.
+
+        The wire form comes back from a topic anyone with access may write, so
+        this is the one place its fields are looked at one by one, and never
+        refused: a value that fails its check reads as not known.
+        """
+        if not isinstance(data, dict):
+            return data
+        d = data
+        raw_people = d.get("people")
+        people: dict[str, Any] = raw_people if isinstance(raw_people, dict) else {}
+        count = _count(people.get("count"))
         raw = d.get("triggers")
         triggers: dict[str, Any] = raw if isinstance(raw, dict) else {}
         decided = d.get("decided")
-        return cls(
-            origin=d.get("origin") if d.get("origin") in {"detection", "filed"} else None,
-            kind=d.get("kind") if d.get("kind") in KIND_LABELS else None,
-            rules=tuple(_codes(d.get("rules"), RULE_LABELS)),
-            occurred_at=_aware(d.get("occurred_at")),
-            discovered_at=_aware(d.get("discovered_at")),
-            data_items=tuple(_codes(d.get("data_items"), ITEM_LABELS)),
-            people=(
-                PeopleCount(_count(people.get("count")), upper_bound=people.get("upper_bound") is True)
-                if isinstance(people, dict) and _count(people.get("count")) > 0
-                else None
-            ),
-            contractor_triggers=tuple(_codes(triggers.get("contractor"), _TRIGGERS)),
-            city_triggers=tuple(_codes(triggers.get("city"), _TRIGGERS)),
-            provisional_triggers=tuple(_codes(triggers.get("provisional"), _TRIGGERS)),
-            assessed=d.get("assessed") is True,
-            encrypted_exempt=d.get("encrypted_exempt") is True,
-            decided=decided if isinstance(decided, bool) else None,
-            publication_done=_day_of(d.get("publication_done")),
-            prevention_done=_day_of(d.get("prevention_done")),
-            prevention_active=d.get("prevention_active") is True,
-            commands=_count(d.get("commands")),
-            commands_done=_count(d.get("commands_done")),
-            seals=_count(d.get("seals")),
-            possible=d.get("possible") is not False,
-            nature=d.get("nature") if d.get("nature") in EVENT_NATURES else None,
-        )
+        return {
+            "origin": d.get("origin") if d.get("origin") in {"detection", "filed"} else None,
+            "kind": d.get("kind") if d.get("kind") in KIND_LABELS else None,
+            "rules": _codes(d.get("rules"), RULE_LABELS),
+            "occurred_at": _aware(d.get("occurred_at")),
+            "discovered_at": _aware(d.get("discovered_at")),
+            "data_items": _codes(d.get("data_items"), ITEM_LABELS),
+            "people": {"count": count, "upper_bound": people.get("upper_bound") is True} if count > 0 else None,
+            "triggers": {
+                "contractor": _codes(triggers.get("contractor"), _TRIGGERS),
+                "city": _codes(triggers.get("city"), _TRIGGERS),
+                "provisional": _codes(triggers.get("provisional"), _TRIGGERS),
+            },
+            "assessed": d.get("assessed") is True,
+            "encrypted_exempt": d.get("encrypted_exempt") is True,
+            "decided": decided if isinstance(decided, bool) else None,
+            "publication_done": _day_of(d.get("publication_done")),
+            "prevention_done": _day_of(d.get("prevention_done")),
+            "prevention_active": d.get("prevention_active") is True,
+            "commands": _count(d.get("commands")),
+            "commands_done": _count(d.get("commands_done")),
+            "seals": _count(d.get("seals")),
+            "possible": d.get("possible") is not False,
+            "nature": d.get("nature") if d.get("nature") in EVENT_NATURES else None,
+        }
 
     def _assessment(self) -> Assessment | None:
         # Item 1 names the fired triggers per party and any decision: that much of an assessment.

@@ -8,21 +8,28 @@ state changes is the business of the modules above (:mod:`.lifecycle`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
 from kinkyu.core.incident import Incident, TimelineEntry
 from kinkyu.core.legal import Rule8Items
-from kinkyu.core.playbook.codec import decode, encode
+from kinkyu.core.playbook.codec import Record
 from kinkyu.core.playbook.containment import ContainmentCommand, Targets
 from kinkyu.core.playbook.definition import Playbook
 from kinkyu.core.playbook.exceptions import PlaybookRunError
 from kinkyu.core.playbook.keys import ids
 from kinkyu.core.playbook.policy import ResponsePolicy
-from kinkyu.core.playbook.ppc import PPCState, Rule8Facts, end_of_day, known_items, reminder_effect_id, rule8_json
+from kinkyu.core.playbook.ppc import (
+    PartyTriggers,
+    PPCState,
+    Rule8Facts,
+    end_of_day,
+    known_items,
+    reminder_effect_id,
+    rule8_json,
+)
 from kinkyu.core.playbook.states import (
     CLOSED,
     NEW,
@@ -36,18 +43,11 @@ from kinkyu.core.playbook.states import (
     TriageState,
 )
 from kinkyu.core.rulebook import EVENT_NATURES, event_nature
+from kinkyu.core.timefmt import iso
 from kinkyu.core.timespan import CalendarRangeError, jst_date
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return ts.isoformat() if ts is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-class StepRun(msgspec.Struct):
+class StepRun(msgspec.Struct, Record):
     """A step's progress in one run."""
 
     step_id: str
@@ -76,7 +76,7 @@ class StepRun(msgspec.Struct):
 MEASURED_KINDS: frozenset[str] = frozenset({"containment", "evidence"})
 
 
-class Task(msgspec.Struct):
+class Task(msgspec.Struct, Record):
     """Something a person must do: a city instruction, a missing report item, recovery, and so on.
 
     ``source`` is ``city_instruction``, ``report_request``, ``report_item`` or
@@ -98,7 +98,7 @@ class Task(msgspec.Struct):
     item: str | None = None
 
 
-class CommandRun(msgspec.Struct):
+class CommandRun(msgspec.Struct, Record):
     """A containment command and its result: ``proposed``, ``done``, ``failed`` or ``declined``."""
 
     command: ContainmentCommand
@@ -107,7 +107,7 @@ class CommandRun(msgspec.Struct):
     escalated: bool = False
 
 
-class Facts(msgspec.Struct):
+class Facts(msgspec.Struct, Record):
     """What the incident record says, as far as the run uses it (no free text)."""
 
     origin: str
@@ -163,8 +163,7 @@ def facts_of(record: dict[str, Any]) -> Facts:
     )
 
 
-@dataclass(slots=True)
-class PlaybookRun:
+class PlaybookRun(msgspec.Struct, Record, tag_field="v", tag=1):
     """One incident's playbook run: state, steps, tasks, commands and the append-only timeline.
 
     The playbook and the policy in force when the run started travel with it,
@@ -190,15 +189,18 @@ class PlaybookRun:
     possible: bool = False
     # The event's nature under the city's clause (kinkyu.core.rulebook.EventNature): leak, outage, breach, ...
     nature: str = "leak"
-    steps: list[StepRun] = field(default_factory=list)
-    tasks: list[Task] = field(default_factory=list)
-    commands: list[CommandRun] = field(default_factory=list)
-    supplied: list[str] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)
+    steps: list[StepRun] = []
+    tasks: list[Task] = []
+    commands: list[CommandRun] = []
+    supplied: list[str] = []
+    seen: list[str] = []
     escalations: int = 0
     seals: int = 0
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    ppc: PPCState = field(default_factory=PPCState)
+    timeline: list[TimelineEntry] = []
+    ppc: PPCState = msgspec.field(default_factory=PPCState)
+
+    # The national report is written with what the run derives from it (deadlines, reminders, the Rule 8 items).
+    written_by: ClassVar[dict[str, str]] = {"ppc": "ppc_json"}
 
     # -- queries ---------------------------------------------------------------
 
@@ -254,9 +256,11 @@ class PlaybookRun:
             discovered_at=f.discovered_at or self.learned_at,
             data_items=tuple(known_items(f.data_items)),
             people=a.people if a is not None else None,
-            contractor_triggers=tuple(t.value for t in a.contractor.fired) if a is not None else (),
-            city_triggers=tuple(t.value for t in a.city.fired) if a is not None else (),
-            provisional_triggers=tuple(t.value for t in a.city.provisional) if a is not None else (),
+            triggers=PartyTriggers(
+                contractor=tuple(t.value for t in a.contractor.fired) if a is not None else (),
+                city=tuple(t.value for t in a.city.fired) if a is not None else (),
+                provisional=tuple(t.value for t in a.city.provisional) if a is not None else (),
+            ),
             assessed=a is not None,
             encrypted_exempt=a.encrypted_exempt if a is not None else False,
             decided=latest.reportable if latest is not None else None,
@@ -317,7 +321,7 @@ class PlaybookRun:
             out["contractor"] = {
                 "discovered_at": status.discovered_at.isoformat(),
                 "due_at": status.due_at.isoformat(),
-                "reported_at": _iso(status.reported_at),
+                "reported_at": iso(status.reported_at),
                 "state": status.state.value,
                 "released": status.released,
                 "reported_late": status.reported_late,
@@ -335,72 +339,12 @@ class PlaybookRun:
         out["rule8"] = rule8_json(self.rule8())
         return out
 
-    # -- snapshots -------------------------------------------------------------
-
-    def to_json(self) -> dict[str, Any]:
-        """All state as JSON-able data; :meth:`from_json` resumes from it."""
-        return {
-            "v": 1,
-            "incident_id": self.incident_id,
-            "contract_id": self.contract_id,
-            "jurisdiction": self.jurisdiction,
-            "playbook": self.playbook.model_dump(mode="json"),
-            "policy": self.policy.model_dump(mode="json"),
-            "opened_at": self.opened_at.isoformat(),
-            "learned_at": self.learned_at.isoformat(),
-            "contract_ends": self.contract_ends.isoformat(),
-            "contract_ended": self.contract_ended,
-            "facts": encode(self.facts),
-            "state": self.state,
-            "outcome": self.outcome,
-            "triage": self.triage,
-            "triage_reason": self.triage_reason,
-            "confirmed_at": _iso(self.confirmed_at),
-            "possible": self.possible,
-            "nature": self.nature,
-            "steps": [encode(s) for s in self.steps],
-            "tasks": [encode(t) for t in self.tasks],
-            "commands": [encode(c) for c in self.commands],
-            "supplied": list(self.supplied),
-            "seen": list(self.seen),
-            "escalations": self.escalations,
-            "seals": self.seals,
-            "timeline": [e.to_json() for e in self.timeline],
-            "ppc": self.ppc_json(),
-        }
-
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> PlaybookRun:
-        """Inverse of :meth:`to_json` (a run stored before the nature was kept gets it from its facts)."""
-        facts = decode(Facts, d["facts"])
-        nature = d.get("nature")
-        if nature not in EVENT_NATURES:
-            nature = event_nature(d["jurisdiction"], facts.kind, facts.rules)
-        return cls(
-            incident_id=d["incident_id"],
-            contract_id=d["contract_id"],
-            jurisdiction=d["jurisdiction"],
-            playbook=Playbook.model_validate(d["playbook"]),
-            policy=ResponsePolicy.model_validate(d["policy"]),
-            opened_at=datetime.fromisoformat(d["opened_at"]),
-            learned_at=datetime.fromisoformat(d["learned_at"]),
-            contract_ends=date.fromisoformat(d["contract_ends"]),
-            contract_ended=d["contract_ended"],
-            facts=facts,
-            state=d["state"],
-            outcome=d["outcome"],
-            triage=d["triage"],
-            triage_reason=d["triage_reason"],
-            confirmed_at=_dt(d["confirmed_at"]),
-            possible=d["possible"],
-            nature=str(nature),
-            steps=[decode(StepRun, s) for s in d["steps"]],
-            tasks=[decode(Task, t) for t in d["tasks"]],
-            commands=[decode(CommandRun, c) for c in d["commands"]],
-            supplied=list(d["supplied"]),
-            seen=list(d["seen"]),
-            escalations=d["escalations"],
-            seals=d["seals"],
-            timeline=[TimelineEntry.from_json(e) for e in d["timeline"]],
-            ppc=PPCState.from_json(d.get("ppc")),
-        )
+    def upgrade(cls, data: Any) -> Any:
+        """A run stored before the nature was kept gets it from its facts, as a new run would."""
+        if not isinstance(data, dict) or data.get("nature") in EVENT_NATURES:
+            return data
+        facts = data.get("facts")
+        facts = facts if isinstance(facts, dict) else {}
+        nature = event_nature(str(data.get("jurisdiction")), str(facts.get("kind")), list(facts.get("rules") or ()))
+        return {**data, "nature": nature}

@@ -372,7 +372,8 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
         page.commands = [
             {
                 "command_id": c.command.command_id,
-                "label": f"{c.command.action} {c.command.target_type} {c.command.target} ({c.status})",
+                "label": f"{names.code('action', c.command.action)} {names.code('target', c.command.target_type)} "
+                f"{c.command.target} ({names.code('command_status', c.status)})",
                 "status": c.status,
             }
             for c in run.commands
@@ -383,7 +384,7 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
             for s in run.steps
             if s.kind in UPDATABLE_KINDS and s.status in {"waiting", "active", "available"}
         ]
-        page.open_task_ids = [(t.task_id, t.title) for t in run.open_tasks()]
+        page.open_task_ids = [(t.task_id, names.task(t.task_id)) for t in run.open_tasks()]
     return page
 
 

@@ -460,6 +460,20 @@ def _note(n: Names, _d: Mapping[str, Any], what: str) -> str:
     return n.t(N_("Note: an input that was not applied"))
 
 
+# The notifier's own entries reach a run as follow-ups it files under ``update``; the run's stored line
+# keeps which one it was ("update received (message_sent)"), and that is all it keeps of it.
+_RELAYED = re.compile(r"\((message_[a-z_]+|city_unanswered)\)$")
+_RELAYED_TEXTS: dict[str, str] = {
+    "message_sent": N_("The notifier reports: message delivered"),
+    "message_failed": N_("The notifier reports: message not delivered"),
+    "message_delayed": N_("The notifier reports: message delayed, retrying"),
+    "message_acknowledged": N_("The notifier reports: message acknowledged"),
+    "message_escalated": N_("The notifier reports: not acknowledged, the next contact is told"),
+    "message_not_sent": N_("The notifier reports: message not sent"),
+    "city_unanswered": N_("The notifier reports: no acknowledgement from the %(unit)s"),
+}
+
+
 def _received(n: Names, d: Mapping[str, Any], what: str, kind: str) -> str:
     if kind == "acknowledgement":
         step = d.get("step")
@@ -479,7 +493,9 @@ def _received(n: Names, d: Mapping[str, Any], what: str, kind: str) -> str:
         return n.t(N_("Update received: %(step)s done"), step=n.step(d.get("step")))
     if "task_id" in d and d.get("done"):
         return n.t(N_("Update received: %(task)s done"), task=n.task(d.get("task_id")))
-    del what
+    relayed = _RELAYED.search(what)
+    if kind == "update" and relayed is not None and relayed.group(1) in _RELAYED_TEXTS:
+        return n.t(_RELAYED_TEXTS[relayed.group(1)])
     return n.t(N_("Update received"))
 
 

@@ -536,7 +536,8 @@ def test_the_contractor_records_recovery_done_and_its_note_stays_off_the_page(fi
     form.locator("[type=submit]").click()
     page.wait_for_url(f"**{filed.path}")
     expect_more(entries(page, "task_done"), than=before)
-    expect(entries(page, "task_done").filter(has_text="recovery").first).to_be_visible()
+    # The Japanese page names the task by its title (復旧), not its id (issue #15).
+    expect(entries(page, "task_done").filter(has_text="復旧").first).to_be_visible()
     page.reload()
     expect(page.locator("#tasks tr[data-task-id='recovery']")).to_have_attribute("data-status", "done")
     assert DETAILS_PERSONAL[0] not in page.content(), "the note is kept as evidence, not shown"

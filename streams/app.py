@@ -44,6 +44,7 @@ from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
 from kinkyu.notifiers.webhook import WebhookTransport
 from kinkyu.playbook_files import load_playbooks
 from kinkyu.reports.store import IncidentStore
+from kinkyu.streams import faust_fixes
 from kinkyu.streams.detector import DetectorStage, OnOutput
 from kinkyu.streams.evidence_collector import EvidenceCollector, evidence_collector
 from kinkyu.streams.exceptions import BrokerError, TopicLayoutError
@@ -277,6 +278,8 @@ class Worker:
         return incident if isinstance(incident, dict) else None
 
     def _make_app(self) -> faust.App:
+        # faust 0.15.3 can commit past a message an agent still holds (a rebalance or kill then loses it).
+        faust_fixes.apply()
         s = self.settings
         app = faust.App(
             s.group,

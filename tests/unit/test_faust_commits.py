@@ -1,0 +1,202 @@
+"""faust's offset commits (streams.faust_fixes): never past a message a stream holds, holes of the log do not stall.
+
+A faust Consumer's commit bookkeeping for one partition is driven directly,
+no broker: deliveries (what a stream takes, in offset order, holes between),
+acks in any order, commits. The committed offset is Kafka's: the next one to read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from types import SimpleNamespace
+from typing import Any
+from weakref import WeakSet
+
+import faust
+import pytest
+from faust.transport.consumer import Consumer
+from faust.types.tuples import TP, Message
+from hypothesis import given
+from hypothesis import strategies as st
+from intervaltree import IntervalTree  # type: ignore[import-untyped]  # faust's dependency ships no types
+
+from kinkyu.streams import faust_fixes
+from kinkyu.streams.faust_fixes import FaustPatchError
+
+faust_fixes.apply()
+
+PART = TP("incidents", 0)
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that only yields to the loop (faust's ``_add_gap`` sleeps 0) to its end."""
+    try:
+        while True:
+            coro.send(None)
+    except StopIteration:
+        pass
+
+
+class Commits:
+    """The commit bookkeeping of a faust Consumer for ``PART``, as after a seek to ``committed``."""
+
+    def __init__(self, committed: int | None, *, upstream: bool = False) -> None:
+        self._gap: defaultdict[TP, IntervalTree] = defaultdict(IntervalTree)
+        self._acked: defaultdict[TP, list[int]] = defaultdict(list)
+        self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
+        self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._committed_offset[PART] = committed
+        self._unacked_messages: WeakSet[Message] = WeakSet()
+        self._waiting_for_ack = None
+        self._n_acked = 0
+        self.flowing = True
+        self.app = SimpleNamespace(
+            topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
+            consumer_generation_id=1,
+            flow_control=SimpleNamespace(is_active=lambda: self.flowing),
+        )
+        self.upstream = upstream
+        self.read: int | None = committed  # faust's read offset after a seek: the committed one
+        self.held: dict[int, Message] = {}
+
+    @property
+    def committed(self) -> int | None:
+        return self._committed_offset[PART]
+
+    def deliver(self, offset: int) -> Message:
+        """faust reads ``offset`` (noting a hole since the last read, as ``_drain_messages``); a stream takes it."""
+        if self.read and offset - self.read > 1:
+            run(Consumer._add_gap(self, PART, self.read + 1, offset))  # type: ignore[arg-type]
+        self.read = offset
+        message = Message(PART.topic, PART.partition, offset, 0.0, 0, None, None, b"{}", None, tp=PART, generation_id=1)
+        message.generation_id = self.app.consumer_generation_id
+        message.tracked = True
+        self._unacked_messages.add(message)
+        self.held[offset] = message
+        return message
+
+    def ack(self, offset: int) -> None:
+        ack: Callable[..., Any] = faust_fixes.original("ack") if self.upstream else Consumer.ack
+        ack(self, self.held.pop(offset))
+
+    def commit(self) -> int | None:
+        new_offset: Callable[..., Any] = faust_fixes.original("_new_offset") if self.upstream else Consumer._new_offset
+        offset = new_offset(self, PART)
+        if offset is not None and Consumer._should_commit(self, PART, offset):  # type: ignore[arg-type]
+            self._committed_offset[PART] = offset
+        return self.committed
+
+
+def test_upstream_faust_commits_past_the_message_held_at_the_committed_head() -> None:
+    """The bug the patch is for (faust #606); if this fails, faust fixed it: re-check and drop the patch."""
+    c = Commits(committed=40, upstream=True)
+    for offset in range(40, 45):
+        c.deliver(offset)
+    for offset in range(41, 45):
+        c.ack(offset)
+    assert c.commit() == 45, "offset 40, still held, is committed over"
+
+
+def test_a_message_held_at_the_committed_head_holds_the_commit_until_it_is_acked() -> None:
+    c = Commits(committed=40)
+    for offset in range(40, 45):
+        c.deliver(offset)
+    for offset in range(41, 45):
+        c.ack(offset)
+    assert c.commit() == 40
+    c.ack(40)
+    assert c.commit() == 45
+
+
+def test_a_held_message_at_offset_zero_holds_the_commit_too() -> None:
+    c = Commits(committed=0)
+    for offset in range(3):
+        c.deliver(offset)
+    c.ack(1)
+    c.ack(2)
+    assert c.commit() == 0
+
+
+def test_a_held_message_inside_the_acked_run_caps_the_commit_at_it() -> None:
+    c = Commits(committed=None)
+    for offset in range(6):
+        c.deliver(offset)
+    for offset in (0, 1, 3, 4, 5):
+        c.ack(offset)
+    assert c.commit() == 2
+
+
+def test_holes_of_a_compacted_topic_at_the_head_and_between_do_not_stall_commits() -> None:
+    c = Commits(committed=10)
+    for offset in (13, 14, 18):
+        c.deliver(offset)
+    for offset in (13, 14, 18):
+        c.ack(offset)
+    assert c.commit() == 19
+
+
+def test_an_ack_from_before_a_rebalance_does_not_make_its_offset_safe_to_commit() -> None:
+    c = Commits(committed=5)
+    c.deliver(5)
+    c.app.consumer_generation_id = 2  # a rebalance: the partition stays here, faust reads again from 5
+    c.ack(5)  # faust acks, unprocessed, what a stream takes from before the rebalance
+    assert c.commit() == 5
+    c.deliver(5)
+    c.ack(5)
+    assert c.commit() == 6
+
+
+def test_an_ack_while_flow_is_stopped_for_a_rebalance_does_not_make_its_offset_safe_to_commit() -> None:
+    c = Commits(committed=5)
+    c.deliver(5)
+    c.flowing = False
+    c.ack(5)
+    assert c.commit() == 5
+
+
+def test_the_patch_refuses_a_faust_it_was_not_checked_against(monkeypatch: pytest.MonkeyPatch) -> None:
+    faust_fixes.check_faust()
+    monkeypatch.setattr(faust, "__version__", "0.15.4")
+    with pytest.raises(FaustPatchError, match=r"checked against 0\.15\.3"):
+        faust_fixes.check_faust()
+
+
+def test_the_worker_applies_the_patch_once() -> None:
+    assert faust_fixes.applied()
+    patched = Consumer._new_offset
+    faust_fixes.apply()
+    assert Consumer._new_offset is patched
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[int | None, list[int], list[tuple[str, int]]]:
+    """A committed offset, the offsets present in the log after it (holes between), and a run of steps."""
+    committed = draw(st.one_of(st.none(), st.integers(0, 3)))
+    start = committed or 0
+    present = sorted(draw(st.sets(st.integers(start, start + 25), min_size=1, max_size=15)))
+    steps = draw(st.lists(st.tuples(st.sampled_from(["deliver", "ack", "commit"]), st.integers(0, 30)), max_size=80))
+    return committed, present, steps
+
+
+@given(histories())
+def test_the_commit_never_passes_a_held_message_and_reaches_the_end_once_all_are_acked(
+    history: tuple[int | None, list[int], list[tuple[str, int]]],
+) -> None:
+    committed, present, steps = history
+    c = Commits(committed=committed)
+    unread = list(present)
+    for step, n in steps:
+        if step == "deliver" and unread:
+            c.deliver(unread.pop(0))
+        elif step == "ack" and c.held:
+            c.ack(sorted(c.held)[n % len(c.held)])
+        else:
+            c.commit()
+        if c.held and c.committed is not None:
+            assert c.committed <= min(c.held), f"committed {c.committed} past held {sorted(c.held)}"
+    for offset in unread:
+        c.deliver(offset)
+    for offset in sorted(c.held):
+        c.ack(offset)
+    assert c.commit() == present[-1] + 1

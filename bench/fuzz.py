@@ -79,8 +79,7 @@ from kinkyu.streams.settings import Topics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kafka_io import load_topic
-from notify_bench import SinkThread
-from runtime import DEFAULT_CONTRACTS, bench_worker, machine
+from runtime import DEFAULT_CONTRACTS, SinkThread, bench_worker, machine
 from traffic import DEFAULT_START, EventGen
 
 REPO: Final = Path(__file__).resolve().parents[1]

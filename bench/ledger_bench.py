@@ -35,6 +35,7 @@ import contextlib
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -52,52 +53,17 @@ from kinkyu.contracts import load_profiles
 from kinkyu.notifiers.ledger import KafkaLedger, LedgerSettings
 from kinkyu.notifiers.service import Notifier, NotifierSettings
 from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
-from kinkyu.notifiers.smtp_sink import SmtpSink
 from kinkyu.streams.app import ensure_topics
 from kinkyu.streams.broker import EmbeddedBroker
 from kinkyu.streams.settings import Topics
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench's modules sit beside it, not in a package
+from runtime import SinkThread
 
 REPO: Final = Path(__file__).resolve().parents[1]
 RESULTS: Final = REPO / "bench" / "results" / "ledger.json"
 KOGANEI: Final = "koganei-2026-017"
 T0: Final = datetime(2026, 12, 3, 5, 0, tzinfo=UTC)
-
-
-class SinkThread:
-    """An :class:`SmtpSink` on a free loopback port, with its own event loop in a daemon thread."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.sink: SmtpSink | None = None
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="smtp-sink", daemon=True)
-
-    def start(self) -> SinkThread:
-        """Start the thread and wait until the server listens."""
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise SystemExit("ledger bench: the SMTP sink did not start")
-        return self
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self.sink = SmtpSink()
-        loop.run_until_complete(self.sink.start())
-        self.port = self.sink.port
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self.sink.stop())
-            loop.close()
-
-    def stop(self) -> None:
-        """Stop the server and the thread."""
-        if self._loop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
 
 
 class LoadThread:

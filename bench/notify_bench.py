@@ -52,7 +52,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,11 +66,14 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from kinkyu.notifiers.smtp_sink import SinkHandler, SmtpSink
+from kinkyu.notifiers.smtp_sink import SinkHandler
 from kinkyu.streams.broker import EmbeddedBroker, free_port
 from kinkyu.streams.exceptions import KinkyuProcessError
 from kinkyu.streams.process import KinkyuProcess
 from kinkyu.streams.settings import Topics
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench's modules sit beside it, not in a package
+from runtime import SinkThread
 
 REPO: Final = Path(__file__).resolve().parents[1]
 RESULTS: Final = REPO / "bench" / "results" / "notify.json"
@@ -168,43 +170,6 @@ class TimedHandler(SinkHandler):
             )
         )
         return reply
-
-
-class SinkThread:
-    """An :class:`SmtpSink` on 127.0.0.1 (a free port) with its own event loop in a daemon thread."""
-
-    def __init__(self) -> None:
-        self.handler = TimedHandler()
-        self.port = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="smtp-sink", daemon=True)
-
-    def start(self) -> SinkThread:
-        """Start the thread and wait until the server listens."""
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise SystemExit("notify bench: the SMTP sink did not start")
-        return self
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        sink = SmtpSink(handler=self.handler)
-        loop.run_until_complete(sink.start())
-        self.port = sink.port
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(sink.stop())
-            loop.close()
-
-    def stop(self) -> None:
-        """Stop the server and the thread."""
-        if self._loop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -390,7 +355,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     contracts = prepare_contracts(tmp / "contracts")
     topics = Topics(PREFIX)
     with EmbeddedBroker(log_path=tmp / "broker.log") as broker:
-        sink = SinkThread().start()
+        handler = TimedHandler()
+        sink = SinkThread(handler).start()
         web_port = free_port()
         env = {
             **os.environ,
@@ -423,7 +389,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 raise SystemExit(f"notify bench: {exc}") from exc
             print(f"   worker healthy after {healthy:.1f} s; SMTP sink on 127.0.0.1:{sink.port}", flush=True)
             cpu0 = worker.cpu_seconds()
-            plants, sent, load_seconds = asyncio.run(feed(broker.bootstrap, topics, contracts, sink.handler, args))
+            plants, sent, load_seconds = asyncio.run(feed(broker.bootstrap, topics, contracts, handler, args))
             cpu1 = worker.cpu_seconds()
             events_in = worker.metric(f'kinkyu_events_in_total{{topic="{topics.access_log}"}}')
             queued = worker.metric("kinkyu_messages_queued")
@@ -459,7 +425,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "time_to_healthy_s": round(healthy, 1),
         "planted": len(plants),
         "reported": len(done),
-        "mails_received": len(sink.handler.received),
+        "mails_received": len(handler.received),
         "messages_queued_at_end": int(queued),
         "latency": summary(total),
         "stages": {name: summary(values) for name, values in stages.items()},

@@ -1,17 +1,20 @@
-"""What the bench runs on: the ``kinkyu worker`` processes it starts, and the machine and commit it reports."""
+"""What the benches run on: the ``kinkyu worker`` processes and SMTP sink they start; the machine and commit."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.metadata
 import os
 import platform
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
+from kinkyu.notifiers.smtp_sink import SinkHandler, SmtpSink
 from kinkyu.streams.broker import free_port
 from kinkyu.streams.process import KinkyuProcess
 
@@ -86,3 +89,43 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "packages": versions,
     }
+
+
+class SinkThread:
+    """An :class:`SmtpSink` on 127.0.0.1 (a free port) with its own event loop in a daemon thread.
+
+    ``handler`` keeps what arrives (the notify bench times each arrival with its own).
+    """
+
+    def __init__(self, handler: SinkHandler | None = None) -> None:
+        self.handler = handler if handler is not None else SinkHandler(None)
+        self.port = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="smtp-sink", daemon=True)
+
+    def start(self) -> SinkThread:
+        """Start the thread and wait until the server listens."""
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise SystemExit("bench: the SMTP sink did not start")
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        sink = SmtpSink(handler=self.handler)
+        loop.run_until_complete(sink.start())
+        self.port = sink.port
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(sink.stop())
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop the server and the thread."""
+        if self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)

@@ -330,10 +330,13 @@ class NotifierStage:
         :class:`OutboxJournalError` (after ``on_fatal``) when the outbox
         journal refuses to write; and whatever else the notifier raised on
         the record. The worker's guard (:mod:`streams.guard`) sets such a
-        record aside to ``dead-letters``.
+        record aside to ``dead-letters``. Once the stage is stopping it never
+        returns: the record is left to the agent's cancellation, unacked.
         """
         if self._closed:
-            return
+            # faust acks a record whose handler returns, and would commit it unqueued: wait to be
+            # cancelled with the agent instead, so the record is read again by whoever owns it next.
+            await asyncio.get_running_loop().create_future()
         record = decode_record(value)
         if not isinstance(record.get("incident_id"), str):
             raise MalformedEventError("invalid", "incident_id is missing or not a string")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from pydantic import SecretStr
 
 from kinkyu.contracts import load_profiles
@@ -140,3 +141,17 @@ async def test_other_follow_ups_stop_nothing(tmp_path: Path) -> None:
         assert _chains(stage) == {"first_report": True}
     finally:
         await stage.stop()
+
+
+async def test_a_notification_that_reaches_a_stopping_stage_is_never_taken_as_done(tmp_path: Path) -> None:
+    stage = _stage(tmp_path)
+    await stage.stop()
+
+    # Returning would let faust ack and commit it unqueued; it ends only by the agent's cancellation.
+    handling = asyncio.ensure_future(stage.handle(_notification("first_report", "first_report", "city")))
+    await asyncio.sleep(0)  # one turn of the loop: a handler that returns has returned by now
+    handling.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    assert _chains(stage) == {}

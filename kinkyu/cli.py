@@ -25,7 +25,7 @@ from kinkyu import __version__
 from kinkyu.contracts import compile_profiles, load_profiles
 from kinkyu.exceptions import ContractError, KinkyuError
 from kinkyu.private import make_files_private
-from kinkyu.resources import PLAYBOOKS_DIR
+from kinkyu.resources import PLAYBOOKS_DIR, SAMPLE_EVENTS_DIR
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -267,6 +267,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Embedded broker, worker, bundled sample, incidents printed as they open."""
     from kinkyu.streams.runner import run_demo  # noqa: PLC0415
 
+    wanted = ("access-log.jsonl", "incident-events.jsonl")
+    if not any((args.samples / name).is_file() for name in wanted):
+        # Without this the demo would start and wait for incidents that never come.
+        _err(f"no sample events in {args.samples} ({' or '.join(wanted)}): give --samples a folder holding them")
+        return EXIT_CONFIG
     return run_demo(_settings(args, broker=os.environ.get("KINKYU_BROKER")), samples=args.samples)
 
 
@@ -347,7 +352,9 @@ def _add_live_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder)
     broker_opts(p)
     contract_opts(p, required=False)
     p.add_argument("--web-port", type=int, help="health and metrics port (default: 6066)")
-    p.add_argument("--samples", type=Path, default=Path("samples/events"), help="folder of sample events to send")
+    p.add_argument(
+        "--samples", type=Path, default=SAMPLE_EVENTS_DIR, help="folder of sample events to send (default: bundled)"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

@@ -1,4 +1,4 @@
-"""Files shipped inside the package: templates, playbooks and the sample contracts.
+"""Files shipped inside the package: templates, playbooks, the sample contracts and events.
 
 They are found through :mod:`importlib.resources`, so an installed Kinkyu
 (a wheel in any virtual environment, the image) renders its mail, reports and
@@ -20,5 +20,6 @@ def bundled(*parts: str) -> Path:
 TEMPLATES_DIR = bundled("templates")
 PLAYBOOKS_DIR = bundled("playbooks")
 SAMPLE_CONTRACTS_DIR = bundled("samples", "contracts")
+SAMPLE_EVENTS_DIR = bundled("samples", "events")  # what `kinkyu run` sends
 
-__all__ = ["PLAYBOOKS_DIR", "SAMPLE_CONTRACTS_DIR", "TEMPLATES_DIR", "bundled"]
+__all__ = ["PLAYBOOKS_DIR", "SAMPLE_CONTRACTS_DIR", "SAMPLE_EVENTS_DIR", "TEMPLATES_DIR", "bundled"]

@@ -82,6 +82,7 @@ def test_the_wheel_carries_templates_playbooks_and_sample_contracts_under_one_im
 
     assert tops == {"kinkyu"}
     for expected in (
+        "kinkyu/samples/events/access-log.jsonl",
         "kinkyu/templates/report/report.html.j2",
         "kinkyu/templates/email/first_report.ja.txt.j2",
         "kinkyu/templates/console/incident.html.j2",

@@ -15,7 +15,7 @@ from typing import Literal
 
 from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS
 from kinkyu.messages import P_, pgettext
-from kinkyu.reports.labels import SEVERITY_LABELS, STATE_LABELS, TRIAGE_LABELS
+from kinkyu.reports.labels import SEVERITY_LABELS, STATE_LABELS, TRIAGE_LABELS, Texts
 
 Lang = Literal["ja", "en"]
 LANGS: tuple[Lang, ...] = ("ja", "en")
@@ -352,9 +352,16 @@ def item_label(lang: str, item: str | None) -> str:
     return _label(ITEM_LABELS, lang, item)
 
 
+def _text(table: Texts, lang: str, key: str | None) -> str:
+    if key is None:
+        return "-"
+    text = table.get(lang, key)
+    return key if text is None else text
+
+
 def state_label(lang: str, state: str | None) -> str:
     """A run state's (or outcome's) name."""
-    return _label(STATE_LABELS, lang, state)
+    return _text(STATE_LABELS, lang, state)
 
 
 def severity_label(lang: str, severity: str | None) -> str:
@@ -364,7 +371,7 @@ def severity_label(lang: str, severity: str | None) -> str:
 
 def triage_label(lang: str, triage: str | None) -> str:
     """A triage status's name."""
-    return _label(TRIAGE_LABELS, lang, triage)
+    return _text(TRIAGE_LABELS, lang, triage)
 
 
 def field_label(lang: str, field: str) -> str:

@@ -60,6 +60,15 @@ def pgettext(lang: str, context: str, message: str) -> str:
     return str(translator(lang).pgettext(context, message))
 
 
+UNIT_WORDS: dict[str, str] = {"市": "city", "区": "ward", "町": "town", "村": "village"}
+"""The English for what a local body is (:func:`kinkyu.core.jurisdictions.unit_of`): 品川区 is a ward."""
+
+
+def unit_word(unit: str, lang: str) -> str:
+    """The local body's word in ``lang``: 市 / 区 / 町 in Japanese, "city" / "ward" / "town" in English."""
+    return unit if lang == "ja" else UNIT_WORDS.get(unit, "city")
+
+
 def N_(message: str) -> str:  # noqa: N802  # gettext's name for "mark for extraction, translate later"
     """``message`` unchanged: marks it for the catalogue; :func:`gettext` translates it where it is shown."""
     return message

@@ -21,7 +21,7 @@ from kinkyu.core.labels import kind_label, nature_label, rule_label
 from kinkyu.core.playbook.keys import WITHHELD
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError
-from kinkyu.messages import N_, Lang, gettext, pgettext
+from kinkyu.messages import N_, Lang, gettext, pgettext, unit_word
 
 if TYPE_CHECKING:
     from kinkyu.core.contract import ContractProfile
@@ -63,9 +63,7 @@ class Names:
     @property
     def unit_word(self) -> str:
         """市 / 区 / 町 in Japanese; "city" / "ward" / "town" in English."""
-        if self.lang == "ja":
-            return self.unit
-        return {"区": "ward", "町": "town", "村": "village"}.get(self.unit, "city")
+        return unit_word(self.unit, self.lang)
 
     def code(self, context: str, value: object) -> str:
         """A code's label (``owner``, ``state``, ``action``, ``target``, …)."""

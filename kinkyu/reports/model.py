@@ -889,7 +889,12 @@ def _circumstances(b: _Builder) -> Section:
     if inc.origin == "filed" and inc.reported_by and not b.public:
         reporter += w.paren(b.account(inc.reported_by))
     rows.append(Row(w("circ.reporter"), reporter))
-    rows.append(Row(w("circ.severity"), w.of(SEVERITY_LABELS, inc.severity.value)))
+    rows.append(
+        Row(
+            w("circ.severity"),
+            w.pick(SEVERITY_LABELS.get(inc.severity.value, (inc.severity.value, inc.severity.value))),
+        )
+    )
     if b.run is not None:
         rows.append(Row(w("circ.triage"), w.of(TRIAGE_LABELS, b.run.triage)))
     rows.append(b.rule8_row(4, w("circ.cause")))
@@ -1628,7 +1633,8 @@ def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Sectio
         date=doc_date(now, b.lang, weekday=False),
         addressee=w("letter.addressee", head=head),
         sender=tuple(sender),
-        subject=w("letter.subject", title=title),
+        # 件名 names the event as the clause does (システム停止事故, 契約違反のおそれ, 苦情 …), from the run's nature.
+        subject=w("letter.subject", title=title, nature=w.pick(nature_label(b.nature, possible=b.possible))),
         opening=tuple(opening),
         record=w("letter.record"),
         end=w("letter.end"),

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Literal
 
 from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS
-from kinkyu.messages import P_, pgettext
-from kinkyu.reports.labels import SEVERITY_LABELS, STATE_LABELS, TRIAGE_LABELS, Texts
+from kinkyu.messages import P_, Texts, pgettext
+from kinkyu.reports.labels import SEVERITY_LABELS, STATE_LABELS, TRIAGE_LABELS
 
 Lang = Literal["ja", "en"]
 LANGS: tuple[Lang, ...] = ("ja", "en")

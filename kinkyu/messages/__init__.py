@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from babel.messages.mofile import write_mo
@@ -83,3 +85,36 @@ def P_(context: str, message: str) -> str:  # noqa: N802  # like N_, for a text 
     """``message`` unchanged: marks it for the catalogue under ``context``; :func:`pgettext` translates it."""
     del context  # read by the extractor (scripts/catalogue.py), not here
     return message
+
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """Texts kept under keys: the English of each, its Japanese in the catalogue under ``prefix + key``."""
+
+    prefix: str
+    english: Mapping[str, str]
+
+    def get(self, lang: str, key: str) -> str | None:
+        """``key``'s text in ``lang`` (``{fields}`` unfilled), or None when there is no such key."""
+        english = self.english.get(key)
+        if english is None:
+            return None
+        return english if lang == "en" else pgettext(lang, self.prefix + key, english)
+
+    def say(self, lang: str, key: str, unit: str = "市", **values: object) -> str:
+        """``key``'s text in ``lang`` with its fields filled (:func:`fill`); ``key`` itself when unknown."""
+        text = self.get(lang, key)
+        return key if text is None else fill(text, lang, unit, **values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.english
+
+    def keys(self) -> list[str]:
+        """The keys, in their order here."""
+        return list(self.english)
+
+
+def fill(text: str, lang: str, unit: str, **values: object) -> str:
+    """``text`` with its ``{fields}`` filled, ``{unit}`` / ``{Unit}`` the local body's word in ``lang``."""
+    word = unit_word(unit, lang)
+    return text.format(unit=word, Unit=word[:1].upper() + word[1:], **values)

@@ -9,14 +9,12 @@ language per report, so templates only lay out strings they are given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from kinkyu.core.labels import SEVERITY_LABELS as SEVERITY_LABELS  # noqa: PLC0414  # re-exported
 from kinkyu.core.timefmt import doc_date, doc_datetime
-from kinkyu.messages import P_, pgettext, unit_word
+from kinkyu.messages import P_, Texts, fill
 
 Lang = Literal["ja", "en"]
 LANGS: tuple[Lang, ...] = ("ja", "en")
@@ -25,28 +23,6 @@ LANGS: tuple[Lang, ...] = ("ja", "en")
 # reader (or a test) finds the same marker in either language.
 UNKNOWN_JA = "調査中"
 UNKNOWN_EN_TEXT = "under investigation (調査中)"
-
-
-@dataclass(frozen=True, slots=True)
-class Texts:
-    """Texts kept under keys: the English of each, its Japanese in the catalogue under ``prefix + key``."""
-
-    prefix: str
-    english: Mapping[str, str]
-
-    def get(self, lang: str, key: str) -> str | None:
-        """``key``'s text in ``lang`` (``{fields}`` unfilled), or None when there is no such key."""
-        english = self.english.get(key)
-        if english is None:
-            return None
-        return english if lang == "en" else pgettext(lang, self.prefix + key, english)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.english
-
-    def keys(self) -> list[str]:
-        """The keys, in their order here."""
-        return list(self.english)
 
 
 # The report's texts by key: English here (the message id), Japanese in the catalogue under
@@ -492,12 +468,6 @@ TRIAGE_LABELS = Texts(
         "dismissed": P_("report.triage.dismissed", "dismissed"),
     },
 )
-
-
-def fill(text: str, lang: str, unit: str, **values: object) -> str:
-    """``text`` with its ``{fields}`` filled, ``{unit}`` / ``{Unit}`` the local body's word in ``lang``."""
-    word = unit_word(unit, lang)
-    return text.format(unit=word, Unit=word[:1].upper() + word[1:], **values)
 
 
 def entry_kind(kind: str, lang: str, unit: str) -> str:

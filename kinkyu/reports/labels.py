@@ -363,6 +363,8 @@ WORDS = Texts(
         "span.days": P_("report.span.days", "{n} d"),
         "span.hours": P_("report.span.hours", "{n} h"),
         "span.minutes": P_("report.span.minutes", "{n} min"),
+        "span.weeks": P_("report.span.weeks", "{n} wk"),
+        "data.records_value": P_("report.data.records_value", "{n}"),
         "span.under_a_minute": P_("report.span.under_a_minute", "under 1 min"),
     },
 )

@@ -847,7 +847,7 @@ def _data(b: _Builder) -> Section:
             rows.append(b.unknown_row(w("data.items")))
     rows.append(b.text_row(w("data.medium"), b.medium))
     rows.append(
-        Row(w("data.records"), f"{inc.records:,}" + ("件" if b.lang == "ja" else ""))
+        Row(w("data.records"), w("data.records_value", n=f"{inc.records:,}"))
         if inc.records > 0
         else b.unknown_row(w("data.records"))
     )
@@ -1470,13 +1470,13 @@ def _chart(b: _Builder) -> Chart:
     markers.sort(key=lambda m: m.at)
     ticks = (
         (0.0, "0"),
-        (1.0, "1時間" if b.lang == "ja" else "1 h"),
-        (6.0, "6時間" if b.lang == "ja" else "6 h"),
-        (24.0, "1日" if b.lang == "ja" else "1 d"),
-        (72.0, "3日" if b.lang == "ja" else "3 d"),
-        (168.0, "1週" if b.lang == "ja" else "1 wk"),
-        (720.0, "30日" if b.lang == "ja" else "30 d"),
-        (1440.0, "60日" if b.lang == "ja" else "60 d"),
+        (1.0, w("span.hours", n=1)),
+        (6.0, w("span.hours", n=6)),
+        (24.0, w("span.days", n=1)),
+        (72.0, w("span.days", n=3)),
+        (168.0, w("span.weeks", n=1)),
+        (720.0, w("span.days", n=30)),
+        (1440.0, w("span.days", n=60)),
     )
     return Chart(
         lang=b.lang,

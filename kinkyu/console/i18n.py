@@ -216,6 +216,7 @@ MESSAGES: dict[str, str] = {
     "ack.title": P_("ack.title", "Acknowledge receipt"),
     "ack.submit": P_("ack.submit", "We received the report (acknowledge)"),
     "receipt.title": P_("receipt.title", "Receipt of the written incident report"),
+    "receipt.title_of": P_("receipt.title_of", "Receipt of the written incident report ({report})"),
     "receipt.note": P_(
         "receipt.note",
         "Record this once you have downloaded the written incident report above; "

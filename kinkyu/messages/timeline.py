@@ -549,6 +549,15 @@ def _report_acknowledged(n: Names, d: Mapping[str, Any], _w: str) -> str:
     )
 
 
+def _report_received(n: Names, d: Mapping[str, Any], _w: str) -> str:
+    how = N_("handed over") if d.get("receipt") == "hand" else N_("on the console")
+    return n.t(
+        N_("The %(unit)s received the written report (%(report)s), %(how)s"),
+        report=n.code("report", _s(d, "report")),
+        how=n.t(how),
+    )
+
+
 _REFUSALS = {
     "measure-or-reason-required": N_("the measure taken, or why none applies, must be recorded"),
     "person-required": N_("a person must record it"),
@@ -612,6 +621,7 @@ DESCRIBERS: dict[str, Describer] = {
     "closure_refused": _closure_refused,
     "measure_needed": _measure_needed,
     "report_acknowledged": _report_acknowledged,
+    "report_received": _report_received,
     "step_done_refused": _step_done_refused,
     "nature_changed": _nature_changed,
     "ppc_not_applicable": _ppc_not_applicable,

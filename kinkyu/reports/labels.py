@@ -399,6 +399,7 @@ ENTRY_KINDS = Texts(
         "closure_refused": P_("entry.closure_refused", "closure refused"),
         "measure_needed": P_("entry.measure_needed", "measure needed"),
         "report_acknowledged": P_("entry.report_acknowledged", "e-mail acknowledged (written report not yet received)"),
+        "report_received": P_("entry.report_received", "written report received"),
         "step_done_refused": P_("entry.step_done_refused", "step not done"),
         "nature_changed": P_("entry.nature_changed", "nature of the incident changed"),
         "ppc_not_applicable": P_("entry.ppc_not_applicable", "no PPC report applies"),

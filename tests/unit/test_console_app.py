@@ -578,6 +578,19 @@ async def test_the_city_records_receipt_of_the_written_report_it_downloaded(desk
     assert event["data"] == {"receipt": "console", "step": "first_report"}
 
 
+async def test_the_receipt_of_a_later_report_names_that_report(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+
+    resp = await client.post(
+        f"/incidents/{KOGANEI_INC}/receipt", data={"csrf_token": token, "report": "final"}, allow_redirects=False
+    )
+
+    assert resp.status == 303
+    [event] = desk.producer.events
+    assert event["data"] == {"receipt": "console", "report": "final"}
+
+
 async def test_a_contractor_may_not_record_the_citys_receipt(desk: Desk) -> None:
     client = await desk.login("acme-security")
     token = await csrf(client, f"/incidents/{KOGANEI_INC}")

@@ -163,3 +163,25 @@ def test_every_japanese_email_has_no_english_sentence(jurisdiction: str, kind: s
     text = _email(s, record, "unanswered" if kind == "unanswered" else "notify")
 
     assert ascii_sentences(text) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "report"), [("first_report", "first"), ("supplementary_report", "progress"), ("closure_report", "final")]
+)
+def test_a_written_reports_mail_links_its_own_report(kind: str, report: str) -> None:
+    s = build_sample(_scenario("koganei", "opened"))
+    record: dict[str, object] = {
+        "effect": "notify",
+        "effect_id": f"{s.incident.incident_id}/x/{kind}/1",
+        "incident_id": s.incident.incident_id,
+        "contract_id": s.profile.contract_id,
+        "jurisdiction": "koganei",
+        "audience": "city",
+        "kind": kind,
+        "written": True,
+    }
+
+    text = _email(s, record)
+
+    linked = [r for r in ("first", "progress", "final") if f"/reports/{r}.ja.pdf" in text]
+    assert linked == [report]

@@ -867,3 +867,12 @@ async def test_the_japanese_incident_page_has_no_english_sentence(desk: Desk, in
 
     assert ascii_sentences("\n".join(page.parts)) == []
     assert [ascii_sentences(e["what"]) for e in timeline["entries"] if ascii_sentences(e["what"])] == []
+
+
+@pytest.mark.parametrize("path", ["/incidents", f"/incidents/{KOGANEI_INC}"])
+async def test_the_citys_japanese_pages_have_no_english_sentence(desk: Desk, path: str) -> None:
+    client = await desk.login("koganei-city")  # the city's forms: acknowledgement, the report's receipt (受領)
+    page = _Text()
+    page.feed(await (await client.get(path)).text())
+
+    assert ascii_sentences("\n".join(page.parts)) == []

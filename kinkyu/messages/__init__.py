@@ -6,9 +6,12 @@ state); this package turns them into sentences through gettext message catalogue
 English needs no catalogue of its own; Japanese is ``ja/kinkyu.po``. The ``.po`` files are compiled
 when first used (Babel's ``read_po`` / ``write_mo``), so there is no compiled file to fall out of date.
 
-Reports, e-mails and the console all render through :func:`kinkyu.messages.timeline.describe` and
-:func:`translator`; nothing here reads personal data, and a parameter is a code, a count, an id, a
-date or a label already in the catalogue.
+Reports, e-mails, the console and ``kinkyu run``'s terminal all render through
+:func:`kinkyu.messages.timeline.describe` and :func:`translator`; the texts an edge keeps under keys
+(a report's words, a mail's subject tags, the terminal's lines) are a :class:`Texts` of English
+message ids whose Japanese is in the catalogue under ``<prefix><key>``, so no module keeps a
+Japanese/English pair by hand. Nothing here reads personal data, and a parameter is a code, a count,
+an id, a date or a label already in the catalogue.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ when first used (Babel's ``read_po`` / ``write_mo``), so there is no compiled fi
 Reports, e-mails, the console and ``kinkyu run``'s terminal all render through
 :func:`kinkyu.messages.timeline.describe` and :func:`translator`; the texts an edge keeps under keys
 (a report's words, a mail's subject tags, the terminal's lines) are a :class:`Texts` of English
-message ids whose Japanese is in the catalogue under ``<prefix><key>``, so no module keeps a
-Japanese/English pair by hand. Nothing here reads personal data, and a parameter is a code, a count,
+message ids whose Japanese is in the catalogue under ``<prefix><key>``, so no edge keeps a
+Japanese/English pair by hand (the core's category names, :mod:`kinkyu.core.labels`, and the Rule 8
+texts it builds still are pairs). Nothing here reads personal data, and a parameter is a code, a count,
 an id, a date or a label already in the catalogue.
 """
 

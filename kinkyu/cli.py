@@ -265,14 +265,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Embedded broker, worker, bundled sample, incidents printed as they open."""
-    from kinkyu.streams.runner import run_demo  # noqa: PLC0415
+    from kinkyu.streams.runner import TEXTS, run_demo, terminal_lang  # noqa: PLC0415
 
+    lang = terminal_lang(args.lang)
     wanted = ("access-log.jsonl", "incident-events.jsonl")
     if not any((args.samples / name).is_file() for name in wanted):
         # Without this the demo would start and wait for incidents that never come.
-        _err(f"no sample events in {args.samples} ({' or '.join(wanted)}): give --samples a folder holding them")
+        _err(TEXTS.say(lang, "no_samples", folder=args.samples, files=" / ".join(wanted)))
         return EXIT_CONFIG
-    return run_demo(_settings(args, broker=os.environ.get("KINKYU_BROKER")), samples=args.samples)
+    return run_demo(_settings(args, broker=os.environ.get("KINKYU_BROKER")), samples=args.samples, lang=lang)
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
@@ -354,6 +355,9 @@ def _add_live_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdder)
     p.add_argument("--web-port", type=int, help="health and metrics port (default: 6066)")
     p.add_argument(
         "--samples", type=Path, default=SAMPLE_EVENTS_DIR, help="folder of sample events to send (default: bundled)"
+    )
+    p.add_argument(
+        "--lang", choices=("ja", "en"), help="the terminal's language (default: ja; en when LANG is English)"
     )
     p.set_defaults(func=cmd_run)
 

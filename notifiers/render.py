@@ -44,6 +44,7 @@ from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.ppc import Rule8Facts
 from kinkyu.core.timefmt import doc_date, doc_datetime
+from kinkyu.messages import P_, Texts, unit_word
 from kinkyu.notifiers.exceptions import PersonalDataError, RenderError
 from kinkyu.notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, PPCReminderIn, WebhookPayload
 from kinkyu.resources import bundled
@@ -51,55 +52,102 @@ from kinkyu.resources import bundled
 TEMPLATES_DIR = bundled("templates", "email")
 WEBHOOK_TYPE = "kinkyu.notification"
 
-# Message kinds: the Notify kinds, "escalation" (a playbook's Escalate) and "unanswered"
-# (the final alert of a chain nobody acknowledged). (Japanese, English) titles.
-KIND_TITLES: dict[str, tuple[str, str]] = {
-    "first_report": ("第一報（個人情報の漏えい等事故）", "First report: personal data incident"),
-    "written_report": ("書面による事故報告", "Written incident report"),
-    "complaint_report": ("苦情の報告", "Complaint report"),
-    "progress_report": ("苦情の処理経過の報告", "Complaint progress report"),
-    "supplementary_report": ("事故報告の追完", "Supplement to the incident report"),
-    "dismissal_report": ("事故に該当しない旨の報告", "Report: not a breach after all"),
-    "closure_report": ("事故対応の完了報告", "Report: incident closed"),
-    "triage_due": ("検知内容の確認（トリアージ）のお願い", "Please triage a detection"),
-    "task_assigned": ("対応タスクのお願い", "Task assigned to you"),
-    "escalation": ("エスカレーション", "Escalation"),
-    "unanswered": ("委託元から受領確認がありません", "The city has not acknowledged"),
-    "ppc_preliminary_reminder": (
-        "個人情報保護委員会への速報の期限のお知らせ",
-        "Reminder: preliminary report to the PPC due",
-    ),
-    "ppc_final_reminder": ("個人情報保護委員会への確報の期限のお知らせ", "Reminder: full report to the PPC due"),
+# Every sentence and label of a message: English here (the message id), Japanese in the catalogue under
+# ``mail.<key>`` (python scripts/catalogue.py). ``{unit}`` is the local body (市 / 区; city / ward).
+TEXTS = Texts(
+    "mail.",
+    {
+        # Message kinds: the Notify kinds, "escalation" (a playbook's Escalate) and "unanswered"
+        # (the final alert of a chain nobody acknowledged).
+        "title.first_report": P_("mail.title.first_report", "First report: personal data incident"),
+        "title.written_report": P_("mail.title.written_report", "Written incident report"),
+        "title.complaint_report": P_("mail.title.complaint_report", "Complaint report"),
+        "title.progress_report": P_("mail.title.progress_report", "Complaint progress report"),
+        "title.supplementary_report": P_("mail.title.supplementary_report", "Supplement to the incident report"),
+        "title.dismissal_report": P_("mail.title.dismissal_report", "Report: not a breach after all"),
+        "title.closure_report": P_("mail.title.closure_report", "Report: incident closed"),
+        "title.triage_due": P_("mail.title.triage_due", "Please triage a detection"),
+        "title.task_assigned": P_("mail.title.task_assigned", "Task assigned to you"),
+        "title.escalation": P_("mail.title.escalation", "Escalation"),
+        "title.unanswered": P_("mail.title.unanswered", "The {unit} has not acknowledged"),
+        "title.ppc_preliminary_reminder": P_(
+            "mail.title.ppc_preliminary_reminder", "Reminder: preliminary report to the PPC due"
+        ),
+        "title.ppc_final_reminder": P_("mail.title.ppc_final_reminder", "Reminder: full report to the PPC due"),
+        # A first report's subject names the event as the city's clause does (システム停止事故, 契約違反のおそれ …).
+        "title.first_report_possible": P_(
+            "mail.title.first_report_possible", "First report: possible personal data incident"
+        ),
+        "title.first_report_nature": P_("mail.title.first_report_nature", "First report: {nature}"),
+        "reason.deadline_missed": P_("mail.reason.deadline_missed", "deadline missed"),
+        "reason.no_acknowledgement": P_("mail.reason.no_acknowledgement", "not acknowledged"),
+        "reason.containment_failed": P_("mail.reason.containment_failed", "containment failed"),
+        "urgency.直ちに": P_("mail.urgency.直ちに", "immediately (直ちに)"),
+        "urgency.速やかに": P_("mail.urgency.速やかに", "as soon as possible (速やかに)"),
+        "urgency.遅滞なく": P_("mail.urgency.遅滞なく", "without undue delay (遅滞なく)"),
+        "origin.detection": P_("mail.origin.detection", "detected by access-log monitoring"),
+        "origin.filed": P_("mail.origin.filed", "filed by a person"),
+        # A deadline the playbook could not compute from the incident's times: shown, not left out.
+        "due_unknown": P_("mail.due_unknown", "to be confirmed (要確認)"),
+        "span.days": P_("mail.span.days", "{n} day(s)"),
+        "span.hours": P_("mail.span.hours", "{n} hour(s)"),
+        "span.minutes": P_("mail.span.minutes", "{n} minutes"),
+        "records": P_("mail.records", "{n} record(s)"),
+        "role.city": P_("mail.role.city", "{unit} contact {n}"),
+        "role.contractor": P_("mail.role.contractor", "contractor contact {n}"),
+        "item.reported": P_("mail.item.reported", "in the written report"),
+        "subject.urgent": P_("mail.subject.urgent", "[URGENT]"),
+        "subject.notice": P_("mail.subject.notice", "[NOTICE]"),
+        "subject.escalated": P_("mail.subject.escalated", " [ESCALATED]"),
+        "subject.unanswered": P_("mail.subject.unanswered", " [UNANSWERED]"),
+        "subject.reason": P_("mail.subject.reason", "{title}: {reason}"),
+        "subject.line": P_("mail.subject.line", "{tag} [{contract}] {title} (severity: {severity})"),
+        "subject.due": P_("mail.subject.due", " due {due}"),
+    },
+)
+MESSAGE_KINDS: tuple[str, ...] = (
+    "first_report",
+    "written_report",
+    "complaint_report",
+    "progress_report",
+    "supplementary_report",
+    "dismissal_report",
+    "closure_report",
+    "triage_due",
+    "task_assigned",
+    "escalation",
+    "unanswered",
+    "ppc_preliminary_reminder",
+    "ppc_final_reminder",
+)
+# The written report (事故報告書) a message carries the link of: the first report and the written report it
+# is (第一報), a supplement or a complaint's progress (経過報告), the closure (最終報告). The link names its own
+# report, and the city's receipt on the console names the same one.
+REPORT_OF_MESSAGE: dict[str, str] = {
+    "first_report": "first",
+    "written_report": "first",
+    "complaint_report": "first",
+    "progress_report": "progress",
+    "supplementary_report": "progress",
+    "closure_report": "final",
 }
-POSSIBLE_FIRST_REPORT = ("第一報（個人情報の漏えい等のおそれ）", "First report: possible personal data incident")
-MESSAGE_KINDS: tuple[str, ...] = tuple(KIND_TITLES)
+_URGENT_SEVERITIES = frozenset({"high", "critical"})
 
 
-def _first_report_title(notification: NotificationIn) -> tuple[str, str] | None:
+def _t(lang: Lang, key: str, unit: str = "市", **values: object) -> str:
+    return TEXTS.say(lang, key, unit, **values)
+
+
+def _title(kind: str, lang: Lang, unit: str) -> str:
+    return _t(lang, f"title.{kind}", unit)
+
+
+def _first_report_title(notification: NotificationIn, lang: Lang) -> str | None:
     """A first report's subject names the event as the city's clause does (システム停止事故, 契約違反のおそれ …)."""
     if notification.nature in NATURE_LABELS:
         ja, en = nature_label(notification.nature, possible=notification.possible)
-        return f"第一報（{ja}）", f"First report: {en}"
-    return POSSIBLE_FIRST_REPORT if notification.possible else None
-
-
-REASON_LABELS: dict[str, tuple[str, str]] = {
-    "deadline_missed": ("期限超過", "deadline missed"),
-    "no_acknowledgement": ("受領確認なし", "not acknowledged"),
-    "containment_failed": ("被害拡大防止措置の失敗", "containment failed"),
-}
-URGENCY_LABELS: dict[str, tuple[str, str]] = {
-    "直ちに": ("直ちに", "immediately (直ちに)"),
-    "速やかに": ("速やかに", "as soon as possible (速やかに)"),
-    "遅滞なく": ("遅滞なく", "without undue delay (遅滞なく)"),
-}
-ORIGIN_LABELS: dict[str, tuple[str, str]] = {
-    "detection": ("アクセスログ監視による検知", "detected by access-log monitoring"),
-    "filed": ("届出による判明", "filed by a person"),
-}
-_URGENT_SEVERITIES = frozenset({"high", "critical"})
-# A deadline the playbook could not compute from the incident's times: shown, not left out.
-DUE_UNKNOWN = ("要確認", "to be confirmed (要確認)")
+        return _t(lang, "title.first_report_nature", nature=ja if lang == "ja" else en)
+    return _t(lang, "title.first_report_possible") if notification.possible else None
 
 
 _APOLOGETIC = frozenset(
@@ -108,6 +156,7 @@ _APOLOGETIC = frozenset(
 
 
 def _pick(pair: tuple[str, str], lang: Lang) -> str:
+    # A (Japanese, English) pair of names kept with the data (a step's titles, the core's category labels).
     return pair[0] if lang == "ja" else pair[1]
 
 
@@ -119,10 +168,10 @@ def _short(ts: datetime, lang: Lang) -> str:
 def _span(value: timedelta, lang: Lang) -> str:
     minutes = int(value.total_seconds() // 60)
     if minutes % 1440 == 0 and minutes:
-        return f"{minutes // 1440}日" if lang == "ja" else f"{minutes // 1440} day(s)"
+        return _t(lang, "span.days", n=minutes // 1440)
     if minutes % 60 == 0 and minutes:
-        return f"{minutes // 60}時間" if lang == "ja" else f"{minutes // 60} hour(s)"
-    return f"{minutes}分" if lang == "ja" else f"{minutes} minutes"
+        return _t(lang, "span.hours", n=minutes // 60)
+    return _t(lang, "span.minutes", n=minutes)
 
 
 def _day(d: date, lang: Lang) -> str:
@@ -157,6 +206,14 @@ def _ppc_context(ppc: PPCReminderIn | None, lang: Lang) -> dict[str, Any] | None
     }
 
 
+def _report_url(notification: NotificationIn, kind: str, incident_url: str, lang: Lang) -> str | None:
+    """The console's link to the written report this message carries (its own: first, progress or final)."""
+    report = REPORT_OF_MESSAGE.get(kind)
+    if not notification.written or not incident_url or report is None:
+        return None
+    return f"{incident_url}/reports/{report}.{lang}.pdf"
+
+
 def message_id_for(key: str, domain: str) -> str:
     """The Message-ID of the message with idempotency ``key``: the same on every retry."""
     return f"<kinkyu.{key}@{domain}>"
@@ -180,11 +237,8 @@ def _role(profile: ContractProfile, ref: str, lang: Lang) -> str:
     side, index = parse_ref(ref)
     if contact is not None:
         return contact.role
-    return (
-        f"{unit_of(profile.jurisdiction, profile.city.name) if side == 'city' else '受託者'}の連絡先{index + 1}"
-        if lang == "ja"
-        else f"{side} contact {index + 1}"
-    )
+    unit = unit_of(profile.jurisdiction, profile.city.name)
+    return _t(lang, "role.city" if side == "city" else "role.contractor", unit, n=index + 1)
 
 
 def _incident_context(facts: IncidentFacts | None, lang: Lang) -> dict[str, Any]:
@@ -210,16 +264,11 @@ def _incident_context(facts: IncidentFacts | None, lang: Lang) -> dict[str, Any]
     records = facts.records
     people = people_count(facts.people, records or 0)
     ja_items, en_items = item_labels(facts.known_items)
-    if records is None:
-        records_text = None
-    elif lang == "ja":
-        records_text = f"{records:,}件"
-    else:
-        records_text = f"{records:,} record(s)"
+    records_text = None if records is None else _t(lang, "records", n=f"{records:,}")
     return {
         "kind": _pick(kind_label(facts.kind), lang) if facts.kind else unknown,
         # A detection's kind label already says how it was found.
-        "origin": _pick(ORIGIN_LABELS[facts.origin], lang) if facts.origin and facts.kind != "detection" else None,
+        "origin": _t(lang, f"origin.{facts.origin}") if facts.origin and facts.kind != "detection" else None,
         "severity": _pick(SEVERITY_LABELS[facts.severity.value], lang) if facts.severity else unknown,
         "severity_code": facts.severity.value if facts.severity else None,
         "first_event": doc_datetime(facts.first_event_ts, lang),
@@ -261,10 +310,11 @@ def message_context(
     unknown = UNKNOWN if lang == "ja" else UNKNOWN_EN
     kind = message_kind(notification, purpose)
     original = message_kind(notification, "notify")
-    original_title = _first_report_title(notification) if original == "first_report" else None
-    original_title = original_title or KIND_TITLES[original]
-    title = original_title if kind == original else KIND_TITLES[kind]
     city = contract.city.name or CITY_NAMES.get(contract.jurisdiction, contract.jurisdiction)
+    unit = unit_of(contract.jurisdiction, contract.city.name)
+    original_title = _first_report_title(notification, lang) if original == "first_report" else None
+    original_title = original_title or _title(original, lang, unit)
+    title = original_title if kind == original else _title(kind, lang, unit)
     # The document is named with the article (豊田市 特記事項 第13条②): a city has several.
     clause = cite(contract.jurisdiction, notification.article) if notification.article else None
     ladder_roles = [_role(contract, ref, lang) for ref in not_answered_by]
@@ -272,7 +322,7 @@ def message_context(
     items = [
         {
             "label": _pick(REPORT_ITEMS[i], lang),
-            "status": ("書面に記載" if lang == "ja" else "in the written report") if i in reported else unknown,
+            "status": _t(lang, "item.reported") if i in reported else unknown,
         }
         for i in notification.items
     ]
@@ -292,8 +342,8 @@ def message_context(
         "kind": kind,
         "effect": notification.effect,
         "purpose": purpose,
-        "title": _pick(title, lang),
-        "original_title": _pick(original_title, lang),
+        "title": title,
+        "original_title": original_title,
         "unknown": unknown,
         "contract": {
             "id": contract.contract_id,
@@ -304,7 +354,9 @@ def message_context(
             "ended": notification.contract_ended,
             # 貴市 / 貴区, 市 / 区: a ward is never called a city.
             "honorific": honorific(contract.jurisdiction, contract.city.name),
-            "unit": unit_of(contract.jurisdiction, contract.city.name),
+            "unit": unit,
+            # What an English message calls the local body: "the ward" for 品川区, never "the city".
+            "unit_word": unit_word(unit, lang),
         },
         # The signature: the contractor's own business contact from the profile (not the protected data).
         "sign": {
@@ -318,7 +370,7 @@ def message_context(
         "audience": notification.audience or ("contractor" if purpose == "unanswered" else None),
         "recipient": recipient_ctx,
         "clause": clause,
-        "urgency": _pick(URGENCY_LABELS[notification.urgency], lang) if notification.urgency else None,
+        "urgency": _t(lang, f"urgency.{notification.urgency}") if notification.urgency else None,
         "immediate": notification.urgency == "直ちに",
         "written": notification.written,
         "possible": notification.possible,
@@ -332,11 +384,11 @@ def message_context(
         "rule8_items": _rule8_context(notification, lang),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
-        "due": doc_datetime(notification.due, lang) or (_pick(DUE_UNKNOWN, lang) if notification.due_unknown else None),
+        "due": doc_datetime(notification.due, lang) or (_t(lang, "due_unknown") if notification.due_unknown else None),
         "due_short": _short(notification.due, lang) if notification.due else None,
         "step": step,
         "task_id": notification.task_id,
-        "reason": _pick(REASON_LABELS[notification.reason], lang) if notification.reason else None,
+        "reason": _t(lang, f"reason.{notification.reason}") if notification.reason else None,
         "reason_code": notification.reason,
         "level": notification.level,
         "not_answered_by": ladder_roles,
@@ -348,7 +400,7 @@ def message_context(
         "incident_url": incident_url,
         # A written report (書面) is the 事故報告書 on the console: the city downloads it there and
         # records its receipt (受領), which is what completes the step.
-        "report_url": f"{incident_url}/reports/first.{lang}.pdf" if notification.written and incident_url else None,
+        "report_url": _report_url(notification, original, incident_url, lang),
         "sent_at": doc_datetime(now, lang),
     }
 
@@ -369,24 +421,23 @@ def _one_line(text: str) -> str:
 
 def _subject(ctx: dict[str, Any]) -> str:
     purpose = ctx["purpose"]
+    lang = ctx["lang"]
     urgent = (
         ctx["immediate"]
         or ctx["effect"] == "escalate"
         or purpose != "notify"
         or ctx["incident"]["severity_code"] in _URGENT_SEVERITIES
     )
-    severity = ctx["incident"]["severity"]
-    if ctx["lang"] == "ja":
-        tag = "【緊急】" if urgent else "【連絡】"
-        tag += {"escalated": "【再通知】", "unanswered": "【未応答】"}.get(purpose, "")
-        title = ctx["title"] + (f"：{ctx['reason']}" if ctx["reason"] and ctx["kind"] == "escalation" else "")
-        subject = f"{tag}[{ctx['contract']['id']}] {title}（重大度: {severity}）"
-        return subject + (f"期限 {ctx['due_short']}" if ctx["due_short"] else "")
-    tag = "[URGENT]" if urgent else "[NOTICE]"
-    tag += {"escalated": " [ESCALATED]", "unanswered": " [UNANSWERED]"}.get(purpose, "")
-    title = ctx["title"] + (f": {ctx['reason']}" if ctx["reason"] and ctx["kind"] == "escalation" else "")
-    subject = f"{tag} [{ctx['contract']['id']}] {title} (severity: {severity})"
-    return subject + (f" due {ctx['due_short']}" if ctx["due_short"] else "")
+    tag = _t(lang, "subject.urgent" if urgent else "subject.notice")
+    if purpose in {"escalated", "unanswered"}:
+        tag += _t(lang, f"subject.{purpose}")
+    title = ctx["title"]
+    if ctx["reason"] and ctx["kind"] == "escalation":
+        title = _t(lang, "subject.reason", title=title, reason=ctx["reason"])
+    subject = _t(
+        lang, "subject.line", tag=tag, contract=ctx["contract"]["id"], title=title, severity=ctx["incident"]["severity"]
+    )
+    return subject + (_t(lang, "subject.due", due=ctx["due_short"]) if ctx["due_short"] else "")
 
 
 @functools.cache

@@ -18,7 +18,7 @@ from kinkyu.core.escalation import EscalationState, Send, contact_for
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.outbox import OutboxEntry
 from kinkyu.notifiers.outbox_store import ChainStore
-from kinkyu.notifiers.render import KIND_TITLES
+from kinkyu.notifiers.render import TEXTS
 
 log = logging.getLogger("kinkyu.notifier")
 
@@ -36,7 +36,7 @@ def role_of(profile: ContractProfile | None, ref: str) -> str:
 
 def kind_title(meta: Mapping[str, Any]) -> str:
     """The English title of a queued message's kind (``message`` when unknown)."""
-    return KIND_TITLES.get(str(meta.get("kind")), ("", "message"))[1]
+    return TEXTS.get("en", f"title.{meta.get('kind')}") or "message"
 
 
 class TimelineWriter:

@@ -28,13 +28,18 @@ from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import ContractPolicy
 from kinkyu.core.freetext import REPLACEMENT, neutralise
 from kinkyu.core.incident import TimelineEntry
+from kinkyu.core.jurisdictions import unit_of
+from kinkyu.core.labels import SEVERITY_LABELS, kind_label, rule_label
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookError
-from kinkyu.core.timefmt import jst_date
+from kinkyu.core.timefmt import doc_datetime, jst_date
 from kinkyu.evidence.demo_keys import demo_keys
 from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.logs import setup_logging
+from kinkyu.messages import P_, Lang, Texts, pgettext, unit_word
+from kinkyu.messages.timeline import Names, describe
 from kinkyu.notifiers.exceptions import NotifierError
+from kinkyu.notifiers.render import TEXTS as MAIL_TEXTS
 from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.notifiers.smtp import SmtpSettings
 from kinkyu.streams.app import Worker
@@ -47,6 +52,71 @@ log = logging.getLogger("kinkyu.runner")
 EXIT_CONFIG = 3  # as kinkyu.cli: an invalid setting
 SINK_PORT = 1025  # the SMTP sink's usual port (Mailpit's too), when it is free
 HEARTBEAT_EVERY = timedelta(minutes=1)  # the demo's systems' heartbeats, well inside the samples' 5 m gap
+
+# What ``kinkyu run`` prints on the terminal: English here (the message id), Japanese in the catalogue under
+# ``run.<key>`` (python scripts/catalogue.py). Japanese first; ``kinkyu run --lang en`` (or LANG=en…) for English.
+TEXTS = Texts(
+    "run.",
+    {
+        "banner.embedded": P_("run.banner.embedded", "Kinkyu: embedded broker at {broker}"),
+        "banner.broker": P_("run.banner.broker", "Kinkyu: broker at {broker}"),
+        "banner.contracts": P_("run.banner.contracts", "contracts: {ids}"),
+        "banner.evidence": P_("run.banner.evidence", "evidence:  {path} ({how})"),
+        "banner.health": P_("run.banner.health", "health:    {url}"),
+        "banner.metrics": P_("run.banner.metrics", "metrics:   {url}"),
+        "banner.acks": P_("run.banner.acks", "acks:      {url}/ack/… (the link in each e-mail; outbox {outbox})"),
+        "banner.logs": P_("run.banner.logs", "logs:      {path}"),
+        "banner.stop": P_("run.banner.stop", "Ctrl-C stops everything."),
+        "keys.env": P_("run.keys.env", "sealed with KINKYU_EVIDENCE_KEY, MAC'd with KINKYU_INTEGRITY_KEYS"),
+        "keys.demo": P_(
+            "run.keys.demo",
+            "demo keys in {path} (0600, reused each run; never for production); after the run: {verify}",
+        ),
+        "mail.relay": P_("run.mail.relay", "mail goes to {host}:{port} (KINKYU_SMTP_HOST; security {security})"),
+        "mail.queued": P_("run.mail.queued", "mail stays queued: the SMTP sink did not start (see {log})"),
+        "mail.sink": P_("run.mail.sink", "mail lands in {folder}/ (SMTP sink on 127.0.0.1:{port}; its log {log})"),
+        "desk.down": P_("run.desk.down", "console:   not running: {why}"),
+        "desk.up": P_("run.desk.up", "console:   {url}/  (log {log}); demo logins, new each run:"),
+        "desk.failed": P_("run.desk.failed", "the console {problem} (see {log})"),
+        "sent": P_("run.sent", "sent {n} sample events to {topic} (dated {days} days)"),
+        "stopped": P_("run.stopped", "Kinkyu stopped."),
+        "no_samples": P_(
+            "run.no_samples", "no sample events in {folder} ({files}): give --samples a folder holding them"
+        ),
+        "feed_failed": P_("run.feed_failed", "could not send the sample: {error}"),
+        "incident": P_(
+            "run.incident",
+            "{id}  {contract} ({city})  severity {severity}  {what}  account {actor}  records {records}  "
+            "first event {first}",
+        ),
+        "filed": P_("run.filed", "filed: {kind}"),
+        "report": P_(
+            "run.report", "{id}  {what} to the {audience} falls due {due} ({urgency}, {article}); notification queued"
+        ),
+        "message": P_("run.message", "{id}  {what}{task} to the {audience} queued; due {due}"),
+        "task": P_("run.task", " (task {task})"),
+        "escalated": P_("run.escalated", "{id}  {reason}: {subject} (due {due}); escalated to level {level}"),
+        "subject.task": P_("run.subject.task", "task {task}"),
+        "subject.step": P_("run.subject.step", "step {step}"),
+        "containment": P_(
+            "run.containment", "{id}  containment {how}: {action} on {target_type} {target} ({command}, rule {rule})"
+        ),
+        "containment.auto": P_("run.containment.auto", "executed automatically"),
+        "containment.proposed": P_("run.containment.proposed", "proposed for approval"),
+        "sealed": P_("run.sealed", "{id}  evidence sealed: {bundle} ({items} events, {phase})"),
+    },
+)
+
+
+def _t(lang: str, key: str, **values: object) -> str:
+    return TEXTS.say(lang, key, "市", **values)  # no local body in these lines: the unit is never filled in
+
+
+def terminal_lang(wanted: str | None = None) -> Lang:
+    """The terminal's language: ``wanted`` (``--lang``), else English when LANG says so, else Japanese."""
+    if wanted in {"ja", "en"}:
+        return "en" if wanted == "en" else "ja"
+    return "en" if os.environ.get("LANG", "").lower().startswith("en") else "ja"
 
 
 def _execute(worker: Worker) -> int:
@@ -138,7 +208,7 @@ def _say(line: str) -> None:
     print(_term(line, limit=400), flush=True)
 
 
-def _print_incident(record: dict[str, Any], seen: set[str]) -> None:
+def _print_incident(record: dict[str, Any], seen: set[str], lang: Lang = "ja") -> None:
     incident_id = record.get("incident_id")
     if record.get("change") != "opened" or not isinstance(incident_id, str) or incident_id in seen:
         return  # not an opening, or redelivered after a restart: same id, already shown
@@ -146,35 +216,67 @@ def _print_incident(record: dict[str, Any], seen: set[str]) -> None:
     jurisdiction = record.get("jurisdiction")
     city = CITY_NAMES.get(jurisdiction, jurisdiction) if isinstance(jurisdiction, str) else "-"
     rules = record.get("rules")
-    what = ",".join(map(_term, rules)) if isinstance(rules, list) and rules else f"filed:{_term(record.get('kind'))}"
+    if isinstance(rules, list) and rules:
+        what = ("、" if lang == "ja" else ", ").join(_pick(rule_label(_term(r)), lang) for r in rules)
+    else:
+        what = _t(lang, "filed", kind=_pick(kind_label(_term(record.get("kind"))), lang))
     severity = record.get("severity")
+    shown = _pick(SEVERITY_LABELS.get(severity, (severity, severity)), lang) if isinstance(severity, str) else "-"
     _say(
-        f"🚨 {_term(incident_id)}  {_term(record.get('contract_id'))} ({_term(city)})  "
-        f"{_term(severity).upper() if isinstance(severity, str) else '-':<8} "
-        f"{what}  actor={_term(record.get('actor') or '-')}  records={_term(record.get('records'))}  "
-        f"first={_term(record.get('first_event_ts'))}"
+        "🚨 "
+        + _t(
+            lang,
+            "incident",
+            id=_term(incident_id),
+            contract=_term(record.get("contract_id")),
+            city=_term(city),
+            severity=_term(shown),
+            what=what,
+            actor=_term(record.get("actor") or "-"),
+            records=_term(record.get("records")),
+            first=_when(record.get("first_event_ts"), lang),
+        )
     )
 
 
-def _when(value: Any) -> str:
+def _pick(pair: tuple[str, str], lang: Lang) -> str:
+    # A (Japanese, English) pair of names the core keeps (rules, kinds, severities).
+    return pair[0] if lang == "ja" else pair[1]
+
+
+def _when(value: Any, lang: Lang = "ja") -> str:
     if not isinstance(value, str):
         return "-"
-    return f"{datetime.fromisoformat(value).astimezone(JST):%Y-%m-%d %H:%M} JST"
+    try:
+        return doc_datetime(datetime.fromisoformat(value), lang, weekday=False)
+    except ValueError:
+        return "-"
 
 
-def _print_playbook(event: dict[str, Any], seen: set[str]) -> None:
+def _print_playbook(event: dict[str, Any], seen: set[str], lang: Lang = "ja") -> None:
     """One line per playbook action: ids, kinds, counts and due times only (no personal information).
 
     The console line is a courtesy: an event it cannot read is left out of it, never raised into the
     playbook stage (which has written the effect already).
     """
     try:
-        _print_effect(event, seen)
+        _print_effect(event, seen, lang)
     except (KeyError, TypeError, ValueError, AttributeError):
         log.debug("playbook event not shown on the console", extra={"effect": str(event.get("effect"))[:40]})
 
 
-def _print_effect(event: dict[str, Any], seen: set[str]) -> None:
+def _audience(event: dict[str, Any], lang: Lang) -> str:
+    # The city side by its name in Japanese (品川区), as what it is in English ("the ward"); else the contractor.
+    if event.get("audience") == "city":
+        jurisdiction = str(event.get("jurisdiction") or "")
+        name = CITY_NAMES.get(jurisdiction)
+        if lang == "ja" and name:
+            return name
+        return unit_word(unit_of(jurisdiction, name), lang)
+    return pgettext(lang, "owner", str(event.get("audience")))
+
+
+def _print_effect(event: dict[str, Any], seen: set[str], lang: Lang = "ja") -> None:
     kind = event.get("effect")
     key = f"{kind}:{event.get('effect_id')}:{event.get('bundle_id', '')}"
     if key in seen:
@@ -182,29 +284,62 @@ def _print_effect(event: dict[str, Any], seen: set[str]) -> None:
     seen.add(key)
     incident = event.get("incident_id")
     if kind == "notify":
-        what = event["kind"]
-        if what in {"first_report", "written_report", "complaint_report"}:
-            line = (
-                f"📣 {incident}  {what} to the {event['audience']} falls due {_when(event['due'])} "
-                f"({event.get('urgency') or '-'}, {event.get('article') or '-'}); notification queued"
+        what = MAIL_TEXTS.say(lang, f"title.{event['kind']}")
+        if event["kind"] in {"first_report", "written_report", "complaint_report"}:
+            line = "📣 " + _t(
+                lang,
+                "report",
+                id=incident,
+                what=what,
+                audience=_audience(event, lang),
+                due=_when(event["due"], lang),
+                urgency=event.get("urgency") or "-",
+                article=event.get("article") or "-",
             )
         else:
-            task = f" (task {event['task_id']})" if event.get("task_id") else ""
-            line = f"✉️  {incident}  {what}{task} to the {event['audience']} queued; due {_when(event['due'])}"
+            task = _t(lang, "task", task=event["task_id"]) if event.get("task_id") else ""
+            line = "✉️  " + _t(
+                lang,
+                "message",
+                id=incident,
+                what=what,
+                task=task,
+                audience=_audience(event, lang),
+                due=_when(event["due"], lang),
+            )
     elif kind == "escalate":
-        subject = f"task {event['task_id']}" if event.get("task_id") else f"step {event.get('step_id')}"
-        reason = "deadline missed" if event["reason"] == "deadline_missed" else event["reason"].replace("_", " ")
-        line = (
-            f"⏰ {incident}  {reason}: {subject} (due {_when(event.get('due'))}); escalated to level {event['level']}"
+        subject = (
+            _t(lang, "subject.task", task=event["task_id"])
+            if event.get("task_id")
+            else _t(lang, "subject.step", step=pgettext(lang, "step", str(event.get("step_id"))))
+        )
+        reason = str(event["reason"])
+        shown = pgettext(lang, "reason", reason) if lang == "ja" else reason.replace("_", " ")
+        line = "⏰ " + _t(
+            lang,
+            "escalated",
+            id=incident,
+            reason=shown,
+            subject=subject,
+            due=_when(event.get("due"), lang),
+            level=event["level"],
         )
     elif kind == "containment":
-        how = "executed automatically" if event.get("auto") else "proposed for approval"
-        line = (
-            f"🛑 {incident}  containment {how}: {event['action']} on {event['target_type']} {event['target']} "
-            f"({event['command_id']}, rule {event['reason']})"
+        line = "🛑 " + _t(
+            lang,
+            "containment",
+            id=incident,
+            how=_t(lang, "containment.auto" if event.get("auto") else "containment.proposed"),
+            action=pgettext(lang, "action", str(event["action"])),
+            target_type=pgettext(lang, "target", str(event["target_type"])),
+            target=event["target"],
+            command=event["command_id"],
+            rule=_pick(rule_label(str(event["reason"])), lang),
         )
     elif kind == "evidence_sealed":
-        line = f"🔒 {incident}  evidence sealed: {event['bundle_id']} ({event['items']} events, {event['phase']})"
+        line = "🔒 " + _t(
+            lang, "sealed", id=incident, bundle=event["bundle_id"], items=event["items"], phase=event["phase"]
+        )
     else:
         return
     _say(line)
@@ -222,14 +357,15 @@ _SHOWN_RESULTS = frozenset(
 )
 
 
-def _print_delivery(incident_id: str, entry: TimelineEntry, seen: set[str]) -> None:
+def _print_delivery(incident_id: str, entry: TimelineEntry, seen: set[str], lang: Lang = "ja") -> None:
     """One line per delivery result: the timeline's text (roles and contact references, never an address)."""
     key = str(entry.data.get("event_id")) if isinstance(entry.data, dict) else entry.what
     if entry.kind not in _SHOWN_RESULTS or key in seen:
         return
     seen.add(key)
     icon = {"message_sent": "📧", "message_acknowledged": "✅"}.get(entry.kind, "⏳")
-    _say(f"{icon} {incident_id}  {entry.what}")
+    # The timeline's sentence in the terminal's language, from the entry's kind and data (never its English line).
+    _say(f"{icon} {incident_id}  {describe(entry.kind, entry.data, entry.what, Names(lang=lang))}")
 
 
 def _port_free(port: int) -> bool:
@@ -260,19 +396,19 @@ def _start_mail_sink(folder: Path, log_path: Path) -> tuple[subprocess.Popen[byt
     return None
 
 
-def _demo_mail(settings: WorkerSettings) -> tuple[SmtpSettings, subprocess.Popen[bytes] | None, str]:
+def _demo_mail(settings: WorkerSettings, lang: Lang = "ja") -> tuple[SmtpSettings, subprocess.Popen[bytes] | None, str]:
     """The demo's SMTP settings, the sink it started (unless KINKYU_SMTP_HOST is set), and where mail goes."""
     smtp = SmtpSettings()
     if "KINKYU_SMTP_HOST" in os.environ:
-        return smtp, None, f"mail goes to {smtp.host}:{smtp.port} (KINKYU_SMTP_HOST; security {smtp.security})"
+        return smtp, None, _t(lang, "mail.relay", host=smtp.host, port=smtp.port, security=smtp.security)
     mail_dir = settings.data_dir / "mail"
     sink_log = settings.data_dir / "smtp-sink.log"
     started = _start_mail_sink(mail_dir, sink_log)
     if started is None:
-        return smtp, None, f"mail stays queued: the SMTP sink did not start (see {sink_log})"
+        return smtp, None, _t(lang, "mail.queued", log=sink_log)
     proc, port = started
     smtp = smtp.model_copy(update={"host": "127.0.0.1", "port": port, "security": "none"})
-    return smtp, proc, f"mail lands in {mail_dir}/ (SMTP sink on 127.0.0.1:{port}; its log {sink_log})"
+    return smtp, proc, _t(lang, "mail.sink", folder=mail_dir, port=port, log=sink_log)
 
 
 def _demo_notify(settings: WorkerSettings, *, embedded: bool) -> NotifierSettings:
@@ -290,14 +426,14 @@ def _demo_notify(settings: WorkerSettings, *, embedded: bool) -> NotifierSetting
     return notify.model_copy(update=update) if update else notify
 
 
-def _demo_keys(settings: WorkerSettings) -> tuple[WorkerSettings, str]:
+def _demo_keys(settings: WorkerSettings, lang: Lang = "ja") -> tuple[WorkerSettings, str]:
     """``kinkyu run``: the evidence and integrity keys the environment sets, else the demo's own.
 
     The demo's are kept in ``<data_dir>/demo-keys.env`` (0600) and reused, so the evidence can be verified
     after the run; production (``kinkyu worker``) never reads that file. Returns the settings and how they seal.
     """
     if settings.evidence_key is not None and settings.integrity_keys:
-        return settings, "sealed with KINKYU_EVIDENCE_KEY, MAC'd with KINKYU_INTEGRITY_KEYS"
+        return settings, _t(lang, "keys.env")
     keys, path = demo_keys(settings.data_dir)
     update: dict[str, Any] = {}
     if settings.evidence_key is None:
@@ -305,10 +441,8 @@ def _demo_keys(settings: WorkerSettings) -> tuple[WorkerSettings, str]:
     if not settings.integrity_keys:
         update["integrity_keys"] = {keys.key_id: SecretStr(keys.integrity_key)}
         update["integrity_key_id"] = keys.key_id
-    how = (
-        f"demo keys in {path} (0600, reused each run; never for production); after the run: "
-        f"set -a; . {path}; set +a; kinkyu evidence verify INCIDENT --store {settings.evidence_path} --no-anchor"
-    )
+    verify = f"set -a; . {path}; set +a; kinkyu evidence verify INCIDENT --store {settings.evidence_path} --no-anchor"
+    how = _t(lang, "keys.demo", path=path, verify=verify)
     return settings.model_copy(update=update), how
 
 
@@ -368,7 +502,7 @@ def _demo_logins(users: Path) -> list[tuple[str, str, str]] | str:
 
 
 def _start_console(
-    settings: WorkerSettings, notify: NotifierSettings, port: int, log_path: Path
+    settings: WorkerSettings, notify: NotifierSettings, port: int, log_path: Path, lang: Lang = "ja"
 ) -> tuple[subprocess.Popen[bytes], str, list[tuple[str, str, str]]] | str:
     """``kinkyu console`` beside the worker, with demo users; (process, address, logins) or why it did not start.
 
@@ -417,23 +551,23 @@ def _start_console(
     if problem is None:
         return proc, url, logins
     stop_process(proc)
-    return f"the console {problem} (see {log_path})"
+    return _t(lang, "desk.failed", problem=problem, log=log_path)
 
 
 def _demo_desk(
-    settings: WorkerSettings, notify: NotifierSettings
+    settings: WorkerSettings, notify: NotifierSettings, lang: Lang = "ja"
 ) -> tuple[NotifierSettings, subprocess.Popen[bytes] | None, str]:
     """Start the console for ``kinkyu run``: the notifier settings its links need, the process, the lines to print."""
     notify = _demo_ack_secret(notify)
     port = _demo_console_port()
     notify = _demo_links(notify, f"http://127.0.0.1:{port}")
     log_path = settings.data_dir / "console.log"
-    started = _start_console(settings, notify, port, log_path)
+    started = _start_console(settings, notify, port, log_path, lang)
     if isinstance(started, str):
-        return notify, None, f"console:   not running: {started}"
+        return notify, None, _t(lang, "desk.down", why=started)
     proc, url, logins = started
     lines = "\n".join(f"      {role:<10} {username:<14} {password}" for role, username, password in logins)
-    return notify, proc, f"console:   {url}/  (log {log_path}); demo logins, new each run:\n{lines}"
+    return notify, proc, _t(lang, "desk.up", url=url, log=log_path) + f"\n{lines}"
 
 
 def _sample_files(samples: Path) -> list[tuple[str, Path]]:
@@ -553,7 +687,7 @@ def _heartbeat(contract_id: str, system: str, when: datetime, event_id: str) -> 
     )
 
 
-async def _feed_samples(worker: Worker, samples: Path) -> None:
+async def _feed_samples(worker: Worker, samples: Path, lang: Lang = "ja") -> None:
     """Send the bundled sample once the worker owns its partitions, then keep its systems' heartbeats going.
 
     The sample is recorded on fixed dates; it is sent dated to the last few days (whole days
@@ -579,7 +713,7 @@ async def _feed_samples(worker: Worker, samples: Path) -> None:
                 ts = datetime.fromisoformat(obj["ts"])
                 last_ts = ts if last_ts is None else max(last_ts, ts)
         n = await produce_lines(broker, getattr(topics, name.replace("-", "_")), lines)
-        print(f"   sent {n:,} sample events to {name} (dated {delta.days:+d} days)", flush=True)
+        print("   " + _t(lang, "sent", n=f"{n:,}", topic=name, days=f"{delta.days:+d}"), flush=True)
     if last_ts is None or not systems:
         return
     # The sample's systems stay alive: heartbeats fill the time from the sample's end to now, then go on
@@ -598,8 +732,29 @@ async def _feed_samples(worker: Worker, samples: Path) -> None:
         await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
 
 
-def run_demo(settings: WorkerSettings, samples: Path) -> int:
-    """``kinkyu run``: embedded broker (unless KINKYU_BROKER is set), worker, sample, incidents printed."""
+def _banner(
+    settings: WorkerSettings, worker: Worker, lang: Lang, *, embedded: bool, lines: tuple[str, str, str, Path]
+) -> str:
+    """What ``kinkyu run`` prints once started: where everything is, in the terminal's language."""
+    evidence, desk, mail, log_path = lines
+    web = f"http://{settings.web_host}:{settings.web_port}"
+    rows = (
+        _t(lang, "banner.contracts", ids=", ".join(sorted(worker.contracts.profiles))),
+        _t(lang, "banner.evidence", path=settings.evidence_path, how=evidence),
+        _t(lang, "banner.health", url=f"{web}/health"),
+        _t(lang, "banner.metrics", url=f"{web}/metrics"),
+        desk,
+        mail,
+        _t(lang, "banner.acks", url=worker.notify_settings.ack_base_url, outbox=worker.notify_settings.outbox_dir),
+        _t(lang, "banner.logs", path=log_path),
+        _t(lang, "banner.stop"),
+    )
+    head = _t(lang, "banner.embedded" if embedded else "banner.broker", broker=settings.broker)
+    return "\n".join([head, *("   " + row for row in rows)])
+
+
+def run_demo(settings: WorkerSettings, samples: Path, lang: Lang = "ja") -> int:
+    """``kinkyu run``: embedded broker (unless KINKYU_BROKER is set), worker, sample, incidents printed in ``lang``."""
     broker: EmbeddedBroker | None = None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.data_dir / "kinkyu-run.log"
@@ -615,24 +770,24 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
     handler = setup_logging(settings.log_format, settings.log_level)
     handler.setStream(log_path.open("a", encoding="utf-8"))  # the terminal is for incidents
     try:
-        settings, evidence = _demo_keys(settings)
+        settings, evidence = _demo_keys(settings, lang)
     except EvidenceKeyError as exc:
         print(f"kinkyu: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     sink: subprocess.Popen[bytes] | None = None
     console: subprocess.Popen[bytes] | None = None
     try:
-        smtp, sink, mail = _demo_mail(settings)
-        notify, console, desk = _demo_desk(settings, _demo_notify(settings, embedded=broker is not None))
+        smtp, sink, mail = _demo_mail(settings, lang)
+        notify, console, desk = _demo_desk(settings, _demo_notify(settings, embedded=broker is not None), lang)
         seen: set[str] = set()
         shown: set[str] = set()
         delivered: set[str] = set()
         try:
             worker = Worker(
                 settings,
-                on_incident=lambda r: _print_incident(r, seen),
-                on_playbook=lambda e: _print_playbook(e, shown),
-                on_notifier=lambda i, e: _print_delivery(i, e, delivered),
+                on_incident=lambda r: _print_incident(r, seen, lang),
+                on_playbook=lambda e: _print_playbook(e, shown, lang),
+                on_notifier=lambda i, e: _print_delivery(i, e, delivered, lang),
                 smtp=smtp,
                 notify=notify,
                 connection=connection,
@@ -641,28 +796,18 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
             print(f"kinkyu: {exc}", file=sys.stderr)
             return EXIT_CONFIG
         print(
-            f"Kinkyu {'embedded broker' if broker else 'broker'} at {settings.broker}\n"
-            f"   contracts: {', '.join(sorted(worker.contracts.profiles))}\n"
-            f"   evidence:  {settings.evidence_path} ({evidence})\n"
-            f"   health:    http://{settings.web_host}:{settings.web_port}/health\n"
-            f"   metrics:   http://{settings.web_host}:{settings.web_port}/metrics\n"
-            f"   {desk}\n"
-            f"   {mail}\n"
-            f"   acks:      {worker.notify_settings.ack_base_url}/ack/… (the link in each e-mail; "
-            f"outbox {worker.notify_settings.outbox_dir})\n"
-            f"   logs:      {log_path}\n"
-            f"   Ctrl-C stops everything.",
+            _banner(settings, worker, lang, embedded=broker is not None, lines=(evidence, desk, mail, log_path)),
             flush=True,
         )
 
         @worker.app.task  # type: ignore[untyped-decorator]  # faust's task decorator is untyped
         async def feed() -> None:
             try:
-                await _feed_samples(worker, samples)
+                await _feed_samples(worker, samples, lang)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001  # the demo feed failing must not stop the worker
-                print(f"kinkyu: could not send the sample: {exc}", file=sys.stderr)
+                print(f"kinkyu: {_t(lang, 'feed_failed', error=exc)}", file=sys.stderr)
 
         del feed
         code = _execute(worker)
@@ -673,5 +818,5 @@ def run_demo(settings: WorkerSettings, samples: Path) -> int:
             stop_process(sink)
         if broker is not None:
             broker.stop()
-    print("Kinkyu stopped.", flush=True)
+    print(_t(lang, "stopped"), flush=True)
     return code

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Literal
 
 from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS
-from kinkyu.messages import P_, pgettext
+from kinkyu.messages import P_, Texts, pgettext
 from kinkyu.reports.labels import SEVERITY_LABELS, STATE_LABELS, TRIAGE_LABELS
 
 Lang = Literal["ja", "en"]
@@ -210,19 +210,20 @@ MESSAGES: dict[str, str] = {
     "upd.done": P_("upd.done", "Done"),
     "upd.measure": P_("upd.measure", "Measure taken (containment, evidence; a lower-case code)"),
     "upd.reason": P_("upd.reason", "Why no measure applies (a lower-case code)"),
-    "upd.receipt": P_("upd.receipt", "The written report was handed to the city"),
+    "upd.receipt": P_("upd.receipt", "The written report was handed over in person"),
     "res.title": P_("res.title", "Closure"),
     "res.submit": P_("res.submit", "Close the incident"),
     "ack.title": P_("ack.title", "Acknowledge receipt"),
     "ack.submit": P_("ack.submit", "We received the report (acknowledge)"),
     "receipt.title": P_("receipt.title", "Receipt of the written incident report"),
+    "receipt.title_of": P_("receipt.title_of", "Receipt of the written incident report ({report})"),
     "receipt.note": P_(
         "receipt.note",
         "Record this once you have downloaded the written incident report above; "
         "the written report is made by this receipt.",
     ),
     "receipt.submit": P_("receipt.submit", "We received the incident report"),
-    "ins.title": P_("ins.title", "Instruction from the city"),
+    "ins.title": P_("ins.title", "Instruction from the client (甲)"),
     "ins.what": P_("ins.what", "Instruction (a code such as submit-access-log; prose is kept as evidence)"),
     "ins.within": P_("ins.within", "Within (e.g. 24h, 3d)"),
     "ins.report_request": P_("ins.report_request", "Request a written report"),
@@ -286,7 +287,7 @@ MESSAGES: dict[str, str] = {
     "con.playbook": P_("con.playbook", "Playbook"),
     "con.city_contacts": P_("con.city_contacts", "City"),
     "con.contractor_contacts": P_("con.contractor_contacts", "Contractor"),
-    "con.no_playbook": P_("con.no_playbook", "There is no playbook for this city."),
+    "con.no_playbook": P_("con.no_playbook", "There is no playbook for this local government."),
     "con.quote": P_("con.quote", "Text"),
     "con.urgency": P_("con.urgency", "Urgency"),
     "con.to": P_("con.to", "To"),
@@ -352,9 +353,16 @@ def item_label(lang: str, item: str | None) -> str:
     return _label(ITEM_LABELS, lang, item)
 
 
+def _text(table: Texts, lang: str, key: str | None) -> str:
+    if key is None:
+        return "-"
+    text = table.get(lang, key)
+    return key if text is None else text
+
+
 def state_label(lang: str, state: str | None) -> str:
     """A run state's (or outcome's) name."""
-    return _label(STATE_LABELS, lang, state)
+    return _text(STATE_LABELS, lang, state)
 
 
 def severity_label(lang: str, severity: str | None) -> str:
@@ -364,7 +372,7 @@ def severity_label(lang: str, severity: str | None) -> str:
 
 def triage_label(lang: str, triage: str | None) -> str:
     """A triage status's name."""
-    return _label(TRIAGE_LABELS, lang, triage)
+    return _text(TRIAGE_LABELS, lang, triage)
 
 
 def field_label(lang: str, field: str) -> str:

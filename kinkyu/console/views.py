@@ -28,7 +28,7 @@ from kinkyu.core.timefmt import doc_datetime
 from kinkyu.evidence.store import EvidenceStore
 from kinkyu.messages.timeline import describe, names_for
 from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
-from kinkyu.reports.labels import ENTRY_KINDS, Lang, local
+from kinkyu.reports.labels import Lang, entry_kind
 from kinkyu.reports.model import ReportModel, StoredIncident, build_report, merged_timeline
 from kinkyu.reports.store import IncidentStore, valid_incident_id
 
@@ -256,9 +256,7 @@ def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineIte
         out.append(
             TimelineItem(
                 key=neutralise(f"{base}|{n}"),
-                label=neutralise(
-                    local(i18n.pick(lang, ENTRY_KINDS.get(entry.kind, (entry.kind, entry.kind))), names.unit)
-                ),
+                label=neutralise(entry_kind(entry.kind, lang, names.unit)),
                 ts=entry.ts.isoformat(),
                 at=jst(entry.ts, lang),
                 # Ids from logs and filings: the live script inserts these as text, outside Jinja2's finalize.

@@ -21,7 +21,7 @@ from kinkyu.core.labels import kind_label, nature_label, rule_label
 from kinkyu.core.playbook.keys import WITHHELD
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError
-from kinkyu.messages import N_, Lang, gettext, pgettext
+from kinkyu.messages import N_, Lang, gettext, pgettext, unit_word
 
 if TYPE_CHECKING:
     from kinkyu.core.contract import ContractProfile
@@ -63,9 +63,7 @@ class Names:
     @property
     def unit_word(self) -> str:
         """市 / 区 / 町 in Japanese; "city" / "ward" / "town" in English."""
-        if self.lang == "ja":
-            return self.unit
-        return {"区": "ward", "町": "town", "村": "village"}.get(self.unit, "city")
+        return unit_word(self.unit, self.lang)
 
     def code(self, context: str, value: object) -> str:
         """A code's label (``owner``, ``state``, ``action``, ``target``, …)."""
@@ -551,6 +549,15 @@ def _report_acknowledged(n: Names, d: Mapping[str, Any], _w: str) -> str:
     )
 
 
+def _report_received(n: Names, d: Mapping[str, Any], _w: str) -> str:
+    how = N_("handed over") if d.get("receipt") == "hand" else N_("on the console")
+    return n.t(
+        N_("The %(unit)s received the written report (%(report)s), %(how)s"),
+        report=n.code("report", _s(d, "report")),
+        how=n.t(how),
+    )
+
+
 _REFUSALS = {
     "measure-or-reason-required": N_("the measure taken, or why none applies, must be recorded"),
     "person-required": N_("a person must record it"),
@@ -614,6 +621,7 @@ DESCRIBERS: dict[str, Describer] = {
     "closure_refused": _closure_refused,
     "measure_needed": _measure_needed,
     "report_acknowledged": _report_acknowledged,
+    "report_received": _report_received,
     "step_done_refused": _step_done_refused,
     "nature_changed": _nature_changed,
     "ppc_not_applicable": _ppc_not_applicable,

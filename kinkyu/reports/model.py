@@ -847,7 +847,7 @@ def _data(b: _Builder) -> Section:
             rows.append(b.unknown_row(w("data.items")))
     rows.append(b.text_row(w("data.medium"), b.medium))
     rows.append(
-        Row(w("data.records"), f"{inc.records:,}" + ("件" if b.lang == "ja" else ""))
+        Row(w("data.records"), w("data.records_value", n=f"{inc.records:,}"))
         if inc.records > 0
         else b.unknown_row(w("data.records"))
     )
@@ -889,7 +889,12 @@ def _circumstances(b: _Builder) -> Section:
     if inc.origin == "filed" and inc.reported_by and not b.public:
         reporter += w.paren(b.account(inc.reported_by))
     rows.append(Row(w("circ.reporter"), reporter))
-    rows.append(Row(w("circ.severity"), w.of(SEVERITY_LABELS, inc.severity.value)))
+    rows.append(
+        Row(
+            w("circ.severity"),
+            w.pick(SEVERITY_LABELS.get(inc.severity.value, (inc.severity.value, inc.severity.value))),
+        )
+    )
     if b.run is not None:
         rows.append(Row(w("circ.triage"), w.of(TRIAGE_LABELS, b.run.triage)))
     rows.append(b.rule8_row(4, w("circ.cause")))
@@ -1465,13 +1470,13 @@ def _chart(b: _Builder) -> Chart:
     markers.sort(key=lambda m: m.at)
     ticks = (
         (0.0, "0"),
-        (1.0, "1時間" if b.lang == "ja" else "1 h"),
-        (6.0, "6時間" if b.lang == "ja" else "6 h"),
-        (24.0, "1日" if b.lang == "ja" else "1 d"),
-        (72.0, "3日" if b.lang == "ja" else "3 d"),
-        (168.0, "1週" if b.lang == "ja" else "1 wk"),
-        (720.0, "30日" if b.lang == "ja" else "30 d"),
-        (1440.0, "60日" if b.lang == "ja" else "60 d"),
+        (1.0, w("span.hours", n=1)),
+        (6.0, w("span.hours", n=6)),
+        (24.0, w("span.days", n=1)),
+        (72.0, w("span.days", n=3)),
+        (168.0, w("span.weeks", n=1)),
+        (720.0, w("span.days", n=30)),
+        (1440.0, w("span.days", n=60)),
     )
     return Chart(
         lang=b.lang,
@@ -1628,7 +1633,8 @@ def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Sectio
         date=doc_date(now, b.lang, weekday=False),
         addressee=w("letter.addressee", head=head),
         sender=tuple(sender),
-        subject=w("letter.subject", title=title),
+        # 件名 names the event as the clause does (システム停止事故, 契約違反のおそれ, 苦情 …), from the run's nature.
+        subject=w("letter.subject", title=title, nature=w.pick(nature_label(b.nature, possible=b.possible))),
         opening=tuple(opening),
         record=w("letter.record"),
         end=w("letter.end"),

@@ -578,6 +578,19 @@ async def test_the_city_records_receipt_of_the_written_report_it_downloaded(desk
     assert event["data"] == {"receipt": "console", "step": "first_report"}
 
 
+async def test_the_receipt_of_a_later_report_names_that_report(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    token = await csrf(client, f"/incidents/{KOGANEI_INC}")
+
+    resp = await client.post(
+        f"/incidents/{KOGANEI_INC}/receipt", data={"csrf_token": token, "report": "final"}, allow_redirects=False
+    )
+
+    assert resp.status == 303
+    [event] = desk.producer.events
+    assert event["data"] == {"receipt": "console", "report": "final"}
+
+
 async def test_a_contractor_may_not_record_the_citys_receipt(desk: Desk) -> None:
     client = await desk.login("acme-security")
     token = await csrf(client, f"/incidents/{KOGANEI_INC}")
@@ -854,3 +867,12 @@ async def test_the_japanese_incident_page_has_no_english_sentence(desk: Desk, in
 
     assert ascii_sentences("\n".join(page.parts)) == []
     assert [ascii_sentences(e["what"]) for e in timeline["entries"] if ascii_sentences(e["what"])] == []
+
+
+@pytest.mark.parametrize("path", ["/incidents", f"/incidents/{KOGANEI_INC}"])
+async def test_the_citys_japanese_pages_have_no_english_sentence(desk: Desk, path: str) -> None:
+    client = await desk.login("koganei-city")  # the city's forms: acknowledgement, the report's receipt (受領)
+    page = _Text()
+    page.feed(await (await client.get(path)).text())
+
+    assert ascii_sentences("\n".join(page.parts)) == []

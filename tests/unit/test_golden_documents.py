@@ -19,7 +19,7 @@ from test_messages import ascii_sentences
 
 from kinkyu.core.playbook import Notify, on_record
 from kinkyu.notifiers.model import IncidentFacts, NotificationIn
-from kinkyu.notifiers.render import build_email
+from kinkyu.notifiers.render import MESSAGE_KINDS, build_email
 from kinkyu.reports.model import build_report
 from kinkyu.reports.render import render_markdown
 from kinkyu.reports.sample import Sample, Scenario, build_sample, playbooks
@@ -108,3 +108,80 @@ def test_a_ward_is_addressed_as_a_ward() -> None:
     assert "貴区" in mail
     assert "貴市" not in md + mail
     assert "市の" not in md + mail
+
+
+def _email(s: Sample, record: dict[str, object], purpose: str = "notify") -> str:
+    opened_at = s.incident.discovered_at or s.incident.first_event_ts
+    email = build_email(
+        NotificationIn.parse(record),
+        contract=s.profile,
+        recipient=s.profile.city.contacts[0],
+        lang="ja",
+        ack_url="https://console.example.jp/ack/TOKEN",
+        incident_url=f"https://console.example.jp/incidents/{s.incident.incident_id}",
+        now=opened_at,
+        key="0" * 32,
+        facts=IncidentFacts.from_record(s.incident.to_json()),
+        purpose=purpose,  # type: ignore[arg-type]
+        not_answered_by=("city:0", "city:9"),
+        html=False,
+    )
+    return f"{email.subject}\n{email.text}"
+
+
+_PPC = {"report": "preliminary", "learned": "2026-11-20", "due": "2026-11-25", "triggers": ["over_100"]}
+
+
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+@pytest.mark.parametrize("kind", MESSAGE_KINDS)
+def test_every_japanese_email_has_no_english_sentence(jurisdiction: str, kind: str) -> None:
+    s = build_sample(_scenario(jurisdiction, "opened"))
+    record: dict[str, object] = {
+        "effect": "notify",
+        "effect_id": f"{s.incident.incident_id}/x/{kind}/1",
+        "incident_id": s.incident.incident_id,
+        "contract_id": s.profile.contract_id,
+        "jurisdiction": jurisdiction,
+        "audience": "city",
+        "kind": kind,
+        "urgency": "直ちに",
+        "article": "第1条",
+        "written": True,
+        "possible": True,
+        "nature": "outage",
+        "due_unknown": True,
+        "items": ["content", "count"],
+        "missing_items": ["count"],
+        "task_id": "recovery",
+        "step_id": "first_report",
+    }
+    if kind in {"escalation", "unanswered"}:
+        record.update(effect="escalate", kind=None, reason="no_acknowledgement", level=1)
+    if kind.startswith("ppc_"):
+        record["ppc"] = _PPC | {"report": "final" if "final" in kind else "preliminary"}
+
+    text = _email(s, record, "unanswered" if kind == "unanswered" else "notify")
+
+    assert ascii_sentences(text) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "report"), [("first_report", "first"), ("supplementary_report", "progress"), ("closure_report", "final")]
+)
+def test_a_written_reports_mail_links_its_own_report(kind: str, report: str) -> None:
+    s = build_sample(_scenario("koganei", "opened"))
+    record: dict[str, object] = {
+        "effect": "notify",
+        "effect_id": f"{s.incident.incident_id}/x/{kind}/1",
+        "incident_id": s.incident.incident_id,
+        "contract_id": s.profile.contract_id,
+        "jurisdiction": "koganei",
+        "audience": "city",
+        "kind": kind,
+        "written": True,
+    }
+
+    text = _email(s, record)
+
+    linked = [r for r in ("first", "progress", "final") if f"/reports/{r}.ja.pdf" in text]
+    assert linked == [report]

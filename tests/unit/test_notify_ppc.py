@@ -16,7 +16,7 @@ from kinkyu.core.legal import RULE8_ORDER, Rule8Item
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import Notify, apply, tick
 from kinkyu.notifiers.model import IncidentFacts, NotificationIn
-from kinkyu.notifiers.render import KIND_TITLES, assert_no_personal_data, build_email, build_webhook
+from kinkyu.notifiers.render import TEXTS, assert_no_personal_data, build_email, build_webhook
 
 REPO = Path(__file__).resolve().parents[2]
 PII = ("山田太郎", "東京都小金井市本町6-6-3", "090-1234-5678", "123456789012", "yamada.taro@example.com")
@@ -136,7 +136,7 @@ def test_the_ppc_reminders_name_the_report_its_due_date_and_no_personal_data(lan
     facts = IncidentFacts.from_record(pii_record())
     prelim_text = render(prelim, profile, lang, facts)
     final_text = render(final, profile, lang, facts)
-    assert KIND_TITLES["ppc_preliminary_reminder"][0 if lang == "ja" else 1] in prelim_text
+    assert TEXTS.say(lang, "title.ppc_preliminary_reminder") in prelim_text
     assert ("令和8年11月24日" if lang == "ja" else "24 Nov 2026") in prelim_text
     assert ("令和9年1月18日" if lang == "ja" else "18 Jan 2027") in final_text
     assert ("60日" if lang == "ja" else "60 days") in final_text

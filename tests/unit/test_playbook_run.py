@@ -37,6 +37,7 @@ from kinkyu.core.playbook import (
     start,
     tick,
 )
+from kinkyu.core.playbook.follow_ups import reports_awaiting_receipt
 
 REPO = Path(__file__).resolve().parents[2]
 JURISDICTIONS = ("okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa")
@@ -974,3 +975,51 @@ def test_an_outages_rule8_item_1_says_the_ppc_report_does_not_apply() -> None:
     assert summary.ja is not None
     assert "報告対象事態: 対象外（個人情報の漏えい等に当たらない事案）" in summary.ja
     assert "システム停止事故のおそれ" in summary.ja
+
+
+def _closed_after_its_first_report_was_received(jurisdiction: str) -> tuple[PlaybookRun, list[Any]]:
+    run, _ = begin(filed(jurisdiction, "misdelivery"))
+    at = T0 + timedelta(minutes=30)
+    apply(run, event("acknowledgement", {"receipt": "console"}, ts=at), at)
+    finish_steps(run, at)
+    end = T0 + timedelta(days=2)
+    return run, apply(run, event("resolution", {}, ts=end), end)
+
+
+def test_the_closure_of_a_city_that_wants_reports_in_writing_carries_the_final_written_report() -> None:
+    _, closed = _closed_after_its_first_report_was_received("koganei")  # 第19条: 書面
+
+    (closure,) = notices(closed, "closure_report")
+
+    assert closure.written
+
+
+def test_the_closure_of_a_city_that_wants_no_written_report_carries_none() -> None:
+    _, closed = _closed_after_its_first_report_was_received("okayama")
+
+    (closure,) = notices(closed, "closure_report")
+
+    assert not closure.written
+
+
+def test_the_final_reports_receipt_marks_the_final_report_received_not_the_first() -> None:
+    run, _ = _closed_after_its_first_report_was_received("koganei")
+    assert "final" in reports_awaiting_receipt(run)
+    at = T0 + timedelta(days=3)
+
+    received = apply(run, event("acknowledgement", {"receipt": "console", "report": "final"}, ts=at), at)
+
+    (entry,) = [e for e in entries(received) if e.kind == "report_received"]
+    assert entry.data == {"report": "final", "receipt": "console"}
+    assert run.step("closure").received_at == at  # type: ignore[union-attr]  # the playbook has a closure
+    assert "final" not in reports_awaiting_receipt(run)
+
+
+def test_a_later_reports_receipt_leaves_a_first_report_still_awaiting_its_own() -> None:
+    run, _ = begin(filed("koganei", "leak"))
+    at = T0 + timedelta(minutes=5)
+
+    apply(run, event("acknowledgement", {"receipt": "console", "report": "progress"}, ts=at), at)
+
+    assert run.step("first_report").status == "sent"  # type: ignore[union-attr]  # koganei reports first
+    assert reports_awaiting_receipt(run) == ["first"]

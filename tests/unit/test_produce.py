@@ -108,8 +108,8 @@ def test_worker_and_run_read_and_write_the_topics_produce_writes(
 
     seen: list[Topics] = []
 
-    def started(settings: Any, samples: Path | None = None) -> int:
-        del samples
+    def started(settings: Any, samples: Path | None = None, lang: str = "ja") -> int:
+        del samples, lang
         seen.append(settings.topics)
         return 0
 

@@ -617,7 +617,7 @@ def test_cli_markdown_to_stdout(stored: tuple[Path, Sample], capsys: pytest.Capt
     as_of = s.now.isoformat()
     assert run_cli(["report", s.incident.incident_id, "--store", str(root), "--format", "md", "--as-of", as_of]) == 0
     out = capsys.readouterr().out
-    assert "# 事故報告書（最終報告）の提出について" in out  # the incident is closed: final by default
+    assert "に係る事故報告書（最終報告）の提出について" in out  # the incident is closed: final by default
     model = build_report(IncidentStore(root).read(s.incident.incident_id), kind="final", lang="ja", now=s.now)
     assert model.sha256() in out
 

@@ -158,7 +158,11 @@ async def post_receipt(request: web.Request) -> web.Response:
     """City: 受領 of the written report (事故報告書) downloaded here: the written report step is done."""
     now = console_of(request).clock()
 
-    def build(s: StoredIncident, _f: Mapping[str, str], r: Reporter) -> dict[str, Any]:
+    def build(s: StoredIncident, f: Mapping[str, str], r: Reporter) -> dict[str, Any]:
+        report = f.get("report")
+        if report in {"progress", "final"}:
+            # A later report (追完, 最終報告): its receipt names it, and leaves the first report's steps alone.
+            return acknowledgement_event(data={"receipt": "console", "report": report}, **_common(s, r, now))
         # The written reports awaiting their receipt; none named: every report sent (the playbook sorts it out).
         waiting = [
             st.step_id

@@ -16,6 +16,7 @@ from kinkyu.console.forms import (
 )
 from kinkyu.console.pages import audit, console_of, find_incident, lang_of, refuse, render, user_of
 from kinkyu.console.policy import allowed, role_allows
+from kinkyu.core.playbook.follow_ups import reports_awaiting_receipt
 from kinkyu.evidence.exceptions import EvidenceError
 from kinkyu.reports.model import REPORT_KINDS
 
@@ -79,9 +80,8 @@ async def incident_page(request: web.Request, *, verify: dict[str, Any] | None =
         results=CONTAINMENT_RESULTS,
         instruction_codes=INSTRUCTION_CODES,
         verify=verify,
-        # A written report (書面) sent and not yet received: the city records its receipt here.
-        written_awaiting=stored.run is not None
-        and any(s.status == "sent" and stored.run.playbook.step(s.step_id).written for s in stored.run.steps),
+        # The written reports (書面) sent and not yet received: the city records each one's receipt here.
+        receipts_awaiting=reports_awaiting_receipt(stored.run) if stored.run is not None else [],
     )
 
 

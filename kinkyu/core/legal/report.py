@@ -428,11 +428,11 @@ def notice_draft(items: Rule8Items, lang: Lang = "ja", *, sender: str | None = N
         raise ValueError(f"lang must be 'ja' or 'en', not {lang!r}")
     chosen = [items[k] for k in NOTICE_KEYS]
     if lang == "en":
-        who = sender or "[name of the city]"
+        who = sender or "[name of the local government]"
         where = "a service provider contracted by " + who if items.contractor_involved else who
         happened = "may have been leaked" if items.possible else "was leaked"
         head = [
-            "[DRAFT - to be reviewed and sent by the city; Kinkyu does not send it]",
+            "[DRAFT - to be reviewed and sent by the local government; Kinkyu does not send it]",
             "",
             "Notice concerning your personal information",
             "",
@@ -440,7 +440,7 @@ def notice_draft(items: Rule8Items, lang: Lang = "ja", *, sender: str | None = N
             "We sincerely apologise for the concern and inconvenience this causes.",
             "What we know at present is as follows.",
         ]
-        tail = ["", f"Enquiries: {contact or '[enquiry line of the city]'}", "", who]
+        tail = ["", f"Enquiries: {contact or '[enquiry line of the local government]'}", "", who]
     else:
         who = sender or "［市区町村名］"
         where = f"{who}が業務を委託している事業者" if items.contractor_involved else who

@@ -595,7 +595,7 @@ def _ordinance(facts: BreachFacts) -> TriggerResult:
             Trigger.ORDINANCE_SENSITIVE,
             fired=False,
             ja="条例要配慮個人情報の定めが設定されていない",
-            en="No ordinance-defined special-care items are configured for the city",
+            en="No ordinance-defined special-care items are configured",
         )
     found = facts.data_items & facts.ordinance_sensitive_items
     if not found:

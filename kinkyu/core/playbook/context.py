@@ -99,8 +99,12 @@ class Ctx:
         missing: tuple[str, ...] = (),
         rule8: Rule8Facts | None = None,
         due_unknown: bool = False,
+        written: bool | None = None,
     ) -> NotifyEffect:
-        """A message about ``st``; its effect id counts the step's messages."""
+        """A message about ``st``; its effect id counts the step's messages.
+
+        ``written``: the message carries a written report (its link), by default when the step is written.
+        """
         run = self.run
         step = run.playbook.step(st.step_id)
         st.sent += 1
@@ -115,7 +119,7 @@ class Ctx:
             due=due,
             urgency=step.urgency,
             article=step.clause.article,
-            written=step.written,
+            written=step.written if written is None else written,
             possible=run.possible,
             items=tuple(step.items),
             missing_items=missing,

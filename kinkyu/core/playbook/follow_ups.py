@@ -30,7 +30,7 @@ from kinkyu.core.playbook.keys import ID_LIMIT, WITHHELD
 from kinkyu.core.playbook.lifecycle import decide, reopen, resolve
 from kinkyu.core.playbook.national_report import city_learned, delivered, override, take_facts
 from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS
-from kinkyu.core.playbook.state import MEASURED_KINDS, StepRun
+from kinkyu.core.playbook.state import MEASURED_KINDS, PlaybookRun, StepRun
 from kinkyu.core.playbook.states import CLOSED, UNFINISHED, CommandResult
 from kinkyu.core.playbook.steps import refresh_containment
 from kinkyu.core.playbook.tasks import complete_task, open_task, recheck_items
@@ -62,6 +62,8 @@ def _act(ctx: Ctx, fu: FollowUp, request: Request) -> None:  # one case per requ
     match request:
         case Delivered():
             delivered(ctx, request, ts)
+        case Acknowledged(receipt=receipt, report=report) if receipt and report in LATER_REPORTS:
+            later_report_received(ctx, report, receipt, who, ts)
         case Acknowledged(step=step_id, receipt=receipt):
             acknowledge(ctx, step_id, who, ts, receipt=receipt)
         case Instruction():
@@ -86,6 +88,51 @@ def _act(ctx: Ctx, fu: FollowUp, request: Request) -> None:  # one case per requ
                 ctx.log(f"no task {task_id} on this incident", "note", {}, who=who)
             elif task.status == "open":
                 complete_task(ctx, task, who=who, ts=ts, how=fu.kind)
+
+
+LATER_REPORTS = frozenset({"progress", "final"})
+
+
+def later_report_received(ctx: Ctx, report: str, receipt: str, who: str, ts: datetime) -> None:
+    """The city received a later written report (a 追完's progress report, the final one sent with the closure).
+
+    It is recorded as that report's receipt (受領); the first report's steps are left as they are (their own
+    receipt completes them). The final report's receipt is the closure step's.
+    """
+    if report == "final":
+        closure = next((s for s in ctx.run.steps if s.kind == "closure"), None)
+        if closure is not None and closure.received_at is None:
+            closure.received_at = ts
+    ctx.log(
+        f"the city received the {report} written report (受領: {receipt})",
+        "report_received",
+        {"report": report, "receipt": receipt},
+        who=who,
+        ts=ts,
+    )
+
+
+def reports_awaiting_receipt(run: PlaybookRun) -> list[str]:
+    """The written reports sent to the city and not yet received (受領): ``first``, ``progress``, ``final``.
+
+    The first: a written report step sent and not done. A later one: a supplement (追完) of a written step,
+    or the closure of a run whose playbook reports in writing, each until its receipt is recorded.
+    """
+    out: list[str] = []
+    if any(s.status == "sent" and run.playbook.step(s.step_id).written for s in run.steps):
+        out.append("first")
+    if not any(s.written for s in run.playbook.steps):
+        return out
+    received = {e.data.get("report") for e in run.timeline if e.kind == "report_received"}
+    kinds = {s.step_id: s.kind for s in run.steps}
+    for e in run.timeline:
+        if e.kind != "report_issued" or not isinstance(e.data, dict):
+            continue
+        step_kind = kinds.get(str(e.data.get("step")))
+        report = "final" if step_kind == "closure" else "progress" if "missing_items" in e.data else None
+        if report is not None and report not in received and report not in out:
+            out.append(report)
+    return out
 
 
 def acknowledge(ctx: Ctx, step_id: str | None, who: str, ts: datetime, *, receipt: str | None = None) -> None:

@@ -23,6 +23,9 @@ from kinkyu.core.playbook.keys import CODE, FOLLOW_UP_DATA_KEYS, ID_LIMIT, PPC_F
 
 # How the city receives a written report: downloaded from the console and acknowledged, or by hand.
 RECEIPTS = frozenset({"console", "hand"})
+# Which written report (事故報告書) a receipt is of: the first (第一報), a later progress report (a 追完) or the
+# final one (sent with the closure). A receipt without one is of the first report, as before.
+REPORTS = frozenset({"first", "progress", "final"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class Acknowledged:
 
     step: str | None
     receipt: str | None = None
+    report: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +190,9 @@ def screen(data: dict[str, Any]) -> dict[str, Any]:
             # How a written report reached the city: only these two ways count as its receipt (受領).
             if value in RECEIPTS:
                 out[key] = value
+        elif key == "report":
+            if value in REPORTS:
+                out[key] = value
         elif key in {"reason", "title", "measure"}:
             text = code(value)
             if text is not None:
@@ -285,7 +292,7 @@ def parse(entry: TimelineEntry) -> FollowUp:
     if entry.kind == "message_sent":
         requests.append(Delivered(_str(raw.get("chain_id")), _str(raw.get("recipient"))))
     if kind == "acknowledgement":
-        requests.append(Acknowledged(data.get("step"), data.get("receipt")))
+        requests.append(Acknowledged(data.get("step"), data.get("receipt"), data.get("report")))
     elif kind == "city_instruction":
         requests.append(_instruction(data))
     elif kind == "resolution":

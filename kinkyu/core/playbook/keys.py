@@ -32,6 +32,8 @@ FOLLOW_UP_DATA_KEYS: tuple[str, ...] = (
     "measure",
     # The city's receipt (受領) of a written report: ``console`` (downloaded and acknowledged) or ``hand``.
     "receipt",
+    # Which written report a receipt is of: ``first``, ``progress`` or ``final`` (none: the first).
+    "report",
     # The national report (kinkyu.core.playbook.ppc): facts the assessment reads, and overrides.
     "encrypted",
     "distinct_people",

@@ -180,7 +180,8 @@ def close(ctx: Ctx, outcome: Outcome, *, who: str) -> None:
     closure = next((s for s in run.steps if s.kind == "closure"), None)
     if told and closure is not None:
         ctx.log("closure reported to the city", "report_issued", {"step": closure.step_id})
-        ctx.notify(closure, "closure_report")
+        # Where the clauses want reports in writing, the closure carries the final 事故報告書 (最終報告).
+        ctx.notify(closure, "closure_report", written=any(s.written for s in run.playbook.steps))
 
 
 def reopen(ctx: Ctx, why: str) -> None:

@@ -111,19 +111,33 @@ def _topic_configs(topic: str, topics: Topics, compacted: set[str]) -> dict[str,
     return configs
 
 
-async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, partitions: int) -> None:
-    """Create missing topics; refuse input topics whose partition counts differ."""
+async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, partitions: int) -> int:
+    """Create missing topics; refuse input or stage topics whose partition counts differ.
+
+    The inputs and the playbook/notifier stage's topics (:attr:`Topics.stage`)
+    are made with ``partitions`` partitions. Returns the stage's partition
+    count, which is that of the existing ``incidents`` topic when there is one
+    (a topic's partitions are never changed here: that would move incidents
+    between partitions under running workers).
+    """
     connection = as_connection(bootstrap)
     admin = connection.admin(request_timeout_ms=10_000)
     # BrokerError says what to check (the address, the CA, the login).
     await connection.start(admin, "the topic admin client")
     try:
         existing = set(await admin.list_topics())
-        compacted = {topics.checkpoints, topics.incidents, topics.incident_state, topics.deliveries}
+        compacted = {
+            topics.checkpoints,
+            topics.incidents,
+            topics.incident_state,
+            topics.deliveries,
+            topics.stores,
+        }
+        spread = {*topics.inputs, *topics.stage, topics.deliveries}
         missing = [
             NewTopic(
                 t,
-                partitions if t in (*topics.inputs, topics.deliveries) else 1,
+                partitions if t in spread else 1,
                 1,
                 topic_configs=_topic_configs(t, topics, compacted),
             )
@@ -133,15 +147,24 @@ async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, parti
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(missing)
-        described = await admin.describe_topics(list(topics.inputs))
+        described = await admin.describe_topics([*topics.inputs, *topics.stage])
         counts = {d["topic"]: len(d["partitions"]) for d in described}
-        if len(set(counts.values())) > 1:
+        inputs = {t: counts[t] for t in topics.inputs if t in counts}
+        if len(set(inputs.values())) > 1:
             raise TopicLayoutError(
                 f"{topics.access_log} and {topics.incident_events} must have the same number of partitions "
-                f"(found {counts}); one engine per partition number owns both"
+                f"(found {inputs}); one engine per partition number owns both"
+            )
+        stage = {t: counts[t] for t in topics.stage if t in counts}
+        if len(set(stage.values())) > 1:
+            raise TopicLayoutError(
+                f"the playbook and notifier topics must have the same number of partitions (found {stage}): "
+                "one incident's records, ticks, state and messages must share a partition; give them all "
+                "the same count (kafka-topics --alter --partitions) before starting workers"
             )
     finally:
         await admin.close()
+    return stage.get(topics.incidents, partitions)
 
 
 class Worker:
@@ -290,7 +313,8 @@ class Worker:
             web_bind=s.web_host,
             datadir=str(s.data_dir / s.group),
             store="memory://",
-            topic_partitions=1,
+            # The stage topics' count (prepare() corrects it to the existing topics' before faust starts).
+            topic_partitions=s.partitions,
             autodiscover=False,
             value_serializer="raw",
             key_serializer="raw",
@@ -312,9 +336,24 @@ class Worker:
             self.topics.incidents, self.topics.playbook_ticks, value_serializer="raw", key_serializer="raw"
         )
         # bytes keys and values: raw serializers; the stage writes and reads the JSON itself.
-        self.playbook.table = app.Table(
-            "playbook-runs", default=None, partitions=1, key_type=bytes, value_type=bytes, help="playbook runs"
+        self._table = app.Table(
+            "playbook-runs",
+            default=None,
+            partitions=s.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            help="playbook runs",
         )
+        self.playbook.table = self._table
+        # Which incidents this worker runs follows faust's assignment (co-partitioned: partition i of every
+        # stage topic goes to one worker); until the first one, none.
+        self.playbook.owned = frozenset()
+
+        @app.on_partitions_assigned.connect
+        async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            del sender, signal, kwargs
+            assigned = args[0]  # the whole new assignment (faust sends it as the one argument)
+            worker.playbook.assign(tp.partition for tp in assigned if tp.topic == worker.topics.incidents)
 
         @app.service
         class DetectionService(Service):
@@ -390,6 +429,8 @@ class Worker:
                 body = {
                     "status": "ok" if ready else "starting",
                     "partitions": sorted(worker.stage.parts),
+                    # The stage topics' partitions whose playbooks and messages this worker runs.
+                    "playbook_partitions": sorted(worker.playbook.owned or ()),
                     "ack_endpoint": "listening" if worker.notifier.ack_listening else "not listening (see the log)",
                 }
                 return self.json(body, status=200 if ready else 503)
@@ -403,6 +444,7 @@ class Worker:
                 return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         del DetectionService, incident_feed, playbook, playbook_clock, tick, reload_contracts, Health, MetricsView
+        del on_assigned
         self._add_notifier(app)
         return app
 
@@ -453,7 +495,16 @@ class Worker:
         if self._prepared:
             return
         self._prepared = True
-        await ensure_topics(self.connection, self.topics, self.settings.partitions)
+        stage_partitions = await ensure_topics(self.connection, self.topics, self.settings.partitions)
+        if stage_partitions != self.settings.partitions:
+            log.warning(
+                "the playbook and notifier topics keep the partition count they were made with",
+                extra={"partitions": stage_partitions, "KINKYU_PARTITIONS": self.settings.partitions},
+            )
+        # Before faust starts: it makes the table's changelog with this count and checks it against the inputs'.
+        self._table.partitions = stage_partitions
+        self.app.conf.topic_partitions = stage_partitions
+        self.playbook.partitions = stage_partitions
         await self.sink.start()
         await self.playbook.start()
         await self.stage.start()

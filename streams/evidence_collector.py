@@ -6,12 +6,15 @@ the events of the incident's actor or system from ``since`` to ``until``
 (the incident's events widened by the contract's evidence window). This module
 
 1. reads those events from ``access-log`` (and a filed incident's own event
-   from ``incident-events``) **without a consumer group**: partitions are
-   assigned, and the first offset worth reading is found by binary search on
-   offsets, reading the ``ts`` of single records. Logs are nearly
-   time-ordered, so the search looks for ``since - lateness`` and the forward
-   scan stops at the first event later than ``until + lateness`` (or at the
-   current end of the log);
+   from ``incident-events``) **without a consumer group**, with one reader
+   kept for the process: partitions are assigned, and the first offset worth
+   reading is found by binary search on offsets, reading the ``ts`` of single
+   records. Logs are nearly time-ordered, so the search looks for ``since -
+   lateness`` and the forward scan stops at the first event later than
+   ``until + lateness`` (or at the current end of the log). Seals due together
+   are read together (:meth:`EvidenceCollector.collect_many`): one search and
+   one pass per partition over the union of their windows, each event handed
+   to the seals whose scope it is in;
 2. keeps at most ``max_items`` events besides the triggering ones (the
    truncation is said in the seal's reason and in the result);
 3. seals them with :func:`kinkyu.core.evidence.seal_bundle` and stores the
@@ -37,7 +40,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -185,6 +188,78 @@ class SealResult:
     truncated: bool
 
 
+class _Scope:
+    """Which seals an event belongs to, and what each has collected so far (one pass, many seals)."""
+
+    def __init__(self, seals: Sequence[SealEvidence], max_items: int) -> None:
+        self.seals = list(seals)
+        self.found = [Collected() for _ in self.seals]
+        self.max_items = max_items
+        self.by_contract: dict[str, list[int]] = {}
+        self.by_trigger: dict[str, list[int]] = {}
+        for i, seal in enumerate(self.seals):
+            self.by_contract.setdefault(seal.contract_id, []).append(i)
+            for event_id in seal.event_ids:
+                self.by_trigger.setdefault(event_id, []).append(i)
+        self.seen: list[set[str]] = [set() for _ in self.seals]
+        # Set on the incident-events pass: only the triggering events still missing are looked for.
+        self.only: dict[str, list[int]] | None = None
+
+    def missing_triggers(self) -> dict[str, list[int]]:
+        """The triggering event ids not found yet, with the seals that want each."""
+        out: dict[str, list[int]] = {}
+        for event_id, wanting in self.by_trigger.items():
+            missing = [i for i in wanting if event_id not in self.seen[i]]
+            if missing:
+                out[event_id] = missing
+        return out
+
+    def only_missing(self) -> None:
+        """From now on take only the triggering events still missing (of their own contract)."""
+        self.only = self.missing_triggers()
+
+    def take(self, msgs: Iterable[Any], tp: TopicPartition, *, stop: datetime | None) -> bool:
+        """Hand each record to the seals whose scope it is in; True once past ``stop``."""
+        n = 0
+        for msg in msgs:
+            n += 1
+            ev = _decode(msg.value)
+            if ev is None:
+                continue
+            if stop is not None and ev.ts > stop:
+                self._count(n)
+                return True
+            for i in self._wanting(ev):
+                self._keep(i, ev, tp, msg)
+        self._count(n)
+        return False
+
+    def _count(self, n: int) -> None:
+        for found in self.found:
+            found.scanned += n
+
+    def _wanting(self, ev: _Event) -> list[int]:
+        if self.only is not None:
+            wanting = self.only.get(ev.event_id, ())
+            return [
+                i for i in wanting if ev.contract_id == self.seals[i].contract_id and ev.event_id not in self.seen[i]
+            ]
+        candidates = set(self.by_trigger.get(ev.event_id, ()))
+        if ev.contract_id is not None:
+            candidates.update(self.by_contract.get(ev.contract_id, ()))
+        # A record read twice (a redelivered event) is kept twice, as it is on the log.
+        return [i for i in sorted(candidates) if in_scope(self.seals[i], ev)]
+
+    def _keep(self, i: int, ev: _Event, tp: TopicPartition, msg: Any) -> None:
+        found = self.found[i]
+        # The triggering events are always kept; the cap bounds the surrounding window.
+        if ev.event_id not in self.seals[i].event_ids and len(found.items) >= self.max_items:
+            found.dropped += 1
+            return
+        self.seen[i].add(ev.event_id)
+        found.items.append(EvidenceItem(source_of(tp.topic, tp.partition, msg.offset), ev.event_id, msg.value))
+
+
 class EvidenceCollector:
     """Reads evidence from the log topics, seals it with ``key`` and stores it under ``store``."""
 
@@ -237,26 +312,53 @@ class EvidenceCollector:
 
     async def seal(self, seal: SealEvidence, *, now: datetime, phase: str) -> SealResult:
         """Collect the events ``seal`` names as of now, seal and store them; the bundle id and counts."""
-        found = await self.collect(seal)
-        if not found.items:
-            return SealResult(None, 0, found.scanned, found.truncated)
-        reason = (
-            f"playbook {seal.effect_id} ({phase}): {len(found.items)} event(s), "
-            f"{seal.since.isoformat()} to {seal.until.isoformat()}"
-        )
-        if found.dropped:
-            reason += f"; truncated at {self.max_items} events ({found.dropped} more in scope not sealed)"
-        if found.timed_out:
-            reason += f"; reading stopped after {self.time_budget:.0f}s"
-        if self.anchors is not None:
+        result = (await self.seal_many([(seal, phase)], now=now))[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    async def seal_many(
+        self, jobs: Sequence[tuple[SealEvidence, str]], *, now: datetime
+    ) -> list[SealResult | Exception]:
+        """Seal several incidents' evidence from one read of the logs: a result (or the error) per job, in order.
+
+        The events of every job are collected in one pass per partition over
+        the union of their windows (:meth:`collect_many`); each job is then
+        sealed and stored on its own, so one job's failure is its own.
+        Raises :class:`BrokerError` when the logs could not be read at all.
+        """
+        founds = await self.collect_many([seal for seal, _ in jobs])
+        if self.anchors is not None and any(f.items for f in founds):
             await self.anchors.start()
-        job = functools.partial(self._seal_and_store, seal.incident_id, found.items, now, reason)
-        manifest = await asyncio.get_running_loop().run_in_executor(None, job)
-        await self._anchored(seal.incident_id)
-        return SealResult(manifest.bundle_id, manifest.item_count, found.scanned, found.truncated)
+        loop = asyncio.get_running_loop()
+        out: list[SealResult | Exception] = []
+        stored: list[str] = []
+        for (seal, phase), found in zip(jobs, founds, strict=True):
+            if not found.items:
+                out.append(SealResult(None, 0, found.scanned, found.truncated))
+                continue
+            reason = (
+                f"playbook {seal.effect_id} ({phase}): {len(found.items)} event(s), "
+                f"{seal.since.isoformat()} to {seal.until.isoformat()}"
+            )
+            if found.dropped:
+                reason += f"; truncated at {self.max_items} events ({found.dropped} more in scope not sealed)"
+            if found.timed_out:
+                reason += f"; reading stopped after {self.time_budget:.0f}s"
+            job = functools.partial(self._seal_and_store, seal.incident_id, found.items, now, reason)
+            try:
+                manifest = await loop.run_in_executor(None, job)
+            except Exception as exc:  # noqa: BLE001  # a disk or key problem is this job's alone; the stage retries it
+                out.append(exc)
+                continue
+            stored.append(seal.incident_id)
+            out.append(SealResult(manifest.bundle_id, manifest.item_count, found.scanned, found.truncated))
+        if stored:
+            await self._anchored(stored[0] if len(stored) == 1 else f"{len(stored)} incidents")
+        return out
 
     async def _anchored(self, incident_id: str) -> None:
-        """Wait until the custody chain's new head is on the anchors topic (it is retried if that takes long)."""
+        """Wait until the custody chains' new heads are on the anchors topic (retried if that takes long)."""
         if self.anchors is None:
             return
         try:
@@ -273,26 +375,41 @@ class EvidenceCollector:
 
     async def collect(self, seal: SealEvidence) -> Collected:
         """The raw events in scope of ``seal``, read from ``access-log`` (and ``incident-events``)."""
+        return (await self.collect_many([seal]))[0]
+
+    async def collect_many(self, seals: Sequence[SealEvidence]) -> list[Collected]:
+        """The raw events in scope of each seal, from one pass per partition over the union of their windows.
+
+        A seal's window is ``since``..``until`` widened by the lateness; the
+        pass over a partition starts at the earliest window's start (one
+        binary search) and stops past the latest window's end, handing each
+        event to the seals whose scope it is in (looked up by contract and
+        event id, not tried against every seal).
+        """
+        if not seals:
+            return []
         consumer = await self._reader()
-        found = Collected()
+        scope = _Scope(seals, self.max_items)
         deadline = time.monotonic() + self.time_budget
-        start = seal.since - self.lateness
-        stop = seal.until + self.lateness
+        start = min(s.since for s in seals) - self.lateness
+        stop = max(s.until for s in seals) + self.lateness
         try:
             # The partitions of every topic: the reader's own metadata covers only what it is assigned, and
             # the public API has no call for another topic's partitions.
             cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001
             for tp in self._partitions(cluster, self.topics.access_log):
-                await self._scan(consumer, tp, seal, found, start=start, stop=stop, deadline=deadline)
+                await self._scan(consumer, tp, scope, start=start, stop=stop, deadline=deadline)
             # A filed incident's own event is on incident-events; its filing time may be long after
             # the window, so that topic is read to its end for the missing ids only.
-            wanted = set(seal.event_ids) - {i.event_id for i in found.items}
-            if wanted:
+            if scope.missing_triggers():
+                scope.only_missing()
                 for tp in self._partitions(cluster, self.topics.incident_events):
-                    await self._scan(consumer, tp, seal, found, start=start, stop=None, deadline=deadline, only=wanted)
+                    await self._scan(consumer, tp, scope, start=start, stop=None, deadline=deadline)
+                    if not scope.missing_triggers():
+                        break
         except KafkaError as exc:
-            raise BrokerError(f"reading evidence for {seal.incident_id} failed: {type(exc).__name__}") from exc
-        return found
+            raise BrokerError(f"reading evidence for {len(seals)} incident(s) failed: {type(exc).__name__}") from exc
+        return scope.found
 
     @staticmethod
     def _partitions(cluster: Any, topic: str) -> list[TopicPartition]:
@@ -302,13 +419,11 @@ class EvidenceCollector:
         self,
         consumer: AIOKafkaConsumer,
         tp: TopicPartition,
-        seal: SealEvidence,
-        found: Collected,
+        scope: _Scope,
         *,
         start: datetime,
         stop: datetime | None,
         deadline: float,
-        only: set[str] | None = None,
     ) -> None:
         consumer.assign([tp])
         begin = (await consumer.beginning_offsets([tp]))[tp]
@@ -321,9 +436,9 @@ class EvidenceCollector:
         while time.monotonic() < deadline:
             batch = await consumer.getmany(tp, timeout_ms=300, max_records=_SCAN_RECORDS)
             msgs = batch.get(tp, [])
-            if self._take(msgs, tp, seal, found, stop=stop, only=only):
+            if scope.take(msgs, tp, stop=stop):
                 return  # past the window
-            if only is not None and not only:
+            if scope.only is not None and not scope.missing_triggers():
                 return  # every missing id found
             if await consumer.position(tp) >= end:
                 # At the reported end: read on until a fetch comes back empty (the report can fall short
@@ -332,38 +447,8 @@ class EvidenceCollector:
                 extra += 1
                 if not msgs or extra > _EXTRA_FETCHES:
                     return
-        found.timed_out = True
-
-    def _take(
-        self,
-        msgs: Iterable[Any],
-        tp: TopicPartition,
-        seal: SealEvidence,
-        found: Collected,
-        *,
-        stop: datetime | None,
-        only: set[str] | None,
-    ) -> bool:
-        """Keep the records in scope; True once past ``stop``."""
-        for msg in msgs:
-            found.scanned += 1
-            ev = _decode(msg.value)
-            if ev is None:
-                continue
-            if stop is not None and ev.ts > stop:
-                return True
-            if only is not None:
-                if ev.event_id not in only or ev.contract_id != seal.contract_id:
-                    continue
-                only.discard(ev.event_id)
-            elif not in_scope(seal, ev):
-                continue
-            # The triggering events are always kept; the cap bounds the surrounding window.
-            if ev.event_id not in seal.event_ids and len(found.items) >= self.max_items:
-                found.dropped += 1
-                continue
-            found.items.append(EvidenceItem(source_of(tp.topic, tp.partition, msg.offset), ev.event_id, msg.value))
-        return False
+        for found in scope.found:
+            found.timed_out = True
 
     async def _first_at(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, begin: int, end: int, target: datetime

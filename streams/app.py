@@ -328,6 +328,10 @@ class Worker:
             # during a burst then hangs until SIGKILL). Unfinished events are redelivered instead.
             stream_wait_empty=False,
             TableManager=_TableManager,
+            # No standby copies of the table: with one, faust's assignor keeps each worker's partitions up
+            # to ceil(P / N), so a worker joining 2 workers on 4 partitions would get none. A partition
+            # that moves is restored from the changelog and incident-state (PlaybookStage.assign).
+            table_standby_replicas=0,
         )
         worker = self
         incidents_topic = app.topic(self.topics.incidents, value_serializer="raw", key_serializer="raw")

@@ -56,6 +56,7 @@ from kinkyu.streams.playbook_stage import PlaybookCallback, PlaybookStage, Profi
 from kinkyu.streams.report_archive import ReportArchive
 from kinkyu.streams.settings import Topics, WorkerSettings
 from kinkyu.streams.sink import CHECKPOINT_MAX_BYTES, KafkaSink
+from kinkyu.streams.store_identity import check_shared_stores
 
 log = logging.getLogger("kinkyu.worker")
 
@@ -505,6 +506,7 @@ class Worker:
                 "the playbook and notifier topics keep the partition count they were made with",
                 extra={"partitions": stage_partitions, "KINKYU_PARTITIONS": self.settings.partitions},
             )
+        await self._check_stores()
         # Before faust starts: it makes the table's changelog with this count and checks it against the inputs'.
         self._table.partitions = stage_partitions
         self.app.conf.topic_partitions = stage_partitions
@@ -512,6 +514,15 @@ class Worker:
         await self.sink.start()
         await self.playbook.start()
         await self.stage.start()
+
+    async def _check_stores(self) -> None:
+        """Refuse to start on a store folder other than the one this deployment's workers share (exit 3)."""
+        s = self.settings
+        folders = {"store": s.store_dir}
+        if s.evidence_key is not None:
+            folders["evidence"] = s.evidence_path
+        setting = {"store": "KINKYU_STORE (or KINKYU_DATA_DIR)", "evidence": "KINKYU_EVIDENCE_DIR"}
+        await check_shared_stores(self.connection, self.topics.stores, folders, setting=setting)
 
     async def _run_stage(self) -> None:
         try:

@@ -49,10 +49,12 @@ def breaches(batch: int, n: int) -> list[bytes]:
     return out
 
 
-def start(pipeline: Pipeline, name: str) -> WorkerProc:
-    """A worker with a data folder (outbox, store) of its own."""
+def start(pipeline: Pipeline, name: str, store: str = "shared-store") -> WorkerProc:
+    """A worker with a data folder (outbox) of its own, writing the incident store ``store``."""
     return pipeline.worker(
-        KINKYU_PARTITIONS=str(PARTITIONS), KINKYU_DATA_DIR=str(pipeline.tmp / f"data-{name}")
+        KINKYU_PARTITIONS=str(PARTITIONS),
+        KINKYU_DATA_DIR=str(pipeline.tmp / f"data-{name}"),
+        KINKYU_STORE=str(pipeline.tmp / store),
     ).start()
 
 
@@ -123,3 +125,15 @@ async def test_two_workers_share_the_playbooks_and_a_third_takes_a_share_when_it
     await pipeline.produce(pipeline.topics.access_log, breaches(1, 24), key=KOGANEI.encode())
     await messages(pipeline, 48)
     await until("the third worker sending effects", lambda: effects(c) > 0)
+
+
+async def test_a_worker_whose_store_is_not_the_shared_one_refuses_to_start(pipeline: Pipeline) -> None:
+    a = start(pipeline, "a")
+    a.wait_healthy()
+
+    stray = start(pipeline, "b", store="data-b/store")
+    assert stray.proc is not None
+    assert stray.proc.wait(60) == 3
+    log = stray.log_path.read_text()
+    assert "share the store folder" in log
+    assert "KINKYU_STORE" in log

@@ -16,7 +16,9 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import Pipeline, WorkerProc, values
+from conftest import Pipeline, values
+
+from kinkyu.streams.process import KinkyuProcess
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +51,7 @@ def breaches(batch: int, n: int) -> list[bytes]:
     return out
 
 
-def start(pipeline: Pipeline, name: str, store: str = "shared-store") -> WorkerProc:
+def start(pipeline: Pipeline, name: str, store: str = "shared-store") -> KinkyuProcess:
     """A worker with a data folder (outbox) of its own, writing the incident store ``store``."""
     return pipeline.worker(
         KINKYU_PARTITIONS=str(PARTITIONS),
@@ -58,14 +60,14 @@ def start(pipeline: Pipeline, name: str, store: str = "shared-store") -> WorkerP
     ).start()
 
 
-def health(w: WorkerProc) -> dict[str, Any]:
+def health(w: KinkyuProcess) -> dict[str, Any]:
     status, body = w.get("/health")
     assert status == 200
     data: dict[str, Any] = orjson.loads(body)
     return data
 
 
-def effects(w: WorkerProc) -> float:
+def effects(w: KinkyuProcess) -> float:
     """Playbook effects this worker sent on (``kinkyu_effects_total``, every kind)."""
     _, body = w.get("/metrics")
     return sum(
@@ -83,7 +85,7 @@ async def until(what: str, check: Any, timeout: float = 60.0) -> None:
     pytest.fail(f"not seen within {timeout:.0f} s: {what}")
 
 
-def owned(w: WorkerProc) -> set[int]:
+def owned(w: KinkyuProcess) -> set[int]:
     return set(health(w)["playbook_partitions"])
 
 

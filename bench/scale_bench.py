@@ -127,7 +127,8 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
                         opened.setdefault(iid, at)
                     elif tp.topic == topics.incident_state:
                         started.setdefault(iid, at)
-                        if any(e.get("kind") == "evidence_sealed" for e in data.get("appended") or ()):
+                        appended = data.get("appended") or ()
+                        if any((e.get("entry") or {}).get("kind") == "evidence_sealed" for e in appended):
                             seal_done.setdefault(iid, at)
             if len(started) >= n and (not sealed or len(seal_done) >= n):
                 break

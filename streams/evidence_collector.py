@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import multiprocessing
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -63,6 +62,7 @@ from kinkyu.evidence.anchor import AnchorPublisher
 from kinkyu.evidence.exceptions import EvidenceAnchorError, IntegrityKeyError
 from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.evidence.store import EvidenceStore, evidence_chain
+from kinkyu.streams.child import child_pool
 from kinkyu.streams.exceptions import BrokerError
 from kinkyu.streams.settings import Topics, WorkerSettings
 
@@ -479,7 +479,7 @@ class EvidenceCollector:
     def _sealing(self) -> ProcessPoolExecutor:
         """The child process that seals and stores (started fresh, so the worker's threads stay behind)."""
         if self._process is None:
-            self._process = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._process = child_pool()
         return self._process
 
     def _seal_and_store(self, incident_id: str, items: list[EvidenceItem], now: datetime, reason: str) -> Manifest:

@@ -13,7 +13,7 @@ Two lanes, each one thread, both off the event loop:
 - **renders** (a PDF takes about a second): queued by the write lane after the
   incident's state is on disk, so a render always reads what it reports on.
   One thread because the PDF renderer's warning filter is process-wide; the
-  rendering itself runs in a child process (:func:`render_process`): a
+  rendering itself runs in a child process (:func:`streams.child.child_pool`): a
   second of pure-Python layout per PDF holds the interpreter's lock, and in
   a thread it stalled the event loop, so every first report and playbook
   run behind it waited (issue #14).
@@ -25,10 +25,9 @@ of first reports, an incident filed in the console took about 80 s to appear.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from kinkyu.core.playbook import Notify, PlaybookRun
 from kinkyu.exceptions import KinkyuError
 from kinkyu.reports.archive import render_and_store
 from kinkyu.reports.store import IncidentStore
+from kinkyu.streams.child import child_pool
 
 log = logging.getLogger("kinkyu.reports.live")
 
@@ -45,11 +45,6 @@ FORMATS = ("md", "pdf")
 
 # (store, incident id, kind, lang, format) -> the stored file; kinkyu.reports.archive.render_and_store.
 Render = Callable[[IncidentStore, str, str, str, str], Path]
-
-
-def render_process() -> Executor:
-    """One child process for PDF rendering, started fresh (``spawn``: the worker's threads and loop stay behind)."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
 
 class ReportArchive:
@@ -142,7 +137,7 @@ class ReportArchive:
         if not self._in_process:
             return self._render(self.store, incident_id, kind, "ja", fmt)
         if self._process is None:
-            self._process = render_process()
+            self._process = child_pool()
         # The render lane's thread waits without the interpreter's lock; the child's errors come back as raised.
         return self._process.submit(render_and_store, self.store, incident_id, kind, "ja", fmt).result()
 

@@ -31,10 +31,10 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def child_pool() -> ProcessPoolExecutor:
-    """One child process, started fresh, that ends with the worker."""
+def child_pool(processes: int = 1) -> ProcessPoolExecutor:
+    """``processes`` child processes, started fresh, that end with the worker."""
     return ProcessPoolExecutor(
-        max_workers=1,
+        max_workers=processes,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_die_with_parent,
         initargs=(os.getpid(),),

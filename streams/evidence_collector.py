@@ -73,6 +73,7 @@ _SCAN_RECORDS = 2_000
 # Access-log events kept decoded per partition between seals (raw bytes and scope fields, ~600 B each):
 # a seal then reads only what arrived since the last one. A window needing more is read from the log.
 WINDOW_EVENTS = 200_000
+SEAL_PROCESSES = 4  # incidents sealed at once, in as many child processes (the work is mostly fsync)
 _EXTRA_FETCHES = 2  # fetches past the reported end: some brokers report it short of the last batch
 _ANCHOR_WAIT = 10.0  # seconds a seal waits for its anchor before going on (the publisher keeps retrying)
 
@@ -439,32 +440,46 @@ class EvidenceCollector:
         founds = await self.collect_many([seal for seal, _ in jobs])
         if self.anchors is not None and any(f.items for f in founds):
             await self.anchors.start()
-        loop = asyncio.get_running_loop()
-        out: list[SealResult | Exception] = []
+        out: list[SealResult | Exception] = [SealResult(None, 0, found.scanned, found.truncated) for found in founds]
+        # Incidents are sealed side by side (their custody logs are separate files; the work is mostly
+        # fsync), one incident's bundles in order (each builds on its chain's head).
+        by_incident: dict[str, list[int]] = {}
+        for i, ((seal, _), found) in enumerate(zip(jobs, founds, strict=True)):
+            if found.items:
+                by_incident.setdefault(seal.incident_id, []).append(i)
         stored: list[str] = []
-        for (seal, phase), found in zip(jobs, founds, strict=True):
-            if not found.items:
-                out.append(SealResult(None, 0, found.scanned, found.truncated))
-                continue
-            reason = (
-                f"playbook {seal.effect_id} ({phase}): {len(found.items)} event(s), "
-                f"{seal.since.isoformat()} to {seal.until.isoformat()}"
-            )
-            if found.dropped:
-                reason += f"; truncated at {self.max_items} events ({found.dropped} more in scope not sealed)"
-            if found.timed_out:
-                reason += f"; reading stopped after {self.time_budget:.0f}s"
-            job = functools.partial(self._seal_and_store, seal.incident_id, found.items, now, reason)
-            try:
-                manifest = await loop.run_in_executor(None, job)
-            except Exception as exc:  # noqa: BLE001  # a disk or key problem is this job's alone; the stage retries it
-                out.append(exc)
-                continue
-            stored.append(seal.incident_id)
-            out.append(SealResult(manifest.bundle_id, manifest.item_count, found.scanned, found.truncated))
+
+        async def one_incident(indices: list[int]) -> None:
+            loop = asyncio.get_running_loop()
+            for i in indices:
+                (seal, phase), found = jobs[i], founds[i]
+                job = functools.partial(
+                    self._seal_and_store, seal.incident_id, found.items, now, self._reason(seal, phase, found)
+                )
+                try:
+                    manifest = await loop.run_in_executor(None, job)
+                except Exception as exc:  # noqa: BLE001  # a disk or key problem is this job's alone; the stage retries it
+                    out[i] = exc
+                    continue
+                stored.append(seal.incident_id)
+                out[i] = SealResult(manifest.bundle_id, manifest.item_count, found.scanned, found.truncated)
+
+        await asyncio.gather(*(one_incident(indices) for indices in by_incident.values()))
         if stored:
             await self._anchored(stored[0] if len(stored) == 1 else f"{len(stored)} incidents")
         return out
+
+    def _reason(self, seal: SealEvidence, phase: str, found: Collected) -> str:
+        """The custody entry's reason: which seal, how many events, and what was left out."""
+        reason = (
+            f"playbook {seal.effect_id} ({phase}): {len(found.items)} event(s), "
+            f"{seal.since.isoformat()} to {seal.until.isoformat()}"
+        )
+        if found.dropped:
+            reason += f"; truncated at {self.max_items} events ({found.dropped} more in scope not sealed)"
+        if found.timed_out:
+            reason += f"; reading stopped after {self.time_budget:.0f}s"
+        return reason
 
     async def _anchored(self, incident_id: str) -> None:
         """Wait until the custody chains' new heads are on the anchors topic (retried if that takes long)."""
@@ -479,7 +494,7 @@ class EvidenceCollector:
     def _sealing(self) -> ProcessPoolExecutor:
         """The child process that seals and stores (started fresh, so the worker's threads stay behind)."""
         if self._process is None:
-            self._process = child_pool()
+            self._process = child_pool(SEAL_PROCESSES)
         return self._process
 
     def _seal_and_store(self, incident_id: str, items: list[EvidenceItem], now: datetime, reason: str) -> Manifest:

@@ -210,7 +210,7 @@ def apply() -> None:
     _ORIGINALS["seek_to_committed"] = thread.seek_to_committed
     cls._new_offset = _new_offset  # type: ignore[method-assign]  # the point of this module
     cls.ack = _ack  # type: ignore[method-assign]  # the point of this module
-    thread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign]  # the point of this module
+    thread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign,assignment]  # the point of this module; offsets may be None
 
 
 def applied() -> bool:

@@ -196,7 +196,7 @@ class Partitions:
 
 def seek(consumer: Partitions, *, upstream: bool = False) -> dict[Any, int | None]:
     if upstream:
-        return asyncio.run(AIOKafkaConsumer.seek_to_committed(consumer))  # type: ignore[arg-type]  # a stand-in
+        return asyncio.run(AIOKafkaConsumer.seek_to_committed(consumer))  # a stand-in consumer (aiokafka is untyped)
     return asyncio.run(faust_fixes.seek_consumer_to_committed(consumer))
 
 

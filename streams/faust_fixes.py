@@ -45,6 +45,17 @@ agent is safe to run twice). A partition revoked while the seek runs no
 longer aborts the seek of the others (aiokafka raises
 ``IllegalStateError`` for it); its next owner reads it from the committed offset.
 
+Fourth, a batch fetched across a rebalance is not handed to the streams
+as if fetched after it. faust stamps a fetched batch with the consumer
+generation current when the fetch *returns*, so records prefetched before
+a rebalance reach the streams as current ones after the seek back to the
+committed offsets; their offsets move faust's read offset past the records
+that seek is about to deliver again, and faust drops those as already read
+(faust issue #221, "Prefetched events cause out of order issue after
+rebalance"; #216). Seen in the failover test: ``notifications`` and
+``incidents`` records just before a hand-over never reached their agents.
+Such a batch is discarded: the seek that follows every rebalance reads it again.
+
 Checked against faust-streaming 0.15.3 (the version pinned in
 pyproject.toml). :func:`apply` refuses any other version, and any change to
 the source of the replaced methods, so an upgrade re-checks this module
@@ -77,12 +88,14 @@ _SOURCES: Final = {
     "_new_offset": "1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0",
     "ack": "5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627f03f",
     "seek_to_committed": "775ab0adc4b052abee204d5347a556412b1f77ed4de971adde69a55a1cb6f908",
+    "_wait_next_records": "6218e1969a636b3ff504ad1b8e7ad58a113572e43d746cc96d684ed5153032c6",
 }
 # The class each replaced method belongs to: faust's Consumer, and its aiokafka driver's consumer thread.
 _OWNERS: Final[dict[str, type]] = {
     "_new_offset": faust_consumer.Consumer,
     "ack": faust_consumer.Consumer,
     "seek_to_committed": faust_aiokafka.AIOKafkaConsumerThread,
+    "_wait_next_records": faust_consumer.Consumer,
 }
 
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
@@ -102,7 +115,7 @@ def check_faust() -> None:
         msg = (
             f"faust {faust.__version__} is installed; streams/faust_fixes.py was checked against {CHECKED_AGAINST}: "
             "re-check faust's Consumer._new_offset and Consumer.ack (faust issue #606, PR #707) and "
-            "AIOKafkaConsumerThread.seek_to_committed, and update the patch"
+            "Consumer._wait_next_records and AIOKafkaConsumerThread.seek_to_committed, and update the patch"
         )
         raise FaustPatchError(msg)
     changed = sorted(name for name, digest in _SOURCES.items() if _source_digest(name) != digest)
@@ -166,6 +179,32 @@ def _ack(self: Any, message: Message) -> bool:  # wraps faust's Consumer.ack
     return bool(_ORIGINALS["ack"](self, message))
 
 
+async def _wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109  # faust's signature, replaced as is
+    """As faust's ``Consumer._wait_next_records``, but a batch fetched across a rebalance comes back empty.
+
+    The generation is read once flow is active, just before the fetch: a
+    batch that returns in another generation, or with flow stopped for a
+    rebalance, was fetched from positions the rebalance's seek has reset.
+    """
+    if not self.flow_active:
+        await self.wait(self.can_resume_flow)
+    try:
+        self.not_waiting_next_records.set()
+        client_only = self.app.client_only
+        active = None if client_only else self._get_active_partitions()
+        records: dict[Any, Any] = {}
+        if client_only or active:
+            generation = self.app.consumer_generation_id
+            records = await self._getmany(active_partitions=active, timeout=timeout)
+            if records and (self.app.consumer_generation_id != generation or not self.flow_active):
+                records = {}  # read again from the committed offsets by the seek every rebalance ends with
+        else:
+            await self.sleep(1)  # as faust: still release the loop
+        return records, active
+    finally:
+        self.not_waiting_next_records.set()
+
+
 async def _seek_to_committed(self: Any) -> dict[Any, int | None]:  # replaces AIOKafkaConsumerThread's
     """Seek every assigned partition to its committed offset, one never committed to its beginning.
 
@@ -208,8 +247,10 @@ def apply() -> None:
     _ORIGINALS["_new_offset"] = cls._new_offset
     _ORIGINALS["ack"] = cls.ack
     _ORIGINALS["seek_to_committed"] = thread.seek_to_committed
+    _ORIGINALS["_wait_next_records"] = cls._wait_next_records
     cls._new_offset = _new_offset  # type: ignore[method-assign]  # the point of this module
     cls.ack = _ack  # type: ignore[method-assign]  # the point of this module
+    cls._wait_next_records = _wait_next_records  # type: ignore[method-assign]  # the point of this module
     thread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign,assignment]  # the point of this module; offsets may be None
 
 
@@ -219,7 +260,7 @@ def applied() -> bool:
 
 
 def original(name: str) -> Callable[..., Any]:
-    """Faust's own method ``name`` (``_new_offset``, ``ack``, ``seek_to_committed``), patched or not.
+    """Faust's own method ``name`` (a key of the source check), patched or not.
 
     For the tests that show the bugs, and the source check.
     """

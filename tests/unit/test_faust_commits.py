@@ -226,7 +226,47 @@ def test_a_partition_revoked_during_the_seek_does_not_stop_the_seek_of_the_other
 
 def test_the_worker_seeks_through_the_patched_consumer_thread() -> None:
     assert AIOKafkaConsumerThread.seek_to_committed is not faust_fixes.original("seek_to_committed")
+    assert Consumer._wait_next_records is not faust_fixes.original("_wait_next_records")
     faust_fixes.check_faust()  # the replaced methods' sources are those the patch was checked against
+
+
+class Fetching:
+    """A faust Consumer's fetch step: a batch comes back, a rebalance may happen while it is on its way."""
+
+    def __init__(self, *, rebalance_during_fetch: bool) -> None:
+        self.flow_active = True
+        self.app = SimpleNamespace(client_only=False, consumer_generation_id=1)
+        self.not_waiting_next_records = asyncio.Event()
+        self.rebalance = rebalance_during_fetch
+
+    def _get_active_partitions(self) -> set[TP]:
+        return {PART}
+
+    async def _getmany(self, active_partitions: set[TP], timeout: float) -> dict[TP, list[int]]:
+        del active_partitions, timeout
+        if self.rebalance:
+            self.app.consumer_generation_id = 2  # then the seek back to the committed offsets
+        return {PART: [45, 46]}
+
+
+def fetch(consumer: Fetching, *, upstream: bool = False) -> Any:
+    wait: Callable[..., Any] = faust_fixes.original("_wait_next_records") if upstream else Consumer._wait_next_records
+    return asyncio.run(wait(consumer, 1.0))
+
+
+def test_upstream_hands_a_batch_fetched_across_a_rebalance_to_the_streams_as_current() -> None:
+    records, _ = fetch(Fetching(rebalance_during_fetch=True), upstream=True)
+    assert records == {PART: [45, 46]}, "stamped with the new generation, they move the read offset past the seek"
+
+
+def test_a_batch_fetched_across_a_rebalance_is_discarded_to_be_read_again_after_the_seek() -> None:
+    records, active = fetch(Fetching(rebalance_during_fetch=True))
+    assert (records, active) == ({}, {PART})
+
+
+def test_a_batch_fetched_within_one_generation_reaches_the_streams() -> None:
+    records, _ = fetch(Fetching(rebalance_during_fetch=False))
+    assert records == {PART: [45, 46]}
 
 
 def test_the_patch_refuses_a_faust_it_was_not_checked_against(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,6 +56,7 @@ from kinkyu.streams.playbook_stage import PlaybookCallback, PlaybookStage, Profi
 from kinkyu.streams.report_archive import ReportArchive
 from kinkyu.streams.settings import Topics, WorkerSettings
 from kinkyu.streams.sink import CHECKPOINT_MAX_BYTES, KafkaSink
+from kinkyu.streams.store_identity import check_shared_stores
 
 log = logging.getLogger("kinkyu.worker")
 
@@ -111,19 +112,33 @@ def _topic_configs(topic: str, topics: Topics, compacted: set[str]) -> dict[str,
     return configs
 
 
-async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, partitions: int) -> None:
-    """Create missing topics; refuse input topics whose partition counts differ."""
+async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, partitions: int) -> int:
+    """Create missing topics; refuse input or stage topics whose partition counts differ.
+
+    The inputs and the playbook/notifier stage's topics (:attr:`Topics.stage`)
+    are made with ``partitions`` partitions. Returns the stage's partition
+    count, which is that of the existing ``incidents`` topic when there is one
+    (a topic's partitions are never changed here: that would move incidents
+    between partitions under running workers).
+    """
     connection = as_connection(bootstrap)
     admin = connection.admin(request_timeout_ms=10_000)
     # BrokerError says what to check (the address, the CA, the login).
     await connection.start(admin, "the topic admin client")
     try:
         existing = set(await admin.list_topics())
-        compacted = {topics.checkpoints, topics.incidents, topics.incident_state, topics.deliveries}
+        compacted = {
+            topics.checkpoints,
+            topics.incidents,
+            topics.incident_state,
+            topics.deliveries,
+            topics.stores,
+        }
+        spread = {*topics.inputs, *topics.stage, topics.deliveries}
         missing = [
             NewTopic(
                 t,
-                partitions if t in (*topics.inputs, topics.deliveries) else 1,
+                partitions if t in spread else 1,
                 1,
                 topic_configs=_topic_configs(t, topics, compacted),
             )
@@ -133,15 +148,24 @@ async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, parti
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(missing)
-        described = await admin.describe_topics(list(topics.inputs))
+        described = await admin.describe_topics([*topics.inputs, *topics.stage])
         counts = {d["topic"]: len(d["partitions"]) for d in described}
-        if len(set(counts.values())) > 1:
+        inputs = {t: counts[t] for t in topics.inputs if t in counts}
+        if len(set(inputs.values())) > 1:
             raise TopicLayoutError(
                 f"{topics.access_log} and {topics.incident_events} must have the same number of partitions "
-                f"(found {counts}); one engine per partition number owns both"
+                f"(found {inputs}); one engine per partition number owns both"
+            )
+        stage = {t: counts[t] for t in topics.stage if t in counts}
+        if len(set(stage.values())) > 1:
+            raise TopicLayoutError(
+                f"the playbook and notifier topics must have the same number of partitions (found {stage}): "
+                "one incident's records, ticks, state and messages must share a partition; give them all "
+                "the same count (kafka-topics --alter --partitions) before starting workers"
             )
     finally:
         await admin.close()
+    return stage.get(topics.incidents, partitions)
 
 
 class Worker:
@@ -290,7 +314,8 @@ class Worker:
             web_bind=s.web_host,
             datadir=str(s.data_dir / s.group),
             store="memory://",
-            topic_partitions=1,
+            # The stage topics' count (prepare() corrects it to the existing topics' before faust starts).
+            topic_partitions=s.partitions,
             autodiscover=False,
             value_serializer="raw",
             key_serializer="raw",
@@ -304,6 +329,10 @@ class Worker:
             # during a burst then hangs until SIGKILL). Unfinished events are redelivered instead.
             stream_wait_empty=False,
             TableManager=_TableManager,
+            # No standby copies of the table: with one, faust's assignor keeps each worker's partitions up
+            # to ceil(P / N), so a worker joining 2 workers on 4 partitions would get none. A partition
+            # that moves is restored from the changelog and incident-state (PlaybookStage.assign).
+            table_standby_replicas=0,
         )
         worker = self
         incidents_topic = app.topic(self.topics.incidents, value_serializer="raw", key_serializer="raw")
@@ -312,9 +341,24 @@ class Worker:
             self.topics.incidents, self.topics.playbook_ticks, value_serializer="raw", key_serializer="raw"
         )
         # bytes keys and values: raw serializers; the stage writes and reads the JSON itself.
-        self.playbook.table = app.Table(
-            "playbook-runs", default=None, partitions=1, key_type=bytes, value_type=bytes, help="playbook runs"
+        self._table = app.Table(
+            "playbook-runs",
+            default=None,
+            partitions=s.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            help="playbook runs",
         )
+        self.playbook.table = self._table
+        # Which incidents this worker runs follows faust's assignment (co-partitioned: partition i of every
+        # stage topic goes to one worker); until the first one, none.
+        self.playbook.owned = frozenset()
+
+        @app.on_partitions_assigned.connect
+        async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            del sender, signal, kwargs
+            assigned = args[0]  # the whole new assignment (faust sends it as the one argument)
+            worker.playbook.assign(tp.partition for tp in assigned if tp.topic == worker.topics.incidents)
 
         @app.service
         class DetectionService(Service):
@@ -390,6 +434,8 @@ class Worker:
                 body = {
                     "status": "ok" if ready else "starting",
                     "partitions": sorted(worker.stage.parts),
+                    # The stage topics' partitions whose playbooks and messages this worker runs.
+                    "playbook_partitions": sorted(worker.playbook.owned or ()),
                     "ack_endpoint": "listening" if worker.notifier.ack_listening else "not listening (see the log)",
                 }
                 return self.json(body, status=200 if ready else 503)
@@ -403,6 +449,7 @@ class Worker:
                 return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         del DetectionService, incident_feed, playbook, playbook_clock, tick, reload_contracts, Health, MetricsView
+        del on_assigned
         self._add_notifier(app)
         return app
 
@@ -453,10 +500,29 @@ class Worker:
         if self._prepared:
             return
         self._prepared = True
-        await ensure_topics(self.connection, self.topics, self.settings.partitions)
+        stage_partitions = await ensure_topics(self.connection, self.topics, self.settings.partitions)
+        if stage_partitions != self.settings.partitions:
+            log.warning(
+                "the playbook and notifier topics keep the partition count they were made with",
+                extra={"partitions": stage_partitions, "KINKYU_PARTITIONS": self.settings.partitions},
+            )
+        await self._check_stores()
+        # Before faust starts: it makes the table's changelog with this count and checks it against the inputs'.
+        self._table.partitions = stage_partitions
+        self.app.conf.topic_partitions = stage_partitions
+        self.playbook.partitions = stage_partitions
         await self.sink.start()
         await self.playbook.start()
         await self.stage.start()
+
+    async def _check_stores(self) -> None:
+        """Refuse to start on a store folder other than the one this deployment's workers share (exit 3)."""
+        s = self.settings
+        folders = {"store": s.store_dir}
+        if s.evidence_key is not None:
+            folders["evidence"] = s.evidence_path
+        setting = {"store": "KINKYU_STORE (or KINKYU_DATA_DIR)", "evidence": "KINKYU_EVIDENCE_DIR"}
+        await check_shared_stores(self.connection, self.topics.stores, folders, setting=setting)
 
     async def _run_stage(self) -> None:
         try:

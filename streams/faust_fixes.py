@@ -30,6 +30,32 @@ that ack could later carry a commit past the same offset delivered again.
 Such a message comes again from the committed offset if the partition stays
 here, and goes to its new owner otherwise.
 
+Third, the seek back to the committed offsets after a rebalance skips a
+partition nobody has committed yet. faust clears what its streams had
+buffered but not taken when a rebalance starts and relies on that seek to
+read it again; aiokafka's ``seek_to_committed`` moves only partitions whose
+committed offset is above 0 (``if offset and offset > 0``), so a partition
+that kept its owner before its first commit resumed at the fetch position,
+past the cleared records: an ``incidents`` record lost that way never got a
+playbook run (issue #14, seen in the failover test with the stage topics
+spread over four partitions, where a young partition often has no commit
+when the first rebalance comes). Such a partition is read from its
+beginning instead (the app's ``auto_offset_reset`` is ``earliest``; every
+agent is safe to run twice). A partition revoked while the seek runs no
+longer aborts the seek of the others (aiokafka raises
+``IllegalStateError`` for it); its next owner reads it from the committed offset.
+
+Fourth, a batch fetched across a rebalance is not handed to the streams
+as if fetched after it. faust stamps a fetched batch with the consumer
+generation current when the fetch *returns*, so records prefetched before
+a rebalance reach the streams as current ones after the seek back to the
+committed offsets; their offsets move faust's read offset past the records
+that seek is about to deliver again, and faust drops those as already read
+(faust issue #221, "Prefetched events cause out of order issue after
+rebalance"; #216). Seen in the failover test: ``notifications`` and
+``incidents`` records just before a hand-over never reached their agents.
+Such a batch is discarded: the seek that follows every rebalance reads it again.
+
 Checked against faust-streaming 0.15.3 (the version pinned in
 pyproject.toml). :func:`apply` refuses any other version, and any change to
 the source of the replaced methods, so an upgrade re-checks this module
@@ -43,7 +69,9 @@ import inspect
 from typing import TYPE_CHECKING, Any, Final
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types.tuples import TP, Message, ack_lock
 from mode.utils.futures import notify
 
@@ -59,6 +87,15 @@ CHECKED_AGAINST: Final = "0.15.3"
 _SOURCES: Final = {
     "_new_offset": "1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0",
     "ack": "5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627f03f",
+    "seek_to_committed": "775ab0adc4b052abee204d5347a556412b1f77ed4de971adde69a55a1cb6f908",
+    "_wait_next_records": "6218e1969a636b3ff504ad1b8e7ad58a113572e43d746cc96d684ed5153032c6",
+}
+# The class each replaced method belongs to: faust's Consumer, and its aiokafka driver's consumer thread.
+_OWNERS: Final[dict[str, type]] = {
+    "_new_offset": faust_consumer.Consumer,
+    "ack": faust_consumer.Consumer,
+    "seek_to_committed": faust_aiokafka.AIOKafkaConsumerThread,
+    "_wait_next_records": faust_consumer.Consumer,
 }
 
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
@@ -77,12 +114,13 @@ def check_faust() -> None:
     if faust.__version__ != CHECKED_AGAINST:
         msg = (
             f"faust {faust.__version__} is installed; streams/faust_fixes.py was checked against {CHECKED_AGAINST}: "
-            "re-check faust's Consumer._new_offset and Consumer.ack (faust issue #606, PR #707) and update the patch"
+            "re-check faust's Consumer._new_offset and Consumer.ack (faust issue #606, PR #707) and "
+            "Consumer._wait_next_records and AIOKafkaConsumerThread.seek_to_committed, and update the patch"
         )
         raise FaustPatchError(msg)
     changed = sorted(name for name, digest in _SOURCES.items() if _source_digest(name) != digest)
     if changed:
-        msg = f"faust's Consumer {', '.join(changed)} changed since streams/faust_fixes.py was written: re-check it"
+        msg = f"faust's {', '.join(changed)} changed since streams/faust_fixes.py was written: re-check it"
         raise FaustPatchError(msg)
 
 
@@ -141,6 +179,61 @@ def _ack(self: Any, message: Message) -> bool:  # wraps faust's Consumer.ack
     return bool(_ORIGINALS["ack"](self, message))
 
 
+async def _wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109  # faust's signature, replaced as is
+    """As faust's ``Consumer._wait_next_records``, but a batch fetched across a rebalance comes back empty.
+
+    The generation is read once flow is active, just before the fetch: a
+    batch that returns in another generation, or with flow stopped for a
+    rebalance, was fetched from positions the rebalance's seek has reset.
+    """
+    if not self.flow_active:
+        await self.wait(self.can_resume_flow)
+    try:
+        self.not_waiting_next_records.set()
+        client_only = self.app.client_only
+        active = None if client_only else self._get_active_partitions()
+        records: dict[Any, Any] = {}
+        if client_only or active:
+            generation = self.app.consumer_generation_id
+            records = await self._getmany(active_partitions=active, timeout=timeout)
+            if records and (self.app.consumer_generation_id != generation or not self.flow_active):
+                records = {}  # read again from the committed offsets by the seek every rebalance ends with
+        else:
+            await self.sleep(1)  # as faust: still release the loop
+        return records, active
+    finally:
+        self.not_waiting_next_records.set()
+
+
+async def _seek_to_committed(self: Any) -> dict[Any, int | None]:  # replaces AIOKafkaConsumerThread's
+    """Seek every assigned partition to its committed offset, one never committed to its beginning.
+
+    Returns the committed offsets found (``None``: none), as aiokafka's own
+    ``seek_to_committed`` does, for faust's read offsets.
+    """
+    return dict(await self.call_thread(seek_consumer_to_committed, self._ensure_consumer()))
+
+
+async def seek_consumer_to_committed(consumer: Any) -> dict[Any, int | None]:  # an AIOKafkaConsumer
+    """The seek of :func:`_seek_to_committed` on one aiokafka consumer (run in its thread).
+
+    A partition whose committed offset is missing or 0 is read from its
+    beginning, as ``auto_offset_reset=earliest`` would; one revoked meanwhile is left out.
+    """
+    committed: dict[Any, int | None] = {}
+    for tp in sorted(consumer.assignment()):
+        try:
+            offset = await consumer.committed(tp)
+            if offset is not None and offset > 0:
+                consumer.seek(tp, offset)
+            else:
+                await consumer.seek_to_beginning(tp)
+        except IllegalStateError:
+            continue  # revoked while this ran: its next owner reads it from the committed offset
+        committed[tp] = offset
+    return committed
+
+
 def apply() -> None:
     """Install the corrected commit arithmetic on faust's Consumer; once per process, before the app is made.
 
@@ -150,10 +243,15 @@ def apply() -> None:
         return
     check_faust()
     cls = faust_consumer.Consumer
+    thread = faust_aiokafka.AIOKafkaConsumerThread
     _ORIGINALS["_new_offset"] = cls._new_offset
     _ORIGINALS["ack"] = cls.ack
+    _ORIGINALS["seek_to_committed"] = thread.seek_to_committed
+    _ORIGINALS["_wait_next_records"] = cls._wait_next_records
     cls._new_offset = _new_offset  # type: ignore[method-assign]  # the point of this module
     cls.ack = _ack  # type: ignore[method-assign]  # the point of this module
+    cls._wait_next_records = _wait_next_records  # type: ignore[method-assign]  # the point of this module
+    thread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign,assignment]  # the point of this module; offsets may be None
 
 
 def applied() -> bool:
@@ -162,5 +260,8 @@ def applied() -> bool:
 
 
 def original(name: str) -> Callable[..., Any]:
-    """Faust's own method ``name`` (``_new_offset`` or ``ack``), patched or not: for the tests that show the bug."""
-    return _ORIGINALS.get(name) or getattr(faust_consumer.Consumer, name)
+    """Faust's own method ``name`` (a key of the source check), patched or not.
+
+    For the tests that show the bugs, and the source check.
+    """
+    return _ORIGINALS.get(name) or getattr(_OWNERS[name], name)

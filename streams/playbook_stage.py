@@ -52,13 +52,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 from aiokafka import TopicPartition
+from aiokafka.partitioner import murmur2
 
 from kinkyu.bus.clients import BrokerConnection, as_connection
 from kinkyu.core.contract import ContractProfile
@@ -88,6 +89,7 @@ from kinkyu.streams.evidence_collector import EvidenceCollector, SealResult, sea
 from kinkyu.streams.exceptions import BrokerError
 from kinkyu.streams.metrics import Metrics
 from kinkyu.streams.report_archive import ReportArchive
+from kinkyu.streams.sealer import RESULT, SealOutcome, SealQueue
 from kinkyu.streams.settings import Topics
 from kinkyu.streams.sink import Record, Sink
 
@@ -258,33 +260,84 @@ class PlaybookStage:
         self._ticked: dict[str, tuple[datetime, float]] = {}
         self._loaded = asyncio.Event()
         self._load_task: asyncio.Task[None] | None = None
+        # Seals are carried out beside the agent, not in it (see streams.sealer).
+        self.sealer = SealQueue(collector, sink=sink, topics=topics, clock=clock) if collector is not None else None
+        # The stage topics' partition count, and the partitions this worker owns (None: every one, as
+        # when one stage runs alone; the worker sets both, see assign()).
+        self.partitions = 1
+        self.owned: frozenset[int] | None = None
+        self._loaded_parts: frozenset[int] = frozenset()
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Begin reading ``incident-state`` (records wait for it; the worker's start does not)."""
-        if self._load_task is None:
-            self._load_task = asyncio.ensure_future(self._load())
+        """Begin reading ``incident-state`` (records wait for it; the worker's start does not).
 
-    async def stop(self) -> None:
-        """Stop reading and disconnect the evidence reader."""
+        A stage that owns only some partitions (:meth:`assign`) reads them
+        when they are assigned instead.
+        """
+        if self._load_task is None and self.owned is None:
+            self._load_task = asyncio.ensure_future(self._load(None))
+
+    def assign(self, partitions: Iterable[int]) -> None:
+        """The partitions of the stage's topics this worker now owns (after a rebalance).
+
+        Runs of partitions just gained are read from ``incident-state`` (their
+        table copy may be stale on brokers whose changelog restore misses the
+        last records); records wait until that is done. Those of partitions
+        lost are no longer ticked here.
+        """
+        owned = frozenset(partitions)
+        self.owned = owned
+        self._loaded_parts &= owned
+        self._recovered = {k: v for k, v in self._recovered.items() if self.partition_of(k) in owned}
+        gained = owned - self._loaded_parts
+        log.info("playbook partitions assigned", extra={"partitions": sorted(owned), "gained": sorted(gained)})
+        if not gained:
+            return
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
+        self._loaded.clear()
+        self._load_task = asyncio.ensure_future(self._load(gained))
+
+    def partition_of(self, incident_id: str) -> int:
+        """The partition an incident's records are on (the producer's default partitioner, by key)."""
+        digest: int = murmur2(incident_id.encode())
+        return (digest & 0x7FFFFFFF) % self.partitions
+
+    def owns(self, incident_id: str) -> bool:
+        """Whether this worker runs ``incident_id``'s playbook now."""
+        return self.owned is None or self.partition_of(incident_id) in self.owned
+
+    async def stop(self) -> None:
+        """Stop reading and sealing, and disconnect the evidence reader."""
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+        if self.sealer is not None:
+            await self.sealer.stop()
         if self.collector is not None:
             await self.collector.stop()
         if self.reports is not None:
             self.reports.close()
 
-    async def _load(self) -> None:
+    async def _load(self, parts: frozenset[int] | None) -> None:
+        me = asyncio.current_task()
         try:
-            self._recovered = await read_states(self.bootstrap, self.topics.incident_state)
-            log.info("incident-state read", extra={"runs": len(self._recovered)})
+            found = await read_states(self.bootstrap, self.topics.incident_state, partitions=parts)
+            for incident_id, copy in found.items():
+                have = self._recovered.get(incident_id)
+                if have is None or copy[0].version >= have[0].version:
+                    self._recovered[incident_id] = copy
+            if parts is not None:
+                self._loaded_parts |= parts
+            log.info("incident-state read", extra={"runs": len(found), "partitions": sorted(parts or ())})
         except asyncio.CancelledError:
             raise
         except Exception:  # the table alone still serves; a stale copy is the worst case, and it is logged
             log.exception("could not read incident-state; runs resume from the table alone")
         finally:
-            self._loaded.set()
+            if self._load_task is None or self._load_task is me:  # a newer assignment's read sets it
+                self._loaded.set()
 
     # -- records --------------------------------------------------------------------------
 
@@ -319,7 +372,11 @@ class PlaybookStage:
         if topic == self.topics.playbook_ticks:
             if state is None:
                 return
-            effects = tick(state.run, now)
+            result = msg.get(RESULT)
+            if isinstance(result, dict):
+                effects, changed = self._seal_done(state, SealOutcome.from_json(result), now)
+            else:
+                effects = tick(state.run, now)
         else:
             state, effects, changed = self._apply(state, msg, now)
             if state is None:
@@ -473,62 +530,77 @@ class PlaybookStage:
     # -- evidence -------------------------------------------------------------------------
 
     async def _seal_due(self, state: RunState, now: datetime) -> tuple[list[Effect], bool]:
-        """Carry out the seals that are due; the timeline entries they add, and whether ``pending`` changed."""
+        """Queue the seals that are due; the timeline entries added here, and whether ``pending`` changed.
+
+        With a key the seals are carried out by :attr:`sealer` and their
+        results come back as ticks (:meth:`_seal_done`); without one each is
+        recorded as not sealed at once.
+        """
         due = [p for p in state.pending if (parse_dt(p["due"]) or now) <= now]
         out: list[Effect] = []
         touched = False
         for pending in due:
             seal = seal_from_json(pending["seal"])
             phase = str(pending["phase"])
-            ids = {"incident_id": seal.incident_id, "effect_id": seal.effect_id, "phase": phase}
-            if self.collector is None:
-                state.pending.remove(pending)
-                self.metrics.evidence_seals.labels("no-key").inc()
-                out.append(
-                    self._log(
-                        state,
-                        now,
-                        "evidence not sealed: no key configured (set KINKYU_EVIDENCE_KEY)",
-                        "evidence_not_sealed",
-                        {"effect_id": seal.effect_id, "reason": "no-key", "phase": phase},
-                    )
-                )
-                continue
-            after = seal.until + self.lateness
-            try:
-                result = await self.collector.seal(seal, now=now, phase=phase)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a broker or disk problem: try again later, a bounded number of times
-                log.exception("evidence seal failed", extra={**ids, "attempt": pending["attempts"] + 1})
-                touched = True
-                pending["attempts"] += 1
-                if pending["attempts"] < _SEAL_ATTEMPTS:
-                    pending["due"] = (now + timedelta(seconds=_SEAL_RETRY * pending["attempts"])).isoformat()
-                    continue
-                state.pending.remove(pending)
-                self.metrics.evidence_seals.labels("failed").inc()
-                out.append(
-                    self._log(
-                        state,
-                        now,
-                        f"evidence not sealed: {_SEAL_ATTEMPTS} attempts failed (see the worker's log)",
-                        "evidence_not_sealed",
-                        {"effect_id": seal.effect_id, "reason": "failed", "phase": phase},
-                    )
-                )
+            if self.sealer is not None:
+                self.sealer.submit(seal, phase)
                 continue
             state.pending.remove(pending)
-            # At open only the window before is complete: seal what exists now, and again once it closes.
-            again = phase == "initial" and now < after
-            if again:
-                pending_after = {"seal": pending["seal"], "due": after.isoformat(), "phase": "after-window"}
-                state.pending.append({**pending_after, "attempts": 0})
+            touched = True
+            self.metrics.evidence_seals.labels("no-key").inc()
             out.append(
-                self._sealed(state, now=now, seal=seal, result=result, phase=phase, again=after if again else None)
+                self._log(
+                    state,
+                    now,
+                    "evidence not sealed: no key configured (set KINKYU_EVIDENCE_KEY)",
+                    "evidence_not_sealed",
+                    {"effect_id": seal.effect_id, "reason": "no-key", "phase": phase},
+                )
             )
-            log.info("evidence collected", extra={**ids, "bundle_id": result.bundle_id, "items": result.items})
         return out, touched
+
+    def _seal_done(self, state: RunState, outcome: SealOutcome, now: datetime) -> tuple[list[Effect], bool]:
+        """Apply a seal's result to its run: the timeline entries it adds, and whether ``pending`` changed."""
+        pending = next(
+            (
+                p
+                for p in state.pending
+                if p["seal"]["effect_id"] == outcome.effect_id and str(p["phase"]) == outcome.phase
+            ),
+            None,
+        )
+        if pending is None:
+            return [], False  # applied already (a seal carried out twice)
+        seal = seal_from_json(pending["seal"])
+        phase = outcome.phase
+        ids = {"incident_id": seal.incident_id, "effect_id": seal.effect_id, "phase": phase}
+        result = outcome.result
+        if result is None:  # a broker or disk problem: try again later, a bounded number of times
+            pending["attempts"] += 1
+            log.warning("evidence seal failed", extra={**ids, "attempt": pending["attempts"]})
+            if pending["attempts"] < _SEAL_ATTEMPTS:
+                pending["due"] = (now + timedelta(seconds=_SEAL_RETRY * pending["attempts"])).isoformat()
+                return [], True
+            state.pending.remove(pending)
+            self.metrics.evidence_seals.labels("failed").inc()
+            entry = self._log(
+                state,
+                now,
+                f"evidence not sealed: {_SEAL_ATTEMPTS} attempts failed (see the worker's log)",
+                "evidence_not_sealed",
+                {"effect_id": seal.effect_id, "reason": "failed", "phase": phase},
+            )
+            return [entry], True
+        state.pending.remove(pending)
+        after = seal.until + self.lateness
+        # At open only the window before is complete: seal what existed then, and again once it closes.
+        again = phase == "initial" and outcome.at < after
+        if again:
+            pending_after = {"seal": pending["seal"], "due": after.isoformat(), "phase": "after-window"}
+            state.pending.append({**pending_after, "attempts": 0})
+        entry = self._sealed(state, now=now, seal=seal, result=result, phase=phase, again=after if again else None)
+        log.info("evidence collected", extra={**ids, "bundle_id": result.bundle_id, "items": result.items})
+        return [entry], True
 
     def _sealed(
         self,
@@ -625,6 +697,8 @@ class PlaybookStage:
                 if not raw:
                     continue
                 incident_id = key.decode()
+                if not self.owns(incident_id):
+                    continue  # a partition this worker no longer owns: its new owner ticks it
                 digest = hash(raw)
                 cached = self._cache.get(incident_id)
                 if cached is None or cached[0] != digest:
@@ -632,6 +706,8 @@ class PlaybookStage:
                     self._cache[incident_id] = cached
                 out[incident_id] = cached[1]
         for incident_id, (due, _) in list(self._recovered.items()):
+            if not self.owns(incident_id):
+                continue
             have = out.get(incident_id)
             if have is not None and have.version >= due.version:
                 del self._recovered[incident_id]  # the table has caught up: no need to keep the copy
@@ -640,15 +716,23 @@ class PlaybookStage:
         return out
 
 
-async def read_states(bootstrap: BrokerConnection | str, topic: str) -> dict[str, tuple[_Due, bytes]]:
-    """The newest ``incident-state`` record of each incident, read to the end of the topic, without a group."""
+async def read_states(
+    bootstrap: BrokerConnection | str, topic: str, *, partitions: Iterable[int] | None = None
+) -> dict[str, tuple[_Due, bytes]]:
+    """The newest ``incident-state`` record of each incident, read to the end of the topic, without a group.
+
+    Only ``partitions`` of it when given (those a worker owns).
+    """
     found: dict[str, tuple[_Due, bytes]] = {}
     connection = as_connection(bootstrap)
     reader = connection.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
     await connection.start(reader, "the incident-state reader")
     try:
         cluster = await reader._client.fetch_all_metadata()  # noqa: SLF001  # no public call for a topic's partitions
-        tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        numbers = cluster.partitions_for_topic(topic) or set()
+        if partitions is not None:
+            numbers = numbers & set(partitions)
+        tps = [TopicPartition(topic, p) for p in sorted(numbers)]
         if not tps:
             return found
         reader.assign(tps)

@@ -12,7 +12,11 @@ Two lanes, each one thread, both off the event loop:
   is coalesced: only its latest state is written, once.
 - **renders** (a PDF takes about a second): queued by the write lane after the
   incident's state is on disk, so a render always reads what it reports on.
-  One thread because the PDF renderer's warning filter is process-wide.
+  One thread because the PDF renderer's warning filter is process-wide; the
+  rendering itself runs in a child process (:func:`streams.child.child_pool`): a
+  second of pure-Python layout per PDF holds the interpreter's lock, and in
+  a thread it stalled the event loop, so every first report and playbook
+  run behind it waited (issue #14).
 
 With one lane, writes queued behind renders: after the bundled sample's burst
 of first reports, an incident filed in the console took about 80 s to appear.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ from kinkyu.core.playbook import Notify, PlaybookRun
 from kinkyu.exceptions import KinkyuError
 from kinkyu.reports.archive import render_and_store
 from kinkyu.reports.store import IncidentStore
+from kinkyu.streams.child import child_pool
 
 log = logging.getLogger("kinkyu.reports.live")
 
@@ -55,6 +60,9 @@ class ReportArchive:
         self.store = store
         self.profiles = profiles
         self._render = render
+        # The default renderer runs in a child process (made on first use); a test's stand-in runs here.
+        self._process: Executor | None = None
+        self._in_process = render is render_and_store
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kinkyu-store")
         self._renders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kinkyu-reports")
         self._lock = threading.Lock()
@@ -111,7 +119,7 @@ class ReportArchive:
             return
         for fmt in FORMATS:
             try:
-                path = self._render(self.store, incident_id, kind, "ja", fmt)
+                path = self._render_one(incident_id, kind, fmt)
             except KinkyuError as exc:
                 # A missing PDF renderer must not stop the Markdown report nor the stage.
                 log.warning(
@@ -125,8 +133,18 @@ class ReportArchive:
             log.info("report stored", extra={"incident_id": incident_id, "kind": kind, "path": str(path)})
         self._rendered.add((incident_id, kind))
 
+    def _render_one(self, incident_id: str, kind: str, fmt: str) -> Path:
+        if not self._in_process:
+            return self._render(self.store, incident_id, kind, "ja", fmt)
+        if self._process is None:
+            self._process = child_pool()
+        # The render lane's thread waits without the interpreter's lock; the child's errors come back as raised.
+        return self._process.submit(render_and_store, self.store, incident_id, kind, "ja", fmt).result()
+
     def close(self) -> None:
         """Finish the writes queued, then the renders they queued; later changes are written at once."""
         self._writes.shutdown(wait=True)
         self._closed = True
         self._renders.shutdown(wait=True)
+        if self._process is not None:
+            self._process.shutdown(wait=True)

@@ -46,6 +46,7 @@ from kinkyu.streams.app import Worker
 from kinkyu.streams.broker import EmbeddedBroker, free_port, stop_process, wait_healthy
 from kinkyu.streams.exceptions import BrokerSettingsError
 from kinkyu.streams.settings import WorkerSettings
+from kinkyu.streams.store_identity import StoreMismatchError
 
 log = logging.getLogger("kinkyu.runner")
 
@@ -124,7 +125,13 @@ def _execute(worker: Worker) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # Topics exist before faust declares its own, and our group join overlaps faust's.
-    loop.run_until_complete(worker.prepare())
+    try:
+        loop.run_until_complete(worker.prepare())
+    except StoreMismatchError as exc:
+        # Not the deployment's shared store: starting would split the record. The message says what to do.
+        log.error("worker not started: %s", exc)  # noqa: TRY400  # the message is the whole story
+        loop.run_until_complete(worker.sink.stop())
+        return EXIT_CONFIG
     fw = faust.Worker(
         worker.app,
         loop=loop,

@@ -75,8 +75,13 @@ class WorkerSettings(BaseSettings):
         ),
     )
     playbooks: Path = Field(default=PLAYBOOKS_DIR, description="folder of per-jurisdiction playbook files")
+    store: Path | None = Field(
+        default=None,
+        description="the incident store folder (default: <data_dir>/store); with several workers, one shared "
+        "folder all of them write (checked at start, see streams.store_identity)",
+    )
     evidence_dir: Path | None = Field(
-        default=None, description="evidence store folder (default: <data_dir>/store/evidence)"
+        default=None, description="evidence store folder (default: <store>/evidence); shared like the store"
     )
     evidence_key: SecretStr | None = Field(
         default=None, description="AES-256 key sealing evidence: 32 random bytes in base64 (or 64 hex digits)"
@@ -114,8 +119,8 @@ class WorkerSettings(BaseSettings):
 
     @property
     def store_dir(self) -> Path:
-        """The incident store ``kinkyu report --store`` reads: ``<data_dir>/store``."""
-        return self.data_dir / "store"
+        """The incident store ``kinkyu report --store`` reads: ``store``, else ``<data_dir>/store``."""
+        return self.store if self.store is not None else self.data_dir / "store"
 
     @property
     def heartbeat_interval(self) -> float:

@@ -19,6 +19,8 @@ class Topics:
         self.incident_state = f"{prefix}incident-state"
         # Compacted, keyed by a message's idempotency key: what every worker sent (kinkyu.notifiers.ledger).
         self.deliveries = f"{prefix}kinkyu-deliveries"
+        # Compacted: which store (folder) the workers of this deployment share (kinkyu.streams.store_identity).
+        self.stores = f"{prefix}kinkyu-stores"
         # Not in `all`: created compacted by its publisher (kinkyu.evidence.anchor), and the console writes it too.
         self.anchors = f"{prefix}kinkyu-anchors"
 
@@ -26,6 +28,21 @@ class Topics:
     def inputs(self) -> tuple[str, str]:
         """The two co-partitioned input topics the detection stage consumes."""
         return (self.access_log, self.incident_events)
+
+    @property
+    def stage(self) -> tuple[str, str, str, str, str]:
+        """The playbook and notifier stages' topics, keyed by incident id and co-partitioned with each other.
+
+        Each has as many partitions as ``incidents``, so one incident's records,
+        ticks, state and messages share one partition number and one worker.
+        """
+        return (
+            self.incidents,
+            self.playbook_ticks,
+            self.notifications,
+            self.incident_state,
+            self.containment_commands,
+        )
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -42,4 +59,5 @@ class Topics:
             self.playbook_ticks,
             self.incident_state,
             self.deliveries,
+            self.stores,
         )

@@ -255,9 +255,13 @@ async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incid
     sink = SmtpSink(folder=tmp_path / "mail")
     await sink.start()
     try:
-        # Two machines: a data folder and an outbox each; the broker and the SMTP server shared.
+        # Two machines: a data folder and an outbox each; the broker, the SMTP server and the store shared.
         workers = [
-            pipeline.worker(**worker_env(sink), KINKYU_DATA_DIR=str(tmp_path / f"machine-{n}")).start()
+            pipeline.worker(
+                **worker_env(sink),
+                KINKYU_DATA_DIR=str(tmp_path / f"machine-{n}"),
+                KINKYU_STORE=str(tmp_path / "shared-store"),
+            ).start()
             for n in range(2)
         ]
         await asyncio.gather(*(asyncio.to_thread(w.wait_healthy) for w in workers))

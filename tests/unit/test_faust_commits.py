@@ -1,4 +1,5 @@
-"""faust's offset commits (streams.faust_fixes): never past a message a stream holds, holes of the log do not stall.
+"""faust's offset commits and seeks (streams.faust_fixes): never past a message a stream holds, holes of the log do not
+stall, a rebalance reads again what faust cleared.
 
 A faust Consumer's commit bookkeeping for one partition is driven directly,
 no broker: deliveries (what a stream takes, in offset order, holes between),
@@ -7,6 +8,7 @@ acks in any order, commits. The committed offset is Kafka's: the next one to rea
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from types import SimpleNamespace
@@ -15,7 +17,10 @@ from weakref import WeakSet
 
 import faust
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types.tuples import TP, Message
 from hypothesis import given
 from hypothesis import strategies as st
@@ -153,6 +158,115 @@ def test_an_ack_while_flow_is_stopped_for_a_rebalance_does_not_make_its_offset_s
     c.flowing = False
     c.ack(5)
     assert c.commit() == 5
+
+
+class Partitions:
+    """An aiokafka consumer's positions after a rebalance, as the seek back to committed offsets sees them.
+
+    ``position`` is where fetching resumes: past the records faust had
+    buffered and cleared when the rebalance began. ``revoked`` partitions
+    leave the assignment while the seek runs (aiokafka raises for them).
+    """
+
+    def __init__(self, committed: dict[int, int | None], position: dict[int, int], revoked: set[int] = set()) -> None:  # noqa: B006  # never mutated
+        self._committed = {TopicPartition("incidents", p): o for p, o in committed.items()}
+        self.position = {TopicPartition("incidents", p): o for p, o in position.items()}
+        self.revoked = {TopicPartition("incidents", p) for p in revoked}
+        self._subscription = SimpleNamespace(assigned_partitions=self.assignment)
+        self._fetcher = SimpleNamespace(seek_to=self.seek)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._committed)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        if tp in self.revoked:
+            raise IllegalStateError(f"No current assignment for partition {tp}")
+        return self._committed[tp]
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.position[tp] = offset
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        for tp in tps:
+            self.position[tp] = 0
+
+    def at(self, partition: int) -> int:
+        return self.position[TopicPartition("incidents", partition)]
+
+
+def seek(consumer: Partitions, *, upstream: bool = False) -> dict[Any, int | None]:
+    if upstream:
+        return asyncio.run(AIOKafkaConsumer.seek_to_committed(consumer))  # a stand-in consumer (aiokafka is untyped)
+    return asyncio.run(faust_fixes.seek_consumer_to_committed(consumer))
+
+
+def test_upstream_seek_leaves_a_partition_never_committed_past_the_records_faust_cleared() -> None:
+    consumer = Partitions(committed={0: None, 1: 0}, position={0: 10, 1: 4})
+    seek(consumer, upstream=True)
+    assert (consumer.at(0), consumer.at(1)) == (10, 4), "records before the fetch position are never read again"
+
+
+def test_a_partition_never_committed_is_read_again_from_its_beginning() -> None:
+    consumer = Partitions(committed={0: None, 1: 0}, position={0: 10, 1: 4})
+    assert seek(consumer) == {TopicPartition("incidents", 0): None, TopicPartition("incidents", 1): 0}
+    assert (consumer.at(0), consumer.at(1)) == (0, 0)
+
+
+def test_a_committed_partition_is_read_again_from_its_committed_offset() -> None:
+    consumer = Partitions(committed={2: 7}, position={2: 12})
+    seek(consumer)
+    assert consumer.at(2) == 7
+
+
+def test_a_partition_revoked_during_the_seek_does_not_stop_the_seek_of_the_others() -> None:
+    consumer = Partitions(committed={0: 3, 1: 5}, position={0: 9, 1: 9}, revoked={0})
+    assert seek(consumer) == {TopicPartition("incidents", 1): 5}
+    assert consumer.at(1) == 5
+
+
+def test_the_worker_seeks_through_the_patched_consumer_thread() -> None:
+    assert AIOKafkaConsumerThread.seek_to_committed is not faust_fixes.original("seek_to_committed")
+    assert Consumer._wait_next_records is not faust_fixes.original("_wait_next_records")
+    faust_fixes.check_faust()  # the replaced methods' sources are those the patch was checked against
+
+
+class Fetching:
+    """A faust Consumer's fetch step: a batch comes back, a rebalance may happen while it is on its way."""
+
+    def __init__(self, *, rebalance_during_fetch: bool) -> None:
+        self.flow_active = True
+        self.app = SimpleNamespace(client_only=False, consumer_generation_id=1)
+        self.not_waiting_next_records = asyncio.Event()
+        self.rebalance = rebalance_during_fetch
+
+    def _get_active_partitions(self) -> set[TP]:
+        return {PART}
+
+    async def _getmany(self, active_partitions: set[TP], timeout: float) -> dict[TP, list[int]]:
+        del active_partitions, timeout
+        if self.rebalance:
+            self.app.consumer_generation_id = 2  # then the seek back to the committed offsets
+        return {PART: [45, 46]}
+
+
+def fetch(consumer: Fetching, *, upstream: bool = False) -> Any:
+    wait: Callable[..., Any] = faust_fixes.original("_wait_next_records") if upstream else Consumer._wait_next_records
+    return asyncio.run(wait(consumer, 1.0))
+
+
+def test_upstream_hands_a_batch_fetched_across_a_rebalance_to_the_streams_as_current() -> None:
+    records, _ = fetch(Fetching(rebalance_during_fetch=True), upstream=True)
+    assert records == {PART: [45, 46]}, "stamped with the new generation, they move the read offset past the seek"
+
+
+def test_a_batch_fetched_across_a_rebalance_is_discarded_to_be_read_again_after_the_seek() -> None:
+    records, active = fetch(Fetching(rebalance_during_fetch=True))
+    assert (records, active) == ({}, {PART})
+
+
+def test_a_batch_fetched_within_one_generation_reaches_the_streams() -> None:
+    records, _ = fetch(Fetching(rebalance_during_fetch=False))
+    assert records == {PART: [45, 46]}
 
 
 def test_the_patch_refuses_a_faust_it_was_not_checked_against(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,41 @@
+"""Child processes for the worker's heavy work (sealing evidence, rendering PDFs) that never outlive it.
+
+``spawn`` starts each child fresh (the worker's threads and event loop stay
+behind). A child of a pool waits on a pipe for work, and a worker killed with
+SIGKILL (a crash, a test's teardown) would leave it waiting for ever: so each
+child asks the kernel for SIGTERM when its parent dies (Linux
+``PR_SET_PDEATHSIG``; elsewhere it relies on the pool's own shutdown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import multiprocessing
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child: SIGTERM when the parent goes (and at once if it went already)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def child_pool(processes: int = 1) -> ProcessPoolExecutor:
+    """``processes`` child processes, started fresh, that end with the worker."""
+    return ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    )

@@ -44,7 +44,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # notify_bench beside this file
 
-from notify_bench import Contract, SinkThread, access, machine, prepare_contracts  # after the path
+from notify_bench import Contract, access, machine, prepare_contracts  # after the path
+from runtime import SinkThread  # after the path
 
 from kinkyu.streams.broker import EmbeddedBroker, free_port  # after the path
 from kinkyu.streams.process import KinkyuProcess  # after the path

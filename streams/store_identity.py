@@ -60,21 +60,32 @@ def folder_id(folder: Path) -> str | None:
 
 
 def _claim(folder: Path) -> str:
-    """The folder's store id, written first if it has none (two workers sharing it read the one written first)."""
+    """The folder's store id, written first if it has none (two workers sharing it read the one written first).
+
+    The id is written whole to a file of its own and then linked into place:
+    a link fails if the name exists and is never seen half-written, so a
+    worker starting at the same moment reads the complete id of the first
+    (an ``O_EXCL`` create exposed the empty file between create and write).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / STORE_ID_FILE
     new = str(uuid.uuid4())
+    draft = folder / f"{STORE_ID_FILE}.{new}"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        have = folder_id(folder)
-        if have is None:
-            raise StoreMismatchError(f"the store id {path} is empty: remove it to start afresh") from None
-        return have
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(new + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        with draft.open("x", encoding="ascii") as f:
+            f.write(new + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            have = folder_id(folder)
+            if have is None:
+                raise StoreMismatchError(f"the store id {path} is empty: remove it to start afresh") from None
+            return have
+    finally:
+        draft.unlink(missing_ok=True)
     return new
 
 

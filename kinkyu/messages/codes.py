@@ -2,6 +2,8 @@
 
 Each ``C_(context, code)`` puts ``code`` into ``kinkyu/locale/*/kinkyu.po`` under ``msgctxt context``;
 :func:`kinkyu.messages.pgettext` finds its label there. A code without a label here shows as itself.
+The core's own codes (data items, kinds, rules, PPC triggers) have their names where the core keeps
+them: :mod:`kinkyu.core.labels` and :mod:`kinkyu.core.legal.triggers`.
 """
 
 from __future__ import annotations
@@ -37,12 +39,6 @@ CODES: tuple[tuple[str, str], ...] = (
     C_("command_status", "done"),
     C_("command_status", "failed"),
     C_("command_status", "declined"),
-    C_("trigger", "sensitive"),
-    C_("trigger", "financial_harm"),
-    C_("trigger", "improper_purpose"),
-    C_("trigger", "over_1000"),
-    C_("trigger", "over_100"),
-    C_("trigger", "ordinance_sensitive"),
     C_("party", "contractor"),
     C_("party", "city"),
     C_("ppc_report", "preliminary"),

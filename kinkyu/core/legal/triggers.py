@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 import msgspec
 from msgspec.structs import replace
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.codec import Record
 from kinkyu.core.labels import item_labels
 from kinkyu.core.legal.deadlines import FINAL_DAYS, FINAL_DAYS_IMPROPER_PURPOSE, PPCDeadlines, ppc_deadlines
@@ -48,25 +49,33 @@ class Trigger(StrEnum):
     OVER_100 = "over_100"  # 100人超 (public bodies only)
     ORDINANCE_SENSITIVE = "ordinance_sensitive"  # 条例要配慮個人情報 (public bodies only)
 
+    def label(self, lang: str) -> str:
+        """The trigger's name in ``lang`` (the message catalogue's words)."""
+        return TRIGGER_NAMES.say(lang, self.value)
+
     @property
     def label_ja(self) -> str:
         """Japanese name of the trigger."""
-        return _TRIGGER_LABELS[self][0]
+        return self.label("ja")
 
     @property
     def label_en(self) -> str:
         """English name of the trigger."""
-        return _TRIGGER_LABELS[self][1]
+        return self.label("en")
 
 
-_TRIGGER_LABELS: dict[Trigger, tuple[str, str]] = {
-    Trigger.SENSITIVE: ("要配慮個人情報", "special-care-required personal information"),
-    Trigger.FINANCIAL_HARM: ("財産的被害のおそれ", "possible financial harm"),
-    Trigger.IMPROPER_PURPOSE: ("不正の目的によるおそれ", "possible improper purpose"),
-    Trigger.OVER_1000: ("本人の数が1,000人超", "more than 1,000 people"),
-    Trigger.OVER_100: ("本人の数が100人超", "more than 100 people"),
-    Trigger.ORDINANCE_SENSITIVE: ("条例要配慮個人情報", "ordinance-defined special-care information"),
-}
+TRIGGER_NAMES = Texts(
+    "trigger.",
+    {
+        "sensitive": P_("trigger.sensitive", "special-care-required personal information"),
+        "financial_harm": P_("trigger.financial_harm", "possible financial harm"),
+        "improper_purpose": P_("trigger.improper_purpose", "possible improper purpose"),
+        "over_1000": P_("trigger.over_1000", "more than 1,000 people"),
+        "over_100": P_("trigger.over_100", "more than 100 people"),
+        "ordinance_sensitive": P_("trigger.ordinance_sensitive", "ordinance-defined special-care information"),
+    },
+)
+"""The triggers' names: English here, Japanese in the message catalogue under ``trigger.<code>``."""
 
 
 class ReportingParty(StrEnum):
@@ -75,19 +84,19 @@ class ReportingParty(StrEnum):
     CONTRACTOR = "contractor"  # 受託者: APPI Art. 26, Rule 7
     CITY = "city"  # 行政機関等: APPI Art. 68, Rule 43
 
+    def law(self, lang: str) -> str:
+        """The provisions that bind this party, in ``lang``."""
+        return REASONS.say(lang, f"law.{self.value}")
+
     @property
     def law_ja(self) -> str:
         """The provisions that bind this party, in Japanese."""
-        return (
-            "個人情報保護法第26条・施行規則第7条"
-            if self is ReportingParty.CONTRACTOR
-            else "個人情報保護法第68条・施行規則第43条"
-        )
+        return self.law("ja")
 
     @property
     def law_en(self) -> str:
         """The provisions that bind this party, in English."""
-        return "APPI Art. 26, Rule 7" if self is ReportingParty.CONTRACTOR else "APPI Art. 68, Rule 43"
+        return self.law("en")
 
 
 # The triggers each party's rule lists, in the order the rule lists them.
@@ -253,13 +262,7 @@ class PeopleCount(msgspec.Struct, Record, frozen=True):
 
     def text(self, lang: str = "ja") -> str:
         """Render as ``1,200人`` or ``最大1,200人（レコード数の合計による上限）``; English likewise."""
-        if lang == "en":
-            if self.upper_bound:
-                return f"up to {self.count:,} people (upper bound: sum of record counts)"
-            return f"{self.count:,} people"
-        if self.upper_bound:
-            return f"最大{self.count:,}人（レコード数の合計による上限）"
-        return f"{self.count:,}人"
+        return REASONS.say(lang, "people.upper_bound" if self.upper_bound else "people.count", count=f"{self.count:,}")
 
 
 def people_count(distinct: int | None, records_upper_bound: int) -> PeopleCount | None:
@@ -457,169 +460,173 @@ def apply_override(
     return replace(assessment, overrides=(*assessment.overrides, o))
 
 
-def _occurred(*, possible: bool) -> tuple[str, str]:
-    # Actual and possible breaches trigger alike (legal.md); only the words differ.
-    return ("発生したおそれがある", "possibly involved") if possible else ("発生した", "involved")
+# What the assessment says, and why: English here, Japanese in the message catalogue under ``ppc.<key>``.
+# ``{People}`` is a count of people (PeopleCount.text) as a sentence begins with it.
+REASONS = Texts(
+    "ppc.",
+    {
+        "law.contractor": P_("ppc.law.contractor", "APPI Art. 26, Rule 7"),
+        "law.city": P_("ppc.law.city", "APPI Art. 68, Rule 43"),
+        "people.count": P_("ppc.people.count", "{count} people"),
+        "people.upper_bound": P_("ppc.people.upper_bound", "up to {count} people (upper bound: sum of record counts)"),
+        "sensitive.none": P_(
+            "ppc.sensitive.none",
+            "No special-care-required personal information among the known items",
+        ),
+        "sensitive.dataset": P_("ppc.sensitive.dataset", "a data set the contract marks sensitive"),
+        "sensitive.possible": P_(
+            "ppc.sensitive.possible",
+            "Special-care-required personal information possibly involved ({items})",
+        ),
+        "sensitive.actual": P_("ppc.sensitive.actual", "Special-care-required personal information involved ({items})"),
+        "financial.none": P_("ppc.financial.none", "No item that could cause financial harm among the known items"),
+        "financial.fired": P_(
+            "ppc.financial.fired",
+            "Includes items whose misuse could cause financial harm ({items})",
+        ),
+        "improper.detected": P_("ppc.improper.detected", "detected: {rules}"),
+        "improper.filed_kind": P_("ppc.improper.filed_kind", "filed kind: {kind}"),
+        "improper.filed": P_("ppc.improper.filed", "filed as improper purpose"),
+        "improper.none": P_("ppc.improper.none", "No detection or filing indicates an improper purpose"),
+        "improper.provisional": P_(
+            "ppc.improper.provisional",
+            "Provisional (to be confirmed): possibly an improper purpose ({sources})",
+        ),
+        "improper.fired": P_(
+            "ppc.improper.fired",
+            "Caused by an act possibly done with an improper purpose ({sources})",
+        ),
+        "people.unknown": P_("ppc.people.unknown", "Number of people not yet known"),
+        "people.not_over": P_("ppc.people.not_over", "{People}: not more than {threshold}"),
+        "people.possibly_over": P_("ppc.people.possibly_over", "{People}: possibly more than {threshold}"),
+        "people.over": P_("ppc.people.over", "{People}: more than {threshold}"),
+        "ordinance.dataset": P_(
+            "ppc.ordinance.dataset",
+            "Involves a data set the contract marks as ordinance-defined special-care information",
+        ),
+        "ordinance.not_configured": P_(
+            "ppc.ordinance.not_configured",
+            "No ordinance-defined special-care items are configured",
+        ),
+        "ordinance.none": P_("ppc.ordinance.none", "No ordinance-defined special-care item among the known items"),
+        "ordinance.fired": P_("ppc.ordinance.fired", "Includes ordinance-defined special-care items ({items})"),
+        "exempt": P_("ppc.exempt", "Exempt: protected by strong encryption (高度な暗号化)"),
+        "exempt.otherwise": P_("ppc.exempt.otherwise", "{reason}; would otherwise apply: {otherwise}"),
+        "list": P_("ppc.list", "{a}, {b}"),
+    },
+)
+
+
+LANGS = ("ja", "en")
+
+
+def _both(key: str, **values: str | tuple[str, str]) -> tuple[str, str]:
+    """``key``'s text in Japanese and in English; a value given as a pair is (Japanese, English)."""
+    out = [
+        REASONS.say(lang, key, **{k: v[i] if isinstance(v, tuple) else v for k, v in values.items()})
+        for i, lang in enumerate(LANGS)
+    ]
+    return out[0], out[1]
+
+
+def _listed(lang: str, parts: Iterable[str]) -> str:
+    """``parts`` as a list in ``lang`` (、 in Japanese, commas in English)."""
+    out = ""
+    for part in parts:
+        out = REASONS.say(lang, "list", a=out, b=part) if out else part
+    return out
+
+
+def _item_list(names: tuple[tuple[str, ...], tuple[str, ...]]) -> tuple[str, str]:
+    return _listed("ja", names[0]), _listed("en", names[1])
 
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _result(trigger: Trigger, *, fired: bool, ja: str, en: str) -> TriggerResult:
-    return TriggerResult(trigger, fired, ja, en)
+def _result(trigger: Trigger, *, fired: bool, text: tuple[str, str]) -> TriggerResult:
+    return TriggerResult(trigger, fired, text[0], text[1])
 
 
 def _sensitive(facts: BreachFacts) -> TriggerResult:
     found = facts.data_items & SENSITIVE_ITEMS
     ja_parts, en_parts = item_labels(found)
     if facts.any_sensitive_dataset:
-        ja_parts = (*ja_parts, "契約で要配慮とされたデータセット")
-        en_parts = (*en_parts, "a data set the contract marks sensitive")
+        ja_parts = (*ja_parts, REASONS.say("ja", "sensitive.dataset"))
+        en_parts = (*en_parts, REASONS.say("en", "sensitive.dataset"))
     if not ja_parts:
-        return _result(
-            Trigger.SENSITIVE,
-            fired=False,
-            ja="判明している項目に要配慮個人情報は含まれない",
-            en="No special-care-required personal information among the known items",
-        )
-    occ_ja, occ_en = _occurred(possible=facts.possible)
-    return _result(
-        Trigger.SENSITIVE,
-        fired=True,
-        ja=f"要配慮個人情報（{'、'.join(ja_parts)}）を含む漏えい等が{occ_ja}",
-        en=f"Special-care-required personal information {occ_en} ({', '.join(en_parts)})",
-    )
+        return _result(Trigger.SENSITIVE, fired=False, text=_both("sensitive.none"))
+    # Actual and possible breaches trigger alike (legal.md); only the words differ.
+    key = "sensitive.possible" if facts.possible else "sensitive.actual"
+    return _result(Trigger.SENSITIVE, fired=True, text=_both(key, items=_item_list((ja_parts, en_parts))))
 
 
 def _financial(facts: BreachFacts) -> TriggerResult:
     found = facts.data_items & FINANCIAL_HARM_ITEMS
     if not found:
-        return _result(
-            Trigger.FINANCIAL_HARM,
-            fired=False,
-            ja="判明している項目に財産的被害のおそれがある項目は含まれない",
-            en="No item that could cause financial harm among the known items",
-        )
-    ja_parts, en_parts = item_labels(found)
+        return _result(Trigger.FINANCIAL_HARM, fired=False, text=_both("financial.none"))
     return _result(
-        Trigger.FINANCIAL_HARM,
-        fired=True,
-        ja=f"不正に利用されることにより財産的被害が生じるおそれがある項目（{'、'.join(ja_parts)}）を含む",
-        en=f"Includes items whose misuse could cause financial harm ({', '.join(en_parts)})",
+        Trigger.FINANCIAL_HARM, fired=True, text=_both("financial.fired", items=_item_list(item_labels(found)))
     )
 
 
-def _improper_sources(facts: BreachFacts) -> tuple[list[str], list[str]]:
-    ja: list[str] = []
-    en: list[str] = []
+def _improper_sources(facts: BreachFacts) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
     rules = sorted(facts.rules & IMPROPER_PURPOSE_RULES)
     if rules:
-        ja.append("検知: " + ", ".join(rules))
-        en.append("detected: " + ", ".join(rules))
+        out.append(_both("improper.detected", rules=", ".join(rules)))
     if facts.kind in IMPROPER_PURPOSE_KINDS:
-        ja.append(f"届出区分: {facts.kind}")
-        en.append(f"filed kind: {facts.kind}")
+        out.append(_both("improper.filed_kind", kind=facts.kind))
     if facts.filed_improper_purpose:
-        ja.append("届出: 不正の目的あり")
-        en.append("filed as improper purpose")
-    return ja, en
+        out.append(_both("improper.filed"))
+    return out
 
 
 def _improper(facts: BreachFacts) -> TriggerResult:
     # A filed "no improper purpose" does not switch off a detected signal:
     # おそれ suffices, and dismissing it is a decision for apply_override.
-    ja, en = _improper_sources(facts)
-    if not ja:
-        return _result(
-            Trigger.IMPROPER_PURPOSE,
-            fired=False,
-            ja="不正の目的を示す検知・届出はない",
-            en="No detection or filing indicates an improper purpose",
-        )
+    found = _improper_sources(facts)
+    if not found:
+        return _result(Trigger.IMPROPER_PURPOSE, fired=False, text=_both("improper.none"))
+    sources = ("; ".join(ja for ja, _en in found), "; ".join(en for _ja, en in found))
     # Inferred from a detection rule alone (a filing or a person says nothing of it): 暫定 until triage.
     stated = facts.kind in IMPROPER_PURPOSE_KINDS or bool(facts.filed_improper_purpose)
     if not stated and not facts.confirmed:
-        return TriggerResult(
-            Trigger.IMPROPER_PURPOSE,
-            fired=True,
-            reason_ja=f"暫定（要確認）: 不正の目的をもって行われたおそれがある行為による（{'; '.join(ja)}）",
-            reason_en=f"Provisional (to be confirmed): possibly an improper purpose ({'; '.join(en)})",
-            provisional=True,
-        )
-    return _result(
-        Trigger.IMPROPER_PURPOSE,
-        fired=True,
-        ja=f"不正の目的をもって行われたおそれがある行為による（{'; '.join(ja)}）",
-        en=f"Caused by an act possibly done with an improper purpose ({'; '.join(en)})",
-    )
+        ja, en = _both("improper.provisional", sources=sources)
+        return TriggerResult(Trigger.IMPROPER_PURPOSE, fired=True, reason_ja=ja, reason_en=en, provisional=True)
+    return _result(Trigger.IMPROPER_PURPOSE, fired=True, text=_both("improper.fired", sources=sources))
 
 
 def _over(trigger: Trigger, people: PeopleCount | None, threshold: int) -> TriggerResult:
     if people is None:
-        return _result(trigger, fired=False, ja="本人の数は調査中", en="Number of people not yet known")
+        return _result(trigger, fired=False, text=_both("people.unknown"))
+    counted = (people.text("ja"), _cap(people.text("en")))
     if not people.exceeds(threshold):
-        return _result(
-            trigger,
-            fired=False,
-            ja=f"本人の数は{people.text('ja')}で{threshold:,}人以下",
-            en=f"{_cap(people.text('en'))}: not more than {threshold:,}",
-        )
+        return _result(trigger, fired=False, text=_both("people.not_over", People=counted, threshold=f"{threshold:,}"))
     # An upper bound over the threshold is a possible excess: おそれ counts.
-    if people.upper_bound:
-        return _result(
-            trigger,
-            fired=True,
-            ja=f"本人の数が{people.text('ja')}で{threshold:,}人を超えるおそれ",
-            en=f"{_cap(people.text('en'))}: possibly more than {threshold:,}",
-        )
-    return _result(
-        trigger,
-        fired=True,
-        ja=f"本人の数が{people.text('ja')}で{threshold:,}人を超える",
-        en=f"{_cap(people.text('en'))}: more than {threshold:,}",
-    )
+    key = "people.possibly_over" if people.upper_bound else "people.over"
+    return _result(trigger, fired=True, text=_both(key, People=counted, threshold=f"{threshold:,}"))
 
 
 def _ordinance(facts: BreachFacts) -> TriggerResult:
     if facts.any_ordinance_sensitive_dataset:
         # The contract marks a data set involved as 条例要配慮個人情報 (Dataset.ordinance_sensitive).
-        return _result(
-            Trigger.ORDINANCE_SENSITIVE,
-            fired=True,
-            ja="条例要配慮個人情報を含むと契約で定めたデータセットに係る",
-            en="Involves a data set the contract marks as ordinance-defined special-care information",
-        )
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=True, text=_both("ordinance.dataset"))
     if not facts.ordinance_sensitive_items:
-        return _result(
-            Trigger.ORDINANCE_SENSITIVE,
-            fired=False,
-            ja="条例要配慮個人情報の定めが設定されていない",
-            en="No ordinance-defined special-care items are configured",
-        )
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=False, text=_both("ordinance.not_configured"))
     found = facts.data_items & facts.ordinance_sensitive_items
     if not found:
-        return _result(
-            Trigger.ORDINANCE_SENSITIVE,
-            fired=False,
-            ja="判明している項目に条例要配慮個人情報は含まれない",
-            en="No ordinance-defined special-care item among the known items",
-        )
-    ja_parts, en_parts = item_labels(found)
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=False, text=_both("ordinance.none"))
     return _result(
-        Trigger.ORDINANCE_SENSITIVE,
-        fired=True,
-        ja=f"条例要配慮個人情報（{'、'.join(ja_parts)}）を含む",
-        en=f"Includes ordinance-defined special-care items ({', '.join(en_parts)})",
+        Trigger.ORDINANCE_SENSITIVE, fired=True, text=_both("ordinance.fired", items=_item_list(item_labels(found)))
     )
 
 
 def _exempt(result: TriggerResult) -> TriggerResult:
-    ja = "高度な暗号化が施されているため報告対象外"
-    en = "Exempt: protected by strong encryption (高度な暗号化)"
+    ja, en = _both("exempt")
     if result.fired:
-        ja += f"（暗号化がなければ該当: {result.reason_ja}）"
-        en += f"; would otherwise apply: {result.reason_en}"
+        ja, en = _both("exempt.otherwise", reason=(ja, en), otherwise=(result.reason_ja, result.reason_en))
     return TriggerResult(result.trigger, fired=False, reason_ja=ja, reason_en=en)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.playbook.containment import propose
 from kinkyu.core.playbook.context import DUE_UNKNOWN, RANGE_ERRORS, Ctx, failure_code, iso, jst, span
 from kinkyu.core.playbook.definition import REPORT_ITEMS, Step
@@ -27,6 +28,23 @@ from kinkyu.core.timespan import clamp, shift
 
 # Start a step: the context, the step's run state, its definition, and when the clock counts from.
 Handler = Callable[[Ctx, StepRun, Step, datetime], None]
+
+
+# The titles of the tasks a step opens: English here, Japanese in the message catalogue under ``task.<key>``.
+TASK_TITLES = Texts(
+    "task.",
+    {
+        "by_hand": P_("task.by_hand", "do '{step}' by hand"),
+        "supply": P_("task.supply", "supply '{item}' in the written report"),
+    },
+)
+
+
+def stored_title(key: str, **values: tuple[str, str]) -> str:
+    """A task title as runs store it, ``日本語 / English`` (kinkyu.messages.timeline.task_title picks one)."""
+    ja = TASK_TITLES.say("ja", key, **{k: v[0] for k, v in values.items()})
+    en = TASK_TITLES.say("en", key, **{k: v[1] for k, v in values.items()})
+    return f"{ja} / {en}"
 
 
 def start_step(ctx: Ctx, st: StepRun, base: datetime) -> None:
@@ -60,7 +78,7 @@ def step_failed(ctx: Ctx, st: StepRun, exc: BaseException) -> None:
     open_task(
         ctx,
         task_id=f"{st.step_id}:by-hand",
-        title=f"{step.title_ja}を手作業で行う / do '{step.title_en}' by hand",
+        title=stored_title("by_hand", step=(step.title_ja, step.title_en)),
         owner="contractor",
         due=None,
         source="step",
@@ -205,11 +223,10 @@ def report(ctx: Ctx, st: StepRun, step: Step, base: datetime) -> None:
     rule8 = run.rule8_facts() if step.kind in CLOCK_STEP_KINDS else None
     ctx.notify(st, kind, audience=step.to or "city", due=due, missing=missing, rule8=rule8, due_unknown=unknown)
     for item in missing:
-        label_ja, label_en = REPORT_ITEMS[item]
         open_task(
             ctx,
             task_id=f"{st.step_id}:{item}",
-            title=f"書面報告の記載事項「{label_ja}」を補う / supply '{label_en}' in the written report",
+            title=stored_title("supply", item=REPORT_ITEMS[item]),
             owner="contractor",
             due=due,
             source="report_item",

@@ -24,7 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("kinkyu/messages", "kinkyu/core")
 KEYWORDS = {"N_": None, "C_": ((1, "c"), 2), "P_": ((1, "c"), 2)}
 # Besides those folders: modules that keep their texts under keys (P_) with the Japanese in the catalogue.
-KEYED = ("kinkyu/console/i18n.py", "kinkyu/reports/labels.py", "notifiers/render.py", "streams/runner.py")
+KEYED = (
+    "kinkyu/console/i18n.py",
+    "kinkyu/reports/labels.py",
+    "kinkyu/web/ack_pages.py",
+    "notifiers/render.py",
+    "streams/runner.py",
+)
 PO = ROOT / "kinkyu" / "locale" / "ja" / "LC_MESSAGES" / "kinkyu.po"
 # Fixed dates: the file changes only when a message does.
 FIXED = datetime(2026, 12, 3, tzinfo=UTC)

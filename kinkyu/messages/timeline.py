@@ -22,7 +22,8 @@ from kinkyu.core.legal.triggers import TRIGGER_NAMES
 from kinkyu.core.playbook.keys import WITHHELD
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError
-from kinkyu.messages import N_, Lang, gettext, pgettext, unit_word
+from kinkyu.messages import N_, Lang, gettext, unit_word
+from kinkyu.messages.codes import code_label
 
 if TYPE_CHECKING:
     from kinkyu.core.contract import ContractProfile
@@ -68,7 +69,7 @@ class Names:
 
     def code(self, context: str, value: object) -> str:
         """A code's label (``owner``, ``state``, ``action``, ``target``, …)."""
-        return pgettext(self.lang, context, str(value))
+        return code_label(self.lang, context, str(value))
 
     def step(self, step_id: object) -> str:
         """A step by its title in the playbook, else its kind's label."""

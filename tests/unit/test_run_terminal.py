@@ -107,6 +107,17 @@ def test_the_terminal_lines_are_english_on_request_and_call_a_ward_a_ward(capsys
     assert "to the city" not in out
 
 
+def test_the_english_lines_name_actions_targets_steps_and_deliveries_in_words_not_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = _printed(capsys, "en")
+
+    assert "disabling the account on account u1234" in out
+    assert "step first report" in out
+    assert "first report delivered to" in out
+    assert [code for code in ("disable_account", "first_report", "deadline_missed") if code in out] == []
+
+
 @pytest.mark.parametrize(
     ("wanted", "env", "lang"),
     [(None, "ja_JP.UTF-8", "ja"), (None, "C.UTF-8", "ja"), (None, "en_US.UTF-8", "en"), ("ja", "en_GB.UTF-8", "ja")],

@@ -34,13 +34,15 @@ def _english(text: str | None) -> bool:
 
 
 def pairs(source: str) -> list[tuple[int, str, str]]:
-    """The (line, Japanese, English) literals side by side in ``source``: in a tuple, or a call's arguments."""
+    """The (line, Japanese, English) literals side by side in ``source``: a tuple, a call's arguments, an if/else."""
     found: list[tuple[int, str, str]] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Tuple):
             values = [_text(e) for e in node.elts]
         elif isinstance(node, ast.Call):
             values = [_text(a) for a in node.args] + [_text(k.value) for k in node.keywords]
+        elif isinstance(node, ast.IfExp):
+            values = [_text(node.body), _text(node.orelse)]
         else:
             continue
         for a, b in itertools.pairwise(values):
@@ -64,13 +66,14 @@ def _modules() -> list[Path]:
     return out
 
 
-def test_the_scan_finds_a_label_pair_a_sentence_pair_and_keyword_pairs() -> None:
+def test_the_scan_finds_a_label_pair_a_sentence_pair_keyword_pairs_and_a_choice_by_language() -> None:
     source = """
 ITEMS = {"my_number": ("個人番号（マイナンバー）", "My Number (individual number)")}
 page(410, "リンクの有効期限が切れています", "This link has expired")
 result(fired=False, ja="本人の数は調査中", en="Number of people not yet known")
+medium = "電子データ" if ja else "electronic data"
 """
-    assert [line for line, _ja, _en in pairs(source)] == [2, 3, 4]
+    assert [line for line, _ja, _en in pairs(source)] == [2, 3, 4, 5]
 
 
 def test_the_scan_leaves_codes_beside_japanese_and_english_glosses_alone() -> None:

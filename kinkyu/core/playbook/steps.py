@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from kinkyu.catalogue import P_, Texts
 from kinkyu.core.playbook.containment import propose
 from kinkyu.core.playbook.context import DUE_UNKNOWN, RANGE_ERRORS, Ctx, failure_code, iso, jst, span
 from kinkyu.core.playbook.definition import REPORT_ITEMS, Step
@@ -23,28 +22,11 @@ from kinkyu.core.playbook.effects import Containment, SealEvidence
 from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS
 from kinkyu.core.playbook.state import CommandRun, PlaybookRun, StepRun
 from kinkyu.core.playbook.states import CITY_REPORTS, FINAL_COMMAND, REPORT_NOTIFY, StepKind
-from kinkyu.core.playbook.tasks import item_known, open_task
+from kinkyu.core.playbook.tasks import item_known, open_task, stored_title
 from kinkyu.core.timespan import clamp, shift
 
 # Start a step: the context, the step's run state, its definition, and when the clock counts from.
 Handler = Callable[[Ctx, StepRun, Step, datetime], None]
-
-
-# The titles of the tasks a step opens: English here, Japanese in the message catalogue under ``task.<key>``.
-TASK_TITLES = Texts(
-    "task.",
-    {
-        "by_hand": P_("task.by_hand", "do '{step}' by hand"),
-        "supply": P_("task.supply", "supply '{item}' in the written report"),
-    },
-)
-
-
-def stored_title(key: str, **values: tuple[str, str]) -> str:
-    """A task title as runs store it, ``日本語 / English`` (kinkyu.messages.timeline.task_title picks one)."""
-    ja = TASK_TITLES.say("ja", key, **{k: v[0] for k, v in values.items()})
-    en = TASK_TITLES.say("en", key, **{k: v[1] for k, v in values.items()})
-    return f"{ja} / {en}"
 
 
 def start_step(ctx: Ctx, st: StepRun, base: datetime) -> None:

@@ -19,6 +19,7 @@ with :func:`apply_override` next to the computed result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,7 +34,7 @@ from kinkyu.core.labels import item_labels
 from kinkyu.core.legal.deadlines import FINAL_DAYS, FINAL_DAYS_IMPROPER_PURPOSE, PPCDeadlines, ppc_deadlines
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
     from datetime import date
 
     from kinkyu.core.incident import Incident
@@ -275,17 +276,30 @@ def people_count(distinct: int | None, records_upper_bound: int) -> PeopleCount 
 
 
 class TriggerResult(msgspec.Struct, Record, frozen=True):
-    """One trigger for one party: whether it fired and why, in Japanese and English."""
+    """One trigger for one party: whether it fired and why, as a code (``why``) and its ``values``.
+
+    The reason's words are looked up when it is shown (:meth:`reason`), in the reader's language.
+    ``reason_ja`` / ``reason_en`` are what a run stored before reasons were codes: such a run shows
+    them as they were.
+    """
 
     trigger: Trigger
     fired: bool
-    reason_ja: str
-    reason_en: str
+    why: str = ""
+    values: dict[str, Any] | None = None
     # Inferred from a detection rule and not yet confirmed by a person: it drives the reminders, not
     # the verdict (報告対象) nor the 60-day 確報.
     provisional: bool = False
+    reason_ja: str = ""
+    reason_en: str = ""
 
-    omit_default: ClassVar[frozenset[str]] = frozenset({"provisional"})
+    omit_default: ClassVar[frozenset[str]] = frozenset({"why", "values", "provisional", "reason_ja", "reason_en"})
+
+    def reason(self, lang: str) -> str:
+        """Why, in ``lang``: from the code and its values, or the text a run stored before there was one."""
+        if self.why:
+            return reason_text(self.why, self.values or {}, lang)
+        return self.reason_en if lang == "en" else self.reason_ja
 
 
 class PartyAssessment(msgspec.Struct, Record, frozen=True):
@@ -517,18 +531,6 @@ REASONS = Texts(
 )
 
 
-LANGS = ("ja", "en")
-
-
-def _both(key: str, **values: str | tuple[str, str]) -> tuple[str, str]:
-    """``key``'s text in Japanese and in English; a value given as a pair is (Japanese, English)."""
-    out = [
-        REASONS.say(lang, key, **{k: v[i] if isinstance(v, tuple) else v for k, v in values.items()})
-        for i, lang in enumerate(LANGS)
-    ]
-    return out[0], out[1]
-
-
 def _listed(lang: str, parts: Iterable[str]) -> str:
     """``parts`` as a list in ``lang`` (、 in Japanese, commas in English)."""
     out = ""
@@ -537,97 +539,129 @@ def _listed(lang: str, parts: Iterable[str]) -> str:
     return out
 
 
-def _item_list(names: tuple[tuple[str, ...], tuple[str, ...]]) -> tuple[str, str]:
-    return _listed("ja", names[0]), _listed("en", names[1])
+def _item_names(codes: Iterable[str], lang: str) -> list[str]:
+    ja, en = item_labels(codes)
+    return list(ja if lang == "ja" else en)
 
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _result(trigger: Trigger, *, fired: bool, text: tuple[str, str]) -> TriggerResult:
-    return TriggerResult(trigger, fired, text[0], text[1])
+def _source(source: Mapping[str, Any], lang: str) -> str:
+    if "rules" in source:
+        return REASONS.say(lang, "improper.detected", rules=", ".join(source["rules"]))
+    if "kind" in source:
+        return REASONS.say(lang, "improper.filed_kind", kind=source["kind"])
+    return REASONS.say(lang, "improper.filed")
+
+
+def reason_text(why: str, values: Mapping[str, Any], lang: str) -> str:
+    """A trigger's reason ``why`` (a key of :data:`REASONS`) with its ``values``, in ``lang``."""
+    if why in {"sensitive.possible", "sensitive.actual"}:
+        names = _item_names(values.get("items", ()), lang)
+        if values.get("dataset"):
+            names.append(REASONS.say(lang, "sensitive.dataset"))
+        return REASONS.say(lang, why, items=_listed(lang, names))
+    if why in {"financial.fired", "ordinance.fired"}:
+        return REASONS.say(lang, why, items=_listed(lang, _item_names(values.get("items", ()), lang)))
+    if why in {"improper.provisional", "improper.fired"}:
+        return REASONS.say(lang, why, sources="; ".join(_source(s, lang) for s in values.get("sources", ())))
+    if why in {"people.not_over", "people.possibly_over", "people.over"}:
+        counted = PeopleCount(int(values["count"]), upper_bound=bool(values.get("upper_bound"))).text(lang)
+        counted = counted if lang == "ja" else _cap(counted)
+        return REASONS.say(lang, why, People=counted, threshold=f"{int(values['threshold']):,}")
+    if why == "exempt" and isinstance(values.get("otherwise"), Mapping):
+        otherwise = values["otherwise"]
+        return REASONS.say(
+            lang,
+            "exempt.otherwise",
+            reason=REASONS.say(lang, "exempt"),
+            otherwise=reason_text(str(otherwise.get("why", "")), otherwise.get("values", {}), lang),
+        )
+    return REASONS.say(lang, why)
+
+
+def _result(trigger: Trigger, *, fired: bool, why: str, **values: Any) -> TriggerResult:
+    return TriggerResult(trigger, fired, why=why, values=values or None)
 
 
 def _sensitive(facts: BreachFacts) -> TriggerResult:
-    found = facts.data_items & SENSITIVE_ITEMS
-    ja_parts, en_parts = item_labels(found)
-    if facts.any_sensitive_dataset:
-        ja_parts = (*ja_parts, REASONS.say("ja", "sensitive.dataset"))
-        en_parts = (*en_parts, REASONS.say("en", "sensitive.dataset"))
-    if not ja_parts:
-        return _result(Trigger.SENSITIVE, fired=False, text=_both("sensitive.none"))
+    found = sorted(facts.data_items & SENSITIVE_ITEMS)
+    if not found and not facts.any_sensitive_dataset:
+        return _result(Trigger.SENSITIVE, fired=False, why="sensitive.none")
     # Actual and possible breaches trigger alike (legal.md); only the words differ.
-    key = "sensitive.possible" if facts.possible else "sensitive.actual"
-    return _result(Trigger.SENSITIVE, fired=True, text=_both(key, items=_item_list((ja_parts, en_parts))))
+    why = "sensitive.possible" if facts.possible else "sensitive.actual"
+    more = {"dataset": True} if facts.any_sensitive_dataset else {}
+    return _result(Trigger.SENSITIVE, fired=True, why=why, items=found, **more)
 
 
 def _financial(facts: BreachFacts) -> TriggerResult:
-    found = facts.data_items & FINANCIAL_HARM_ITEMS
+    found = sorted(facts.data_items & FINANCIAL_HARM_ITEMS)
     if not found:
-        return _result(Trigger.FINANCIAL_HARM, fired=False, text=_both("financial.none"))
-    return _result(
-        Trigger.FINANCIAL_HARM, fired=True, text=_both("financial.fired", items=_item_list(item_labels(found)))
-    )
+        return _result(Trigger.FINANCIAL_HARM, fired=False, why="financial.none")
+    return _result(Trigger.FINANCIAL_HARM, fired=True, why="financial.fired", items=found)
 
 
-def _improper_sources(facts: BreachFacts) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+def _improper_sources(facts: BreachFacts) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     rules = sorted(facts.rules & IMPROPER_PURPOSE_RULES)
     if rules:
-        out.append(_both("improper.detected", rules=", ".join(rules)))
+        out.append({"rules": rules})
     if facts.kind in IMPROPER_PURPOSE_KINDS:
-        out.append(_both("improper.filed_kind", kind=facts.kind))
+        out.append({"kind": facts.kind})
     if facts.filed_improper_purpose:
-        out.append(_both("improper.filed"))
+        out.append({"filed": True})
     return out
 
 
 def _improper(facts: BreachFacts) -> TriggerResult:
     # A filed "no improper purpose" does not switch off a detected signal:
     # おそれ suffices, and dismissing it is a decision for apply_override.
-    found = _improper_sources(facts)
-    if not found:
-        return _result(Trigger.IMPROPER_PURPOSE, fired=False, text=_both("improper.none"))
-    sources = ("; ".join(ja for ja, _en in found), "; ".join(en for _ja, en in found))
+    sources = _improper_sources(facts)
+    if not sources:
+        return _result(Trigger.IMPROPER_PURPOSE, fired=False, why="improper.none")
     # Inferred from a detection rule alone (a filing or a person says nothing of it): 暫定 until triage.
     stated = facts.kind in IMPROPER_PURPOSE_KINDS or bool(facts.filed_improper_purpose)
     if not stated and not facts.confirmed:
-        ja, en = _both("improper.provisional", sources=sources)
-        return TriggerResult(Trigger.IMPROPER_PURPOSE, fired=True, reason_ja=ja, reason_en=en, provisional=True)
-    return _result(Trigger.IMPROPER_PURPOSE, fired=True, text=_both("improper.fired", sources=sources))
+        return TriggerResult(
+            Trigger.IMPROPER_PURPOSE,
+            fired=True,
+            why="improper.provisional",
+            values={"sources": sources},
+            provisional=True,
+        )
+    return _result(Trigger.IMPROPER_PURPOSE, fired=True, why="improper.fired", sources=sources)
 
 
 def _over(trigger: Trigger, people: PeopleCount | None, threshold: int) -> TriggerResult:
     if people is None:
-        return _result(trigger, fired=False, text=_both("people.unknown"))
-    counted = (people.text("ja"), _cap(people.text("en")))
+        return _result(trigger, fired=False, why="people.unknown")
+    counted = {"count": people.count, "upper_bound": people.upper_bound, "threshold": threshold}
     if not people.exceeds(threshold):
-        return _result(trigger, fired=False, text=_both("people.not_over", People=counted, threshold=f"{threshold:,}"))
+        return _result(trigger, fired=False, why="people.not_over", **counted)
     # An upper bound over the threshold is a possible excess: おそれ counts.
-    key = "people.possibly_over" if people.upper_bound else "people.over"
-    return _result(trigger, fired=True, text=_both(key, People=counted, threshold=f"{threshold:,}"))
+    why = "people.possibly_over" if people.upper_bound else "people.over"
+    return _result(trigger, fired=True, why=why, **counted)
 
 
 def _ordinance(facts: BreachFacts) -> TriggerResult:
     if facts.any_ordinance_sensitive_dataset:
         # The contract marks a data set involved as 条例要配慮個人情報 (Dataset.ordinance_sensitive).
-        return _result(Trigger.ORDINANCE_SENSITIVE, fired=True, text=_both("ordinance.dataset"))
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=True, why="ordinance.dataset")
     if not facts.ordinance_sensitive_items:
-        return _result(Trigger.ORDINANCE_SENSITIVE, fired=False, text=_both("ordinance.not_configured"))
-    found = facts.data_items & facts.ordinance_sensitive_items
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=False, why="ordinance.not_configured")
+    found = sorted(facts.data_items & facts.ordinance_sensitive_items)
     if not found:
-        return _result(Trigger.ORDINANCE_SENSITIVE, fired=False, text=_both("ordinance.none"))
-    return _result(
-        Trigger.ORDINANCE_SENSITIVE, fired=True, text=_both("ordinance.fired", items=_item_list(item_labels(found)))
-    )
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=False, why="ordinance.none")
+    return _result(Trigger.ORDINANCE_SENSITIVE, fired=True, why="ordinance.fired", items=found)
 
 
 def _exempt(result: TriggerResult) -> TriggerResult:
-    ja, en = _both("exempt")
-    if result.fired:
-        ja, en = _both("exempt.otherwise", reason=(ja, en), otherwise=(result.reason_ja, result.reason_en))
-    return TriggerResult(result.trigger, fired=False, reason_ja=ja, reason_en=en)
+    if not result.fired:
+        return TriggerResult(result.trigger, fired=False, why="exempt")
+    otherwise = {"why": result.why, "values": result.values or {}}
+    return TriggerResult(result.trigger, fired=False, why="exempt", values={"otherwise": otherwise})
 
 
 def assess(facts: BreachFacts) -> Assessment:

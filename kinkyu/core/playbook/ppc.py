@@ -366,9 +366,9 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
             return None
 
         def party(p: ReportingParty, codes: tuple[str, ...]) -> PartyAssessment:
-            confirmed = tuple(TriggerResult(Trigger(c), fired=True, reason_ja="", reason_en="") for c in codes)
+            confirmed = tuple(TriggerResult(Trigger(c), fired=True) for c in codes)
             maybe = tuple(
-                TriggerResult(Trigger(c), fired=True, reason_ja="", reason_en="", provisional=True)
+                TriggerResult(Trigger(c), fired=True, provisional=True)
                 for c in self.provisional_triggers
                 if c not in codes
             )

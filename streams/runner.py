@@ -345,7 +345,12 @@ def _print_effect(event: dict[str, Any], seen: set[str], lang: Lang = "ja") -> N
         )
     elif kind == "evidence_sealed":
         line = "🔒 " + _t(
-            lang, "sealed", id=incident, bundle=event["bundle_id"], items=event["items"], phase=event["phase"]
+            lang,
+            "sealed",
+            id=incident,
+            bundle=event["bundle_id"],
+            items=event["items"],
+            phase=code_label(lang, "phase", str(event["phase"])),
         )
     else:
         return

@@ -156,6 +156,13 @@ CODE_WORDS: dict[str, Texts] = {
             "ppc_final_reminder": P_("code.message.ppc_final_reminder", "final report deadline reminder"),
         },
     ),
+    "phase": Texts(
+        "code.phase.",
+        {
+            "initial": P_("code.phase.initial", "first seal"),
+            "after-window": P_("code.phase.after-window", "sealed again after the evidence period"),
+        },
+    ),
     "step": Texts(
         "code.step.",
         {

@@ -144,7 +144,7 @@ def _title(kind: str, lang: Lang, unit: str) -> str:
 
 def _first_report_title(notification: NotificationIn, lang: Lang) -> str | None:
     """A first report's subject names the event as the city's clause does (システム停止事故, 契約違反のおそれ …)."""
-    if notification.nature in NATURE_LABELS:
+    if notification.nature is not None and notification.nature in NATURE_LABELS:
         ja, en = nature_label(notification.nature, possible=notification.possible)
         return _t(lang, "title.first_report_nature", nature=ja if lang == "ja" else en)
     return _t(lang, "title.first_report_possible") if notification.possible else None
@@ -377,7 +377,7 @@ def message_context(
         "nature": notification.nature,
         "nature_label": (
             _pick(nature_label(notification.nature, possible=notification.possible), lang)
-            if notification.nature in NATURE_LABELS
+            if notification.nature is not None and notification.nature in NATURE_LABELS
             else None
         ),
         "rule8": notification.rule8,

@@ -36,7 +36,8 @@ from kinkyu.core.timefmt import doc_datetime, jst_date
 from kinkyu.evidence.demo_keys import demo_keys
 from kinkyu.evidence.exceptions import EvidenceKeyError
 from kinkyu.logs import setup_logging
-from kinkyu.messages import P_, Lang, Texts, pgettext, unit_word
+from kinkyu.messages import P_, Lang, Texts, unit_word
+from kinkyu.messages.codes import code_label
 from kinkyu.messages.timeline import Names, describe
 from kinkyu.notifiers.exceptions import NotifierError
 from kinkyu.notifiers.render import TEXTS as MAIL_TEXTS
@@ -280,7 +281,7 @@ def _audience(event: dict[str, Any], lang: Lang) -> str:
         if lang == "ja" and name:
             return name
         return unit_word(unit_of(jurisdiction, name), lang)
-    return pgettext(lang, "owner", str(event.get("audience")))
+    return code_label(lang, "owner", str(event.get("audience")))
 
 
 def _print_effect(event: dict[str, Any], seen: set[str], lang: Lang = "ja") -> None:
@@ -318,10 +319,9 @@ def _print_effect(event: dict[str, Any], seen: set[str], lang: Lang = "ja") -> N
         subject = (
             _t(lang, "subject.task", task=event["task_id"])
             if event.get("task_id")
-            else _t(lang, "subject.step", step=pgettext(lang, "step", str(event.get("step_id"))))
+            else _t(lang, "subject.step", step=code_label(lang, "step", str(event.get("step_id"))))
         )
-        reason = str(event["reason"])
-        shown = pgettext(lang, "reason", reason) if lang == "ja" else reason.replace("_", " ")
+        shown = code_label(lang, "reason", str(event["reason"]))
         line = "⏰ " + _t(
             lang,
             "escalated",
@@ -337,15 +337,20 @@ def _print_effect(event: dict[str, Any], seen: set[str], lang: Lang = "ja") -> N
             "containment",
             id=incident,
             how=_t(lang, "containment.auto" if event.get("auto") else "containment.proposed"),
-            action=pgettext(lang, "action", str(event["action"])),
-            target_type=pgettext(lang, "target", str(event["target_type"])),
+            action=code_label(lang, "action", str(event["action"])),
+            target_type=code_label(lang, "target", str(event["target_type"])),
             target=event["target"],
             command=event["command_id"],
             rule=_pick(rule_label(str(event["reason"])), lang),
         )
     elif kind == "evidence_sealed":
         line = "🔒 " + _t(
-            lang, "sealed", id=incident, bundle=event["bundle_id"], items=event["items"], phase=event["phase"]
+            lang,
+            "sealed",
+            id=incident,
+            bundle=event["bundle_id"],
+            items=event["items"],
+            phase=code_label(lang, "phase", str(event["phase"])),
         )
     else:
         return

@@ -11,6 +11,7 @@ reports use, so the console and the written report name things alike.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS
@@ -336,7 +337,7 @@ def pick(lang: str, pair: tuple[str, str]) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-def _label(table: dict[str, tuple[str, str]], lang: str, key: str | None) -> str:
+def _label(table: Mapping[str, tuple[str, str]], lang: str, key: str | None) -> str:
     if key is None:
         return "-"
     pair = table.get(key)

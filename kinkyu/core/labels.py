@@ -1,75 +1,143 @@
 # no copyright header in this project; Japanese text uses full-width punctuation
-"""Japanese and English names for the categories reports may mention.
+"""The names of the categories reports may mention, as codes whose words are in the message catalogue.
 
 Reports name categories (which items, what kind of incident, which rule),
-never the personal information itself. Unknown names are shown as given.
+never the personal information itself. Each table here is a
+:class:`~kinkyu.catalogue.Texts`: the English name of each code, its Japanese
+in ``kinkyu/locale/ja/LC_MESSAGES/kinkyu.po`` under ``<prefix><code>`` (one
+source of words for the core and every edge). The ``*_LABELS`` mappings give
+a code's (Japanese, English) names, looked up when read. Unknown codes are
+shown as given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.rulebook import EVENT_NATURES, PERSONAL_DATA_NATURES, RULES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-# Personal-information item names (events.md ``resource.fields`` / ``data_items``).
-ITEM_LABELS: dict[str, tuple[str, str]] = {
-    "name": ("氏名", "name"),
-    "address": ("住所", "address"),
-    "birthdate": ("生年月日", "date of birth"),
-    "sex": ("性別", "sex"),
-    "phone": ("電話番号", "phone number"),
-    "email": ("メールアドレス", "e-mail address"),
-    "my_number": ("個人番号（マイナンバー）", "My Number (individual number)"),
-    "card_number": ("クレジットカード番号", "credit card number"),
-    "credit_card": ("クレジットカード情報", "credit card details"),
-    "credit_card_number": ("クレジットカード番号", "credit card number"),
-    "bank_account": ("口座情報", "bank account details"),
-    "bank_account_number": ("口座番号", "bank account number"),
-    "payment_credentials": ("決済サービスのID・パスワード", "payment service login credentials"),
-    "health": ("健康診断等の結果", "health check results"),
-    "medical": ("診療・調剤の情報", "medical treatment information"),
-    "medical_history": ("病歴", "medical history"),
-    "disability": ("障害に関する情報", "disability information"),
-    "criminal_record": ("犯罪の経歴", "criminal record"),
-    "criminal_proceedings": ("刑事手続に関する情報", "criminal proceedings"),
-    "juvenile_proceedings": ("少年保護事件に関する情報", "juvenile proceedings"),
-    "victim_of_crime": ("犯罪被害の事実", "having been a victim of crime"),
-    "race": ("人種", "race"),
-    "creed": ("信条", "creed"),
-    "religion": ("宗教", "religion"),
-    "social_status": ("社会的身分", "social status"),
-    "tax": ("税情報", "tax information"),
-    "income": ("所得情報", "income information"),
-    "benefits": ("給付・手当の情報", "benefit information"),
-    "family": ("世帯・家族の情報", "household and family information"),
-    "waon_number": ("WAON番号", "WAON number"),
-}
+ITEMS = Texts(
+    "item.",
+    {
+        "name": P_("item.name", "name"),
+        "address": P_("item.address", "address"),
+        "birthdate": P_("item.birthdate", "date of birth"),
+        "sex": P_("item.sex", "sex"),
+        "phone": P_("item.phone", "phone number"),
+        "email": P_("item.email", "e-mail address"),
+        "my_number": P_("item.my_number", "My Number (individual number)"),
+        "card_number": P_("item.card_number", "credit card number"),
+        "credit_card": P_("item.credit_card", "credit card details"),
+        "credit_card_number": P_("item.credit_card_number", "credit card number"),
+        "bank_account": P_("item.bank_account", "bank account details"),
+        "bank_account_number": P_("item.bank_account_number", "bank account number"),
+        "payment_credentials": P_("item.payment_credentials", "payment service login credentials"),
+        "health": P_("item.health", "health check results"),
+        "medical": P_("item.medical", "medical treatment information"),
+        "medical_history": P_("item.medical_history", "medical history"),
+        "disability": P_("item.disability", "disability information"),
+        "criminal_record": P_("item.criminal_record", "criminal record"),
+        "criminal_proceedings": P_("item.criminal_proceedings", "criminal proceedings"),
+        "juvenile_proceedings": P_("item.juvenile_proceedings", "juvenile proceedings"),
+        "victim_of_crime": P_("item.victim_of_crime", "having been a victim of crime"),
+        "race": P_("item.race", "race"),
+        "creed": P_("item.creed", "creed"),
+        "religion": P_("item.religion", "religion"),
+        "social_status": P_("item.social_status", "social status"),
+        "tax": P_("item.tax", "tax information"),
+        "income": P_("item.income", "income information"),
+        "benefits": P_("item.benefits", "benefit information"),
+        "family": P_("item.family", "household and family information"),
+        "waon_number": P_("item.waon_number", "WAON number"),
+    },
+)
+"""Personal-information item names (events.md ``resource.fields`` / ``data_items``)."""
 
-# Incident kinds (events.md) and "detection" (an incident opened by a finding).
-KIND_LABELS: dict[str, tuple[str, str]] = {
-    "leak": ("漏えい", "leak"),
-    "loss": ("滅失・紛失", "loss"),
-    "misdelivery": ("誤送付・誤送信", "misdelivery"),
-    "unauthorized_access": ("不正アクセス", "unauthorised access"),
-    "tampering": ("改ざん・毀損", "tampering"),
-    "system_outage": ("システム停止", "system outage"),
-    "complaint": ("苦情による判明", "complaint"),
-    "other": ("その他", "other"),
-    "detection": ("アクセスログ監視による検知", "detected by access-log monitoring"),
-}
+KINDS = Texts(
+    "kind.",
+    {
+        "leak": P_("kind.leak", "leak"),
+        "loss": P_("kind.loss", "loss"),
+        "misdelivery": P_("kind.misdelivery", "misdelivery"),
+        "unauthorized_access": P_("kind.unauthorized_access", "unauthorised access"),
+        "tampering": P_("kind.tampering", "tampering"),
+        "system_outage": P_("kind.system_outage", "system outage"),
+        "complaint": P_("kind.complaint", "complaint"),
+        "other": P_("kind.other", "other"),
+        "detection": P_("kind.detection", "detected by access-log monitoring"),
+    },
+)
+"""Incident kinds (events.md) and "detection" (an incident opened by a finding)."""
 
-# The event's nature under the city's clause (kinkyu.core.rulebook.EventNature), and its possible form.
-NATURE_LABELS: dict[str, tuple[str, str]] = {
-    "leak": ("個人情報の漏えい等の事故", "leak or other accident involving personal information"),
-    "accident": ("個人情報に関する事故", "incident involving personal information"),
-    "outage": ("システム停止事故", "system outage"),
-    "breach": ("契約違反", "breach of the contract's personal-information terms"),
-    "complaint": ("苦情", "complaint"),
-}
+NATURES = Texts(
+    "nature.",
+    {
+        "leak": P_("nature.leak", "leak or other accident involving personal information"),
+        "accident": P_("nature.accident", "incident involving personal information"),
+        "outage": P_("nature.outage", "system outage"),
+        "breach": P_("nature.breach", "breach of the contract's personal-information terms"),
+        "complaint": P_("nature.complaint", "complaint"),
+    },
+)
+"""The event's nature under the city's clause (:data:`kinkyu.core.rulebook.EventNature`)."""
 
+POSSIBLE = Texts("nature.", {"possible": P_("nature.possible", "possible {nature}")})
+"""A nature that may have happened (おそれ): a detection's wording."""
+
+SEVERITIES = Texts(
+    "severity.",
+    {
+        "low": P_("severity.low", "low"),
+        "medium": P_("severity.medium", "medium"),
+        "high": P_("severity.high", "high"),
+        "critical": P_("severity.critical", "critical"),
+    },
+)
+"""Incident severities (:class:`kinkyu.core.model.Severity`), as mail, reports and the console show them."""
+
+RULE_NAMES = Texts("rule.", {rule: facts.label for rule, facts in RULES.items()})
+"""Detection rules (shared/spec/rules.md): their names are marked in :mod:`kinkyu.core.rulebook`."""
+
+
+class Labels(Mapping[str, tuple[str, str]]):
+    """A code's Japanese and English names, looked up in the catalogue when read (``LABELS[code]``)."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, texts: Texts) -> None:
+        """Name the codes of ``texts``."""
+        self._texts = texts
+
+    def __getitem__(self, code: str) -> tuple[str, str]:
+        """``code``'s (Japanese, English) names; KeyError when it is not one of these codes."""
+        english = self._texts.get("en", code)
+        if english is None:
+            raise KeyError(code)
+        return self._texts.get("ja", code) or english, english
+
+    def __iter__(self) -> Iterator[str]:
+        """The codes, in their order here."""
+        return iter(self._texts.keys())
+
+    def __len__(self) -> int:
+        """How many codes there are."""
+        return len(self._texts.keys())
+
+    def say(self, code: str, lang: str) -> str:
+        """``code``'s name in ``lang``; the code itself when unknown."""
+        return self._texts.get(lang, code) or code
+
+
+ITEM_LABELS = Labels(ITEMS)
+KIND_LABELS = Labels(KINDS)
+NATURE_LABELS = Labels(NATURES)
+SEVERITY_LABELS = Labels(SEVERITIES)
+RULE_LABELS = Labels(RULE_NAMES)
 
 # The natures that are no 漏えい等 of personal data (no PPC report is assessed for them).
 NOT_PERSONAL_DATA: frozenset[str] = frozenset(EVENT_NATURES) - PERSONAL_DATA_NATURES
@@ -78,22 +146,12 @@ NOT_PERSONAL_DATA: frozenset[str] = frozenset(EVENT_NATURES) - PERSONAL_DATA_NAT
 def nature_label(nature: str, *, possible: bool) -> tuple[str, str]:
     """The nature's Japanese and English words; a possible one (おそれ) says so."""
     ja, en = NATURE_LABELS.get(nature, (nature, nature))
-    return (f"{ja}のおそれ", f"possible {en}") if possible and nature != "complaint" else (ja, en)
+    if not possible or nature == "complaint":
+        return ja, en
+    return POSSIBLE.say("ja", "possible", nature=ja), POSSIBLE.say("en", "possible", nature=en)
 
 
-# Incident severities (kinkyu.core.model.Severity), as mail, reports and the console show them.
-SEVERITY_LABELS: dict[str, tuple[str, str]] = {
-    "low": ("低", "low"),
-    "medium": ("中", "medium"),
-    "high": ("高", "high"),
-    "critical": ("重大", "critical"),
-}
-
-# Detection rules (shared/spec/rules.md).
-RULE_LABELS: dict[str, tuple[str, str]] = {rule: (facts.label_ja, facts.label_en) for rule, facts in RULES.items()}
-
-
-def _label(table: dict[str, tuple[str, str]], key: str) -> tuple[str, str]:
+def _label(table: Labels, key: str) -> tuple[str, str]:
     return table.get(key, (key, key))
 
 

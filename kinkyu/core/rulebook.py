@@ -2,9 +2,9 @@
 
 A rule's id is spelt in shared/spec/rules.md; :data:`RULE_IDS` lists them in that
 order (the order findings of one action come out in). For each rule, :data:`RULES`
-holds what a person reads about it: its Japanese and English names and, per
-jurisdiction, the clauses of that city's contract it relates to (how articles
-are cited: :mod:`kinkyu.core.clauses`). The detection classes
+holds what a person reads about it: its name (English; the Japanese is in the
+message catalogue) and, per jurisdiction, the clauses of that city's contract
+it relates to (how articles are cited: :mod:`kinkyu.core.clauses`). The detection classes
 (:mod:`kinkyu.core.rules`), the label table (:data:`kinkyu.core.labels.RULE_LABELS`)
 and the clause table (:data:`kinkyu.core.clauses.CLAUSES`) are read from here;
 tests/unit/test_rulebook.py checks that every other table keyed by rule id
@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from kinkyu.catalogue import P_
 from kinkyu.core.jurisdictions import Jurisdiction
 from kinkyu.core.model import Clause
 
@@ -54,8 +55,7 @@ PERSONAL_DATA_NATURES: frozenset[EventNature] = frozenset({"leak", "accident", "
 class RuleFacts:
     """What a person reads about one rule: its names and, per jurisdiction, the clauses it relates to."""
 
-    label_ja: str
-    label_en: str
+    label: str  # English, marked for the catalogue under rule.<id> (kinkyu.core.labels.RULE_NAMES)
     clauses: Mapping[Jurisdiction, tuple[Clause, ...]]
 
 
@@ -80,8 +80,7 @@ _SHINAGAWA_ACCESS = Clause("品川区 特記事項 第12", "個人情報への�
 
 RULES: dict[RuleId, RuleFacts] = {
     "unregistered-actor": RuleFacts(
-        "未登録の者によるアクセス",
-        "access by an unregistered account",
+        P_("rule.unregistered-actor", "access by an unregistered account"),
         clauses={
             "okayama": (Clause("岡山市 覚書 第11条第2項", "保有個人情報を取り扱う業務従事者の範囲の限定"),),
             "chiba": (
@@ -101,8 +100,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "revoked-credential": RuleFacts(
-        "失効した資格情報による操作",
-        "action with a revoked credential",
+        P_("rule.revoked-credential", "action with a revoked credential"),
         clauses={
             "okayama": (
                 Clause("岡山市 覚書 第11条第3項", "退職する業務従事者に対する保有個人情報の返還又は破棄の義務づけ"),
@@ -121,8 +119,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "unapproved-org": RuleFacts(
-        "未承認の再委託先による取扱い",
-        "handling by an unapproved subcontractor",
+        P_("rule.unapproved-org", "handling by an unapproved subcontractor"),
         clauses={
             "okayama": (Clause("岡山市 覚書 第6条", "甲の承認を受けない再委託の禁止（再委託の制限等）"),),
             "chiba": (
@@ -135,8 +132,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "outside-site": RuleFacts(
-        "作業場所外からのアクセス",
-        "access from outside the registered work place",
+        P_("rule.outside-site", "access from outside the registered work place"),
         clauses={
             "okayama": (_OKAYAMA_SAFETY,),
             "chiba": (
@@ -158,8 +154,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "off-hours": RuleFacts(
-        "作業時間外のアクセス",
-        "access outside the designated work hours",
+        P_("rule.off-hours", "access outside the designated work hours"),
         clauses={
             "okayama": (_OKAYAMA_SAFETY,),
             "chiba": (Clause("千葉市 特記事項 第9第2項", "発注者の指定する時間に実施"),),
@@ -170,8 +165,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "bulk-export": RuleFacts(
-        "大量の複写・持ち出し",
-        "bulk copy or export",
+        P_("rule.bulk-export", "bulk copy or export"),
         clauses={
             "okayama": (Clause("岡山市 覚書 第9条", "甲の指示又は承諾がある場合を除く複写、複製の禁止"),),
             "chiba": (Clause("千葉市 特記事項 第7", "発注者の指示又は承諾があるときを除く複写等の禁止"),),
@@ -189,8 +183,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "pii-email": RuleFacts(
-        "個人情報の電子メール・FAX送信",
-        "personal data sent by e-mail or fax",
+        P_("rule.pii-email", "personal data sent by e-mail or fax"),
         clauses={
             "okayama": (Clause("岡山市 覚書 第8条", "甲の指示又は承諾がある場合を除く第三者への提供の禁止"),),
             "chiba": (Clause("千葉市 特記事項 第6", "発注者の指示又は承諾があるときを除く第三者への引渡しの禁止"),),
@@ -204,8 +197,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "unencrypted-media": RuleFacts(
-        "暗号化されていない媒体への書き出し",
-        "personal data written or uploaded unencrypted",
+        P_("rule.unencrypted-media", "personal data written or uploaded unencrypted"),
         clauses={
             "okayama": (Clause("岡山市 覚書 第13条", "流出事故を想定した安全、確実な搬送等"),),
             "chiba": (Clause("千葉市 特記事項 第10", "電磁的記録の資料等は暗号化等の漏えい防止対策を講じて運搬"),),
@@ -221,8 +213,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "credential-attack": RuleFacts(
-        "ログイン失敗の集中（パスワード攻撃）",
-        "burst of failed logins (credential attack)",
+        P_("rule.credential-attack", "burst of failed logins (credential attack)"),
         clauses={
             "okayama": (_OKAYAMA_SAFETY,),
             "chiba": (_CHIBA_SAFETY,),
@@ -233,8 +224,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "scope-violation": RuleFacts(
-        "契約範囲外のデータへのアクセス",
-        "access outside the contracted data scope",
+        P_("rule.scope-violation", "access outside the contracted data scope"),
         clauses={
             "okayama": (Clause("岡山市 覚書 第8条", "契約の目的以外の目的のための利用の禁止"),),
             "chiba": (
@@ -251,8 +241,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "post-contract-access": RuleFacts(
-        "契約終了後のアクセス",
-        "access after the contract ended",
+        P_("rule.post-contract-access", "access after the contract ended"),
         clauses={
             "okayama": (
                 Clause("岡山市 覚書 第14条", "保有する必要がなくなったときの確実かつ速やかな返却、廃棄又は消去"),
@@ -265,8 +254,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "system-outage": RuleFacts(
-        "システム停止",
-        "system outage",
+        P_("rule.system-outage", "system outage"),
         clauses={
             "okayama": (_OKAYAMA_SAFETY,),
             "chiba": (
@@ -294,8 +282,7 @@ RULES: dict[RuleId, RuleFacts] = {
         },
     ),
     "log-tampering": RuleFacts(
-        "アクセスログの改ざん・設定変更",
-        "tampering with the access log",
+        P_("rule.log-tampering", "tampering with the access log"),
         clauses={
             "okayama": (_OKAYAMA_SAFETY,),
             "chiba": (_CHIBA_SAFETY,),

@@ -1,98 +1,196 @@
-"""The codes a run records whose labels people read, marked for the message catalogue by context.
+"""The codes a run records whose labels people read: English words here, Japanese in the catalogue.
 
-Each ``C_(context, code)`` puts ``code`` into ``kinkyu/locale/*/kinkyu.po`` under ``msgctxt context``;
-:func:`kinkyu.messages.pgettext` finds its label there. A code without a label here shows as itself.
+Each context (``owner``, ``state``, ``action``, …) is a :class:`~kinkyu.messages.Texts` of its codes'
+English labels, their Japanese in ``kinkyu/locale/ja/LC_MESSAGES/kinkyu.po`` under ``code.<context>.<code>``;
+:func:`code_label` gives a label in the reader's language. A code without a label here shows as itself.
+The core's own codes (data items, kinds, rules, PPC triggers) have their names where the core keeps
+them: :mod:`kinkyu.core.labels` and :mod:`kinkyu.core.legal.triggers`.
 """
 
 from __future__ import annotations
 
-from kinkyu.messages import C_
+from kinkyu.messages import P_, Texts, pgettext
 
-CODES: tuple[tuple[str, str], ...] = (
-    C_("owner", "contractor"),
-    C_("owner", "city"),
-    C_("owner", "both"),
-    C_("state", "new"),
-    C_("state", "triage"),
-    C_("state", "responding"),
-    C_("state", "closed"),
-    C_("state", "resolved"),
-    C_("state", "dismissed"),
-    C_("triage", "confirm"),
-    C_("triage", "dismiss"),
-    C_("action", "disable_account"),
-    C_("action", "end_sessions"),
-    C_("action", "block_ip"),
-    C_("action", "quarantine_device"),
-    C_("action", "revoke_media"),
-    C_("action", "suspend_subcontractor"),
-    C_("action", "restore_logging"),
-    C_("action", "failover"),
-    C_("target", "account"),
-    C_("target", "system"),
-    C_("target", "ip"),
-    C_("target", "device"),
-    C_("target", "org"),
-    C_("command_status", "proposed"),
-    C_("command_status", "done"),
-    C_("command_status", "failed"),
-    C_("command_status", "declined"),
-    C_("trigger", "sensitive"),
-    C_("trigger", "financial_harm"),
-    C_("trigger", "improper_purpose"),
-    C_("trigger", "over_1000"),
-    C_("trigger", "over_100"),
-    C_("trigger", "ordinance_sensitive"),
-    C_("party", "contractor"),
-    C_("party", "city"),
-    C_("ppc_report", "preliminary"),
-    C_("ppc_report", "final"),
-    C_("computation", "deadline"),
-    C_("computation", "acknowledgement_timeout"),
-    C_("computation", "evidence_window"),
-    C_("computation", "ppc_deadlines"),
-    C_("computation", "progress_schedule"),
-    C_("computation", "clock"),
-    C_("computation", "step"),
-    C_("outcome", "due-unknown"),
-    C_("outcome", "not-chased"),
-    C_("outcome", "window-clamped"),
-    C_("outcome", "dates-unknown"),
-    C_("outcome", "no-schedule"),
-    C_("outcome", "by-hand"),
-    C_("outcome", "step-not-checked"),
-    C_("reason", "deadline_missed"),
-    C_("reason", "no_acknowledgement"),
-    C_("reason", "containment_failed"),
-    C_("not_sent", "unknown-contract"),
-    C_("not_sent", "no-contact"),
-    C_("not_sent", "no-address"),
-    C_("report", "first"),
-    C_("report", "progress"),
-    C_("report", "final"),
-    C_("message", "first_report"),
-    C_("message", "written_report"),
-    C_("message", "complaint_report"),
-    C_("message", "progress_report"),
-    C_("message", "supplementary_report"),
-    C_("message", "dismissal_report"),
-    C_("message", "closure_report"),
-    C_("message", "triage_due"),
-    C_("message", "task_assigned"),
-    C_("message", "escalation"),
-    C_("message", "unanswered"),
-    C_("message", "ppc_preliminary_reminder"),
-    C_("message", "ppc_final_reminder"),
-    C_("step", "triage"),
-    C_("step", "evidence"),
-    C_("step", "containment"),
-    C_("step", "first_report"),
-    C_("step", "written_report"),
-    C_("step", "complaint_report"),
-    C_("step", "progress_report"),
-    C_("step", "instructions"),
-    C_("step", "recovery"),
-    C_("step", "recurrence_prevention"),
-    C_("step", "publication"),
-    C_("step", "closure"),
+CODE_WORDS: dict[str, Texts] = {
+    "owner": Texts(
+        "code.owner.",
+        {
+            "contractor": P_("code.owner.contractor", "contractor"),
+            "city": P_("code.owner.city", "client"),
+            "both": P_("code.owner.both", "contractor and client"),
+        },
+    ),
+    "state": Texts(
+        "code.state.",
+        {
+            "new": P_("code.state.new", "started"),
+            "triage": P_("code.state.triage", "awaiting triage"),
+            "responding": P_("code.state.responding", "responding"),
+            "closed": P_("code.state.closed", "closed"),
+            "resolved": P_("code.state.resolved", "resolved"),
+            "dismissed": P_("code.state.dismissed", "not an incident"),
+        },
+    ),
+    "triage": Texts(
+        "code.triage.",
+        {
+            "confirm": P_("code.triage.confirm", "confirmed as an incident"),
+            "dismiss": P_("code.triage.dismiss", "not an incident"),
+        },
+    ),
+    "action": Texts(
+        "code.action.",
+        {
+            "disable_account": P_("code.action.disable_account", "disabling the account"),
+            "end_sessions": P_("code.action.end_sessions", "ending the sessions"),
+            "block_ip": P_("code.action.block_ip", "blocking the source IP address"),
+            "quarantine_device": P_("code.action.quarantine_device", "isolating the device"),
+            "revoke_media": P_("code.action.revoke_media", "stopping removable media"),
+            "suspend_subcontractor": P_("code.action.suspend_subcontractor", "stopping the subcontractor's work"),
+            "restore_logging": P_("code.action.restore_logging", "restoring logging"),
+            "failover": P_("code.action.failover", "switching to the standby system"),
+        },
+    ),
+    "target": Texts(
+        "code.target.",
+        {
+            "account": P_("code.target.account", "account"),
+            "system": P_("code.target.system", "system"),
+            "ip": P_("code.target.ip", "IP address"),
+            "device": P_("code.target.device", "device"),
+            "org": P_("code.target.org", "organisation"),
+        },
+    ),
+    "command_status": Texts(
+        "code.command_status.",
+        {
+            "proposed": P_("code.command_status.proposed", "awaiting approval"),
+            "done": P_("code.command_status.done", "done"),
+            "failed": P_("code.command_status.failed", "failed"),
+            "declined": P_("code.command_status.declined", "declined"),
+        },
+    ),
+    "party": Texts(
+        "code.party.",
+        {
+            "contractor": P_("code.party.contractor", "contractor"),
+            "city": P_("code.party.city", "client"),
+        },
+    ),
+    "ppc_report": Texts(
+        "code.ppc_report.",
+        {
+            "preliminary": P_("code.ppc_report.preliminary", "preliminary report"),
+            "final": P_("code.ppc_report.final", "final report"),
+        },
+    ),
+    "computation": Texts(
+        "code.computation.",
+        {
+            "deadline": P_("code.computation.deadline", "deadline"),
+            "acknowledgement_timeout": P_("code.computation.acknowledgement_timeout", "acknowledgement wait"),
+            "evidence_window": P_("code.computation.evidence_window", "evidence period"),
+            "ppc_deadlines": P_("code.computation.ppc_deadlines", "PPC report deadlines"),
+            "progress_schedule": P_("code.computation.progress_schedule", "progress report schedule"),
+            "clock": P_("code.computation.clock", "start of the deadline clock"),
+            "step": P_("code.computation.step", "step"),
+        },
+    ),
+    "outcome": Texts(
+        "code.outcome.",
+        {
+            "due-unknown": P_("code.outcome.due-unknown", "the step goes on, its deadline to be confirmed"),
+            "not-chased": P_("code.outcome.not-chased", "acknowledgement not chased (the deadline is kept)"),
+            "window-clamped": P_(
+                "code.outcome.window-clamped",
+                "period kept within the date range; the incident's events sealed by id",
+            ),
+            "dates-unknown": P_("code.outcome.dates-unknown", "deadlines to be confirmed (no reminders sent)"),
+            "no-schedule": P_("code.outcome.no-schedule", "no regular reports scheduled"),
+            "by-hand": P_("code.outcome.by-hand", "a person checks it"),
+            "step-not-checked": P_("code.outcome.step-not-checked", "this step's deadline is not checked"),
+        },
+    ),
+    "reason": Texts(
+        "code.reason.",
+        {
+            "deadline_missed": P_("code.reason.deadline_missed", "deadline missed"),
+            "no_acknowledgement": P_("code.reason.no_acknowledgement", "no acknowledgement"),
+            "containment_failed": P_("code.reason.containment_failed", "containment failed"),
+        },
+    ),
+    "not_sent": Texts(
+        "code.not_sent.",
+        {
+            "unknown-contract": P_("code.not_sent.unknown-contract", "the contract's settings are not loaded"),
+            "no-contact": P_("code.not_sent.no-contact", "the contract names no e-mail address for the recipient"),
+            "no-address": P_("code.not_sent.no-address", "no e-mail address for the recipient"),
+        },
+    ),
+    "report": Texts(
+        "code.report.",
+        {
+            "first": P_("code.report.first", "first report"),
+            "progress": P_("code.report.progress", "progress report"),
+            "final": P_("code.report.final", "final report"),
+        },
+    ),
+    "message": Texts(
+        "code.message.",
+        {
+            "first_report": P_("code.message.first_report", "first report"),
+            "written_report": P_("code.message.written_report", "written report"),
+            "complaint_report": P_("code.message.complaint_report", "complaint report"),
+            "progress_report": P_("code.message.progress_report", "progress report"),
+            "supplementary_report": P_("code.message.supplementary_report", "supplementary report"),
+            "dismissal_report": P_("code.message.dismissal_report", "report that it is not an incident"),
+            "closure_report": P_("code.message.closure_report", "closure report"),
+            "triage_due": P_("code.message.triage_due", "request for triage"),
+            "task_assigned": P_("code.message.task_assigned", "task request"),
+            "escalation": P_("code.message.escalation", "escalation"),
+            "unanswered": P_("code.message.unanswered", "notice of no acknowledgement"),
+            "ppc_preliminary_reminder": P_(
+                "code.message.ppc_preliminary_reminder",
+                "preliminary report deadline reminder",
+            ),
+            "ppc_final_reminder": P_("code.message.ppc_final_reminder", "final report deadline reminder"),
+        },
+    ),
+    "phase": Texts(
+        "code.phase.",
+        {
+            "initial": P_("code.phase.initial", "first seal"),
+            "after-window": P_("code.phase.after-window", "sealed again after the evidence period"),
+        },
+    ),
+    "step": Texts(
+        "code.step.",
+        {
+            "triage": P_("code.step.triage", "triage"),
+            "evidence": P_("code.step.evidence", "evidence preservation"),
+            "containment": P_("code.step.containment", "containment"),
+            "first_report": P_("code.step.first_report", "first report"),
+            "written_report": P_("code.step.written_report", "written report"),
+            "complaint_report": P_("code.step.complaint_report", "complaint report"),
+            "progress_report": P_("code.step.progress_report", "progress reports"),
+            "instructions": P_("code.step.instructions", "following instructions"),
+            "recovery": P_("code.step.recovery", "recovery"),
+            "recurrence_prevention": P_("code.step.recurrence_prevention", "recurrence prevention"),
+            "publication": P_("code.step.publication", "publication"),
+            "closure": P_("code.step.closure", "closure"),
+        },
+    ),
+}
+
+CODES: tuple[tuple[str, str], ...] = tuple(
+    (context, code) for context, texts in CODE_WORDS.items() for code in texts.english
 )
+"""Every (context, code) with a label."""
+
+
+def code_label(lang: str, context: str, code: str) -> str:
+    """``code``'s label in ``context``, in ``lang``; else its catalogue entry under ``context``, else itself."""
+    texts = CODE_WORDS.get(context)
+    if texts is not None and code in texts:
+        return texts.say(lang, code)
+    return pgettext(lang, context, code)

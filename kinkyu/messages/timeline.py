@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 from kinkyu.core.escalation import contact_for
 from kinkyu.core.jurisdictions import unit_of
 from kinkyu.core.labels import kind_label, nature_label, rule_label
+from kinkyu.core.legal.triggers import TRIGGER_NAMES
 from kinkyu.core.playbook.keys import WITHHELD
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError
-from kinkyu.messages import N_, Lang, gettext, pgettext, unit_word
+from kinkyu.messages import N_, Lang, gettext, unit_word
+from kinkyu.messages.codes import code_label
 
 if TYPE_CHECKING:
     from kinkyu.core.contract import ContractProfile
@@ -67,7 +69,7 @@ class Names:
 
     def code(self, context: str, value: object) -> str:
         """A code's label (``owner``, ``state``, ``action``, ``target``, …)."""
-        return pgettext(self.lang, context, str(value))
+        return code_label(self.lang, context, str(value))
 
     def step(self, step_id: object) -> str:
         """A step by its title in the playbook, else its kind's label."""
@@ -194,7 +196,7 @@ def _verdict(n: Names, party: object) -> str:
         return n.t(N_("to be confirmed"))
     if not party.get("reportable"):
         return n.t(N_("not reportable"))
-    fired = [n.code("trigger", f) for f in party.get("fired", []) if isinstance(f, str)]
+    fired = [TRIGGER_NAMES.say(n.lang, f) for f in party.get("fired", []) if isinstance(f, str)]
     return n.t(N_("reportable (%(triggers)s)"), triggers=n.join(fired)) if fired else n.t(N_("reportable"))
 
 

@@ -853,7 +853,7 @@ def _data(b: _Builder) -> Section:
     )
     rows.append(b.rule8_row(3, w("data.people")))
     sensitive = b.assessment.contractor.result(Trigger.SENSITIVE)
-    rows.append(Row(w("data.sensitive"), w.pick((sensitive.reason_ja, sensitive.reason_en))))
+    rows.append(Row(w("data.sensitive"), sensitive.reason(w.lang)))
     return b.section("data", rows)
 
 
@@ -1131,7 +1131,7 @@ def _party_rows(b: _Builder, pa: PartyAssessment, label_key: str) -> tuple[Row, 
             (
                 w.pick((t.trigger.label_ja, t.trigger.label_en)),
                 (w("ppc.provisional_mark") if t.provisional else w("yes")) if t.fired else w("no"),
-                w.pick((t.reason_ja, t.reason_en)),
+                t.reason(w.lang),
             )
             for t in pa.triggers
         ),

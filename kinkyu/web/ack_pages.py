@@ -11,6 +11,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.ack import AckClaim
 from kinkyu.core.timefmt import jst_text
 
@@ -23,9 +24,50 @@ HEADERS = {  # every answer of an acknowledgement link, the health check include
 }
 
 
-def _page(  # noqa: PLR0917 - one page, two languages: the arguments read in the page's order
-    status: int, title_ja: str, title_en: str, body_ja: str, body_en: str, extra: str = ""
-) -> web.Response:
+# The pages' words: English here, Japanese in the message catalogue under ``ackpage.<key>``; a page shows both.
+WORDS = Texts(
+    "ackpage.",
+    {
+        "expired.title": P_("ackpage.expired.title", "This link has expired"),
+        "expired.body": P_(
+            "ackpage.expired.body",
+            "This acknowledgement link is past its expiry. Please tell the sender (the contractor's "
+            "responsible manager) by telephone that you received the message.",
+        ),
+        "invalid.title": P_("ackpage.invalid.title", "Invalid link"),
+        "invalid.body": P_(
+            "ackpage.invalid.body",
+            "This acknowledgement link is not valid (it is cut short or was altered). "
+            "Please open the link exactly as it appears in the e-mail.",
+        ),
+        "not_found.title": P_("ackpage.not_found.title", "Message not found"),
+        "not_found.body": P_(
+            "ackpage.not_found.body",
+            "No record of the message this link belongs to was found. Please tell the sender by telephone.",
+        ),
+        "unrecorded.title": P_("ackpage.unrecorded.title", "The acknowledgement could not be recorded"),
+        "unrecorded.body": P_(
+            "ackpage.unrecorded.body",
+            "A temporary problem prevented recording it. Please open the link again in a few minutes.",
+        ),
+        "recorded.title": P_("ackpage.recorded.title", "Acknowledged"),
+        "recorded.body": P_(
+            "ackpage.recorded.body",
+            "Your receipt of the message on incident {incident_id} is recorded ({at}). Thank you.",
+        ),
+        "confirm.title": P_("ackpage.confirm.title", "Acknowledge"),
+        "confirm.body": P_(
+            "ackpage.confirm.body",
+            "Press the button to record that you received the message on incident {incident_id}.",
+        ),
+        "confirm.button": P_("ackpage.confirm.button", "Acknowledge"),
+    },
+)
+
+
+def _page(status: int, page: str, extra: str = "", **values: str) -> web.Response:
+    title_ja, title_en = (WORDS.say(lang, f"{page}.title") for lang in ("ja", "en"))
+    body_ja, body_en = (WORDS.say(lang, f"{page}.body", **values) for lang in ("ja", "en"))
     text = f"""<!DOCTYPE html>
 <html lang="ja">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -46,70 +88,30 @@ def _page(  # noqa: PLR0917 - one page, two languages: the arguments read in the
 def refused_page(reason: str) -> web.Response:
     """410 for an expired link (what to do instead); 400 for a malformed or altered one."""
     if reason == "expired":
-        return _page(
-            410,
-            "リンクの有効期限が切れています",
-            "This link has expired",
-            "この受領確認リンクは有効期限を過ぎています。受領の記録は、送信元（受託者の作業責任者）に"
-            "電話などでお伝えください。",
-            "This acknowledgement link is past its expiry. Please tell the sender (the contractor's "
-            "responsible manager) by telephone that you received the message.",
-        )
-    return _page(
-        400,
-        "無効なリンクです",
-        "Invalid link",
-        "この受領確認リンクは正しくありません（途中で切れているか、変更されています）。"
-        "メールのリンクをそのまま開いてください。",
-        "This acknowledgement link is not valid (it is cut short or was altered). "
-        "Please open the link exactly as it appears in the e-mail.",
-    )
+        return _page(410, "expired")
+    return _page(400, "invalid")
 
 
 def not_found_page() -> web.Response:
     """404: no record of the message the link names."""
-    return _page(
-        404,
-        "メッセージが見つかりません",
-        "Message not found",
-        "このリンクに対応するメッセージの記録が見つかりません。送信元に電話などでお伝えください。",
-        "No record of the message this link belongs to was found. Please tell the sender by telephone.",
-    )
+    return _page(404, "not_found")
 
 
 def unrecorded_page() -> web.Response:
     """503: recording failed; try again."""
-    return _page(
-        503,
-        "受領確認を記録できませんでした",
-        "The acknowledgement could not be recorded",
-        "一時的な問題で記録できませんでした。しばらくしてからもう一度リンクを開いてください。",
-        "A temporary problem prevented recording it. Please open the link again in a few minutes.",
-    )
+    return _page(503, "unrecorded")
 
 
 def recorded_page(incident_id: str, now: datetime) -> web.Response:
     """200 受領確認しました / Acknowledged."""
-    return _page(
-        200,
-        "受領確認しました",
-        "Acknowledged",
-        f"インシデント {incident_id} のメッセージの受領を記録しました（{jst_text(now)}）。ありがとうございました。",
-        f"Your receipt of the message on incident {incident_id} is recorded ({jst_text(now)}). Thank you.",
-    )
+    return _page(200, "recorded", incident_id=incident_id, at=jst_text(now))
 
 
 def confirm_page(claim: AckClaim) -> web.Response:
     """200 with a button that POSTs the acknowledgement (one more click, but a link checker's GET records nothing)."""
+    label = f"{WORDS.say('ja', 'confirm.button')} / {WORDS.say('en', 'confirm.button')}"
     button = (
         '<form method="post"><button type="submit" style="font-size: 1.2em; padding: 0.5em 1.5em;">'
-        "受領を確認する / Acknowledge</button></form>"
+        f"{html.escape(label)}</button></form>"
     )
-    return _page(
-        200,
-        "受領確認",
-        "Acknowledge",
-        f"インシデント {claim.incident_id} のメッセージを受け取ったことを記録するには、ボタンを押してください。",
-        f"Press the button to record that you received the message on incident {claim.incident_id}.",
-        button,
-    )
+    return _page(200, "confirm", button, incident_id=claim.incident_id)

@@ -23,6 +23,7 @@ from kinkyu.core.legal import (
     Rule8Items,
     Rule8Key,
     Trigger,
+    TriggerResult,
     apply_override,
     assess,
     breach_facts,
@@ -281,7 +282,7 @@ def test_a_sensitive_item_triggers_both_parties(item: str) -> None:
 def test_a_dataset_the_contract_marks_sensitive_triggers_both_parties() -> None:
     a = assess(facts("name", any_sensitive_dataset=True))
     assert a.contractor.fired == (Trigger.SENSITIVE,)
-    assert "要配慮" in a.contractor.result(Trigger.SENSITIVE).reason_ja
+    assert "要配慮" in a.contractor.result(Trigger.SENSITIVE).reason("ja")
 
 
 @pytest.mark.parametrize("item", ["card_number", "bank_account", "my_number"])
@@ -300,7 +301,7 @@ def test_each_improper_purpose_rule_triggers_both_parties_once_confirmed(rule: s
     a = assess(facts("name", rules=frozenset({rule}), confirmed=True))
     assert a.contractor.fired == (Trigger.IMPROPER_PURPOSE,)
     assert a.city.fired == (Trigger.IMPROPER_PURPOSE,)
-    assert rule in a.contractor.result(Trigger.IMPROPER_PURPOSE).reason_en
+    assert rule in a.contractor.result(Trigger.IMPROPER_PURPOSE).reason("en")
 
 
 def test_the_improper_purpose_rules_are_the_documented_seven() -> None:
@@ -338,7 +339,7 @@ def test_a_misdelivery_is_not_an_improper_purpose() -> None:
 def test_a_filed_improper_purpose_flag_triggers_improper_purpose() -> None:
     a = assess(facts("name", kind="loss", filed_improper_purpose=True))
     assert a.improper_purpose
-    assert "届出" in a.city.result(Trigger.IMPROPER_PURPOSE).reason_ja
+    assert "届出" in a.city.result(Trigger.IMPROPER_PURPOSE).reason("ja")
 
 
 @pytest.mark.parametrize("rule", sorted(IMPROPER_PURPOSE_RULES))
@@ -349,7 +350,7 @@ def test_an_improper_purpose_inferred_from_a_rule_is_provisional_until_a_person_
     assert a.city_provisional
     assert not a.city_reportable  # not 報告対象 yet
     assert a.final_report_days == 30  # nor the 60-day 確報
-    assert a.city.result(Trigger.IMPROPER_PURPOSE).reason_ja.startswith("暫定（要確認）")
+    assert a.city.result(Trigger.IMPROPER_PURPOSE).reason("ja").startswith("暫定（要確認）")
 
 
 def test_a_filed_no_does_not_switch_off_a_detected_improper_purpose() -> None:
@@ -405,14 +406,14 @@ def test_record_counts_are_an_upper_bound_and_worded_so() -> None:
     assert a.people.text("en").startswith("up to 1,200 people")
     reason = a.contractor.result(Trigger.OVER_1000)
     assert reason.fired
-    assert "最大" in reason.reason_ja
-    assert "おそれ" in reason.reason_ja
+    assert "最大" in reason.reason("ja")
+    assert "おそれ" in reason.reason("ja")
 
 
 def test_an_unknown_number_of_people_triggers_no_count_and_says_so() -> None:
     a = assess(facts("name"))
     assert a.people is None
-    assert a.city.result(Trigger.OVER_100).reason_ja == "本人の数は調査中"
+    assert a.city.result(Trigger.OVER_100).reason("ja") == "本人の数は調査中"
 
 
 def test_ordinance_sensitive_items_trigger_the_city_only() -> None:
@@ -424,20 +425,20 @@ def test_ordinance_sensitive_items_trigger_the_city_only() -> None:
 def test_without_an_ordinance_definition_the_ordinance_trigger_says_none_is_configured() -> None:
     result = assess(facts("tax")).city.result(Trigger.ORDINANCE_SENSITIVE)
     assert not result.fired
-    assert "設定されていない" in result.reason_ja
+    assert "設定されていない" in result.reason("ja")
 
 
 def test_an_actual_breach_is_worded_as_having_happened() -> None:
-    assert "おそれ" not in assess(facts("health", possible=False)).city.result(Trigger.SENSITIVE).reason_ja
-    assert "おそれ" in assess(facts("health", possible=True)).city.result(Trigger.SENSITIVE).reason_ja
+    assert "おそれ" not in assess(facts("health", possible=False)).city.result(Trigger.SENSITIVE).reason("ja")
+    assert "おそれ" in assess(facts("health", possible=True)).city.result(Trigger.SENSITIVE).reason("ja")
 
 
 def test_every_trigger_result_carries_a_japanese_and_an_english_reason() -> None:
     a = assess(facts("health", "card_number", distinct_people=2000, rules=frozenset({"bulk-export"})))
     for party in (a.contractor, a.city):
         for result in party.triggers:
-            assert result.reason_ja
-            assert result.reason_en
+            assert result.reason("ja")
+            assert result.reason("en")
 
 
 # --- triggers in combination ----------------------------------------------------------------
@@ -507,10 +508,10 @@ def test_strong_encryption_switches_every_trigger_off() -> None:
 def test_the_encryption_exemption_is_the_stated_reason_and_names_what_would_apply() -> None:
     a = assess(facts("health", "name", encrypted=True))
     sensitive = a.city.result(Trigger.SENSITIVE)
-    assert "高度な暗号化" in sensitive.reason_ja
-    assert "暗号化がなければ該当" in sensitive.reason_ja
-    assert "strong encryption" in sensitive.reason_en
-    assert "暗号化がなければ" not in a.city.result(Trigger.FINANCIAL_HARM).reason_ja
+    assert "高度な暗号化" in sensitive.reason("ja")
+    assert "暗号化がなければ該当" in sensitive.reason("ja")
+    assert "strong encryption" in sensitive.reason("en")
+    assert "暗号化がなければ" not in a.city.result(Trigger.FINANCIAL_HARM).reason("ja")
 
 
 def test_the_improper_purpose_signal_survives_the_exemption_for_the_deadline() -> None:
@@ -910,3 +911,25 @@ def test_notice_item_9_carries_no_internal_counters() -> None:
     assert "証拠保全" not in text
     assert "件（完了" not in text
     assert "■ その他参考となる事項\n特になし" in text
+
+
+def test_a_trigger_keeps_its_reason_as_a_code_and_says_it_in_the_readers_language() -> None:
+    result = assess(facts("health", "name", possible=True)).city.result(Trigger.SENSITIVE)
+
+    assert (result.why, result.values) == ("sensitive.possible", {"items": ["health"]})
+    assert result.reason("ja") == "要配慮個人情報（健康診断等の結果）を含む漏えい等が発生したおそれがある"
+    assert result.reason("en") == "Special-care-required personal information possibly involved (health check results)"
+
+
+def test_a_reason_stored_as_text_by_an_earlier_release_reads_as_it_was_stored() -> None:
+    stored = TriggerResult.from_json(
+        {"trigger": "sensitive", "fired": False, "reason_ja": "保存された理由", "reason_en": "the stored reason"}
+    )
+
+    assert (stored.reason("ja"), stored.reason("en")) == ("保存された理由", "the stored reason")
+    assert stored.to_json() == {
+        "trigger": "sensitive",
+        "fired": False,
+        "reason_ja": "保存された理由",
+        "reason_en": "the stored reason",
+    }

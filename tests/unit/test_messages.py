@@ -15,8 +15,8 @@ from babel.messages.pofile import read_po
 from kinkyu.console import i18n
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook import PlaybookRun
-from kinkyu.messages import pgettext, po_path
-from kinkyu.messages.codes import CODES
+from kinkyu.messages import po_path
+from kinkyu.messages.codes import CODES, code_label
 from kinkyu.messages.timeline import DESCRIBERS, MESSAGES, RECEIVED, Names, describe, names_for, task_title
 from kinkyu.reports.model import build_report
 from kinkyu.reports.render import render_html, render_markdown
@@ -111,9 +111,11 @@ def test_the_catalogue_has_every_message_the_code_marks_and_no_other() -> None:
     assert committed == marked
 
 
-def test_every_code_label_is_in_the_catalogue() -> None:
+def test_every_code_label_is_in_the_catalogue_in_japanese_and_has_english_words() -> None:
     for context, code in CODES:
-        assert pgettext("ja", context, code) != code, (context, code)
+        assert code_label("ja", context, code) != code_label("en", context, code), (context, code)
+        assert ascii_sentences(code_label("ja", context, code)) == [], (context, code)
+        assert "_" not in code_label("en", context, code), (context, code)
 
 
 def test_every_kind_the_runs_record_has_a_sentence() -> None:

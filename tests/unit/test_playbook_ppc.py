@@ -69,7 +69,7 @@ def test_the_assessment_is_on_the_run_from_the_start_with_its_reasons() -> None:
     assert a["city"]["provisional"] == ["improper_purpose"]
     assert a["contractor"]["provisional"] == ["improper_purpose"]
     assert a["final_report_days"] == 30
-    assert all(t["reason_ja"] and t["reason_en"] for t in a["city"]["triggers"])
+    assert all(t["why"] for t in a["city"]["triggers"])
     (entry,) = ppc_entries(run)
     assert entry.data["city"] == {
         "reportable": True,

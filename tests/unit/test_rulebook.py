@@ -21,7 +21,7 @@ def test_the_rulebook_has_one_entry_per_rule_id() -> None:
 
 
 def test_labels_and_clauses_are_read_from_the_rulebook() -> None:
-    assert {rule: (facts.label_ja, facts.label_en) for rule, facts in RULES.items()} == RULE_LABELS
+    assert {rule: facts.label for rule, facts in RULES.items()} == {rule: en for rule, (_ja, en) in RULE_LABELS.items()}
     assert {rule: dict(facts.clauses) for rule, facts in RULES.items()} == CLAUSES
 
 

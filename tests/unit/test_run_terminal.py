@@ -72,7 +72,7 @@ EFFECTS = [
         "incident_id": INC,
         "bundle_id": "b-1",
         "items": 3,
-        "phase": "opened",
+        "phase": "initial",
     },
 ]
 SENT = TimelineEntry(
@@ -105,6 +105,18 @@ def test_the_terminal_lines_are_english_on_request_and_call_a_ward_a_ward(capsys
 
     assert "to the ward falls due" in out
     assert "to the city" not in out
+
+
+def test_the_english_lines_name_actions_targets_steps_and_deliveries_in_words_not_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = _printed(capsys, "en")
+
+    assert "disabling the account on account u1234" in out
+    assert "step first report" in out
+    assert "first report delivered to" in out
+    assert "(3 events, first seal)" in out
+    assert [code for code in ("disable_account", "first_report", "deadline_missed") if code in out] == []
 
 
 @pytest.mark.parametrize(

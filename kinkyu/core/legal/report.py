@@ -22,6 +22,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.labels import ITEM_LABELS, NOT_PERSONAL_DATA, kind_label, nature_label, rule_label
 from kinkyu.core.legal.triggers import Assessment, PeopleCount, ReportingParty
 from kinkyu.core.timefmt import doc_date, doc_datetime
@@ -31,8 +32,80 @@ if TYPE_CHECKING:
 
 Lang = Literal["ja", "en"]
 
+# The report items' words: English here, Japanese in the message catalogue under ``rule8.<key>``.
+WORDS = Texts(
+    "rule8.",
+    {
+        "unknown": P_("rule8.unknown", "under investigation"),
+        "label.summary": P_("rule8.label.summary", "Summary"),
+        "label.data_items": P_(
+            "rule8.label.data_items",
+            "Items of personal data leaked or possibly leaked (and medium)",
+        ),
+        "label.people": P_("rule8.label.people", "Number of people affected"),
+        "label.cause": P_("rule8.label.cause", "Cause"),
+        "label.secondary_harm": P_("rule8.label.secondary_harm", "Secondary harm, actual or possible, and what it is"),
+        "label.response": P_("rule8.label.response", "What has been done for the people affected"),
+        "label.publication": P_("rule8.label.publication", "Publication"),
+        "label.prevention": P_("rule8.label.prevention", "Measures to prevent recurrence (done and planned)"),
+        "label.other": P_("rule8.label.other", "Other relevant matters"),
+        "row.occurred": P_("rule8.row.occurred", "Occurred"),
+        "row.discovered": P_("rule8.row.discovered", "Discovered"),
+        "row.what": P_("rule8.row.what", "What happened"),
+        "row.found_by": P_("rule8.row.found_by", "Found by"),
+        "row.triggers": P_("rule8.row.triggers", "Reporting triggers"),
+        "row.involved": P_("rule8.row.involved", "Contractor involved"),
+        "row.course": P_("rule8.row.course", "Course of events"),
+        "sep.list": P_("rule8.sep.list", ", "),
+        "sep.rules": P_("rule8.sep.rules", "; "),
+        "sep.parts": P_("rule8.sep.parts", "; "),
+        "what": P_("rule8.what", "{occurrence} ({parts})"),
+        "what.detected": P_("rule8.what.detected", "detected: {rules}"),
+        "occurrence.possible": P_("rule8.occurrence.possible", "possible breach"),
+        "occurrence.actual": P_("rule8.occurrence.actual", "breach"),
+        "party.contractor": P_("rule8.party.contractor", "contractor"),
+        "party.city": P_("rule8.party.city", "city"),
+        "party.triggers": P_("rule8.party.triggers", "{party} ({law}): {names}"),
+        "trigger.provisional": P_("rule8.trigger.provisional", "{name} (provisional)"),
+        "trigger.none": P_("rule8.trigger.none", "none"),
+        "exempt": P_("rule8.exempt", "exempt: protected by strong encryption"),
+        "decided": P_("rule8.decided", "{assessed}; decided by staff: {verdict}"),
+        "reportable": P_("rule8.reportable", "reportable"),
+        "not_reportable": P_("rule8.not_reportable", "not reportable"),
+        "not_applicable": P_("rule8.not_applicable", "not applicable (no leak of personal information)"),
+        "involved.yes": P_("rule8.involved.yes", "yes (the contracted service provider)"),
+        "involved.no": P_("rule8.involved.no", "no"),
+        "data_items": P_("rule8.data_items", "{items} (medium: {medium})"),
+        "cause": P_("rule8.cause", "{cause} (at: {party})"),
+        "other.notice": P_("rule8.other.notice", "nothing further at present"),
+        "notice.draft": P_(
+            "rule8.notice.draft",
+            "[DRAFT - to be reviewed and sent by the local government; Kinkyu does not send it]",
+        ),
+        "notice.sender": P_("rule8.notice.sender", "[name of the local government]"),
+        "notice.where": P_("rule8.notice.where", "a service provider contracted by {who}"),
+        "notice.possible": P_("rule8.notice.possible", "may have been leaked"),
+        "notice.actual": P_("rule8.notice.actual", "was leaked"),
+        "notice.title": P_("rule8.notice.title", "Notice concerning your personal information"),
+        "notice.lead": P_(
+            "rule8.notice.lead",
+            "We regret to inform you that your personal information {happened} at {where}.",
+        ),
+        "notice.apology": P_(
+            "rule8.notice.apology",
+            "We sincerely apologise for the concern and inconvenience this causes.",
+        ),
+        "notice.known": P_("rule8.notice.known", "What we know at present is as follows."),
+        "notice.enquiries": P_("rule8.notice.enquiries", "Enquiries: {contact}"),
+        "notice.contact": P_("rule8.notice.contact", "[enquiry line of the local government]"),
+    },
+)
+LANGS: tuple[Lang, ...] = ("ja", "en")
+
+# The marker an unknown item carries in stored runs and reports: the catalogue's Japanese for ``unknown``.
 UNKNOWN = "調査中"
-UNKNOWN_EN = "under investigation"
+UNKNOWN_EN = WORDS.english["unknown"]
+
 REDACTED = "［個人情報の可能性があるため削除］"
 
 
@@ -51,24 +124,6 @@ class Rule8Key(StrEnum):
 
 
 RULE8_ORDER: tuple[Rule8Key, ...] = tuple(Rule8Key)
-
-_LABELS: dict[Rule8Key, tuple[str, str]] = {
-    Rule8Key.SUMMARY: ("概要", "Summary"),
-    Rule8Key.DATA_ITEMS: (
-        "漏えい等が発生し、又は発生したおそれがある個人データの項目",
-        "Items of personal data leaked or possibly leaked (and medium)",
-    ),
-    Rule8Key.PEOPLE: ("本人の数", "Number of people affected"),
-    Rule8Key.CAUSE: ("原因", "Cause"),
-    Rule8Key.SECONDARY_HARM: (
-        "二次被害又はそのおそれの有無及びその内容",
-        "Secondary harm, actual or possible, and what it is",
-    ),
-    Rule8Key.RESPONSE: ("本人への対応の実施状況", "What has been done for the people affected"),
-    Rule8Key.PUBLICATION: ("公表の実施状況", "Publication"),
-    Rule8Key.PREVENTION: ("再発防止のための措置", "Measures to prevent recurrence (done and planned)"),
-    Rule8Key.OTHER: ("その他参考となる事項", "Other relevant matters"),
-}
 
 # 本人通知 carries items 1, 2, 4, 5 and 9 only (legal.md, "Notifying the people affected").
 NOTICE_KEYS: tuple[Rule8Key, ...] = (
@@ -125,12 +180,12 @@ class Rule8Item:
     @property
     def label_ja(self) -> str:
         """The item's Japanese name as Rule 8(1) words it."""
-        return _LABELS[self.key][0]
+        return self.label("ja")
 
     @property
     def label_en(self) -> str:
         """The item's English name."""
-        return _LABELS[self.key][1]
+        return self.label("en")
 
     @property
     def known(self) -> bool:
@@ -144,12 +199,12 @@ class Rule8Item:
 
     def label(self, lang: Lang = "ja") -> str:
         """Return the item's name in ``lang``."""
-        return self.label_en if lang == "en" else self.label_ja
+        return WORDS.say(lang, f"label.{self.key.value}")
 
     def text(self, lang: Lang = "ja") -> str:
         """Return the text in ``lang``; 調査中 / "under investigation" when unknown."""
         if lang == "en":
-            return self.en if self.en is not None else UNKNOWN_EN
+            return self.en if self.en is not None else WORDS.say("en", "unknown")
         return self.value
 
     def notice_text(self, lang: Lang = "ja") -> str:
@@ -216,58 +271,65 @@ def _ordered(values: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def _both(key: str, **values: str | tuple[str, str]) -> tuple[str, str]:
+    """``key``'s text in Japanese and in English; a value given as a pair is (Japanese, English)."""
+    out = [
+        WORDS.say(lang, key, **{k: v[i] if isinstance(v, tuple) else v for k, v in values.items()})
+        for i, lang in enumerate(LANGS)
+    ]
+    return out[0], out[1]
+
+
+def _joined(sep: str, parts: list[tuple[str, str]]) -> tuple[str, str]:
+    """``parts`` joined by the separator ``sep.<sep>`` of each language."""
+    return WORDS.say("ja", f"sep.{sep}").join(p[0] for p in parts), WORDS.say("en", f"sep.{sep}").join(
+        p[1] for p in parts
+    )
+
+
 def _what(kind: str | None, rules: list[str], *, possible: bool, nature: str | None = None) -> tuple[str, str] | None:
     if kind is None and not rules:
         return None
-    ja_parts: list[str] = []
-    en_parts: list[str] = []
+    parts: list[tuple[str, str]] = []
     if kind is not None:
-        ja, en = kind_label(kind)
-        ja_parts.append(ja)
-        en_parts.append(en)
+        parts.append(kind_label(kind))
     if rules:
-        ja_parts.append("検知内容: " + "、".join(rule_label(r)[0] for r in rules))
-        en_parts.append("detected: " + "; ".join(rule_label(r)[1] for r in rules))
+        parts.append(_both("what.detected", rules=_joined("rules", [rule_label(r) for r in rules])))
     if nature is not None:
         # The clause's own kind of event (豊田市 システム停止事故, 岡山市 違反 …), not always a leak.
-        occ_ja, occ_en = nature_label(nature, possible=possible)
+        occurrence = nature_label(nature, possible=possible)
     else:
-        occ_ja = "漏えい等が発生したおそれ" if possible else "漏えい等が発生"
-        occ_en = "possible breach" if possible else "breach"
-    return f"{occ_ja}（{' / '.join(ja_parts)}）", f"{occ_en} ({'; '.join(en_parts)})"
+        occurrence = _both("occurrence.possible" if possible else "occurrence.actual")
+    return _both("what", occurrence=occurrence, parts=_joined("parts", parts))
 
 
 # The city's side is named by what the law calls it (行政機関等: APPI Art. 68), never 市: a ward (品川区) is one too.
-_PARTY_JA = {ReportingParty.CONTRACTOR: "受託者", ReportingParty.CITY: "委託元の地方公共団体"}
-_PARTY_EN = {ReportingParty.CONTRACTOR: "contractor", ReportingParty.CITY: "city"}
-
-
 def _triggers(assessment: Assessment | None) -> tuple[str, str]:
     if assessment is None:
-        return UNKNOWN, UNKNOWN_EN
+        return _both("unknown")
     if assessment.encrypted_exempt:
-        ja, en = "高度な暗号化により報告対象外", "exempt: protected by strong encryption"
+        ja, en = _both("exempt")
     else:
         # Per party: the city's rule (Art. 68) has triggers the contractor's lacks.
-        parts_ja: list[str] = []
-        parts_en: list[str] = []
+        parts: list[tuple[str, str]] = []
         for party in ReportingParty:
             fired = assessment.party(party).fired
             maybe = assessment.party(party).provisional if assessment.override_for(party) is None else ()
-            names_ja = "、".join([*(t.label_ja for t in fired), *(f"{t.label_ja}（暫定・要確認）" for t in maybe)])
-            names_en = ", ".join([*(t.label_en for t in fired), *(f"{t.label_en} (provisional)" for t in maybe)])
-            names_ja = names_ja or "該当なし"
-            names_en = names_en or "none"
-            parts_ja.append(f"{_PARTY_JA[party]}（{party.law_ja}）: {names_ja}")
-            parts_en.append(f"{_PARTY_EN[party]} ({party.law_en}): {names_en}")
-        ja, en = " / ".join(parts_ja), "; ".join(parts_en)
+            names = [
+                *((t.label_ja, t.label_en) for t in fired),
+                *(_both("trigger.provisional", name=(t.label_ja, t.label_en)) for t in maybe),
+            ]
+            listed = _joined("list", names) if names else _both("trigger.none")
+            law = (party.law_ja, party.law_en)
+            parts.append(_both("party.triggers", party=_both(f"party.{party.value}"), law=law, names=listed))
+        ja, en = _joined("parts", parts)
     if assessment.overrides:
-        latest = assessment.overrides[-1]
-        verdict_ja = "報告対象" if latest.reportable else "報告対象外"
-        verdict_en = "reportable" if latest.reportable else "not reportable"
-        ja += f"。担当者の判断により{verdict_ja}"
-        en += f"; decided by staff: {verdict_en}"
+        verdict = _both("reportable" if assessment.overrides[-1].reportable else "not_reportable")
+        ja, en = _both("decided", assessed=(ja, en), verdict=verdict)
     return ja, en
+
+
+_ROWS = ("occurred", "discovered", "what", "found_by", "triggers", "involved", "course")
 
 
 def _lines(rows: list[tuple[str, str | None]], unknown: str, sep: str) -> str:
@@ -324,36 +386,37 @@ def rule8_items(
     trig_ja, trig_en = _triggers(assessment)
     if assessment is None and nature in NOT_PERSONAL_DATA:
         # A stopped system or a complaint: no PPC report is assessed, which is not "under investigation".
-        trig_ja = "対象外（個人情報の漏えい等に当たらない事案）"
-        trig_en = "not applicable (no leak of personal information)"
-    involved_ja = "あり（業務の委託先）" if contractor_involved else "なし"
-    involved_en = "yes (the contracted service provider)" if contractor_involved else "no"
+        trig_ja, trig_en = _both("not_applicable")
+    involved_ja, involved_en = _both("involved.yes" if contractor_involved else "involved.no")
+    row = {lang: {k: WORDS.say(lang, f"row.{k}") for k in _ROWS} for lang in LANGS}
+    unknown_ja, unknown_en = _both("unknown")
 
     summary: Rule8Item
     if what is None:
         summary = Rule8Item(Rule8Key.SUMMARY, None, None)
     else:
+        ja, en = row["ja"], row["en"]
         common_ja: list[tuple[str, str | None]] = [
-            ("発生日時", _when(occurred_at, "ja")),
-            ("発覚日時", _when(discovered_at, "ja")),
-            ("事案", what[0]),
+            (ja["occurred"], _when(occurred_at, "ja")),
+            (ja["discovered"], _when(discovered_at, "ja")),
+            (ja["what"], what[0]),
         ]
         common_en: list[tuple[str, str | None]] = [
-            ("Occurred", _when(occurred_at, "en")),
-            ("Discovered", _when(discovered_at, "en")),
-            ("What happened", what[1]),
+            (en["occurred"], _when(occurred_at, "en")),
+            (en["discovered"], _when(discovered_at, "en")),
+            (en["what"], what[1]),
         ]
         # The finder and the PPC triggers matter to the regulator, not to the person.
-        full_ja = [*common_ja, ("発見者", who), ("報告対象事態", trig_ja), ("委託先の関与", involved_ja)]
-        full_en = [*common_en, ("Found by", who), ("Reporting triggers", trig_en), ("Contractor involved", involved_en)]
-        notice_ja = [*common_ja, ("委託先の関与", involved_ja)]
-        notice_en = [*common_en, ("Contractor involved", involved_en)]
+        full_ja = [*common_ja, (ja["found_by"], who), (ja["triggers"], trig_ja), (ja["involved"], involved_ja)]
+        full_en = [*common_en, (en["found_by"], who), (en["triggers"], trig_en), (en["involved"], involved_en)]
+        notice_ja = [*common_ja, (ja["involved"], involved_ja)]
+        notice_en = [*common_en, (en["involved"], involved_en)]
         summary = Rule8Item(
             Rule8Key.SUMMARY,
-            _lines([*full_ja, ("経緯", course_text)], UNKNOWN, ": "),
-            _lines([*full_en, ("Course of events", course_text)], UNKNOWN_EN, ": "),
-            _lines([*notice_ja, ("経緯", course_text)], UNKNOWN, ": "),
-            _lines([*notice_en, ("Course of events", course_text)], UNKNOWN_EN, ": "),
+            _lines([*full_ja, (ja["course"], course_text)], unknown_ja, ": "),
+            _lines([*full_en, (en["course"], course_text)], unknown_en, ": "),
+            _lines([*notice_ja, (ja["course"], course_text)], unknown_ja, ": "),
+            _lines([*notice_en, (en["course"], course_text)], unknown_en, ": "),
         )
 
     items = _ordered(data_items)
@@ -363,13 +426,9 @@ def rule8_items(
         data = Rule8Item(Rule8Key.DATA_ITEMS, None, None)
     else:
         labels = [ITEM_LABELS.get(i, (scrub(i), scrub(i))) for i in items]
-        names_ja = "、".join(lbl[0] for lbl in labels) if labels else UNKNOWN
-        names_en = ", ".join(lbl[1] for lbl in labels) if labels else UNKNOWN_EN
-        data = Rule8Item(
-            Rule8Key.DATA_ITEMS,
-            f"{names_ja}（媒体: {medium_text or UNKNOWN}）",
-            f"{names_en} (medium: {medium_text or UNKNOWN_EN})",
-        )
+        names = _joined("list", labels) if labels else (unknown_ja, unknown_en)
+        medium_pair = (medium_text, medium_text) if medium_text else (unknown_ja, unknown_en)
+        data = Rule8Item(Rule8Key.DATA_ITEMS, *_both("data_items", items=names, medium=medium_pair))
 
     count = people if people is not None else (assessment.people if assessment is not None else None)
     people_item = (
@@ -386,9 +445,7 @@ def rule8_items(
     elif party_text is None:
         cause_item = Rule8Item(Rule8Key.CAUSE, cause_text, cause_text)
     else:
-        cause_item = Rule8Item(
-            Rule8Key.CAUSE, f"{cause_text}（原因のある当事者: {party_text}）", f"{cause_text} (at: {party_text})"
-        )
+        cause_item = Rule8Item(Rule8Key.CAUSE, *_both("cause", cause=cause_text, party=party_text))
 
     def free_item(key: Rule8Key, text: str | None) -> Rule8Item:
         # People write these in one language; the English report shows it as written.
@@ -407,8 +464,8 @@ def rule8_items(
             free_item(Rule8Key.PREVENTION, prevention),
             replace(
                 free_item(Rule8Key.OTHER, other),
-                notice_ja=_free(other_notice) or "特になし",
-                notice_en=_free(other_notice) or "nothing further at present",
+                notice_ja=_free(other_notice) or WORDS.say("ja", "other.notice"),
+                notice_en=_free(other_notice) or WORDS.say("en", "other.notice"),
             ),
         ),
         contractor_involved=contractor_involved,
@@ -427,34 +484,22 @@ def notice_draft(items: Rule8Items, lang: Lang = "ja", *, sender: str | None = N
     if lang not in ("ja", "en"):
         raise ValueError(f"lang must be 'ja' or 'en', not {lang!r}")
     chosen = [items[k] for k in NOTICE_KEYS]
-    if lang == "en":
-        who = sender or "[name of the local government]"
-        where = "a service provider contracted by " + who if items.contractor_involved else who
-        happened = "may have been leaked" if items.possible else "was leaked"
-        head = [
-            "[DRAFT - to be reviewed and sent by the local government; Kinkyu does not send it]",
-            "",
-            "Notice concerning your personal information",
-            "",
-            f"We regret to inform you that your personal information {happened} at {where}.",
-            "We sincerely apologise for the concern and inconvenience this causes.",
-            "What we know at present is as follows.",
-        ]
-        tail = ["", f"Enquiries: {contact or '[enquiry line of the local government]'}", "", who]
-    else:
-        who = sender or "［市区町村名］"
-        where = f"{who}が業務を委託している事業者" if items.contractor_involved else who
-        happened = "漏えい等が発生したおそれがある" if items.possible else "漏えい等が発生した"
-        head = [
-            "［下書き：委託元が内容を確認のうえ送付してください。受託者の事故対応システム（Kinkyu）からは送付しません。］",
-            "",
-            "個人情報の取扱いに関するお知らせ",
-            "",
-            f"このたび、{where}において、あなたの個人情報の{happened}ことが判明しました。",
-            "ご心配とご迷惑をおかけしますことを、深くお詫び申し上げます。",
-            "現時点で判明している内容は次のとおりです。",
-        ]
-        tail = ["", f"お問い合わせ先: {contact or '［お問い合わせ窓口］'}", "", who]
+
+    def say(key: str, **values: str) -> str:
+        return WORDS.say(lang, f"notice.{key}", **values)
+
+    who = sender or say("sender")
+    where = say("where", who=who) if items.contractor_involved else who
+    head = [
+        say("draft"),
+        "",
+        say("title"),
+        "",
+        say("lead", happened=say("possible" if items.possible else "actual"), where=where),
+        say("apology"),
+        say("known"),
+    ]
+    tail = ["", say("enquiries", contact=contact or say("contact")), "", who]
     body: list[str] = []
     for item in chosen:
         body += ["", f"■ {item.label(lang)}", item.notice_text(lang)]

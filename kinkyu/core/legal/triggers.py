@@ -19,6 +19,7 @@ with :func:`apply_override` next to the computed result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,12 +28,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 import msgspec
 from msgspec.structs import replace
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.codec import Record
 from kinkyu.core.labels import item_labels
 from kinkyu.core.legal.deadlines import FINAL_DAYS, FINAL_DAYS_IMPROPER_PURPOSE, PPCDeadlines, ppc_deadlines
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
     from datetime import date
 
     from kinkyu.core.incident import Incident
@@ -48,25 +50,33 @@ class Trigger(StrEnum):
     OVER_100 = "over_100"  # 100人超 (public bodies only)
     ORDINANCE_SENSITIVE = "ordinance_sensitive"  # 条例要配慮個人情報 (public bodies only)
 
+    def label(self, lang: str) -> str:
+        """The trigger's name in ``lang`` (the message catalogue's words)."""
+        return TRIGGER_NAMES.say(lang, self.value)
+
     @property
     def label_ja(self) -> str:
         """Japanese name of the trigger."""
-        return _TRIGGER_LABELS[self][0]
+        return self.label("ja")
 
     @property
     def label_en(self) -> str:
         """English name of the trigger."""
-        return _TRIGGER_LABELS[self][1]
+        return self.label("en")
 
 
-_TRIGGER_LABELS: dict[Trigger, tuple[str, str]] = {
-    Trigger.SENSITIVE: ("要配慮個人情報", "special-care-required personal information"),
-    Trigger.FINANCIAL_HARM: ("財産的被害のおそれ", "possible financial harm"),
-    Trigger.IMPROPER_PURPOSE: ("不正の目的によるおそれ", "possible improper purpose"),
-    Trigger.OVER_1000: ("本人の数が1,000人超", "more than 1,000 people"),
-    Trigger.OVER_100: ("本人の数が100人超", "more than 100 people"),
-    Trigger.ORDINANCE_SENSITIVE: ("条例要配慮個人情報", "ordinance-defined special-care information"),
-}
+TRIGGER_NAMES = Texts(
+    "trigger.",
+    {
+        "sensitive": P_("trigger.sensitive", "special-care-required personal information"),
+        "financial_harm": P_("trigger.financial_harm", "possible financial harm"),
+        "improper_purpose": P_("trigger.improper_purpose", "possible improper purpose"),
+        "over_1000": P_("trigger.over_1000", "more than 1,000 people"),
+        "over_100": P_("trigger.over_100", "more than 100 people"),
+        "ordinance_sensitive": P_("trigger.ordinance_sensitive", "ordinance-defined special-care information"),
+    },
+)
+"""The triggers' names: English here, Japanese in the message catalogue under ``trigger.<code>``."""
 
 
 class ReportingParty(StrEnum):
@@ -75,19 +85,19 @@ class ReportingParty(StrEnum):
     CONTRACTOR = "contractor"  # 受託者: APPI Art. 26, Rule 7
     CITY = "city"  # 行政機関等: APPI Art. 68, Rule 43
 
+    def law(self, lang: str) -> str:
+        """The provisions that bind this party, in ``lang``."""
+        return REASONS.say(lang, f"law.{self.value}")
+
     @property
     def law_ja(self) -> str:
         """The provisions that bind this party, in Japanese."""
-        return (
-            "個人情報保護法第26条・施行規則第7条"
-            if self is ReportingParty.CONTRACTOR
-            else "個人情報保護法第68条・施行規則第43条"
-        )
+        return self.law("ja")
 
     @property
     def law_en(self) -> str:
         """The provisions that bind this party, in English."""
-        return "APPI Art. 26, Rule 7" if self is ReportingParty.CONTRACTOR else "APPI Art. 68, Rule 43"
+        return self.law("en")
 
 
 # The triggers each party's rule lists, in the order the rule lists them.
@@ -253,13 +263,7 @@ class PeopleCount(msgspec.Struct, Record, frozen=True):
 
     def text(self, lang: str = "ja") -> str:
         """Render as ``1,200人`` or ``最大1,200人（レコード数の合計による上限）``; English likewise."""
-        if lang == "en":
-            if self.upper_bound:
-                return f"up to {self.count:,} people (upper bound: sum of record counts)"
-            return f"{self.count:,} people"
-        if self.upper_bound:
-            return f"最大{self.count:,}人（レコード数の合計による上限）"
-        return f"{self.count:,}人"
+        return REASONS.say(lang, "people.upper_bound" if self.upper_bound else "people.count", count=f"{self.count:,}")
 
 
 def people_count(distinct: int | None, records_upper_bound: int) -> PeopleCount | None:
@@ -272,17 +276,30 @@ def people_count(distinct: int | None, records_upper_bound: int) -> PeopleCount 
 
 
 class TriggerResult(msgspec.Struct, Record, frozen=True):
-    """One trigger for one party: whether it fired and why, in Japanese and English."""
+    """One trigger for one party: whether it fired and why, as a code (``why``) and its ``values``.
+
+    The reason's words are looked up when it is shown (:meth:`reason`), in the reader's language.
+    ``reason_ja`` / ``reason_en`` are what a run stored before reasons were codes: such a run shows
+    them as they were.
+    """
 
     trigger: Trigger
     fired: bool
-    reason_ja: str
-    reason_en: str
+    why: str = ""
+    values: dict[str, Any] | None = None
     # Inferred from a detection rule and not yet confirmed by a person: it drives the reminders, not
     # the verdict (報告対象) nor the 60-day 確報.
     provisional: bool = False
+    reason_ja: str = ""
+    reason_en: str = ""
 
-    omit_default: ClassVar[frozenset[str]] = frozenset({"provisional"})
+    omit_default: ClassVar[frozenset[str]] = frozenset({"why", "values", "provisional", "reason_ja", "reason_en"})
+
+    def reason(self, lang: str) -> str:
+        """Why, in ``lang``: from the code and its values, or the text a run stored before there was one."""
+        if self.why:
+            return reason_text(self.why, self.values or {}, lang)
+        return self.reason_en if lang == "en" else self.reason_ja
 
 
 class PartyAssessment(msgspec.Struct, Record, frozen=True):
@@ -457,170 +474,194 @@ def apply_override(
     return replace(assessment, overrides=(*assessment.overrides, o))
 
 
-def _occurred(*, possible: bool) -> tuple[str, str]:
-    # Actual and possible breaches trigger alike (legal.md); only the words differ.
-    return ("発生したおそれがある", "possibly involved") if possible else ("発生した", "involved")
+# What the assessment says, and why: English here, Japanese in the message catalogue under ``ppc.<key>``.
+# ``{People}`` is a count of people (PeopleCount.text) as a sentence begins with it.
+REASONS = Texts(
+    "ppc.",
+    {
+        "law.contractor": P_("ppc.law.contractor", "APPI Art. 26, Rule 7"),
+        "law.city": P_("ppc.law.city", "APPI Art. 68, Rule 43"),
+        "people.count": P_("ppc.people.count", "{count} people"),
+        "people.upper_bound": P_("ppc.people.upper_bound", "up to {count} people (upper bound: sum of record counts)"),
+        "sensitive.none": P_(
+            "ppc.sensitive.none",
+            "No special-care-required personal information among the known items",
+        ),
+        "sensitive.dataset": P_("ppc.sensitive.dataset", "a data set the contract marks sensitive"),
+        "sensitive.possible": P_(
+            "ppc.sensitive.possible",
+            "Special-care-required personal information possibly involved ({items})",
+        ),
+        "sensitive.actual": P_("ppc.sensitive.actual", "Special-care-required personal information involved ({items})"),
+        "financial.none": P_("ppc.financial.none", "No item that could cause financial harm among the known items"),
+        "financial.fired": P_(
+            "ppc.financial.fired",
+            "Includes items whose misuse could cause financial harm ({items})",
+        ),
+        "improper.detected": P_("ppc.improper.detected", "detected: {rules}"),
+        "improper.filed_kind": P_("ppc.improper.filed_kind", "filed kind: {kind}"),
+        "improper.filed": P_("ppc.improper.filed", "filed as improper purpose"),
+        "improper.none": P_("ppc.improper.none", "No detection or filing indicates an improper purpose"),
+        "improper.provisional": P_(
+            "ppc.improper.provisional",
+            "Provisional (to be confirmed): possibly an improper purpose ({sources})",
+        ),
+        "improper.fired": P_(
+            "ppc.improper.fired",
+            "Caused by an act possibly done with an improper purpose ({sources})",
+        ),
+        "people.unknown": P_("ppc.people.unknown", "Number of people not yet known"),
+        "people.not_over": P_("ppc.people.not_over", "{People}: not more than {threshold}"),
+        "people.possibly_over": P_("ppc.people.possibly_over", "{People}: possibly more than {threshold}"),
+        "people.over": P_("ppc.people.over", "{People}: more than {threshold}"),
+        "ordinance.dataset": P_(
+            "ppc.ordinance.dataset",
+            "Involves a data set the contract marks as ordinance-defined special-care information",
+        ),
+        "ordinance.not_configured": P_(
+            "ppc.ordinance.not_configured",
+            "No ordinance-defined special-care items are configured",
+        ),
+        "ordinance.none": P_("ppc.ordinance.none", "No ordinance-defined special-care item among the known items"),
+        "ordinance.fired": P_("ppc.ordinance.fired", "Includes ordinance-defined special-care items ({items})"),
+        "exempt": P_("ppc.exempt", "Exempt: protected by strong encryption (高度な暗号化)"),
+        "exempt.otherwise": P_("ppc.exempt.otherwise", "{reason}; would otherwise apply: {otherwise}"),
+        "list": P_("ppc.list", "{a}, {b}"),
+    },
+)
+
+
+def _listed(lang: str, parts: Iterable[str]) -> str:
+    """``parts`` as a list in ``lang`` (、 in Japanese, commas in English)."""
+    out = ""
+    for part in parts:
+        out = REASONS.say(lang, "list", a=out, b=part) if out else part
+    return out
+
+
+def _item_names(codes: Iterable[str], lang: str) -> list[str]:
+    ja, en = item_labels(codes)
+    return list(ja if lang == "ja" else en)
 
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _result(trigger: Trigger, *, fired: bool, ja: str, en: str) -> TriggerResult:
-    return TriggerResult(trigger, fired, ja, en)
+def _source(source: Mapping[str, Any], lang: str) -> str:
+    if "rules" in source:
+        return REASONS.say(lang, "improper.detected", rules=", ".join(source["rules"]))
+    if "kind" in source:
+        return REASONS.say(lang, "improper.filed_kind", kind=source["kind"])
+    return REASONS.say(lang, "improper.filed")
+
+
+def reason_text(why: str, values: Mapping[str, Any], lang: str) -> str:
+    """A trigger's reason ``why`` (a key of :data:`REASONS`) with its ``values``, in ``lang``."""
+    if why in {"sensitive.possible", "sensitive.actual"}:
+        names = _item_names(values.get("items", ()), lang)
+        if values.get("dataset"):
+            names.append(REASONS.say(lang, "sensitive.dataset"))
+        return REASONS.say(lang, why, items=_listed(lang, names))
+    if why in {"financial.fired", "ordinance.fired"}:
+        return REASONS.say(lang, why, items=_listed(lang, _item_names(values.get("items", ()), lang)))
+    if why in {"improper.provisional", "improper.fired"}:
+        return REASONS.say(lang, why, sources="; ".join(_source(s, lang) for s in values.get("sources", ())))
+    if why in {"people.not_over", "people.possibly_over", "people.over"}:
+        counted = PeopleCount(int(values["count"]), upper_bound=bool(values.get("upper_bound"))).text(lang)
+        counted = counted if lang == "ja" else _cap(counted)
+        return REASONS.say(lang, why, People=counted, threshold=f"{int(values['threshold']):,}")
+    if why == "exempt" and isinstance(values.get("otherwise"), Mapping):
+        otherwise = values["otherwise"]
+        return REASONS.say(
+            lang,
+            "exempt.otherwise",
+            reason=REASONS.say(lang, "exempt"),
+            otherwise=reason_text(str(otherwise.get("why", "")), otherwise.get("values", {}), lang),
+        )
+    return REASONS.say(lang, why)
+
+
+def _result(trigger: Trigger, *, fired: bool, why: str, **values: Any) -> TriggerResult:
+    return TriggerResult(trigger, fired, why=why, values=values or None)
 
 
 def _sensitive(facts: BreachFacts) -> TriggerResult:
-    found = facts.data_items & SENSITIVE_ITEMS
-    ja_parts, en_parts = item_labels(found)
-    if facts.any_sensitive_dataset:
-        ja_parts = (*ja_parts, "契約で要配慮とされたデータセット")
-        en_parts = (*en_parts, "a data set the contract marks sensitive")
-    if not ja_parts:
-        return _result(
-            Trigger.SENSITIVE,
-            fired=False,
-            ja="判明している項目に要配慮個人情報は含まれない",
-            en="No special-care-required personal information among the known items",
-        )
-    occ_ja, occ_en = _occurred(possible=facts.possible)
-    return _result(
-        Trigger.SENSITIVE,
-        fired=True,
-        ja=f"要配慮個人情報（{'、'.join(ja_parts)}）を含む漏えい等が{occ_ja}",
-        en=f"Special-care-required personal information {occ_en} ({', '.join(en_parts)})",
-    )
+    found = sorted(facts.data_items & SENSITIVE_ITEMS)
+    if not found and not facts.any_sensitive_dataset:
+        return _result(Trigger.SENSITIVE, fired=False, why="sensitive.none")
+    # Actual and possible breaches trigger alike (legal.md); only the words differ.
+    why = "sensitive.possible" if facts.possible else "sensitive.actual"
+    more = {"dataset": True} if facts.any_sensitive_dataset else {}
+    return _result(Trigger.SENSITIVE, fired=True, why=why, items=found, **more)
 
 
 def _financial(facts: BreachFacts) -> TriggerResult:
-    found = facts.data_items & FINANCIAL_HARM_ITEMS
+    found = sorted(facts.data_items & FINANCIAL_HARM_ITEMS)
     if not found:
-        return _result(
-            Trigger.FINANCIAL_HARM,
-            fired=False,
-            ja="判明している項目に財産的被害のおそれがある項目は含まれない",
-            en="No item that could cause financial harm among the known items",
-        )
-    ja_parts, en_parts = item_labels(found)
-    return _result(
-        Trigger.FINANCIAL_HARM,
-        fired=True,
-        ja=f"不正に利用されることにより財産的被害が生じるおそれがある項目（{'、'.join(ja_parts)}）を含む",
-        en=f"Includes items whose misuse could cause financial harm ({', '.join(en_parts)})",
-    )
+        return _result(Trigger.FINANCIAL_HARM, fired=False, why="financial.none")
+    return _result(Trigger.FINANCIAL_HARM, fired=True, why="financial.fired", items=found)
 
 
-def _improper_sources(facts: BreachFacts) -> tuple[list[str], list[str]]:
-    ja: list[str] = []
-    en: list[str] = []
+def _improper_sources(facts: BreachFacts) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     rules = sorted(facts.rules & IMPROPER_PURPOSE_RULES)
     if rules:
-        ja.append("検知: " + ", ".join(rules))
-        en.append("detected: " + ", ".join(rules))
+        out.append({"rules": rules})
     if facts.kind in IMPROPER_PURPOSE_KINDS:
-        ja.append(f"届出区分: {facts.kind}")
-        en.append(f"filed kind: {facts.kind}")
+        out.append({"kind": facts.kind})
     if facts.filed_improper_purpose:
-        ja.append("届出: 不正の目的あり")
-        en.append("filed as improper purpose")
-    return ja, en
+        out.append({"filed": True})
+    return out
 
 
 def _improper(facts: BreachFacts) -> TriggerResult:
     # A filed "no improper purpose" does not switch off a detected signal:
     # おそれ suffices, and dismissing it is a decision for apply_override.
-    ja, en = _improper_sources(facts)
-    if not ja:
-        return _result(
-            Trigger.IMPROPER_PURPOSE,
-            fired=False,
-            ja="不正の目的を示す検知・届出はない",
-            en="No detection or filing indicates an improper purpose",
-        )
+    sources = _improper_sources(facts)
+    if not sources:
+        return _result(Trigger.IMPROPER_PURPOSE, fired=False, why="improper.none")
     # Inferred from a detection rule alone (a filing or a person says nothing of it): 暫定 until triage.
     stated = facts.kind in IMPROPER_PURPOSE_KINDS or bool(facts.filed_improper_purpose)
     if not stated and not facts.confirmed:
         return TriggerResult(
             Trigger.IMPROPER_PURPOSE,
             fired=True,
-            reason_ja=f"暫定（要確認）: 不正の目的をもって行われたおそれがある行為による（{'; '.join(ja)}）",
-            reason_en=f"Provisional (to be confirmed): possibly an improper purpose ({'; '.join(en)})",
+            why="improper.provisional",
+            values={"sources": sources},
             provisional=True,
         )
-    return _result(
-        Trigger.IMPROPER_PURPOSE,
-        fired=True,
-        ja=f"不正の目的をもって行われたおそれがある行為による（{'; '.join(ja)}）",
-        en=f"Caused by an act possibly done with an improper purpose ({'; '.join(en)})",
-    )
+    return _result(Trigger.IMPROPER_PURPOSE, fired=True, why="improper.fired", sources=sources)
 
 
 def _over(trigger: Trigger, people: PeopleCount | None, threshold: int) -> TriggerResult:
     if people is None:
-        return _result(trigger, fired=False, ja="本人の数は調査中", en="Number of people not yet known")
+        return _result(trigger, fired=False, why="people.unknown")
+    counted = {"count": people.count, "upper_bound": people.upper_bound, "threshold": threshold}
     if not people.exceeds(threshold):
-        return _result(
-            trigger,
-            fired=False,
-            ja=f"本人の数は{people.text('ja')}で{threshold:,}人以下",
-            en=f"{_cap(people.text('en'))}: not more than {threshold:,}",
-        )
+        return _result(trigger, fired=False, why="people.not_over", **counted)
     # An upper bound over the threshold is a possible excess: おそれ counts.
-    if people.upper_bound:
-        return _result(
-            trigger,
-            fired=True,
-            ja=f"本人の数が{people.text('ja')}で{threshold:,}人を超えるおそれ",
-            en=f"{_cap(people.text('en'))}: possibly more than {threshold:,}",
-        )
-    return _result(
-        trigger,
-        fired=True,
-        ja=f"本人の数が{people.text('ja')}で{threshold:,}人を超える",
-        en=f"{_cap(people.text('en'))}: more than {threshold:,}",
-    )
+    why = "people.possibly_over" if people.upper_bound else "people.over"
+    return _result(trigger, fired=True, why=why, **counted)
 
 
 def _ordinance(facts: BreachFacts) -> TriggerResult:
     if facts.any_ordinance_sensitive_dataset:
         # The contract marks a data set involved as 条例要配慮個人情報 (Dataset.ordinance_sensitive).
-        return _result(
-            Trigger.ORDINANCE_SENSITIVE,
-            fired=True,
-            ja="条例要配慮個人情報を含むと契約で定めたデータセットに係る",
-            en="Involves a data set the contract marks as ordinance-defined special-care information",
-        )
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=True, why="ordinance.dataset")
     if not facts.ordinance_sensitive_items:
-        return _result(
-            Trigger.ORDINANCE_SENSITIVE,
-            fired=False,
-            ja="条例要配慮個人情報の定めが設定されていない",
-            en="No ordinance-defined special-care items are configured",
-        )
-    found = facts.data_items & facts.ordinance_sensitive_items
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=False, why="ordinance.not_configured")
+    found = sorted(facts.data_items & facts.ordinance_sensitive_items)
     if not found:
-        return _result(
-            Trigger.ORDINANCE_SENSITIVE,
-            fired=False,
-            ja="判明している項目に条例要配慮個人情報は含まれない",
-            en="No ordinance-defined special-care item among the known items",
-        )
-    ja_parts, en_parts = item_labels(found)
-    return _result(
-        Trigger.ORDINANCE_SENSITIVE,
-        fired=True,
-        ja=f"条例要配慮個人情報（{'、'.join(ja_parts)}）を含む",
-        en=f"Includes ordinance-defined special-care items ({', '.join(en_parts)})",
-    )
+        return _result(Trigger.ORDINANCE_SENSITIVE, fired=False, why="ordinance.none")
+    return _result(Trigger.ORDINANCE_SENSITIVE, fired=True, why="ordinance.fired", items=found)
 
 
 def _exempt(result: TriggerResult) -> TriggerResult:
-    ja = "高度な暗号化が施されているため報告対象外"
-    en = "Exempt: protected by strong encryption (高度な暗号化)"
-    if result.fired:
-        ja += f"（暗号化がなければ該当: {result.reason_ja}）"
-        en += f"; would otherwise apply: {result.reason_en}"
-    return TriggerResult(result.trigger, fired=False, reason_ja=ja, reason_en=en)
+    if not result.fired:
+        return TriggerResult(result.trigger, fired=False, why="exempt")
+    otherwise = {"why": result.why, "values": result.values or {}}
+    return TriggerResult(result.trigger, fired=False, why="exempt", values={"otherwise": otherwise})
 
 
 def assess(facts: BreachFacts) -> Assessment:

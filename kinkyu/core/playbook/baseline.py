@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.playbook.definition import Playbook, parse_playbook
 
@@ -25,12 +26,29 @@ _ARTICLE = "緊急時対応計画（基本手順）"
 _QUOTE = "連絡, 証拠保全, 被害拡大の防止, 復旧, 再発防止"
 
 
-def _step(step_id: str, title_ja: str, title_en: str, **more: Any) -> dict[str, Any]:
+# The baseline's words: English here, Japanese in the message catalogue under ``baseline.<key>``.
+WORDS = Texts(
+    "baseline.",
+    {
+        "triage": P_("baseline.triage", "Triage"),
+        "evidence": P_("baseline.evidence", "Preserve the evidence"),
+        "containment": P_("baseline.containment", "Contain the damage"),
+        "first_report": P_("baseline.first_report", "First report to the city"),
+        "instructions": P_("baseline.instructions", "Follow the city's instructions"),
+        "recovery": P_("baseline.recovery", "Recovery"),
+        "recurrence_prevention": P_("baseline.recurrence_prevention", "Recurrence prevention"),
+        "closure": P_("baseline.closure", "Closure"),
+        "document": P_("baseline.document", "baseline (no playbook loaded)"),
+    },
+)
+
+
+def _step(step_id: str, **more: Any) -> dict[str, Any]:
     return {
         "id": step_id,
         "kind": step_id,
-        "title_ja": title_ja,
-        "title_en": title_en,
+        "title_ja": WORDS.say("ja", step_id),
+        "title_en": WORDS.say("en", step_id),
         "clause": {"article": _ARTICLE, "quote": _QUOTE},
         **more,
     }
@@ -42,24 +60,17 @@ def baseline_playbook(jurisdiction: str) -> Playbook:
         {
             "jurisdiction": jurisdiction,
             "city": CITY_NAMES.get(jurisdiction, "-"),
-            "document": "基本手順（この自治体のプレイブックが読み込まれていない） / baseline (no playbook loaded)",
+            "document": f"{WORDS.say('ja', 'document')} / {WORDS.say('en', 'document')}",
             "seed": BASELINE_SEED,
             "steps": [
-                _step("triage", "検知内容の確認（トリアージ）", "Triage", to="contractor"),
-                _step("evidence", "証拠保全", "Preserve the evidence"),
-                _step("containment", "被害拡大の防止", "Contain the damage"),
-                _step(
-                    "first_report",
-                    "甲への報告（第一報）",
-                    "First report to the city",
-                    urgency="直ちに",
-                    to="city",
-                    risk=True,
-                ),
-                _step("instructions", "甲の指示に従う", "Follow the city's instructions"),
-                _step("recovery", "復旧", "Recovery"),
-                _step("recurrence_prevention", "再発防止策", "Recurrence prevention"),
-                _step("closure", "終結", "Closure"),
+                _step("triage", to="contractor"),
+                _step("evidence"),
+                _step("containment"),
+                _step("first_report", urgency="直ちに", to="city", risk=True),
+                _step("instructions"),
+                _step("recovery"),
+                _step("recurrence_prevention"),
+                _step("closure"),
             ],
         },
         source=f"baseline playbook ({jurisdiction if jurisdiction in CITY_NAMES else 'unknown jurisdiction'})",

@@ -45,9 +45,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.jurisdictions import Jurisdiction
-from kinkyu.core.labels import KIND_LABELS
+from kinkyu.core.labels import KIND_LABELS, Labels
 from kinkyu.core.playbook.exceptions import PlaybookError
 from kinkyu.core.playbook.policy import RULE_IDS, UrgencyWord
 
@@ -97,12 +98,18 @@ REQUIRED_SOME: tuple[StepKind, ...] = ("first_report", "containment")
 # The items a clause may name for a written report (Koganei 第19条 names all four;
 # Toyota 第13条 and Shinagawa 第17 name the situation, 発生状況).
 ReportItem = Literal["content", "count", "place", "circumstances"]
-REPORT_ITEMS: dict[str, tuple[str, str]] = {
-    "content": ("個人情報の内容", "what personal information is involved"),
-    "count": ("件数", "number of records"),
-    "place": ("発生場所", "where it happened"),
-    "circumstances": ("発生状況", "how it happened"),
-}
+# Their names: English here, Japanese in the message catalogue under ``report_item.<code>``.
+REPORT_ITEMS = Labels(
+    Texts(
+        "report_item.",
+        {
+            "content": P_("report_item.content", "what personal information is involved"),
+            "count": P_("report_item.count", "number of records"),
+            "place": P_("report_item.place", "where it happened"),
+            "circumstances": P_("report_item.circumstances", "how it happened"),
+        },
+    )
+)
 
 INCIDENT_KINDS_AND_DETECTION: frozenset[str] = frozenset(KIND_LABELS)
 

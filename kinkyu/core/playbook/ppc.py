@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.codec import Record, Screened
 from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.legal import (
@@ -76,6 +77,23 @@ def datasets_snapshot(datasets: Mapping[str, Dataset] | None) -> dict[str, dict[
         | ({"ordinance_sensitive": True} if ds.ordinance_sensitive else {})
         for name, ds in datasets.items()
     }
+
+
+# What the run's facts say in the Rule 8 items: English here, Japanese in the catalogue under ``rule8.facts.<key>``.
+FACT_WORDS = Texts(
+    "rule8.facts.",
+    {
+        "who.detected": P_("rule8.facts.who.detected", "access-log monitoring"),
+        "medium.detected": P_("rule8.facts.medium.detected", "electronic data"),
+        "published": P_("rule8.facts.published", "published ({day})"),
+        "prevention.done": P_("rule8.facts.prevention.done", "done ({day})"),
+        "prevention.active": P_("rule8.facts.prevention.active", "being prepared"),
+        "other": P_(
+            "rule8.facts.other",
+            "containment commands: {commands} ({done} done); evidence sealing requests: {seals}",
+        ),
+    },
+)
 
 
 class PPCState(msgspec.Struct, Record):
@@ -348,9 +366,9 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
             return None
 
         def party(p: ReportingParty, codes: tuple[str, ...]) -> PartyAssessment:
-            confirmed = tuple(TriggerResult(Trigger(c), fired=True, reason_ja="", reason_en="") for c in codes)
+            confirmed = tuple(TriggerResult(Trigger(c), fired=True) for c in codes)
             maybe = tuple(
-                TriggerResult(Trigger(c), fired=True, reason_ja="", reason_en="", provisional=True)
+                TriggerResult(Trigger(c), fired=True, provisional=True)
                 for c in self.provisional_triggers
                 if c not in codes
             )
@@ -377,23 +395,21 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
             def day(d: date) -> str:
                 return f"{d.year}年{d.month}月{d.day}日" if ja else d.isoformat()
 
+            def say(key: str, **values: str) -> str:
+                return FACT_WORDS.say(lang, key, **values)
+
             detected = self.origin == "detection"
-            who = ("アクセスログ監視による検知" if ja else "access-log monitoring") if detected else None
-            medium = ("電子データ" if ja else "electronic data") if detected else None
+            who = say("who.detected") if detected else None
+            medium = say("medium.detected") if detected else None
             pub = None
             if self.publication_done is not None:
-                pub = f"公表済み（{day(self.publication_done)}）" if ja else f"published ({day(self.publication_done)})"
+                pub = say("published", day=day(self.publication_done))
             prev = None
             if self.prevention_done is not None:
-                prev = f"実施済み（{day(self.prevention_done)}）" if ja else f"done ({day(self.prevention_done)})"
+                prev = say("prevention.done", day=day(self.prevention_done))
             elif self.prevention_active:
-                prev = "検討・実施中" if ja else "being prepared"
-            other = (
-                f"被害拡大防止措置 {self.commands}件（完了 {self.commands_done}件）、証拠保全の依頼 {self.seals}回"
-                if ja
-                else f"containment commands: {self.commands} ({self.commands_done} done); "
-                f"evidence sealing requests: {self.seals}"
-            )
+                prev = say("prevention.active")
+            other = say("other", commands=str(self.commands), done=str(self.commands_done), seals=str(self.seals))
             return rule8_items(
                 occurred_at=self.occurred_at,
                 discovered_at=self.discovered_at,

@@ -22,7 +22,7 @@ from kinkyu.core.playbook.effects import Containment, SealEvidence
 from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS
 from kinkyu.core.playbook.state import CommandRun, PlaybookRun, StepRun
 from kinkyu.core.playbook.states import CITY_REPORTS, FINAL_COMMAND, REPORT_NOTIFY, StepKind
-from kinkyu.core.playbook.tasks import item_known, open_task
+from kinkyu.core.playbook.tasks import item_known, open_task, stored_title
 from kinkyu.core.timespan import clamp, shift
 
 # Start a step: the context, the step's run state, its definition, and when the clock counts from.
@@ -60,7 +60,7 @@ def step_failed(ctx: Ctx, st: StepRun, exc: BaseException) -> None:
     open_task(
         ctx,
         task_id=f"{st.step_id}:by-hand",
-        title=f"{step.title_ja}を手作業で行う / do '{step.title_en}' by hand",
+        title=stored_title("by_hand", step=(step.title_ja, step.title_en)),
         owner="contractor",
         due=None,
         source="step",
@@ -205,11 +205,10 @@ def report(ctx: Ctx, st: StepRun, step: Step, base: datetime) -> None:
     rule8 = run.rule8_facts() if step.kind in CLOCK_STEP_KINDS else None
     ctx.notify(st, kind, audience=step.to or "city", due=due, missing=missing, rule8=rule8, due_unknown=unknown)
     for item in missing:
-        label_ja, label_en = REPORT_ITEMS[item]
         open_task(
             ctx,
             task_id=f"{st.step_id}:{item}",
-            title=f"書面報告の記載事項「{label_ja}」を補う / supply '{label_en}' in the written report",
+            title=stored_title("supply", item=REPORT_ITEMS[item]),
             owner="contractor",
             due=due,
             source="report_item",

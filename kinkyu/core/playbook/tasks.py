@@ -8,9 +8,28 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from kinkyu.catalogue import P_, Texts
 from kinkyu.core.playbook.context import SYSTEM, Ctx, iso, jst
 from kinkyu.core.playbook.state import Task
 from kinkyu.core.playbook.states import TaskSource
+
+# The titles of the tasks a run opens: English here, Japanese in the message catalogue under ``task.<key>``.
+TASK_TITLES = Texts(
+    "task.",
+    {
+        "by_hand": P_("task.by_hand", "do '{step}' by hand"),
+        "supply": P_("task.supply", "supply '{item}' in the written report"),
+        "report_request": P_("task.report_request", "report requested by the city"),
+        "instruction": P_("task.instruction", "city instruction"),
+    },
+)
+
+
+def stored_title(key: str, **values: tuple[str, str]) -> str:
+    """A task title as runs store it, ``日本語 / English`` (kinkyu.messages.timeline.task_title picks one)."""
+    ja = TASK_TITLES.say("ja", key, **{k: v[0] for k, v in values.items()})
+    en = TASK_TITLES.say("en", key, **{k: v[1] for k, v in values.items()})
+    return f"{ja} / {en}"
 
 
 def item_known(ctx: Ctx, item: str) -> bool:

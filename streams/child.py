@@ -22,7 +22,13 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent(parent: int) -> None:
-    """In the child: SIGTERM when the parent goes (and at once if it went already)."""
+    """In the child: SIGTERM when the parent goes (and at once if it went already); Ctrl-C is the parent's.
+
+    A Ctrl-C in a terminal reaches the whole process group: a child that took
+    it would print a KeyboardInterrupt traceback while the worker stops it
+    in order (the pool's shutdown), so the child ignores it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_messages import ascii_sentences
 
 from kinkyu.core.playbook import Notify, on_record
-from kinkyu.notifiers.model import IncidentFacts, NotificationIn
+from kinkyu.notifiers.model import IncidentFacts, NotificationIn, OutboundEmail
 from kinkyu.notifiers.render import MESSAGE_KINDS, build_email
 from kinkyu.reports.model import build_report
 from kinkyu.reports.render import render_markdown
@@ -51,19 +52,25 @@ def _first_email(s: Sample) -> str:
         now=opened_at,
     )
     first = next(e for e in effects if isinstance(e, Notify) and e.kind in {"first_report", "complaint_report"})
-    email = build_email(
-        NotificationIn.parse(first.to_json()),
+    email = _mail(s, first.to_json())
+    return f"Subject: {email.subject}\n\n{email.text}"
+
+
+def _mail(s: Sample, record: dict[str, Any], **extra: Any) -> OutboundEmail:
+    """The city's first contact's Japanese mail for ``record``, at the incident's discovery, as text."""
+    return build_email(
+        NotificationIn.parse(record),
         contract=s.profile,
         recipient=s.profile.city.contacts[0],
         lang="ja",
         ack_url="https://console.example.jp/ack/TOKEN",
         incident_url=f"https://console.example.jp/incidents/{s.incident.incident_id}",
-        now=opened_at,
+        now=s.incident.discovered_at or s.incident.first_event_ts,
         key="0" * 32,
         facts=IncidentFacts.from_record(s.incident.to_json()),
         html=False,
+        **extra,
     )
-    return f"Subject: {email.subject}\n\n{email.text}"
 
 
 def _check(name: str, actual: str) -> None:
@@ -110,22 +117,8 @@ def test_a_ward_is_addressed_as_a_ward() -> None:
     assert "市の" not in md + mail
 
 
-def _email(s: Sample, record: dict[str, object], purpose: str = "notify") -> str:
-    opened_at = s.incident.discovered_at or s.incident.first_event_ts
-    email = build_email(
-        NotificationIn.parse(record),
-        contract=s.profile,
-        recipient=s.profile.city.contacts[0],
-        lang="ja",
-        ack_url="https://console.example.jp/ack/TOKEN",
-        incident_url=f"https://console.example.jp/incidents/{s.incident.incident_id}",
-        now=opened_at,
-        key="0" * 32,
-        facts=IncidentFacts.from_record(s.incident.to_json()),
-        purpose=purpose,  # type: ignore[arg-type]
-        not_answered_by=("city:0", "city:9"),
-        html=False,
-    )
+def _email(s: Sample, record: dict[str, Any], purpose: str = "notify") -> str:
+    email = _mail(s, record, purpose=purpose, not_answered_by=("city:0", "city:9"))
     return f"{email.subject}\n{email.text}"
 
 

@@ -38,6 +38,16 @@ Channel = Literal["email", "webhook"]
 
 # An id, reference or category code: what may appear in a message where the input is a string.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/#-]{0,199}$"
+# The reports a city receives (its contacts, its acknowledgement), in the order messages list them.
+CITY_REPORTS: tuple[str, ...] = (
+    "first_report",
+    "written_report",
+    "complaint_report",
+    "progress_report",
+    "supplementary_report",
+    "dismissal_report",
+    "closure_report",
+)
 
 _TOLERANT = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 

@@ -22,21 +22,11 @@ from typing import Any
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.escalation import EscalationState, Side, chain_for
 from kinkyu.core.playbook import Playbook
-from kinkyu.notifiers.model import IncidentFacts, NotificationIn
+from kinkyu.notifiers.model import CITY_REPORTS, IncidentFacts, NotificationIn
 from kinkyu.notifiers.outbox_store import ChainStore
 
 # Escalate effects of these reasons, on a city step, go to the city's contacts.
-CITY_REPORT_KINDS = frozenset(
-    {
-        "first_report",
-        "written_report",
-        "complaint_report",
-        "progress_report",
-        "supplementary_report",
-        "dismissal_report",
-        "closure_report",
-    }
-)
+CITY_REPORT_KINDS = frozenset(CITY_REPORTS)
 
 
 class ChainPlanner:

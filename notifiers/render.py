@@ -46,7 +46,15 @@ from kinkyu.core.playbook.ppc import Rule8Facts
 from kinkyu.core.timefmt import doc_date, doc_datetime
 from kinkyu.messages import P_, Texts, unit_word
 from kinkyu.notifiers.exceptions import PersonalDataError, RenderError
-from kinkyu.notifiers.model import IncidentFacts, Lang, NotificationIn, OutboundEmail, PPCReminderIn, WebhookPayload
+from kinkyu.notifiers.model import (
+    CITY_REPORTS,
+    IncidentFacts,
+    Lang,
+    NotificationIn,
+    OutboundEmail,
+    PPCReminderIn,
+    WebhookPayload,
+)
 from kinkyu.resources import bundled
 
 TEMPLATES_DIR = bundled("templates", "email")
@@ -106,13 +114,7 @@ TEXTS = Texts(
     },
 )
 MESSAGE_KINDS: tuple[str, ...] = (
-    "first_report",
-    "written_report",
-    "complaint_report",
-    "progress_report",
-    "supplementary_report",
-    "dismissal_report",
-    "closure_report",
+    *CITY_REPORTS,
     "triage_due",
     "task_assigned",
     "escalation",

@@ -147,8 +147,17 @@ def describe(state: dict[str, Any] | None) -> str:
     return f"v{state['version']} {run['state']} steps={steps} tasks={tasks} timeline={kinds}"
 
 
+SEAL_KINDS = frozenset({"evidence_sealed", "evidence_not_sealed"})
+
+
 def entries(state: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [e for e in state["run"]["timeline"] if e["kind"] == kind]
+
+
+def seals(state: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The phases of the seals recorded on the timeline, and of those still pending."""
+    done = [str(e["data"].get("phase")) for e in state["run"]["timeline"] if e["kind"] in SEAL_KINDS]
+    return done, [str(p["phase"]) for p in state["pending"]]
 
 
 def step(state: dict[str, Any], step_id: str) -> dict[str, Any]:
@@ -431,7 +440,10 @@ async def test_a_run_resumes_after_sigterm_and_sigkill_and_each_deadline_fires_o
     state = latest(await pipeline.read(pipeline.topics.incident_state, lambda r: True), incident_id) or state
     missed = [e["data"].get("task_id") for e in entries(state, "deadline_missed")]
     assert missed == ["task-a", "task-b"], describe(state)
-    assert [p["phase"] for p in state["pending"]] == ["after-window"], "the after-window seal is still scheduled"
+    # Seals are carried out beside the agent and come back as ticks: wait for the initial one's result.
+    state = await wait_state(pipeline, incident_id, lambda s: "initial" in seals(s)[0], "the initial seal", timeout=60)
+    sealed, pending = seals(state)
+    assert pending == ["after-window"] or "after-window" in sealed, "the after-window seal is scheduled (or done)"
     keyring = Keyring({"it": INTEGRITY_KEY})
     anchors = await read_anchors(pipeline.broker.bootstrap, pipeline.topics.anchors, keyring)
     assert EvidenceStore(tmp_path / "evidence", keyring=keyring).verify(incident_id, key, anchors=anchors).ok

@@ -98,6 +98,9 @@ _OWNERS: Final[dict[str, type]] = {
     "_wait_next_records": faust_consumer.Consumer,
 }
 
+# faust names a table's changelog topic ``<app id>-<table>-changelog``.
+CHANGELOG_SUFFIX: Final = "-changelog"
+
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
 
 
@@ -217,8 +220,11 @@ async def _seek_to_committed(self: Any) -> dict[Any, int | None]:  # replaces AI
 async def seek_consumer_to_committed(consumer: Any) -> dict[Any, int | None]:  # an AIOKafkaConsumer
     """The seek of :func:`_seek_to_committed` on one aiokafka consumer (run in its thread).
 
-    A partition whose committed offset is missing or 0 is read from its
-    beginning, as ``auto_offset_reset=earliest`` would; one revoked meanwhile is left out.
+    A stream partition whose committed offset is missing or 0 is read from
+    its beginning, as ``auto_offset_reset=earliest`` would; one revoked
+    meanwhile is left out. A table's changelog partition (never committed:
+    faust recovers it by its own offsets) is left where it is, as upstream:
+    sent back to its beginning, a recovery in progress would start over.
     """
     committed: dict[Any, int | None] = {}
     for tp in sorted(consumer.assignment()):
@@ -226,7 +232,7 @@ async def seek_consumer_to_committed(consumer: Any) -> dict[Any, int | None]:  #
             offset = await consumer.committed(tp)
             if offset is not None and offset > 0:
                 consumer.seek(tp, offset)
-            else:
+            elif not tp.topic.endswith(CHANGELOG_SUFFIX):
                 await consumer.seek_to_beginning(tp)
         except IllegalStateError:
             continue  # revoked while this ran: its next owner reads it from the committed offset

@@ -212,6 +212,16 @@ def test_a_partition_never_committed_is_read_again_from_its_beginning() -> None:
     assert (consumer.at(0), consumer.at(1)) == (0, 0)
 
 
+def test_a_table_changelog_partition_is_left_where_its_recovery_has_it() -> None:
+    consumer = Partitions(committed={0: None}, position={0: 10})
+    changelog = TopicPartition("g-playbook-runs-changelog", 0)
+    consumer._committed[changelog] = None
+    consumer.position[changelog] = 7
+    seek(consumer)
+    assert consumer.position[changelog] == 7, "a recovery in progress is not sent back to the start"
+    assert consumer.at(0) == 0
+
+
 def test_a_committed_partition_is_read_again_from_its_committed_offset() -> None:
     consumer = Partitions(committed={2: 7}, position={2: 12})
     seek(consumer)

@@ -56,6 +56,20 @@ rebalance"; #216). Seen in the failover test: ``notifications`` and
 ``incidents`` records just before a hand-over never reached their agents.
 Such a batch is discarded: the seek that follows every rebalance reads it again.
 
+Fifth, a batch that returns while a rebalance is being completed does not
+reach the streams' queues. faust resumes the stream partitions, then seeks
+them to their committed offsets, then resumes the flow, which clears every
+stream's queue. A fetch made before a partition's seek from the very offset
+it seeks to (a partition just assigned starts there) is not voided by that
+seek; returning after it, its records went into the queues, were cleared
+with them, and the consumer's position stayed past them: no stream ever saw
+them. Seen in the failover test with the notifier's hand-over (a worker
+restarted after SIGKILL took the first ``notifications`` and ``incidents``
+record of its new partition 0, which it handled, and never any of the
+others). Such a batch's stream records are dropped and their partitions
+sought back to their committed offsets once more; changelog records (a
+table's recovery, while the stream partitions are paused) pass.
+
 Checked against faust-streaming 0.15.3 (the version pinned in
 pyproject.toml). :func:`apply` refuses any other version, and any change to
 the source of the replaced methods, so an upgrade re-checks this module
@@ -78,7 +92,7 @@ from mode.utils.futures import notify
 from kinkyu.streams.exceptions import StreamsError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
 __all__ = ["CHECKED_AGAINST", "FaustPatchError", "applied", "apply", "check_faust", "original"]
 
@@ -188,6 +202,9 @@ async def _wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:  # n
     The generation is read once flow is active, just before the fetch: a
     batch that returns in another generation, or with flow stopped for a
     rebalance, was fetched from positions the rebalance's seek has reset.
+    One that returns while a rebalance is still being completed comes back
+    without its stream records, read again from the committed offsets
+    (:func:`_hold_back_streams`).
     """
     if not self.flow_active:
         await self.wait(self.can_resume_flow)
@@ -198,14 +215,39 @@ async def _wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:  # n
         records: dict[Any, Any] = {}
         if client_only or active:
             generation = self.app.consumer_generation_id
+            settling = self.app.rebalancing
             records = await self._getmany(active_partitions=active, timeout=timeout)
             if records and (self.app.consumer_generation_id != generation or not self.flow_active):
                 records = {}  # read again from the committed offsets by the seek every rebalance ends with
+            elif records and (settling or self.app.rebalancing):
+                records = await _hold_back_streams(self, records)
         else:
             await self.sleep(1)  # as faust: still release the loop
         return records, active
     finally:
         self.not_waiting_next_records.set()
+
+
+async def _hold_back_streams(self: Any, records: dict[Any, Any]) -> dict[Any, Any]:  # a faust Consumer
+    """``records`` without the stream partitions' ones, those partitions sought back to their committed offsets.
+
+    A fetch that returns while a rebalance is being completed (the stream
+    partitions resumed, the seek to the committed offsets running, the
+    streams' queues not yet cleared by the flow's resume) was made from
+    positions that seek may already have left as they were: delivered, its
+    records would be cleared with the queues while the consumer's position
+    stays past them, and no stream would ever see them. Changelog records
+    (a table's recovery) pass.
+    """
+    streams = {tp for tp in records if not self._is_changelog_tp(tp)}
+    if not streams:
+        return records
+    thread = self._thread
+    consumer = thread._ensure_consumer()  # noqa: SLF001  # faust's own aiokafka consumer, as _seek_to_committed uses it
+    committed = await thread.call_thread(seek_consumer_to_committed, consumer, streams)
+    # As faust's perform_seek: offsets from the committed one on are read as new, not dropped as already read.
+    self._read_offset.update({tp: None if offset is None or offset < 0 else offset for tp, offset in committed.items()})
+    return {tp: batch for tp, batch in records.items() if tp not in streams}
 
 
 async def _seek_to_committed(self: Any) -> dict[Any, int | None]:  # replaces AIOKafkaConsumerThread's
@@ -217,8 +259,11 @@ async def _seek_to_committed(self: Any) -> dict[Any, int | None]:  # replaces AI
     return dict(await self.call_thread(seek_consumer_to_committed, self._ensure_consumer()))
 
 
-async def seek_consumer_to_committed(consumer: Any) -> dict[Any, int | None]:  # an AIOKafkaConsumer
-    """The seek of :func:`_seek_to_committed` on one aiokafka consumer (run in its thread).
+async def seek_consumer_to_committed(
+    consumer: Any,  # an AIOKafkaConsumer
+    only: Collection[Any] | None = None,
+) -> dict[Any, int | None]:
+    """The seek of :func:`_seek_to_committed` on one aiokafka consumer (run in its thread); ``only``: these partitions.
 
     A stream partition whose committed offset is missing or 0 is read from
     its beginning, as ``auto_offset_reset=earliest`` would; one revoked
@@ -228,6 +273,8 @@ async def seek_consumer_to_committed(consumer: Any) -> dict[Any, int | None]:  #
     """
     committed: dict[Any, int | None] = {}
     for tp in sorted(consumer.assignment()):
+        if only is not None and tp not in only:
+            continue
         try:
             offset = await consumer.committed(tp)
             if offset is not None and offset > 0:

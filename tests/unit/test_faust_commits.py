@@ -241,22 +241,45 @@ def test_the_worker_seeks_through_the_patched_consumer_thread() -> None:
 
 
 class Fetching:
-    """A faust Consumer's fetch step: a batch comes back, a rebalance may happen while it is on its way."""
+    """A faust Consumer's fetch step: a batch comes back, a rebalance may happen while it is on its way.
 
-    def __init__(self, *, rebalance_during_fetch: bool) -> None:
+    ``completing``: the batch returns while a rebalance of its generation is
+    being completed (the stream partitions resumed, their seek to the
+    committed offsets done or running, the streams' queues not yet cleared).
+    """
+
+    def __init__(
+        self,
+        *,
+        rebalance_during_fetch: bool,
+        completing: bool = False,
+        batch: dict[TP, list[int]] | None = None,
+        aiokafka: Partitions | None = None,
+    ) -> None:
         self.flow_active = True
-        self.app = SimpleNamespace(client_only=False, consumer_generation_id=1)
+        self.app = SimpleNamespace(client_only=False, consumer_generation_id=1, rebalancing=completing)
         self.not_waiting_next_records = asyncio.Event()
         self.rebalance = rebalance_during_fetch
+        self.batch = batch if batch is not None else {PART: [45, 46]}
+        self.aiokafka = aiokafka if aiokafka is not None else Partitions(committed={0: 45}, position={0: 47})
+        self._thread = SimpleNamespace(call_thread=self._call_thread, _ensure_consumer=lambda: self.aiokafka)
+        self._read_offset: dict[TP, int | None] = {PART: 46}
+
+    @staticmethod
+    async def _call_thread(method: Callable[..., Any], *args: Any) -> Any:
+        return await method(*args)
+
+    def _is_changelog_tp(self, tp: TP) -> bool:
+        return tp.topic.endswith("-changelog")
 
     def _get_active_partitions(self) -> set[TP]:
-        return {PART}
+        return set(self.batch)
 
     async def _getmany(self, active_partitions: set[TP], timeout: float) -> dict[TP, list[int]]:
         del active_partitions, timeout
         if self.rebalance:
             self.app.consumer_generation_id = 2  # then the seek back to the committed offsets
-        return {PART: [45, 46]}
+        return dict(self.batch)
 
 
 def fetch(consumer: Fetching, *, upstream: bool = False) -> Any:
@@ -277,6 +300,32 @@ def test_a_batch_fetched_across_a_rebalance_is_discarded_to_be_read_again_after_
 def test_a_batch_fetched_within_one_generation_reaches_the_streams() -> None:
     records, _ = fetch(Fetching(rebalance_during_fetch=False))
     assert records == {PART: [45, 46]}
+
+
+def test_upstream_hands_a_batch_returning_while_a_rebalance_completes_to_queues_about_to_be_cleared() -> None:
+    consumer = Fetching(rebalance_during_fetch=False, completing=True)
+    records, _ = fetch(consumer, upstream=True)
+    assert records == {PART: [45, 46]}, "cleared with the queues when flow resumes"
+    assert consumer.aiokafka.at(0) == 47, "and the position stays past them: no stream ever sees them"
+
+
+def test_a_batch_returning_while_a_rebalance_completes_is_read_again_from_the_committed_offset() -> None:
+    consumer = Fetching(rebalance_during_fetch=False, completing=True)
+    records, _ = fetch(consumer)
+    assert records == {}
+    assert consumer.aiokafka.at(0) == 45
+    assert consumer._read_offset[PART] == 45, "read again as new, not dropped as already read"
+
+
+def test_changelog_records_returning_while_a_rebalance_completes_reach_the_table() -> None:
+    changelog = TP("g-playbook-runs-changelog", 0)
+    aiokafka = Partitions(committed={0: 45}, position={0: 47})
+    consumer = Fetching(
+        rebalance_during_fetch=False, completing=True, batch={changelog: [3], PART: [45]}, aiokafka=aiokafka
+    )
+    records, _ = fetch(consumer)
+    assert records == {changelog: [3]}
+    assert aiokafka.at(0) == 45
 
 
 def test_the_patch_refuses_a_faust_it_was_not_checked_against(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 from typing import TYPE_CHECKING, Any, Final
 
 import faust
@@ -93,6 +94,8 @@ from kinkyu.streams.exceptions import StreamsError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
+
+log = logging.getLogger("kinkyu.faust_fixes")
 
 __all__ = ["CHECKED_AGAINST", "FaustPatchError", "applied", "apply", "check_faust", "original"]
 
@@ -247,6 +250,13 @@ async def _hold_back_streams(self: Any, records: dict[Any, Any]) -> dict[Any, An
     committed = await thread.call_thread(seek_consumer_to_committed, consumer, streams)
     # As faust's perform_seek: offsets from the committed one on are read as new, not dropped as already read.
     self._read_offset.update({tp: None if offset is None or offset < 0 else offset for tp, offset in committed.items()})
+    log.info(
+        "records fetched while a rebalance completed are read again from the committed offsets",
+        extra={
+            "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in streams),
+            "records": sum(len(records[tp]) for tp in streams),
+        },
+    )
     return {tp: batch for tp, batch in records.items() if tp not in streams}
 
 

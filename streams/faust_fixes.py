@@ -115,9 +115,6 @@ _OWNERS: Final[dict[str, type]] = {
     "_wait_next_records": faust_consumer.Consumer,
 }
 
-# faust names a table's changelog topic ``<app id>-<table>-changelog``.
-CHANGELOG_SUFFIX: Final = "-changelog"
-
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
 
 
@@ -266,18 +263,21 @@ async def _seek_to_committed(self: Any) -> dict[Any, int | None]:  # replaces AI
     Returns the committed offsets found (``None``: none), as aiokafka's own
     ``seek_to_committed`` does, for faust's read offsets.
     """
-    return dict(await self.call_thread(seek_consumer_to_committed, self._ensure_consumer()))
+    changelogs = frozenset(self.consumer.app.tables.changelog_topics)  # as faust's Consumer._is_changelog_tp
+    return dict(await self.call_thread(seek_consumer_to_committed, self._ensure_consumer(), changelogs=changelogs))
 
 
 async def seek_consumer_to_committed(
     consumer: Any,  # an AIOKafkaConsumer
     only: Collection[Any] | None = None,
+    *,
+    changelogs: Collection[str] = (),
 ) -> dict[Any, int | None]:
     """The seek of :func:`_seek_to_committed` on one aiokafka consumer (run in its thread); ``only``: these partitions.
 
     A stream partition whose committed offset is missing or 0 is read from
     its beginning, as ``auto_offset_reset=earliest`` would; one revoked
-    meanwhile is left out. A table's changelog partition (never committed:
+    meanwhile is left out. A table's changelog partition (``changelogs``, never committed:
     faust recovers it by its own offsets) is left where it is, as upstream:
     sent back to its beginning, a recovery in progress would start over.
     """
@@ -289,7 +289,7 @@ async def seek_consumer_to_committed(
             offset = await consumer.committed(tp)
             if offset is not None and offset > 0:
                 consumer.seek(tp, offset)
-            elif not tp.topic.endswith(CHANGELOG_SUFFIX):
+            elif tp.topic not in changelogs:
                 await consumer.seek_to_beginning(tp)
         except IllegalStateError:
             continue  # revoked while this ran: its next owner reads it from the committed offset

@@ -194,10 +194,12 @@ class Partitions:
         return self.position[TopicPartition("incidents", partition)]
 
 
-def seek(consumer: Partitions, *, upstream: bool = False) -> dict[Any, int | None]:
+def seek(
+    consumer: Partitions, *, upstream: bool = False, changelogs: frozenset[str] = frozenset()
+) -> dict[Any, int | None]:
     if upstream:
         return asyncio.run(AIOKafkaConsumer.seek_to_committed(consumer))  # a stand-in consumer (aiokafka is untyped)
-    return asyncio.run(faust_fixes.seek_consumer_to_committed(consumer))
+    return asyncio.run(faust_fixes.seek_consumer_to_committed(consumer, changelogs=changelogs))
 
 
 def test_upstream_seek_leaves_a_partition_never_committed_past_the_records_faust_cleared() -> None:
@@ -217,7 +219,7 @@ def test_a_table_changelog_partition_is_left_where_its_recovery_has_it() -> None
     changelog = TopicPartition("g-playbook-runs-changelog", 0)
     consumer._committed[changelog] = None
     consumer.position[changelog] = 7
-    seek(consumer)
+    seek(consumer, changelogs=frozenset({changelog.topic}))
     assert consumer.position[changelog] == 7, "a recovery in progress is not sent back to the start"
     assert consumer.at(0) == 0
 

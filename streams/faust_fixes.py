@@ -55,6 +55,16 @@ that seek is about to deliver again, and faust drops those as already read
 rebalance"; #216). Seen in the failover test: ``notifications`` and
 ``incidents`` records just before a hand-over never reached their agents.
 Such a batch is discarded: the seek that follows every rebalance reads it again.
+A table's changelog partitions in such a batch are sought back to its first
+record: their only seek is the recovery's, to the last record the table
+applied, which is where a fetch in flight started when the recovery had
+applied nothing since its previous seek; aiokafka voids a fetch only when
+the position *changes*, so that batch came back, and discarded it left the
+position past records the recovery then waited for for ever. That is what
+the failover test's rare stall looks like (3 runs in about 30 on the
+notifier hand-over branch: "No event received for active tp …
+playbook-runs-changelog" from a recovery started by a second rebalance 2 s
+after the first, a first report never sent).
 
 Fifth, a batch that returns while a rebalance is being completed does not
 reach the streams' queues. faust resumes the stream partitions, then seeks
@@ -84,6 +94,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Final
 
 import faust
+from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -93,7 +104,7 @@ from mode.utils.futures import notify
 from kinkyu.streams.exceptions import StreamsError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Mapping
 
 log = logging.getLogger("kinkyu.faust_fixes")
 
@@ -218,6 +229,7 @@ async def _wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:  # n
             settling = self.app.rebalancing
             records = await self._getmany(active_partitions=active, timeout=timeout)
             if records and (self.app.consumer_generation_id != generation or not self.flow_active):
+                await _rewind_changelogs(self, records)
                 records = {}  # read again from the committed offsets by the seek every rebalance ends with
             elif records and (settling or self.app.rebalancing):
                 records = await _hold_back_streams(self, records)
@@ -226,6 +238,46 @@ async def _wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:  # n
         return records, active
     finally:
         self.not_waiting_next_records.set()
+
+
+async def _rewind_changelogs(self: Any, records: dict[Any, Any]) -> None:  # a faust Consumer
+    """Seek the changelog partitions of a discarded batch back to its first record, unless sought since.
+
+    Stream partitions are read again by the seek to the committed offsets;
+    a changelog partition is sought only by its table's recovery, which may
+    already have sought it to where this batch began (see the module docstring).
+    """
+    spans = {
+        TopicPartition(tp.topic, tp.partition): (batch[0].offset, batch[-1].offset)
+        for tp, batch in records.items()
+        if batch and self._is_changelog_tp(tp)
+    }
+    if not spans:
+        return
+    thread = self._thread
+    consumer = thread._ensure_consumer()  # noqa: SLF001  # faust's own aiokafka consumer, as _seek_to_committed uses it
+    rewound = await thread.call_thread(rewind_consumer, consumer, spans)
+    log.info(
+        "changelog records fetched across a rebalance are read again",
+        extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in rewound)},
+    )
+
+
+async def rewind_consumer(consumer: Any, spans: Mapping[Any, tuple[int, int]]) -> list[Any]:  # an AIOKafkaConsumer
+    """Seek each partition of ``spans`` (first, last offset fetched) back to its first, if still just past its last.
+
+    A partition sought meanwhile (its position elsewhere) or revoked is left
+    alone. Returns the partitions sought back.
+    """
+    rewound = []
+    for tp, (first, last) in sorted(spans.items()):
+        try:
+            if await consumer.position(tp) == last + 1:
+                consumer.seek(tp, first)
+                rewound.append(tp)
+        except IllegalStateError:
+            continue  # revoked: its next owner's recovery reads it
+    return rewound
 
 
 async def _hold_back_streams(self: Any, records: dict[Any, Any]) -> dict[Any, Any]:  # a faust Consumer

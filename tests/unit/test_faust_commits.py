@@ -375,3 +375,42 @@ def test_the_commit_never_passes_a_held_message_and_reaches_the_end_once_all_are
     for offset in sorted(c.held):
         c.ack(offset)
     assert c.commit() == present[-1] + 1
+
+
+class Positions:
+    """An aiokafka consumer's changelog positions, for the rewind of a discarded batch."""
+
+    def __init__(self, position: dict[TP, int]) -> None:
+        self.at = {TopicPartition(tp.topic, tp.partition): o for tp, o in position.items()}
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.at[tp]
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.at[tp] = offset
+
+
+CHANGELOG = TP("g-playbook-runs-changelog", 3)
+
+
+def changelog_batch_across_a_rebalance(position: int) -> tuple[Any, Positions]:
+    """A batch of changelog records 0-2 and a stream record fetched across a rebalance; the rewind's consumer."""
+    positions = Positions({CHANGELOG: position})
+    batch: dict[TP, list[Any]] = {CHANGELOG: [SimpleNamespace(offset=o) for o in (0, 1, 2)], PART: [45]}
+    consumer = Fetching(rebalance_during_fetch=True, batch=batch)
+    consumer._thread.call_thread = lambda method, *args: method(positions, *args[1:])
+    return fetch(consumer), positions
+
+
+def test_changelog_records_of_a_batch_fetched_across_a_rebalance_are_read_again_from_its_first() -> None:
+    (records, _), positions = changelog_batch_across_a_rebalance(position=3)
+    assert records == {}
+    assert positions.at[TopicPartition(CHANGELOG.topic, CHANGELOG.partition)] == 0, (
+        "the recovery sought it where the fetch began, which did not void the fetch: it waits for these records"
+    )
+
+
+def test_a_changelog_partition_sought_since_the_fetch_is_left_where_its_recovery_sought_it() -> None:
+    (records, _), positions = changelog_batch_across_a_rebalance(position=1)
+    assert records == {}
+    assert positions.at[TopicPartition(CHANGELOG.topic, CHANGELOG.partition)] == 1

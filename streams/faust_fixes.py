@@ -257,6 +257,8 @@ async def _rewind_changelogs(self: Any, records: dict[Any, Any]) -> None:  # a f
     thread = self._thread
     consumer = thread._ensure_consumer()  # noqa: SLF001  # faust's own aiokafka consumer, as _seek_to_committed uses it
     rewound = await thread.call_thread(rewind_consumer, consumer, spans)
+    if not rewound:
+        return
     log.info(
         "changelog records fetched across a rebalance are read again",
         extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in rewound)},

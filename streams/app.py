@@ -38,6 +38,7 @@ from kinkyu.core.contract import ContractPolicy
 from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.exceptions import ContractError
 from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.handover import read_boards
 from kinkyu.notifiers.ledger import LEDGER_TOPIC_CONFIGS, KafkaLedger, LedgerSettings, worker_id
 from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
@@ -133,6 +134,7 @@ async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, parti
             topics.incident_state,
             topics.deliveries,
             topics.stores,
+            topics.chains,
         }
         spread = {*topics.inputs, *topics.stage, topics.deliveries}
         missing = [
@@ -257,6 +259,7 @@ class Worker:
             on_timeline=on_notifier,
             on_fatal=self._crash,
             ledger=self.ledger,
+            chain_reader=functools.partial(read_boards, self.connection, self.topics.chains),
         )
         self.feed = IncidentFeed(self.notifier.remember, self._on_incident)
         self.guards = {
@@ -353,12 +356,14 @@ class Worker:
         # Which incidents this worker runs follows faust's assignment (co-partitioned: partition i of every
         # stage topic goes to one worker); until the first one, none.
         self.playbook.owned = frozenset()
+        self.notifier.owned = frozenset()
 
         @app.on_partitions_assigned.connect
         async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             del sender, signal, kwargs
             assigned = args[0]  # the whole new assignment (faust sends it as the one argument)
             worker.playbook.assign(tp.partition for tp in assigned if tp.topic == worker.topics.incidents)
+            worker.notifier.assign(tp.partition for tp in assigned if tp.topic == worker.topics.notifications)
 
         @app.service
         class DetectionService(Service):
@@ -511,6 +516,7 @@ class Worker:
         self._table.partitions = stage_partitions
         self.app.conf.topic_partitions = stage_partitions
         self.playbook.partitions = stage_partitions
+        self.notifier.partitions = stage_partitions
         await self.sink.start()
         await self.playbook.start()
         await self.stage.start()

@@ -1,0 +1,65 @@
+"""Escalation chains on the broker: the compacted topic a partition's next owner continues them from.
+
+The rules are pure (:mod:`kinkyu.core.handover`); this is the Kafka edge.
+``<prefix>kinkyu-chains`` is keyed by incident id and co-partitioned with
+``notifications`` (the producer's default partitioner, so one incident's
+chains share its partition number); each record holds every chain of one
+incident (:func:`kinkyu.core.handover.encode_board`), so compaction keeps the
+newest copy of them all. The notifier stage publishes an incident's chains
+after each change and before the ``notifications`` record that caused it is
+committed; a worker that gains a partition reads that partition of the topic
+to its end (:func:`read_boards`) and continues the chains from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka import TopicPartition
+
+from kinkyu.bus.clients import BrokerConnection, as_connection
+from kinkyu.core.escalation import EscalationError, EscalationState
+from kinkyu.core.handover import decode_board
+
+log = logging.getLogger("kinkyu.notifier.handover")
+
+
+async def read_boards(
+    bootstrap: BrokerConnection | str, topic: str, partitions: Iterable[int]
+) -> dict[str, list[EscalationState]]:
+    """The newest chains of every incident on ``partitions`` of ``topic``, read to the end, without a group.
+
+    A record that is not a board is logged (by offset) and skipped; BrokerError when the broker cannot be reached.
+    """
+    found: dict[str, list[EscalationState]] = {}
+    connection = as_connection(bootstrap)
+    reader = connection.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
+    await connection.start(reader, "the escalation chains' reader")
+    try:
+        cluster = await reader._client.fetch_all_metadata()  # noqa: SLF001  # no public call for a topic's partitions
+        numbers = (cluster.partitions_for_topic(topic) or set()) & set(partitions)
+        tps = [TopicPartition(topic, p) for p in sorted(numbers)]
+        if not tps:
+            return found
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        ends = await reader.end_offsets(tps)
+        # Some brokers report end offsets short of the last batch: read until a fetch comes back empty too.
+        while True:
+            batch = await reader.getmany(timeout_ms=300)
+            for msgs in batch.values():
+                for msg in msgs:
+                    if not msg.value:
+                        continue
+                    try:
+                        incident_id, chains = decode_board(msg.value)
+                    except EscalationError as exc:
+                        log.warning("chain board ignored", extra={"offset": msg.offset, "error": str(exc)})
+                        continue
+                    found[incident_id] = chains
+            if not batch and all([await reader.position(tp) >= ends[tp] for tp in tps]):
+                break
+    finally:
+        await reader.stop()
+    return found

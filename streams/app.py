@@ -38,7 +38,7 @@ from kinkyu.core.contract import ContractPolicy
 from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.exceptions import ContractError
 from kinkyu.notifiers.exceptions import OutboxJournalError
-from kinkyu.notifiers.handover import read_boards
+from kinkyu.notifiers.handover import follow_boards, read_boards
 from kinkyu.notifiers.ledger import LEDGER_TOPIC_CONFIGS, KafkaLedger, LedgerSettings, worker_id
 from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
@@ -260,6 +260,7 @@ class Worker:
             on_fatal=self._crash,
             ledger=self.ledger,
             chain_reader=functools.partial(read_boards, self.connection, self.topics.chains),
+            chain_follower=functools.partial(follow_boards, self.connection, self.topics.chains),
         )
         self.feed = IncidentFeed(self.notifier.remember, self._on_incident)
         self.guards = {
@@ -363,7 +364,6 @@ class Worker:
             del sender, signal, kwargs
             assigned = args[0]  # the whole new assignment (faust sends it as the one argument)
             worker.playbook.assign(tp.partition for tp in assigned if tp.topic == worker.topics.incidents)
-            worker.notifier.assign(tp.partition for tp in assigned if tp.topic == worker.topics.notifications)
 
         @app.service
         class DetectionService(Service):
@@ -463,6 +463,18 @@ class Worker:
         worker = self
         notifications_topic = app.topic(self.topics.notifications, value_serializer="raw", key_serializer="raw")
 
+        # The chains and mail this worker runs follow faust's assignment of `notifications` (notifiers.handover).
+        @app.on_partitions_assigned.connect
+        async def notifier_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            del sender, signal, kwargs
+            worker.notifier.assign(tp.partition for tp in args[0] if tp.topic == worker.topics.notifications)
+
+        @app.on_partitions_revoked.connect
+        async def notifier_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            del sender, signal, kwargs
+            # At once, not at the next assignment: another worker may take them over before that arrives here.
+            worker.notifier.revoke(tp.partition for tp in args[0] if tp.topic == worker.topics.notifications)
+
         @app.service
         class NotifierService(Service):
             """Hosts the acknowledgement endpoint of :class:`NotifierStage` (``/ack/{token}``)."""
@@ -494,7 +506,7 @@ class Worker:
             except Exception:  # the next pass tries again
                 log.exception("notifier timer pass failed")
 
-        del NotifierService, notifier, notifier_clock
+        del NotifierService, notifier, notifier_clock, notifier_assigned, notifier_revoked
 
     async def prepare(self) -> None:
         """Create topics and join the detection group; idempotent.

@@ -82,6 +82,8 @@ FatalCallback = Callable[[BaseException], Awaitable[None]]
 IncidentLookup = Callable[[str], Mapping[str, Any] | None]
 # Reads the shared chains of the given partitions (notifiers.handover.read_boards), by incident id.
 ChainReader = Callable[[frozenset[int]], Awaitable[Mapping[str, list[EscalationState]]]]
+# Hands every chain board published from now on to the callback (notifiers.handover.follow_boards).
+ChainFollower = Callable[[Callable[[str, list[EscalationState]], Awaitable[None]]], Awaitable[None]]
 
 # A ``notifications`` record carrying an acknowledgement another worker's endpoint received (see _on_ack).
 FORWARDED_ACK = "forwarded_ack"
@@ -149,9 +151,12 @@ class NotifierStage:
         on_fatal: FatalCallback | None = None,
         ledger: KafkaLedger | None = None,
         chain_reader: ChainReader | None = None,
+        chain_follower: ChainFollower | None = None,
     ) -> None:
         self.topics = topics
         self.chain_reader = chain_reader
+        self.chain_follower = chain_follower
+        self._following: asyncio.Task[None] | None = None
         # The stage topics' partition count, and the partitions whose chains and mail this worker runs
         # (None: every one, as when one stage runs alone; the worker sets both, see assign()).
         self.partitions = 1
@@ -207,8 +212,32 @@ class NotifierStage:
         if self.ledger is not None:
             await self.ledger.start()
             await reconcile(self.ledger, self.notifier.outbox)
+        if self.chain_follower is not None and self._following is None:
+            self._following = asyncio.ensure_future(self.chain_follower(self._board))
         self._started.set()
         await self._listen()
+
+    async def _board(self, incident_id: str, chains: list[EscalationState]) -> None:
+        """A board another worker (or this one) published: merged in if the incident is this worker's."""
+        if self._closed or not self.owns(incident_id):
+            return
+        await self._loaded.wait()
+        if not self.owns(incident_id):
+            return
+        settled: Callable[[str], bool] = self.ledger.final if self.ledger is not None else _always
+        async with self._working():
+            try:
+                queued = await self.notifier.take_over(chains, settled)
+                await self._publish()
+            except OutboxJournalError as exc:
+                await self._fatal(exc, "chain journal refuses writes; stopping")
+                return
+            except Exception:  # the next board of the incident, or the next take-over, tries again
+                log.exception("a published chain could not be merged", extra={"incident_id": incident_id})
+                return
+        if queued:
+            log.info("chain published late by another worker taken over", extra={"incident_id": incident_id})
+            self._kick()
 
     # -- partitions ----------------------------------------------------------------------
 
@@ -233,6 +262,17 @@ class NotifierStage:
             gained = owned  # the cancelled read's partitions are read again
         self._loaded.clear()
         self._load_task = asyncio.ensure_future(self._take_over(gained))
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Stop running ``partitions`` now (a rebalance began): their chains are published no more from here.
+
+        They stay read: a partition assigned back at the end of the same
+        rebalance had no other owner in between, so it is not read again and
+        its records do not wait (the next assignment drops those that moved).
+        """
+        if self.owned is None:
+            return
+        self.owned = self.owned - frozenset(partitions)
 
     def partition_of(self, incident_id: str) -> int:
         """The partition an incident's records are on (the producer's default partitioner, by key)."""
@@ -273,13 +313,17 @@ class NotifierStage:
                 self._loaded.set()
 
     async def _publish(self) -> None:
-        """Put the chains of every owned incident that changed on ``kinkyu-chains`` (BrokerError if refused)."""
+        """Put the chains of every incident that changed on ``kinkyu-chains`` (BrokerError if refused).
+
+        Only the owner advances chains, but a record in hand when its
+        partition is revoked is still handled here and committed: its chain
+        must reach the topic too, or the next owner would never know it.
+        """
         changed = self.notifier.chains.changed
         if not changed or self.chain_reader is None:
             changed.clear()
             return
-        # Another worker's incident (an acknowledgement recorded here after a hand-over) is its owner's to publish.
-        ids = sorted(i for i in changed if self.owns(i))
+        ids = sorted(changed)
         changed.clear()
         records = [
             Record(self.topics.chains, i.encode(), encode_board(i, self.notifier.chains.of_incident(i))) for i in ids
@@ -322,6 +366,10 @@ class NotifierStage:
         if self._ack is not None:
             runner, self._ack = self._ack, None
             await runner.cleanup()
+        if self._following is not None:
+            self._following.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._following
         if self._delivery is not None and not self._delivery.done():
             self._delivery.cancel()
             with contextlib.suppress(asyncio.CancelledError):

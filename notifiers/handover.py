@@ -71,16 +71,21 @@ async def read_boards(
 
 
 BoardCallback = Callable[[str, list[EscalationState]], Awaitable[None]]
+# The header naming the worker that published a board: a worker skips its own without decoding them.
+PUBLISHER = "kinkyu-publisher"
 
 
-async def follow_boards(bootstrap: BrokerConnection | str, topic: str, on_board: BoardCallback) -> None:
+async def follow_boards(
+    bootstrap: BrokerConnection | str, topic: str, on_board: BoardCallback, *, skip: bytes | None = None
+) -> None:
     """Hand every board published on ``topic`` from now on to ``on_board``, until cancelled.
 
     A worker that takes a partition over reads it once (:func:`read_boards`);
     a record the old owner still had in hand when the partition was revoked
     may be published after that read, and this is how the new owner still
-    gets its chain. Read errors are logged and retried; BrokerError when the
-    broker cannot be reached at the start.
+    gets its chain. Boards whose :data:`PUBLISHER` header is ``skip`` (this
+    worker's own) are passed over. Read errors are logged and retried;
+    BrokerError when the broker cannot be reached at the start.
     """
     connection = as_connection(bootstrap)
     reader = connection.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
@@ -104,7 +109,7 @@ async def follow_boards(bootstrap: BrokerConnection | str, topic: str, on_board:
                 continue
             for msgs in batch.values():
                 for msg in msgs:
-                    if not msg.value:
+                    if not msg.value or (skip is not None and (PUBLISHER, skip) in (msg.headers or ())):
                         continue
                     try:
                         incident_id, chains = decode_board(msg.value)

@@ -260,7 +260,9 @@ class Worker:
             on_fatal=self._crash,
             ledger=self.ledger,
             chain_reader=functools.partial(read_boards, self.connection, self.topics.chains),
-            chain_follower=functools.partial(follow_boards, self.connection, self.topics.chains),
+            chain_follower=functools.partial(
+                follow_boards, self.connection, self.topics.chains, skip=self.ledger.worker.encode()
+            ),
         )
         self.feed = IncidentFeed(self.notifier.remember, self._on_incident)
         self.guards = {

@@ -66,6 +66,7 @@ from kinkyu.core.playbook import Playbook
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.notifiers.ack_server import UnknownMessageError, bound_port, make_ack_app, start_ack_server
 from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.handover import PUBLISHER
 from kinkyu.notifiers.ledger import KafkaLedger, reconcile
 from kinkyu.notifiers.service import EmailSender, Notifier, NotifierSettings
 from kinkyu.notifiers.webhook import WebhookTransport
@@ -162,6 +163,7 @@ class NotifierStage:
         self.partitions = 1
         self.owned: frozenset[int] | None = None
         self._loaded_parts: frozenset[int] = frozenset()
+        self._partition_cache: dict[str, tuple[int, int]] = {}
         self._loaded = asyncio.Event()
         self._loaded.set()
         self._load_task: asyncio.Task[None] | None = None
@@ -276,8 +278,16 @@ class NotifierStage:
 
     def partition_of(self, incident_id: str) -> int:
         """The partition an incident's records are on (the producer's default partitioner, by key)."""
+        # murmur2 is pure Python, and every pass asks it of every chain and queued message: remember the answers.
+        found = self._partition_cache.get(incident_id)
+        if found is not None and found[0] == self.partitions:
+            return found[1]
         digest: int = murmur2(incident_id.encode())
-        return (digest & 0x7FFFFFFF) % self.partitions
+        partition = (digest & 0x7FFFFFFF) % self.partitions
+        if len(self._partition_cache) >= MAX_INCIDENTS:
+            self._partition_cache.clear()
+        self._partition_cache[incident_id] = (self.partitions, partition)
+        return partition
 
     def owns(self, incident_id: str) -> bool:
         """Whether this worker runs ``incident_id``'s chains and mail now."""
@@ -325,8 +335,10 @@ class NotifierStage:
             return
         ids = sorted(changed)
         changed.clear()
+        by = ((PUBLISHER, self.ledger.worker.encode()),) if self.ledger is not None else ()
         records = [
-            Record(self.topics.chains, i.encode(), encode_board(i, self.notifier.chains.of_incident(i))) for i in ids
+            Record(self.topics.chains, i.encode(), encode_board(i, self.notifier.chains.of_incident(i)), by)
+            for i in ids
         ]
         try:
             await self.sink.send_all(records)

@@ -34,6 +34,16 @@ rather than on the next tick. The acknowledgement endpoint
 :data:`ACK_RETRY` seconds rather than stopping the worker, so mail still goes
 out while someone else holds the port.
 
+Partitions (:meth:`NotifierStage.assign`): the stage runs the chains and
+mail of the ``notifications`` partitions its worker owns. Every chain change
+goes on the compacted ``kinkyu-chains`` topic before the record that caused
+it is committed; a worker that gains a partition continues its chains from
+there and queues again what the ledger does not show settled, so a worker
+that dies for good delays its mail and chains, it does not lose them. An
+acknowledgement link opened on a worker that does not own the incident is
+handed to the owner as a ``notifications`` record (:data:`FORWARDED_ACK`).
+See :mod:`notifiers.handover`.
+
 Safe to run twice: yes. The notifier knows every effect id it has taken
 (its chain journal) and every message by its idempotency key (the outbox),
 so a redelivered record, or the same record after a restart, sends nothing

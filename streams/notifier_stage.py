@@ -60,14 +60,14 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiokafka.partitioner import murmur2
 
-from kinkyu.core.ack import AckClaim
+from kinkyu.core.ack import AckClaim, AckTokenError, make_ack_token, verify_ack_token
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.escalation import EscalationState
 from kinkyu.core.handover import encode_board
@@ -98,7 +98,8 @@ ChainFollower = Callable[[Callable[[str, list[EscalationState]], Awaitable[None]
 
 # A ``notifications`` record carrying an acknowledgement another worker's endpoint received (see _on_ack).
 FORWARDED_ACK = "forwarded_ack"
-_ACK_FIELDS = ("message_id", "recipient", "expires_at")
+# Its expiry was checked by the endpoint that received the link; the owner checks only the signature.
+_SIGNED_ANY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 TICK = 1.0  # seconds between notifier passes: escalation and retry times are this coarse
 MAX_INCIDENTS = 10_000  # incidents whose facts are kept in memory for messages
@@ -594,26 +595,26 @@ class NotifierStage:
                 await self.notifier.acknowledge(claim)
                 await self._publish()
             return
-        body = {
-            "incident_id": claim.incident_id,
-            FORWARDED_ACK: {
-                "message_id": claim.message_id,
-                "recipient": claim.recipient,
-                "expires_at": claim.expires_at.isoformat(),
-            },
-        }
+        # Signed again with the shared secret, so a forged record on the topic cannot stop a chain.
+        token = make_ack_token(
+            claim.incident_id, claim.message_id, claim.recipient, claim.expires_at, self.notifier.ack_secret
+        )
+        body = {"incident_id": claim.incident_id, FORWARDED_ACK: {"token": token}}
         await self.sink.send_all([Record(self.topics.notifications, claim.incident_id.encode(), orjson.dumps(body))])
         log.info("acknowledgement handed to the incident's worker", extra={"incident_id": claim.incident_id})
 
     async def _forwarded_ack(self, incident_id: str, raw: object) -> None:
-        """An acknowledgement another worker's endpoint received (its token already verified there)."""
-        if not isinstance(raw, dict) or not all(isinstance(raw.get(f), str) for f in _ACK_FIELDS):
-            raise MalformedEventError("invalid", f"{FORWARDED_ACK} needs message_id, recipient and expires_at")
+        """An acknowledgement another worker's endpoint received; its signature is checked again here."""
+        token = raw.get("token") if isinstance(raw, dict) else None
+        if not isinstance(token, str):
+            raise MalformedEventError("invalid", f"{FORWARDED_ACK} needs its token")
         try:
-            expires = datetime.fromisoformat(raw["expires_at"])
-        except ValueError as exc:
-            raise MalformedEventError("invalid", f"{FORWARDED_ACK}.expires_at is not a time") from exc
-        claim = AckClaim(incident_id, raw["message_id"], raw["recipient"], expires)
+            claim = verify_ack_token(token, self.notifier.ack_secret, _SIGNED_ANY_TIME)
+        except AckTokenError as exc:
+            # Signed by a worker with another secret, or forged: every worker needs one KINKYU_NOTIFY_ACK_SECRET.
+            raise MalformedEventError("invalid", f"{FORWARDED_ACK} is not signed with this worker's secret") from exc
+        if claim.incident_id != incident_id:
+            raise MalformedEventError("invalid", f"{FORWARDED_ACK} names another incident than its record")
         if not self.owns(incident_id):
             # The partition moved on again before this record was read: hand it on to its owner now.
             await self._on_ack(claim)

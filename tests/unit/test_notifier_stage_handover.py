@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
+import pytest
 from pydantic import SecretStr
 
 from kinkyu.contracts import load_profiles
-from kinkyu.core.ack import AckClaim
+from kinkyu.core.ack import AckClaim, make_ack_token, verify_ack_token
 from kinkyu.core.escalation import EscalationState
 from kinkyu.core.handover import decode_board
 from kinkyu.core.ledger import LedgerRecord
 from kinkyu.core.outbox import idempotency_key
+from kinkyu.exceptions import MalformedEventError
 from kinkyu.notifiers.ledger import MemoryLedger
 from kinkyu.notifiers.model import DeliveryResult, OutboundEmail
 from kinkyu.notifiers.service import NotifierSettings
@@ -82,6 +84,9 @@ class SharedLedger(MemoryLedger):
         """Nothing to disconnect."""
 
 
+SECRET = "unit-test-ack-secret-0123456789"
+
+
 def stage(tmp_path: Path, name: str, reader: Any = None, records: list[LedgerRecord] | None = None) -> NotifierStage:
     ledger = SharedLedger(name, records=records)
     s = NotifierStage(
@@ -89,7 +94,7 @@ def stage(tmp_path: Path, name: str, reader: Any = None, records: list[LedgerRec
         sink=Sink(),
         metrics=Metrics(),
         settings=NotifierSettings(
-            ack_secret=SecretStr("unit-test-ack-secret-0123456789"),
+            ack_secret=SecretStr(SECRET),
             ack_base_url="http://127.0.0.1:9",
             outbox_dir=tmp_path / name,
         ),
@@ -154,11 +159,13 @@ async def test_a_link_opened_on_a_worker_that_does_not_own_the_incident_is_hande
     try:
         s.assign([1])
         incident_id = incident_on(s, 0)
-        claim = AckClaim(incident_id, "k" * 32, "city:0", datetime.now(UTC) + timedelta(days=1))
+        expires = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)  # as a token carries it
+        claim = AckClaim(incident_id, "k" * 32, "city:0", expires)
         await s._on_ack(claim)
         (handed,) = sink_of(s).on(TOPICS.notifications)
         assert handed.key == incident_id.encode(), "on the incident's partition, in order with its messages"
-        assert orjson.loads(handed.value)[FORWARDED_ACK]["message_id"] == "k" * 32
+        token = orjson.loads(handed.value)[FORWARDED_ACK]["token"]
+        assert verify_ack_token(token, SECRET, datetime.now(UTC)) == claim, "signed: the owner checks it again"
     finally:
         await s.stop()
 
@@ -203,11 +210,29 @@ async def test_a_forwarded_link_to_a_message_another_worker_sent_stops_the_chain
         await b._loaded.wait()
         (chain,) = b.notifier.chains.of_incident(incident_id)
         key = idempotency_key(incident_id, chain.chain_id, "city:0", "email")
-        body = {"message_id": key, "recipient": "city:0", "expires_at": datetime.now(UTC).isoformat()}
-        await b.handle(orjson.dumps({"incident_id": incident_id, FORWARDED_ACK: body}))
+        token = make_ack_token(incident_id, key, "city:0", datetime.now(UTC) + timedelta(days=1), SECRET)
+        await b.handle(orjson.dumps({"incident_id": incident_id, FORWARDED_ACK: {"token": token}}))
         (stopped,) = b.notifier.chains.of_incident(incident_id)
         assert stopped.acknowledged_by == "city:0"
         (last,) = [r for r in sink_of(b).on(TOPICS.chains) if r.key == incident_id.encode()][-1:]
         assert decode_board(last.value)[1][0].acknowledged, "published: the next owner knows it stopped"
     finally:
         await asyncio.gather(a.stop(), b.stop())
+
+
+async def test_a_forwarded_acknowledgement_not_signed_with_the_shared_secret_is_refused_and_the_chain_runs_on(
+    tmp_path: Path,
+) -> None:
+    s = stage(tmp_path, "a")
+    try:
+        incident_id = incident_on(s, 0)
+        await s.handle(notification(incident_id))
+        (chain,) = s.notifier.chains.of_incident(incident_id)
+        key = idempotency_key(incident_id, chain.chain_id, "city:0", "email")
+        forged = make_ack_token(incident_id, key, "city:0", datetime.now(UTC) + timedelta(days=1), "x" * 32)
+        with pytest.raises(MalformedEventError, match="secret"):
+            await s.handle(orjson.dumps({"incident_id": incident_id, FORWARDED_ACK: {"token": forged}}))
+        (running,) = s.notifier.chains.of_incident(incident_id)
+        assert not running.acknowledged, "a record on the topic alone cannot stop a chain"
+    finally:
+        await s.stop()

@@ -19,7 +19,9 @@ Measured, per message with the ledger:
 - **claim** = appending the intents of a delivery pass (up to
   ``KINKYU_NOTIFY_BATCH``, 50) and reading them back, once per pass;
 - **rate**: messages delivered per second with and without the ledger, and
-  their ratio.
+  their ratio, one message at a time (``KINKYU_NOTIFY_CONCURRENCY=1``); and
+  with the ledger and ``--concurrency`` incidents at once (each first report
+  is its own incident), as a ratio to one at a time.
 
     .venv/bin/python bench/ledger_bench.py                      # 300 messages, 3 rounds, 2,000 ev/s of load
     .venv/bin/python bench/ledger_bench.py --messages 100 --load 0
@@ -142,9 +144,16 @@ def timed(claim_all: Callable[[list[str], datetime], Awaitable[None]], into: lis
 
 
 async def one_pass(
-    broker: EmbeddedBroker, topics: Topics, smtp_port: int, folder: Path, n: int, *, with_ledger: bool
+    broker: EmbeddedBroker,
+    topics: Topics,
+    smtp_port: int,
+    folder: Path,
+    n: int,
+    *,
+    with_ledger: bool,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
-    """Deliver ``n`` first reports from a fresh outbox, with or without the ledger; what it took."""
+    """Deliver ``n`` first reports from a fresh outbox, with or without the ledger, ``concurrency`` at once."""
     profiles = load_profiles([REPO / "samples" / "contracts"])
     ledger: KafkaLedger | None = None
     claims: list[float] = []
@@ -154,7 +163,9 @@ async def one_pass(
         ledger.claim_all = timed(ledger.claim_all, claims)  # type: ignore[method-assign]  # the bench's timing wrapper
     smtp = SmtpSettings(host="127.0.0.1", port=smtp_port, security="none", from_address="Kinkyu <k@kinkyu.test>")
     notifier = Notifier(
-        settings=NotifierSettings(ack_secret=SecretStr("ledger-bench-ack-secret-0123456789"), outbox_dir=folder),
+        settings=NotifierSettings(
+            ack_secret=SecretStr("ledger-bench-ack-secret-0123456789"), outbox_dir=folder, concurrency=concurrency
+        ),
         profiles=lambda: profiles,
         email=SmtpTransport(smtp),
         ledger=ledger,
@@ -171,7 +182,13 @@ async def one_pass(
         notifier.close()
         if ledger is not None:
             await ledger.stop()
-    out: dict[str, Any] = {"ledger": with_ledger, "messages": n, "seconds": elapsed, "rate": n / elapsed}
+    out: dict[str, Any] = {
+        "ledger": with_ledger,
+        "concurrency": concurrency,
+        "messages": n,
+        "seconds": elapsed,
+        "rate": n / elapsed,
+    }
     if ledger is not None:
         out["window_ms"] = [w * 1000 for w in ledger.windows]
         out["claim_ms"] = [c * 1000 for c in claims]
@@ -208,10 +225,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             passes: list[dict[str, Any]] = []
             try:
                 for r in range(args.rounds):
-                    for with_ledger in (False, True):
-                        folder = tmp / f"outbox-{r}-{int(with_ledger)}"
+                    # One message at a time (as before concurrent delivery), without and with the ledger; then
+                    # with the ledger, --concurrency incidents at once.
+                    for with_ledger, concurrency in ((False, 1), (True, 1), (True, args.concurrency)):
+                        folder = tmp / f"outbox-{r}-{int(with_ledger)}-{concurrency}"
                         passes.append(
-                            await one_pass(broker, topics, sink.port, folder, args.messages, with_ledger=with_ledger)
+                            await one_pass(
+                                broker,
+                                topics,
+                                sink.port,
+                                folder,
+                                args.messages,
+                                with_ledger=with_ledger,
+                                concurrency=concurrency,
+                            )
                         )
             finally:
                 load.stop()
@@ -219,7 +246,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     windows = [w for p in passes if p["ledger"] for w in p["window_ms"]]
     claims = [c for p in passes if p["ledger"] for c in p["claim_ms"]]
     plain = statistics.median(p["rate"] for p in passes if not p["ledger"])
-    ledgered = statistics.median(p["rate"] for p in passes if p["ledger"])
+    ledgered = statistics.median(p["rate"] for p in passes if p["ledger"] and p["concurrency"] == 1)
+    concurrent = statistics.median(p["rate"] for p in passes if p["ledger"] and p["concurrency"] == args.concurrency)
     return {
         "when": datetime.now(UTC).isoformat(),
         "commit": commit(),
@@ -228,6 +256,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rate_without_ledger": plain,
         "rate_with_ledger": ledgered,
         "ratio": ledgered / plain,
+        "rate_with_ledger_concurrent": concurrent,
+        "ratio_concurrent_over_one_at_a_time": concurrent / ledgered,
         "window_ms": {"p50": pct(windows, 0.5), "p99": pct(windows, 0.99), "max": max(windows), "n": len(windows)},
         "claim_ms": {"p50": pct(claims, 0.5), "p99": pct(claims, 0.99), "max": max(claims), "n": len(claims)},
         "passes": [{k: v for k, v in p.items() if not k.endswith("_ms")} for p in passes],
@@ -241,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="passes with and without the ledger, alternating")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the ledger (KINKYU_PARTITIONS)")
     parser.add_argument("--load", type=int, default=2000, help="access events a second to the broker meanwhile")
+    parser.add_argument("--concurrency", type=int, default=8, help="incidents sent to at once in the third case")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     w, c = result["window_ms"], result["claim_ms"]
     print(f"messages/s without the ledger {result['rate_without_ledger']:.1f}, with {result['rate_with_ledger']:.1f}")
     print(f"ratio with/without: {result['ratio']:.2f}")
+    print(
+        f"with the ledger, {args.concurrency} incidents at once: {result['rate_with_ledger_concurrent']:.1f}/s, "
+        f"{result['ratio_concurrent_over_one_at_a_time']:.2f}x one at a time"
+    )
     print(f"duplicate window (250 -> ledger ack), ms: p50 {w['p50']:.1f}, p99 {w['p99']:.1f}, max {w['max']:.1f}")
     print(f"claim of a pass (intents + read back), ms: p50 {c['p50']:.1f}, p99 {c['p99']:.1f}, max {c['max']:.1f}")
     return 0

@@ -350,8 +350,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """One measurement: broker, sink, worker, load; the result as JSON."""
+def run(args: argparse.Namespace, tmp: Path, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One measurement: broker, sink, worker (its environment plus ``extra_env``), load; the result as JSON."""
     contracts = prepare_contracts(tmp / "contracts")
     topics = Topics(PREFIX)
     with EmbeddedBroker(log_path=tmp / "broker.log") as broker:
@@ -381,6 +381,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             env["KINKYU_EVIDENCE_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
             key = base64.b64encode(secrets.token_bytes(32)).decode()
             env["KINKYU_INTEGRITY_KEYS"] = f'{{"bench": "{key}"}}'  # sealing needs an integrity key too
+        env.update(extra_env or {})
         worker = KinkyuProcess("worker", env, web_port, tmp / "worker.log", cwd=REPO)
         try:
             try:
@@ -465,6 +466,34 @@ def report(result: dict[str, Any]) -> None:
         )
 
 
+def compare(args: argparse.Namespace, baseline_env: dict[str, str]) -> int:
+    """The baseline case, then the current one, one after the other in this process; both and their ratios."""
+    results: dict[str, Any] = {"baseline_env": baseline_env}
+    for name, extra in (("baseline", baseline_env), ("current", {})):
+        print(f"-- {name}: {extra or 'the worker as it is'}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="kinkyu-notify-bench-") as folder:
+            results[name] = run(args, Path(folder), extra)
+        report(results[name])
+
+    def ratio(path: tuple[str, ...]) -> float | None:
+        before, after = results["baseline"], results["current"]
+        for key in path:
+            before, after = before.get(key, {}), after.get(key, {})
+        return round(before / after, 2) if isinstance(before, int | float) and after else None
+
+    results["ratios_baseline_over_current"] = {
+        "p50": ratio(("latency", "p50_ms")),
+        "p99": ratio(("latency", "p99_ms")),
+        "notifier_to_smtp_p99": ratio(("stages", "notifier_to_smtp", "p99_ms")),
+    }
+    print(f"   baseline / current: {results['ratios_baseline_over_current']}", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"   written to {args.out}", flush=True)
+    every = all(results[n]["reported"] == results[n]["planted"] for n in ("baseline", "current"))
+    return 0 if every else 1
+
+
 def _interrupted(signum: int, frame: object) -> None:
     del signum, frame
     raise KeyboardInterrupt
@@ -483,8 +512,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="give the worker an evidence key: each incident's evidence is sealed from the access log (see README)",
     )
+    parser.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="run a baseline case first, its worker with these settings (e.g. PYTHONPATH=/other/checkout, "
+        "KINKYU_NOTIFY_CONCURRENCY=1), then the worker as it is; prints both and their ratios",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result file ({RESULTS.relative_to(REPO)})")
     args = parser.parse_args(argv)
+    if args.baseline_env:
+        return compare(args, dict(item.split("=", 1) for item in args.baseline_env))
     signal.signal(signal.SIGTERM, _interrupted)  # SIGTERM cleans up like Ctrl-C: the worker and broker stop too
     print(
         f"notify bench: {args.rate:,.0f} ev/s for {args.seconds:.0f} s, a breach every {args.plant_interval} s "

@@ -9,6 +9,7 @@ record (:func:`ack_incident_event`), so the playbook run marks the report done.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,14 +19,20 @@ from typing import Any
 from kinkyu.core.ack import AckClaim
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.escalation import EscalationState, parse_ref
+from kinkyu.core.handover import told_sends
+from kinkyu.core.outbox import idempotency_key
 from kinkyu.notifiers.ack_server import UnknownMessageError
+from kinkyu.notifiers.exceptions import RenderError
+from kinkyu.notifiers.model import NotificationIn
 from kinkyu.notifiers.outbox_store import ChainStore, OutboxStore
 from kinkyu.notifiers.plan import CITY_REPORT_KINDS
+from kinkyu.notifiers.render import message_kind
 from kinkyu.notifiers.timeline import TimelineWriter, kind_title, role_of
 
 log = logging.getLogger("kinkyu.notifier")
 
 AckEventCallback = Callable[[dict[str, Any]], Awaitable[None]]
+_CHANNELS = ("email", "webhook")
 
 
 def ack_incident_event(
@@ -76,9 +83,17 @@ class Acknowledgements:
         """
         async with self.lock:
             entry = self.outbox.get(claim.message_id)
-            if entry is None or entry.incident_id != claim.incident_id or entry.recipient != claim.recipient:
+            if entry is not None and (entry.incident_id != claim.incident_id or entry.recipient != claim.recipient):
                 raise UnknownMessageError(f"no message {claim.message_id} of incident {claim.incident_id}")
-            chain = self.chains.get(entry.chain_id)
+            if entry is not None:
+                chain, key, chain_id, meta = self.chains.get(entry.chain_id), entry.key, entry.chain_id, entry.meta
+            else:
+                # Sent by another worker (before a hand-over): the chain, shared, names the message by its key.
+                found = self._sent_by_chain(claim)
+                if found is None:
+                    raise UnknownMessageError(f"no message {claim.message_id} of incident {claim.incident_id}")
+                chain, meta = found
+                key, chain_id = claim.message_id, chain.chain_id
             now = self.clock()
             profile = self.timeline.profile_of(chain)
             role = role_of(profile, claim.recipient)
@@ -92,24 +107,43 @@ class Acknowledgements:
                 else:
                     # A final recipient or a chat channel: on the record, but the city has still not answered.
                     first = True
-            title = kind_title(entry.meta)
+            title = kind_title(meta)
             await self.timeline.write(
-                entry.incident_id,
+                claim.incident_id,
                 now,
                 f"{title} acknowledged by {role} ({claim.recipient})" + ("" if first else " (again)"),
                 "message_acknowledged",
                 {
-                    "key": entry.key,
-                    "chain_id": entry.chain_id,
+                    "key": key,
+                    "chain_id": chain_id,
                     "recipient": claim.recipient,
                     "role": role,
                     "chain_stopped": stopped,
-                    "message": entry.meta.get("kind"),  # the message kind: the timeline names it in words
+                    "message": meta.get("kind"),  # the message kind: the timeline names it in words
                 },
                 who=claim.recipient,
             )
             if stopped and chain is not None and profile is not None:
                 await self._file_city_ack(chain, claim.recipient, role, profile, now)
+
+    def _sent_by_chain(self, claim: AckClaim) -> tuple[EscalationState, dict[str, Any]] | None:
+        """The chain that told ``claim.recipient`` message ``claim.message_id``, and the message's kind (or None)."""
+        for chain in self.chains.of_incident(claim.incident_id):
+            keys = {idempotency_key(chain.incident_id, chain.chain_id, claim.recipient, ch) for ch in _CHANNELS}
+            if claim.message_id not in keys:
+                continue
+            meta: dict[str, Any] = {}
+            send = next((s for s in told_sends(chain) if s.recipient == claim.recipient), None)
+            note = chain.payload.get("notification")
+            if send is not None and isinstance(note, dict):
+                with contextlib.suppress(RenderError):
+                    meta = {
+                        "purpose": send.purpose,
+                        "stage": send.stage,
+                        "kind": message_kind(NotificationIn.parse(note), send.purpose),
+                    }
+            return chain, meta
+        return None
 
     async def _file_city_ack(
         self, chain: EscalationState, recipient: str, role: str, profile: ContractProfile, now: datetime

@@ -7,6 +7,10 @@ message may have arrived twice). With a delivery ledger shared by every worker
 settled there after it, so no other worker sends it again. A transport error that means the server, not
 the message (:data:`SERVER_DOWN`), makes the rest of the pass skip that
 server: those entries are not attempted, so they spend no retry.
+
+Different incidents' entries are attempted at the same time (at most
+``concurrency`` incidents), one incident's one after another in their order,
+so a slow answer for one incident holds back only that incident's messages.
 """
 
 from __future__ import annotations
@@ -61,8 +65,10 @@ class Delivery:
         clock: Callable[[], datetime],
         timeline: TimelineWriter,
         ledger: Ledger | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.owns = owns
         self.ledger = ledger
         self.outbox = outbox
         self.email = email
@@ -77,18 +83,43 @@ class Delivery:
         async with self._lock:
             delivered = 0
             down: set[str] = set()
-            due = self.outbox.due(self.clock(), self.settings.batch)
+            now = self.clock()
+            if self.owns is None:
+                due = self.outbox.due(now, self.settings.batch)
+            else:  # another worker's partition: its owner queues and sends these (notifiers.handover)
+                due = [e for e in self.outbox.due(now) if self.owns(e.incident_id)][: self.settings.batch]
             if self.ledger is not None:  # one round trip to the ledger for the whole pass
                 await claim_all(self.ledger, due, self.clock())
+            # Different incidents at once (bounded), one incident's messages in their order: a slow server
+            # answer for one incident no longer holds every other incident's report behind it.
+            by_incident: dict[str, list[OutboxEntry]] = {}
             for entry in due:
-                target = str(entry.payload.get("target", "")) if entry.channel == "webhook" else "smtp"
-                if target in down:
-                    continue  # its server is down: not an attempt, it stays due for the next pass
-                ok, code = await self._attempt(entry)
-                delivered += ok
-                if code in SERVER_DOWN:
-                    down.add(target)
+                by_incident.setdefault(entry.incident_id, []).append(entry)
+            groups = list(by_incident.values())
+            if not groups:
+                return 0
+            # One message alone first: a server that is down is found by one attempt, not by `concurrency`.
+            delivered += await self._try(groups[0][0], down)
+            groups[0] = groups[0][1:]
+            gate = asyncio.Semaphore(self.settings.concurrency)
+
+            async def one_incident(entries: list[OutboxEntry]) -> int:
+                async with gate:
+                    return sum([await self._try(entry, down) for entry in entries])
+
+            for sent in await asyncio.gather(*(one_incident(entries) for entries in groups if entries)):
+                delivered += sent
             return delivered
+
+    async def _try(self, entry: OutboxEntry, down: set[str]) -> int:
+        """Attempt ``entry`` unless its server was found down in this pass (it stays due); 1 if delivered."""
+        target = str(entry.payload.get("target", "")) if entry.channel == "webhook" else "smtp"
+        if target in down:
+            return 0  # its server is down: not an attempt, it stays due for the next pass
+        ok, code = await self._attempt(entry)
+        if code in SERVER_DOWN:
+            down.add(target)
+        return ok
 
     async def _attempt(self, entry: OutboxEntry) -> tuple[int, str | None]:
         now = self.clock()

@@ -172,6 +172,11 @@ class ChainStore:
         except BaseException:
             self._journal.close()
             raise
+        # Incidents whose chains changed since the stage last published them (notifiers.handover).
+        self.changed: set[str] = set()
+        self._by_incident: dict[str, set[str]] = {}
+        for chain in self._chains.values():
+            self._by_incident.setdefault(chain.incident_id, set()).add(chain.chain_id)
 
     def _replay(self, now: datetime, retention: timedelta) -> dict[str, EscalationState]:
         latest: dict[str, EscalationState] = {}
@@ -210,6 +215,13 @@ class ChainStore:
         """Store ``chain``'s current state (journal first)."""
         self._journal.append(chain.to_json())
         self._chains[chain.chain_id] = chain
+        self._by_incident.setdefault(chain.incident_id, set()).add(chain.chain_id)
+        self.changed.add(chain.incident_id)
+
+    def of_incident(self, incident_id: str) -> list[EscalationState]:
+        """Copies of ``incident_id``'s chains, by chain id."""
+        ids = sorted(self._by_incident.get(incident_id, ()))
+        return [EscalationState.from_json(self._chains[cid].to_json()) for cid in ids]
 
     def close(self) -> None:
         """Close the journal (and release its lock)."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +38,8 @@ from aiohttp import web
 from kinkyu.core.ack import MIN_SECRET_BYTES, AckClaim
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.escalation import EscalationState
+from kinkyu.core.handover import merge_chain, sends_of_stage
+from kinkyu.core.outbox import idempotency_key
 from kinkyu.core.playbook import Playbook
 from kinkyu.core.timefmt import utcnow
 from kinkyu.notifiers.ack_server import make_ack_app
@@ -67,6 +69,11 @@ __all__ = [
 log = logging.getLogger("kinkyu.notifier")
 
 
+def _everything(incident_id: str) -> bool:
+    del incident_id
+    return True
+
+
 class Notifier:
     """See the module docstring. One event loop; not thread-safe."""
 
@@ -83,8 +90,11 @@ class Notifier:
         clock: Callable[[], datetime] = utcnow,
         email_domain: str = "kinkyu.invalid",
         ledger: Ledger | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
+        # Whether this worker runs an incident's chains and mail now (its partition's owner); None: every incident.
+        self.owns: Callable[[str], bool] = owns if owns is not None else _everything
         self.profiles = profiles
         self.email = email
         self.webhooks = webhooks
@@ -131,6 +141,7 @@ class Notifier:
             clock=clock,
             timeline=self.timeline,
             ledger=ledger,
+            owns=self.owns,
         )
         self.acks = Acknowledgements(
             outbox=self.outbox,
@@ -232,6 +243,8 @@ class Notifier:
             now = self.clock()
             queued = 0
             for chain in self.chains.active():
+                if not self.owns(chain.incident_id):
+                    continue  # another worker runs it now (notifiers.handover): it continues from the shared copy
                 due = chain.next_due()
                 if due is not None and due <= now:
                     queued += await self._advance_logged(chain, now)
@@ -269,6 +282,46 @@ class Notifier:
     async def deliver(self) -> int:
         """Attempt the due outbox entries (at most ``batch``); how many were delivered."""
         return await self.delivery.deliver()
+
+    async def take_over(self, chains: Iterable[EscalationState], settled: Callable[[str], bool]) -> int:
+        """Continue ``chains`` as another worker left them (their shared copy); how many sends were queued again.
+
+        Each is merged with this journal's copy (:func:`kinkyu.core.handover.merge_chain`: no stage twice,
+        no acknowledgement lost), and every send its carried-out stages made that is neither in this
+        outbox nor ``settled`` (delivered or given up, says the delivery ledger) is queued again: the
+        worker that queued it may be gone. The ledger keeps one it delivered from going twice.
+        """
+        async with self._lock:
+            now = self.clock()
+            queued = 0
+            for theirs in chains:
+                mine = self.chains.get(theirs.chain_id)
+                chain = theirs if mine is None else merge_chain(mine, theirs)
+                if mine is None or chain.to_json() != mine.to_json():
+                    self.chains.put(chain)
+                try:
+                    queued += await self._requeue(chain, settled, now)
+                except OutboxJournalError:
+                    raise
+                except Exception:  # one chain's bad data must not stop the hand-over of the others
+                    log.exception("chain taken over could not be queued again", extra={"chain_id": chain.chain_id})
+            return queued
+
+    async def _requeue(self, chain: EscalationState, settled: Callable[[str], bool], now: datetime) -> int:
+        profile = self.timeline.profile_of(chain)
+        if profile is None:
+            return 0
+        queued = 0
+        for stage in range(min(chain.stage, chain.stages)):
+            sends = sends_of_stage(chain, stage)
+            for send in sends:
+                key = idempotency_key(chain.incident_id, chain.chain_id, send.recipient, "email")
+                if key in self.outbox.outbox or settled(key):
+                    continue
+                queued += await self.queue.email(chain, send, profile, now)
+            if self.webhooks is not None and sends:
+                queued += self.queue.webhooks(chain, sends[0], profile, now)
+        return queued
 
     # -- acknowledgements ------------------------------------------------------------------------
 

@@ -43,7 +43,9 @@ class NotifierSettings(BaseSettings):
       outbox backoff (30 s doubling to 15 min, 30 attempts: about 6.5 hours);
     - ``retention_days``: how long delivered entries are kept to recognise
       redelivered records (30);
-    - ``batch``: entries attempted per pass (50); ``html``: add an HTML part.
+    - ``batch``: entries attempted per pass (50); ``html``: add an HTML part;
+    - ``concurrency``: incidents whose messages are sent at the same time (8);
+      one incident's messages still go one after another, in order.
     """
 
     model_config = SettingsConfigDict(env_prefix="KINKYU_NOTIFY_", extra="ignore")
@@ -61,6 +63,7 @@ class NotifierSettings(BaseSettings):
     max_attempts: int = Field(default=30, ge=1)
     retention_days: float = Field(default=30.0, gt=0)
     batch: int = Field(default=50, ge=1)
+    concurrency: int = Field(default=8, ge=1)
     html: bool = True
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -44,6 +45,8 @@ class ReceivedMessage:
     subject: str
     raw: bytes
     path: Path | None
+    # time.monotonic() when the sender's MAIL FROM arrived: a message begun before a sender died may still arrive.
+    begun: float = 0.0
 
 
 class SinkHandler:
@@ -53,8 +56,19 @@ class SinkHandler:
         self.folder = folder
         self.echo = echo
         self.messages: list[ReceivedMessage] = []
+        self._begun: dict[int, float] = {}  # id(envelope) -> when its MAIL FROM arrived
         if folder is not None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        """Note when the transaction began (aiosmtpd's MAIL hook), then accept the sender as aiosmtpd would."""
+        del server, session
+        self._begun[id(envelope)] = time.monotonic()
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
         """Accept the message (aiosmtpd's DATA hook)."""
@@ -83,6 +97,7 @@ class SinkHandler:
             subject=subject,
             raw=raw,
             path=path,
+            begun=self._begun.pop(id(envelope), time.monotonic()),
         )
         self.messages.append(received)
         if self.echo is not None:

@@ -38,6 +38,7 @@ from kinkyu.core.contract import ContractPolicy
 from kinkyu.evidence.settings import integrity_keyring
 from kinkyu.exceptions import ContractError
 from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.handover import follow_boards, read_boards
 from kinkyu.notifiers.ledger import LEDGER_TOPIC_CONFIGS, KafkaLedger, LedgerSettings, worker_id
 from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
@@ -133,6 +134,7 @@ async def ensure_topics(bootstrap: BrokerConnection | str, topics: Topics, parti
             topics.incident_state,
             topics.deliveries,
             topics.stores,
+            topics.chains,
         }
         spread = {*topics.inputs, *topics.stage, topics.deliveries}
         missing = [
@@ -257,6 +259,10 @@ class Worker:
             on_timeline=on_notifier,
             on_fatal=self._crash,
             ledger=self.ledger,
+            chain_reader=functools.partial(read_boards, self.connection, self.topics.chains),
+            chain_follower=functools.partial(
+                follow_boards, self.connection, self.topics.chains, skip=self.ledger.worker.encode()
+            ),
         )
         self.feed = IncidentFeed(self.notifier.remember, self._on_incident)
         self.guards = {
@@ -353,6 +359,7 @@ class Worker:
         # Which incidents this worker runs follows faust's assignment (co-partitioned: partition i of every
         # stage topic goes to one worker); until the first one, none.
         self.playbook.owned = frozenset()
+        self.notifier.owned = frozenset()
 
         @app.on_partitions_assigned.connect
         async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -458,6 +465,18 @@ class Worker:
         worker = self
         notifications_topic = app.topic(self.topics.notifications, value_serializer="raw", key_serializer="raw")
 
+        # The chains and mail this worker runs follow faust's assignment of `notifications` (notifiers.handover).
+        @app.on_partitions_assigned.connect
+        async def notifier_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            del sender, signal, kwargs
+            worker.notifier.assign(tp.partition for tp in args[0] if tp.topic == worker.topics.notifications)
+
+        @app.on_partitions_revoked.connect
+        async def notifier_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            del sender, signal, kwargs
+            # At once, not at the next assignment: another worker may take them over before that arrives here.
+            worker.notifier.revoke(tp.partition for tp in args[0] if tp.topic == worker.topics.notifications)
+
         @app.service
         class NotifierService(Service):
             """Hosts the acknowledgement endpoint of :class:`NotifierStage` (``/ack/{token}``)."""
@@ -489,7 +508,7 @@ class Worker:
             except Exception:  # the next pass tries again
                 log.exception("notifier timer pass failed")
 
-        del NotifierService, notifier, notifier_clock
+        del NotifierService, notifier, notifier_clock, notifier_assigned, notifier_revoked
 
     async def prepare(self) -> None:
         """Create topics and join the detection group; idempotent.
@@ -511,6 +530,7 @@ class Worker:
         self._table.partitions = stage_partitions
         self.app.conf.topic_partitions = stage_partitions
         self.playbook.partitions = stage_partitions
+        self.notifier.partitions = stage_partitions
         await self.sink.start()
         await self.playbook.start()
         await self.stage.start()

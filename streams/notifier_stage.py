@@ -34,6 +34,16 @@ rather than on the next tick. The acknowledgement endpoint
 :data:`ACK_RETRY` seconds rather than stopping the worker, so mail still goes
 out while someone else holds the port.
 
+Partitions (:meth:`NotifierStage.assign`): the stage runs the chains and
+mail of the ``notifications`` partitions its worker owns. Every chain change
+goes on the compacted ``kinkyu-chains`` topic before the record that caused
+it is committed; a worker that gains a partition continues its chains from
+there and queues again what the ledger does not show settled, so a worker
+that dies for good delays its mail and chains, it does not lose them. An
+acknowledgement link opened on a worker that does not own the incident is
+handed to the owner as a ``notifications`` record (:data:`FORWARDED_ACK`).
+See :mod:`notifiers.handover`.
+
 Safe to run twice: yes. The notifier knows every effect id it has taken
 (its chain journal) and every message by its idempotency key (the outbox),
 so a redelivered record, or the same record after a restart, sends nothing
@@ -49,19 +59,24 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiokafka.partitioner import murmur2
 
+from kinkyu.core.ack import AckClaim, AckTokenError, make_ack_token, verify_ack_token
 from kinkyu.core.contract import ContractProfile
+from kinkyu.core.escalation import EscalationState
+from kinkyu.core.handover import encode_board
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook import Playbook
 from kinkyu.exceptions import MalformedEventError
-from kinkyu.notifiers.ack_server import bound_port, start_ack_server
+from kinkyu.notifiers.ack_server import UnknownMessageError, bound_port, make_ack_app, start_ack_server
 from kinkyu.notifiers.exceptions import OutboxJournalError
+from kinkyu.notifiers.handover import PUBLISHER
 from kinkyu.notifiers.ledger import KafkaLedger, reconcile
 from kinkyu.notifiers.service import EmailSender, Notifier, NotifierSettings
 from kinkyu.notifiers.webhook import WebhookTransport
@@ -76,6 +91,15 @@ log = logging.getLogger("kinkyu.notifier.stage")
 TimelineCallback = Callable[[str, TimelineEntry], None]
 FatalCallback = Callable[[BaseException], Awaitable[None]]
 IncidentLookup = Callable[[str], Mapping[str, Any] | None]
+# Reads the shared chains of the given partitions (notifiers.handover.read_boards), by incident id.
+ChainReader = Callable[[frozenset[int]], Awaitable[Mapping[str, list[EscalationState]]]]
+# Hands every chain board published from now on to the callback (notifiers.handover.follow_boards).
+ChainFollower = Callable[[Callable[[str, list[EscalationState]], Awaitable[None]]], Awaitable[None]]
+
+# A ``notifications`` record carrying an acknowledgement another worker's endpoint received (see _on_ack).
+FORWARDED_ACK = "forwarded_ack"
+# Its expiry was checked by the endpoint that received the link; the owner checks only the signature.
+_SIGNED_ANY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 TICK = 1.0  # seconds between notifier passes: escalation and retry times are this coarse
 MAX_INCIDENTS = 10_000  # incidents whose facts are kept in memory for messages
@@ -91,6 +115,11 @@ _RESULTS = {
     "message_acknowledged": "acknowledged",
     "message_not_sent": "not_sent",
 }
+
+
+def _always(key: str) -> bool:
+    del key
+    return True
 
 
 def entry_event_id(entry: TimelineEntry) -> str:
@@ -133,8 +162,23 @@ class NotifierStage:
         on_timeline: TimelineCallback | None = None,
         on_fatal: FatalCallback | None = None,
         ledger: KafkaLedger | None = None,
+        chain_reader: ChainReader | None = None,
+        chain_follower: ChainFollower | None = None,
     ) -> None:
         self.topics = topics
+        self.chain_reader = chain_reader
+        self.chain_follower = chain_follower
+        self._following: asyncio.Task[None] | None = None
+        # The stage topics' partition count, and the partitions whose chains and mail this worker runs
+        # (None: every one, as when one stage runs alone; the worker sets both, see assign()).
+        self.partitions = 1
+        self.owned: frozenset[int] | None = None
+        self._loaded_parts: frozenset[int] = frozenset()
+        self._partition_cache: dict[str, tuple[int, int]] = {}
+        self._loaded = asyncio.Event()
+        self._loaded.set()
+        self._load_task: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
         self.ledger = ledger
         if ledger is not None:
             ledger.on_window = metrics.ledger_window.observe
@@ -156,6 +200,7 @@ class NotifierStage:
             on_ack_event=self._ack_event,
             email_domain=email_domain,
             ledger=ledger,
+            owns=self.owns,
         )
         self._incidents: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._ack: web.AppRunner | None = None
@@ -180,7 +225,137 @@ class NotifierStage:
         if self.ledger is not None:
             await self.ledger.start()
             await reconcile(self.ledger, self.notifier.outbox)
+        if self.chain_follower is not None and self._following is None:
+            self._following = asyncio.ensure_future(self.chain_follower(self._board))
+        self._started.set()
         await self._listen()
+
+    async def _board(self, incident_id: str, chains: list[EscalationState]) -> None:
+        """A board another worker (or this one) published: merged in if the incident is this worker's."""
+        if self._closed or not self.owns(incident_id):
+            return
+        await self._loaded.wait()
+        if not self.owns(incident_id):
+            return
+        settled: Callable[[str], bool] = self.ledger.final if self.ledger is not None else _always
+        async with self._working():
+            try:
+                queued = await self.notifier.take_over(chains, settled)
+                await self._publish()
+            except OutboxJournalError as exc:
+                await self._fatal(exc, "chain journal refuses writes; stopping")
+                return
+            except Exception:  # the next board of the incident, or the next take-over, tries again
+                log.exception("a published chain could not be merged", extra={"incident_id": incident_id})
+                return
+        if queued:
+            log.info("chain published late by another worker taken over", extra={"incident_id": incident_id})
+            self._kick()
+
+    # -- partitions ----------------------------------------------------------------------
+
+    def assign(self, partitions: Iterable[int]) -> None:
+        """The partitions of ``notifications`` this worker now owns (after a rebalance).
+
+        Chains and queued mail of partitions lost stay here, dormant: their
+        new owner continues them from the shared copy
+        (:mod:`notifiers.handover`). Those of partitions gained are read from
+        ``kinkyu-chains`` and continued here; records wait until that is done.
+        """
+        owned = frozenset(partitions)
+        self.owned = owned
+        self._loaded_parts &= owned
+        gained = owned - self._loaded_parts
+        log.info("notifier partitions assigned", extra={"partitions": sorted(owned), "gained": sorted(gained)})
+        if not gained or self.chain_reader is None:
+            self._loaded_parts = owned
+            return
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+            gained = owned  # the cancelled read's partitions are read again
+        self._loaded.clear()
+        self._load_task = asyncio.ensure_future(self._take_over(gained))
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        """Stop running ``partitions`` now (a rebalance began): their chains are published no more from here.
+
+        They stay read: a partition assigned back at the end of the same
+        rebalance had no other owner in between, so it is not read again and
+        its records do not wait (the next assignment drops those that moved).
+        """
+        if self.owned is None:
+            return
+        self.owned = self.owned - frozenset(partitions)
+
+    def partition_of(self, incident_id: str) -> int:
+        """The partition an incident's records are on (the producer's default partitioner, by key)."""
+        # murmur2 is pure Python, and every pass asks it of every chain and queued message: remember the answers.
+        found = self._partition_cache.get(incident_id)
+        if found is not None and found[0] == self.partitions:
+            return found[1]
+        digest: int = murmur2(incident_id.encode())
+        partition = (digest & 0x7FFFFFFF) % self.partitions
+        if len(self._partition_cache) >= MAX_INCIDENTS:
+            self._partition_cache.clear()
+        self._partition_cache[incident_id] = (self.partitions, partition)
+        return partition
+
+    def owns(self, incident_id: str) -> bool:
+        """Whether this worker runs ``incident_id``'s chains and mail now."""
+        return self.owned is None or self.partition_of(incident_id) in self.owned
+
+    async def _take_over(self, parts: frozenset[int]) -> None:
+        me = asyncio.current_task()
+        try:
+            await self._started.wait()
+            if self.chain_reader is None:
+                return
+            boards = await self.chain_reader(parts)
+            ledger = self.ledger
+            # Without a shared ledger nothing says what the old owner delivered: queue nothing again.
+            settled: Callable[[str], bool] = ledger.final if ledger is not None else _always
+            chains = [c for incident_id, found in boards.items() if self.owns(incident_id) for c in found]
+            async with self._working():
+                queued = await self.notifier.take_over(chains, settled)
+                await self._publish()
+            self._loaded_parts |= parts
+            log.info(
+                "escalation chains taken over",
+                extra={"partitions": sorted(parts), "chains": len(chains), "queued_again": queued},
+            )
+            if queued:
+                self._kick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # records go on; the chains of these partitions are read again on the next assignment
+            log.exception("escalation chains could not be taken over", extra={"partitions": sorted(parts)})
+        finally:
+            if self._load_task is None or self._load_task is me:
+                self._loaded.set()
+
+    async def _publish(self) -> None:
+        """Put the chains of every incident that changed on ``kinkyu-chains`` (BrokerError if refused).
+
+        Only the owner advances chains, but a record in hand when its
+        partition is revoked is still handled here and committed: its chain
+        must reach the topic too, or the next owner would never know it.
+        """
+        changed = self.notifier.chains.changed
+        if not changed or self.chain_reader is None:
+            changed.clear()
+            return
+        ids = sorted(changed)
+        changed.clear()
+        by = ((PUBLISHER, self.ledger.worker.encode()),) if self.ledger is not None else ()
+        records = [
+            Record(self.topics.chains, i.encode(), encode_board(i, self.notifier.chains.of_incident(i)), by)
+            for i in ids
+        ]
+        try:
+            await self.sink.send_all(records)
+        except BaseException:
+            changed.update(ids)  # published with the next change, or at the next pass
+            raise
 
     async def _listen(self) -> None:
         if self._ack is not None or self._closed:
@@ -190,7 +365,8 @@ class NotifierStage:
         self._ack_tried = time.monotonic()
         s = self.settings
         try:
-            self._ack = await start_ack_server(self.notifier.ack_app(), s.ack_host, s.ack_port)
+            app = make_ack_app(self.notifier.ack_secret, self._on_ack, clock=self.notifier.clock)
+            self._ack = await start_ack_server(app, s.ack_host, s.ack_port)
         except OSError as exc:
             log.error(  # noqa: TRY400  # the reason is the whole story; no trace needed
                 "acknowledgement endpoint cannot listen; retrying (set KINKYU_NOTIFY_ACK_PORT)",
@@ -213,6 +389,10 @@ class NotifierStage:
         if self._ack is not None:
             runner, self._ack = self._ack, None
             await runner.cleanup()
+        if self._following is not None:
+            self._following.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._following
         if self._delivery is not None and not self._delivery.done():
             self._delivery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -313,6 +493,7 @@ class NotifierStage:
             try:
                 for step in steps:
                     stopped += await self.notifier.acknowledge_step(incident_id, step, by=by, at=at)
+                await self._publish()
             except OutboxJournalError as exc:
                 await self._fatal(exc, "chain journal refuses writes; stopping")
                 return stopped
@@ -341,12 +522,18 @@ class NotifierStage:
         if not isinstance(record.get("incident_id"), str):
             raise MalformedEventError("invalid", "incident_id is missing or not a string")
         incident_id = record["incident_id"]
+        await self._loaded.wait()
+        if FORWARDED_ACK in record:
+            await self._forwarded_ack(incident_id, record[FORWARDED_ACK])
+            return
         async with self._working():
             try:
                 taken = await self.notifier.handle(record, incident=self.incident(incident_id))
             except OutboxJournalError as exc:
                 await self._fatal(exc, "notification not queued: the outbox journal refuses writes; stopping")
                 raise
+            # On the broker before the record is committed: whoever owns the partition next continues the chain.
+            await self._publish()
         if taken:
             self._kick()
 
@@ -377,18 +564,68 @@ class NotifierStage:
         await self._listen()
         async with self._working():
             try:
-                await self.notifier.tick()
+                await self.notifier.advance()
+                await self._publish()
+                await self.notifier.deliver()
             except OutboxJournalError as exc:
                 await self._fatal(exc, "outbox journal refuses writes; stopping")
                 return
             finally:
-                self.metrics.messages_queued.set(self.notifier.counts().get("pending", 0))
+                # What this worker still has to send: a lost partition's entries are its new owner's now.
+                owned = sum(1 for e in self.notifier.outbox.outbox.pending() if self.owns(e.incident_id))
+                self.metrics.messages_queued.set(owned)
 
     async def _fatal(self, exc: BaseException, what: str) -> None:
         # Nothing more can be promised about delivery; a restart replays the journal as far as it got.
         log.error(what, extra={"error": str(exc)})
         if self.on_fatal is not None:
             await self.on_fatal(exc)
+
+    # -- acknowledgement links -------------------------------------------------------------------
+
+    async def _on_ack(self, claim: AckClaim) -> None:
+        """An opened link: recorded here when this worker runs the incident, else handed to the one that does.
+
+        Handed over as a record on ``notifications`` (keyed by incident id, so
+        it reaches the partition's owner, in order with the incident's
+        messages): a chain stops whichever worker's endpoint the link reached.
+        """
+        if self.owns(claim.incident_id) and self._loaded.is_set():
+            async with self._working():
+                await self.notifier.acknowledge(claim)
+                await self._publish()
+            return
+        # Signed again with the shared secret, so a forged record on the topic cannot stop a chain.
+        token = make_ack_token(
+            claim.incident_id, claim.message_id, claim.recipient, claim.expires_at, self.notifier.ack_secret
+        )
+        body = {"incident_id": claim.incident_id, FORWARDED_ACK: {"token": token}}
+        await self.sink.send_all([Record(self.topics.notifications, claim.incident_id.encode(), orjson.dumps(body))])
+        log.info("acknowledgement handed to the incident's worker", extra={"incident_id": claim.incident_id})
+
+    async def _forwarded_ack(self, incident_id: str, raw: object) -> None:
+        """An acknowledgement another worker's endpoint received; its signature is checked again here."""
+        token = raw.get("token") if isinstance(raw, dict) else None
+        if not isinstance(token, str):
+            raise MalformedEventError("invalid", f"{FORWARDED_ACK} needs its token")
+        try:
+            claim = verify_ack_token(token, self.notifier.ack_secret, _SIGNED_ANY_TIME)
+        except AckTokenError as exc:
+            # Signed by a worker with another secret, or forged: every worker needs one KINKYU_NOTIFY_ACK_SECRET.
+            raise MalformedEventError("invalid", f"{FORWARDED_ACK} is not signed with this worker's secret") from exc
+        if claim.incident_id != incident_id:
+            raise MalformedEventError("invalid", f"{FORWARDED_ACK} names another incident than its record")
+        if not self.owns(incident_id):
+            # The partition moved on again before this record was read: hand it on to its owner now.
+            await self._on_ack(claim)
+            return
+        async with self._working():
+            try:
+                await self.notifier.acknowledge(claim)
+            except UnknownMessageError:
+                log.warning("acknowledgement of an unknown message ignored", extra={"incident_id": incident_id})
+                return
+            await self._publish()
 
     # -- the notifier's callbacks ----------------------------------------------------------------
 

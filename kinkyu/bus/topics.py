@@ -19,6 +19,9 @@ class Topics:
         self.incident_state = f"{prefix}incident-state"
         # Compacted, keyed by a message's idempotency key: what every worker sent (kinkyu.notifiers.ledger).
         self.deliveries = f"{prefix}kinkyu-deliveries"
+        # Compacted, keyed by incident id: every incident's escalation chains, for its partition's next owner
+        # (kinkyu.notifiers.handover).
+        self.chains = f"{prefix}kinkyu-chains"
         # Compacted: which store (folder) the workers of this deployment share (kinkyu.streams.store_identity).
         self.stores = f"{prefix}kinkyu-stores"
         # Not in `all`: created compacted by its publisher (kinkyu.evidence.anchor), and the console writes it too.
@@ -30,7 +33,7 @@ class Topics:
         return (self.access_log, self.incident_events)
 
     @property
-    def stage(self) -> tuple[str, str, str, str, str]:
+    def stage(self) -> tuple[str, ...]:
         """The playbook and notifier stages' topics, keyed by incident id and co-partitioned with each other.
 
         Each has as many partitions as ``incidents``, so one incident's records,
@@ -42,6 +45,7 @@ class Topics:
             self.notifications,
             self.incident_state,
             self.containment_commands,
+            self.chains,
         )
 
     @property
@@ -60,4 +64,5 @@ class Topics:
             self.incident_state,
             self.deliveries,
             self.stores,
+            self.chains,
         )

@@ -248,6 +248,10 @@ class Outbox:
         times = [e.next_attempt_at for e in self._entries.values() if e.state == "pending" and not e.in_flight]
         return min(times) if times else None
 
+    def pending(self) -> list[OutboxEntry]:
+        """The entries not yet sent or given up, in no particular order."""
+        return [e for e in self._entries.values() if e.state == "pending"]
+
     def counts(self) -> dict[str, int]:
         """How many entries are in each state."""
         out: dict[str, int] = dict.fromkeys(STATES, 0)

@@ -36,6 +36,7 @@ from conftest import Pipeline, values
 
 from kinkyu.core.ledger import LedgerBook, LedgerRecord
 from kinkyu.notifiers.render import message_id_for
+from kinkyu.notifiers.settings import NotifierSettings
 from kinkyu.notifiers.smtp_sink import ReceivedMessage, SmtpSink
 from kinkyu.streams.process import KinkyuProcess
 
@@ -46,6 +47,7 @@ WAVES = 8  # one a second: seconds of traffic, not minutes
 BENIGN_PER_WAVE = 150  # reads by registered staff, per contract and wave
 INTRUDER_WAVES = (0, 2, 4, 6)  # an unregistered account per contract: 24 detections, each reported at once
 FILING_WAVES = (1, 5)  # a filed loss per contract: 12 filings, each reported at once
+CONCURRENCY = NotifierSettings().concurrency  # incidents a worker sends to at the same time
 
 
 def contracts(pipeline: Pipeline, tmp_path: Path) -> dict[str, dict[str, Any]]:
@@ -240,12 +242,13 @@ def assert_only_the_cut_send_twice(copies: Counter[str], before_kill: set[str]) 
 
     That is the window the ledger cannot close (README, "delivery ledger"): the 250 reached the killed
     worker but its `delivered` record never reached the broker, so the message goes again. A worker
-    sends one message at a time, so at most one is in that window, and its first copy arrived before
-    the kill; any other second copy is a duplicate the ledger should have stopped.
+    sends at most CONCURRENCY messages at a time (different incidents), so at most that many are in that
+    window, and their first copies were begun before the kill; any other second copy is a duplicate the
+    ledger should have stopped.
     """
     twice = [mid for mid, n in copies.items() if n > 1]
-    assert len(twice) <= 1, f"Message-IDs that arrived twice: {twice}"
-    assert all(copies[mid] == 2 and mid in before_kill for mid in twice), "only the send the kill cut short"
+    assert len(twice) <= CONCURRENCY, f"Message-IDs that arrived twice: {twice}"
+    assert all(copies[mid] == 2 and mid in before_kill for mid in twice), "only the sends the kill cut short"
 
 
 async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incident_and_every_report_sent_once(
@@ -274,6 +277,7 @@ async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incid
         sent = [await metric(w, 'kinkyu_messages_total{result="sent"}') for w in workers]
         victim = workers[sent.index(max(sent))]
         victim.kill()
+        killed_at = time.monotonic()
         at_kill = len(sink.messages)
         victim.start()
         await feeding
@@ -304,7 +308,9 @@ async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incid
     assert len(contract_of) == traffic.expected
 
     copies = Counter(m.message_id for m in sink.messages)
-    assert_only_the_cut_send_twice(copies, {m.message_id for m in sink.messages[:at_kill]})
+    # A message the victim had begun may finish arriving after the kill (its bytes were on the wire): that is
+    # the cut send too. Begun is when its MAIL FROM reached the server.
+    assert_only_the_cut_send_twice(copies, {m.message_id for m in sink.messages if m.begun < killed_at})
     reports = first_reports(sink)
     # One first report per incident (a Message-ID of its own); a copy of it is judged above.
     per_incident = Counter(m["X-Kinkyu-Incident"] for m in {m["Message-ID"]: m for m in reports}.values())

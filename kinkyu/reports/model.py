@@ -75,7 +75,7 @@ from kinkyu.core.legal import (
 )
 from kinkyu.core.legal.triggers import Trigger
 from kinkyu.core.model import JST
-from kinkyu.core.playbook import PlaybookRun, StepRun
+from kinkyu.core.playbook import PlaybookRun, StepRun, document_name
 from kinkyu.core.playbook.definition import Step
 from kinkyu.core.playbook.ppc import datasets_snapshot
 from kinkyu.core.rulebook import PERSONAL_DATA_NATURES, event_nature
@@ -781,7 +781,7 @@ def _contract(b: _Builder) -> Section:
     ]
     if b.run is not None:
         city_name = CITY_NAMES.get(b.run.jurisdiction, b.run.jurisdiction)
-        rows.append(Row(w("contract.document"), f"{city_name} {b.run.playbook.document}"))
+        rows.append(Row(w("contract.document"), f"{city_name} {document_name(b.run.playbook, b.lang)}"))
 
     def people(contacts: list[Any]) -> str:
         if not contacts:
@@ -1599,7 +1599,7 @@ def _basis(b: _Builder) -> str:
         st = next((s for s in b.run.steps if s.kind == kind), None)
         step = b.step_def(st) if st is not None else None
         if step is not None:
-            return f"{b.profile.city.name}「{b.run.playbook.document}」{step.clause.article}"
+            return f"{b.profile.city.name}「{document_name(b.run.playbook, b.lang)}」{step.clause.article}"
     return ""
 
 

@@ -50,6 +50,7 @@ from kinkyu.core.legal import (
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import StepKind
 from kinkyu.core.rulebook import EVENT_NATURES
+from kinkyu.core.timefmt import doc_date
 from kinkyu.core.timespan import CalendarRangeError
 
 if TYPE_CHECKING:
@@ -393,7 +394,8 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
             ja = lang == "ja"
 
             def day(d: date) -> str:
-                return f"{d.year}年{d.month}月{d.day}日" if ja else d.isoformat()
+                # The documents' one date style (和暦 in Japanese); no weekday inside the item's parentheses.
+                return doc_date(d, "ja" if ja else "en", weekday=False)
 
             def say(key: str, **values: str) -> str:
                 return FACT_WORDS.say(lang, key, **values)

@@ -208,7 +208,7 @@ WORDS = Texts(
         "cont.when": P_("report.cont.when", "Result at"),
         "cont.auto": P_("report.cont.auto", "automatic (allowed by the contract)"),
         "cont.approval": P_("report.cont.approval", "on approval"),
-        "cont.none": P_("report.cont.none", "No containment command recorded (contain by hand and record it)."),
+        "cont.none": P_("report.cont.none", "No containment measure is recorded yet."),
         "cont.summary": P_("report.cont.summary", "Status"),
         "cont.summary_value": P_(
             "report.cont.summary_value",

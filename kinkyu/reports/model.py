@@ -770,7 +770,8 @@ def _contract(b: _Builder) -> Section:
     city = p.city.name + (f" {p.city.department}" if p.city.department else "")
     rows = [
         Row(w("contract.city"), city),
-        Row(w("contract.contractor"), p.contractor.name + w.paren(p.contractor.org)),
+        # The contractor by its name (its org code is Kinkyu's, not a name the city knows it by).
+        Row(w("contract.contractor"), p.contractor.name),
         Row(w("contract.title"), p.title),
         Row(w("contract.id"), p.contract_id),
         Row(
@@ -781,7 +782,8 @@ def _contract(b: _Builder) -> Section:
     ]
     if b.run is not None:
         city_name = CITY_NAMES.get(b.run.jurisdiction, b.run.jurisdiction)
-        rows.append(Row(w("contract.document"), f"{city_name} {document_name(b.run.playbook, b.lang)}"))
+        document = document_name(b.run.playbook, b.lang)
+        rows.append(Row(w("contract.document"), document if city_name in document else f"{city_name} {document}"))
 
     def people(contacts: list[Any]) -> str:
         if not contacts:
@@ -1599,7 +1601,10 @@ def _basis(b: _Builder) -> str:
         st = next((s for s in b.run.steps if s.kind == kind), None)
         step = b.step_def(st) if st is not None else None
         if step is not None:
-            return f"{b.profile.city.name}「{document_name(b.run.playbook, b.lang)}」{step.clause.article}"
+            city = b.profile.city.name
+            document = document_name(b.run.playbook, b.lang)
+            # 「豊田市個人情報の…特記」 names its city already: not 豊田市「豊田市…」.
+            return f"{'' if city and city in document else city}「{document}」{step.clause.article}"
     return ""
 
 

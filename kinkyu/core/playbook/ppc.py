@@ -85,6 +85,7 @@ FACT_WORDS = Texts(
     "rule8.facts.",
     {
         "who.detected": P_("rule8.facts.who.detected", "access-log monitoring"),
+        "who.filed": P_("rule8.facts.who.filed", "a member of the contractor's staff"),
         "medium.detected": P_("rule8.facts.medium.detected", "electronic data"),
         "published": P_("rule8.facts.published", "published ({day})"),
         "prevention.done": P_("rule8.facts.prevention.done", "done ({day})"),
@@ -401,7 +402,8 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
                 return FACT_WORDS.say(lang, key, **values)
 
             detected = self.origin == "detection"
-            who = say("who.detected") if detected else None
+            # A filing is made by the contractor's staff (the written report says the same).
+            who = say("who.detected") if detected else say("who.filed") if self.origin == "filed" else None
             medium = say("medium.detected") if detected else None
             pub = None
             if self.publication_done is not None:

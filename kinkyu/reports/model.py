@@ -584,6 +584,9 @@ class _Builder:
         notes: list[str] | tuple[str, ...] = (),
     ) -> Section:
         status = self.status(key)
+        if status == "final" and any(r.state == "unknown" for r in rows):
+            # A section still 調査中 is not reported as 確定, even in the final report.
+            status = "provisional"
         if key in ATTACHMENT_KEYS:
             number = ATTACHMENT_KEYS.index(key) + 1
             attachment = self.w("letter.attachment", n=number)
@@ -675,18 +678,22 @@ class _Builder:
         return " ".join(parts)
 
     def _other_text(self) -> str:
+        # What was done, for the PPC: measures carried out and evidence preserved. The console's workflow
+        # counters (awaiting approval, declined, failed) are the contractor's business, not the item's.
         w = self.w
         cmds = self.run.commands if self.run is not None else []
-        counts = {s: sum(1 for c in cmds if c.status == s) for s in ("done", "proposed", "failed", "declined")}
+        done = sum(1 for c in cmds if c.status == "done") + len(_measures(self.run, kept=True))
         bundles = self.s.evidence.bundles if self.s.evidence is not None else ()
-        parts = [
-            f"{w('sec.containment')}: {w('cont.summary_value', total=len(cmds), **counts)}",
-            f"{w('sec.evidence')}: {w('ev.summary_value', n=len(bundles), items=sum(x.items for x in bundles))}",
-        ]
+        parts: list[str] = []
+        if done:
+            parts.append(f"{w('sec.containment')}: {w('other.measures_done', n=done)}")
+        if bundles:
+            items = sum(x.items for x in bundles)
+            parts.append(f"{w('sec.evidence')}: {w('ev.summary_value', n=len(bundles), items=items)}")
         extra = self.user_text(self.facts.other)
         if extra:
             parts.append(extra)
-        return ("。" if self.lang == "ja" else "; ").join(parts)
+        return ("。" if self.lang == "ja" else "; ").join(parts) if parts else w("other.none")
 
     def _medium(self) -> str | None:
         inc = self.inc
@@ -907,6 +914,16 @@ def _single(b: _Builder, key: str, number: int, label: str, extra: list[Row] | N
     return b.section(key, [b.rule8_row(number, label), *(extra or [])])
 
 
+def _measures(run: PlaybookRun | None, *, kept: bool) -> list[str]:
+    """The measures people recorded for containment steps: taken (``kept``), or the reasons none applies."""
+    if run is None:
+        return []
+    recorded = [st.measure for st in run.steps if st.kind == "containment" and st.measure]
+    # "commands": the step was done by its commands, which the report lists one by one.
+    taken = [m for m in recorded if m != "commands" and not m.startswith("none:")]
+    return taken if kept else [m.removeprefix("none:") for m in recorded if m.startswith("none:")]
+
+
 def _containment(b: _Builder) -> Section:
     w = b.w
     run = b.run
@@ -925,6 +942,10 @@ def _containment(b: _Builder) -> Section:
         verdict = judge(st.due, st.done_at, b.now, skipped=st.status == "skipped")
         when = w.paren(w.dt(st.done_at)) if st.done_at else ""
         rows.append(Row(b.step_title(st), w(f"verdict.{verdict}") + when))
+    # A step done by a person's record says what was recorded: never 完了 above "no measure".
+    taken = _measures(run, kept=True)
+    rows.extend(Row(w("cont.measure"), m) for m in taken)
+    rows.extend(Row(w("cont.no_measure"), reason or w.unknown) for reason in _measures(run, kept=False))
     if cmds:
         table_rows: list[tuple[str, ...]] = []
         classes: list[str] = []
@@ -951,7 +972,7 @@ def _containment(b: _Builder) -> Section:
                 classes=tuple(classes),
             )
         )
-    else:
+    elif not taken:
         notes.append(w("cont.none"))
     return b.section("containment", rows, tables, notes)
 
@@ -1215,8 +1236,14 @@ def _ppc(b: _Builder) -> Section:
                 w(
                     "ppc.city_clock_value",
                     learned=w.day(_midday(city_learned)),
-                    prelim_from=w.day(_midday(dl.preliminary_reminder)),
-                    prelim_due=w.day(_midday(dl.preliminary_due)),
+                    # One day when the window's first and last days meet (a holiday moved the first).
+                    prelim=w.day(_midday(dl.preliminary_due))
+                    if dl.preliminary_reminder == dl.preliminary_due
+                    else w(
+                        "ppc.range",
+                        start=w.day(_midday(dl.preliminary_reminder)),
+                        end=w.day(_midday(dl.preliminary_due)),
+                    ),
                     final_due=w.day(_midday(dl.final_due)),
                     days=dl.final_days,
                 ),
@@ -1534,7 +1561,8 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         _timeline(b, chart),
         _evidence(b),
     )
-    notices = [w(f"notice.{kind}")]
+    partly = kind == "final" and any(s.status == "provisional" for s in sections)
+    notices = [w("notice.final_partly" if partly else f"notice.{kind}")]
     state = b.run.outcome or b.run.state if b.run is not None else None
     if kind == "public":
         notices.append(w("notice.public_final") if b.closed else w("notice.public_provisional"))

@@ -368,6 +368,9 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
                 "due_iso": iso(t.due) if t.status == "open" else "",
                 "status": t.status,
                 "source": t.source,
+                # The codes stay on the row's attributes; people read their labels.
+                "status_label": names.code("task_status", t.status),
+                "source_label": names.code("task_source", t.source),
                 "overdue": t.status == "open" and t.due is not None and t.due <= now,
             }
             for t in run.tasks

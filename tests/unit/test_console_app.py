@@ -899,3 +899,15 @@ async def test_a_japanese_console_page_dates_in_wareki_only(desk: Desk, who: str
 
     # What a person reads: a countdown's <time datetime="…"> and a command in <code> are machine parts.
     assert gregorian_dates(seen_in_html(await resp.text())) == []
+
+
+async def test_the_task_table_names_each_tasks_state_and_origin_in_japanese(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    html = await (await client.get(f"/incidents/{KOGANEI_INC}")).text()
+    rows = re.findall(r'<tr data-task-id="[^"]*" data-status="(\w+)"[^>]*>(.*?)</tr>', html, re.DOTALL)
+    assert rows
+
+    for status, row in rows:
+        cells = re.findall(r"<td>([^<]*)</td>", row)
+        assert cells[-2] == {"open": "未了", "done": "完了", "cancelled": "取消"}[status]
+        assert cells[-1] in {"甲の指示", "甲からの報告の求め", "報告の記載事項の補充", "対応手順"}

@@ -885,7 +885,9 @@ def _circumstances(b: _Builder) -> Section:
         rows.append(Row(label, w("circ.sealed"), "withheld"))
     else:
         rows.append(b.unknown_row(label))
-    rows.append(Row(w("circ.scale"), w("circ.scale_value", events=inc.event_count, findings=inc.finding_count)))
+    if inc.origin == "detection" or inc.finding_count:
+        # The access log's share; a filing's one event is the filing itself, which says nothing to the city.
+        rows.append(Row(w("circ.scale"), w("circ.scale_value", events=inc.event_count, findings=inc.finding_count)))
     if inc.actor:
         actor = None if b.public else printable_id(inc.actor, b.staff_ids)
         if b.public:

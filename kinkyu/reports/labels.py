@@ -274,6 +274,13 @@ WORDS = Texts(
             " from reporting to the PPC and notifying individuals (PPC Q&A).",
         ),
         "ppc.state_late": P_("report.ppc.state_late", " (after the deadline)"),
+        "ppc.state_sent": P_(
+            "report.ppc.state_sent",
+            "Sent to the {unit} on {sent}; its acknowledgement is awaited (within the deadline).",
+        ),
+        "ppc.state_sent_overdue": P_(
+            "report.ppc.state_sent_overdue", "Sent to the {unit} on {sent}; not acknowledged by the deadline."
+        ),
         "ppc.state_pending": P_("report.ppc.state_pending", "Not yet reported to the {unit} (within the deadline)."),
         "ppc.state_overdue": P_("report.ppc.state_overdue", "Not yet reported to the {unit}: overdue."),
         "ppc.city_clock": P_("report.ppc.city_clock", "{Unit}'s clock (report to the PPC)"),

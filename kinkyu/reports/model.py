@@ -1174,6 +1174,23 @@ def _ppc_not_applicable(b: _Builder) -> Section:
     return b.section("ppc", [Row(b.w("ppc.party_city"), b.w("ppc.not_applicable", nature=nature))], [])
 
 
+def _contractor_state(b: _Builder, status: ContractorStatus | None) -> str:
+    """Where the contractor's own report to the city stands (the PPC Q&A's release), in a sentence."""
+    w = b.w
+    if status is None:
+        return w.unknown
+    if status.state is ContractorState.RELEASED and status.reported_at is not None:
+        released = w("ppc.state_released", reported=w.dt(status.reported_at))
+        return released + w("ppc.state_late") if status.reported_late else released
+    # Sent but not yet acknowledged is not "not reported": the city's receipt is what is awaited.
+    clock = b.run.clock_step() if b.run is not None else None
+    sent = clock.sent_at if clock is not None else None
+    overdue = status.state is ContractorState.OVERDUE
+    if sent is not None:
+        return w("ppc.state_sent_overdue" if overdue else "ppc.state_sent", sent=w.dt(sent))
+    return w("ppc.state_overdue" if overdue else "ppc.state_pending")
+
+
 def _ppc(b: _Builder) -> Section:
     if b.nature not in PERSONAL_DATA_NATURES:
         return _ppc_not_applicable(b)
@@ -1199,16 +1216,7 @@ def _ppc(b: _Builder) -> Section:
         status: ContractorStatus | None = contractor_status(b.learned, now=b.now, reported_at=reported, within=within)
     except CalendarRangeError:
         status = None  # the due time is past datetime's range: 調査中 in the report, not a report that fails
-    if status is None:
-        state = w.unknown
-    elif status.state is ContractorState.RELEASED and status.reported_at is not None:
-        state = w("ppc.state_released", reported=w.dt(status.reported_at))
-        if status.reported_late:
-            state += w("ppc.state_late")
-    elif status.state is ContractorState.OVERDUE:
-        state = w("ppc.state_overdue")
-    else:
-        state = w("ppc.state_pending")
+    state = _contractor_state(b, status)
     word = step.urgency if step is not None and step.urgency else "直ちに"
     rows.append(
         Row(

@@ -937,7 +937,9 @@ def _containment(b: _Builder) -> Section:
         return b.section("containment", rows)
     cmds = run.commands
     counts = {s: sum(1 for c in cmds if c.status == s) for s in ("done", "proposed", "failed", "declined")}
-    rows.append(Row(w("cont.summary"), w("cont.summary_value", total=len(cmds), **counts)))
+    if cmds:
+        # Without a command the counts are all 0: the measure a person recorded (or the note) says what was done.
+        rows.append(Row(w("cont.summary"), w("cont.summary_value", total=len(cmds), **counts)))
     for st in run.steps:
         if st.kind != "containment":
             continue

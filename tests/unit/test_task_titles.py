@@ -12,11 +12,15 @@ from typing import Any
 
 import orjson
 import pytest
+from test_messages import ascii_sentences
 
 from kinkyu.core.playbook import PlaybookRun, Task, baseline_playbook, document_name
 from kinkyu.core.playbook.keys import WITHHELD
 from kinkyu.core.playbook.states import TaskSource
 from kinkyu.messages.timeline import Names, names_for, task_text
+from kinkyu.reports import sample
+from kinkyu.reports.model import build_report
+from kinkyu.reports.render import render_markdown
 from kinkyu.reports.sample import playbooks
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -159,3 +163,17 @@ def test_a_citys_playbook_names_its_document_as_the_city_does() -> None:
     playbook = playbooks()["toyota"]
 
     assert document_name(playbook, "en") == playbook.document == document_name(playbook, "ja")
+
+
+@pytest.mark.parametrize("stage", ["opened", "closed"])
+def test_a_japanese_report_on_the_baseline_names_its_document_and_tasks_in_japanese(
+    monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    # A deployment without the city's playbook file: the run goes on the baseline.
+    monkeypatch.setattr(sample, "playbooks", lambda: {"koganei": baseline_playbook("koganei")})
+    s = sample.build_sample(sample.Scenario("koganei", stage=stage, location="第2作業室"))
+
+    text = render_markdown(build_report(s.stored(), kind="first", lang="ja", now=s.now))
+
+    assert "基本手順（この自治体のプレイブックが読み込まれていない）" in text
+    assert ascii_sentences(text) == []

@@ -83,6 +83,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
         lang=lang,
         t=functools.partial(i18n.t, lang),
         jst=functools.partial(views.jst, lang=lang),
+        day=functools.partial(views.day, lang=lang),
         user=user,
         role_allows=functools.partial(role_allows, user) if user is not None else (lambda _a: False),
         csrf_token=csrf_token,

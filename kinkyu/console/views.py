@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from kinkyu.core.evidence import open_bundle
 from kinkyu.core.freetext import neutralise
 from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import PlaybookRun
-from kinkyu.core.timefmt import doc_datetime
+from kinkyu.core.timefmt import doc_date, doc_datetime
 from kinkyu.evidence.store import EvidenceStore
 from kinkyu.messages.timeline import describe, names_for
 from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
@@ -117,6 +117,11 @@ def jst(ts: datetime | None, lang: str = "ja") -> str:
     if ts is None:
         return "-"
     return doc_datetime(ts, "en" if lang == "en" else "ja")
+
+
+def day(value: date, lang: str = "ja") -> str:
+    """A calendar day as people read it here, in the documents' one style: ``令和8年4月1日（水）``."""
+    return doc_date(value, "en" if lang == "en" else "ja")
 
 
 def iso(ts: datetime | None) -> str:
@@ -363,6 +368,9 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
                 "due_iso": iso(t.due) if t.status == "open" else "",
                 "status": t.status,
                 "source": t.source,
+                # The codes stay on the row's attributes; people read their labels.
+                "status_label": names.code("task_status", t.status),
+                "source_label": names.code("task_source", t.source),
                 "overdue": t.status == "open" and t.due is not None and t.due <= now,
             }
             for t in run.tasks

@@ -61,6 +61,23 @@ CODE_WORDS: dict[str, Texts] = {
             "org": P_("code.target.org", "organisation"),
         },
     ),
+    "task_status": Texts(
+        "code.task_status.",
+        {
+            "open": P_("code.task_status.open", "open"),
+            "done": P_("code.task_status.done", "done"),
+            "cancelled": P_("code.task_status.cancelled", "cancelled"),
+        },
+    ),
+    "task_source": Texts(
+        "code.task_source.",
+        {
+            "city_instruction": P_("code.task_source.city_instruction", "instruction from the client"),
+            "report_request": P_("code.task_source.report_request", "report requested by the client"),
+            "report_item": P_("code.task_source.report_item", "item missing from a report"),
+            "step": P_("code.task_source.step", "response step"),
+        },
+    ),
     "command_status": Texts(
         "code.command_status.",
         {

@@ -19,7 +19,9 @@ from kinkyu.core.escalation import contact_for
 from kinkyu.core.jurisdictions import unit_of
 from kinkyu.core.labels import kind_label, nature_label, rule_label
 from kinkyu.core.legal.triggers import TRIGGER_NAMES
+from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.keys import WITHHELD
+from kinkyu.core.playbook.tasks import STEP_TITLE, TASK_TITLES
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError
 from kinkyu.messages import N_, Lang, gettext, unit_word
@@ -28,6 +30,7 @@ from kinkyu.messages.codes import code_label
 if TYPE_CHECKING:
     from kinkyu.core.contract import ContractProfile
     from kinkyu.core.playbook import PlaybookRun
+    from kinkyu.core.playbook.state import Task
 
 _DATE_LENGTH = len("2026-11-20")
 
@@ -664,11 +667,34 @@ def describe(kind: str, data: Mapping[str, Any] | None, what: str, names: Names)
 
 
 def task_title(title: str, lang: Lang) -> str:
-    """A stored task title in ``lang``: titles are written ``日本語 / English``; one without both is as given."""
+    """A task title stored before titles were codes, in ``lang``: ``日本語 / English``; one without both is as given."""
     ja, sep, en = title.partition(" / ")
     if not sep:
         return title
     return ja if lang == "ja" else en
+
+
+def task_text(task: Task, names: Names) -> str:
+    """``task``'s title in ``names.lang``: its key and codes named through the catalogue (a step by its title).
+
+    A task stored before titles were codes (no key) reads as it did: a step's task by its step's
+    title, any other by its stored ``日本語 / English`` title's half in the language.
+    """
+    key = task.title_key
+    values = task.title_values or {}
+    if key == STEP_TITLE:
+        return names.step(values.get("step") or task.step_id)
+    if key is not None and key in TASK_TITLES:
+        named = {
+            name: names.step(code) if name == "step" else REPORT_ITEMS.say(code, names.lang) if name == "item" else code
+            for name, code in values.items()
+        }
+        return TASK_TITLES.say(names.lang, key, names.unit, **named)
+    if task.title == WITHHELD:
+        return names.t(N_("(free text, not recorded: the instruction is in its sealed evidence)"))
+    if task.source == "step" and task.step_id:
+        return names.step_title(task.step_id) or task_title(task.title, names.lang)
+    return task_title(task.title, names.lang) or task.task_id
 
 
 def names_for(
@@ -699,9 +725,7 @@ def names_for(
         task = run.task(task_id)
         if task is None:
             return None
-        if task.source == "step" and task.step_id:
-            return step_title(task.step_id) or task_title(task.title, lang)
-        return task_title(task.title, lang)
+        return task_text(task, names)
 
     def command(command_id: str) -> tuple[str, str, str] | None:
         if run is None:
@@ -720,7 +744,7 @@ def names_for(
             return None
         return contact.role if contact is not None else None
 
-    return Names(
+    names = Names(
         lang=lang,
         unit=unit_of(juris, name),
         incident_kind=incident_kind,
@@ -730,3 +754,4 @@ def names_for(
         recipient=recipient,
         ident=ident,
     )
+    return names

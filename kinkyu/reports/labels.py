@@ -50,6 +50,11 @@ WORDS = Texts(
             "provisional.",
         ),
         "notice.final": P_("report.notice.final", "Final report: every section is reported as final."),
+        "notice.final_partly": P_(
+            "report.notice.final_partly",
+            "Final report: every section is reported as final except those marked provisional, whose items are "
+            "still under investigation.",
+        ),
         "notice.public": P_(
             "report.notice.public",
             "Version for publication: no information identifying a person, no account or event ids, no staff "
@@ -208,7 +213,11 @@ WORDS = Texts(
         "cont.when": P_("report.cont.when", "Result at"),
         "cont.auto": P_("report.cont.auto", "automatic (allowed by the contract)"),
         "cont.approval": P_("report.cont.approval", "on approval"),
-        "cont.none": P_("report.cont.none", "No containment command recorded (contain by hand and record it)."),
+        "cont.none": P_("report.cont.none", "No containment measure is recorded yet."),
+        "cont.measure": P_("report.cont.measure", "Measure taken (as recorded)"),
+        "cont.no_measure": P_("report.cont.no_measure", "Why no measure was taken (as recorded)"),
+        "other.measures_done": P_("report.other.measures_done", "{n} carried out"),
+        "other.none": P_("report.other.none", "nothing further at present"),
         "cont.summary": P_("report.cont.summary", "Status"),
         "cont.summary_value": P_(
             "report.cont.summary_value",
@@ -265,14 +274,22 @@ WORDS = Texts(
             " from reporting to the PPC and notifying individuals (PPC Q&A).",
         ),
         "ppc.state_late": P_("report.ppc.state_late", " (after the deadline)"),
+        "ppc.state_sent": P_(
+            "report.ppc.state_sent",
+            "Sent to the {unit} on {sent}; its acknowledgement is awaited (within the deadline).",
+        ),
+        "ppc.state_sent_overdue": P_(
+            "report.ppc.state_sent_overdue", "Sent to the {unit} on {sent}; not acknowledged by the deadline."
+        ),
         "ppc.state_pending": P_("report.ppc.state_pending", "Not yet reported to the {unit} (within the deadline)."),
         "ppc.state_overdue": P_("report.ppc.state_overdue", "Not yet reported to the {unit}: overdue."),
         "ppc.city_clock": P_("report.ppc.city_clock", "{Unit}'s clock (report to the PPC)"),
         "ppc.city_clock_value": P_(
             "report.ppc.city_clock_value",
             "Day 1 {learned} (the first report reached the {unit}). Preliminary (APPI Rule 44(1), promptly): "
-            "{prelim_from} to {prelim_due} (about 3-5 days); final (Rule 44(2)): {final_due} ({days} days)",
+            "{prelim} (about 3-5 days); final (Rule 44(2)): {final_due} ({days} days)",
         ),
+        "ppc.range": P_("report.ppc.range", "{start} to {end}"),
         "ppc.city_clock_pending": P_(
             "report.ppc.city_clock_pending",
             "The {unit}'s deadlines count from the day the first report reaches it (not yet). Preliminary (APPI "

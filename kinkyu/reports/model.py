@@ -75,7 +75,7 @@ from kinkyu.core.legal import (
 )
 from kinkyu.core.legal.triggers import Trigger
 from kinkyu.core.model import JST
-from kinkyu.core.playbook import PlaybookRun, StepRun
+from kinkyu.core.playbook import PlaybookRun, StepRun, document_name
 from kinkyu.core.playbook.definition import Step
 from kinkyu.core.playbook.ppc import datasets_snapshot
 from kinkyu.core.rulebook import PERSONAL_DATA_NATURES, event_nature
@@ -584,6 +584,9 @@ class _Builder:
         notes: list[str] | tuple[str, ...] = (),
     ) -> Section:
         status = self.status(key)
+        if status == "final" and any(r.state == "unknown" for r in rows):
+            # A section still 調査中 is not reported as 確定, even in the final report.
+            status = "provisional"
         if key in ATTACHMENT_KEYS:
             number = ATTACHMENT_KEYS.index(key) + 1
             attachment = self.w("letter.attachment", n=number)
@@ -675,18 +678,22 @@ class _Builder:
         return " ".join(parts)
 
     def _other_text(self) -> str:
+        # What was done, for the PPC: measures carried out and evidence preserved. The console's workflow
+        # counters (awaiting approval, declined, failed) are the contractor's business, not the item's.
         w = self.w
         cmds = self.run.commands if self.run is not None else []
-        counts = {s: sum(1 for c in cmds if c.status == s) for s in ("done", "proposed", "failed", "declined")}
+        done = sum(1 for c in cmds if c.status == "done") + len(_measures(self.run, kept=True))
         bundles = self.s.evidence.bundles if self.s.evidence is not None else ()
-        parts = [
-            f"{w('sec.containment')}: {w('cont.summary_value', total=len(cmds), **counts)}",
-            f"{w('sec.evidence')}: {w('ev.summary_value', n=len(bundles), items=sum(x.items for x in bundles))}",
-        ]
+        parts: list[str] = []
+        if done:
+            parts.append(f"{w('sec.containment')}: {w('other.measures_done', n=done)}")
+        if bundles:
+            items = sum(x.items for x in bundles)
+            parts.append(f"{w('sec.evidence')}: {w('ev.summary_value', n=len(bundles), items=items)}")
         extra = self.user_text(self.facts.other)
         if extra:
             parts.append(extra)
-        return ("。" if self.lang == "ja" else "; ").join(parts)
+        return ("。" if self.lang == "ja" else "; ").join(parts) if parts else w("other.none")
 
     def _medium(self) -> str | None:
         inc = self.inc
@@ -770,7 +777,8 @@ def _contract(b: _Builder) -> Section:
     city = p.city.name + (f" {p.city.department}" if p.city.department else "")
     rows = [
         Row(w("contract.city"), city),
-        Row(w("contract.contractor"), p.contractor.name + w.paren(p.contractor.org)),
+        # The contractor by its name (its org code is Kinkyu's, not a name the city knows it by).
+        Row(w("contract.contractor"), p.contractor.name),
         Row(w("contract.title"), p.title),
         Row(w("contract.id"), p.contract_id),
         Row(
@@ -781,7 +789,8 @@ def _contract(b: _Builder) -> Section:
     ]
     if b.run is not None:
         city_name = CITY_NAMES.get(b.run.jurisdiction, b.run.jurisdiction)
-        rows.append(Row(w("contract.document"), f"{city_name} {b.run.playbook.document}"))
+        document = document_name(b.run.playbook, b.lang)
+        rows.append(Row(w("contract.document"), document if city_name in document else f"{city_name} {document}"))
 
     def people(contacts: list[Any]) -> str:
         if not contacts:
@@ -876,7 +885,9 @@ def _circumstances(b: _Builder) -> Section:
         rows.append(Row(label, w("circ.sealed"), "withheld"))
     else:
         rows.append(b.unknown_row(label))
-    rows.append(Row(w("circ.scale"), w("circ.scale_value", events=inc.event_count, findings=inc.finding_count)))
+    if inc.origin == "detection" or inc.finding_count:
+        # The access log's share; a filing's one event is the filing itself, which says nothing to the city.
+        rows.append(Row(w("circ.scale"), w("circ.scale_value", events=inc.event_count, findings=inc.finding_count)))
     if inc.actor:
         actor = None if b.public else printable_id(inc.actor, b.staff_ids)
         if b.public:
@@ -905,6 +916,16 @@ def _single(b: _Builder, key: str, number: int, label: str, extra: list[Row] | N
     return b.section(key, [b.rule8_row(number, label), *(extra or [])])
 
 
+def _measures(run: PlaybookRun | None, *, kept: bool) -> list[str]:
+    """The measures people recorded for containment steps: taken (``kept``), or the reasons none applies."""
+    if run is None:
+        return []
+    recorded = [st.measure for st in run.steps if st.kind == "containment" and st.measure]
+    # "commands": the step was done by its commands, which the report lists one by one.
+    taken = [m for m in recorded if m != "commands" and not m.startswith("none:")]
+    return taken if kept else [m.removeprefix("none:") for m in recorded if m.startswith("none:")]
+
+
 def _containment(b: _Builder) -> Section:
     w = b.w
     run = b.run
@@ -916,13 +937,19 @@ def _containment(b: _Builder) -> Section:
         return b.section("containment", rows)
     cmds = run.commands
     counts = {s: sum(1 for c in cmds if c.status == s) for s in ("done", "proposed", "failed", "declined")}
-    rows.append(Row(w("cont.summary"), w("cont.summary_value", total=len(cmds), **counts)))
+    if cmds:
+        # Without a command the counts are all 0: the measure a person recorded (or the note) says what was done.
+        rows.append(Row(w("cont.summary"), w("cont.summary_value", total=len(cmds), **counts)))
     for st in run.steps:
         if st.kind != "containment":
             continue
         verdict = judge(st.due, st.done_at, b.now, skipped=st.status == "skipped")
         when = w.paren(w.dt(st.done_at)) if st.done_at else ""
         rows.append(Row(b.step_title(st), w(f"verdict.{verdict}") + when))
+    # A step done by a person's record says what was recorded: never 完了 above "no measure".
+    taken = _measures(run, kept=True)
+    rows.extend(Row(w("cont.measure"), m) for m in taken)
+    rows.extend(Row(w("cont.no_measure"), reason or w.unknown) for reason in _measures(run, kept=False))
     if cmds:
         table_rows: list[tuple[str, ...]] = []
         classes: list[str] = []
@@ -949,7 +976,7 @@ def _containment(b: _Builder) -> Section:
                 classes=tuple(classes),
             )
         )
-    else:
+    elif not taken:
         notes.append(w("cont.none"))
     return b.section("containment", rows, tables, notes)
 
@@ -1149,6 +1176,23 @@ def _ppc_not_applicable(b: _Builder) -> Section:
     return b.section("ppc", [Row(b.w("ppc.party_city"), b.w("ppc.not_applicable", nature=nature))], [])
 
 
+def _contractor_state(b: _Builder, status: ContractorStatus | None) -> str:
+    """Where the contractor's own report to the city stands (the PPC Q&A's release), in a sentence."""
+    w = b.w
+    if status is None:
+        return w.unknown
+    if status.state is ContractorState.RELEASED and status.reported_at is not None:
+        released = w("ppc.state_released", reported=w.dt(status.reported_at))
+        return released + w("ppc.state_late") if status.reported_late else released
+    # Sent but not yet acknowledged is not "not reported": the city's receipt is what is awaited.
+    clock = b.run.clock_step() if b.run is not None else None
+    sent = clock.sent_at if clock is not None else None
+    overdue = status.state is ContractorState.OVERDUE
+    if sent is not None:
+        return w("ppc.state_sent_overdue" if overdue else "ppc.state_sent", sent=w.dt(sent))
+    return w("ppc.state_overdue" if overdue else "ppc.state_pending")
+
+
 def _ppc(b: _Builder) -> Section:
     if b.nature not in PERSONAL_DATA_NATURES:
         return _ppc_not_applicable(b)
@@ -1174,16 +1218,7 @@ def _ppc(b: _Builder) -> Section:
         status: ContractorStatus | None = contractor_status(b.learned, now=b.now, reported_at=reported, within=within)
     except CalendarRangeError:
         status = None  # the due time is past datetime's range: 調査中 in the report, not a report that fails
-    if status is None:
-        state = w.unknown
-    elif status.state is ContractorState.RELEASED and status.reported_at is not None:
-        state = w("ppc.state_released", reported=w.dt(status.reported_at))
-        if status.reported_late:
-            state += w("ppc.state_late")
-    elif status.state is ContractorState.OVERDUE:
-        state = w("ppc.state_overdue")
-    else:
-        state = w("ppc.state_pending")
+    state = _contractor_state(b, status)
     word = step.urgency if step is not None and step.urgency else "直ちに"
     rows.append(
         Row(
@@ -1213,8 +1248,14 @@ def _ppc(b: _Builder) -> Section:
                 w(
                     "ppc.city_clock_value",
                     learned=w.day(_midday(city_learned)),
-                    prelim_from=w.day(_midday(dl.preliminary_reminder)),
-                    prelim_due=w.day(_midday(dl.preliminary_due)),
+                    # One day when the window's first and last days meet (a holiday moved the first).
+                    prelim=w.day(_midday(dl.preliminary_due))
+                    if dl.preliminary_reminder == dl.preliminary_due
+                    else w(
+                        "ppc.range",
+                        start=w.day(_midday(dl.preliminary_reminder)),
+                        end=w.day(_midday(dl.preliminary_due)),
+                    ),
                     final_due=w.day(_midday(dl.final_due)),
                     days=dl.final_days,
                 ),
@@ -1532,7 +1573,8 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         _timeline(b, chart),
         _evidence(b),
     )
-    notices = [w(f"notice.{kind}")]
+    partly = kind == "final" and any(s.status == "provisional" for s in sections)
+    notices = [w("notice.final_partly" if partly else f"notice.{kind}")]
     state = b.run.outcome or b.run.state if b.run is not None else None
     if kind == "public":
         notices.append(w("notice.public_final") if b.closed else w("notice.public_provisional"))
@@ -1599,7 +1641,10 @@ def _basis(b: _Builder) -> str:
         st = next((s for s in b.run.steps if s.kind == kind), None)
         step = b.step_def(st) if st is not None else None
         if step is not None:
-            return f"{b.profile.city.name}「{b.run.playbook.document}」{step.clause.article}"
+            city = b.profile.city.name
+            document = document_name(b.run.playbook, b.lang)
+            # 「豊田市個人情報の…特記」 names its city already: not 豊田市「豊田市…」.
+            return f"{'' if city and city in document else city}「{document}」{step.clause.article}"
     return ""
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from kinkyu.catalogue import P_, Texts
 from kinkyu.core.ack import AckClaim
-from kinkyu.core.timefmt import jst_text
+from kinkyu.core.timefmt import doc_datetime
 
 HEADERS = {  # every answer of an acknowledgement link, the health check included
     "Cache-Control": "no-store",
@@ -65,9 +65,13 @@ WORDS = Texts(
 )
 
 
-def _page(status: int, page: str, extra: str = "", **values: str) -> web.Response:
+def _page(status: int, page: str, extra: str = "", at: datetime | None = None, **values: str) -> web.Response:
     title_ja, title_en = (WORDS.say(lang, f"{page}.title") for lang in ("ja", "en"))
-    body_ja, body_en = (WORDS.say(lang, f"{page}.body", **values) for lang in ("ja", "en"))
+    # A time in each language's document style (和暦 in Japanese), as the reports and mails write it.
+    body_ja, body_en = (
+        WORDS.say(lang, f"{page}.body", **values, **({"at": doc_datetime(at, lang)} if at is not None else {}))
+        for lang in ("ja", "en")
+    )
     text = f"""<!DOCTYPE html>
 <html lang="ja">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -104,7 +108,7 @@ def unrecorded_page() -> web.Response:
 
 def recorded_page(incident_id: str, now: datetime) -> web.Response:
     """200 受領確認しました / Acknowledged."""
-    return _page(200, "recorded", incident_id=incident_id, at=jst_text(now))
+    return _page(200, "recorded", incident_id=incident_id, at=now)
 
 
 def confirm_page(claim: AckClaim) -> web.Response:

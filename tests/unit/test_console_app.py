@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 from pydantic import SecretStr
+from test_document_dates import gregorian_dates, seen_in_html
 from test_messages import ascii_sentences
 
 from kinkyu.cli import main
@@ -876,3 +877,37 @@ async def test_the_citys_japanese_pages_have_no_english_sentence(desk: Desk, pat
     page.feed(await (await client.get(path)).text())
 
     assert ascii_sentences("\n".join(page.parts)) == []
+
+
+@pytest.mark.parametrize(
+    ("who", "path"),
+    [
+        ("reviewer", "/incidents"),
+        ("reviewer", f"/incidents/{KOGANEI_INC}"),
+        ("reviewer", f"/incidents/{TOYOTA_INC}"),
+        ("reviewer", f"/incidents/{KOGANEI_INC}/evidence"),
+        ("reviewer", f"/incidents/{KOGANEI_INC}/reports/final.ja.html"),
+        ("koganei-city", f"/incidents/{KOGANEI_INC}"),
+        ("koganei-city", "/contracts/koganei-2026-017"),
+        ("admin", "/admin/audit"),
+    ],
+)
+async def test_a_japanese_console_page_dates_in_wareki_only(desk: Desk, who: str, path: str) -> None:
+    client = await desk.login(who)
+    resp = await client.get(path)
+    assert resp.status == 200
+
+    # What a person reads: a countdown's <time datetime="…"> and a command in <code> are machine parts.
+    assert gregorian_dates(seen_in_html(await resp.text())) == []
+
+
+async def test_the_task_table_names_each_tasks_state_and_origin_in_japanese(desk: Desk) -> None:
+    client = await desk.login("reviewer")
+    html = await (await client.get(f"/incidents/{KOGANEI_INC}")).text()
+    rows = re.findall(r'<tr data-task-id="[^"]*" data-status="(\w+)"[^>]*>(.*?)</tr>', html, re.DOTALL)
+    assert rows
+
+    for status, row in rows:
+        cells = re.findall(r"<td>([^<]*)</td>", row)
+        assert cells[-2] == {"open": "未了", "done": "完了", "cancelled": "取消"}[status]
+        assert cells[-1] in {"甲の指示", "甲からの報告の求め", "報告の記載事項の補充", "対応手順"}

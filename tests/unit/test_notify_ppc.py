@@ -106,7 +106,7 @@ def test_rule8_texts_planted_in_the_record_never_reach_the_email() -> None:
 def test_a_first_report_whose_rule8_facts_are_not_an_object_goes_out_without_the_items() -> None:
     profile = koganei()
     text = render(as_record(first_report(pii_record()), profile, rule8_facts="nonsense"), profile, "ja")
-    assert "■ 個人情報保護法施行規則第8条第1項の事項（現時点" not in text
+    assert "■ 個人情報保護委員会への報告に必要な事項" not in text
     assert "第一報" in text
 
 

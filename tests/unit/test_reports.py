@@ -160,7 +160,10 @@ def test_every_kind_and_language_renders_the_required_items(jurisdiction: str, k
 def test_sections_follow_the_citys_order_and_say_final_or_provisional() -> None:
     s = sample("koganei")
     first, progress, final = (report(s, k) for k in ("first", "progress", "final"))
-    assert {x.status for x in final.sections} == {"final"}
+    # The final report is final but where an item is still 調査中: that section stays provisional.
+    still_open = {x.key for x in final.sections if any(r.state == "unknown" for r in x.rows)}
+    assert {x.key for x in final.sections if x.status == "provisional"} == still_open
+    assert "contract" not in still_open
     assert [x.key for x in first.sections if x.status == "final"] == ["contract"]
     assert [x.key for x in progress.sections if x.status == "final"] == ["contract", "when_where"]
     assert "第一報" in first.title
@@ -168,6 +171,7 @@ def test_sections_follow_the_citys_order_and_say_final_or_provisional() -> None:
     assert "最終報告" in final.title
     assert "暫定" in first.notices[0]
     assert "確定" in final.notices[0]
+    assert ("〔暫定〕と付した項目" in final.notices[0]) == bool(still_open)
     # The header lists which sections are final and which provisional.
     assert any("確定" in r.value and "暫定" in r.value for r in first.header)
 
@@ -717,3 +721,25 @@ def test_a_toyota_outage_report_names_the_system_outage_and_owes_the_ppc_nothing
     assert model.title == "事故報告書（第一報）：システム停止事故のおそれ"
     (row,) = model.section("ppc").rows
     assert "個人情報保護委員会への報告の対象外" in row.value
+
+
+def test_a_containment_step_done_by_a_recorded_measure_names_that_measure() -> None:
+    # The misdirected-letter sample: nothing a command could do; a person recorded recovered-by-hand.
+    s = build_sample(Scenario("toyota", stage="closed", location="第2作業室"))
+
+    section = report(s, "final").section("containment")
+
+    assert ("講じた措置（記録による）", "recovered-by-hand") in [(r.label, r.value) for r in section.rows]
+    assert "現時点で記録された措置はありません。" not in section.notes
+
+
+@pytest.mark.parametrize("stage", ["opened", "closed"])
+def test_rule8_item_9_says_what_was_done_without_the_consoles_workflow_counts(stage: str) -> None:
+    s = build_sample(Scenario("koganei", stage=stage, location="第2作業室"))
+
+    items = next(t for t in report(s, "final").section("ppc").tables if t.columns[0] == "No.")
+
+    number, _label, text = items.rows[-1]
+    assert number == "9"
+    assert not any(word in text for word in ("承認待ち", "見送り", "失敗"))
+    assert text == ("特になし" if stage == "opened" else "被害拡大防止のために講じた措置: 実施済み 1件")

@@ -27,7 +27,7 @@ Pure domain: no I/O, no clock (``now`` is passed in), no faust or jinja2.
 
 from __future__ import annotations
 
-from kinkyu.core.playbook.baseline import BASELINE_SEED, baseline_playbook, is_baseline
+from kinkyu.core.playbook.baseline import BASELINE_SEED, baseline_playbook, document_name, is_baseline
 from kinkyu.core.playbook.containment import CONTAINMENT, ContainmentCommand, Targets, command_id, propose
 from kinkyu.core.playbook.definition import (
     REPORT_ITEMS,
@@ -103,6 +103,7 @@ __all__ = [
     "baseline_playbook",
     "command_id",
     "contract_end",
+    "document_name",
     "entries",
     "is_baseline",
     "next_due",

@@ -22,6 +22,8 @@ from kinkyu.core.playbook.definition import Playbook, parse_playbook
 
 # Marks the baseline (Playbook.seed): a run started with it says so on its timeline.
 BASELINE_SEED = "kinkyu:baseline"
+# The baseline's document, as runs store it: a code, named by document_name.
+BASELINE_DOCUMENT = "baseline"
 _ARTICLE = "緊急時対応計画（基本手順）"
 _QUOTE = "連絡, 証拠保全, 被害拡大の防止, 復旧, 再発防止"
 
@@ -60,7 +62,8 @@ def baseline_playbook(jurisdiction: str) -> Playbook:
         {
             "jurisdiction": jurisdiction,
             "city": CITY_NAMES.get(jurisdiction, "-"),
-            "document": f"{WORDS.say('ja', 'document')} / {WORDS.say('en', 'document')}",
+            # A code: its name is the catalogue's, in the reader's language (document_name).
+            "document": BASELINE_DOCUMENT,
             "seed": BASELINE_SEED,
             "steps": [
                 _step("triage", to="contractor"),
@@ -80,3 +83,15 @@ def baseline_playbook(jurisdiction: str) -> Playbook:
 def is_baseline(playbook: Playbook) -> bool:
     """Whether ``playbook`` is the baseline rather than a jurisdiction's own file."""
     return playbook.seed == BASELINE_SEED
+
+
+def document_name(playbook: Playbook, lang: str) -> str:
+    """The document whose clauses ``playbook`` implements, as a reader of ``lang`` names it.
+
+    A city's playbook names its clause document as the city does (a proper name, one language);
+    the baseline's is a code named through the catalogue, whether the run stored the code or, before
+    it was one, the ``日本語 / English`` pair.
+    """
+    if is_baseline(playbook):
+        return WORDS.say(lang, "document")
+    return playbook.document

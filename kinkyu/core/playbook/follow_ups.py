@@ -33,7 +33,7 @@ from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS
 from kinkyu.core.playbook.state import MEASURED_KINDS, PlaybookRun, StepRun
 from kinkyu.core.playbook.states import CLOSED, UNFINISHED, CommandResult
 from kinkyu.core.playbook.steps import refresh_containment
-from kinkyu.core.playbook.tasks import complete_task, open_task, recheck_items, stored_title
+from kinkyu.core.playbook.tasks import complete_task, open_task, recheck_items
 from kinkyu.core.timespan import shift
 
 _RESULTS: dict[str, CommandResult] = {"done": "done", "failed": "failed", "declined": "declined"}
@@ -200,11 +200,12 @@ def instruction(ctx: Ctx, given: Instruction, who: str, ts: datetime) -> None:
             due = ctx.due_at(ts, run.policy.instruction_within, task_id=task_id)
     if run.state == CLOSED:
         reopen(ctx, "a city instruction arrived")
-    title = given.title or stored_title("report_request" if given.report_request else "instruction")
     open_task(
         ctx,
         task_id=task_id,
-        title=title,
+        # The city's own title (a code) as given; else what the task is, in the reader's language.
+        title_key=None if given.title else "report_request" if given.report_request else "instruction",
+        title=given.title or "",
         owner=given.owner or "contractor",
         due=due,
         source="report_request" if given.report_request else "city_instruction",

@@ -50,6 +50,7 @@ from kinkyu.core.legal import (
 from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import StepKind
 from kinkyu.core.rulebook import EVENT_NATURES
+from kinkyu.core.timefmt import doc_date
 from kinkyu.core.timespan import CalendarRangeError
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ FACT_WORDS = Texts(
     "rule8.facts.",
     {
         "who.detected": P_("rule8.facts.who.detected", "access-log monitoring"),
+        "who.filed": P_("rule8.facts.who.filed", "a member of the contractor's staff"),
         "medium.detected": P_("rule8.facts.medium.detected", "electronic data"),
         "published": P_("rule8.facts.published", "published ({day})"),
         "prevention.done": P_("rule8.facts.prevention.done", "done ({day})"),
@@ -393,13 +395,15 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
             ja = lang == "ja"
 
             def day(d: date) -> str:
-                return f"{d.year}年{d.month}月{d.day}日" if ja else d.isoformat()
+                # The documents' one date style (和暦 in Japanese); no weekday inside the item's parentheses.
+                return doc_date(d, "ja" if ja else "en", weekday=False)
 
             def say(key: str, **values: str) -> str:
                 return FACT_WORDS.say(lang, key, **values)
 
             detected = self.origin == "detection"
-            who = say("who.detected") if detected else None
+            # A filing is made by the contractor's staff (the written report says the same).
+            who = say("who.detected") if detected else say("who.filed") if self.origin == "filed" else None
             medium = say("medium.detected") if detected else None
             pub = None
             if self.publication_done is not None:

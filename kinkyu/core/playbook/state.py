@@ -82,6 +82,16 @@ class Task(msgspec.Struct, Record):
     ``source`` is ``city_instruction``, ``report_request``, ``report_item`` or
     ``step``; ``status`` ``open``, ``done`` or ``cancelled``. Open tasks block
     closure.
+
+    The title is stored as a code, rendered in the reader's language where it is shown
+    (:func:`kinkyu.messages.timeline.task_text`): ``title_key`` is one of
+    :data:`kinkyu.core.playbook.tasks.TASK_TITLES` or ``step`` (a step's own task, titled as
+    the step), and ``title_values`` names codes only (a step id, a report item). A step is
+    named by id because the run carries the playbook it started with: a playbook edited
+    later does not change what a stored task says. ``title`` is a title given as it is (a
+    city's task code, or :data:`~kinkyu.core.playbook.keys.WITHHELD`), else empty; a run
+    stored before titles were codes has ``日本語 / English`` there and no key, and is read
+    as it was.
     """
 
     task_id: str
@@ -96,6 +106,11 @@ class Task(msgspec.Struct, Record):
     done_by: str | None = None
     missed: bool = False
     item: str | None = None
+    title_key: str | None = None
+    title_values: dict[str, str] | None = None
+
+    # Written only when set: a run stored before titles were codes reads and writes back as it was.
+    omit_default: ClassVar[frozenset[str]] = frozenset({"title_key", "title_values"})
 
 
 class CommandRun(msgspec.Struct, Record):

@@ -17,12 +17,12 @@ from datetime import datetime
 
 from kinkyu.core.playbook.containment import propose
 from kinkyu.core.playbook.context import DUE_UNKNOWN, RANGE_ERRORS, Ctx, failure_code, iso, jst, span
-from kinkyu.core.playbook.definition import REPORT_ITEMS, Step
+from kinkyu.core.playbook.definition import Step
 from kinkyu.core.playbook.effects import Containment, SealEvidence
 from kinkyu.core.playbook.ppc import CLOCK_STEP_KINDS
 from kinkyu.core.playbook.state import CommandRun, PlaybookRun, StepRun
 from kinkyu.core.playbook.states import CITY_REPORTS, FINAL_COMMAND, REPORT_NOTIFY, StepKind
-from kinkyu.core.playbook.tasks import item_known, open_task, stored_title
+from kinkyu.core.playbook.tasks import STEP_TITLE, item_known, open_task
 from kinkyu.core.timespan import clamp, shift
 
 # Start a step: the context, the step's run state, its definition, and when the clock counts from.
@@ -60,7 +60,8 @@ def step_failed(ctx: Ctx, st: StepRun, exc: BaseException) -> None:
     open_task(
         ctx,
         task_id=f"{st.step_id}:by-hand",
-        title=stored_title("by_hand", step=(step.title_ja, step.title_en)),
+        title_key="by_hand",
+        title_values={"step": st.step_id},
         owner="contractor",
         due=None,
         source="step",
@@ -130,7 +131,8 @@ def _task_step(ctx: Ctx, st: StepRun, step: Step, base: datetime) -> None:
     open_task(
         ctx,
         task_id=st.step_id,
-        title=f"{step.title_ja} / {step.title_en}",
+        title_key=STEP_TITLE,
+        title_values={"step": st.step_id},
         owner="contractor",
         due=st.due,
         source="step",
@@ -208,7 +210,8 @@ def report(ctx: Ctx, st: StepRun, step: Step, base: datetime) -> None:
         open_task(
             ctx,
             task_id=f"{st.step_id}:{item}",
-            title=stored_title("supply", item=REPORT_ITEMS[item]),
+            title_key="supply",
+            title_values={"item": item},
             owner="contractor",
             due=due,
             source="report_item",

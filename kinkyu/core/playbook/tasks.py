@@ -14,22 +14,19 @@ from kinkyu.core.playbook.state import Task
 from kinkyu.core.playbook.states import TaskSource
 
 # The titles of the tasks a run opens: English here, Japanese in the message catalogue under ``task.<key>``.
+# A run stores the key and its values (codes: a step id, a report item); the reader's language names
+# them where the task is shown (kinkyu.messages.timeline.task_text).
 TASK_TITLES = Texts(
     "task.",
     {
         "by_hand": P_("task.by_hand", "do '{step}' by hand"),
         "supply": P_("task.supply", "supply '{item}' in the written report"),
-        "report_request": P_("task.report_request", "report requested by the city"),
-        "instruction": P_("task.instruction", "city instruction"),
+        "report_request": P_("task.report_request", "report requested by the {unit}"),
+        "instruction": P_("task.instruction", "instruction from the {unit}"),
     },
 )
-
-
-def stored_title(key: str, **values: tuple[str, str]) -> str:
-    """A task title as runs store it, ``日本語 / English`` (kinkyu.messages.timeline.task_title picks one)."""
-    ja = TASK_TITLES.say("ja", key, **{k: v[0] for k, v in values.items()})
-    en = TASK_TITLES.say("en", key, **{k: v[1] for k, v in values.items()})
-    return f"{ja} / {en}"
+# The key of a step's own task (recovery, recurrence prevention): titled as its step.
+STEP_TITLE = "step"
 
 
 def item_known(ctx: Ctx, item: str) -> bool:
@@ -52,7 +49,9 @@ def open_task(  # a task's fields, all named at every call
     ctx: Ctx,
     *,
     task_id: str,
-    title: str,
+    title_key: str | None,
+    title_values: dict[str, str] | None = None,
+    title: str = "",
     owner: str,
     due: datetime | None,
     source: TaskSource,
@@ -60,10 +59,24 @@ def open_task(  # a task's fields, all named at every call
     item: str | None = None,
     who: str = SYSTEM,
 ) -> Task | None:
-    """Open ``task_id`` (once) and tell its owner, unless it is a report item (the report names those)."""
+    """Open ``task_id`` (once) and tell its owner, unless it is a report item (the report names those).
+
+    Its title is ``title_key`` with ``title_values`` (codes), or, without a key, ``title`` as given.
+    """
     if ctx.run.task(task_id) is not None:
         return None
-    task = Task(task_id, title, owner, due, source, step_id, ctx.now, item=item)
+    task = Task(
+        task_id,
+        title,
+        owner,
+        due,
+        source,
+        step_id,
+        ctx.now,
+        item=item,
+        title_key=title_key,
+        title_values=dict(title_values) if title_values else None,
+    )
     ctx.run.tasks.append(task)
     ctx.log(
         f"task {task_id} opened for {owner}; due {jst(due) if due else '-'}",

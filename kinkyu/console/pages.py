@@ -25,6 +25,7 @@ from kinkyu.console.sessions import Session
 from kinkyu.console.state import CONSOLE, LANG_COOKIE, SESSION, USER, Console
 from kinkyu.console.users import User
 from kinkyu.evidence.exceptions import EvidenceAnchorError
+from kinkyu.messages.codes import code_choices
 from kinkyu.reports.exceptions import ReportStoreError
 from kinkyu.reports.model import StoredIncident
 from kinkyu.reports.store import valid_incident_id
@@ -84,6 +85,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
         t=functools.partial(i18n.t, lang),
         jst=functools.partial(views.jst, lang=lang),
         day=functools.partial(views.day, lang=lang),
+        code_choices=functools.partial(code_choices, lang),
         user=user,
         role_allows=functools.partial(role_allows, user) if user is not None else (lambda _a: False),
         csrf_token=csrf_token,

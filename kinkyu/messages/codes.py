@@ -136,6 +136,35 @@ CODE_WORDS: dict[str, Texts] = {
             "containment_failed": P_("code.reason.containment_failed", "containment failed"),
         },
     ),
+    # Measures a person records for a containment or evidence step (follow-up `measure`): the common ones
+    # have words, any other lower-case code is shown as given.
+    "measure": Texts(
+        "code.measure.",
+        {
+            "account-disabled": P_("code.measure.account-disabled", "the account was disabled"),
+            "sessions-ended": P_("code.measure.sessions-ended", "the account's sessions were ended"),
+            "credentials-changed": P_("code.measure.credentials-changed", "the credentials were changed"),
+            "access-blocked": P_("code.measure.access-blocked", "access from the source was blocked"),
+            "system-isolated": P_("code.measure.system-isolated", "the system was disconnected from the network"),
+            "failed-over": P_("code.measure.failed-over", "operation was switched to the standby system"),
+            "recovered-by-hand": P_("code.measure.recovered-by-hand", "the misdelivered item was retrieved"),
+            "deletion-requested": P_(
+                "code.measure.deletion-requested", "the recipient was asked to delete what was sent in error"
+            ),
+            "media-recovered": P_("code.measure.media-recovered", "the lost medium was recovered"),
+            "logs-preserved": P_("code.measure.logs-preserved", "the access logs were preserved"),
+            "sealed": P_("code.measure.sealed", "the evidence was sealed"),
+        },
+    ),
+    # Why no measure applies (follow-up `reason`, recorded as the measure "none:<reason>").
+    "measure_reason": Texts(
+        "code.measure_reason.",
+        {
+            "not-applicable": P_("code.measure_reason.not-applicable", "no measure applies to this incident"),
+            "already-stopped": P_("code.measure_reason.already-stopped", "the damage could not spread any further"),
+            "no-account": P_("code.measure_reason.no-account", "no account or system was involved"),
+        },
+    ),
     "not_sent": Texts(
         "code.not_sent.",
         {
@@ -211,3 +240,9 @@ def code_label(lang: str, context: str, code: str) -> str:
     if texts is not None and code in texts:
         return texts.say(lang, code)
     return pgettext(lang, context, code)
+
+
+def code_choices(lang: str, context: str) -> list[tuple[str, str]]:
+    """Every code of ``context`` with its label in ``lang``, in the catalogue's order (a form's suggestions)."""
+    texts = CODE_WORDS[context]
+    return [(code, texts.say(lang, code)) for code in texts.english]

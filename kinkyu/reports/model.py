@@ -948,8 +948,9 @@ def _containment(b: _Builder) -> Section:
         rows.append(Row(b.step_title(st), w(f"verdict.{verdict}") + when))
     # A step done by a person's record says what was recorded: never 完了 above "no measure".
     taken = _measures(run, kept=True)
-    rows.extend(Row(w("cont.measure"), m) for m in taken)
-    rows.extend(Row(w("cont.no_measure"), reason or w.unknown) for reason in _measures(run, kept=False))
+    rows.extend(Row(w("cont.measure"), b.names.code("measure", m)) for m in taken)
+    reasons = _measures(run, kept=False)
+    rows.extend(Row(w("cont.no_measure"), b.names.code("measure_reason", r) if r else w.unknown) for r in reasons)
     if cmds:
         table_rows: list[tuple[str, ...]] = []
         classes: list[str] = []

@@ -911,3 +911,11 @@ async def test_the_task_table_names_each_tasks_state_and_origin_in_japanese(desk
         cells = re.findall(r"<td>([^<]*)</td>", row)
         assert cells[-2] == {"open": "未了", "done": "完了", "cancelled": "取消"}[status]
         assert cells[-1] in {"甲の指示", "甲からの報告の求め", "報告の記載事項の補充", "対応手順"}
+
+
+async def test_the_update_form_suggests_the_common_measures_in_the_readers_words(desk: Desk) -> None:
+    client = await desk.login("acme-security")
+    html = await (await client.get(f"/incidents/{KOGANEI_INC}")).text()
+
+    assert '<option value="account-disabled">当該アカウントを停止しました</option>' in html
+    assert '<option value="not-applicable">本件に該当する措置はありません</option>' in html

@@ -729,8 +729,22 @@ def test_a_containment_step_done_by_a_recorded_measure_names_that_measure() -> N
 
     section = report(s, "final").section("containment")
 
-    assert ("講じた措置（記録による）", "recovered-by-hand") in [(r.label, r.value) for r in section.rows]
+    assert ("講じた措置（記録による）", "誤送付物を回収しました") in [(r.label, r.value) for r in section.rows]
     assert "現時点で記録された措置はありません。" not in section.notes
+
+
+def test_a_recorded_measure_is_named_in_the_readers_words_and_an_unknown_code_as_given() -> None:
+    s = build_sample(Scenario("toyota", stage="closed", location="第2作業室"))
+    (step,) = [st for st in s.run.steps if st.kind == "containment"]
+
+    english = report(s, "final", lang="en").section("containment")
+    step.measure = "door-locked"
+    unknown = report(s, "final").section("containment")
+
+    assert ("Measure taken (as recorded)", "the misdelivered item was retrieved") in [
+        (r.label, r.value) for r in english.rows
+    ]
+    assert ("講じた措置（記録による）", "door-locked") in [(r.label, r.value) for r in unknown.rows]
 
 
 @pytest.mark.parametrize("stage", ["opened", "closed"])

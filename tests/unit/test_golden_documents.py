@@ -69,6 +69,8 @@ def _mail(s: Sample, record: dict[str, Any], **extra: Any) -> OutboundEmail:
         key="0" * 32,
         facts=IncidentFacts.from_record(s.incident.to_json()),
         html=False,
+        # As the notifier plans it: the parties as the city's playbook calls them.
+        parties=playbooks()[s.incident.jurisdiction].parties,
         **extra,
     )
 

@@ -281,7 +281,15 @@ def _seal_requested(n: Names, d: Mapping[str, Any], _w: str) -> str:
 
 
 def _evidence_sealed(n: Names, d: Mapping[str, Any], _w: str) -> str:
-    return n.t(N_("Evidence sealed: bundle %(bundle)s"), bundle=_s(d, "bundle_id") or "-")
+    # The bundle by its own hash part: the full id repeats the incident id, whose digits a document's
+    # screen for personal data would blank; the evidence manifest lists the full id beside it.
+    bundle = _s(d, "bundle_id").rsplit("-", 1)[-1] or "-"
+    items = d.get("items")
+    return n.t(
+        N_("Evidence sealed: %(items)s event(s), bundle …-%(bundle)s"),
+        items=items if isinstance(items, int) else "-",
+        bundle=bundle,
+    )
 
 
 def _evidence_not_sealed(n: Names, d: Mapping[str, Any], _w: str) -> str:

@@ -395,6 +395,8 @@ ENTRY_KINDS = Texts(
         "playbook_started": P_("entry.playbook_started", "playbook started"),
         "contract_ended": P_("entry.contract_ended", "contract had ended"),
         "seal_requested": P_("entry.seal_requested", "evidence sealed"),
+        "evidence_sealed": P_("entry.evidence_sealed", "evidence bundle sealed"),
+        "evidence_not_sealed": P_("entry.evidence_not_sealed", "evidence not sealed"),
         "containment_proposed": P_("entry.containment_proposed", "containment proposed"),
         "containment_untargeted": P_("entry.containment_untargeted", "containment without target"),
         "containment_result": P_("entry.containment_result", "containment result"),

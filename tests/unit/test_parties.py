@@ -21,6 +21,8 @@ from kinkyu.messages import fill, party_fields
 from kinkyu.messages.codes import code_label
 from kinkyu.messages.timeline import Names, describe, task_text
 from kinkyu.notifiers.enqueue import _parties as chain_parties
+from kinkyu.notifiers.model import NotificationIn
+from kinkyu.notifiers.plan import ChainPlanner
 from kinkyu.reports.model import build_report
 from kinkyu.reports.sample import Scenario, build_sample, playbooks
 
@@ -168,3 +170,22 @@ def test_a_notification_chain_keeps_the_parties_it_was_planned_with() -> None:
     assert planned.city == "発注者"
     assert before is None
     assert broken is None
+
+
+def test_a_chain_is_planned_with_the_city_playbooks_words_for_the_parties() -> None:
+    planner = ChainPlanner(None, playbooks())  # type: ignore[arg-type]  # parties() reads no chain
+    note = NotificationIn.parse(
+        {
+            "effect": "notify",
+            "effect_id": "INC-1/first_report/1",
+            "incident_id": "INC-1",
+            "contract_id": "chiba-2026-021",
+            "jurisdiction": "chiba",
+            "audience": "city",
+            "kind": "first_report",
+            "step_id": "first_report",
+        }
+    )
+
+    assert planner.parties(note) == {"city": "発注者", "contractor": "受注者"}
+    assert planner.parties(note.model_copy(update={"jurisdiction": "nowhere"})) is None

@@ -180,7 +180,7 @@ def _day(d: date, lang: Lang) -> str:
     return doc_date(d, lang)
 
 
-def _rule8_context(notification: NotificationIn, lang: Lang) -> list[dict[str, Any]]:
+def _rule8_context(notification: NotificationIn, lang: Lang, parties: PartyWords | None) -> list[dict[str, Any]]:
     """The nine Rule 8(1) items, numbered, each its text or 調査中 / "under investigation".
 
     Built here from the record's codes, counts and dates (:class:`Rule8Facts`
@@ -190,7 +190,8 @@ def _rule8_context(notification: NotificationIn, lang: Lang) -> list[dict[str, A
     if facts is None:
         return []
     return [
-        {"number": i.number, "label": i.label(lang), "value": i.text(lang), "known": i.known} for i in facts.items()
+        {"number": i.number, "label": i.label(lang), "value": i.text(lang), "known": i.known}
+        for i in facts.items(parties)
     ]
 
 
@@ -389,7 +390,7 @@ def message_context(
             else None
         ),
         "rule8": notification.rule8,
-        "rule8_items": _rule8_context(notification, lang),
+        "rule8_items": _rule8_context(notification, lang, parties),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
         "due": doc_datetime(notification.due, lang) or (_t(lang, "due_unknown") if notification.due_unknown else None),

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -67,6 +67,35 @@ def unit_word(unit: str, lang: str) -> str:
     return unit if lang == "ja" else UNIT_WORDS.get(unit, "city")
 
 
+class PartyWords(Protocol):
+    """What a contract calls its two parties in Japanese (甲 / 乙, 委託者 / 受託者, 発注者 / 受注者).
+
+    A playbook carries them (``parties``, :class:`kinkyu.core.playbook.definition.Parties`): a city's
+    officer reads 「発注者の指示」 in a report on a contract that says 発注者, never a 甲 it does not define.
+    """
+
+    @property
+    def city(self) -> str:
+        """The word for the city (甲, 委託者, 発注者)."""
+        ...
+
+    @property
+    def contractor(self) -> str:
+        """The word for the contractor (乙, 受託者, 受注者)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultParties:
+    """The words for the parties when a playbook names none (one stored before playbooks could): 甲 and 乙."""
+
+    city: str = "甲"
+    contractor: str = "乙"
+
+
+DEFAULT_PARTIES = DefaultParties()
+
+
 def N_(message: str) -> str:  # noqa: N802  # gettext's name for "mark for extraction, translate later"
     """``message`` unchanged: marks it for the catalogue; :func:`gettext` translates it where it is shown."""
     return message
@@ -97,10 +126,10 @@ class Texts:
             return None
         return english if lang == "en" else pgettext(lang, self.prefix + key, english)
 
-    def say(self, lang: str, key: str, unit: str = "市", **values: object) -> str:
+    def say(self, lang: str, key: str, unit: str = "市", parties: PartyWords | None = None, /, **values: object) -> str:
         """``key``'s text in ``lang`` with its fields filled (:func:`fill`); ``key`` itself when unknown."""
         text = self.get(lang, key)
-        return key if text is None else fill(text, lang, unit, **values)
+        return key if text is None else fill(text, lang, unit, parties, **values)
 
     def __contains__(self, key: object) -> bool:
         return key in self.english
@@ -110,7 +139,48 @@ class Texts:
         return list(self.english)
 
 
-def fill(text: str, lang: str, unit: str, **values: object) -> str:
-    """``text`` with its ``{fields}`` filled, ``{unit}`` / ``{Unit}`` the local body's word in ``lang``."""
+# A one-character word is an abbreviation the contract defines for a role (委託者 甲; 受託者（以下「乙」
+# という。）): prose names the role (受託者の連絡先), the instruction names the abbreviation (甲の指示) as the
+# contract does, and a heading both (委託者（甲）). A word of its own (委託者, 発注者) is all three.
+PARTY_ROLES: dict[str, str] = {
+    "city": P_("party.role.city", "{unit}"),
+    "contractor": P_("party.role.contractor", "contractor"),
+}
+PARTY_TITLE = P_("party.title.abbreviation", "{role} ({word})")
+
+
+def party_fields(lang: str, unit: str, parties: PartyWords | None = None) -> dict[str, str]:
+    """The local body's and the parties' words as a message's fields.
+
+    ``unit`` / ``Unit``: 市 / 区 (city / ward). ``city_party`` / ``contractor_party``: the contract's word
+    (甲の指示, 発注者の指示); ``city_role`` / ``contractor_role``: the role it stands for (委託者, 受注者);
+    ``city_party_title`` / ``contractor_party_title``: a heading (委託者（甲）, 発注者). English names the
+    city (ward) and the contractor.
+    """
+    words = parties if parties is not None else DEFAULT_PARTIES
     word = unit_word(unit, lang)
-    return text.format(unit=word, Unit=word[:1].upper() + word[1:], **values)
+    fields = {"unit": word, "Unit": word[:1].upper() + word[1:]}
+    for role in ("city", "contractor"):
+        if lang == "ja":
+            own: str = getattr(words, role)
+            abbreviation = len(own) == 1
+            name = pgettext(lang, f"party.role.{role}", PARTY_ROLES[role]) if abbreviation else own
+            title = pgettext(lang, "party.title.abbreviation", PARTY_TITLE).format(role=name, word=own)
+            fields |= {
+                f"{role}_party": own,
+                f"{role}_role": name,
+                f"{role}_party_title": title if abbreviation else own,
+            }
+        else:
+            name = word if role == "city" else PARTY_ROLES[role]
+            fields |= {f"{role}_party": name, f"{role}_role": name, f"{role}_party_title": name[:1].upper() + name[1:]}
+    return fields
+
+
+def fill(text: str, lang: str, unit: str, parties: PartyWords | None = None, /, **values: object) -> str:
+    """``text`` with its ``{fields}`` filled from ``values`` and :func:`party_fields`.
+
+    ``{unit}`` / ``{Unit}`` is the local body's word in ``lang``; ``{city_party}``, ``{contractor_role}``,
+    ``{city_party_title}`` … the contract's words for the parties.
+    """
+    return text.format(**party_fields(lang, unit, parties), **values)

@@ -14,6 +14,7 @@ from kinkyu.core.ack import make_ack_token
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.escalation import EscalationState, Send, contact_for
 from kinkyu.core.outbox import idempotency_key, new_entry
+from kinkyu.core.playbook.definition import Parties
 from kinkyu.notifiers.model import IncidentFacts, NotificationIn
 from kinkyu.notifiers.outbox_store import OutboxStore
 from kinkyu.notifiers.render import build_email, build_webhook, message_kind
@@ -79,6 +80,7 @@ class SendQueue:
             not_answered_by=send.not_answered_by,
             step_title=step_title,
             ack_expires=expires,
+            parties=_parties(chain),
             domain=self.email_domain,
             html=self.settings.html,
         )
@@ -129,3 +131,14 @@ class SendQueue:
             )
             queued += 1 if self.outbox.add(entry) else 0
         return queued
+
+
+def _parties(chain: EscalationState) -> Parties | None:
+    """The parties' words the chain was planned with; None (甲 / 乙) for a chain planned before it kept them."""
+    value = chain.payload.get("parties")
+    if not isinstance(value, dict):
+        return None
+    try:
+        return Parties.model_validate(value)
+    except ValueError:
+        return None

@@ -44,6 +44,8 @@ class ChainPlanner:
             "notification": note.model_dump(mode="json"),
             "facts": facts.model_dump(mode="json") if facts is not None else None,
             "step_title": list(self.step_title(note) or ()) or None,
+            # What the contract calls the parties: the mails name them so (a chain without it: 甲 / 乙).
+            "parties": self.parties(note),
         }
         if note.effect == "notify":
             audience: Side = "city" if note.audience == "city" else "contractor"
@@ -110,6 +112,11 @@ class ChainPlanner:
         except KeyError:
             return None
         return "city" if step.to == "city" else "contractor"
+
+    def parties(self, note: NotificationIn) -> dict[str, str] | None:
+        """What the city's playbook calls the parties (``{"city": …, "contractor": …}``), if it is loaded."""
+        playbook = self.playbooks.get(note.jurisdiction or "")
+        return playbook.parties.model_dump() if playbook is not None else None
 
     def step_title(self, note: NotificationIn) -> tuple[str, str] | None:
         """The step's title (Japanese, English) from the city's playbook, if it has one."""

@@ -44,7 +44,7 @@ from kinkyu.core.model import JST
 from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.ppc import Rule8Facts
 from kinkyu.core.timefmt import doc_date, doc_datetime
-from kinkyu.messages import P_, Texts, unit_word
+from kinkyu.messages import P_, PartyWords, Texts, party_fields, unit_word
 from kinkyu.notifiers.exceptions import PersonalDataError, RenderError
 from kinkyu.notifiers.model import (
     CITY_REPORTS,
@@ -136,8 +136,8 @@ REPORT_OF_MESSAGE: dict[str, str] = {
 _URGENT_SEVERITIES = frozenset({"high", "critical"})
 
 
-def _t(lang: Lang, key: str, unit: str = "市", **values: object) -> str:
-    return TEXTS.say(lang, key, unit, **values)
+def _t(lang: Lang, key: str, unit: str = "市", parties: PartyWords | None = None, /, **values: object) -> str:
+    return TEXTS.say(lang, key, unit, parties, **values)
 
 
 def _title(kind: str, lang: Lang, unit: str) -> str:
@@ -180,7 +180,7 @@ def _day(d: date, lang: Lang) -> str:
     return doc_date(d, lang)
 
 
-def _rule8_context(notification: NotificationIn, lang: Lang) -> list[dict[str, Any]]:
+def _rule8_context(notification: NotificationIn, lang: Lang, parties: PartyWords | None) -> list[dict[str, Any]]:
     """The nine Rule 8(1) items, numbered, each its text or 調査中 / "under investigation".
 
     Built here from the record's codes, counts and dates (:class:`Rule8Facts`
@@ -190,7 +190,8 @@ def _rule8_context(notification: NotificationIn, lang: Lang) -> list[dict[str, A
     if facts is None:
         return []
     return [
-        {"number": i.number, "label": i.label(lang), "value": i.text(lang), "known": i.known} for i in facts.items()
+        {"number": i.number, "label": i.label(lang), "value": i.text(lang), "known": i.known}
+        for i in facts.items(parties)
     ]
 
 
@@ -232,7 +233,7 @@ def message_kind(notification: NotificationIn, purpose: Purpose) -> str:
     return notification.kind
 
 
-def _role(profile: ContractProfile, ref: str, lang: Lang) -> str:
+def _role(profile: ContractProfile, ref: str, lang: Lang, parties: PartyWords | None = None) -> str:
     # Who did not answer is named by role (担当, 個人情報保護責任者): a message forwarded
     # further up should not be a list of people's names.
     contact = contact_for(profile, ref)
@@ -240,7 +241,7 @@ def _role(profile: ContractProfile, ref: str, lang: Lang) -> str:
     if contact is not None:
         return contact.role
     unit = unit_of(profile.jurisdiction, profile.city.name)
-    return _t(lang, "role.city" if side == "city" else "role.contractor", unit, n=index + 1)
+    return _t(lang, "role.city" if side == "city" else "role.contractor", unit, parties, n=index + 1)
 
 
 def _incident_context(facts: IncidentFacts | None, lang: Lang) -> dict[str, Any]:
@@ -301,11 +302,13 @@ def message_context(
     not_answered_by: Sequence[str] = (),
     step_title: tuple[str, str] | None = None,
     ack_expires: datetime | None = None,
+    parties: PartyWords | None = None,
 ) -> dict[str, Any]:
     """The allow-listed context templates render: plain strings, numbers and lists, field by field.
 
     This is the one place a template's data comes from; it never passes an
-    object through, so nothing a template could reach holds personal data.
+    object through, so nothing a template could reach holds personal data. ``parties``: what the
+    city's playbook calls the parties (発注者 / 受注者; 甲 / 乙 when not given).
     """
     if facts is not None and facts.incident_id != notification.incident_id:
         raise RenderError(f"facts of {facts.incident_id} given for a message of {notification.incident_id}")
@@ -319,7 +322,8 @@ def message_context(
     title = original_title if kind == original else _title(kind, lang, unit)
     # The document is named with the article (豊田市 特記事項 第13条②): a city has several.
     clause = cite(contract.jurisdiction, notification.article) if notification.article else None
-    ladder_roles = [_role(contract, ref, lang) for ref in not_answered_by]
+    ladder_roles = [_role(contract, ref, lang, parties) for ref in not_answered_by]
+    words = party_fields(lang, unit, parties)
     reported = set(notification.items) - set(notification.missing_items)
     items = [
         {
@@ -359,6 +363,9 @@ def message_context(
             "unit": unit,
             # What an English message calls the local body: "the ward" for 品川区, never "the city".
             "unit_word": unit_word(unit, lang),
+            # The parties as the contract calls them (委託者 / 受託者, 発注者 / 受注者).
+            "city_role": words["city_role"],
+            "contractor_role": words["contractor_role"],
         },
         # The signature: the contractor's own business contact from the profile (not the protected data).
         "sign": {
@@ -383,7 +390,7 @@ def message_context(
             else None
         ),
         "rule8": notification.rule8,
-        "rule8_items": _rule8_context(notification, lang),
+        "rule8_items": _rule8_context(notification, lang, parties),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
         "due": doc_datetime(notification.due, lang) or (_t(lang, "due_unknown") if notification.due_unknown else None),
@@ -493,6 +500,7 @@ def build_email(
     not_answered_by: Sequence[str] = (),
     step_title: tuple[str, str] | None = None,
     ack_expires: datetime | None = None,
+    parties: PartyWords | None = None,
     domain: str = "kinkyu.invalid",
     html: bool = True,
     folder: Path = TEMPLATES_DIR,
@@ -520,6 +528,7 @@ def build_email(
         not_answered_by=not_answered_by,
         step_title=step_title,
         ack_expires=ack_expires,
+        parties=parties,
     )
     text = render_text(ctx, folder)
     headers = {

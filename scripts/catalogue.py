@@ -25,6 +25,7 @@ SOURCES = ("kinkyu/messages", "kinkyu/core")
 KEYWORDS = {"N_": None, "C_": ((1, "c"), 2), "P_": ((1, "c"), 2)}
 # Besides those folders: modules that keep their texts under keys (P_) with the Japanese in the catalogue.
 KEYED = (
+    "kinkyu/catalogue.py",
     "kinkyu/console/i18n.py",
     "kinkyu/reports/labels.py",
     "kinkyu/web/ack_pages.py",

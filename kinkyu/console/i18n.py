@@ -224,7 +224,7 @@ MESSAGES: dict[str, str] = {
         "the written report is made by this receipt.",
     ),
     "receipt.submit": P_("receipt.submit", "We received the incident report"),
-    "ins.title": P_("ins.title", "Instruction from the client (甲)"),
+    "ins.title": P_("ins.title", "Instruction from the {unit}"),
     "ins.what": P_("ins.what", "Instruction (a code such as submit-access-log; prose is kept as evidence)"),
     "ins.within": P_("ins.within", "Within (e.g. 24h, 3d)"),
     "ins.report_request": P_("ins.report_request", "Request a written report"),

@@ -261,7 +261,7 @@ def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineIte
         out.append(
             TimelineItem(
                 key=neutralise(f"{base}|{n}"),
-                label=neutralise(entry_kind(entry.kind, lang, names.unit)),
+                label=neutralise(entry_kind(entry.kind, lang, names.unit, names.parties)),
                 ts=entry.ts.isoformat(),
                 at=jst(entry.ts, lang),
                 # Ids from logs and filings: the live script inserts these as text, outside Jinja2's finalize.

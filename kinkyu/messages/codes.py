@@ -9,7 +9,7 @@ them: :mod:`kinkyu.core.labels` and :mod:`kinkyu.core.legal.triggers`.
 
 from __future__ import annotations
 
-from kinkyu.messages import P_, Texts, pgettext
+from kinkyu.messages import P_, PartyWords, Texts, pgettext
 
 CODE_WORDS: dict[str, Texts] = {
     "owner": Texts(
@@ -234,11 +234,14 @@ CODES: tuple[tuple[str, str], ...] = tuple(
 """Every (context, code) with a label."""
 
 
-def code_label(lang: str, context: str, code: str) -> str:
-    """``code``'s label in ``context``, in ``lang``; else its catalogue entry under ``context``, else itself."""
+def code_label(lang: str, context: str, code: str, unit: str = "市", parties: PartyWords | None = None) -> str:
+    """``code``'s label in ``context``, in ``lang``; else its catalogue entry under ``context``, else itself.
+
+    A label naming a party names it as the contract does (``parties``; 甲 / 乙 when None).
+    """
     texts = CODE_WORDS.get(context)
     if texts is not None and code in texts:
-        return texts.say(lang, code)
+        return texts.say(lang, code, unit, parties)
     return pgettext(lang, context, code)
 
 

@@ -24,7 +24,7 @@ from kinkyu.core.playbook.keys import WITHHELD
 from kinkyu.core.playbook.tasks import STEP_TITLE, TASK_TITLES
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError
-from kinkyu.messages import N_, Lang, gettext, unit_word
+from kinkyu.messages import N_, Lang, PartyWords, gettext, party_fields, unit_word
 from kinkyu.messages.codes import code_label
 
 if TYPE_CHECKING:
@@ -48,11 +48,13 @@ class Names:
     """What a sentence may name, looked up by the caller (a report, a page, a message) from the run.
 
     ``ident`` is how an account or target id is printed (a report withholds some); ``unit`` is what
-    the local body is (市, 区, 町): "the city" is never 市 for 品川区.
+    the local body is (市, 区, 町): "the city" is never 市 for 品川区; ``parties`` what the contract
+    calls the parties (the run's playbook; 甲 / 乙 when None).
     """
 
     lang: Lang = "ja"
     unit: str = "市"
+    parties: PartyWords | None = None
     incident_kind: str | None = None
     step_title: Callable[[str], str | None] = _none
     task_title: Callable[[str], str | None] = _none
@@ -62,8 +64,8 @@ class Names:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def t(self, msgid: str, /, **params: object) -> str:
-        """``msgid`` from the catalogue, with the local body's word as ``%(unit)s``."""
-        return gettext(self.lang, msgid, unit=self.unit_word, **params)
+        """``msgid`` from the catalogue; the local body's and the parties' words as fields (``%(unit)s``, …)."""
+        return gettext(self.lang, msgid, **(party_fields(self.lang, self.unit, self.parties) | params))
 
     @property
     def unit_word(self) -> str:
@@ -72,7 +74,7 @@ class Names:
 
     def code(self, context: str, value: object) -> str:
         """A code's label (``owner``, ``state``, ``action``, ``target``, …)."""
-        return code_label(self.lang, context, str(value))
+        return code_label(self.lang, context, str(value), self.unit, self.parties)
 
     def step(self, step_id: object) -> str:
         """A step by its title in the playbook, else its kind's label."""
@@ -279,7 +281,15 @@ def _seal_requested(n: Names, d: Mapping[str, Any], _w: str) -> str:
 
 
 def _evidence_sealed(n: Names, d: Mapping[str, Any], _w: str) -> str:
-    return n.t(N_("Evidence sealed: bundle %(bundle)s"), bundle=_s(d, "bundle_id") or "-")
+    # The bundle by its own hash part: the full id repeats the incident id, whose digits a document's
+    # screen for personal data would blank; the evidence manifest lists the full id beside it.
+    bundle = _s(d, "bundle_id").rsplit("-", 1)[-1] or "-"
+    items = d.get("items")
+    return n.t(
+        N_("Evidence sealed: %(items)s event(s), bundle …-%(bundle)s"),
+        items=items if isinstance(items, int) else "-",
+        bundle=bundle,
+    )
 
 
 def _evidence_not_sealed(n: Names, d: Mapping[str, Any], _w: str) -> str:
@@ -689,7 +699,7 @@ def task_text(task: Task, names: Names) -> str:
             name: names.step(code) if name == "step" else REPORT_ITEMS.say(code, names.lang) if name == "item" else code
             for name, code in values.items()
         }
-        return TASK_TITLES.say(names.lang, key, names.unit, **named)
+        return TASK_TITLES.say(names.lang, key, names.unit, names.parties, **named)
     if task.title == WITHHELD:
         return names.t(N_("(free text, not recorded: the instruction is in its sealed evidence)"))
     if task.source == "step" and task.step_id:
@@ -747,6 +757,7 @@ def names_for(
     names = Names(
         lang=lang,
         unit=unit_of(juris, name),
+        parties=run.playbook.parties if run is not None else None,
         incident_kind=incident_kind,
         step_title=step_title,
         task_title=task_of,

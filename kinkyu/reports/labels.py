@@ -14,7 +14,7 @@ from typing import Literal
 
 from kinkyu.core.labels import SEVERITY_LABELS as SEVERITY_LABELS  # noqa: PLC0414  # re-exported
 from kinkyu.core.timefmt import doc_date, doc_datetime
-from kinkyu.messages import P_, Texts, fill
+from kinkyu.messages import P_, PartyWords, Texts, fill
 
 Lang = Literal["ja", "en"]
 LANGS: tuple[Lang, ...] = ("ja", "en")
@@ -135,8 +135,8 @@ WORDS = Texts(
         ),
         "sec.timeline": P_("report.sec.timeline", "Timeline"),
         "sec.evidence": P_("report.sec.evidence", "Evidence preserved (manifest)"),
-        "contract.city": P_("report.contract.city", "{Unit} (甲)"),
-        "contract.contractor": P_("report.contract.contractor", "Contractor (乙)"),
+        "contract.city": P_("report.contract.city", "{city_party_title}"),
+        "contract.contractor": P_("report.contract.contractor", "{contractor_party_title}"),
         "contract.title": P_("report.contract.title", "Contract"),
         "contract.id": P_("report.contract.id", "Contract id"),
         "contract.period": P_("report.contract.period", "Contract period"),
@@ -395,6 +395,8 @@ ENTRY_KINDS = Texts(
         "playbook_started": P_("entry.playbook_started", "playbook started"),
         "contract_ended": P_("entry.contract_ended", "contract had ended"),
         "seal_requested": P_("entry.seal_requested", "evidence sealed"),
+        "evidence_sealed": P_("entry.evidence_sealed", "evidence bundle sealed"),
+        "evidence_not_sealed": P_("entry.evidence_not_sealed", "evidence not sealed"),
         "containment_proposed": P_("entry.containment_proposed", "containment proposed"),
         "containment_untargeted": P_("entry.containment_untargeted", "containment without target"),
         "containment_result": P_("entry.containment_result", "containment result"),
@@ -490,18 +492,22 @@ TRIAGE_LABELS = Texts(
 )
 
 
-def entry_kind(kind: str, lang: str, unit: str) -> str:
+def entry_kind(kind: str, lang: str, unit: str, parties: PartyWords | None = None) -> str:
     """A timeline entry kind's label (``{unit}`` filled: 区への報告 for 品川区); the kind itself when unknown."""
     text = ENTRY_KINDS.get(lang, kind)
-    return kind if text is None else fill(text, lang, unit)
+    return kind if text is None else fill(text, lang, unit, parties)
 
 
 class Words:
-    """One language's words and formats for a report (``unit``: the local body, 市 / 区 / 町)."""
+    """One language's words and formats for a report.
 
-    def __init__(self, lang: Lang, unit: str = "市") -> None:
+    ``unit``: the local body (市 / 区 / 町); ``parties``: what the contract calls the parties (甲 / 乙 when None).
+    """
+
+    def __init__(self, lang: Lang, unit: str = "市", parties: PartyWords | None = None) -> None:
         self.lang: Lang = lang
         self.unit = unit
+        self.parties = parties
 
     def __call__(self, key: str, **values: object) -> str:
         """The text of ``key`` in this language, its ``{fields}`` filled from ``values`` (and the local body)."""
@@ -510,7 +516,7 @@ class Words:
     def text(self, table: Texts, key: str, **values: object) -> str:
         """``key``'s text in ``table`` in this language, filled; ``key`` itself when the table does not know it."""
         text = table.get(self.lang, key)
-        return key if text is None else fill(text, self.lang, self.unit, **values)
+        return key if text is None else fill(text, self.lang, self.unit, self.parties, **values)
 
     def pick(self, pair: tuple[str, str]) -> str:
         """The member of a (Japanese, English) pair of names kept with the data (a playbook's step titles)."""

@@ -459,7 +459,11 @@ class _Builder:
         self.profile = stored.profile
         self.kind = kind
         self.public = kind == "public"
-        self.w = Words(lang, unit_of(stored.incident.jurisdiction, stored.profile.city.name or None))
+        self.w = Words(
+            lang,
+            unit_of(stored.incident.jurisdiction, stored.profile.city.name or None),
+            stored.run.playbook.parties if stored.run is not None else None,
+        )
         self.lang: Lang = lang
         self.now = now
         self.facts = stored.facts

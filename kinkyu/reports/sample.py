@@ -24,10 +24,20 @@ from typing import Any
 from kinkyu.contracts import load_profiles
 from kinkyu.core.clauses import clauses_for
 from kinkyu.core.contract import ContractProfile
-from kinkyu.core.evidence import EvidenceItem, seal_bundle, source_of
+from kinkyu.core.evidence import (
+    EvidenceItem,
+    canonical_items,
+    encode_plaintext,
+    make_bundle_id,
+    seal_bundle,
+    sha256_hex,
+    source_of,
+)
 from kinkyu.core.incident import Incident, TimelineEntry, filed_incident
+from kinkyu.core.integrity import Keyring
 from kinkyu.core.model import JST, IncidentEvent, Person, Severity
 from kinkyu.core.playbook import Playbook, PlaybookRun, on_record, playbooks_from_texts, record_seal, tick
+from kinkyu.evidence.store import EvidenceStore
 from kinkyu.reports.exceptions import ReportError
 from kinkyu.reports.model import ReportFacts, StoredIncident, merged_timeline
 from kinkyu.reports.store import IncidentStore
@@ -222,8 +232,10 @@ def _progress(d: _Driver) -> None:
     sc = d.sc
     run = d.run
     assert run is not None  # open() always starts one
-    # The evidence is sealed a minute after the first event (store_sample seals that bundle).
-    record_seal(run, sc.t0 + timedelta(minutes=1))
+    # The evidence is sealed a minute after the incident opened, as the evidence stage does it: the bundle
+    # (store_sample stores it), its entry on the timeline, and the step done. A report on the stored sample
+    # then lists what the 完了 step preserved instead of saying the store holds nothing.
+    _seal(d, sc.t0 + timedelta(minutes=1))
     d.event("acknowledgement", {"step": "first_report"}, sc.first_ack_after, who=sc.city_contact)
     first = run.step("first_report")
     if first is not None and first.status == "sent":
@@ -244,6 +256,43 @@ def _progress(d: _Driver) -> None:
         who=sc.city_contact,
     )
     d.event("update", {"task_id": "submit-log", "done": True}, timedelta(hours=3))
+
+
+def _seal(d: _Driver, at: datetime) -> None:
+    run = d.run
+    assert run is not None  # open() always starts one
+    items = _evidence_items(d.incident)
+    if not items:
+        return
+    requested = next((e.data for e in run.timeline if e.kind == "seal_requested" and e.data), {})
+    data = {
+        "effect_id": requested.get("effect_id"),
+        "phase": "initial",
+        "items": len(items),
+        "scanned": len(items),
+        "truncated": False,
+        "since": requested.get("since"),
+        "until": requested.get("until"),
+        "again_after": None,
+        "bundle_id": sample_bundle_id(d.incident),
+    }
+    what = f"evidence sealed (証拠保全): bundle {data['bundle_id']}, {len(items)} event(s)"
+    run.timeline.append(TimelineEntry(at, "kinkyu", what, "evidence_sealed", data))
+    record_seal(run, at)
+
+
+def _evidence_items(incident: Incident, raw: bytes | None = None) -> list[EvidenceItem]:
+    """The sample's evidence: each of the incident's events, as the evidence stage reads them from the topic."""
+    return [
+        EvidenceItem(source_of("incident-events", 0, n), event_id, raw or b'{"sample": true}')
+        for n, event_id in enumerate(incident.event_ids)
+    ]
+
+
+def sample_bundle_id(incident: Incident, raw: bytes | None = None) -> str:
+    """The id of the bundle :func:`store_sample` seals (it depends on the incident and the items, not the key)."""
+    plaintext = encode_plaintext(incident.incident_id, canonical_items(_evidence_items(incident, raw)))
+    return make_bundle_id(incident.incident_id, sha256_hex(plaintext))
 
 
 def _close(d: _Driver) -> None:
@@ -271,21 +320,40 @@ def _pad(d: _Driver, target: int) -> None:
         d.event("update", {}, start + timedelta(minutes=i))
 
 
-def store_sample(store: IncidentStore, sample: Sample, *, key: bytes | None = None, raw: bytes | None = None) -> None:
-    """Write ``sample`` to ``store`` and seal one evidence bundle of its events into the store's evidence."""
+def store_sample(
+    store: IncidentStore,
+    sample: Sample,
+    *,
+    key: bytes | None = None,
+    raw: bytes | None = None,
+    nonce: bytes | None = None,
+    keyring: Keyring | None = None,
+) -> None:
+    """Write ``sample`` to ``store`` and seal one evidence bundle of its events into the store's evidence.
+
+    The bundle is sealed when the run says the evidence was sealed (else a minute after the first event).
+    ``nonce`` is for tests only (a fixed one makes the manifest reproducible); with ``keyring`` the custody
+    entry is signed with it and dated at the sealing, else the store's own evidence store writes it now.
+    """
     store.write(sample.incident_json, sample.run_json, sample.profile, facts=sample.facts)
     incident = sample.incident
-    items = [
-        EvidenceItem(source_of("incident-events", 0, n), event_id, raw or b'{"sample": true}')
-        for n, event_id in enumerate(incident.event_ids)
-    ]
+    items = _evidence_items(incident, raw)
     if items:
+        sealed_at = next(
+            (st.done_at for st in sample.run.steps if st.kind == "evidence" and st.measure == "sealed" and st.done_at),
+            incident.first_event_ts + timedelta(minutes=1),
+        )
         sealed = seal_bundle(
             incident.incident_id,
             items,
             key or secrets.token_bytes(32),
-            sealed_at=incident.first_event_ts + timedelta(minutes=1),
+            sealed_at=sealed_at,
             sealed_by="kinkyu",
             reason="playbook evidence step",
+            nonce=nonce,
         )
-        store.evidence.put_bundle(sealed, "kinkyu")
+        evidence = store.evidence
+        if keyring is not None:
+            # Its custody entry signed with ``keyring`` and dated when sealed: the same log on every run.
+            evidence = EvidenceStore(evidence.root, clock=lambda: sealed_at, keyring=keyring)
+        evidence.put_bundle(sealed, "kinkyu")

@@ -800,6 +800,15 @@ async def test_the_contract_page_lists_clauses_contacts_and_playbook(desk: Desk)
     assert (await client.get("/contracts/toyota-2026-012")).status == 404
 
 
+async def test_the_contract_page_heads_the_contacts_with_the_contracts_words_for_the_parties(desk: Desk) -> None:
+    client = await desk.login("koganei-city")
+    body = await (await client.get("/contracts/koganei-2026-017")).text()
+
+    # 小金井市's clauses say 委託者 / 受託者 and never 甲 / 乙.
+    assert re.findall(r"<h3[^>]*>([^<]*)</h3>", body)[:2] == ["委託者", "受託者"]
+    assert "甲" not in body
+
+
 async def test_without_a_writable_audit_log_no_incident_is_shown(desk: Desk) -> None:
     client = await desk.login("reviewer")
     desk.audit.path.unlink()
@@ -910,7 +919,8 @@ async def test_the_task_table_names_each_tasks_state_and_origin_in_japanese(desk
     for status, row in rows:
         cells = re.findall(r"<td>([^<]*)</td>", row)
         assert cells[-2] == {"open": "未了", "done": "完了", "cancelled": "取消"}[status]
-        assert cells[-1] in {"甲の指示", "甲からの報告の求め", "報告の記載事項の補充", "対応手順"}
+        # 小金井市's clauses say 委託者 (no 甲): its instructions are 委託者の指示.
+        assert cells[-1] in {"委託者の指示", "委託者からの報告の求め", "報告の記載事項の補充", "対応手順"}
 
 
 async def test_the_update_form_suggests_the_common_measures_in_the_readers_words(desk: Desk) -> None:

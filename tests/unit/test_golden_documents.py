@@ -18,16 +18,23 @@ from typing import Any
 import pytest
 from test_messages import ascii_sentences
 
+from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import Notify, on_record
 from kinkyu.notifiers.model import IncidentFacts, NotificationIn, OutboundEmail
 from kinkyu.notifiers.render import MESSAGE_KINDS, build_email
-from kinkyu.reports.model import build_report
+from kinkyu.reports.model import StoredIncident, build_report
 from kinkyu.reports.render import render_markdown
-from kinkyu.reports.sample import Sample, Scenario, build_sample, playbooks
+from kinkyu.reports.sample import Sample, Scenario, build_sample, playbooks, store_sample
+from kinkyu.reports.store import IncidentStore
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "documents"
 RECORD = os.environ.get("KINKYU_RECORD_GOLDEN") == "1"
 JURISDICTIONS = ("okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa")
+# The evidence key, nonce and custody integrity keys of the golden store: fixed, so its manifest and
+# custody head are the same on every run (a real store draws a fresh nonce for every bundle).
+EVIDENCE_KEY = bytes(range(32))
+NONCE = bytes(12)
+KEYRING = Keyring({"k1": bytes(range(64, 96))}, "k1")
 
 
 def _scenario(jurisdiction: str, stage: str) -> Scenario:
@@ -35,8 +42,16 @@ def _scenario(jurisdiction: str, stage: str) -> Scenario:
     return Scenario(jurisdiction, origin="filed", stage=stage, location="第2作業室", summary=None, details=None)
 
 
-def _report(s: Sample, kind: str) -> str:
-    return render_markdown(build_report(s.stored(), kind=kind, lang="ja", now=s.now))  # type: ignore[arg-type]
+def _report(s: Sample, kind: str, stored: StoredIncident | None = None) -> str:
+    stored = stored or s.stored()
+    return render_markdown(build_report(stored, kind=kind, lang="ja", now=s.now))  # type: ignore[arg-type]
+
+
+def _with_evidence(s: Sample, root: Path) -> StoredIncident:
+    """``s`` as a real store reads it back: with the bundle its evidence step sealed and its custody log."""
+    store = IncidentStore(root, keyring=KEYRING)
+    store_sample(store, s, key=EVIDENCE_KEY, nonce=NONCE, keyring=KEYRING)
+    return store.read(s.incident.incident_id)
 
 
 def _first_email(s: Sample) -> str:
@@ -69,6 +84,8 @@ def _mail(s: Sample, record: dict[str, Any], **extra: Any) -> OutboundEmail:
         key="0" * 32,
         facts=IncidentFacts.from_record(s.incident.to_json()),
         html=False,
+        # As the notifier plans it: the parties as the city's playbook calls them.
+        parties=playbooks()[s.incident.jurisdiction].parties,
         **extra,
     )
 
@@ -88,8 +105,20 @@ def test_the_first_report_is_the_reviewed_document(jurisdiction: str) -> None:
 
 
 @pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
-def test_the_final_report_is_the_reviewed_document(jurisdiction: str) -> None:
-    _check(f"{jurisdiction}.final.md", _report(build_sample(_scenario(jurisdiction, "closed")), "final"))
+def test_the_final_report_is_the_reviewed_document(jurisdiction: str, tmp_path: Path) -> None:
+    s = build_sample(_scenario(jurisdiction, "closed"))
+    _check(f"{jurisdiction}.final.md", _report(s, "final", _with_evidence(s, tmp_path)))
+
+
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_the_final_report_lists_what_its_completed_evidence_step_preserved(jurisdiction: str) -> None:
+    md = (GOLDEN / f"{jurisdiction}.final.md").read_text(encoding="utf-8")
+    s = build_sample(_scenario(jurisdiction, "closed"))
+    evidence = next(st for st in s.run.steps if st.kind == "evidence")
+
+    assert evidence.measure == "sealed"
+    assert "証拠保全ストアにこの事案の記録はありません" not in md
+    assert any(e.kind == "evidence_sealed" and e.data["bundle_id"] in md for e in s.run.timeline)
 
 
 @pytest.mark.parametrize("jurisdiction", JURISDICTIONS)

@@ -384,9 +384,11 @@ def _as_released(state: dict[str, Any]) -> dict[str, Any]:
     out["steps"] = [{k: v for k, v in s.items() if k not in _ADDED_STEP} for s in state["steps"]]
     # Item 1's words now name the event as the city's clause does: derived, never stored.
     out["ppc"] = {k: v for k, v in state["ppc"].items() if k not in (*_ADDED_PPC, "rule8")}
+    # The parties' words are new too: a run stored without them reads 甲 / 乙 (the default).
+    out["playbook"] = {k: v for k, v in state["playbook"].items() if k != "parties"}
     after = state["playbook"].get("after_contract_end")
     if isinstance(after, dict):  # its scope (emergency duties, or confidentiality only) is new too
-        out["playbook"] = {**state["playbook"], "after_contract_end": {k: v for k, v in after.items() if k != "scope"}}
+        out["playbook"]["after_contract_end"] = {k: v for k, v in after.items() if k != "scope"}
     return out
 
 

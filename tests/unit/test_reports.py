@@ -364,7 +364,7 @@ def test_both_clocks_and_the_ppc_assessment() -> None:
     s = build_sample(scenario("chiba", "detection", rules=("bulk-export",), records=1200))
     model = report(s, "final", now=s.now)
     rows = {r.label: r.value for r in model.section("ppc").rows}
-    contractor = rows["受託者の報告義務（個人情報保護法第26条・施行規則第7条）"]
+    contractor = rows["受注者の報告義務（個人情報保護法第26条・施行規則第7条）"]
     city = rows["市の報告義務（個人情報保護法第68条・施行規則第43条）"]
     assert contractor.startswith("報告対象")
     assert "1,000人超" in contractor
@@ -373,7 +373,7 @@ def test_both_clocks_and_the_ppc_assessment() -> None:
     assert "暫定（要確認）: 不正の目的" in city
     assert rows["確報の期限の日数"].startswith("30日")
     # The contractor is released once the city acknowledged its report; the city's clock starts that day.
-    assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
+    assert "市へ報告済み" in rows["受注者の期限（市への報告）"]
     assert "起算日 令和8年11月20日" in rows["市の期限（委員会への報告）"]
     assert "確報（同条第2項）: 令和8年12月21日（月）（30日）" in rows["市の期限（委員会への報告）"]  # 60 once confirmed
     assert "速報（施行規則第44条第1項、速やかに）" in rows["市の期限（委員会への報告）"]
@@ -394,7 +394,7 @@ def test_the_report_shows_the_runs_assessment_with_a_persons_override() -> None:
     assert s.run.ppc.assessment is not None
     assert not s.run.ppc.assessment.contractor_reportable
     rows = {r.label: r.value for r in model.section("ppc").rows}
-    assert "担当者の判断" in rows["受託者の報告義務（個人情報保護法第26条・施行規則第7条）"]
+    assert "担当者の判断" in rows["受注者の報告義務（個人情報保護法第26条・施行規則第7条）"]
     assert rows["市の報告義務（個人情報保護法第68条・施行規則第43条）"].startswith("報告対象")
 
 
@@ -412,7 +412,7 @@ def test_the_city_clock_in_the_report_starts_on_the_first_reports_delivery() -> 
     apply(s.run, {"change": "event", "incident_id": s.run.incident_id, "entry": entry.to_json()}, delivered)
     rows = {r.label: r.value for r in report(s, "progress", now=delivered).section("ppc").rows}
     assert "起算日 令和8年11月27日" in rows["市の期限（委員会への報告）"]
-    assert "市へ報告済み" in rows["受託者の期限（市への報告）"]
+    assert "市へ報告済み" in rows["受注者の期限（市への報告）"]
 
 
 @pytest.mark.parametrize("lang", LANGS)

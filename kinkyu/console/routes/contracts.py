@@ -6,8 +6,10 @@ import asyncio
 
 from aiohttp import web
 
-from kinkyu.console.pages import audit, console_of, error_page, refuse, render, user_of
+from kinkyu.console.pages import audit, console_of, error_page, lang_of, refuse, render, user_of
 from kinkyu.console.policy import allowed_actions
+from kinkyu.core.jurisdictions import unit_of
+from kinkyu.messages import party_fields
 
 
 async def contract_page(request: web.Request) -> web.Response:
@@ -31,4 +33,11 @@ async def contract_page(request: web.Request) -> web.Response:
     if "contract.view" not in actions:
         return await refuse(request, "contract.view", target)
     await audit(request, "contract.view", contract_id, "allowed")
-    return render(request, "contract.html.j2", profile=profile, playbook=console.playbooks.get(profile.jurisdiction))
+    playbook = console.playbooks.get(profile.jurisdiction)
+    # The parties as the contract calls them (発注者 / 受注者): the contacts' headings name them so.
+    party = party_fields(
+        lang_of(request),
+        unit_of(profile.jurisdiction, profile.city.name or None),
+        playbook.parties if playbook is not None else None,
+    )
+    return render(request, "contract.html.j2", profile=profile, playbook=playbook, party=party)

@@ -16,8 +16,10 @@ from kinkyu.console.forms import (
 )
 from kinkyu.console.pages import audit, console_of, find_incident, lang_of, refuse, render, user_of
 from kinkyu.console.policy import allowed, role_allows
+from kinkyu.core.jurisdictions import unit_of
 from kinkyu.core.playbook.follow_ups import reports_awaiting_receipt
 from kinkyu.evidence.exceptions import EvidenceError
+from kinkyu.messages import party_fields
 from kinkyu.reports.model import REPORT_KINDS
 
 log = logging.getLogger("kinkyu.console")
@@ -82,6 +84,12 @@ async def incident_page(request: web.Request, *, verify: dict[str, Any] | None =
         verify=verify,
         # The written reports (書面) sent and not yet received: the city records each one's receipt here.
         receipts_awaiting=reports_awaiting_receipt(stored.run) if stored.run is not None else [],
+        # The parties as the run's playbook calls them (発注者の指示).
+        party=party_fields(
+            lang,
+            unit_of(stored.incident.jurisdiction, stored.profile.city.name or None),
+            stored.run.playbook.parties if stored.run is not None else None,
+        ),
     )
 
 

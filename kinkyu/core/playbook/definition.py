@@ -45,7 +45,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kinkyu.catalogue import P_, Texts
+from kinkyu.catalogue import DEFAULT_PARTIES, P_, Texts
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.jurisdictions import Jurisdiction
 from kinkyu.core.labels import KIND_LABELS, Labels
@@ -231,6 +231,29 @@ class Step(BaseModel):
         return self.applies_to is None or self.applies_to.matches(kind, rules)
 
 
+# A party's word is a few Japanese characters (甲, 委託者, 発注者): no Latin letters, digits or spaces.
+_PARTY_WORD = r"^[^\sA-Za-z0-9]{1,6}$"
+
+
+class Parties(BaseModel):
+    """What the contract calls its parties, as its text does: every Japanese sentence naming one uses it.
+
+    岡山市, 豊田市 and 品川区 write 甲 / 乙; 小金井市 and 八千代市 委託者 / 受託者; 千葉市 発注者 / 受注者.
+    Left out (and in a run stored before playbooks named them) it is 甲 / 乙.
+    """
+
+    model_config = _STRICT
+    city: str = Field(default=DEFAULT_PARTIES.city, pattern=_PARTY_WORD)
+    contractor: str = Field(default=DEFAULT_PARTIES.contractor, pattern=_PARTY_WORD)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Parties:
+        if self.city == self.contractor:
+            msg = "the city and the contractor need different words"
+            raise ValueError(msg)
+        return self
+
+
 class Playbook(BaseModel):
     """One jurisdiction's emergency clauses as steps."""
 
@@ -239,6 +262,7 @@ class Playbook(BaseModel):
     city: str
     document: str = Field(min_length=1)
     seed: str = Field(min_length=1)
+    parties: Parties = Field(default_factory=Parties)
     after_contract_end: AfterContract | None = None
     steps: list[Step] = Field(min_length=1)
 

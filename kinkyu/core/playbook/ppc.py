@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from kinkyu.catalogue import P_, Texts
+from kinkyu.catalogue import P_, PartyWords, Texts
 from kinkyu.core.codec import Record, Screened
 from kinkyu.core.labels import ITEM_LABELS, KIND_LABELS, RULE_LABELS
 from kinkyu.core.legal import (
@@ -387,8 +387,11 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
             overrides=decided,
         )
 
-    def items(self) -> Rule8Items:
-        """The nine Rule 8(1) items in Japanese and English; 調査中 where nothing is known."""
+    def items(self, parties: PartyWords | None = None) -> Rule8Items:
+        """The nine Rule 8(1) items in Japanese and English; 調査中 where nothing is known.
+
+        ``parties``: what the contract calls the parties (the finder is 受注者の担当者 under 千葉市's clauses).
+        """
         assessment = self._assessment()
 
         def build(lang: str) -> Rule8Items:
@@ -399,7 +402,7 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
                 return doc_date(d, "ja" if ja else "en", weekday=False)
 
             def say(key: str, **values: str) -> str:
-                return FACT_WORDS.say(lang, key, **values)
+                return FACT_WORDS.say(lang, key, "市", parties, **values)
 
             detected = self.origin == "detection"
             # A filing is made by the contractor's staff (the written report says the same).

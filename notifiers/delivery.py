@@ -11,6 +11,9 @@ server: those entries are not attempted, so they spend no retry.
 Different incidents' entries are attempted at the same time (at most
 ``concurrency`` incidents), one incident's one after another in their order,
 so a slow answer for one incident holds back only that incident's messages.
+A pass takes the city's reports first, then escalations, then the rest
+(contractor tasks, reminders), so a burst of incidents does not queue its
+first reports behind the mail that follows them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Protocol
 from kinkyu.core.outbox import OutboxEntry
 from kinkyu.notifiers.exceptions import NotifierPermanentError, NotifierTransientError
 from kinkyu.notifiers.ledger import Ledger, claim_all, consult, settle
-from kinkyu.notifiers.model import DeliveryResult, OutboundEmail, WebhookPayload
+from kinkyu.notifiers.model import CITY_REPORTS, DeliveryResult, OutboundEmail, WebhookPayload
 from kinkyu.notifiers.outbox_store import OutboxStore
 from kinkyu.notifiers.settings import NotifierSettings
 from kinkyu.notifiers.timeline import TimelineWriter
@@ -50,6 +53,14 @@ class WebhookSender(Protocol):
     async def post(self, url: str, payload: WebhookPayload, secret: str | bytes) -> DeliveryResult:
         """Post one payload."""
         ...
+
+
+def _urgency(entry: OutboxEntry) -> int:
+    """0 for a report to the city, 1 for an escalation or an unanswered notice, 2 for any other message."""
+    kind = entry.meta.get("kind")
+    if kind in CITY_REPORTS:
+        return 0
+    return 1 if kind in {"escalation", "unanswered"} else 2
 
 
 class Delivery:
@@ -84,10 +95,12 @@ class Delivery:
             delivered = 0
             down: set[str] = set()
             now = self.clock()
-            if self.owns is None:
-                due = self.outbox.due(now, self.settings.batch)
-            else:  # another worker's partition: its owner queues and sends these (notifiers.handover)
-                due = [e for e in self.outbox.due(now) if self.owns(e.incident_id)][: self.settings.batch]
+            due = self.outbox.due(now)
+            if self.owns is not None:  # another worker's partition: its owner queues and sends these (handover)
+                due = [e for e in due if self.owns(e.incident_id)]
+            # The city's reports first (the contract's 直ちに), then escalations, then the rest; earliest first in
+            # each. A burst of incidents no longer queues its first reports behind its task mails.
+            due = sorted(due, key=_urgency)[: self.settings.batch]
             if self.ledger is not None:  # one round trip to the ledger for the whole pass
                 await claim_all(self.ledger, due, self.clock())
             # Different incidents at once (bounded), one incident's messages in their order: a slow server

@@ -314,7 +314,12 @@ class NotifierStage:
             ledger = self.ledger
             # Without a shared ledger nothing says what the old owner delivered: queue nothing again.
             settled: Callable[[str], bool] = ledger.final if ledger is not None else _always
-            chains = [c for incident_id, found in boards.items() if self.owns(incident_id) for c in found]
+            # Every chain of the partitions read, whoever owns them by now: a rebalance that began during the
+            # read revoked them, and one kept through it is not read again (they count as loaded below). Chains
+            # of a partition that moved on stay dormant here, as a revoked partition's do.
+            chains = [
+                c for incident_id, found in boards.items() if self.partition_of(incident_id) in parts for c in found
+            ]
             async with self._working():
                 queued = await self.notifier.take_over(chains, settled)
                 await self._publish()

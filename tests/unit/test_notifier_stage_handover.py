@@ -236,3 +236,49 @@ async def test_a_forwarded_acknowledgement_not_signed_with_the_shared_secret_is_
         assert not running.acknowledged, "a record on the topic alone cannot stop a chain"
     finally:
         await s.stop()
+
+
+class SlowBoards(Boards):
+    """``kinkyu-chains`` read slowly: a rebalance begins (and revokes) while the read is on its way."""
+
+    def __init__(self, stage_of: NotifierStage) -> None:
+        super().__init__(stage_of)
+        self.reading = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, parts: frozenset[int]) -> Mapping[str, list[EscalationState]]:
+        self.reading.set()
+        await self.release.wait()
+        return await super().__call__(parts)
+
+
+async def test_a_partition_revoked_while_its_chains_are_read_and_kept_by_the_rebalance_still_gets_them(
+    tmp_path: Path,
+) -> None:
+    records: list[LedgerRecord] = []
+    old = stage(tmp_path, "old", records=records)
+    boards = SlowBoards(old)
+    new = stage(tmp_path, "new", boards, records)
+    try:
+        old.assign(range(PARTITIONS))
+        incident_id = incident_on(old, 2)
+        old.notifier.delivery.email = Mailbox()  # never called: the old owner dies before its delivery pass
+        old._closed = True
+        await old.notifier.handle(orjson.loads(notification(incident_id)))
+        await old._publish()
+        boards.publish(sink_of(old).on(TOPICS.chains))
+        await new.start()
+        new.assign([0, 2])
+        await boards.reading.wait()
+        new.revoke([0, 2])  # the next rebalance begins before the read returns
+        boards.release.set()
+        await new._loaded.wait()
+        new.assign([2])  # and ends with partition 2 kept: not read again
+        await new.notifier.deliver()
+        mailbox = new.notifier.delivery.email
+        assert isinstance(mailbox, Mailbox)
+        assert [m.key for m in mailbox.sent] == [e.key for e in old.notifier.outbox.entries()], "the report goes out"
+    finally:
+        old._closed = False
+        await old.stop()
+        await new.stop()

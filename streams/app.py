@@ -320,6 +320,9 @@ class Worker:
             # The stage asked the worker to stop (on_fatal): hold the batch unacked until it does, so no commit
             # can pass records whose outputs the broker never took; a restart redoes them.
             await asyncio.Future()
+        except Exception as exc:  # noqa: BLE001  # a bug: the batch is set aside as one record would be, the agent goes on
+            for item in batch:
+                await set_aside(item, exc)
 
     def current(self, event: Any) -> bool:  # a faust event
         """Whether ``event`` was delivered in the consumer's current generation.

@@ -444,7 +444,11 @@ class PlaybookStage:
                 self._take(work, item)
             except Exception as exc:  # noqa: BLE001  # the record, not the stage, is what failed: set it aside
                 await set_aside(item, exc)
-        records, owners = self._outputs(work)
+        records, owners, broken = self._outputs(work)
+        for incident_id, error in broken:
+            work.unstored.add(incident_id)
+            for item in work.incidents[incident_id].changed:
+                await set_aside(item, error)
         refused: set[str] = set()
         try:
             await self.sink.send_all(records)
@@ -604,38 +608,50 @@ class PlaybookStage:
         )
         return RunState(0, run, incident_fields(record), []), effects, True
 
-    def _outputs(self, work: _Batch) -> tuple[list[Record], list[list[Incoming]]]:
-        """The batch's records to send, in order, and for each the batch records it came from.
+    def _outputs(self, work: _Batch) -> tuple[list[Record], list[list[Incoming]], list[tuple[str, Exception]]]:
+        """The batch's records to send, for each the batch records it came from, and the incidents that failed.
 
-        One ``incident-state`` record per incident changed, its state after the
-        batch and every timeline entry the batch added (``appended``): the
-        whole state is encoded once per batch, not once per record.
+        Per incident, its records' effects in order, then one ``incident-state``
+        record: its state after the batch and every timeline entry the batch
+        added (``appended``), the whole state encoded once per batch, not once
+        per record. An incident whose outputs cannot be encoded sends nothing
+        and is not stored; the caller sets its records aside.
         """
         records: list[Record] = []
         owners: list[list[Incoming]] = []
+        broken: list[tuple[str, Exception]] = []
+        by_incident: dict[str, list[tuple[Incoming, datetime, list[Effect]]]] = {}
         for item, incident_id, now, effects in work.effects:
-            state = work.incidents[incident_id].state
-            for record, action in self._effect_records(state.run, effects, now):
-                records.append(record)
-                owners.append([item])
-                if action is not None:
-                    work.actions.append(action)
+            by_incident.setdefault(incident_id, []).append((item, now, effects))
         for incident_id, touched in work.incidents.items():
             if not touched.changed:
                 continue
-            appended = [e.to_json() for e in touched.effects if isinstance(e, TimelineAppended)]
-            touched.data = touched.state.to_json()
-            body = orjson.dumps({**touched.data, "appended": appended})
-            records.append(Record(self.topics.incident_state, incident_id.encode(), body))
-            owners.append(touched.changed)
-        return records, owners
+            try:
+                mine: list[tuple[Record, list[Incoming]]] = []
+                actions: list[dict[str, Any]] = []
+                for item, now, effects in by_incident.get(incident_id, []):
+                    for record, action in self._effect_records(touched.state.run, effects, now):
+                        mine.append((record, [item]))
+                        actions.append(action)
+                appended = [e.to_json() for e in touched.effects if isinstance(e, TimelineAppended)]
+                data = touched.state.to_json()
+                body = orjson.dumps({**data, "appended": appended})
+                mine.append((Record(self.topics.incident_state, incident_id.encode(), body), touched.changed))
+            except Exception as exc:  # noqa: BLE001  # this incident's records are set aside, not the batch
+                broken.append((incident_id, exc))
+                continue
+            touched.data = data
+            work.actions.extend(actions)
+            records.extend(record for record, _ in mine)
+            owners.extend(owner for _, owner in mine)
+        return records, owners, broken
 
     def _effect_records(
         self, run: PlaybookRun, effects: Sequence[Effect], now: datetime
-    ) -> list[tuple[Record, dict[str, Any] | None]]:
+    ) -> list[tuple[Record, dict[str, Any]]]:
         """A record per effect that goes out (notifications, containment commands), and what ``on_event`` gets."""
         key = run.incident_id.encode()
-        out: list[tuple[Record, dict[str, Any] | None]] = []
+        out: list[tuple[Record, dict[str, Any]]] = []
         for effect in effects:
             if isinstance(effect, (TimelineAppended, SealEvidence)):
                 continue  # on the timeline (incident-state); a seal is carried out by the evidence collector
@@ -666,12 +682,15 @@ class PlaybookStage:
             if incident_id in refused:
                 continue
             state = touched.state
-            if touched.changed and touched.data is not None:
-                with writing(touched.changed[-1]):
-                    self._put(state, touched.data)
-                if self.reports is not None:
-                    self.reports.keep(state.incident, state.run, touched.effects, snapshot=touched.data["run"])
-            self._submit_due(state)
+            try:
+                if touched.changed and touched.data is not None:
+                    with writing(touched.changed[-1]):
+                        self._put(state, touched.data)
+                    if self.reports is not None:
+                        self.reports.keep(state.incident, state.run, touched.effects, snapshot=touched.data["run"])
+                self._submit_due(state)
+            except Exception:  # its outputs are out: the next record redoes it from the stored state (ids dedupe)
+                log.exception("playbook run not stored after its outputs were sent", extra={"incident_id": incident_id})
         if self.on_event is not None:
             for body in work.actions:
                 self.on_event(body)

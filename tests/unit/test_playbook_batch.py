@@ -281,3 +281,26 @@ def test_a_records_table_write_goes_where_faust_would_put_it_for_that_record() -
         assert faust.streams.current_event() is cast("object", event)
 
     assert faust.streams.current_event() is None
+
+
+async def test_an_incident_whose_state_cannot_be_encoded_is_set_aside_and_the_others_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encode = playbook_stage.RunState.to_json
+
+    def refuse_a(self: playbook_stage.RunState) -> dict[str, Any]:
+        if self.run.incident_id == A:
+            msg = "cannot encode"
+            raise TypeError(msg)
+        return encode(self)
+
+    monkeypatch.setattr(playbook_stage.RunState, "to_json", refuse_a)
+    first, second = opened(A), opened(B)
+    s, sink, table, _ = stage()
+    aside = SetAside()
+
+    await s.handle_batch([first, second], set_aside=aside)
+
+    assert [item for item, _ in aside.items] == [first]
+    assert [k.decode() for k in table] == [B]
+    assert {r.key for batch in sink.sent for r in batch} == {B.encode()}

@@ -142,12 +142,17 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
             return None
         return round(len(done) / (max(done.values()) - first), 1)
 
+    # How long each run waited after its incident opened: near 0 when the playbook stage keeps up with detection
+    # (then runs_per_s is detection's rate, and opened_per_s says so).
+    lag = sorted(started[i] - opened[i] for i in started if i in opened)
     return {
         "opened": len(opened),
         "started": len(started),
         "sealed_runs": len(seal_done),
+        "opened_per_s": rate(opened),
         "runs_per_s": rate(started),
         "seals_per_s": rate(seal_done) if sealed else None,
+        "start_lag_s": {"p50": round(lag[len(lag) // 2], 2), "max": round(lag[-1], 2)} if lag else None,
     }
 
 

@@ -142,20 +142,37 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
             return None
         return round(len(done) / (max(done.values()) - first), 1)
 
+    # How long each run waited after its incident opened: near 0 when the playbook stage keeps up with detection
+    # (then runs_per_s is detection's rate, and opened_per_s says so).
+    lag = sorted(started[i] - opened[i] for i in started if i in opened)
     return {
         "opened": len(opened),
         "started": len(started),
         "sealed_runs": len(seal_done),
+        "opened_per_s": rate(opened),
         "runs_per_s": rate(started),
         "seals_per_s": rate(seal_done) if sealed else None,
+        "start_lag_s": {"p50": round(lag[len(lag) // 2], 2), "max": round(lag[-1], 2)} if lag else None,
     }
 
 
 def run_case(
-    broker: EmbeddedBroker, tmp: Path, sink: SinkThread, args: argparse.Namespace, *, workers: int, sealed: bool
+    broker: EmbeddedBroker,
+    tmp: Path,
+    sink: SinkThread,
+    args: argparse.Namespace,
+    *,
+    workers: int,
+    sealed: bool,
+    side: str = "",
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One case: fresh topics, ``workers`` workers, the incidents produced at once, the rates."""
-    name = f"w{workers}{'-sealed' if sealed else ''}"
+    """One case: fresh topics, ``workers`` workers, the incidents produced at once, the rates.
+
+    ``env``: settings over the bench's own environment for the workers (the baseline's ``PYTHONPATH``);
+    ``side`` names it in the case's name.
+    """
+    name = f"{side}w{workers}{'-sealed' if sealed else ''}"
     prefix = f"sb{uuid.uuid4().hex[:6]}-"
     topics = Topics(prefix)
     base = {
@@ -173,6 +190,7 @@ def run_case(
         "KINKYU_NOTIFY_ACK_SECRET": secrets.token_urlsafe(32),
         "KINKYU_SESSION_TIMEOUT": "6",
         "KINKYU_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     if sealed:
         base["KINKYU_EVIDENCE_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -199,7 +217,10 @@ def run_case(
                 break
             time.sleep(0.2)
         values = events(
-            prepare_contracts_cached(tmp), args.incidents, args.benign_every if sealed else 0, seed=name[:3]
+            prepare_contracts_cached(tmp),
+            args.incidents,
+            args.benign_every if sealed else 0,
+            seed=name.removeprefix(side)[:3],
         )
         cpu0 = [p.cpu_seconds() or 0.0 for p in procs]
         t0 = time.monotonic()
@@ -216,6 +237,7 @@ def run_case(
     }
     return {
         "case": name,
+        "side": side.rstrip("-") or "branch",
         "workers": workers,
         "sealed": sealed,
         "events": len(values),
@@ -236,6 +258,25 @@ def prepare_contracts_cached(tmp: Path) -> list[Contract]:
     return _CONTRACTS[tmp]
 
 
+def ratios_of(results: list[dict[str, Any]], sides: list[str]) -> dict[str, float]:
+    """2 workers over 1 per side, and with a baseline, each case's branch over its baseline."""
+    by = {r["case"]: r for r in results}
+    ratios: dict[str, float] = {}
+    for side in sides:
+        for suffix in ("", "-sealed"):
+            one, two = by.get(f"{side}w1{suffix}"), by.get(f"{side}w2{suffix}")
+            if one and two and one["runs_per_s"] and two["runs_per_s"]:
+                ratios[f"{side}runs_2_over_1{suffix}"] = round(two["runs_per_s"] / one["runs_per_s"], 2)
+            if one and two and one.get("seals_per_s") and two.get("seals_per_s"):
+                ratios[f"{side}seals_2_over_1{suffix}"] = round(two["seals_per_s"] / one["seals_per_s"], 2)
+    for r in results:
+        old = by.get(f"base-{r['case']}")
+        for k in ("runs_per_s", "seals_per_s"):
+            if old and r.get(k) and old.get(k):
+                ratios[f"{r['case']}_{k}_branch_over_base"] = round(r[k] / old[k], 2)
+    return ratios
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the cases; 0 when every case started (and sealed) every run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -244,32 +285,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benign-every", type=float, default=30.0, help="seconds of event time between benign reads")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a case may take (300)")
     parser.add_argument("--skip-sealed", action="store_true", help="only the cases without sealing")
+    parser.add_argument(
+        "--cases", default="w1,w2,w1-sealed,w2-sealed", help="the cases to run, comma-separated (all four)"
+    )
+    parser.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="run every case a second time, just before, with this setting for the workers (e.g. "
+        "PYTHONPATH=/path/to/main): the ratios branch / baseline of one run (repeatable)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (worker logs, stores)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result file ({RESULTS.relative_to(REPO)})")
     args = parser.parse_args(argv)
-    cases = [(1, False), (2, False)] + ([] if args.skip_sealed else [(1, True), (2, True)])
+    wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
+    cases = [
+        (w, sealed)
+        for w, sealed in [(1, False), (2, False), (1, True), (2, True)]
+        if f"w{w}{'-sealed' if sealed else ''}" in wanted and not (sealed and args.skip_sealed)
+    ]
+    baseline = dict(item.split("=", 1) for item in args.baseline_env)
+    sides: list[tuple[str, dict[str, str] | None]] = [("base-", baseline), ("", None)] if baseline else [("", None)]
     results = []
     # A stopped worker's render and seal children may still be finishing a file as the folder goes.
-    with tempfile.TemporaryDirectory(prefix="kinkyu-scale-bench-", ignore_cleanup_errors=True) as folder:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            folder = tempfile.mkdtemp(prefix="kinkyu-scale-bench-")
+            print(f"scale bench: keeping {folder}", flush=True)
+        else:
+            folder = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="kinkyu-scale-bench-", ignore_cleanup_errors=True)
+            )
         tmp = Path(folder)
         prepare_contracts_cached(tmp)
         with EmbeddedBroker(log_path=tmp / "broker.log") as broker:
             sink = SinkThread().start()
             try:
                 for workers, sealed in cases:
-                    print(f"scale bench: {workers} worker(s), sealing {'on' if sealed else 'off'} …", flush=True)
-                    r = run_case(broker, tmp, sink, args, workers=workers, sealed=sealed)
-                    print(f"   {orjson.dumps(r).decode()}", flush=True)
-                    results.append(r)
+                    for side, env in sides:
+                        what = f"{workers} worker(s), sealing {'on' if sealed else 'off'}"
+                        print(f"scale bench: {side or ('branch ' if baseline else '')}{what} …", flush=True)
+                        r = run_case(broker, tmp, sink, args, workers=workers, sealed=sealed, side=side, env=env)
+                        print(f"   {orjson.dumps(r).decode()}", flush=True)
+                        results.append(r)
             finally:
                 sink.stop()
-    by = {r["case"]: r for r in results}
-    ratios: dict[str, float | None] = {}
-    for suffix in ("", "-sealed"):
-        one, two = by.get(f"w1{suffix}"), by.get(f"w2{suffix}")
-        if one and two and one["runs_per_s"] and two["runs_per_s"]:
-            ratios[f"runs_2_over_1{suffix}"] = round(two["runs_per_s"] / one["runs_per_s"], 2)
-        if one and two and one.get("seals_per_s") and two.get("seals_per_s"):
-            ratios[f"seals_2_over_1{suffix}"] = round(two["seals_per_s"] / one["seals_per_s"], 2)
+    ratios = ratios_of(results, [side for side, _ in sides])
     print(f"   ratios: {ratios}", flush=True)
     out = {"config": vars(args) | {"out": str(args.out)}, "cases": results, "ratios": ratios, "machine": machine()}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,12 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, cast
 
 import faust
+import faust.streams
 import orjson
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -53,7 +55,7 @@ from kinkyu.streams.guard import IncidentFeed, RecordGuard
 from kinkyu.streams.metrics import Metrics
 from kinkyu.streams.notifier_stage import TICK, NotifierStage
 from kinkyu.streams.notifier_stage import TimelineCallback as NotifierCallback
-from kinkyu.streams.playbook_stage import PlaybookCallback, PlaybookStage, ProfileMemory
+from kinkyu.streams.playbook_stage import Incoming, PlaybookCallback, PlaybookStage, ProfileMemory
 from kinkyu.streams.report_archive import ReportArchive
 from kinkyu.streams.settings import Topics, WorkerSettings
 from kinkyu.streams.sink import CHECKPOINT_MAX_BYTES, KafkaSink
@@ -65,6 +67,31 @@ IncidentCallback = Callable[[dict[str, Any]], None]
 
 _FAST_FETCH_MS = 100
 _patched = False
+
+# The playbook agent takes up to this many records at once, waiting at most this long (seconds) for more: the
+# wait is added to a lone record's path (the first report), the batch saves a broker round trip per record.
+PLAYBOOK_BATCH = 200
+PLAYBOOK_WITHIN = 0.02
+
+
+@contextlib.contextmanager
+def as_current_event(item: Incoming) -> Iterator[None]:
+    """Make ``item``'s faust event the current one while the playbook stage writes the table for it.
+
+    faust sends a table write to the changelog partition of ``current_event()``
+    (``Collection.partition_for_key``), a context variable that the stream sets
+    in the task iterating it. ``take_events`` iterates in a task of its own, so
+    the agent has none, and a batch holds records of several partitions: each
+    incident's state must go to the changelog partition of its own record (the
+    partition its recovery reads), as when records were handled one by one.
+    faust's private variable: the version is pinned (:func:`streams.faust_fixes.check_faust`).
+    """
+    var = faust.streams._current_event  # noqa: SLF001  # the variable current_event() reads; no public setter
+    token = var.set(weakref.ref(cast("Any", item.source)))
+    try:
+        yield
+    finally:
+        var.reset(token)
 
 
 def _patch_faust_fetch_wait() -> None:
@@ -279,6 +306,33 @@ class Worker:
         self._prepared = False
         self.app = self._make_app()
 
+    async def run_playbooks(self, events: list[Any]) -> None:  # faust events
+        """One batch of the playbook agent: the stage's :meth:`~PlaybookStage.handle_batch`, bad records set aside."""
+        guard = self.guards["playbook"]
+
+        async def set_aside(item: Incoming, exc: BaseException) -> None:
+            await guard.set_aside(cast("Any", item.source).message, exc)
+
+        batch = [Incoming(e.message.topic, e.message.value, e) for e in events if self.current(e)]
+        try:
+            await self.playbook.handle_batch(batch, set_aside=set_aside, writing=as_current_event)
+        except BrokerError:
+            # The stage asked the worker to stop (on_fatal): hold the batch unacked until it does, so no commit
+            # can pass records whose outputs the broker never took; a restart redoes them.
+            await asyncio.Future()
+        except Exception as exc:  # noqa: BLE001  # a bug: the batch is set aside as one record would be, the agent goes on
+            for item in batch:
+                await set_aside(item, exc)
+
+    def current(self, event: Any) -> bool:  # a faust event
+        """Whether ``event`` was delivered in the consumer's current generation.
+
+        One taken before a rebalance and handled after it is not: its ack is
+        not recorded as safe to commit (:mod:`streams.faust_fixes`), and it is
+        read again from the committed offset here or by its partition's new owner.
+        """
+        return bool(event.message.generation_id == self.app.consumer_generation_id)
+
     def _on_incident(self, record: dict[str, Any]) -> None:
         if self.on_incident is not None:
             self.on_incident(record)
@@ -403,9 +457,10 @@ class Worker:
             sealed evidence. Safe to run twice: yes (a run ignores what it has
             seen; effects carry stable ids; see :mod:`streams.playbook_stage`).
             """
-            guard = worker.guards["playbook"]
-            async for event in stream.events():
-                await guard.run(event.message, functools.partial(worker.playbook.handle, event.message.topic))
+            # A batch waits for the broker once, not once per record (issue #14); take_events acks its events
+            # only after this body returns, so no offset is committed before the batch's outputs are acknowledged.
+            async for events in stream.take_events(PLAYBOOK_BATCH, PLAYBOOK_WITHIN):
+                await worker.run_playbooks(events)
 
         @app.timer(s.tick_interval)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def playbook_clock() -> None:

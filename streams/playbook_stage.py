@@ -50,10 +50,12 @@ the state, so an after-window seal survives a restart too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -86,7 +88,7 @@ from kinkyu.core.timefmt import iso, jst_text, parse_dt, utcnow
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.streams.codec import decode_record
 from kinkyu.streams.evidence_collector import EvidenceCollector, SealResult, seal_from_json
-from kinkyu.streams.exceptions import BrokerError
+from kinkyu.streams.exceptions import BrokerError, RecordRejectedError
 from kinkyu.streams.metrics import Metrics
 from kinkyu.streams.report_archive import ReportArchive
 from kinkyu.streams.sealer import RESULT, SealOutcome, SealQueue
@@ -220,6 +222,51 @@ def _kind(effect: Effect) -> str:
     return "timeline"
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Incoming:
+    """One record of a batch for :meth:`PlaybookStage.handle_batch`: its topic and value, and whence it came.
+
+    ``source`` is the agent's own (faust's event): the stage hands it back in
+    ``set_aside`` and ``writing`` and never looks into it. Compared by identity.
+    """
+
+    topic: str
+    value: bytes | None
+    source: object = None
+
+
+SetAside = Callable[[Incoming, BaseException], Awaitable[None]]
+
+
+@contextlib.contextmanager
+def _anywhere(item: Incoming) -> Iterator[None]:
+    """No context for a table write (a stage without faust, as in tests)."""
+    del item
+    yield
+
+
+@dataclass(slots=True)
+class _Touched:
+    """An incident a batch reached: its working state and what the batch did to it."""
+
+    state: RunState
+    applied: list[tuple[str, dict[str, Any], datetime]] = field(default_factory=list)  # to rebuild it after a failure
+    changed: list[Incoming] = field(default_factory=list)  # the records that changed it, in order
+    effects: list[Effect] = field(default_factory=list)
+    data: dict[str, Any] | None = None  # its JSON form once the batch is done, encoded once
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one batch did: the incidents it reached, each changing record's effects in order, callbacks due."""
+
+    incidents: dict[str, _Touched] = field(default_factory=dict)
+    effects: list[tuple[Incoming, str, datetime, list[Effect]]] = field(default_factory=list)
+    incident_of: dict[int, str] = field(default_factory=dict)  # id(record) -> its incident
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    unstored: set[str] = field(default_factory=set)  # incidents whose state the batch must not store
+
+
 class PlaybookStage:
     """Runs each incident's playbook: decode, call the domain, send the effects on (one :class:`Sink`)."""
 
@@ -342,7 +389,7 @@ class PlaybookStage:
     # -- records --------------------------------------------------------------------------
 
     async def handle(self, topic: str, value: bytes | None) -> None:
-        """One ``incidents`` record or tick.
+        """One ``incidents`` record or tick: :meth:`handle_batch` of one, raising what sets it aside.
 
         Raises :class:`~kinkyu.exceptions.MalformedEventError` for a record
         that is not a JSON object with an ``incident_id``; :class:`BrokerError`
@@ -351,27 +398,133 @@ class PlaybookStage:
         worker's guard (:mod:`streams.guard`) sets such a record aside to
         ``dead-letters``, so one incident's record cannot stop the others.
         """
+        failed: list[BaseException] = []
+
+        async def keep(item: Incoming, exc: BaseException) -> None:
+            del item
+            failed.append(exc)
+
+        await self.handle_batch([Incoming(topic, value)], set_aside=keep)
+        if failed:
+            raise failed[0]
+
+    async def handle_batch(
+        self,
+        batch: Sequence[Incoming],
+        *,
+        set_aside: SetAside,
+        writing: Callable[[Incoming], AbstractContextManager[object]] = _anywhere,
+    ) -> None:
+        """Records of ``incidents`` and ``playbook-ticks``, in order, with one wait for the broker.
+
+        Each record is applied in order to its incident's state, held in
+        memory across the batch (several records of one incident build on each
+        other, as one by one). The outputs of every record then go out in one
+        :meth:`Sink.send_all`; only once the broker has acknowledged them is
+        each incident's new state written to the table, inside ``writing(record)``
+        of the last record that changed it (the agent makes that record faust's
+        current event there: the changelog partition is the record's own), and
+        only then does the agent ack the batch. A crash anywhere before re-sends
+        (effects carry stable ids) and never loses.
+
+        A record that cannot be applied (``MalformedEventError`` for one that is
+        not a JSON object with an ``incident_id``, or whatever the domain
+        raised) goes to ``set_aside``; its incident's state is as if it never
+        came, and the rest of the batch goes on. So does each record an output
+        of which the broker refused (:class:`RecordRejectedError`): its incident
+        is then not stored, as before a record refused alone. An outage
+        (:class:`BrokerError`) calls ``on_fatal`` and raises, nothing stored.
+        """
+        if not batch:
+            return
         await self._loaded.wait()
-        msg = decode_record(value)
-        incident_id = msg.get("incident_id")
-        if not isinstance(incident_id, str):
-            raise MalformedEventError("invalid", "incident_id is missing or not a string")
+        work = _Batch()
+        for item in batch:
+            try:
+                self._take(work, item)
+            except Exception as exc:  # noqa: BLE001  # the record, not the stage, is what failed: set it aside
+                await set_aside(item, exc)
+        records, owners, broken = self._outputs(work)
+        for incident_id, error in broken:
+            work.unstored.add(incident_id)
+            for item in work.incidents[incident_id].changed:
+                await set_aside(item, error)
+        refused: set[str] = set()
         try:
-            await self._handle(topic, incident_id, msg)
+            await self.sink.send_all(records)
+        except RecordRejectedError as exc:
+            # The others are sent; the records whose outputs were refused are set aside, their incidents not stored.
+            bad = {id(owner): owner for i in exc.rejected for owner in owners[i]}
+            for item in (x for x in batch if id(x) in bad):
+                refused.add(work.incident_of[id(item)])
+                await set_aside(item, exc)
         except BrokerError as exc:
-            # Nothing of this record was stored as done; stopping lets a restart redo it.
-            log.exception("playbook outputs could not be sent; stopping", extra={"incident_id": incident_id})
+            # Nothing of this batch was stored as done; stopping lets a restart redo it.
+            log.exception("playbook outputs could not be sent; stopping", extra={"records": len(batch)})
             if self.on_fatal is not None:
                 await self.on_fatal(exc)
             raise
+        self._after_sent(work, refused | work.unstored, writing)
 
-    async def _handle(self, topic: str, incident_id: str, msg: dict[str, Any]) -> None:
+    def _take(self, work: _Batch, item: Incoming) -> None:
+        """Apply one record to the batch's working state of its incident (no I/O)."""
+        msg = decode_record(item.value)
+        incident_id = msg.get("incident_id")
+        if not isinstance(incident_id, str):
+            raise MalformedEventError("invalid", "incident_id is missing or not a string")
         now = self.clock()
-        state = self._state(incident_id)
+        touched = work.incidents.get(incident_id)
+        state = touched.state if touched is not None else self._state(incident_id)
+        try:
+            state, effects, changed = self._step(state, item.topic, msg, now)
+        except Exception:
+            if touched is not None:
+                # The domain changes a run in place: rebuild the state the failed record found.
+                self._rebuild(work, incident_id, touched)
+            raise
+        if state is None:
+            return
+        if touched is None:
+            touched = work.incidents[incident_id] = _Touched(state)
+        touched.state = state
+        touched.applied.append((item.topic, msg, now))
+        work.incident_of[id(item)] = incident_id
+        if changed:
+            touched.changed.append(item)
+            touched.effects.extend(effects)
+            work.effects.append((item, incident_id, now, effects))
+
+    def _rebuild(self, work: _Batch, incident_id: str, touched: _Touched) -> None:
+        """Put back the state ``incident_id`` had before a failed record: the stored one, the batch's records again.
+
+        The domain is a function of the state, the record and ``now``, so this
+        is the state those records left. Should it fail all the same, the
+        incident is not stored by this batch (its outputs still go out; the
+        next record starts from the stored state, and effects are deduplicated by id).
+        """
+        try:
+            state = self._state(incident_id)
+            for topic, msg, now in touched.applied:
+                state, _, _ = self._step(state, topic, msg, now)
+        except Exception:
+            log.exception(
+                "playbook run could not be rebuilt; not stored by this batch", extra={"incident_id": incident_id}
+            )
+            work.unstored.add(incident_id)
+            return
+        if state is None:
+            work.unstored.add(incident_id)
+            return
+        touched.state = state
+
+    def _step(
+        self, state: RunState | None, topic: str, msg: dict[str, Any], now: datetime
+    ) -> tuple[RunState | None, list[Effect], bool]:
+        """The domain's answer to one record: the new state, its effects, and whether there is anything to write."""
         changed = False
         if topic == self.topics.playbook_ticks:
             if state is None:
-                return
+                return None, [], False
             result = msg.get(RESULT)
             if isinstance(result, dict):
                 effects, changed = self._seal_done(state, SealOutcome.from_json(result), now)
@@ -380,8 +533,17 @@ class PlaybookStage:
         else:
             state, effects, changed = self._apply(state, msg, now)
             if state is None:
-                return
-        await self._commit(state, effects, now, changed=changed)
+                return None, [], False
+        for seal in (e for e in effects if isinstance(e, SealEvidence)):
+            state.pending.append({"seal": seal.to_json(), "due": now.isoformat(), "phase": "initial", "attempts": 0})
+        if self.sealer is None:
+            unsealed = self._unsealable(state, now)
+            effects = [*effects, *unsealed]
+            changed = changed or bool(unsealed)
+        if effects or changed:
+            state.version += 1
+            return state, effects, True
+        return state, effects, False
 
     def _apply(
         self, state: RunState | None, record: dict[str, Any], now: datetime
@@ -446,63 +608,96 @@ class PlaybookStage:
         )
         return RunState(0, run, incident_fields(record), []), effects, True
 
-    async def _commit(self, state: RunState, effects: list[Effect], now: datetime, *, changed: bool) -> None:
-        """Send the effects and the new state, seal what is due, then store the state in the table."""
-        for seal in (e for e in effects if isinstance(e, SealEvidence)):
-            state.pending.append({"seal": seal.to_json(), "due": now.isoformat(), "phase": "initial", "attempts": 0})
-        wrote = False
-        if effects or changed:
-            # Reports and commands go out before evidence is read: sealing may take a while.
-            state.version += 1
-            await self._send(state, effects, now)
-            wrote = True
-        sealed, touched = await self._seal_due(state, now)
-        if sealed or touched:
-            state.version += 1
-            await self._send(state, sealed, now)
-            wrote = True
-        if wrote:
-            self._put(state)
-            if self.reports is not None:
-                self.reports.keep(state.incident, state.run, effects)
+    def _outputs(self, work: _Batch) -> tuple[list[Record], list[list[Incoming]], list[tuple[str, Exception]]]:
+        """The batch's records to send, for each the batch records it came from, and the incidents that failed.
 
-    async def _send(self, state: RunState, effects: list[Effect], now: datetime) -> None:
-        run = state.run
-        key = run.incident_id.encode()
+        Per incident, its records' effects in order, then one ``incident-state``
+        record: its state after the batch and every timeline entry the batch
+        added (``appended``), the whole state encoded once per batch, not once
+        per record. An incident whose outputs cannot be encoded sends nothing
+        and is not stored; the caller sets its records aside.
+        """
         records: list[Record] = []
-        appended: list[dict[str, Any]] = []
-        actions: list[dict[str, Any]] = []
-        for effect in effects:
-            if isinstance(effect, TimelineAppended):
-                appended.append(effect.to_json())
+        owners: list[list[Incoming]] = []
+        broken: list[tuple[str, Exception]] = []
+        by_incident: dict[str, list[tuple[Incoming, datetime, list[Effect]]]] = {}
+        for item, incident_id, now, effects in work.effects:
+            by_incident.setdefault(incident_id, []).append((item, now, effects))
+        for incident_id, touched in work.incidents.items():
+            if not touched.changed:
                 continue
-            if isinstance(effect, SealEvidence):
-                continue  # carried out by the evidence collector; its request is on the timeline
+            try:
+                mine: list[tuple[Record, list[Incoming]]] = []
+                actions: list[dict[str, Any]] = []
+                for item, now, effects in by_incident.get(incident_id, []):
+                    for record, action in self._effect_records(touched.state.run, effects, now):
+                        mine.append((record, [item]))
+                        actions.append(action)
+                appended = [e.to_json() for e in touched.effects if isinstance(e, TimelineAppended)]
+                data = touched.state.to_json()
+                body = orjson.dumps({**data, "appended": appended})
+                mine.append((Record(self.topics.incident_state, incident_id.encode(), body), touched.changed))
+            except Exception as exc:  # noqa: BLE001  # this incident's records are set aside, not the batch
+                broken.append((incident_id, exc))
+                continue
+            touched.data = data
+            work.actions.extend(actions)
+            records.extend(record for record, _ in mine)
+            owners.extend(owner for _, owner in mine)
+        return records, owners, broken
+
+    def _effect_records(
+        self, run: PlaybookRun, effects: Sequence[Effect], now: datetime
+    ) -> list[tuple[Record, dict[str, Any]]]:
+        """A record per effect that goes out (notifications, containment commands), and what ``on_event`` gets."""
+        key = run.incident_id.encode()
+        out: list[tuple[Record, dict[str, Any]]] = []
+        for effect in effects:
+            if isinstance(effect, (TimelineAppended, SealEvidence)):
+                continue  # on the timeline (incident-state); a seal is carried out by the evidence collector
             body = effect.to_json()
             headers = (("kinkyu-effect-id", effect.effect_id.encode()),)
             if isinstance(effect, Containment):
-                records.append(Record(self.topics.containment_commands, key, orjson.dumps(body), headers))
-            else:
-                body.update(
-                    incident_id=run.incident_id,
-                    contract_id=run.contract_id,
-                    jurisdiction=run.jurisdiction,
-                    queued_at=now.isoformat(),
-                )
-                records.append(Record(self.topics.notifications, key, orjson.dumps(body), headers))
-            actions.append(body)
-        state_body = {**state.to_json(), "appended": appended}
-        records.append(Record(self.topics.incident_state, key, orjson.dumps(state_body)))
-        await self.sink.send_all(records)
-        for effect in effects:
-            self.metrics.effects.labels(_kind(effect)).inc()
+                out.append((Record(self.topics.containment_commands, key, orjson.dumps(body), headers), body))
+                continue
+            body.update(
+                incident_id=run.incident_id,
+                contract_id=run.contract_id,
+                jurisdiction=run.jurisdiction,
+                queued_at=now.isoformat(),
+            )
+            out.append((Record(self.topics.notifications, key, orjson.dumps(body), headers), body))
+        return out
+
+    def _after_sent(
+        self, work: _Batch, refused: set[str], writing: Callable[[Incoming], AbstractContextManager[object]]
+    ) -> None:
+        """Once the broker has the batch's outputs: the table, the report archive, the seals due, the callbacks."""
+        for _, incident_id, _, effects in work.effects:
+            if incident_id in refused:
+                continue
+            for effect in effects:
+                self.metrics.effects.labels(_kind(effect)).inc()
+        for incident_id, touched in work.incidents.items():
+            if incident_id in refused:
+                continue
+            state = touched.state
+            try:
+                if touched.changed and touched.data is not None:
+                    with writing(touched.changed[-1]):
+                        self._put(state, touched.data)
+                    if self.reports is not None:
+                        self.reports.keep(state.incident, state.run, touched.effects, snapshot=touched.data["run"])
+                self._submit_due(state)
+            except Exception:  # its outputs are out: the next record redoes it from the stored state (ids dedupe)
+                log.exception("playbook run not stored after its outputs were sent", extra={"incident_id": incident_id})
         if self.on_event is not None:
-            for body in actions:
+            for body in work.actions:
                 self.on_event(body)
 
-    def _put(self, state: RunState) -> None:
+    def _put(self, state: RunState, data: dict[str, Any]) -> None:
+        """Store ``state`` (``data``, its JSON form) in the table; call inside the changing record's event."""
         incident_id = state.run.incident_id
-        data = state.to_json()
         raw = orjson.dumps(data)
         if self.table is not None:
             self.table[incident_id.encode()] = raw
@@ -529,24 +724,22 @@ class PlaybookStage:
 
     # -- evidence -------------------------------------------------------------------------
 
-    async def _seal_due(self, state: RunState, now: datetime) -> tuple[list[Effect], bool]:
-        """Queue the seals that are due; the timeline entries added here, and whether ``pending`` changed.
+    def _submit_due(self, state: RunState) -> None:
+        """Hand the seals that are due to :attr:`sealer`; their results come back as ticks (:meth:`_seal_done`)."""
+        if self.sealer is None:
+            return
+        now = self.clock()
+        for pending in state.pending:
+            if (parse_dt(pending["due"]) or now) <= now:
+                self.sealer.submit(seal_from_json(pending["seal"]), str(pending["phase"]))
 
-        With a key the seals are carried out by :attr:`sealer` and their
-        results come back as ticks (:meth:`_seal_done`); without one each is
-        recorded as not sealed at once.
-        """
+    def _unsealable(self, state: RunState, now: datetime) -> list[Effect]:
+        """Without a key: each seal that is due recorded as not sealed at once (the timeline entries it adds)."""
         due = [p for p in state.pending if (parse_dt(p["due"]) or now) <= now]
         out: list[Effect] = []
-        touched = False
         for pending in due:
             seal = seal_from_json(pending["seal"])
-            phase = str(pending["phase"])
-            if self.sealer is not None:
-                self.sealer.submit(seal, phase)
-                continue
             state.pending.remove(pending)
-            touched = True
             self.metrics.evidence_seals.labels("no-key").inc()
             out.append(
                 self._log(
@@ -554,10 +747,10 @@ class PlaybookStage:
                     now,
                     "evidence not sealed: no key configured (set KINKYU_EVIDENCE_KEY)",
                     "evidence_not_sealed",
-                    {"effect_id": seal.effect_id, "reason": "no-key", "phase": phase},
+                    {"effect_id": seal.effect_id, "reason": "no-key", "phase": str(pending["phase"])},
                 )
             )
-        return out, touched
+        return out
 
     def _seal_done(self, state: RunState, outcome: SealOutcome, now: datetime) -> tuple[list[Effect], bool]:
         """Apply a seal's result to its run: the timeline entries it adds, and whether ``pending`` changed."""

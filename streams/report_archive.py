@@ -71,10 +71,19 @@ class ReportArchive:
         self._rendered: set[tuple[str, str]] = set()  # touched by the render lane only
         self._closed = False
 
-    def keep(self, incident: Mapping[str, Any], run: PlaybookRun, effects: Iterable[object]) -> None:
+    def keep(
+        self,
+        incident: Mapping[str, Any],
+        run: PlaybookRun,
+        effects: Iterable[object],
+        *,
+        snapshot: dict[str, Any] | None = None,
+    ) -> None:
         """Queue storing the incident's state (and the first report when due, the final one at closure).
 
-        Returns at once: the playbook agent must not wait for disk and PDF work.
+        Returns at once: the playbook agent must not wait for disk and PDF work. ``snapshot``:
+        ``run.to_json()`` when the caller has it already, never changed after (encoding a long
+        timeline again costs milliseconds per change).
         """
         profile = self.profiles().get(run.contract_id)
         if profile is None:
@@ -89,7 +98,8 @@ class ReportArchive:
         if run.state == "closed":
             kinds.add("final")
         # The run goes on changing in the agent: the lane gets a snapshot.
-        snapshot = run.to_json()
+        if snapshot is None:
+            snapshot = run.to_json()
         if self._closed:
             # The worker stops its stages before faust's agents hand over their last record: the store
             # must still get it (the console reads it), so write it here; reports render on demand.

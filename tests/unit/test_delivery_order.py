@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from test_notifier_ledger import INC, PROFILES, Clock, Mailbox, first_report
 
 from kinkyu.notifiers.service import Notifier, NotifierSettings
-from tests.unit.test_notifier_ledger import INC, PROFILES, Clock, Mailbox, first_report
 
 
 def task_mail() -> dict[str, Any]:

@@ -11,9 +11,9 @@ server: those entries are not attempted, so they spend no retry.
 Different incidents' entries are attempted at the same time (at most
 ``concurrency`` incidents), one incident's one after another in their order,
 so a slow answer for one incident holds back only that incident's messages.
-A pass takes the city's reports first, then escalations, then the rest
-(contractor tasks, reminders), so a burst of incidents does not queue its
-first reports behind the mail that follows them.
+After the earliest entry, a pass takes the city's reports first, then
+escalations, then the rest (contractor tasks, reminders), so a burst of
+incidents does not queue its first reports behind the mail that follows them.
 """
 
 from __future__ import annotations
@@ -98,9 +98,10 @@ class Delivery:
             due = self.outbox.due(now)
             if self.owns is not None:  # another worker's partition: its owner queues and sends these (handover)
                 due = [e for e in due if self.owns(e.incident_id)]
-            # The city's reports first (the contract's 直ちに), then escalations, then the rest; earliest first in
-            # each. A burst of incidents no longer queues its first reports behind its task mails.
-            due = sorted(due, key=_urgency)[: self.settings.batch]
+            # The earliest first (alone, it finds a server that is down: in an outage every entry takes its turn
+            # at that), then the city's reports (the contract's 直ちに), escalations, the rest, earliest first in
+            # each: a burst of incidents no longer queues its first reports behind its task mails.
+            due = [*due[:1], *sorted(due[1:], key=_urgency)][: self.settings.batch]
             if self.ledger is not None:  # one round trip to the ledger for the whole pass
                 await claim_all(self.ledger, due, self.clock())
             # Different incidents at once (bounded), one incident's messages in their order: a slow server

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from kinkyu.bus.clients import BrokerConnection, as_connection
+from kinkyu.bus.clients import BrokerConnection, as_connection, read_to_end
 from kinkyu.core.escalation import EscalationError, EscalationState
 from kinkyu.core.handover import decode_board
 
@@ -38,35 +38,13 @@ async def read_boards(
     A record that is not a board is logged (by offset) and skipped; BrokerError when the broker cannot be reached.
     """
     found: dict[str, list[EscalationState]] = {}
-    connection = as_connection(bootstrap)
-    reader = connection.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
-    await connection.start(reader, "the escalation chains' reader")
-    try:
-        cluster = await reader._client.fetch_all_metadata()  # noqa: SLF001  # no public call for a topic's partitions
-        numbers = (cluster.partitions_for_topic(topic) or set()) & set(partitions)
-        tps = [TopicPartition(topic, p) for p in sorted(numbers)]
-        if not tps:
-            return found
-        reader.assign(tps)
-        await reader.seek_to_beginning(*tps)
-        ends = await reader.end_offsets(tps)
-        # Some brokers report end offsets short of the last batch: read until a fetch comes back empty too.
-        while True:
-            batch = await reader.getmany(timeout_ms=300)
-            for msgs in batch.values():
-                for msg in msgs:
-                    if not msg.value:
-                        continue
-                    try:
-                        incident_id, chains = decode_board(msg.value)
-                    except EscalationError as exc:
-                        log.warning("chain board ignored", extra={"offset": msg.offset, "error": str(exc)})
-                        continue
-                    found[incident_id] = chains
-            if not batch and all([await reader.position(tp) >= ends[tp] for tp in tps]):
-                break
-    finally:
-        await reader.stop()
+    async for msg in read_to_end(bootstrap, topic, "the escalation chains' reader", partitions):
+        try:
+            incident_id, chains = decode_board(msg.value)
+        except EscalationError as exc:
+            log.warning("chain board ignored", extra={"offset": msg.offset, "error": str(exc)})
+            continue
+        found[incident_id] = chains
     return found
 
 

@@ -60,10 +60,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
-from kinkyu.bus.clients import BrokerConnection, as_connection
+from kinkyu.bus.clients import BrokerConnection, as_connection, read_to_end
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook import (
@@ -917,35 +916,11 @@ async def read_states(
     Only ``partitions`` of it when given (those a worker owns).
     """
     found: dict[str, tuple[_Due, bytes]] = {}
-    connection = as_connection(bootstrap)
-    reader = connection.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
-    await connection.start(reader, "the incident-state reader")
-    try:
-        cluster = await reader._client.fetch_all_metadata()  # noqa: SLF001  # no public call for a topic's partitions
-        numbers = cluster.partitions_for_topic(topic) or set()
-        if partitions is not None:
-            numbers = numbers & set(partitions)
-        tps = [TopicPartition(topic, p) for p in sorted(numbers)]
-        if not tps:
-            return found
-        reader.assign(tps)
-        await reader.seek_to_beginning(*tps)
-        ends = await reader.end_offsets(tps)
-        # Some brokers report end offsets short of the last batch: read until a fetch comes back empty too.
-        while True:
-            batch = await reader.getmany(timeout_ms=300)
-            for msgs in batch.values():
-                for msg in msgs:
-                    if not msg.value:
-                        continue
-                    data = orjson.loads(msg.value)
-                    due = _Due.of(data)
-                    incident_id = str(data["incident_id"])
-                    have = found.get(incident_id)
-                    if have is None or due.version >= have[0].version:
-                        found[incident_id] = (due, msg.value)
-            if not batch and all([await reader.position(tp) >= ends[tp] for tp in tps]):
-                break
-    finally:
-        await reader.stop()
+    async for msg in read_to_end(bootstrap, topic, "the incident-state reader", partitions):
+        data = orjson.loads(msg.value)
+        due = _Due.of(data)
+        incident_id = str(data["incident_id"])
+        have = found.get(incident_id)
+        if have is None or due.version >= have[0].version:
+            found[incident_id] = (due, msg.value)
     return found

@@ -27,7 +27,7 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
@@ -37,6 +37,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kinkyu.bus.exceptions import BrokerError, BrokerSettingsError
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
     from faust.types.auth import CredentialsT
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -270,3 +272,38 @@ class BrokerConnection:
 def as_connection(broker: BrokerConnection | str) -> BrokerConnection:
     """``broker`` itself, or a bare bootstrap list as an unencrypted, anonymous connection (the embedded broker)."""
     return broker if isinstance(broker, BrokerConnection) else BrokerConnection(broker)
+
+
+async def read_to_end(
+    bootstrap: BrokerConnection | str, topic: str, what: str, partitions: Iterable[int] | None = None
+) -> AsyncIterator[Any]:
+    """Every record of ``topic`` (only ``partitions`` of it when given), from the start to its end, without a group.
+
+    ``what`` names the reader in errors ("the incident-state reader"). Records with an empty value (tombstones)
+    are passed over. BrokerError when the broker cannot be reached.
+    """
+    connection = as_connection(bootstrap)
+    reader = connection.consumer(enable_auto_commit=False, fetch_max_wait_ms=100)
+    await connection.start(reader, what)
+    try:
+        cluster = await reader._client.fetch_all_metadata()  # noqa: SLF001  # no public call for a topic's partitions
+        numbers = cluster.partitions_for_topic(topic) or set()
+        if partitions is not None:
+            numbers = numbers & set(partitions)
+        tps = [TopicPartition(topic, p) for p in sorted(numbers)]
+        if not tps:
+            return
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        ends = await reader.end_offsets(tps)
+        # Some brokers report end offsets short of the last batch: read until a fetch comes back empty too.
+        while True:
+            batch = await reader.getmany(timeout_ms=300)
+            for msgs in batch.values():
+                for msg in msgs:
+                    if msg.value:
+                        yield msg
+            if not batch and all([await reader.position(tp) >= ends[tp] for tp in tps]):
+                break
+    finally:
+        await reader.stop()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from kinkyu.contracts import load_profile, load_profiles
 from kinkyu.core.contract import ContractPolicy, ContractProfile
@@ -81,3 +82,28 @@ def make_event(
         destination=destination,
         encrypted=encrypted,
     )
+
+
+def first_report_notification(incident_id: str, at: datetime, contract_id: str = KOGANEI) -> dict[str, Any]:
+    """A ``notifications`` record for a Koganei first report, queued at ``at`` (the notifier's unit tests)."""
+    return {
+        "effect": "notify",
+        "effect_id": f"{incident_id}/first_report/first_report/1",
+        "incident_id": incident_id,
+        "contract_id": contract_id,
+        "jurisdiction": "koganei",
+        "step_id": "first_report",
+        "audience": "city",
+        "kind": "first_report",
+        "due": (at + timedelta(hours=1)).isoformat(),
+        "urgency": "直ちに",
+        "article": "第19条第1項",
+        "written": True,
+        "possible": False,
+        "items": [],
+        "missing_items": [],
+        "rule8": False,
+        "task_id": None,
+        "contract_ended": False,
+        "queued_at": at.isoformat(),
+    }

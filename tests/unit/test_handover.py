@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from helpers import first_report_notification
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -164,27 +165,7 @@ class Mailbox:
 
 
 def first_report() -> dict[str, Any]:
-    return {
-        "effect": "notify",
-        "effect_id": f"{INC}/first_report/first_report/1",
-        "incident_id": INC,
-        "contract_id": KOGANEI,
-        "jurisdiction": "koganei",
-        "step_id": "first_report",
-        "audience": "city",
-        "kind": "first_report",
-        "due": (T0 + timedelta(hours=1)).isoformat(),
-        "urgency": "直ちに",
-        "article": "第19条第1項",
-        "written": True,
-        "possible": False,
-        "items": [],
-        "missing_items": [],
-        "rule8": False,
-        "task_id": None,
-        "contract_ended": False,
-        "queued_at": T0.isoformat(),
-    }
+    return first_report_notification(INC, T0)
 
 
 class Machines:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from helpers import first_report_notification
 from pydantic import SecretStr
 
 from kinkyu.contracts import load_profiles
@@ -60,27 +61,7 @@ class Timeline:
 
 
 def first_report() -> dict[str, Any]:
-    return {
-        "effect": "notify",
-        "effect_id": f"{INC}/first_report/first_report/1",
-        "incident_id": INC,
-        "contract_id": KOGANEI,
-        "jurisdiction": "koganei",
-        "step_id": "first_report",
-        "audience": "city",
-        "kind": "first_report",
-        "due": (T0 + timedelta(hours=1)).isoformat(),
-        "urgency": "直ちに",
-        "article": "第19条第1項",
-        "written": True,
-        "possible": False,
-        "items": [],
-        "missing_items": [],
-        "rule8": False,
-        "task_id": None,
-        "contract_ended": False,
-        "queued_at": T0.isoformat(),
-    }
+    return first_report_notification(INC, T0)
 
 
 class World:

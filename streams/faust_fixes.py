@@ -266,15 +266,17 @@ async def _rewind_changelogs(self: Any, records: dict[Any, Any]) -> None:  # a f
 
 
 async def rewind_consumer(consumer: Any, spans: Mapping[Any, tuple[int, int]]) -> list[Any]:  # an AIOKafkaConsumer
-    """Seek each partition of ``spans`` (first, last offset fetched) back to its first, if still just past its last.
+    """Seek each partition of ``spans`` (first, last offset fetched) back to its first, if still past its last.
 
-    A partition sought meanwhile (its position elsewhere) or revoked is left
+    Past, not just past: on a compacted changelog a batch's next offset can
+    lie beyond its last record. A partition sought meanwhile (a recovery
+    seeks to what its table applied, before this batch) or revoked is left
     alone. Returns the partitions sought back.
     """
     rewound = []
     for tp, (first, last) in sorted(spans.items()):
         try:
-            if await consumer.position(tp) == last + 1:
+            if await consumer.position(tp) > last:
                 consumer.seek(tp, first)
                 rewound.append(tp)
         except IllegalStateError:

@@ -414,3 +414,9 @@ def test_a_changelog_partition_sought_since_the_fetch_is_left_where_its_recovery
     (records, _), positions = changelog_batch_across_a_rebalance(position=1)
     assert records == {}
     assert positions.at[TopicPartition(CHANGELOG.topic, CHANGELOG.partition)] == 1
+
+
+def test_a_compacted_changelog_batch_whose_next_offset_lies_beyond_its_last_record_is_read_again_too() -> None:
+    (records, _), positions = changelog_batch_across_a_rebalance(position=7)
+    assert records == {}
+    assert positions.at[TopicPartition(CHANGELOG.topic, CHANGELOG.partition)] == 0

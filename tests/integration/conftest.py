@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from kinkyu.streams.broker import EmbeddedBroker, free_port
@@ -142,3 +145,35 @@ async def pipeline(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Pipe
 
 def values(records: list[Any]) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records]
+
+
+def contracts_reporting_at_once(pipeline: Pipeline, tmp_path: Path, **response: Any) -> dict[str, dict[str, Any]]:
+    """A copy of the sample contracts: no work hours, unregistered-actor reported at once, ``response`` set."""
+    folder = tmp_path / "contracts"
+    shutil.copytree(pipeline.contracts, folder)
+    profiles = {}
+    for path in folder.glob("*.yaml"):
+        profile = yaml.safe_load(path.read_text(encoding="utf-8"))
+        profile.pop("work_hours", None)
+        profile["response"] = {"report_at_once": ["unregistered-actor"], **response}
+        path.write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
+        profiles[profile["contract_id"]] = profile
+    pipeline.contracts = folder
+    return profiles
+
+
+def loss_filing(profile: dict[str, Any]) -> dict[str, Any]:
+    """A loss of three residents' names and addresses, filed now by the contractor's security staff."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "event_id": str(uuid.uuid4()),
+        "ts": now,
+        "contract_id": profile["contract_id"],
+        "kind": "loss",
+        "incident_id": None,
+        "reported_by": {"id": "sec-07", "org": profile["contractor"]["org"], "role": "security"},
+        "occurred_at": now,
+        "discovered_at": now,
+        "records_affected": 3,
+        "data_items": ["name", "address"],
+    }

@@ -17,7 +17,6 @@ messages the ledger records as delivered).
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 import uuid
 from collections import Counter
@@ -30,9 +29,8 @@ from typing import Any
 
 import orjson
 import pytest
-import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from conftest import Pipeline, values
+from conftest import Pipeline, contracts_reporting_at_once, loss_filing, values
 
 from kinkyu.core.ledger import LedgerBook, LedgerRecord
 from kinkyu.notifiers.render import message_id_for
@@ -48,21 +46,6 @@ BENIGN_PER_WAVE = 150  # reads by registered staff, per contract and wave
 INTRUDER_WAVES = (0, 2, 4, 6)  # an unregistered account per contract: 24 detections, each reported at once
 FILING_WAVES = (1, 5)  # a filed loss per contract: 12 filings, each reported at once
 CONCURRENCY = NotifierSettings().concurrency  # incidents a worker sends to at the same time
-
-
-def contracts(pipeline: Pipeline, tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """The sample contracts without work hours, reporting ``unregistered-actor`` at once, no escalation in the run."""
-    folder = tmp_path / "contracts"
-    shutil.copytree(pipeline.contracts, folder)
-    profiles = {}
-    for path in folder.glob("*.yaml"):
-        profile = yaml.safe_load(path.read_text(encoding="utf-8"))
-        profile.pop("work_hours", None)
-        profile["response"] = {"report_at_once": ["unregistered-actor"], "ack_timeout": "1h"}
-        path.write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
-        profiles[profile["contract_id"]] = profile
-    pipeline.contracts = folder
-    return profiles
 
 
 def read_event(profile: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -82,22 +65,6 @@ def read_event(profile: dict[str, Any], actor: str) -> dict[str, Any]:
         "action": "read",
         "resource": {"dataset": dataset, "records": 2, "fields": spec["fields"][:2]},
         "outcome": "success",
-    }
-
-
-def filing(profile: dict[str, Any]) -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat()
-    return {
-        "event_id": str(uuid.uuid4()),
-        "ts": now,
-        "contract_id": profile["contract_id"],
-        "kind": "loss",
-        "incident_id": None,
-        "reported_by": {"id": "sec-07", "org": profile["contractor"]["org"], "role": "security"},
-        "occurred_at": now,
-        "discovered_at": now,
-        "records_affected": 3,
-        "data_items": ["name", "address"],
     }
 
 
@@ -196,7 +163,7 @@ class Traffic:
                     reads.insert(BENIGN_PER_WAVE // 2, read_event(profile, intruder))
                 await self.pipeline.produce(topics.access_log, [orjson.dumps(e) for e in reads], contract_id.encode())
                 if wave in FILING_WAVES:
-                    filed = filing(profile)
+                    filed = loss_filing(profile)
                     self.filings[filed["event_id"]] = contract_id
                     await self.pipeline.produce(topics.incident_events, [orjson.dumps(filed)], contract_id.encode())
             await asyncio.sleep(1.0)
@@ -254,7 +221,7 @@ def assert_only_the_cut_send_twice(copies: Counter[str], before_kill: set[str]) 
 async def test_a_worker_killed_while_mail_flows_leaves_every_breach_in_one_incident_and_every_report_sent_once(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    profiles = contracts(pipeline, tmp_path)
+    profiles = contracts_reporting_at_once(pipeline, tmp_path, ack_timeout="1h")  # no escalation in the run
     sink = SmtpSink(folder=tmp_path / "mail")
     await sink.start()
     try:

@@ -41,7 +41,7 @@ from kinkyu.core.outbox import idempotency_key
 from kinkyu.core.playbook import Escalate, Notify, Playbook, ResponsePolicy, playbooks_from_texts, start, tick
 from kinkyu.notifiers.ack_server import bound_port, make_ack_app, start_ack_server
 from kinkyu.notifiers.exceptions import NotifierPermanentError, NotifierTransientError, PersonalDataError
-from kinkyu.notifiers.model import IncidentFacts, NotificationIn, WebhookPayload
+from kinkyu.notifiers.model import CITY_REPORTS, IncidentFacts, NotificationIn, WebhookPayload
 from kinkyu.notifiers.render import MESSAGE_KINDS, assert_no_personal_data, build_email, build_webhook, message_id_for
 from kinkyu.notifiers.service import Notifier, NotifierSettings, WebhookTarget
 from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
@@ -1044,23 +1044,7 @@ async def test_the_notifier_posts_webhooks_through_the_outbox(sink: SmtpSink, tm
 
 def every_notification() -> list[dict[str, Any]]:
     """A record of every Notify kind, to the city and to the contractor, and every Escalate reason."""
-    out = [
-        record(kind, n=i)
-        for i, kind in enumerate(
-            (
-                "first_report",
-                "written_report",
-                "complaint_report",
-                "progress_report",
-                "supplementary_report",
-                "dismissal_report",
-                "closure_report",
-                "triage_due",
-                "task_assigned",
-            ),
-            1,
-        )
-    ]
+    out = [record(kind, n=i) for i, kind in enumerate((*CITY_REPORTS, "triage_due", "task_assigned"), 1)]
     out.append(record("first_report", n=99, possible=True, contract_ended=True))
     # The national report: the Rule 8(1) facts (planted where only codes may be) and the PPC reminders.
     planted = {"kind": PII[0], "rules": [PII[1]], "data_items": ["name", PII[0]], "people": {"count": PII[3]}}

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -31,9 +28,8 @@ from typing import Any
 
 import orjson
 import pytest
-import yaml
 from aiokafka.partitioner import murmur2
-from conftest import Pipeline, values
+from conftest import Pipeline, contracts_reporting_at_once, loss_filing, values
 
 from kinkyu.notifiers.smtp_sink import SmtpSink
 from kinkyu.streams.broker import free_port
@@ -46,37 +42,6 @@ PARTITIONS = 4
 FILINGS_PER_CONTRACT = 2
 ACK_TIMEOUT = "15s"  # long enough to open a link before the chain moves on, short enough for a test
 _TOKEN = re.compile(r"/ack/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
-
-
-def contracts(pipeline: Pipeline, tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """The sample contracts without work hours; a filed loss is reported at once and escalated after ACK_TIMEOUT."""
-    folder = tmp_path / "contracts"
-    shutil.copytree(pipeline.contracts, folder)
-    profiles = {}
-    for path in folder.glob("*.yaml"):
-        profile = yaml.safe_load(path.read_text(encoding="utf-8"))
-        profile.pop("work_hours", None)
-        profile["response"] = {"report_at_once": ["unregistered-actor"], "ack_timeout": ACK_TIMEOUT}
-        path.write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
-        profiles[profile["contract_id"]] = profile
-    pipeline.contracts = folder
-    return profiles
-
-
-def filing(profile: dict[str, Any]) -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat()
-    return {
-        "event_id": str(uuid.uuid4()),
-        "ts": now,
-        "contract_id": profile["contract_id"],
-        "kind": "loss",
-        "incident_id": None,
-        "reported_by": {"id": "sec-07", "org": profile["contractor"]["org"], "role": "security"},
-        "occurred_at": now,
-        "discovered_at": now,
-        "records_affected": 3,
-        "data_items": ["name", "address"],
-    }
 
 
 def env(smtp_port: int) -> dict[str, str]:
@@ -137,7 +102,7 @@ def post(url: str) -> int:
 async def test_a_dead_workers_queued_mail_and_chains_go_on_from_the_survivor_and_any_endpoint_stops_a_chain(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    profiles = contracts(pipeline, tmp_path)
+    profiles = contracts_reporting_at_once(pipeline, tmp_path, ack_timeout=ACK_TIMEOUT)
     sink = SmtpSink(folder=tmp_path / "mail")
     await sink.start()
     nowhere = free_port()  # nothing listens: the victim's mail cannot leave
@@ -162,7 +127,7 @@ async def test_a_dead_workers_queued_mail_and_chains_go_on_from_the_survivor_and
             await asyncio.sleep(0.2)
 
         for profile in profiles.values():
-            body = [orjson.dumps(filing(profile)) for _ in range(FILINGS_PER_CONTRACT)]
+            body = [orjson.dumps(loss_filing(profile)) for _ in range(FILINGS_PER_CONTRACT)]
             await pipeline.produce(pipeline.topics.incident_events, body, profile["contract_id"].encode())
         expected = FILINGS_PER_CONTRACT * len(profiles)
         records = await pipeline.read(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shutil
 import time
 import uuid
 from collections import Counter
@@ -32,8 +31,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-import yaml
-from conftest import Pipeline, values
+from conftest import Pipeline, contracts_reporting_at_once, values
 
 from kinkyu.notifiers.smtp_sink import ReceivedMessage, SmtpSink
 from kinkyu.streams.broker import free_port
@@ -49,21 +47,6 @@ ACK_LINK = re.compile(r"http://127\.0\.0\.1:\d+/ack/[A-Za-z0-9_.-]+")
 
 
 # -- the world ----------------------------------------------------------------------------------------
-
-
-def contracts_reporting_at_once(pipeline: Pipeline, tmp_path: Path, **response: Any) -> dict[str, dict[str, Any]]:
-    """A copy of the sample contracts: no work hours, unregistered-actor reported at once, ``response`` set."""
-    folder = tmp_path / "contracts"
-    shutil.copytree(pipeline.contracts, folder)
-    profiles = {}
-    for path in folder.glob("*.yaml"):
-        profile = yaml.safe_load(path.read_text(encoding="utf-8"))
-        profile.pop("work_hours", None)
-        profile["response"] = {"report_at_once": ["unregistered-actor"], **response}
-        path.write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
-        profiles[profile["contract_id"]] = profile
-    pipeline.contracts = folder
-    return profiles
 
 
 def address(profile: dict[str, Any], ref: str) -> str:

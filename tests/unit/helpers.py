@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kinkyu.contracts import load_profile, load_profiles
 from kinkyu.core.contract import ContractPolicy, ContractProfile
 from kinkyu.core.model import DATA_ACTIONS, JST, AccessEvent
+from kinkyu.notifiers.model import DeliveryResult, OutboundEmail
+from kinkyu.streams.sink import Record
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "contracts"
 SAMPLE_FILES = sorted(SAMPLES.glob("*.yaml"))
@@ -107,3 +109,27 @@ def first_report_notification(incident_id: str, at: datetime, contract_id: str =
         "contract_ended": False,
         "queued_at": at.isoformat(),
     }
+
+
+class Mailbox:
+    """An SMTP server that accepts every message: what was sent, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundEmail] = []
+
+    async def send(self, email: OutboundEmail) -> DeliveryResult:
+        self.sent.append(email)
+        return DeliveryResult(key=email.key, channel="email", delivered_at=datetime.now(UTC), detail="250")
+
+
+class MemorySink:
+    """A stage's sink that keeps every record it was given (``on``: those of one topic)."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    async def send_all(self, records: Any) -> None:
+        self.records.extend(records)
+
+    def on(self, topic: str) -> list[Record]:
+        return [r for r in self.records if r.topic == topic]

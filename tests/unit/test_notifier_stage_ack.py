@@ -15,37 +15,19 @@ from typing import Any
 
 import orjson
 import pytest
+from helpers import Mailbox, MemorySink
 from pydantic import SecretStr
 
 from kinkyu.contracts import load_profiles
 from kinkyu.core.model import JST
-from kinkyu.notifiers.model import DeliveryResult, OutboundEmail
 from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.reports.sample import CONTRACTS_DIR, playbooks
 from kinkyu.streams.metrics import Metrics
 from kinkyu.streams.notifier_stage import NotifierStage
 from kinkyu.streams.settings import Topics
-from kinkyu.streams.sink import Record
 
 INC = "INC-20261121-0001"
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=JST)
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.sent: list[OutboundEmail] = []
-
-    async def send(self, email: OutboundEmail) -> DeliveryResult:
-        self.sent.append(email)
-        return DeliveryResult(key=email.key, channel="email", delivered_at=datetime.now(UTC), detail="250")
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def send_all(self, records: Any) -> None:
-        self.records.extend(records)
 
 
 def _notification(kind: str, step: str, audience: str) -> bytes:
@@ -71,7 +53,7 @@ def _stage(tmp_path: Path) -> NotifierStage:
     profiles = load_profiles([CONTRACTS_DIR])
     return NotifierStage(
         topics=Topics("t-"),
-        sink=Sink(),
+        sink=MemorySink(),
         metrics=Metrics(),
         settings=NotifierSettings(
             ack_secret=SecretStr("unit-test-ack-secret-0123456789"),

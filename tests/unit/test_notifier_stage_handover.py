@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import orjson
 import pytest
+from helpers import Mailbox, MemorySink
 from pydantic import SecretStr
 
 from kinkyu.contracts import load_profiles
@@ -25,7 +26,6 @@ from kinkyu.core.ledger import LedgerRecord
 from kinkyu.core.outbox import idempotency_key
 from kinkyu.exceptions import MalformedEventError
 from kinkyu.notifiers.ledger import MemoryLedger
-from kinkyu.notifiers.model import DeliveryResult, OutboundEmail
 from kinkyu.notifiers.service import NotifierSettings
 from kinkyu.reports.sample import CONTRACTS_DIR, playbooks
 from kinkyu.streams.metrics import Metrics
@@ -36,26 +36,6 @@ from kinkyu.streams.sink import Record
 TOPICS = Topics("t-")
 PROFILES = load_profiles([CONTRACTS_DIR])
 PARTITIONS = 4
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.sent: list[OutboundEmail] = []
-
-    async def send(self, email: OutboundEmail) -> DeliveryResult:
-        self.sent.append(email)
-        return DeliveryResult(key=email.key, channel="email", delivered_at=datetime.now(UTC), detail="250")
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def send_all(self, records: Any) -> None:
-        self.records.extend(records)
-
-    def on(self, topic: str) -> list[Record]:
-        return [r for r in self.records if r.topic == topic]
 
 
 class Boards:
@@ -91,7 +71,7 @@ def stage(tmp_path: Path, name: str, reader: Any = None, records: list[LedgerRec
     ledger = SharedLedger(name, records=records)
     s = NotifierStage(
         topics=TOPICS,
-        sink=Sink(),
+        sink=MemorySink(),
         metrics=Metrics(),
         settings=NotifierSettings(
             ack_secret=SecretStr(SECRET),
@@ -135,8 +115,8 @@ def notification(incident_id: str) -> bytes:
     )
 
 
-def sink_of(s: NotifierStage) -> Sink:
-    assert isinstance(s.sink, Sink)
+def sink_of(s: NotifierStage) -> MemorySink:
+    assert isinstance(s.sink, MemorySink)
     return s.sink
 
 

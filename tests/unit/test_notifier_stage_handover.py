@@ -150,19 +150,23 @@ async def test_a_link_opened_on_a_worker_that_does_not_own_the_incident_is_hande
         await s.stop()
 
 
+async def leave_a_report_queued(old: NotifierStage, boards: Boards) -> None:
+    """``old`` queues a first report for an incident of partition 2, publishes its chain, and dies before sending it."""
+    old.assign(range(PARTITIONS))
+    old.notifier.delivery.email = Mailbox()  # never called: the old owner dies before its delivery pass
+    old._closed = True  # its kick does nothing any more: the message stays queued on the old machine
+    await old.notifier.handle(orjson.loads(notification(incident_on(old, 2))))
+    await old._publish()
+    boards.publish(sink_of(old).on(TOPICS.chains))
+
+
 async def test_a_new_owner_continues_the_chains_and_sends_the_mail_the_old_owner_left_queued(tmp_path: Path) -> None:
     records: list[LedgerRecord] = []
     old = stage(tmp_path, "old", records=records)
     boards = Boards(old)
     new = stage(tmp_path, "new", boards, records)
     try:
-        old.assign(range(PARTITIONS))
-        incident_id = incident_on(old, 2)
-        old.notifier.delivery.email = Mailbox()  # never called: the old owner dies before its delivery pass
-        old._closed = True  # its kick does nothing any more: the message stays queued on the old machine
-        await old.notifier.handle(orjson.loads(notification(incident_id)))
-        await old._publish()
-        boards.publish(sink_of(old).on(TOPICS.chains))
+        await leave_a_report_queued(old, boards)
         await new.start()
         new.assign([2])
         await new._loaded.wait()
@@ -240,13 +244,7 @@ async def test_a_partition_revoked_while_its_chains_are_read_and_kept_by_the_reb
     boards = SlowBoards(old)
     new = stage(tmp_path, "new", boards, records)
     try:
-        old.assign(range(PARTITIONS))
-        incident_id = incident_on(old, 2)
-        old.notifier.delivery.email = Mailbox()  # never called: the old owner dies before its delivery pass
-        old._closed = True
-        await old.notifier.handle(orjson.loads(notification(incident_id)))
-        await old._publish()
-        boards.publish(sink_of(old).on(TOPICS.chains))
+        await leave_a_report_queued(old, boards)
         await new.start()
         new.assign([0, 2])
         await boards.reading.wait()

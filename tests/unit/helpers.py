@@ -11,6 +11,7 @@ from kinkyu.contracts import load_profile, load_profiles
 from kinkyu.core.contract import ContractPolicy, ContractProfile
 from kinkyu.core.model import DATA_ACTIONS, JST, AccessEvent
 from kinkyu.notifiers.model import DeliveryResult, OutboundEmail
+from kinkyu.reports.sample import Sample
 from kinkyu.streams.sink import Record
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "contracts"
@@ -133,3 +134,34 @@ class MemorySink:
 
     def on(self, topic: str) -> list[Record]:
         return [r for r in self.records if r.topic == topic]
+
+
+def message_record(s: Sample, kind: str, **fields: Any) -> dict[str, Any]:
+    """A ``notifications`` record of message ``kind`` for sample ``s``'s incident, to the city; ``fields`` added.
+
+    Escalations (``escalation``, ``unanswered``) are Escalate records; the PPC reminders carry their report.
+    """
+    record: dict[str, Any] = {
+        "effect": "notify",
+        "effect_id": f"{s.incident.incident_id}/x/{kind}/1",
+        "incident_id": s.incident.incident_id,
+        "contract_id": s.profile.contract_id,
+        "jurisdiction": s.incident.jurisdiction,
+        "audience": "city",
+        "kind": kind,
+        "urgency": "直ちに",
+        "article": "第1条",
+        "written": True,
+        "possible": True,
+        "items": ["content", "count"],
+        "missing_items": ["count"],
+        "task_id": "recovery",
+        "step_id": "first_report",
+        **fields,
+    }
+    if kind in {"escalation", "unanswered"}:
+        record.update(effect="escalate", kind=None, reason="no_acknowledgement", level=1)
+    if kind.startswith("ppc_"):
+        report = "final" if "final" in kind else "preliminary"
+        record["ppc"] = {"report": report, "learned": "2026-11-20", "due": "2026-11-25", "triggers": ["over_100"]}
+    return record

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from helpers import message_record
 
 from kinkyu.core.model import JST
 from kinkyu.notifiers.model import IncidentFacts, NotificationIn
@@ -81,32 +82,13 @@ def test_a_japanese_report_dates_in_wareki_only(jurisdiction: str, origin: str, 
 
 def _notification(s: Sample, kind: str) -> dict[str, Any]:
     # Every date a mail may carry: a due time, the PPC dates, and Rule 8 items with their done days.
-    record: dict[str, Any] = {
-        "effect": "notify",
-        "effect_id": f"{s.incident.incident_id}/x/{kind}/1",
-        "incident_id": s.incident.incident_id,
-        "contract_id": s.profile.contract_id,
-        "jurisdiction": s.incident.jurisdiction,
-        "audience": "city",
-        "kind": kind,
-        "urgency": "直ちに",
-        "article": "第1条",
-        "written": True,
-        "possible": True,
-        "due": datetime(2026, 12, 2, 14, 30, tzinfo=JST).isoformat(),
-        "items": ["content", "count"],
-        "missing_items": ["count"],
-        "task_id": "recovery",
-        "step_id": "first_report",
-        "rule8": True,
-        "rule8_facts": s.run.rule8_facts().to_json(),
-    }
-    if kind in {"escalation", "unanswered"}:
-        record.update(effect="escalate", kind=None, reason="no_acknowledgement", level=1)
-    if kind.startswith("ppc_"):
-        report = "final" if "final" in kind else "preliminary"
-        record["ppc"] = {"report": report, "learned": "2026-11-20", "due": "2026-11-25", "triggers": ["over_100"]}
-    return record
+    return message_record(
+        s,
+        kind,
+        due=datetime(2026, 12, 2, 14, 30, tzinfo=JST).isoformat(),
+        rule8=True,
+        rule8_facts=s.run.rule8_facts().to_json(),
+    )
 
 
 @pytest.mark.parametrize("jurisdiction", JURISDICTIONS)

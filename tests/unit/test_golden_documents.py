@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import message_record
 from test_messages import ascii_sentences
 
 from kinkyu.core.integrity import Keyring
@@ -151,36 +152,11 @@ def _email(s: Sample, record: dict[str, Any], purpose: str = "notify") -> str:
     return f"{email.subject}\n{email.text}"
 
 
-_PPC = {"report": "preliminary", "learned": "2026-11-20", "due": "2026-11-25", "triggers": ["over_100"]}
-
-
 @pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
 @pytest.mark.parametrize("kind", MESSAGE_KINDS)
 def test_every_japanese_email_has_no_english_sentence(jurisdiction: str, kind: str) -> None:
     s = build_sample(_scenario(jurisdiction, "opened"))
-    record: dict[str, object] = {
-        "effect": "notify",
-        "effect_id": f"{s.incident.incident_id}/x/{kind}/1",
-        "incident_id": s.incident.incident_id,
-        "contract_id": s.profile.contract_id,
-        "jurisdiction": jurisdiction,
-        "audience": "city",
-        "kind": kind,
-        "urgency": "直ちに",
-        "article": "第1条",
-        "written": True,
-        "possible": True,
-        "nature": "outage",
-        "due_unknown": True,
-        "items": ["content", "count"],
-        "missing_items": ["count"],
-        "task_id": "recovery",
-        "step_id": "first_report",
-    }
-    if kind in {"escalation", "unanswered"}:
-        record.update(effect="escalate", kind=None, reason="no_acknowledgement", level=1)
-    if kind.startswith("ppc_"):
-        record["ppc"] = _PPC | {"report": "final" if "final" in kind else "preliminary"}
+    record = message_record(s, kind, nature="outage", due_unknown=True)
 
     text = _email(s, record, "unanswered" if kind == "unanswered" else "notify")
 

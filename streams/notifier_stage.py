@@ -65,8 +65,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiokafka.partitioner import murmur2
 
+from kinkyu.bus.clients import partition_for
 from kinkyu.core.ack import AckClaim, AckTokenError, make_ack_token, verify_ack_token
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.escalation import EscalationState
@@ -174,7 +174,6 @@ class NotifierStage:
         self.partitions = 1
         self.owned: frozenset[int] | None = None
         self._loaded_parts: frozenset[int] = frozenset()
-        self._partition_cache: dict[str, tuple[int, int]] = {}
         self._loaded = asyncio.Event()
         self._loaded.set()
         self._load_task: asyncio.Task[None] | None = None
@@ -289,16 +288,7 @@ class NotifierStage:
 
     def partition_of(self, incident_id: str) -> int:
         """The partition an incident's records are on (the producer's default partitioner, by key)."""
-        # murmur2 is pure Python, and every pass asks it of every chain and queued message: remember the answers.
-        found = self._partition_cache.get(incident_id)
-        if found is not None and found[0] == self.partitions:
-            return found[1]
-        digest: int = murmur2(incident_id.encode())
-        partition = (digest & 0x7FFFFFFF) % self.partitions
-        if len(self._partition_cache) >= MAX_INCIDENTS:
-            self._partition_cache.clear()
-        self._partition_cache[incident_id] = (self.partitions, partition)
-        return partition
+        return partition_for(incident_id, self.partitions)
 
     def owns(self, incident_id: str) -> bool:
         """Whether this worker runs ``incident_id``'s chains and mail now."""

@@ -60,9 +60,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
-from kinkyu.bus.clients import BrokerConnection, as_connection, read_to_end
+from kinkyu.bus.clients import BrokerConnection, as_connection, partition_for, read_to_end
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.incident import TimelineEntry
 from kinkyu.core.playbook import (
@@ -348,8 +347,7 @@ class PlaybookStage:
 
     def partition_of(self, incident_id: str) -> int:
         """The partition an incident's records are on (the producer's default partitioner, by key)."""
-        digest: int = murmur2(incident_id.encode())
-        return (digest & 0x7FFFFFFF) % self.partitions
+        return partition_for(incident_id, self.partitions)
 
     def owns(self, incident_id: str) -> bool:
         """Whether this worker runs ``incident_id``'s playbook now."""

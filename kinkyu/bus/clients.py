@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -31,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import murmur2
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -307,3 +309,10 @@ async def read_to_end(
                 break
     finally:
         await reader.stop()
+
+
+@functools.lru_cache(maxsize=10_000)  # murmur2 is pure Python, and the stages ask it of every chain and message
+def partition_for(key: str, partitions: int) -> int:
+    """The partition of ``partitions`` a record keyed ``key`` goes to (the producer's default partitioner)."""
+    digest: int = murmur2(key.encode())
+    return (digest & 0x7FFFFFFF) % partitions

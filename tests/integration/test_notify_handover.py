@@ -28,9 +28,9 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka.partitioner import murmur2
 from conftest import Pipeline, contracts_reporting_at_once, loss_filing, values
 
+from kinkyu.bus.clients import partition_for
 from kinkyu.notifiers.smtp_sink import SmtpSink
 from kinkyu.streams.broker import free_port
 from kinkyu.streams.process import KinkyuProcess
@@ -62,8 +62,7 @@ def env(smtp_port: int) -> dict[str, str]:
 
 
 def partition_of(incident_id: str) -> int:
-    digest: int = murmur2(incident_id.encode())
-    return (digest & 0x7FFFFFFF) % PARTITIONS
+    return partition_for(incident_id, PARTITIONS)
 
 
 def parsed(raw: bytes) -> EmailMessage:

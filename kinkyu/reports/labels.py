@@ -66,7 +66,7 @@ WORDS = Texts(
             "report.notice.public_provisional", "The incident is still open; the content is provisional."
         ),
         "notice.not_closed": P_(
-            "report.notice.not_closed", "Note: the incident was not closed when this report was made (state: {state})."
+            "report.notice.not_closed", "The incident is still being handled; the final report follows at closure."
         ),
         "notice.still_missing": P_(
             "report.notice.still_missing", "These report items are still under investigation: {items}."
@@ -383,6 +383,14 @@ WORDS = Texts(
         "span.weeks": P_("report.span.weeks", "{n} wk"),
         "data.records_value": P_("report.data.records_value", "{n}"),
         "span.under_a_minute": P_("report.span.under_a_minute", "under 1 min"),
+        # A final report asked for before closure is the next numbered report (第N報), never 最終報告.
+        "title.later": P_("report.title.later", "Incident report (report no. {n})"),
+        "kind.later": P_("report.kind.later", "report no. {n}"),
+        "notice.later": P_(
+            "report.notice.later",
+            "Report no. {n}: every section is reported as final as of this report except those marked provisional, "
+            "whose items are still under investigation.",
+        ),
     },
 )
 

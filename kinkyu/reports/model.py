@@ -489,6 +489,8 @@ class _Builder:
             city_learned = self.first_step.done_at
         self.city_learned_at = city_learned
         self.closed = self.run is not None and self.run.closed
+        # 「最終報告」 only for a closed incident: a final report asked for before then is the next numbered one.
+        self.later_number = self._later_number() if kind == "final" and not self.closed else None
         self.medium = self._medium()
         self.rule8: Rule8Items = self._rule8()
         self.names = names_for(
@@ -499,6 +501,34 @@ class _Builder:
             jurisdiction=self.inc.jurisdiction,
             ident=self._printable,
         )
+
+    def _later_number(self) -> int:
+        """The number (第N報) of a final report asked for before closure: after the first and each later one.
+
+        Later reports sent before it are the supplements (追完) and the progress reports (処理経過) the run issued.
+        """
+        if self.run is None:
+            return 2
+        steps = {s.step_id: s.kind for s in self.run.steps}
+        later = sum(
+            1
+            for e in self.run.timeline
+            if e.kind == "report_issued"
+            and e.ts <= self.now
+            and isinstance(e.data, dict)
+            # A supplement names the items still missing and has no due time (the first report's issue has one).
+            and (
+                ("missing_items" in e.data and "due" not in e.data)
+                or steps.get(str(e.data.get("step"))) == "progress_report"
+            )
+        )
+        return 2 + later
+
+    def title_key(self, kind: str) -> tuple[str, dict[str, object]]:
+        """The key (``title.<kind>``) and values of this report's title word: 第N報 for a final one before closure."""
+        if kind == "final" and self.later_number is not None:
+            return "title.later", {"n": self.later_number}
+        return f"title.{kind}", {}
 
     def _printable(self, value: str) -> str:
         """An id a sentence names (an account, a measure's target): as the report prints it, else withheld."""
@@ -762,7 +792,8 @@ class _Builder:
 def _title(b: _Builder, kind: str) -> str:
     """The report's title, naming the event as the city's clause does (システム停止事故, 契約違反のおそれ, …)."""
     nature = b.w.pick(nature_label(b.nature, possible=b.possible))
-    return b.w("title.nature", title=b.w(f"title.{kind}"), nature=nature)
+    key, values = b.title_key(kind)
+    return b.w("title.nature", title=b.w(key, **values), nature=nature)
 
 
 def _after_contract(b: _Builder) -> str:
@@ -1579,12 +1610,15 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         _evidence(b),
     )
     partly = kind == "final" and any(s.status == "provisional" for s in sections)
-    notices = [w("notice.final_partly" if partly else f"notice.{kind}")]
-    state = b.run.outcome or b.run.state if b.run is not None else None
+    if b.later_number is not None:
+        notices = [w("notice.later", n=b.later_number)]
+    else:
+        notices = [w("notice.final_partly" if partly else f"notice.{kind}")]
     if kind == "public":
         notices.append(w("notice.public_final") if b.closed else w("notice.public_provisional"))
-    if kind == "final" and not b.closed:
-        notices.append(w("notice.not_closed", state=w.of(STATE_LABELS, state) if state else w("not_recorded")))
+    if b.later_number is not None:
+        # Never an internal state name: still being handled, and the final report comes at closure.
+        notices.append(w("notice.not_closed"))
     missing = tuple(w.pick((i.label_ja, i.label_en)) for i in b.rule8.missing())
     if kind in {"final", "public"} and missing:
         notices.append(w("notice.still_missing", items=w.join(list(missing))))
@@ -1608,7 +1642,7 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         lang=lang,
         generated_at=now,
         title=_title(b, kind),
-        kind_label=w(f"kind.{kind}"),
+        kind_label=w("kind.later", n=b.later_number) if b.later_number is not None else w(f"kind.{kind}"),
         city=city,
         contract_id=b.profile.contract_id,
         header=tuple(header),
@@ -1667,7 +1701,8 @@ def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Sectio
     ):
         if value:
             sender.append(Row(w(key), value))
-    title = w(f"title.{kind}")
+    key, values = b.title_key(kind)
+    title = w(key, **values)
     basis = _basis(b)
     opening = [
         w("letter.apology"),

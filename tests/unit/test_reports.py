@@ -176,10 +176,15 @@ def test_sections_follow_the_citys_order_and_say_final_or_provisional() -> None:
     assert any("確定" in r.value and "暫定" in r.value for r in first.header)
 
 
-def test_final_report_of_an_open_incident_says_so() -> None:
+def test_a_final_report_asked_for_before_closure_is_the_next_numbered_report() -> None:
     s = sample("toyota", "filed", "progress")
+    assert not s.run.closed
     model = report(s, "final")
-    assert any("終結しておりません" in n for n in model.notices)
+    assert "最終報告" not in model.title
+    assert "（第2報）" in model.title
+    assert model.kind_label == "第2報"
+    assert "なお、本件は現在も対応中であり、終結した時点で最終報告をいたします。" in model.notices
+    assert not any("状態" in n for n in model.notices)  # never an internal state name
     assert any("調査中であり" in n for n in model.notices)  # items still missing are named
 
 

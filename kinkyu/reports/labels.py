@@ -391,6 +391,11 @@ WORDS = Texts(
             "Report no. {n}: every section is reported as final as of this report except those marked provisional, "
             "whose items are still under investigation.",
         ),
+        # The city's instructions (report requests) a step stands for: none, or how many were carried out.
+        "verdict.no_instruction": P_("report.verdict.no_instruction", "- no instruction given"),
+        "verdict.no_request": P_("report.verdict.no_request", "- no request made"),
+        "dl.instructions_value": P_("report.dl.instructions_value", "{verdict} ({n} received)"),
+        "verdict.triage_not_needed": P_("report.verdict.triage_not_needed", "- not needed (an incident as filed)"),
     },
 )
 

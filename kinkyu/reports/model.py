@@ -1024,6 +1024,10 @@ def _deadlines(b: _Builder) -> list[Deadline]:
     out: list[Deadline] = []
     for st in run.steps:
         step = b.step_def(st)
+        if st.kind in _INSTRUCTION_STEP_KINDS:
+            # The step stands for the city's instructions: it says what they were and whether they were done.
+            out.append(_instruction_deadline(b, st, step))
+            continue
         skipped = st.status == "skipped"
         if st.status == "waiting":
             verdict: Verdict = "waiting"
@@ -1031,6 +1035,10 @@ def _deadlines(b: _Builder) -> list[Deadline]:
             verdict = "na"
         else:
             verdict = judge(st.due, st.done_at, b.now, skipped=skipped)
+        label = b.w(f"verdict.{verdict}")
+        if st.kind == "triage" and verdict == "skipped" and run.triage == "not_needed":
+            # A filing is an incident as filed: nothing was left undone.
+            label = b.w("verdict.triage_not_needed")
         out.append(
             Deadline(
                 key=st.step_id,
@@ -1042,11 +1050,55 @@ def _deadlines(b: _Builder) -> list[Deadline]:
                 sent=st.sent_at if st.kind in _REPORT_STEP_KINDS else None,
                 done=st.done_at,
                 verdict=verdict,
-                verdict_label=b.w(f"verdict.{verdict}"),
+                verdict_label=label,
                 elapsed=(st.done_at - b.learned) if st.done_at is not None else None,
             )
         )
     return out
+
+
+# Steps whose work is the city's instructions (甲の指示) and report requests, each recorded as a task of the step.
+_INSTRUCTION_STEP_KINDS = frozenset({"instructions", "report_request"})
+
+
+def _instruction_deadline(b: _Builder, st: StepRun, step: Step | None) -> Deadline:
+    """An instruction step as its instructions make it: none given, some open, or all done (when the last was).
+
+    The run keeps the step open while instructions may come and skips it at closure; the instructions it
+    received are its tasks, so those say whether the step was done (a stored run's too).
+    """
+    w = b.w
+    tasks = [t for t in (b.run.tasks if b.run is not None else []) if t.step_id == st.step_id]
+    tasks = [t for t in tasks if t.status != "cancelled"]
+    due: datetime | None = None
+    done: datetime | None = None
+    if not tasks:
+        verdict: Verdict = "na"
+        label = w("verdict.no_request" if st.kind == "report_request" else "verdict.no_instruction")
+    else:
+        open_dues = [t.due for t in tasks if t.status == "open" and t.due is not None]
+        if any(t.status == "open" for t in tasks):
+            due = min(open_dues) if open_dues else None
+            verdict = judge(due, None, b.now)
+        else:
+            done = max(t.done_at for t in tasks if t.done_at is not None) if any(t.done_at for t in tasks) else None
+            verdicts = [judge(t.due, t.done_at, b.now) for t in tasks]
+            verdict = "missed" if "missed" in verdicts else "met" if "met" in verdicts else "done"
+            due = tasks[0].due if len(tasks) == 1 else None
+        label = w("dl.instructions_value", verdict=w(f"verdict.{verdict}"), n=len(tasks))
+    return Deadline(
+        key=st.step_id,
+        kind=st.kind,
+        title=b.step_title(st),
+        article=step.clause.article if step is not None else "",
+        urgency=step.urgency if step is not None else None,
+        due=due,
+        sent=None,
+        done=done,
+        verdict=verdict,
+        verdict_label=label,
+        elapsed=(done - b.learned) if done is not None else None,
+    )
 
 
 def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:

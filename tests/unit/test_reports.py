@@ -325,6 +325,27 @@ def _deadline(model: ReportModel, step_id: str) -> tuple[str, timedelta | None]:
     return d.verdict, d.elapsed
 
 
+@pytest.mark.parametrize("jurisdiction", ["okayama", "chiba", "yachiyo"])
+def test_the_instruction_step_is_done_when_the_citys_instructions_were(jurisdiction: str) -> None:
+    s = sample(jurisdiction)
+    assert s.run.closed
+    instruction = next(t for t in s.run.tasks if t.source == "city_instruction")
+    row = next(d for d in report(s).deadlines if d.kind == "instructions")
+
+    assert (row.verdict, row.done) == ("met", instruction.done_at)
+    assert row.verdict_label == "○ 期限内（指示 1件に対応）"
+    closure = next(d for d in report(s).deadlines if d.kind == "closure")
+    assert closure.verdict == "done"  # 指示の完了を確認 agrees with the step above
+
+
+def test_an_instruction_step_without_instructions_says_none_was_given() -> None:
+    model = report(sample("chiba", stage="opened"), "first")
+    rows = {d.kind: d.verdict_label for d in model.deadlines}
+    assert rows["instructions"] == "－ 指示なし"
+    assert rows["report_request"] == "－ 求めなし"
+    assert "対象外・未実施" not in rows.values()
+
+
 @pytest.mark.parametrize(
     ("after", "verdict"),
     [(timedelta(minutes=20), "met"), (timedelta(minutes=60), "met"), (timedelta(hours=2), "missed")],

@@ -404,9 +404,24 @@ def _task_cancelled(n: Names, d: Mapping[str, Any], _w: str) -> str:
     return n.t(N_("Task cancelled: %(task)s"), task=n.task(d.get("task_id")))
 
 
-def _deadline_missed(n: Names, d: Mapping[str, Any], _w: str) -> str:
+def _deadline_missed(n: Names, d: Mapping[str, Any], w: str) -> str:
     subject = n.task(d.get("task_id")) if d.get("task_id") else n.step(d.get("step"))
+    if receipt_awaited("deadline_missed", d, w):
+        # A report sent in time whose receipt was not recorded by then: the receipt is late, not the report.
+        return n.t(
+            N_("Receipt by the %(unit)s not yet recorded (sent; due %(due)s): %(subject)s"),
+            subject=subject,
+            due=n.when(d.get("due")),
+        )
     return n.t(N_("Deadline missed: %(subject)s (due %(due)s)"), subject=subject, due=n.when(d.get("due")))
+
+
+def receipt_awaited(kind: str, d: Mapping[str, Any], what: str) -> bool:
+    """Whether a ``deadline_missed`` entry is of a report step that was sent and not yet received by the city.
+
+    The run's line says so (its data is the same as for a step not done at all).
+    """
+    return kind == "deadline_missed" and not d.get("task_id") and ("not received" in what or "not acknowledged" in what)
 
 
 def _ack_timeout(n: Names, d: Mapping[str, Any], _w: str) -> str:

@@ -396,6 +396,17 @@ WORDS = Texts(
         "verdict.no_request": P_("report.verdict.no_request", "- no request made"),
         "dl.instructions_value": P_("report.dl.instructions_value", "{verdict} ({n} received)"),
         "verdict.triage_not_needed": P_("report.verdict.triage_not_needed", "- not needed (an incident as filed)"),
+        # A report sent, its receipt (受領) by the city not yet recorded: the sending is what the clause asks.
+        "verdict.sent_met": P_("report.verdict.sent_met", "○ sent in time (receipt awaited)"),
+        "verdict.sent_late": P_("report.verdict.sent_late", "× sent late (receipt awaited)"),
+        "dl.awaiting_receipt": P_("report.dl.awaiting_receipt", "receipt awaited"),
+        "verdict.sent_met_received_later": P_(
+            "report.verdict.sent_met_received_later", "○ sent in time (receipt recorded after the due time)"
+        ),
+        "dl.closed_day": P_("report.dl.closed_day", "a day the {unit} office is closed"),
+        "dl.target": P_("report.dl.target", "our target: {when}"),
+        "dl.target_within": P_("report.dl.target_within", "our target: within {span} of learning"),
+        "dl.by_day": P_("report.dl.by_day", "by {day}"),
     },
 )
 
@@ -443,6 +454,8 @@ ENTRY_KINDS = Texts(
         "ppc_clock": P_("entry.ppc_clock", "day the {unit} learned (PPC clock)"),
         "ppc_reminder": P_("entry.ppc_reminder", "PPC deadline reminder to the {unit}"),
         "ppc_reminder_skipped": P_("entry.ppc_reminder_skipped", "PPC reminder skipped (past due)"),
+        # Not a run's kind: a deadline_missed entry of a report sent in time whose receipt is awaited.
+        "receipt_awaited": P_("entry.receipt_awaited", "receipt awaited"),
     },
 )
 

@@ -50,6 +50,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from kinkyu.core.calendar import is_jp_holiday
 from kinkyu.core.clauses import CITY_NAMES
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.evidence import canonical_json
@@ -81,7 +82,7 @@ from kinkyu.core.playbook.ppc import datasets_snapshot
 from kinkyu.core.rulebook import PERSONAL_DATA_NATURES, event_nature
 from kinkyu.core.timefmt import doc_date
 from kinkyu.core.timespan import CalendarRangeError
-from kinkyu.messages.timeline import describe, names_for
+from kinkyu.messages.timeline import describe, names_for, receipt_awaited
 from kinkyu.reports.labels import (
     ACTION_LABELS,
     COMMAND_STATUS,
@@ -126,6 +127,7 @@ _FINAL_SECTIONS: dict[str, frozenset[str]] = {
 }
 PHASE_KEYS: tuple[str, ...] = ("detected", "first_report", "written_report", "containment", "recovery", "closed")
 _REPORT_STEP_KINDS = frozenset({"first_report", "written_report", "complaint_report"})
+_SATURDAY = 5  # date.weekday(): Saturday and Sunday are days a city's office is closed, as are holidays
 
 
 # -- input -------------------------------------------------------------------------------------------
@@ -449,6 +451,22 @@ def judge(due: datetime | None, done: datetime | None, now: datetime, *, skipped
     return "missed" if now >= due else "pending"
 
 
+def report_verdict(st: StepRun, now: datetime) -> Verdict:
+    """A report step's verdict: its duty (直ちに, 遅滞なく …) is judged on the sending; the receipt is tracked apart.
+
+    A report sent in time is met though the city records its receipt after the due time (a weekend, a
+    holiday); not yet sent, it is pending or missed by the due time as any step.
+    """
+    if st.kind in _REPORT_STEP_KINDS and st.sent_at is not None and st.status != "skipped":
+        return judge(st.due, st.sent_at, now)
+    return judge(st.due, st.done_at, now, skipped=st.status == "skipped")
+
+
+def _awaiting_receipt(st: StepRun) -> bool:
+    # Sent and not yet received or acknowledged by the city.
+    return st.kind in _REPORT_STEP_KINDS and st.sent_at is not None and st.done_at is None and st.status == "sent"
+
+
 class _Builder:
     """One report's worth of work: the inputs, the language, and the values sections share."""
 
@@ -529,6 +547,19 @@ class _Builder:
         if kind == "final" and self.later_number is not None:
             return "title.later", {"n": self.later_number}
         return f"title.{kind}", {}
+
+    def due(self, ts: datetime | None) -> str:
+        """A due time as the report prints it: a closed day (土日・祝日) says so."""
+        if ts is None:
+            return "－"
+        text = self.w.dt(ts)
+        day = ts.astimezone(JST).date()
+        closed = day.weekday() >= _SATURDAY or is_jp_holiday(day)
+        return text + self.w.paren(self.w("dl.closed_day")) if closed else text
+
+    def target(self, ts: datetime | None) -> str:
+        """A due time Kinkyu derived from the clause's word (直ちに, 速やかに …): the contractor's own target."""
+        return "－" if ts is None else self.w("dl.target", when=self.due(ts))
 
     def _printable(self, value: str) -> str:
         """An id a sentence names (an account, a measure's target): as the report prints it, else withheld."""
@@ -1034,8 +1065,13 @@ def _deadlines(b: _Builder) -> list[Deadline]:
         elif st.kind == "publication" and st.status == "available":
             verdict = "na"
         else:
-            verdict = judge(st.due, st.done_at, b.now, skipped=skipped)
+            verdict = report_verdict(st, b.now) if not skipped else judge(st.due, st.done_at, b.now, skipped=True)
         label = b.w(f"verdict.{verdict}")
+        if _awaiting_receipt(st):
+            # This very document may be that report: sent, its receipt awaited, never 未了.
+            label = b.w("verdict.sent_met" if verdict == "met" else "verdict.sent_late")
+        elif verdict == "met" and st.due is not None and st.done_at is not None and st.done_at > st.due:
+            label = b.w("verdict.sent_met_received_later")
         if st.kind == "triage" and verdict == "skipped" and run.triage == "not_needed":
             # A filing is an incident as filed: nothing was left undone.
             label = b.w("verdict.triage_not_needed")
@@ -1137,20 +1173,25 @@ def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:
         rows.append(Row(w("dl.first_sent"), w("dl.first_none")))
     else:
         sent = first.sent_at
-        rows.append(Row(w("dl.first_sent"), w.span(sent - b.learned) if sent else w("dl.not_yet")))
         step = b.step_def(first)
         due_text = ""
         if first.due is not None:
+            # The clause's word is the duty; the hours Kinkyu derives from it are the contractor's own target.
             word = step.urgency if step is not None and step.urgency else ""
-            due_text = w.paren(f"{w('dl.due')}: {word} {w.dt(first.due)}")
-        done = first.done_at
-        verdict = judge(first.due, done, b.now)
+            target = w("dl.target_within", span=w.span(first.due - b.learned))
+            due_text = w.paren(
+                f"{word}。{target}" if word and b.lang == "ja" else f"{word}; {target}" if word else target
+            )
+        # The duty is the sending; the city's acknowledgement is when it was known to have arrived.
+        verdict = report_verdict(first, b.now)
         rows.append(
             Row(
-                w("dl.first_ack"),
-                (w.span(done - b.learned) if done else w("dl.not_yet")) + due_text + " " + w(f"verdict.{verdict}"),
+                w("dl.first_sent"),
+                (w.span(sent - b.learned) if sent else w("dl.not_yet")) + due_text + " " + w(f"verdict.{verdict}"),
             )
         )
+        done = first.done_at
+        rows.append(Row(w("dl.first_ack"), w.span(done - b.learned) if done else w("dl.awaiting_receipt")))
     table_rows: list[tuple[str, ...]] = []
     classes: list[str] = []
     for d in deadlines:
@@ -1158,7 +1199,9 @@ def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:
             (
                 d.title,
                 cite(inc.jurisdiction, d.article) + (f" {d.urgency}" if d.urgency else ""),
-                w.dt(d.due) if d.due else "－",
+                # A step's due time is derived by the contractor (from the clause's word or its own policy);
+                # a city instruction's is the city's.
+                b.due(d.due) if d.kind in _INSTRUCTION_STEP_KINDS else b.target(d.due),
                 w.dt(d.sent) if d.sent else "－",
                 w.dt(d.done) if d.done else "－",
                 w.span(d.elapsed) if d.elapsed is not None else "－",
@@ -1208,7 +1251,7 @@ def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:
                         (
                             b.names.task(t.task_id),
                             b.names.code("owner", t.owner),
-                            w.dt(t.due) if t.due else "－",
+                            b.due(t.due) if t.source in {"city_instruction", "report_request"} else b.target(t.due),
                             w.dt(t.done_at) if t.done_at else "－",
                             w(f"verdict.{v}"),
                         )
@@ -1423,7 +1466,9 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
     for e in entries:
         who = b.role_of(e.who) if b.public or e.who == "kinkyu" else b.account(e.who)
         what = _public_what(b, e) if b.public else (_free(describe(e.kind, e.data, e.what, b.names)) or "")
-        rows.append((w.dt(e.ts), who, w.of(ENTRY_KINDS, e.kind), what))
+        data = e.data if isinstance(e.data, dict) else {}
+        kind = "receipt_awaited" if receipt_awaited(e.kind, data, e.what) else e.kind
+        rows.append((w.dt(e.ts), who, w.of(ENTRY_KINDS, kind), what))
     phases = Table(
         caption=w("tl.phases"),
         columns=(w("tl.phases"), w("tl.start"), w("tl.end"), w("dl.due"), w("dl.verdict")),
@@ -1432,7 +1477,7 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
                 p.label + (w.paren(p.note) if p.note else ""),
                 w.dt(p.start) if p.start else "－",
                 w.dt(p.end) if p.end else "－",
-                w.dt(p.due) if p.due else "－",
+                b.target(p.due),
                 p.verdict_label,
             )
             for p in chart.phases
@@ -1443,7 +1488,11 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
     markers = Table(
         caption=w("tl.markers"),
         columns=("#", w("tl.marker"), w("tl.when")),
-        rows=tuple((str(i), m.label, w.dt(m.at)) for i, m in enumerate(chart.markers, 1)),
+        # The city's PPC deadlines are days: the day, without a time.
+        rows=tuple(
+            (str(i), m.label, w("dl.by_day", day=w.day(m.at)) if m.key in _DAY_MARKERS else w.dt(m.at))
+            for i, m in enumerate(chart.markers, 1)
+        ),
         col_classes=("num", "", "when"),
     )
     full = Table(
@@ -1532,8 +1581,8 @@ def _phase(b: _Builder, key: str, steps: list[StepRun], note: str = "") -> Phase
     end = max(d for d in dones if d is not None) if all(d is not None for d in dones) else None
     dues = [s.due for s in live if s.due is not None]
     due = min(dues) if dues else None
-    # The phase is late when any of its steps was.
-    verdicts = [judge(s.due, s.done_at, b.now) for s in live]
+    # The phase is late when any of its steps was (a report on its sending).
+    verdicts = [report_verdict(s, b.now) for s in live]
     verdict = next((v for v in ("missed", "pending", "open", "met", "done") if v in verdicts), "done")
     return Phase(key, label, start, end, due, verdict, w(f"verdict.{verdict}"), note)
 
@@ -1619,6 +1668,9 @@ def _chart(b: _Builder) -> Chart:
         markers_label=w("tl.markers"),
         tick_labels=ticks,
     )
+
+
+_DAY_MARKERS = frozenset({"ppc_prelim", "ppc_final"})
 
 
 def _end_of(d: date) -> datetime:

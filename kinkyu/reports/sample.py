@@ -37,6 +37,7 @@ from kinkyu.core.incident import Incident, TimelineEntry, filed_incident
 from kinkyu.core.integrity import Keyring
 from kinkyu.core.model import JST, IncidentEvent, Person, Severity
 from kinkyu.core.playbook import Playbook, PlaybookRun, on_record, playbooks_from_texts, record_seal, tick
+from kinkyu.core.playbook.states import UNFINISHED
 from kinkyu.evidence.store import EvidenceStore
 from kinkyu.reports.exceptions import ReportError
 from kinkyu.reports.model import ReportFacts, StoredIncident, merged_timeline
@@ -125,6 +126,7 @@ class _Driver:
         self.n = 0
 
     def record(self, record: dict[str, Any], now: datetime) -> None:
+        self._tick_until(now)
         self.now = max(self.now, now)
         run, _ = on_record(
             self.run,
@@ -136,6 +138,19 @@ class _Driver:
         )
         if run is not None:
             self.run = run
+
+    def _tick_until(self, now: datetime) -> None:
+        # The playbook stage's clock runs between events: a deadline that passes before the next event is
+        # missed at its time, not when that event arrives.
+        run = self.run
+        while run is not None:
+            dues = [t.due for t in run.tasks if t.status == "open" and t.due is not None and not t.missed]
+            dues += [st.due for st in run.steps if st.status in UNFINISHED and st.due is not None and not st.missed]
+            passed = sorted(d for d in dues if self.now < d <= now)
+            if not passed:
+                return
+            self.now = passed[0]
+            tick(run, self.now)
 
     def open(self) -> None:
         body = self.incident.to_json()
@@ -297,16 +312,20 @@ def sample_bundle_id(incident: Incident, raw: bytes | None = None) -> str:
 
 def _close(d: _Driver) -> None:
     sc = d.sc
+    events: list[tuple[timedelta, str, dict[str, Any], str | None]] = []
     if d.step_present("written_report"):
         # The city downloads the 事故報告書 from the console and acknowledges receiving it (受領).
         receipt = {"step": "written_report", "receipt": "console"}
-        d.event("acknowledgement", receipt, sc.written_ack_after, who=sc.city_contact)
+        events.append((sc.written_ack_after, "acknowledgement", receipt, sc.city_contact))
     for step_id, at in (("recovery", timedelta(days=2)), ("recurrence_prevention", timedelta(days=10))):
         if d.step_present(step_id):
-            d.event("update", {"step": step_id, "done": True}, at)
+            events.append((at, "update", {"step": step_id, "done": True}, None))
     if d.step_present("publication"):
-        d.event("update", {"step": "publication", "done": True}, timedelta(days=12), who=sc.city_contact)
-    d.event("resolution", {}, timedelta(days=14))
+        events.append((timedelta(days=12), "update", {"step": "publication", "done": True}, sc.city_contact))
+    events.append((timedelta(days=14), "resolution", {}, None))
+    # In the order they happen, as the playbook stage receives them.
+    for at, kind, data, who in sorted(events, key=lambda e: e[0]):
+        d.event(kind, data, at, who=who)
 
 
 def _pad(d: _Driver, target: int) -> None:

@@ -407,6 +407,16 @@ WORDS = Texts(
         "dl.target": P_("report.dl.target", "our target: {when}"),
         "dl.target_within": P_("report.dl.target_within", "our target: within {span} of learning"),
         "dl.by_day": P_("report.dl.by_day", "by {day}"),
+        "ppc.city_clock_none": P_(
+            "report.ppc.city_clock_none",
+            "No deadline: not a situation to report (should it become one: preliminary {prelim}, final {final_due})",
+        ),
+        "marker.if_reportable": P_("report.marker.if_reportable", " (if it becomes reportable)"),
+        "ppc.city_clock_none_pending": P_(
+            "report.ppc.city_clock_none_pending",
+            "No deadline: not a situation to report (should it become one: counted from the day the first report "
+            "reaches the {unit}, preliminary promptly, final within {days} days)",
+        ),
     },
 )
 

@@ -74,7 +74,7 @@ from kinkyu.core.legal import (
     rule8_items,
     scrub,
 )
-from kinkyu.core.legal.triggers import Trigger
+from kinkyu.core.legal.triggers import ReportingParty, Trigger
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun, StepRun, document_name
 from kinkyu.core.playbook.definition import Step
@@ -496,6 +496,12 @@ class _Builder:
             else event_nature(self.profile.jurisdiction, self.inc.kind, list(self.inc.rules))
         )
         self.assessment: Assessment = self._assessment(possible=possible)
+        # Whether a party has (or may have, pending a person's confirmation) to report to the PPC: without
+        # one, the PPC's dates are shown as what would apply, never as deadlines now due.
+        a = self.assessment
+        self.ppc_due = any(
+            a.reportable_to_ppc(p) or a.provisional_for(p) for p in (ReportingParty.CONTRACTOR, ReportingParty.CITY)
+        )
         self.learned = (
             self.run.learned_at if self.run is not None else (self.inc.discovered_at or self.inc.first_event_ts)
         )
@@ -1371,13 +1377,15 @@ def _ppc(b: _Builder) -> Section:
     if reported is not None and dl is None:
         rows.append(Row(w("ppc.city_clock"), w.unknown))
     elif city_learned is None or dl is None:
-        rows.append(Row(w("ppc.city_clock"), w("ppc.city_clock_pending", days=b.assessment.final_report_days)))
+        pending = "ppc.city_clock_pending" if b.ppc_due else "ppc.city_clock_none_pending"
+        rows.append(Row(w("ppc.city_clock"), w(pending, days=b.assessment.final_report_days)))
     else:
         rows.append(
             Row(
                 w("ppc.city_clock"),
                 w(
-                    "ppc.city_clock_value",
+                    # Neither party has to report: the dates are what would apply, not deadlines now due.
+                    "ppc.city_clock_value" if b.ppc_due else "ppc.city_clock_none",
                     learned=w.day(_midday(city_learned)),
                     # One day when the window's first and last days meet (a holiday moved the first).
                     prelim=w.day(_midday(dl.preliminary_due))
@@ -1392,16 +1400,6 @@ def _ppc(b: _Builder) -> Section:
                 ),
             )
         )
-    rows.append(
-        Row(
-            w("ppc.final_days"),
-            w(
-                "ppc.final_days_value",
-                days=b.assessment.final_report_days,
-                why=w("ppc.improper") if b.assessment.improper_purpose else "",
-            ),
-        )
-    )
     missing = [w.pick((i.label_ja, i.label_en)) for i in b.rule8.missing()]
     rows.append(Row(w("ppc.missing"), w.join(missing) if missing else w("ppc.complete"), "unknown" if missing else ""))
     items: list[tuple[str, ...]] = []
@@ -1642,8 +1640,10 @@ def _chart(b: _Builder) -> Chart:
             dl = None  # no calendar answers for that day: the chart shows no PPC deadline rather than failing
         if dl is not None:
             # A day's deadline runs to the end of that Japan day: the last minute of it.
-            markers.append(Marker("ppc_prelim", w("marker.ppc_prelim"), _end_of(dl.preliminary_due)))
-            markers.append(Marker("ppc_final", w("marker.ppc_final"), _end_of(dl.final_due)))
+            # Without a party to report, the dates are those that would apply (該当する場合).
+            cond = "" if b.ppc_due else w("marker.if_reportable")
+            markers.append(Marker("ppc_prelim", w("marker.ppc_prelim") + cond, _end_of(dl.preliminary_due)))
+            markers.append(Marker("ppc_final", w("marker.ppc_final") + cond, _end_of(dl.final_due)))
     markers.append(Marker("now", w("marker.now"), b.now))
     markers.sort(key=lambda m: m.at)
     ticks = (

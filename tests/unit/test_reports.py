@@ -417,12 +417,27 @@ def test_both_clocks_and_the_ppc_assessment() -> None:
     assert "100人超" in city
     # Bulk export may be insider removal: 暫定 until a person confirms it, so not yet the 60-day 確報.
     assert "暫定（要確認）: 不正の目的" in city
-    assert rows["確報の期限の日数"].startswith("30日")
+    assert "確報の期限の日数" not in rows  # the days are in the city's clock
     # The contractor is released once the city acknowledged its report; the city's clock starts that day.
     assert "市へ報告済み" in rows["受注者の期限（市への報告）"]
     assert "起算日 令和8年11月20日" in rows["市の期限（委員会への報告）"]
     assert "確報（同条第2項）: 令和8年12月21日（月）（30日）" in rows["市の期限（委員会への報告）"]  # 60 once confirmed
     assert "速報（施行規則第44条第1項、速やかに）" in rows["市の期限（委員会への報告）"]
+
+
+def test_no_ppc_deadline_is_due_when_neither_party_has_to_report() -> None:
+    # The golden documents' misdirected notice: three records of name and address, reportable by neither party.
+    s = build_sample(
+        Scenario("koganei", origin="filed", stage="closed", location="第2作業室", summary=None, details=None)
+    )
+    model = report(s, "final")
+    rows = {r.label: r.value for r in model.section("ppc").rows}
+    assert rows["市の期限（委員会への報告）"] == (
+        "報告対象事態に該当しないため期限はありません"
+        "（該当が判明した場合：速報 令和8年11月24日（火）、確報 令和8年12月21日（月））"
+    )
+    labels = [m.label for m in model.chart.markers if m.key.startswith("ppc_")]
+    assert labels == ["市の速報期限（目安）（該当する場合）", "市の確報期限（該当する場合）"]
 
 
 def _follow_up(s: Sample, kind: str, data: dict[str, object], at: datetime, who: str = "sec-07") -> None:
@@ -481,7 +496,7 @@ def test_the_public_version_has_no_draft_notice() -> None:
 
 
 def test_city_clock_waits_for_the_first_report() -> None:
-    s = build_sample(scenario("yachiyo", stage="opened"))
+    s = build_sample(scenario("yachiyo", stage="opened", records=1200))
     rows = {r.label: r.value for r in report(s, "first").section("ppc").rows}
     assert "未到達" in rows["市の期限（委員会への報告）"]
 
@@ -758,7 +773,7 @@ def test_a_report_without_a_run_still_has_every_section() -> None:
 
 
 def test_both_reports_are_named_with_their_rule_before_the_city_clock_starts() -> None:
-    s = build_sample(scenario("koganei", "filed", stage="opened"))
+    s = build_sample(scenario("koganei", "filed", stage="opened", records=1200))
     rows = {r.label: r.value for r in report(s, "first", now=s.now).section("ppc").rows}
     clock = rows["市の期限（委員会への報告）"]
     assert "速報（施行規則第44条第1項）" in clock

@@ -412,6 +412,15 @@ WORDS = Texts(
             "No deadline: not a situation to report (should it become one: preliminary {prelim}, final {final_due})",
         ),
         "marker.if_reportable": P_("report.marker.if_reportable", " (if it becomes reportable)"),
+        "contract.period_value": P_("report.contract.period_value", "{start} to {end}"),
+        "publication.city_decides": P_(
+            "report.publication.city_decides", "for the {unit} to decide (not published so far)"
+        ),
+        "legend": P_(
+            "report.legend",
+            "○ done in time  △ not done, before the due time  × past the due time  - no due time, or not applicable",
+        ),
+        "phase.in_writing": P_("report.phase.in_writing", "in writing"),
         "ppc.city_clock_none_pending": P_(
             "report.ppc.city_clock_none_pending",
             "No deadline: not a situation to report (should it become one: counted from the day the first report "

@@ -738,7 +738,7 @@ class _Builder:
             status = self.w("prevention.done", when=self.w.day(st.done_at))
         elif st is not None and st.status == "active":
             status = (
-                self.w("prevention.active", due=self.w.dt(st.due))
+                self.w("prevention.active", due=self.w.day(st.due))
                 if st.due is not None
                 else self.w("prevention.active_nodue")
             )
@@ -855,7 +855,11 @@ def _contract(b: _Builder) -> Section:
         Row(w("contract.id"), p.contract_id),
         Row(
             w("contract.period"),
-            f"{w.day(_midday(p.starts))} 〜 {w.day(_midday(p.ends))}"
+            w(
+                "contract.period_value",
+                start=doc_date(_midday(p.starts), b.lang, weekday=False),
+                end=doc_date(_midday(p.ends), b.lang, weekday=False),
+            )
             + (w.paren(_after_contract(b)) if b.run is not None and b.run.contract_ended else ""),
         ),
     ]
@@ -1066,13 +1070,15 @@ def _deadlines(b: _Builder) -> list[Deadline]:
             out.append(_instruction_deadline(b, st, step))
             continue
         skipped = st.status == "skipped"
+        label_override: str | None = None
         if st.status == "waiting":
             verdict: Verdict = "waiting"
         elif st.kind == "publication" and st.status == "available":
             verdict = "na"
+            label_override = b.w("publication.city_decides")
         else:
             verdict = report_verdict(st, b.now) if not skipped else judge(st.due, st.done_at, b.now, skipped=True)
-        label = b.w(f"verdict.{verdict}")
+        label = label_override or b.w(f"verdict.{verdict}")
         if _awaiting_receipt(st):
             # This very document may be that report: sent, its receipt awaited, never 未了.
             label = b.w("verdict.sent_met" if verdict == "met" else "verdict.sent_late")
@@ -1266,6 +1272,7 @@ def _clauses(b: _Builder, deadlines: list[Deadline]) -> Section:
                     classes=tuple(verdicts),
                 )
             )
+    notes.append(w("legend"))
     return b.section("clauses", rows, tables, notes)
 
 
@@ -1467,6 +1474,7 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
         data = e.data if isinstance(e.data, dict) else {}
         kind = "receipt_awaited" if receipt_awaited(e.kind, data, e.what) else e.kind
         rows.append((w.dt(e.ts), who, w.of(ENTRY_KINDS, kind), what))
+    phases_shown = _phases_shown(b, chart)
     phases = Table(
         caption=w("tl.phases"),
         columns=(w("tl.phases"), w("tl.start"), w("tl.end"), w("dl.due"), w("dl.verdict")),
@@ -1478,9 +1486,9 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
                 b.target(p.due),
                 p.verdict_label,
             )
-            for p in chart.phases
+            for p in phases_shown
         ),
-        classes=tuple(p.verdict for p in chart.phases),
+        classes=tuple(p.verdict for p in phases_shown),
         col_classes=("", "when", "when", "when", ""),
     )
     markers = Table(
@@ -1499,8 +1507,20 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
         rows=tuple(rows),
         col_classes=("when", "who", "kind", "what"),
     )
-    notes = [] if entries else [w("tl.empty")]
+    notes = [w("legend")] if entries else [w("tl.empty"), w("legend")]
     return b.section("timeline", [], (phases, markers, full), notes)
+
+
+def _phases_shown(b: _Builder, chart: Chart) -> list[Phase]:
+    """The phases as the table lists them: a first report that is the written one is one row (第一報（書面）)."""
+    written = next((p for p in chart.phases if p.key == "written_report"), None)
+    if written is None or written.note != b.w("phase.written_in_first"):
+        return list(chart.phases)
+    return [
+        replace(p, label=p.label + b.w.paren(b.w("phase.in_writing"))) if p.key == "first_report" else p
+        for p in chart.phases
+        if p is not written
+    ]
 
 
 def _evidence(b: _Builder) -> Section:
@@ -1707,7 +1727,8 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
         _containment(b),
         _single(b, "response", 6, w("response.value")),
         _single(b, "publication", 7, w("publication.value"), _step_rows(b, "publication")),
-        _single(b, "prevention", 8, w("prevention.value"), _step_rows(b, "recurrence_prevention")),
+        # Item 8 says where recurrence prevention stands; its step (and due time) is in section 10's table.
+        _single(b, "prevention", 8, w("prevention.value")),
         _clauses(b, deadlines),
         _ppc(b),
         _timeline(b, chart),
@@ -1849,6 +1870,10 @@ def _step_rows(b: _Builder, kind: str) -> list[Row]:
     w = b.w
     rows: list[Row] = []
     for st in _steps_of(b.run, kind):
+        if st.status == "available" and kind == "publication":
+            # Publishing is the city's to decide: not "not applicable", which reads as "will not publish".
+            rows.append(Row(b.step_title(st), w("publication.city_decides")))
+            continue
         if st.status == "available":
             verdict: Verdict = "na"
         elif st.status == "waiting":

@@ -822,3 +822,34 @@ def test_rule8_item_9_says_what_was_done_without_the_consoles_workflow_counts(st
     assert number == "9"
     assert not any(word in text for word in ("承認待ち", "見送り", "失敗"))
     assert text == ("特になし" if stage == "opened" else "被害拡大防止のために講じた措置: 実施済み 1件")
+
+
+def test_the_record_follows_the_opening_and_the_particulars_come_under_it() -> None:
+    md = render_markdown(report(sample("koganei", stage="opened"), "first"))
+    opening = md.index("下記のとおり報告いたします。")
+    record = md.index('<p align="center">記</p>')
+    assert opening < record < md.index("| 事案番号 |")
+    assert "本報告は第一報であり" in md[record:]
+
+
+def test_status_tables_carry_the_legend_of_their_marks() -> None:
+    model = report(sample("koganei", stage="opened"), "first")
+    legend = "判定の記号：○ 期限内に完了　△ 期限前で未了　× 期限を超過　－ 期限の定めなし又は該当なし"
+    assert legend in model.section("clauses").notes
+    assert legend in model.section("timeline").notes
+
+
+def test_a_first_report_in_writing_is_one_phase_row_and_prevention_one_row() -> None:
+    model = report(sample("koganei", stage="opened"), "first")
+    phases = [row[0] for row in model.section("timeline").tables[0].rows]
+    assert "第一報（書面）" in phases
+    assert not any(p.startswith("書面報告") for p in phases)
+    assert [r.label for r in model.section("prevention").rows] == ["再発防止のための措置"]
+
+
+def test_the_contract_period_and_the_citys_publication_read_as_a_letter_does() -> None:
+    model = report(sample("koganei", stage="opened"), "first")
+    contract = {r.label: r.value for r in model.section("contract").rows}
+    assert contract["契約期間"] == "令和8年4月1日から令和9年3月31日まで"
+    publication = {r.label: r.value for r in model.section("publication").rows}
+    assert publication["委託者による公表"] == "貴市のご判断による（現時点で未実施）"

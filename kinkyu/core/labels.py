@@ -161,9 +161,16 @@ def item_labels(items: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]
     return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
 
+# A kind no table knows (a filing's unchecked code) is named as such, never shown as the raw code.
+UNREGISTERED_KIND = Texts("kind.", {"unregistered": P_("kind.unregistered", "other (kind not registered)")})
+
+
 def kind_label(kind: str) -> tuple[str, str]:
-    """Return the Japanese and English label of an incident kind."""
-    return _label(KIND_LABELS, kind)
+    """Return the Japanese and English label of an incident kind; その他（種別未登録） for an unknown one."""
+    found = KIND_LABELS.get(kind)
+    if found is not None:
+        return found
+    return Labels(UNREGISTERED_KIND)["unregistered"]
 
 
 def rule_label(rule: str) -> tuple[str, str]:

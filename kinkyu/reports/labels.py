@@ -421,6 +421,19 @@ WORDS = Texts(
             "○ done in time  △ not done, before the due time  × past the due time  - no due time, or not applicable",
         ),
         "phase.in_writing": P_("report.phase.in_writing", "in writing"),
+        # The opening sentence and 発生状況 from the facts on record (never a filing's own words).
+        "facts.sentence": P_(
+            "report.facts.sentence",
+            "Around {when}{where}, {what} occurred; it came to light on {discovered} ({reporter}).",
+        ),
+        "facts.where": P_("report.facts.where", " at {place}"),
+        "facts.what": P_("report.facts.what", "a {kind} of personal information{items}{count}"),
+        "facts.items": P_("report.facts.items", " ({items})"),
+        "facts.count": P_("report.facts.count", ", {n} record(s)"),
+        "facts.rest_unknown": P_(
+            "report.facts.rest_unknown", "The rest of the course of events is under investigation."
+        ),
+        "facts.detected": P_("report.facts.detected", "From {when}: {detected}"),
         "ppc.city_clock_none_pending": P_(
             "report.ppc.city_clock_none_pending",
             "No deadline: not a situation to report (should it become one: counted from the day the first report "

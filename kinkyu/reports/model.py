@@ -942,6 +942,38 @@ def _data(b: _Builder) -> Section:
     return b.section("data", rows)
 
 
+def facts_sentence(b: _Builder) -> str | None:
+    """What happened, from the facts on record only (when, where, what kind, which items, how many).
+
+    Never a filing's own words (sealed) nor any personal data: codes and counts, as the report shows them.
+    None for a detection (its sentence is the detection's) or when not even the kind is known.
+    """
+    w, inc = b.w, b.inc
+    if inc.origin == "detection":
+        return None
+    place = None if b.public else inc.place or (w("when.system", system=inc.system) if inc.system else None)
+    items = ""
+    if inc.data_items:
+        # In the catalogue's order (氏名 before 住所), as forms list them.
+        order = list(ITEM_LABELS)
+        codes = sorted(set(inc.data_items), key=lambda c: (order.index(c) if c in order else len(order), c))
+        items = ("・" if b.lang == "ja" else ", ").join(w.pick(ITEM_LABELS.get(c, (c, c))) for c in codes)
+    what = w(
+        "facts.what",
+        items=w("facts.items", items=items) if items else "",
+        count=w("facts.count", n=f"{inc.records:,}") if inc.records > 0 else "",
+        kind=w.pick(kind_label(inc.kind)),
+    )
+    return w(
+        "facts.sentence",
+        when=w.dt(inc.first_event_ts),
+        where=w("facts.where", place=place) if place else "",
+        what=what,
+        discovered=w.dt(inc.discovered_at or b.learned),
+        reporter=b.reporter(),
+    )
+
+
 def _circumstances(b: _Builder) -> Section:
     w, inc = b.w, b.inc
     rows = [Row(w("circ.kind"), w.pick(kind_label(inc.kind)))]
@@ -956,9 +988,11 @@ def _circumstances(b: _Builder) -> Section:
         rows.append(b.withheld_row(label) if inc.has_summary or b.facts.course else b.unknown_row(label))
     elif (course := _free(b.facts.course)) is not None:
         rows.append(Row(label, course))
-    elif inc.has_summary:
+    elif (known := facts_sentence(b)) is not None:
+        # What the record knows (when, where, what, how many) is said at once; only the rest is 調査中.
         # The filing's own words are sealed evidence (the console's details page reads them back).
-        rows.append(Row(label, w("circ.sealed"), "withheld"))
+        rest = w("circ.sealed") if inc.has_summary else w("facts.rest_unknown")
+        rows.append(Row(label, f"{known}{rest}" if b.lang == "ja" else f"{known} {rest}"))
     else:
         rows.append(b.unknown_row(label))
     if inc.origin == "detection" or inc.finding_count:
@@ -986,6 +1020,14 @@ def _circumstances(b: _Builder) -> Section:
         rows.append(Row(w("circ.triage"), w.of(TRIAGE_LABELS, b.run.triage)))
     rows.append(b.rule8_row(4, w("circ.cause")))
     return b.section("circumstances", rows)
+
+
+def _detected_sentence(b: _Builder) -> str:
+    w, inc = b.w, b.inc
+    system = inc.system if inc.system and not b.public else w("circ.detected_system")
+    rule_text = w.join([w.pick(rule_label(r)) for r in inc.rules])
+    detected = w("circ.detected_text", system=system, rules=rule_text, events=inc.event_count)
+    return w("facts.detected", when=w.dt(inc.first_event_ts), detected=detected)
 
 
 def _single(b: _Builder, key: str, number: int, label: str, extra: list[Row] | None = None) -> Section:
@@ -1829,8 +1871,13 @@ def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Sectio
     key, values = b.title_key(kind)
     title = w(key, **values)
     basis = _basis(b)
+    # The letter says first what happened, from the facts on record (a detection: what was detected).
+    happened = facts_sentence(b)
+    if happened is None and b.inc.origin == "detection":
+        happened = _detected_sentence(b)
     opening = [
         w("letter.apology"),
+        *([happened] if happened else []),
         w("letter.opening_basis", contract=p.title, basis=basis) if basis else w("letter.opening", contract=p.title),
     ]
     return Letter(

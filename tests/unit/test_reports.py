@@ -853,3 +853,26 @@ def test_the_contract_period_and_the_citys_publication_read_as_a_letter_does() -
     assert contract["契約期間"] == "令和8年4月1日から令和9年3月31日まで"
     publication = {r.label: r.value for r in model.section("publication").rows}
     assert publication["委託者による公表"] == "貴市のご判断による（現時点で未実施）"
+
+
+def test_the_first_report_says_what_happened_from_the_facts_on_record() -> None:
+    # Toyota 第13条② and Koganei 第19条 ask for 発生状況 at once: the known facts make it, 調査中 only the rest.
+    s = build_sample(
+        Scenario("toyota", origin="filed", stage="opened", location="第2作業室", summary=None, details=None)
+    )
+    model = report(s, "first")
+    known = (
+        "令和8年11月19日（木）16時00分頃、第2作業室において、氏名・住所を含む個人情報3件の誤送付・誤送信が発生した"
+        "ことが、令和8年11月20日（金）10時00分、受託者の担当者の届出により判明いたしました。"
+    )
+    assert model.letter is not None
+    assert model.letter.opening[1] == known
+    situation = next(r for r in model.section("circumstances").rows if r.label == "発生状況")
+    assert (situation.value, situation.state) == (known + "経緯等の詳細は調査中です。", "")
+
+
+def test_an_unknown_filed_kind_is_named_other_never_its_code() -> None:
+    s = build_sample(scenario("toyota", stage="opened", kind="outage"))
+    md = render_markdown(report(s, "first"))
+    assert "その他（種別未登録）" in md
+    assert "outage" not in md

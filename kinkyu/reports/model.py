@@ -78,7 +78,7 @@ from kinkyu.core.legal.triggers import ReportingParty, Trigger
 from kinkyu.core.model import JST
 from kinkyu.core.playbook import PlaybookRun, StepRun, document_name
 from kinkyu.core.playbook.definition import Step
-from kinkyu.core.playbook.ppc import datasets_snapshot
+from kinkyu.core.playbook.ppc import datasets_snapshot, other_text
 from kinkyu.core.rulebook import PERSONAL_DATA_NATURES, event_nature
 from kinkyu.core.timefmt import doc_date
 from kinkyu.core.timespan import CalendarRangeError
@@ -749,22 +749,21 @@ class _Builder:
         return " ".join(parts)
 
     def _other_text(self) -> str:
-        # What was done, for the PPC: measures carried out and evidence preserved. The console's workflow
-        # counters (awaiting approval, declined, failed) are the contractor's business, not the item's.
-        w = self.w
+        # What was done, for the PPC, in the words the first report's e-mail uses (one function): measures
+        # carried out and records preserved. The console's workflow counters are not the item's.
         cmds = self.run.commands if self.run is not None else []
         done = sum(1 for c in cmds if c.status == "done") + len(_measures(self.run, kept=True))
         bundles = self.s.evidence.bundles if self.s.evidence is not None else ()
-        parts: list[str] = []
-        if done:
-            parts.append(f"{w('sec.containment')}: {w('other.measures_done', n=done)}")
-        if bundles:
-            items = sum(x.items for x in bundles)
-            parts.append(f"{w('sec.evidence')}: {w('ev.summary_value', n=len(bundles), items=items)}")
-        extra = self.user_text(self.facts.other)
-        if extra:
-            parts.append(extra)
-        return ("。" if self.lang == "ja" else "; ").join(parts) if parts else w("other.none")
+        evidence_step = next((st for st in self.run.steps if st.kind == "evidence"), None) if self.run else None
+        if bundles or (evidence_step is not None and evidence_step.status == "done"):
+            evidence = "done"
+        elif (self.run is not None and self.run.seals) or (
+            evidence_step is not None and evidence_step.status == "active"
+        ):
+            evidence = "started"
+        else:
+            evidence = "none"
+        return other_text(self.lang, measures=done, evidence=evidence, extra=self.user_text(self.facts.other))
 
     def _medium(self) -> str | None:
         inc = self.inc

@@ -821,7 +821,21 @@ def test_rule8_item_9_says_what_was_done_without_the_consoles_workflow_counts(st
     number, _label, text = items.rows[-1]
     assert number == "9"
     assert not any(word in text for word in ("承認待ち", "見送り", "失敗"))
-    assert text == ("特になし" if stage == "opened" else "被害拡大防止のために講じた措置: 実施済み 1件")
+    assert text == (
+        "被害拡大の防止の措置を検討しております（講じた措置は判明次第ご報告いたします。）。関係記録の保全を開始しております。"
+        if stage == "opened"
+        else "被害拡大の防止の措置を講じました。関係記録を保全いたしました。"
+    )
+
+
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_the_first_mail_and_the_first_report_of_one_moment_say_the_same_items_8_and_9(jurisdiction: str) -> None:
+    s = build_sample(Scenario(jurisdiction, stage="opened", location="第2作業室", summary=None, details=None))
+    mail = s.run.rule8_facts().items()  # what the notifier words the first report's e-mail from
+    table = next(t for t in report(s, "first").section("ppc").tables if t.columns[0] == "No.")
+    written = {row[0]: row[2] for row in table.rows}
+    assert written["8"] == mail.items[7].ja == "検討中"
+    assert written["9"] == mail.items[8].ja
 
 
 def test_the_record_follows_the_opening_and_the_particulars_come_under_it() -> None:

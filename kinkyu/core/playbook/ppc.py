@@ -90,12 +90,33 @@ FACT_WORDS = Texts(
         "published": P_("rule8.facts.published", "published ({day})"),
         "prevention.done": P_("rule8.facts.prevention.done", "done ({day})"),
         "prevention.active": P_("rule8.facts.prevention.active", "being prepared"),
-        "other": P_(
-            "rule8.facts.other",
-            "containment commands: {commands} ({done} done); evidence sealing requests: {seals}",
+        # Item 9 says what was done, never the console's counters (issue #15): see other_text.
+        "other.measures_taken": P_("rule8.facts.other.measures_taken", "Containment measures have been taken."),
+        "other.measures_pending": P_(
+            "rule8.facts.other.measures_pending",
+            "Containment measures are being considered (we will report those taken as soon as they are known).",
         ),
+        "other.evidence_started": P_(
+            "rule8.facts.other.evidence_started", "Preserving the relevant records has begun."
+        ),
+        "other.evidence_done": P_("rule8.facts.other.evidence_done", "The relevant records have been preserved."),
     },
 )
+
+
+def other_text(lang: str, *, measures: int, evidence: str, extra: str | None = None) -> str:
+    """Rule 8(1) item 9 (その他参考となる事項) in words: what was done to contain and to preserve, then ``extra``.
+
+    ``measures``: containment measures carried out (commands done and measures people recorded);
+    ``evidence``: ``done`` (sealed), ``started`` (sealing requested) or ``none``. The one wording of the
+    item for the first report's e-mail (from a run's :class:`Rule8Facts`) and the written report.
+    """
+    parts = [FACT_WORDS.say(lang, "other.measures_taken" if measures else "other.measures_pending")]
+    if evidence in {"done", "started"}:
+        parts.append(FACT_WORDS.say(lang, f"other.evidence_{evidence}"))
+    if extra:
+        parts.append(extra)
+    return ("" if lang == "ja" else " ").join(parts)
 
 
 class PPCState(msgspec.Struct, Record):
@@ -416,7 +437,7 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
                 prev = say("prevention.done", day=day(self.prevention_done))
             elif self.prevention_active:
                 prev = say("prevention.active")
-            other = say("other", commands=str(self.commands), done=str(self.commands_done), seals=str(self.seals))
+            other = other_text(lang, measures=self.commands_done, evidence="started" if self.seals else "none")
             return rule8_items(
                 occurred_at=self.occurred_at,
                 discovered_at=self.discovered_at,

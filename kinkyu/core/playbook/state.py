@@ -33,6 +33,7 @@ from kinkyu.core.playbook.ppc import (
 from kinkyu.core.playbook.states import (
     CLOSED,
     NEW,
+    RESPONDING,
     CommandStatus,
     Outcome,
     RunState,
@@ -289,7 +290,10 @@ class PlaybookRun(msgspec.Struct, Record, tag_field="v", tag=1):
                 if prevention is not None and prevention.status == "done" and prevention.done_at is not None
                 else None
             ),
-            prevention_active=prevention is not None and prevention.status == "active",
+            # A responding run's prevention step is under way even before its turn to start in the same
+            # moment: the first report and the report built at that moment say the same (検討中).
+            prevention_active=prevention is not None
+            and (prevention.status == "active" or (prevention.status == "waiting" and self.state == RESPONDING)),
             commands=len(self.commands),
             commands_done=sum(1 for c in self.commands if c.status == "done"),
             seals=self.seals,

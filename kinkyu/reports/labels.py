@@ -434,6 +434,16 @@ WORDS = Texts(
             "report.facts.rest_unknown", "The rest of the course of events is under investigation."
         ),
         "facts.detected": P_("report.facts.detected", "From {when}: {detected}"),
+        "facts.what_outage": P_("report.facts.what_outage", "a {kind}"),
+        "sec.data_outage": P_(
+            "report.sec.data_outage",
+            "Personal information the stopped system handles, and how much (no leak or the like found)",
+        ),
+        "letter.apology_outage": P_(
+            "report.letter.apology_outage",
+            "We sincerely apologise for the concern and trouble the stoppage of the system of the contracted work is "
+            "causing.",
+        ),
         "ppc.city_clock_none_pending": P_(
             "report.ppc.city_clock_none_pending",
             "No deadline: not a situation to report (should it become one: counted from the day the first report "

@@ -664,10 +664,12 @@ class _Builder:
         else:
             number = [k for k in SECTION_KEYS if k not in ATTACHMENT_KEYS].index(key) + 1
             attachment = ""
+        # A system outage (豊田市 システム停止事故) is no 漏えい等: its data section says what the system holds.
+        title_key = "sec.data_outage" if key == "data" and self.nature == "outage" else f"sec.{key}"
         return Section(
             key=key,
             number=number,
-            title=self.w(f"sec.{key}"),
+            title=self.w(title_key),
             status=status,
             status_label=self.w(f"status.{status}"),
             rows=tuple(rows),
@@ -957,11 +959,16 @@ def facts_sentence(b: _Builder) -> str | None:
         order = list(ITEM_LABELS)
         codes = sorted(set(inc.data_items), key=lambda c: (order.index(c) if c in order else len(order), c))
         items = ("・" if b.lang == "ja" else ", ").join(w.pick(ITEM_LABELS.get(c, (c, c))) for c in codes)
-    what = w(
-        "facts.what",
-        items=w("facts.items", items=items) if items else "",
-        count=w("facts.count", n=f"{inc.records:,}") if inc.records > 0 else "",
-        kind=w.pick(kind_label(inc.kind)),
+    what = (
+        # An outage is the system's, whatever personal information it holds.
+        w("facts.what_outage", kind=w.pick(kind_label(inc.kind)))
+        if b.nature == "outage"
+        else w(
+            "facts.what",
+            items=w("facts.items", items=items) if items else "",
+            count=w("facts.count", n=f"{inc.records:,}") if inc.records > 0 else "",
+            kind=w.pick(kind_label(inc.kind)),
+        )
     )
     return w(
         "facts.sentence",
@@ -1875,7 +1882,7 @@ def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Sectio
     if happened is None and b.inc.origin == "detection":
         happened = _detected_sentence(b)
     opening = [
-        w("letter.apology"),
+        w("letter.apology_outage" if b.nature == "outage" else "letter.apology"),
         *([happened] if happened else []),
         w("letter.opening_basis", contract=p.title, basis=basis) if basis else w("letter.opening", contract=p.title),
     ]

@@ -890,3 +890,16 @@ def test_an_unknown_filed_kind_is_named_other_never_its_code() -> None:
     md = render_markdown(report(s, "first"))
     assert "その他（種別未登録）" in md
     assert "outage" not in md
+
+
+def test_a_toyota_system_outage_reads_as_an_outage_not_a_leak() -> None:
+    s = build_sample(Scenario("toyota", stage="opened", kind="system_outage", location="第2作業室", summary=None))
+    model = report(s, "first")
+    assert model.letter is not None
+    assert model.letter.opening[0].startswith("このたびは、貴市の委託業務に係るシステムの停止により")
+    assert "システム停止が発生したこと" in model.letter.opening[1]
+    assert (
+        model.section("data").title
+        == "停止したシステムで取り扱う個人情報等の項目及び件数（漏えい等は確認されていません）"
+    )
+    assert "漏えい等した" not in render_markdown(model).split("別紙1")[0]

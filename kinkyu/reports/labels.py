@@ -435,6 +435,25 @@ WORDS = Texts(
         ),
         "facts.detected": P_("report.facts.detected", "From {when}: {detected}"),
         "facts.what_outage": P_("report.facts.what_outage", "a {kind}"),
+        # Timeline entries in the city's words (kinkyu.reports.model._city_words).
+        "tlc.kind.response": P_("report.tlc.kind.response", "response"),
+        "tlc.kind.containment": P_("report.tlc.kind.containment", "containment"),
+        "tlc.kind.closure": P_("report.tlc.kind.closure", "closure"),
+        "tlc.started": P_("report.tlc.started", "Response started"),
+        "tlc.triage": P_("report.tlc.triage", "Judging whether this is an incident"),
+        "tlc.reopened": P_("report.tlc.reopened", "Response resumed"),
+        "tlc.closed": P_("report.tlc.closed", "Response completed"),
+        "tlc.measure_pending": P_(
+            "report.tlc.measure_pending", "Containment measures being considered (reported as they are recorded)"
+        ),
+        "tlc.closure_asked": P_("report.tlc.closure_asked", "Closure proposed"),
+        "tlc.closure_held": P_("report.tlc.closure_held", "Closure held over: matters still open"),
+        "tlc.response_started": P_(
+            "report.tlc.response_started", "On the filing ({kind}), response started under the emergency plan"
+        ),
+        "tlc.response_started_detection": P_(
+            "report.tlc.response_started_detection", "On the detection, response started under the emergency plan"
+        ),
         "sec.data_outage": P_(
             "report.sec.data_outage",
             "Personal information the stopped system handles, and how much (no leak or the like found)",

@@ -1512,16 +1512,51 @@ def _public_what(b: _Builder, e: TimelineEntry) -> str:
     return label
 
 
+def _city_words(b: _Builder, e: TimelineEntry) -> tuple[str, str] | None:
+    """The kind and sentence of an entry the city reads, where the staff's words would not do.
+
+    The console's sentences name internal states (状態: A → B) and tell staff what to record; the
+    city's document says what happened instead. None: the entry's own sentence serves.
+    """
+    w = b.w
+    data = e.data if isinstance(e.data, dict) else {}
+    if e.kind == "state_changed":
+        key = {
+            ("new", "responding"): "started",
+            ("triage", "responding"): "started",
+            ("new", "triage"): "triage",
+            ("closed", "responding"): "reopened",
+        }.get((str(data.get("from")), str(data.get("to"))))
+        if data.get("to") == "closed":
+            key = "closed"
+        return (w("tlc.kind.response"), w(f"tlc.{key}")) if key else None
+    if e.kind == "measure_needed":
+        return w("tlc.kind.containment"), w("tlc.measure_pending")
+    if e.kind == "resolution":
+        return w("tlc.kind.closure"), w("tlc.closure_asked")
+    if e.kind == "closure_refused":
+        return w("tlc.kind.closure"), w("tlc.closure_held")
+    if e.kind == "playbook_started":
+        if b.inc.origin == "detection":
+            return w("tlc.kind.response"), w("tlc.response_started_detection")
+        return w("tlc.kind.response"), w("tlc.response_started", kind=w.pick(kind_label(b.inc.kind)))
+    return None
+
+
 def _timeline(b: _Builder, chart: Chart) -> Section:
     w = b.w
     entries = merged_timeline(b.inc, b.run)
     rows: list[tuple[str, ...]] = []
     for e in entries:
         who = b.role_of(e.who) if b.public or e.who == "kinkyu" else b.account(e.who)
-        what = _public_what(b, e) if b.public else (_free(describe(e.kind, e.data, e.what, b.names)) or "")
-        data = e.data if isinstance(e.data, dict) else {}
-        kind = "receipt_awaited" if receipt_awaited(e.kind, data, e.what) else e.kind
-        rows.append((w.dt(e.ts), who, w.of(ENTRY_KINDS, kind), what))
+        city = _city_words(b, e)
+        if city is not None:
+            kind_text, what = city
+        else:
+            what = _public_what(b, e) if b.public else (_free(describe(e.kind, e.data, e.what, b.names)) or "")
+            data = e.data if isinstance(e.data, dict) else {}
+            kind_text = w.of(ENTRY_KINDS, "receipt_awaited" if receipt_awaited(e.kind, data, e.what) else e.kind)
+        rows.append((w.dt(e.ts), who, kind_text, what))
     phases_shown = _phases_shown(b, chart)
     phases = Table(
         caption=w("tl.phases"),

@@ -903,3 +903,12 @@ def test_a_toyota_system_outage_reads_as_an_outage_not_a_leak() -> None:
         == "停止したシステムで取り扱う個人情報等の項目及び件数（漏えい等は確認されていません）"
     )
     assert "漏えい等した" not in render_markdown(model).split("別紙1")[0]
+
+
+def test_the_timeline_the_city_reads_names_no_internal_state_and_gives_staff_no_orders() -> None:
+    s = build_sample(Scenario("koganei", stage="closed", location="第2作業室", summary=None, details=None))
+    timeline = report(s, "final").section("timeline").tables[-1]
+    text = "\n".join(" ".join(row) for row in timeline.rows)
+    for word in ("状態:", "→", "してください", "終結の申出", "終結できず", "該当する手順"):
+        assert word not in text
+    assert "対応を開始" in text

@@ -1064,9 +1064,12 @@ def _containment(b: _Builder) -> Section:
     if cmds:
         # Without a command the counts are all 0: the measure a person recorded (or the note) says what was done.
         rows.append(Row(w("cont.summary"), w("cont.summary_value", total=len(cmds), **counts)))
-    for st in run.steps:
-        if st.kind != "containment":
-            continue
+    shown = [st for st in run.steps if st.kind == "containment"]
+    if b.nature == "outage":
+        # An outage's own containment (切替え等) when the playbook has one: account suspension is no outage's.
+        own = [st for st in shown if (d := b.step_def(st)) is not None and d.applies_to is not None]
+        shown = own or shown
+    for st in shown:
         verdict = judge(st.due, st.done_at, b.now, skipped=st.status == "skipped")
         when = w.paren(w.dt(st.done_at)) if st.done_at else ""
         rows.append(Row(b.step_title(st), w(f"verdict.{verdict}") + when))

@@ -903,6 +903,9 @@ def test_a_toyota_system_outage_reads_as_an_outage_not_a_leak() -> None:
         == "停止したシステムで取り扱う個人情報等の項目及び件数（漏えい等は確認されていません）"
     )
     assert "漏えい等した" not in render_markdown(model).split("別紙1")[0]
+    containment = [r.label for r in model.section("containment").rows]
+    assert "システム停止事故への対処（切替え等）" in containment
+    assert not any("アカウント停止" in label for label in containment)
 
 
 def test_the_timeline_the_city_reads_names_no_internal_state_and_gives_staff_no_orders() -> None:

@@ -147,6 +147,8 @@ PARTY_ROLES: dict[str, str] = {
     "contractor": P_("party.role.contractor", "contractor"),
 }
 PARTY_TITLE = P_("party.title.abbreviation", "{role} ({word})")
+# The contractor's person responsible when the contract gives no title of its own.
+RESPONSIBLE = P_("party.responsible", "person responsible")
 
 
 def party_fields(lang: str, unit: str, parties: PartyWords | None = None) -> dict[str, str]:
@@ -155,16 +157,22 @@ def party_fields(lang: str, unit: str, parties: PartyWords | None = None) -> dic
     ``unit`` / ``Unit``: 市 / 区 (city / ward). ``city_party`` / ``contractor_party``: the contract's word
     (甲の指示, 発注者の指示); ``city_role`` / ``contractor_role``: the role it stands for (委託者, 受注者);
     ``city_party_title`` / ``contractor_party_title``: a heading (委託者（甲）, 発注者). English names the
-    city (ward) and the contractor.
+    city (ward) and the contractor. ``responsible_role``: the contract's title for the contractor's person
+    responsible (取扱責任者, 個人情報受託管理責任者; 作業責任者 when it gives none).
     """
     words = parties if parties is not None else DEFAULT_PARTIES
     word = unit_word(unit, lang)
     fields = {"unit": word, "Unit": word[:1].upper() + word[1:]}
+    own_title = getattr(words, "responsible", None)
+    fields["responsible_role"] = (
+        own_title if lang == "ja" and own_title else pgettext(lang, "party.responsible", RESPONSIBLE)
+    )
     for role in ("city", "contractor"):
         if lang == "ja":
             own: str = getattr(words, role)
             abbreviation = len(own) == 1
-            name = pgettext(lang, f"party.role.{role}", PARTY_ROLES[role]) if abbreviation else own
+            named = getattr(words, f"{role}_role", None)
+            name = named or (pgettext(lang, f"party.role.{role}", PARTY_ROLES[role]) if abbreviation else own)
             title = pgettext(lang, "party.title.abbreviation", PARTY_TITLE).format(role=name, word=own)
             fields |= {
                 f"{role}_party": own,

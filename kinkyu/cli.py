@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -26,6 +26,9 @@ from kinkyu.contracts import compile_profiles, load_profiles
 from kinkyu.exceptions import ContractError, KinkyuError
 from kinkyu.private import make_files_private
 from kinkyu.resources import PLAYBOOKS_DIR, SAMPLE_EVENTS_DIR
+
+if TYPE_CHECKING:
+    from kinkyu.catalogue import Lang
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -233,10 +236,37 @@ def _dataclass_json(obj: Any) -> Any:
 
 
 def cmd_contracts(args: argparse.Namespace) -> int:
-    """Validate contract profiles and list them."""
+    """Validate contract profiles and list them: for people (dates as documents write them), or ``--json``."""
+    from kinkyu.core.timefmt import doc_date  # noqa: PLC0415  # keeps `kinkyu --help` fast
+    from kinkyu.reports.labels import WORDS  # noqa: PLC0415
+
     profiles = load_profiles(args.paths)
+    if args.json:
+        import orjson  # noqa: PLC0415
+
+        # A machine's listing: ISO 8601 calendar dates (a contract's term is days, without a time or offset).
+        for p in profiles.values():
+            row = {
+                "contract_id": p.contract_id,
+                "jurisdiction": p.jurisdiction,
+                "city": p.city.name,
+                "starts": p.starts.isoformat(),
+                "ends": p.ends.isoformat(),
+                "title": p.title,
+            }
+            sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
+        sys.stdout.flush()
+        return EXIT_OK
+    # The terminal's language as `kinkyu run` chooses it (kinkyu.streams.runner.terminal_lang).
+    lang: Lang = "en" if (args.lang or os.environ.get("LANG", "")).lower().startswith("en") else "ja"
     for p in profiles.values():
-        print(f"{p.contract_id}\t{p.jurisdiction}\t{p.city.name}\t{p.starts}..{p.ends}\t{p.title}")
+        term = WORDS.say(
+            lang,
+            "contracts.term",
+            start=doc_date(p.starts, lang, weekday=False),
+            end=doc_date(p.ends, lang, weekday=False),
+        )
+        print(f"{p.contract_id}\t{p.jurisdiction}\t{p.city.name}\t{term}\t{p.title}")
     return EXIT_OK
 
 
@@ -430,6 +460,8 @@ def _add_offline_commands(sub: Any, broker_opts: OptAdder, contract_opts: OptAdd
 
     p = sub.add_parser("contracts", help="validate contract profiles and list them")
     p.add_argument("paths", nargs="+", type=Path, help="profile files or folders")
+    p.add_argument("--json", action="store_true", help="one JSON object per contract (ISO 8601 dates)")
+    p.add_argument("--lang", choices=("ja", "en"), help="the listing's language (default: ja; en when LANG is English)")
     p.set_defaults(func=cmd_contracts)
 
 

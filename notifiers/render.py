@@ -180,7 +180,9 @@ def _day(d: date, lang: Lang) -> str:
     return doc_date(d, lang)
 
 
-def _rule8_context(notification: NotificationIn, lang: Lang, parties: PartyWords | None) -> list[dict[str, Any]]:
+def _rule8_context(
+    notification: NotificationIn, lang: Lang, parties: PartyWords | None, unit: str = "市"
+) -> list[dict[str, Any]]:
     """The nine Rule 8(1) items, numbered, each its text or 調査中 / "under investigation".
 
     Built here from the record's codes, counts and dates (:class:`Rule8Facts`
@@ -191,7 +193,7 @@ def _rule8_context(notification: NotificationIn, lang: Lang, parties: PartyWords
         return []
     return [
         {"number": i.number, "label": i.label(lang), "value": i.text(lang), "known": i.known}
-        for i in facts.items(parties)
+        for i in facts.items(parties, unit)
     ]
 
 
@@ -366,6 +368,8 @@ def message_context(
             # The parties as the contract calls them (委託者 / 受託者, 発注者 / 受注者).
             "city_role": words["city_role"],
             "contractor_role": words["contractor_role"],
+            # The contract's title for the person responsible (取扱責任者, 個人情報受託管理責任者, …).
+            "responsible_role": words["responsible_role"],
         },
         # The signature: the contractor's own business contact from the profile (not the protected data).
         "sign": {
@@ -390,7 +394,7 @@ def message_context(
             else None
         ),
         "rule8": notification.rule8,
-        "rule8_items": _rule8_context(notification, lang, parties),
+        "rule8_items": _rule8_context(notification, lang, parties, unit),
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
         "due": doc_datetime(notification.due, lang) or (_t(lang, "due_unknown") if notification.due_unknown else None),

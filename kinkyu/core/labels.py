@@ -155,9 +155,19 @@ def _label(table: Labels, key: str) -> tuple[str, str]:
     return table.get(key, (key, key))
 
 
+def item_order(items: Iterable[str]) -> list[str]:
+    """``items`` once each, in the catalogue's order (氏名, 住所, 生年月日, … as forms list them); others last, sorted.
+
+    Every document names the same items in the same order: a report that says 氏名、住所 in one place and
+    住所、氏名 in the next makes a reader ask whether they are different lists.
+    """
+    known = ITEMS.keys()
+    return sorted(set(items), key=lambda i: (known.index(i), "") if i in known else (len(known), i))
+
+
 def item_labels(items: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Return the Japanese and English labels of ``items``, in a stable (sorted by name) order."""
-    pairs = [_label(ITEM_LABELS, i) for i in sorted(set(items))]
+    """Return the Japanese and English labels of ``items``, in the catalogue's order (:func:`item_order`)."""
+    pairs = [_label(ITEM_LABELS, i) for i in item_order(items)]
     return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
 

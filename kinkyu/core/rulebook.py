@@ -64,10 +64,10 @@ class RuleFacts:
 # software. Neither is a clause the contractor signed, so a finding cites the contract's own article that
 # the event breaks (千葉市 個人情報取扱特記事項 第N, 八千代市 個人情報の取扱いに関する事項 第N条), which is
 # also what 千葉市 第13 / 八千代市 第8条 make reportable ("この…に違反する事態"). Reading of the table: its
-# two columns are headed 千葉市 and 八千代市, yet the first row of the 千葉市 column cites the 八千代市条例
-# and that of the 八千代市 column the 千葉市条例; Kinkyu takes the headings (the lettered column is
-# Chiba's, the カタカナ / circled one Yachiyo's) and reads those ordinance citations as swapped in the
-# source, as playbooks/chiba.yaml and playbooks/yachiyo.yaml say.
+# two columns are headed 千葉市 and 八千代市, and the first row of the 千葉市 column cites the 八千代市条例
+# (that of the 八千代市 column the 千葉市条例). Not a swap: under each city's standard the 相手方 is the
+# other city, whose ordinance shows it meets it. The lettered column is Chiba's, the カタカナ / circled one
+# Yachiyo's (playbooks/README.md, "Clause bases").
 _CHIBA_STAFF = Clause("千葉市 特記事項 第4第4項", "従事者に対する必要かつ適切な監督（契約の終了後も同様）")
 
 # General clauses, cited where a jurisdiction has nothing more specific.

@@ -140,6 +140,8 @@ WORDS = Texts(
         "contract.title": P_("report.contract.title", "Contract"),
         "contract.id": P_("report.contract.id", "Contract id"),
         "contract.period": P_("report.contract.period", "Contract period"),
+        # `kinkyu contracts`: a contract's term as a listing for people says it.
+        "contracts.term": P_("report.contracts.term", "{start} to {end}"),
         "contract.ended": P_("report.contract.ended", "after the contract ended (duties continue: {article})"),
         "contract.ended_confidentiality": P_(
             "report.contract.ended_confidentiality",
@@ -270,8 +272,9 @@ WORDS = Texts(
         "ppc.contractor_clock_value": P_("report.ppc.contractor_clock_value", "due {due} ({word}). {state}"),
         "ppc.state_released": P_(
             "report.ppc.state_released",
-            "Reported to the {unit} {reported}: having told the {unit} the items it knows releases the contractor"
-            " from reporting to the PPC and notifying individuals (PPC Q&A).",
+            "Reported to the {unit} {reported}: having told the {unit} the items it knows, the contractor need not"
+            " report to the PPC nor notify individuals, should the event be reportable"
+            " (APPI Art. 26(1) proviso, 26(2)).",
         ),
         "ppc.state_late": P_("report.ppc.state_late", " (after the deadline)"),
         "ppc.state_sent": P_(

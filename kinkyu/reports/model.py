@@ -57,7 +57,7 @@ from kinkyu.core.evidence import canonical_json
 from kinkyu.core.freetext import neutralise
 from kinkyu.core.incident import Incident, TimelineEntry
 from kinkyu.core.jurisdictions import cite, head_title, unit_of
-from kinkyu.core.labels import ITEM_LABELS, item_labels, kind_label, nature_label, rule_label
+from kinkyu.core.labels import ITEM_LABELS, NOT_PERSONAL_DATA, item_labels, kind_label, nature_label, rule_label
 from kinkyu.core.legal import (
     DEFAULT_CONTRACTOR_WITHIN,
     Assessment,
@@ -805,6 +805,8 @@ class _Builder:
             possible=self.possible,
             nature=self.nature,
             other_notice=self.user_text(self.facts.other),
+            unit=self.w.unit,
+            parties=self.w.parties,
         )
 
     def rule8_text(self, number: int) -> tuple[str, bool]:
@@ -1874,7 +1876,11 @@ def build_report(stored: StoredIncident, *, kind: ReportKind, lang: Lang, now: d
             "value": w("col.value"),
             "notice_title": w("notice_draft.title"),
         },
-        notice_draft=None if b.public else notice_draft(b.rule8, lang, sender=b.profile.city.name),
+        # No notice where no personal data leaked (a stopped system, a complaint): a draft telling residents
+        # their data leaked would be false, and the city might send it.
+        notice_draft=None
+        if b.public or b.nature in NOT_PERSONAL_DATA
+        else notice_draft(b.rule8, lang, sender=b.profile.city.name, unit=w.unit),
     )
     if not b.public:
         model = replace(model, letter=_letter(b, kind, now, sections))

@@ -340,7 +340,7 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
         "小金井市 特記事項 第19条第1項に基づき直ちに第一報としてご報告いたします",
         "- 件数: 3件",
         "- 本人の数: 最大3人",
-        "個人情報の項目: 住所、個人番号（マイナンバー）、氏名（ほか2項目は書面で報告）",
+        "個人情報の項目: 氏名、住所、個人番号（マイナンバー）（ほか2項目は書面で報告）",
         "- 発生場所: 調査中",
         "https://ack.kinkyu.test/ack/TOKEN",
         f"https://console.kinkyu.test/incidents/{INC}",
@@ -720,7 +720,7 @@ async def test_an_unacknowledged_report_goes_to_the_next_contact_then_to_the_res
         await notifier.tick()
         third = parsed(sink.messages[2])
         assert sink.messages[2].recipients == ("sekinin-c@acme.example.co.jp",)
-        assert third["Subject"].startswith("【緊急】【未応答】[koganei-2026-017] 委託元から受領確認がありません")
+        assert third["Subject"].startswith("【緊急】【未応答】[koganei-2026-017] 市の受領確認がありません")
         assert "小金井市の連絡先（担当、個人情報保護責任者）のいずれからも" in plain(third)
 
         clock.advance(hours=5)

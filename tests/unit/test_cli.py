@@ -76,15 +76,32 @@ def test_replay_without_input_is_wrong_usage(capsys: pytest.CaptureFixture[str])
 # -- contracts ------------------------------------------------------------------------------------
 
 
-def test_contracts_lists_the_six_sample_contracts(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["contracts", str(SAMPLE_CONTRACTS)]) == EXIT_OK
+def test_contracts_lists_the_six_sample_contracts_with_their_terms_in_wareki(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["contracts", str(SAMPLE_CONTRACTS), "--lang", "ja"]) == EXIT_OK
 
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 6
     assert sorted(line.split("\t")[1] for line in lines) == sorted(
         ["okayama", "chiba", "yachiyo", "koganei", "toyota", "shinagawa"]
     )
-    assert "koganei-2026-017\tkoganei\t小金井市\t2026-04-01..2027-03-31\t住民記録システム運用保守業務委託" in lines
+    term = "令和8年4月1日から令和9年3月31日まで"
+    assert f"koganei-2026-017\tkoganei\t小金井市\t{term}\t住民記録システム運用保守業務委託" in lines
+
+
+def test_contracts_in_english_name_the_term_in_english(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["contracts", str(SAMPLE_CONTRACTS), "--lang", "en"]) == EXIT_OK
+
+    assert "\t1 Apr 2026 to 31 Mar 2027\t" in capsys.readouterr().out
+
+
+def test_contracts_as_json_give_iso_dates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["contracts", str(SAMPLE_CONTRACTS), "--json"]) == EXIT_OK
+
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    koganei = next(r for r in rows if r["contract_id"] == "koganei-2026-017")
+    assert (koganei["starts"], koganei["ends"]) == ("2026-04-01", "2027-03-31")
 
 
 def _typo_contract(tmp_path: Path) -> Path:

@@ -425,7 +425,7 @@ def test_ordinance_sensitive_items_trigger_the_city_only() -> None:
 def test_without_an_ordinance_definition_the_ordinance_trigger_says_none_is_configured() -> None:
     result = assess(facts("tax")).city.result(Trigger.ORDINANCE_SENSITIVE)
     assert not result.fired
-    assert "設定されていない" in result.reason("ja")
+    assert "定めの記載がない" in result.reason("ja")
 
 
 def test_an_actual_breach_is_worded_as_having_happened() -> None:
@@ -675,7 +675,7 @@ def test_rule8_items_come_in_the_order_of_rule_8() -> None:
     assert [i.number for i in items] == list(range(1, 10))
     assert [i.label_ja for i in items] == [
         "概要",
-        "漏えい等が発生し、又は発生したおそれがある個人データの項目",
+        "漏えい等が発生し、又は発生したおそれがある保有個人情報（個人データ）の項目",
         "本人の数",
         "原因",
         "二次被害又はそのおそれの有無及びその内容",
@@ -857,14 +857,21 @@ def test_notice_draft_leaves_out_what_only_the_regulator_needs() -> None:
 
 def test_notice_draft_is_marked_as_a_draft_the_city_sends() -> None:
     text = notice_draft(_full_items())
-    assert text.startswith("［下書き")
-    assert "（Kinkyu）からは送付しません" in text
+    assert text.startswith("［案：")
+    assert "本人にはまだ送付されていません" in text
 
 
 def test_notice_draft_names_the_city_and_its_enquiry_line_when_given() -> None:
     text = notice_draft(_full_items(), sender="小金井市", contact="市民課 個人情報相談窓口")
-    assert "小金井市が業務を委託している事業者" in text
+    # The city signs the notice: it names itself 本市 in the text and by name at the foot.
+    assert "本市が業務を委託している事業者" in text
+    assert text.rstrip().endswith("小金井市")
     assert "お問い合わせ先: 市民課 個人情報相談窓口" in text
+
+
+def test_notice_draft_of_a_ward_says_honku() -> None:
+    text = notice_draft(_full_items(), sender="品川区", unit="区")
+    assert "本区が業務を委託している事業者" in text
 
 
 def test_notice_draft_in_english_uses_english_labels() -> None:

@@ -75,6 +75,34 @@ def test_the_words_are_the_ones_the_city_s_own_clauses_use(jurisdiction: str) ->
     assert re.search(f"{contractor}[はにのがへ]", text), contractor
 
 
+@pytest.mark.parametrize("jurisdiction", sorted(SEED_WORDS))
+def test_the_person_responsible_is_titled_as_the_city_s_clauses_title_them(jurisdiction: str) -> None:
+    if not SEEDS.is_dir():
+        pytest.skip("shared/seeds is not beside the repository")
+    playbook = playbooks()[jurisdiction]
+    # The seeds break lines inside words (個人情報の取扱いの責任\n\n者).
+    text = re.sub(r"\s+", "", (SEEDS / playbook.seed).read_text(encoding="utf-8"))
+
+    assert playbook.parties.responsible is not None
+    assert playbook.parties.responsible in text
+
+
+def test_a_letter_names_the_person_responsible_by_the_contract_s_title() -> None:
+    words = party_fields("ja", "市", playbooks()["koganei"].parties)
+
+    assert words["responsible_role"] == "取扱責任者"
+    assert party_fields("ja", "市")["responsible_role"] == "作業責任者"  # a contract that gives none
+    assert party_fields("en", "市", playbooks()["koganei"].parties)["responsible_role"] == "person responsible"
+
+
+def test_a_ward_that_is_ko_without_a_role_word_is_named_by_its_name() -> None:
+    # 品川区's clauses: 「品川区（以下「甲」という。）」, and no 委託者 anywhere.
+    words = party_fields("ja", "区", playbooks()["shinagawa"].parties)
+
+    assert words["city_party_title"] == "品川区（甲）"
+    assert words["city_party"] == "甲"
+
+
 def test_a_playbook_without_parties_says_ko_and_otsu() -> None:
     data = _okayama()
     data.pop("parties", None)
@@ -187,5 +215,7 @@ def test_a_chain_is_planned_with_the_city_playbooks_words_for_the_parties() -> N
         }
     )
 
-    assert planner.parties(note) == {"city": "発注者", "contractor": "受注者"}
+    words = planner.parties(note)
+    assert words is not None
+    assert (words["city"], words["contractor"], words["responsible"]) == ("発注者", "受注者", "個人情報管理責任者")
     assert planner.parties(note.model_copy(update={"jurisdiction": "nowhere"})) is None

@@ -500,21 +500,21 @@ def test_toyota_report_request_is_due_immediately() -> None:
     assert assigned.task_id == "req-1"
 
 
-# -- Chiba: containment with its own deadline ------------------------------------------------
+# -- Chiba: a revoked credential's erasure, a containment step of its own --------------------
 
 
-def test_chiba_revoked_credential_is_erased_immediately() -> None:
+def test_chiba_revoked_credential_is_erased_by_its_own_step_without_a_deadline_of_its_own() -> None:
+    # The basis is 特記事項 第3 (適正な管理): it sets no time word. The online-connection standard's
+    # b(c) 直ちに binds the 相手方 of the connection, not the contractor (playbooks/chiba.yaml).
     run, effects = begin(detection("chiba", ["revoked-credential"], actor="u1043"))
     commands = [c.command for c in of(effects, Containment)]
     assert {c.step_id for c in commands} == {"containment_revoked"}
     step = run.step("containment_revoked")
     assert step is not None
-    assert step.due == T0 + timedelta(hours=1)
+    assert step.due is None
     general = run.step("containment")
     assert general is not None
     assert general.status == "skipped"  # nothing left for the general step: the commands are the other step's
-    esc = [e for e in of(tick(run, T0 + timedelta(hours=1)), Escalate) if e.step_id == "containment_revoked"]
-    assert len(esc) == 1
 
 
 # -- Shinagawa: two reports, two words --------------------------------------------------------

@@ -419,7 +419,7 @@ def test_both_clocks_and_the_ppc_assessment() -> None:
     assert "暫定（要確認）: 不正の目的" in city
     assert "確報の期限の日数" not in rows  # the days are in the city's clock
     # The contractor is released once the city acknowledged its report; the city's clock starts that day.
-    assert "市へ報告済み" in rows["受注者の期限（市への報告）"]
+    assert "貴市へ報告いたしました" in rows["受注者の期限（市への報告）"]
     assert "起算日 令和8年11月20日" in rows["市の期限（委員会への報告）"]
     assert "確報（同条第2項）: 令和8年12月21日（月）（30日）" in rows["市の期限（委員会への報告）"]  # 60 once confirmed
     assert "速報（施行規則第44条第1項、速やかに）" in rows["市の期限（委員会への報告）"]
@@ -473,7 +473,7 @@ def test_the_city_clock_in_the_report_starts_on_the_first_reports_delivery() -> 
     apply(s.run, {"change": "event", "incident_id": s.run.incident_id, "entry": entry.to_json()}, delivered)
     rows = {r.label: r.value for r in report(s, "progress", now=delivered).section("ppc").rows}
     assert "起算日 令和8年11月27日" in rows["市の期限（委員会への報告）"]
-    assert "市へ報告済み" in rows["受注者の期限（市への報告）"]
+    assert "貴市へ報告いたしました" in rows["受注者の期限（市への報告）"]
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -484,9 +484,16 @@ def test_the_report_carries_a_draft_notice_for_the_city_to_send_with_items_1_2_4
     labels = {k: Rule8Item(k, None, None).label(lang) for k in RULE8_ORDER}  # type: ignore[arg-type]
     shown = [k for k, label in labels.items() if f"■ {label}" in model.notice_draft]
     assert shown == [Rule8Key.SUMMARY, Rule8Key.DATA_ITEMS, Rule8Key.CAUSE, Rule8Key.SECONDARY_HARM, Rule8Key.OTHER]
-    assert ("（Kinkyu）からは送付しません" if lang == "ja" else "Kinkyu does not send it") in model.notice_draft
+    not_sent = "本人にはまだ送付されていません" if lang == "ja" else "it has not been sent to anyone"
+    assert not_sent in model.notice_draft
     for fmt, text in rendered(model):
         assert model.words["notice_title"] in text.replace("&amp;", "&"), fmt
+
+
+def test_a_stopped_system_has_no_draft_notice() -> None:
+    # No personal data leaked: a notice telling residents theirs did would be false, and the city might send it.
+    s = build_sample(scenario("toyota", kind="system_outage", stage="opened"))
+    assert report(s, "first").notice_draft is None
 
 
 def test_the_public_version_has_no_draft_notice() -> None:

@@ -22,8 +22,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from kinkyu.catalogue import P_, Texts
-from kinkyu.core.labels import ITEM_LABELS, NOT_PERSONAL_DATA, kind_label, nature_label, rule_label
+from kinkyu.catalogue import P_, PartyWords, Texts
+from kinkyu.core.labels import ITEM_LABELS, NOT_PERSONAL_DATA, item_order, kind_label, nature_label, rule_label
 from kinkyu.core.legal.triggers import Assessment, PeopleCount, ReportingParty
 from kinkyu.core.timefmt import doc_date, doc_datetime
 
@@ -63,8 +63,10 @@ WORDS = Texts(
         "what.detected": P_("rule8.what.detected", "detected: {rules}"),
         "occurrence.possible": P_("rule8.occurrence.possible", "possible breach"),
         "occurrence.actual": P_("rule8.occurrence.actual", "breach"),
+        # The contract's words (受注者, 乙's role 受託者) and the local body (市 / 区), as in the rest of the
+        # report; the law is cited beside each, so the city's officer copies the line into its own report.
         "party.contractor": P_("rule8.party.contractor", "contractor"),
-        "party.city": P_("rule8.party.city", "city"),
+        "party.city": P_("rule8.party.city", "{unit}"),
         "party.triggers": P_("rule8.party.triggers", "{party} ({law}): {names}"),
         "trigger.provisional": P_("rule8.trigger.provisional", "{name} (provisional)"),
         "trigger.none": P_("rule8.trigger.none", "none"),
@@ -73,14 +75,14 @@ WORDS = Texts(
         "reportable": P_("rule8.reportable", "reportable"),
         "not_reportable": P_("rule8.not_reportable", "not reportable"),
         "not_applicable": P_("rule8.not_applicable", "not applicable (no leak of personal information)"),
-        "involved.yes": P_("rule8.involved.yes", "yes (the contracted service provider)"),
+        "involved.yes": P_("rule8.involved.yes", "yes (it happened at the contractor, in the contracted work)"),
         "involved.no": P_("rule8.involved.no", "no"),
         "data_items": P_("rule8.data_items", "{items} (medium: {medium})"),
         "cause": P_("rule8.cause", "{cause} (at: {party})"),
         "other.notice": P_("rule8.other.notice", "nothing further at present"),
         "notice.draft": P_(
             "rule8.notice.draft",
-            "[DRAFT - to be reviewed and sent by the local government; Kinkyu does not send it]",
+            "[DRAFT - for {who} to review and send; it has not been sent to anyone]",
         ),
         "notice.sender": P_("rule8.notice.sender", "[name of the local government]"),
         "notice.where": P_("rule8.notice.where", "a service provider contracted by {who}"),
@@ -271,10 +273,15 @@ def _ordered(values: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def _both(key: str, **values: str | tuple[str, str]) -> tuple[str, str]:
-    """``key``'s text in Japanese and in English; a value given as a pair is (Japanese, English)."""
+def _both(
+    key: str, unit: str = "市", parties: PartyWords | None = None, /, **values: str | tuple[str, str]
+) -> tuple[str, str]:
+    """``key``'s text in Japanese and in English; a value given as a pair is (Japanese, English).
+
+    ``unit`` / ``parties``: the local body and the contract's words for the parties (``{unit}``, ``{contractor_role}``).
+    """
     out = [
-        WORDS.say(lang, key, **{k: v[i] if isinstance(v, tuple) else v for k, v in values.items()})
+        WORDS.say(lang, key, unit, parties, **{k: v[i] if isinstance(v, tuple) else v for k, v in values.items()})
         for i, lang in enumerate(LANGS)
     ]
     return out[0], out[1]
@@ -303,8 +310,9 @@ def _what(kind: str | None, rules: list[str], *, possible: bool, nature: str | N
     return _both("what", occurrence=occurrence, parts=_joined("parts", parts))
 
 
-# The city's side is named by what the law calls it (行政機関等: APPI Art. 68), never 市: a ward (品川区) is one too.
-def _triggers(assessment: Assessment | None) -> tuple[str, str]:
+# Each party is named as the report names it (the contract's word for the contractor, 市 / 区 for the city),
+# with the provisions that bind it beside the name: the law's own terms stay in the law cited.
+def _triggers(assessment: Assessment | None, unit: str = "市", parties: PartyWords | None = None) -> tuple[str, str]:
     if assessment is None:
         return _both("unknown")
     if assessment.encrypted_exempt:
@@ -321,7 +329,8 @@ def _triggers(assessment: Assessment | None) -> tuple[str, str]:
             ]
             listed = _joined("list", names) if names else _both("trigger.none")
             law = (party.law_ja, party.law_en)
-            parts.append(_both("party.triggers", party=_both(f"party.{party.value}"), law=law, names=listed))
+            name = _both(f"party.{party.value}", unit, parties)
+            parts.append(_both("party.triggers", party=name, law=law, names=listed))
         ja, en = _joined("parts", parts)
     if assessment.overrides:
         verdict = _both("reportable" if assessment.overrides[-1].reportable else "not_reportable")
@@ -359,6 +368,8 @@ def rule8_items(
     possible: bool | None = None,
     nature: str | None = None,
     other_notice: str | None = None,
+    unit: str = "市",
+    parties: PartyWords | None = None,
 ) -> Rule8Items:
     """Build the nine Rule 8(1) items from what is known; the rest read 調査中.
 
@@ -376,6 +387,7 @@ def rule8_items(
     ``who_found``, ``course``, ``medium``, ``cause``, ``cause_party`` and items
     5-9 are free text for roles and categories; they are screened by
     :func:`scrub`. ``possible`` defaults to the assessment's (else True).
+    ``unit`` (市 / 区) and ``parties`` (the contract's words) name the parties in item 1.
     """
     if possible is None:
         possible = assessment.possible if assessment is not None else True
@@ -383,11 +395,11 @@ def rule8_items(
     what = _what(kind, rule_list, possible=possible, nature=nature)
     who = _free(who_found)
     course_text = _free(course)
-    trig_ja, trig_en = _triggers(assessment)
+    trig_ja, trig_en = _triggers(assessment, unit, parties)
     if assessment is None and nature in NOT_PERSONAL_DATA:
         # A stopped system or a complaint: no PPC report is assessed, which is not "under investigation".
         trig_ja, trig_en = _both("not_applicable")
-    involved_ja, involved_en = _both("involved.yes" if contractor_involved else "involved.no")
+    involved_ja, involved_en = _both("involved.yes" if contractor_involved else "involved.no", unit, parties)
     row = {lang: {k: WORDS.say(lang, f"row.{k}") for k in _ROWS} for lang in LANGS}
     unknown_ja, unknown_en = _both("unknown")
 
@@ -406,11 +418,14 @@ def rule8_items(
             (en["discovered"], _when(discovered_at, "en")),
             (en["what"], what[1]),
         ]
-        # The finder and the PPC triggers matter to the regulator, not to the person.
+        # The finder, the PPC triggers and the contractor's part matter to the regulator, not to the person
+        # (the notice's opening sentence already says where it happened). A resident reads what happened to
+        # the data (漏えい等), not the contract's name for it (契約違反).
         full_ja = [*common_ja, (ja["found_by"], who), (ja["triggers"], trig_ja), (ja["involved"], involved_ja)]
         full_en = [*common_en, (en["found_by"], who), (en["triggers"], trig_en), (en["involved"], involved_en)]
-        notice_ja = [*common_ja, (ja["involved"], involved_ja)]
-        notice_en = [*common_en, (en["involved"], involved_en)]
+        plain = _what(kind, rule_list, possible=possible) or what
+        notice_ja = [*common_ja[:2], (ja["what"], plain[0])]
+        notice_en = [*common_en[:2], (en["what"], plain[1])]
         summary = Rule8Item(
             Rule8Key.SUMMARY,
             _lines([*full_ja, (ja["course"], course_text)], unknown_ja, ": "),
@@ -419,7 +434,7 @@ def rule8_items(
             _lines([*notice_en, (en["course"], course_text)], unknown_en, ": "),
         )
 
-    items = _ordered(data_items)
+    items = item_order(_ordered(data_items))
     medium_text = _free(medium)
     data: Rule8Item
     if not items and medium_text is None:
@@ -473,25 +488,28 @@ def rule8_items(
     )
 
 
-def notice_draft(items: Rule8Items, lang: Lang = "ja", *, sender: str | None = None, contact: str | None = None) -> str:
+def notice_draft(
+    items: Rule8Items, lang: Lang = "ja", *, sender: str | None = None, contact: str | None = None, unit: str = "市"
+) -> str:
     """Draft, as plain text, the notice to the people affected (本人通知).
 
     It carries Rule 8(1) items 1, 2, 4, 5 and 9 only, limited to what the
     person needs (legal.md). The city sends it, by letter or e-mail, after
     review; Kinkyu never sends it. ``sender`` (the city's name) and
-    ``contact`` (the city's enquiry line) default to placeholders to fill in.
+    ``contact`` (the city's enquiry line) default to placeholders to fill in;
+    ``unit`` (市 / 区) is how the city names itself in it (本市, 本区).
     """
     if lang not in ("ja", "en"):
         raise ValueError(f"lang must be 'ja' or 'en', not {lang!r}")
     chosen = [items[k] for k in NOTICE_KEYS]
 
     def say(key: str, **values: str) -> str:
-        return WORDS.say(lang, f"notice.{key}", **values)
+        return WORDS.say(lang, f"notice.{key}", unit, None, **values)
 
     who = sender or say("sender")
     where = say("where", who=who) if items.contractor_involved else who
     head = [
-        say("draft"),
+        say("draft", who=who),
         "",
         say("title"),
         "",

@@ -233,6 +233,8 @@ class Step(BaseModel):
 
 # A party's word is a few Japanese characters (甲, 委託者, 発注者): no Latin letters, digits or spaces.
 _PARTY_WORD = r"^[^\sA-Za-z0-9]{1,6}$"
+# A role's title is longer (個人情報受託管理責任者, 個人情報の取扱いの責任者), of the same characters.
+_ROLE_TITLE = r"^[^\sA-Za-z0-9]{1,16}$"
 
 
 class Parties(BaseModel):
@@ -240,11 +242,18 @@ class Parties(BaseModel):
 
     岡山市, 豊田市 and 品川区 write 甲 / 乙; 小金井市 and 八千代市 委託者 / 受託者; 千葉市 発注者 / 受注者.
     Left out (and in a run stored before playbooks named them) it is 甲 / 乙.
+
+    ``city_role``: what prose calls the city when its word is an abbreviation the contract defines for
+    something other than the catalogue's 委託者 (品川区: 「品川区（以下「甲」という。）」, no 委託者).
+    ``responsible``: the contract's title for the contractor's person responsible (岡山市 第3条
+    個人情報受託管理責任者, 小金井市 第8条 取扱責任者 …); left out, the catalogue's (作業責任者).
     """
 
     model_config = _STRICT
     city: str = Field(default=DEFAULT_PARTIES.city, pattern=_PARTY_WORD)
     contractor: str = Field(default=DEFAULT_PARTIES.contractor, pattern=_PARTY_WORD)
+    city_role: str | None = Field(default=None, pattern=_PARTY_WORD)
+    responsible: str | None = Field(default=None, pattern=_ROLE_TITLE)
 
     @model_validator(mode="after")
     def _distinct(self) -> Parties:

@@ -408,10 +408,11 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
             overrides=decided,
         )
 
-    def items(self, parties: PartyWords | None = None) -> Rule8Items:
+    def items(self, parties: PartyWords | None = None, unit: str = "市") -> Rule8Items:
         """The nine Rule 8(1) items in Japanese and English; 調査中 where nothing is known.
 
-        ``parties``: what the contract calls the parties (the finder is 受注者の担当者 under 千葉市's clauses).
+        ``parties``: what the contract calls the parties (the finder is 受注者の担当者 under 千葉市's clauses);
+        ``unit``: the local body (市 / 区).
         """
         assessment = self._assessment()
 
@@ -423,7 +424,7 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
                 return doc_date(d, "ja" if ja else "en", weekday=False)
 
             def say(key: str, **values: str) -> str:
-                return FACT_WORDS.say(lang, key, "市", parties, **values)
+                return FACT_WORDS.say(lang, key, unit, parties, **values)
 
             detected = self.origin == "detection"
             # A filing is made by the contractor's staff (the written report says the same).
@@ -454,6 +455,8 @@ class Rule8Facts(msgspec.Struct, Screened, frozen=True):
                 other=other,
                 possible=self.possible,
                 nature=self.nature,
+                unit=unit,
+                parties=parties,
             )
 
         return rule8_pair(build)

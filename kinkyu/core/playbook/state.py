@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from kinkyu.core.incident import Incident, TimelineEntry
+from kinkyu.core.jurisdictions import unit_of
 from kinkyu.core.legal import Rule8Items
 from kinkyu.core.playbook.codec import Record
 from kinkyu.core.playbook.containment import ContainmentCommand, Targets
@@ -307,7 +308,7 @@ class PlaybookRun(msgspec.Struct, Record, tag_field="v", tag=1):
         People's free text (cause, secondary harm, measures) never reaches a
         run; the written report adds it (:mod:`kinkyu.reports.model`).
         """
-        return self.rule8_facts().items()
+        return self.rule8_facts().items(self.playbook.parties, unit_of(self.jurisdiction))
 
     def ppc_dues(self) -> list[datetime]:
         """The city's PPC report deadlines (end of each due day), while it is (or may be) reportable."""

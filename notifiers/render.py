@@ -134,6 +134,8 @@ REPORT_OF_MESSAGE: dict[str, str] = {
     "closure_report": "final",
 }
 _URGENT_SEVERITIES = frozenset({"high", "critical"})
+# Roles that say what a contact does, not a title a letter puts before the name.
+_NO_TITLE = frozenset({"担当", "担当者", "contact"})
 
 
 def _t(lang: Lang, key: str, unit: str = "市", parties: PartyWords | None = None, /, **values: object) -> str:
@@ -344,7 +346,14 @@ def message_context(
         # By address, not equality: a caller may pass a copy (another language, say).
         city_addresses = {c.email for c in contract.city.contacts if c.email}
         side = "city" if recipient.email in city_addresses else "contractor"
-        recipient_ctx = {"name": recipient.name, "role": recipient.role, "side": side}
+        recipient_ctx = {
+            "name": recipient.name,
+            "role": recipient.role,
+            "side": side,
+            # The role goes before the name as a title (個人情報保護責任者　渡辺 浩 様), but not twice
+            # (「作業責任者 作業責任者 C 様」) and not when it is no title at all (「担当 中村 様」).
+            "title": "" if recipient.name.startswith(recipient.role) or recipient.role in _NO_TITLE else recipient.role,
+        }
     return {
         "lang": lang,
         "kind": kind,
@@ -377,6 +386,10 @@ def message_context(
             "responsible": contract.contractor.responsible,
             "contact": contract.contractor.contact,
             "address": contract.contractor.address,
+            # A profile with the firm's name alone: the signature says so instead of ending at the name.
+            "missing": not any(
+                (contract.contractor.address, contract.contractor.responsible, contract.contractor.contact)
+            ),
         },
         # A report on an incident to the city opens with an apology; reminders and internal notices do not.
         "apology": kind in _APOLOGETIC and (recipient_ctx is None or recipient_ctx["side"] == "city"),

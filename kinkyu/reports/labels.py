@@ -101,6 +101,7 @@ WORDS = Texts(
         "letter.representative": P_("report.letter.representative", "Representative"),
         "letter.responsible": P_("report.letter.responsible", "Person responsible"),
         "letter.contact": P_("report.letter.contact", "Contact"),
+        "letter.sender_missing": P_("report.letter.sender_missing", "(sender details not set in the contract profile)"),
         "letter.subject": P_("report.letter.subject", "Submission: {title}, concerning a {nature}"),
         "letter.apology": P_(
             "report.letter.apology", "We sincerely apologise for the concern and trouble this incident is causing."

@@ -118,6 +118,7 @@ SECTION_KEYS: tuple[str, ...] = (
 )
 # Laid out after 以上 as 別紙 (attachments), in this order; the other sections are the numbered items under 記.
 ATTACHMENT_KEYS: tuple[str, ...] = ("timeline", "evidence")
+_SERIAL_DIGITS = 4
 _KIND_NUMBERS = {"first": 1, "progress": 2, "final": 3, "public": 4}
 # Which sections each kind reports as final (the header says so); "public" depends on closure.
 _FINAL_SECTIONS: dict[str, frozenset[str]] = {
@@ -1904,6 +1905,23 @@ def _basis(b: _Builder) -> str:
     return ""
 
 
+def document_serial(incident_id: str) -> str:
+    """The incident's part of a 文書番号: its date and four digits, never the raw id between 第 and 号.
+
+    An id of the old form (``INC-20261120-0001``) keeps its sequence; a content-derived one
+    (``INC-20261120-F3KQ7AB``) gives four digits of a hash of itself. The 事案番号 itself is in the
+    report's first table, so the number only has to be read out and filed, not to be unique by itself.
+    """
+    _, _, rest = incident_id.partition("-")
+    day, _, tail = rest.partition("-")
+    if not day.isdigit():
+        day = ""
+    if not (tail.isdigit() and len(tail) == _SERIAL_DIGITS):
+        digest = hashlib.sha256(incident_id.encode()).digest()
+        tail = f"{int.from_bytes(digest[:4], 'big') % 10**_SERIAL_DIGITS:0{_SERIAL_DIGITS}d}"
+    return f"{day}-{tail}" if day else tail
+
+
 def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Section, ...]) -> Letter:
     w = b.w
     p = b.profile
@@ -1918,6 +1936,10 @@ def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Sectio
     ):
         if value:
             sender.append(Row(w(key), value))
+    if len(sender) == 1:
+        # A letter signed with the firm's name alone gives the city no one to call back: said on the
+        # letter itself, so the gap in the profile is seen before the letter goes out, not after.
+        sender.append(Row(w("letter.contact"), w("letter.sender_missing")))
     key, values = b.title_key(kind)
     title = w(key, **values)
     basis = _basis(b)
@@ -1935,7 +1957,7 @@ def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Sectio
         number=w(
             "letter.number",
             prefix=contractor.doc_prefix or "",
-            number=f"{b.inc.incident_id}-{_KIND_NUMBERS[kind]}",
+            number=f"{document_serial(b.inc.incident_id)}-{_KIND_NUMBERS[kind]}",
         ),
         date=doc_date(now, b.lang, weekday=False),
         addressee=w("letter.addressee", head=head),

@@ -432,7 +432,7 @@ def test_the_contract_page_lists_its_clauses_contacts_and_playbook(desk: Desk) -
     for section in ("clauses", "contacts", "playbook"):
         expect(page.locator(f"#{section}")).to_be_visible()
     expect(page.locator("#clauses")).to_contain_text("第19条")
-    expect(page.locator("#contacts")).to_contain_text("担当者 A")
+    expect(page.locator("#contacts")).to_contain_text("中村 真理")
     screenshot(page, "contract.ja")
 
 

@@ -335,7 +335,7 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
     assert m["Auto-Submitted"] == "auto-generated"
     assert got.recipients == ("tanto-a@city.example.jp",)
     text = plain(m)
-    assert text.startswith("小金井市 市民課\n担当 担当者 A 様")
+    assert text.startswith("小金井市 市民課\n中村 真理 様")
     for expected in (
         "小金井市 特記事項 第19条第1項に基づき直ちに第一報としてご報告いたします",
         "- 件数: 3件",
@@ -371,7 +371,7 @@ async def test_an_english_contact_gets_english(sink: SmtpSink) -> None:
     m = parsed(sink.messages[0])
     assert m["Subject"].startswith("[URGENT] [koganei-2026-017] First report")
     assert "due 21 Nov 2026 11:00 JST" in m["Subject"]
-    assert plain(m).startswith("Dear 担当者 A (担当, 小金井市 市民課),")
+    assert plain(m).startswith("Dear 中村 真理 (担当, 小金井市 市民課),")
     assert m["Content-Language"] == "en"
 
 

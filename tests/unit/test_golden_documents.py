@@ -12,6 +12,8 @@ and the commit says what changed in the documents and why.
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,12 @@ import pytest
 from helpers import message_record
 from test_messages import ascii_sentences
 
+from kinkyu.core.contract import Party
 from kinkyu.core.integrity import Keyring
 from kinkyu.core.playbook import Notify, on_record
 from kinkyu.notifiers.model import IncidentFacts, NotificationIn, OutboundEmail
 from kinkyu.notifiers.render import MESSAGE_KINDS, build_email
-from kinkyu.reports.model import StoredIncident, build_report
+from kinkyu.reports.model import StoredIncident, build_report, document_serial
 from kinkyu.reports.render import render_markdown
 from kinkyu.reports.sample import Sample, Scenario, build_sample, playbooks, store_sample
 from kinkyu.reports.store import IncidentStore
@@ -183,3 +186,22 @@ def test_a_written_reports_mail_links_its_own_report(kind: str, report: str) -> 
 
     linked = [r for r in ("first", "progress", "final") if f"/reports/{r}.ja.pdf" in text]
     assert linked == [report]
+
+
+def test_a_profile_without_the_senders_details_says_so_in_the_letter_and_the_signature() -> None:
+    s = build_sample(_scenario("koganei", "opened"))
+    bare = replace(s, profile=s.profile.model_copy(update={"contractor": Party(org="acme", name="株式会社アクメ")}))
+
+    letter = _report(bare, "first")
+    mail = _mail(bare, message_record(bare, "first_report")).text
+
+    assert '<p align="right">株式会社アクメ<br>連絡先　（差出人情報未設定）</p>' in letter
+    assert "--\n株式会社アクメ\n（差出人情報未設定）\n" in mail
+
+
+def test_the_document_number_holds_no_raw_incident_id() -> None:
+    md = (GOLDEN / "koganei.first.md").read_text(encoding="utf-8")
+
+    assert "文書番号　アクメ情第20261120-0001-1号" in md
+    # A content-derived id: its date and four digits, no letters between 第 and 号.
+    assert re.fullmatch(r"20261120-\d{4}", document_serial("INC-20261120-FABCDE2K"))

@@ -52,7 +52,7 @@ P_REPORTER = "rep-PLANTED-7"
 P_CITY = "cityc-PLANTED-3"
 P_EVENT = "evt-PLANTED-1"
 P_CAUSE = "PLANTEDCAUSE 作業手順の不備"
-STAFF_NAMES = ("担当者 A", "課長 B", "作業責任者 C")
+STAFF_NAMES = ("中村 真理", "渡辺 浩", "加藤 修")
 PUBLIC_FORBIDDEN = (P_SUMMARY, P_LOCATION, P_DETAILS, P_ACTOR, P_SYSTEM, P_REPORTER, P_CITY, P_EVENT, P_CAUSE)
 
 JA_HEADINGS = (
@@ -272,7 +272,7 @@ def test_the_planted_values_do_reach_the_non_public_report() -> None:
     # Proves the public test above is not vacuous: the same incident's reviewer report shows them.
     s = sample("koganei", "filed")
     text = render_markdown(report(s, "progress"))
-    for planted in ("PLANTEDLOCATION", "PLANTEDCAUSE", P_REPORTER, P_CITY, "担当者 A"):
+    for planted in ("PLANTEDLOCATION", "PLANTEDCAUSE", P_REPORTER, P_CITY, "中村 真理"):
         assert planted in text, planted
     detected = render_markdown(report(sample("chiba", "detection"), "progress"))
     assert P_ACTOR in detected

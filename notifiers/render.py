@@ -104,13 +104,39 @@ TEXTS = Texts(
         "role.city": P_("mail.role.city", "{unit} contact {n}"),
         "role.contractor": P_("mail.role.contractor", "contractor contact {n}"),
         "item.reported": P_("mail.item.reported", "in the written report"),
-        "subject.urgent": P_("mail.subject.urgent", "[URGENT]"),
-        "subject.notice": P_("mail.subject.notice", "[NOTICE]"),
-        "subject.escalated": P_("mail.subject.escalated", " [ESCALATED]"),
-        "subject.unanswered": P_("mail.subject.unanswered", " [UNANSWERED]"),
+        # The subject names the matter and the contract, nothing else: no contract id, no severity of our
+        # own scale, no deadline (whose?). 【緊急】 only where it is: the first report, an overdue escalation,
+        # a chain nobody acknowledged, a task due within a day.
+        "subject.line": P_("mail.subject.line", "{tag}{title} ({contract})"),
+        "subject.tag.urgent": P_("mail.subject.tag.urgent", "[URGENT] "),
+        "subject.tag.escalated": P_("mail.subject.tag.escalated", "[SENT AGAIN] "),
+        "subject.tag.first_report": P_("mail.subject.tag.first_report", "[URGENT: FIRST REPORT] "),
+        "subject.tag.written_report": P_("mail.subject.tag.written_report", "[WRITTEN REPORT] "),
+        "subject.tag.complaint_report": P_("mail.subject.tag.complaint_report", "[FIRST REPORT] "),
+        "subject.tag.progress_report": P_("mail.subject.tag.progress_report", "[PROGRESS REPORT] "),
+        "subject.tag.supplementary_report": P_("mail.subject.tag.supplementary_report", "[SUPPLEMENT] "),
+        "subject.tag.dismissal_report": P_("mail.subject.tag.dismissal_report", "[REPORT] "),
+        "subject.tag.closure_report": P_("mail.subject.tag.closure_report", "[CLOSURE REPORT] "),
+        "subject.tag.triage_due": P_("mail.subject.tag.triage_due", "[PLEASE CHECK] "),
+        "subject.tag.task_assigned": P_("mail.subject.tag.task_assigned", "[TASK] "),
+        "subject.tag.escalation": P_("mail.subject.tag.escalation", "[ACTION NEEDED] "),
+        "subject.tag.ppc_preliminary_reminder": P_("mail.subject.tag.ppc_preliminary_reminder", "[DEADLINE] "),
+        "subject.tag.ppc_final_reminder": P_("mail.subject.tag.ppc_final_reminder", "[DEADLINE] "),
+        "subject.first_report": P_("mail.subject.first_report", "Report of a {nature}"),
+        "subject.written_report": P_("mail.subject.written_report", "The written report (first report) on a {nature}"),
+        "subject.supplementary_report": P_(
+            "mail.subject.supplementary_report", "Supplement to our report on a {nature}"
+        ),
+        "subject.dismissal_report": P_("mail.subject.dismissal_report", "Not a {nature} after all"),
+        "subject.closure_report": P_("mail.subject.closure_report", "Closure of the {nature}"),
+        "subject.ppc_preliminary_reminder": P_(
+            "mail.subject.ppc_preliminary_reminder", "Deadline of the preliminary report to the PPC"
+        ),
+        "subject.ppc_final_reminder": P_("mail.subject.ppc_final_reminder", "Deadline of the full report to the PPC"),
+        "subject.task_assigned": P_("mail.subject.task_assigned", "Task: {step}"),
         "subject.reason": P_("mail.subject.reason", "{title}: {reason}"),
-        "subject.line": P_("mail.subject.line", "{tag} [{contract}] {title} (severity: {severity})"),
-        "subject.due": P_("mail.subject.due", " due {due}"),
+        "nature.default": P_("mail.nature.default", "personal data incident"),
+        "nature.default_possible": P_("mail.nature.default_possible", "possible personal data incident"),
     },
 )
 MESSAGE_KINDS: tuple[str, ...] = (
@@ -133,7 +159,14 @@ REPORT_OF_MESSAGE: dict[str, str] = {
     "supplementary_report": "progress",
     "closure_report": "final",
 }
-_URGENT_SEVERITIES = frozenset({"high", "critical"})
+# The subjects that name the matter by its nature (the clause's words); the rest by their title.
+_NATURE_SUBJECTS = frozenset(
+    {"first_report", "written_report", "supplementary_report", "dismissal_report", "closure_report"}
+)
+# Escalations the subject calls urgent: something is overdue (a deadline, an acknowledgement).
+_URGENT_REASONS = frozenset({"deadline_missed", "no_acknowledgement"})
+# A task due within this is urgent; one due in three weeks is not.
+_URGENT_WITHIN = timedelta(hours=24)
 # Roles that say what a contact does, not a title a letter puts before the name.
 _NO_TITLE = frozenset({"担当", "担当者", "contact"})
 
@@ -162,11 +195,6 @@ _APOLOGETIC = frozenset(
 def _pick(pair: tuple[str, str], lang: Lang) -> str:
     # A (Japanese, English) pair of names kept with the data (a step's titles, the core's category labels).
     return pair[0] if lang == "ja" else pair[1]
-
-
-def _short(ts: datetime, lang: Lang) -> str:
-    # The subject line: the same style as the body, without the day of the week.
-    return doc_datetime(ts, lang, weekday=False)
 
 
 def _span(value: timedelta, lang: Lang) -> str:
@@ -411,7 +439,7 @@ def message_context(
         "ppc": _ppc_context(notification.ppc, lang),
         "items": items,
         "due": doc_datetime(notification.due, lang) or (_t(lang, "due_unknown") if notification.due_unknown else None),
-        "due_short": _short(notification.due, lang) if notification.due else None,
+        "due_soon": notification.due is not None and notification.due - now <= _URGENT_WITHIN,
         "step": step,
         "task_id": notification.task_id,
         "reason": _t(lang, f"reason.{notification.reason}") if notification.reason else None,
@@ -432,10 +460,11 @@ def message_context(
 
 
 def build_subject(ctx: dict[str, Any]) -> str:
-    """The subject line (one line, whatever the profile's texts hold): urgency tag, contract, kind, severity, deadline.
+    """The subject line (one line, whatever the profile's texts hold): a tag, the matter and the contract.
 
-    ``【緊急】[koganei-2026-017] 第一報（個人情報の漏えい等事故）（重大度: 高）期限 11/21 10:15``;
-    English: ``[URGENT] [koganei-2026-017] First report: … (severity: high) due 21 Nov 10:15 JST``.
+    ``【緊急・第一報】個人情報の漏えい等の事故のご報告（住民記録システム運用保守業務委託）``; English:
+    ``[URGENT: FIRST REPORT] Report of a personal data incident (…)``. The matter is named by the
+    nature the city's clause uses (契約違反, システム停止事故 …); no contract id, severity or deadline.
     """
     return _one_line(neutralise(_subject(ctx)))
 
@@ -445,25 +474,37 @@ def _one_line(text: str) -> str:
     return re.sub(r"[\r\n\t\v\f]+", " ", text)
 
 
+def _subject_nature(ctx: dict[str, Any], *, possible: bool) -> str:
+    nature = ctx["nature"]
+    if nature is not None and nature in NATURE_LABELS:
+        return _pick(nature_label(nature, possible=possible), ctx["lang"])
+    return _t(ctx["lang"], "nature.default_possible" if possible else "nature.default")
+
+
 def _subject(ctx: dict[str, Any]) -> str:
     purpose = ctx["purpose"]
     lang = ctx["lang"]
-    urgent = (
-        ctx["immediate"]
-        or ctx["effect"] == "escalate"
-        or purpose != "notify"
-        or ctx["incident"]["severity_code"] in _URGENT_SEVERITIES
-    )
-    tag = _t(lang, "subject.urgent" if urgent else "subject.notice")
-    if purpose in {"escalated", "unanswered"}:
-        tag += _t(lang, f"subject.{purpose}")
+    kind = ctx["kind"]
     title = ctx["title"]
-    if ctx["reason"] and ctx["kind"] == "escalation":
+    if kind in _NATURE_SUBJECTS:
+        # What turned out not to be, or was closed, is the event itself, not its おそれ.
+        possible = ctx["possible"] and kind not in {"dismissal_report", "closure_report"}
+        title = _t(lang, f"subject.{kind}", nature=_subject_nature(ctx, possible=possible))
+    elif kind in {"ppc_preliminary_reminder", "ppc_final_reminder"}:
+        title = _t(lang, f"subject.{kind}")
+    elif kind == "task_assigned" and ctx["step"]:
+        title = _t(lang, "subject.task_assigned", step=ctx["step"])
+    elif kind == "escalation" and ctx["reason"]:
         title = _t(lang, "subject.reason", title=title, reason=ctx["reason"])
-    subject = _t(
-        lang, "subject.line", tag=tag, contract=ctx["contract"]["id"], title=title, severity=ctx["incident"]["severity"]
+    urgent = (
+        kind == "unanswered"
+        or (kind == "escalation" and ctx["reason_code"] in _URGENT_REASONS)
+        or (kind == "task_assigned" and ctx["due_soon"])
     )
-    return subject + (_t(lang, "subject.due", due=ctx["due_short"]) if ctx["due_short"] else "")
+    tag = _t(lang, "subject.tag.urgent" if urgent else f"subject.tag.{kind}")
+    if purpose == "escalated":
+        tag = _t(lang, "subject.tag.escalated") + tag
+    return _t(lang, "subject.line", tag=tag, title=title, contract=ctx["contract"]["title"])
 
 
 @functools.cache

@@ -328,8 +328,8 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
     [got] = sink.messages
     m = parsed(got)
     assert m["Subject"] == email.subject
-    assert m["Subject"].startswith("【緊急】[koganei-2026-017] 第一報")
-    assert "（重大度: 高）期限 令和8年11月21日11時00分" in m["Subject"]
+    # The matter and the contract; no contract id, severity or deadline in the subject.
+    assert m["Subject"] == "【緊急・第一報】個人情報の漏えい等の事故のご報告（住民記録システム運用保守業務委託）"
     assert m["Message-ID"] == f"<kinkyu.0123456789abcdef0123456789abcdef@{DOMAIN}>"
     assert m["X-Kinkyu-Incident"] == INC
     assert m["Auto-Submitted"] == "auto-generated"
@@ -369,8 +369,9 @@ async def test_an_english_contact_gets_english(sink: SmtpSink) -> None:
     )
     await SmtpTransport(smtp_settings(sink.port)).send(email)
     m = parsed(sink.messages[0])
-    assert m["Subject"].startswith("[URGENT] [koganei-2026-017] First report")
-    assert "due 21 Nov 2026 11:00 JST" in m["Subject"]
+    assert (
+        m["Subject"] == "[URGENT: FIRST REPORT] Report of a personal data incident (住民記録システム運用保守業務委託)"
+    )
     assert plain(m).startswith("Dear 中村 真理 (担当, 小金井市 市民課),")
     assert m["Content-Language"] == "en"
 
@@ -713,14 +714,14 @@ async def test_an_unacknowledged_report_goes_to_the_next_contact_then_to_the_res
         await notifier.tick()
         second = parsed(sink.messages[1])
         assert sink.messages[1].recipients == ("kacho-b@city.example.jp",)
-        assert second["Subject"].startswith("【緊急】【再通知】[koganei-2026-017] 第一報")
+        assert second["Subject"].startswith("【再送】【緊急・第一報】")
         assert "【再通知】担当から30分以内に受領確認がなかったため" in plain(second)
 
         clock.advance(minutes=30)
         await notifier.tick()
         third = parsed(sink.messages[2])
         assert sink.messages[2].recipients == ("sekinin-c@acme.example.co.jp",)
-        assert third["Subject"].startswith("【緊急】【未応答】[koganei-2026-017] 市の受領確認がありません")
+        assert third["Subject"].startswith("【緊急】市の受領確認がありません")
         assert "小金井市の連絡先（担当、個人情報保護責任者）のいずれからも" in plain(third)
 
         clock.advance(hours=5)
@@ -815,7 +816,7 @@ async def test_a_missed_deadline_of_a_contractor_task_goes_to_the_contractor(sin
     [got] = sink.messages
     assert got.recipients == ("sekinin-c@acme.example.co.jp",)
     m = parsed(got)
-    assert m["Subject"].startswith("【緊急】[koganei-2026-017] エスカレーション：期限超過")
+    assert m["Subject"].startswith("【緊急】社内上位者への報告（期限超過）")
     assert f"タスク instruction:{INC}-t1の期限" in plain(m)
 
 
@@ -1221,7 +1222,7 @@ async def test_the_smtp_sink_command_writes_eml_files_and_prints_a_line_per_mess
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert f"<kinkyu.sinkkey@{DOMAIN}>" in line
         assert "to=tanto-a@city.example.jp" in line
-        assert "subject=【緊急】[koganei-2026-017] 第一報" in line
+        assert "subject=【緊急・第一報】" in line
         [eml] = folder.glob("*.eml")
         assert parsed(ReceivedMessage(1, "", "", (), "", eml.read_bytes(), eml))["Subject"] == email.subject
     finally:

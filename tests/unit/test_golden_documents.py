@@ -205,3 +205,27 @@ def test_the_document_number_holds_no_raw_incident_id() -> None:
     assert "文書番号　アクメ情第20261120-0001-1号" in md
     # A content-derived id: its date and four digits, no letters between 第 and 号.
     assert re.fullmatch(r"20261120-\d{4}", document_serial("INC-20261120-FABCDE2K"))
+
+
+@pytest.mark.parametrize("kind", MESSAGE_KINDS)
+def test_a_subject_names_the_matter_and_the_contract_and_no_id_severity_or_deadline(kind: str) -> None:
+    s = build_sample(_scenario("okayama", "opened"))
+
+    subject = _mail(s, message_record(s, kind, possible=False, due="2026-12-11T10:00:00+09:00")).subject
+
+    assert subject.endswith(f"（{s.profile.title}）")
+    for internal in (s.profile.contract_id, "[", "重大度", "期限 ", "令和"):
+        assert internal not in subject
+
+
+@pytest.mark.parametrize("kind", MESSAGE_KINDS)
+def test_only_the_first_report_and_what_is_overdue_are_urgent_in_the_subject(kind: str) -> None:
+    s = build_sample(_scenario("okayama", "opened"))
+    # A task due in three weeks; an escalation for a missed deadline.
+    record = message_record(s, kind, possible=False, due="2026-12-11T10:00:00+09:00")
+    if kind == "escalation":
+        record["reason"] = "deadline_missed"
+
+    subject = _mail(s, record).subject
+
+    assert ("緊急" in subject) == (kind in {"first_report", "escalation", "unanswered"})

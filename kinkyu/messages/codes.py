@@ -209,6 +209,20 @@ CODE_WORDS: dict[str, Texts] = {
             "after-window": P_("code.phase.after-window", "sealed again after the evidence period"),
         },
     ),
+    # A city's instruction is recorded as a category code (free text may name a resident); the city reads
+    # its words, never the code (submit-access-log → アクセス記録の提出).
+    "instruction": Texts(
+        "code.instruction.",
+        {
+            "submit-access-log": P_("code.instruction.submit-access-log", "submission of the access logs"),
+            "submit-written-report": P_("code.instruction.submit-written-report", "submission of a written report"),
+            "stop-processing": P_("code.instruction.stop-processing", "stopping the processing"),
+            "preserve-evidence": P_("code.instruction.preserve-evidence", "preservation of evidence"),
+            "notify-data-subjects": P_("code.instruction.notify-data-subjects", "notice to the people concerned"),
+            "report-progress": P_("code.instruction.report-progress", "report on progress"),
+            "on-site-inspection": P_("code.instruction.on-site-inspection", "on-site inspection"),
+        },
+    ),
     "step": Texts(
         "code.step.",
         {

@@ -25,7 +25,7 @@ from kinkyu.core.playbook.tasks import STEP_TITLE, TASK_TITLES
 from kinkyu.core.timefmt import doc_date, doc_datetime, parse_dt
 from kinkyu.exceptions import KinkyuError
 from kinkyu.messages import N_, Lang, PartyWords, gettext, party_fields, unit_word
-from kinkyu.messages.codes import code_label
+from kinkyu.messages.codes import CODE_WORDS, code_label
 
 if TYPE_CHECKING:
     from kinkyu.core.contract import ContractProfile
@@ -87,6 +87,12 @@ class Names:
         if not isinstance(task_id, str) or not task_id:
             return self.t(N_("(unknown task)"))
         return self.task_title(task_id) or self.step_title(task_id) or self.code("step", task_id)
+
+    def instruction(self, code: str) -> str:
+        """A city's instruction by its words; a code without words is not shown raw (it is in the record)."""
+        if code in CODE_WORDS["instruction"].english:
+            return self.code("instruction", code)
+        return self.t(N_("(an instruction recorded separately)"))
 
     def when(self, value: object) -> str:
         """A stored time (ISO 8601; a bare date is a day) in the document style; 要確認 when there is none."""
@@ -512,6 +518,8 @@ def _received(n: Names, d: Mapping[str, Any], what: str, kind: str) -> str:
         title = _s(d, "title") or _s(d, "task_id")
         if title == WITHHELD:
             title = n.t(N_("(free text, not recorded: the instruction is in its sealed evidence)"))
+        elif title:
+            title = n.instruction(title)
         return n.t(N_("Instruction from the %(unit)s received: %(title)s"), title=title or "-")
     if kind == "resolution":
         return n.t(N_("Closure requested"))
@@ -719,6 +727,8 @@ def task_text(task: Task, names: Names) -> str:
         return names.t(N_("(free text, not recorded: the instruction is in its sealed evidence)"))
     if task.source == "step" and task.step_id:
         return names.step_title(task.step_id) or task_title(task.title, names.lang)
+    if task.source == "city_instruction" and " / " not in task.title:
+        return names.instruction(task.title)
     return task_title(task.title, names.lang) or task.task_id
 
 

@@ -114,12 +114,13 @@ WORDS = Texts(
         "letter.end": P_("report.letter.end", "End"),
         "letter.attachment": P_("report.letter.attachment", "Attachment {n}"),
         "letter.attachments": P_("report.letter.attachments", "Attachments"),
-        "footer.hash": P_("report.footer.hash", "SHA-256 of the report content"),
+        "footer.hash": P_("report.footer.hash", "Check value of this report (SHA-256)"),
         "footer.page": P_("report.footer.page", "Page"),
+        # Said in words: the command that recomputes it (the model's hash_command) is for our own staff.
         "footer.hash_note": P_(
             "report.footer.hash_note",
-            "The hash is the SHA-256 of this report's content (the canonical JSON of its model); recompute it "
-            "from the same records by piping this command's output through sha256sum:",
+            "We can recompute this value from the same records and compare it, to show the report was not "
+            "altered; please ask us if you wish it checked.",
         ),
         "sec.contract": P_("report.sec.contract", "Contract and parties"),
         "sec.when_where": P_("report.sec.when_where", "When and where"),

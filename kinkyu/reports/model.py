@@ -118,6 +118,8 @@ SECTION_KEYS: tuple[str, ...] = (
 )
 # Laid out after 以上 as 別紙 (attachments), in this order; the other sections are the numbered items under 記.
 ATTACHMENT_KEYS: tuple[str, ...] = ("timeline", "evidence")
+# Timeline entries only the city's side makes: their accounts are named as the city's, not the contractor's.
+_CITY_ENTRY_KINDS = frozenset({"acknowledgement", "city_instruction", "report_request", "receipt"})
 _SERIAL_DIGITS = 4
 _KIND_NUMBERS = {"first": 1, "progress": 2, "final": 3, "public": 4}
 # Which sections each kind reports as final (the header says so); "public" depends on closure.
@@ -488,6 +490,7 @@ class _Builder:
         self.facts = stored.facts
         self.staff_ids = frozenset(member.id for member in self.profile.staff)
         self._withheld_ids = self._ids_to_withhold()
+        self._city_ids = self._city_accounts()
         possible = self.run.possible if self.run is not None else self.inc.origin == "detection"
         self.possible = possible
         # The event as the city's clause names it (a code; the words are the labels').
@@ -701,13 +704,20 @@ class _Builder:
         }
         return tuple(sorted(withheld, key=len, reverse=True))  # the longest first: one may contain another
 
+    def _city_accounts(self) -> frozenset[str]:
+        """The accounts that spoke for the city: whoever acknowledged, received or instructed on its behalf."""
+        entries = [*self.inc.timeline, *(self.run.timeline if self.run is not None else ())]
+        return frozenset(e.who for e in entries if e.kind in _CITY_ENTRY_KINDS and e.who and e.who != "kinkyu")
+
     def role_of(self, who: str) -> str:
-        """A role for ``who`` (an account or staff id): what the public version shows instead of the id."""
+        """A role for ``who`` (an account or staff id): what a city reads instead of the id (sec-07, city-1)."""
         if who == "kinkyu":
             return self.w("who.system")
         for member in self.profile.staff:
             if member.id == who:
                 return member.role
+        if who in self._city_ids:
+            return self.w("who.city")
         return self.w("who.staff")
 
     def reporter(self) -> str:
@@ -1015,10 +1025,8 @@ def _circumstances(b: _Builder) -> Section:
             rows.append(Row(w("circ.actor"), w("acct.withheld"), "withheld"))
         else:
             rows.append(Row(w("circ.actor"), actor))
-    reporter = b.reporter()
-    if inc.origin == "filed" and inc.reported_by and not b.public:
-        reporter += w.paren(b.account(inc.reported_by))
-    rows.append(Row(w("circ.reporter"), reporter))
+    # By role only: an account id (sec-07) means nothing to the city and names no one it could call.
+    rows.append(Row(w("circ.reporter"), b.reporter()))
     rows.append(
         Row(
             w("circ.severity"),
@@ -1554,7 +1562,8 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
     entries = merged_timeline(b.inc, b.run)
     rows: list[tuple[str, ...]] = []
     for e in entries:
-        who = b.role_of(e.who) if b.public or e.who == "kinkyu" else b.account(e.who)
+        # A role, never the account id: the city reads 「貴市の担当者」, not city-1.
+        who = b.role_of(e.who)
         city = _city_words(b, e)
         if city is not None:
             kind_text, what = city
@@ -1659,7 +1668,7 @@ def _evidence(b: _Builder) -> Section:
                 x.plaintext_sha256,
                 x.ciphertext_sha256,
                 w.dt(x.sealed_at),
-                x.sealed_by,
+                b.role_of(x.sealed_by),
                 x.key_id,
             )
             for x in ev.bundles

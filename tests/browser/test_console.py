@@ -510,7 +510,7 @@ def test_an_instruction_becomes_a_task_and_reaches_the_contractors_open_page_liv
     # The task is in #tasks once the page is drawn again (both the city's and the contractor's).
     for page in (city, contractor):
         page.reload()
-        expect(page.locator("#tasks")).to_contain_text("submit-access-log")
+        expect(page.locator("#tasks")).to_contain_text("アクセス記録の提出")
 
 
 def test_the_city_requests_a_written_report_and_it_becomes_a_task(filed: Filed, desk: Desk) -> None:

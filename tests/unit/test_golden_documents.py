@@ -121,7 +121,7 @@ def test_the_final_report_lists_what_its_completed_evidence_step_preserved(juris
     evidence = next(st for st in s.run.steps if st.kind == "evidence")
 
     assert evidence.measure == "sealed"
-    assert "証拠保全ストアにこの事案の記録はありません" not in md
+    assert "この事案について保全した証拠はまだありません" not in md
     assert any(e.kind == "evidence_sealed" and e.data["bundle_id"] in md for e in s.run.timeline)
 
 

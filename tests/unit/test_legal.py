@@ -402,11 +402,11 @@ def test_record_counts_are_an_upper_bound_and_worded_so() -> None:
     a = assess(facts("name", records_upper_bound=1200))
     assert a.people is not None
     assert a.people.upper_bound
-    assert a.people.text() == "最大1,200人（レコード数の合計による上限）"
+    assert a.people.text() == "1,200人以内（件数の合計。同一人の重複は確認中）"
     assert a.people.text("en").startswith("up to 1,200 people")
     reason = a.contractor.result(Trigger.OVER_1000)
     assert reason.fired
-    assert "最大" in reason.reason("ja")
+    assert "人以内" in reason.reason("ja")
     assert "おそれ" in reason.reason("ja")
 
 
@@ -775,7 +775,7 @@ def test_an_unknown_medium_reads_under_investigation() -> None:
 
 def test_number_of_people_uses_the_upper_bound_wording_when_only_records_are_known() -> None:
     a = assess(facts("name", records_upper_bound=1200))
-    assert rule8_items(assessment=a)[Rule8Key.PEOPLE].value == "最大1,200人（レコード数の合計による上限）"
+    assert rule8_items(assessment=a)[Rule8Key.PEOPLE].value == "1,200人以内（件数の合計。同一人の重複は確認中）"
 
 
 def test_number_of_people_is_exact_when_distinct_people_are_known() -> None:

@@ -79,7 +79,7 @@ def test_the_first_report_email_lists_the_nine_rule8_items_in_order(lang: str, u
     positions = [text.index(f"{n}. {label}\n") for n, label in enumerate(labels, 1)]
     assert positions == sorted(positions)
     assert f"4. {labels[3]}\n   {unknown}" in text  # the cause is still under investigation
-    assert ("最大150人" if lang == "ja" else "up to 150 people") in text
+    assert ("150人以内" if lang == "ja" else "up to 150 people") in text
     assert_no_personal_data(text, FORBIDDEN)
 
 

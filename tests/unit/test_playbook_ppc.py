@@ -363,7 +363,7 @@ def test_the_first_report_to_the_city_carries_the_nine_rule8_items_in_order() ->
     assert [i.key for i in items] == list(RULE8_ORDER)
     people = items[Rule8Key.PEOPLE]
     assert (people.ja, people.en) == (
-        "最大150人（レコード数の合計による上限）",
+        "150人以内（件数の合計。同一人の重複は確認中）",
         "up to 150 people (upper bound: sum of record counts)",
     )
     assert "個人番号" in items[Rule8Key.DATA_ITEMS].value
@@ -474,7 +474,7 @@ def test_an_event_without_subject_ids_leaves_the_record_sum_as_the_upper_bound()
     apply(run, second, T0 + timedelta(minutes=1))
     people = run.rule8()[Rule8Key.PEOPLE]
     assert (people.ja, people.en) == (
-        "最大10人（レコード数の合計による上限）",
+        "10人以内（件数の合計。同一人の重複は確認中）",
         "up to 10 people (upper bound: sum of record counts)",
     )
 

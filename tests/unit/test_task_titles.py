@@ -84,10 +84,16 @@ def test_an_instruction_given_as_free_text_is_named_as_withheld_in_the_readers_l
     assert task_text(task, _names("ja")) == "（自由記述のため記録せず。原文は封印した証拠に保存）"
 
 
-def test_a_title_the_city_gave_as_a_code_is_shown_as_given() -> None:
+def test_a_title_the_city_gave_as_a_code_is_shown_in_its_words() -> None:
     task = _task("city_instruction", "instructions", title="submit-access-log")
 
-    assert task_text(task, _names("ja")) == "submit-access-log"
+    assert task_text(task, _names("ja")) == "アクセス記録の提出"
+
+
+def test_a_code_without_words_is_not_shown_raw() -> None:
+    task = _task("city_instruction", "instructions", title="x-unlisted-code")
+
+    assert task_text(task, _names("ja")) == "（指示内容は別途記録）"
 
 
 @pytest.mark.parametrize(
@@ -127,6 +133,8 @@ def test_every_task_of_a_released_run_reads_as_its_stored_titles_half_in_the_lan
             expected = step.title_ja if lang == "ja" else step.title_en
         elif task.title == WITHHELD:  # the marker, no title: said as a sentence, no longer printed as it is
             expected = withheld
+        elif task.source == "city_instruction" and not sep:  # a city's code: said in its words
+            expected = names.instruction(task.title)
         else:
             expected = (ja if lang == "ja" else en) if sep else ja
 

@@ -104,6 +104,7 @@ TEXTS = Texts(
         "role.city": P_("mail.role.city", "{unit} contact {n}"),
         "role.contractor": P_("mail.role.contractor", "contractor contact {n}"),
         "item.reported": P_("mail.item.reported", "in the written report"),
+        "task.item": P_("mail.task.item", "supply '{item}' in {step}"),
         # The subject names the matter and the contract, nothing else: no contract id, no severity of our
         # own scale, no deadline (whose?). 【緊急】 only where it is: the first report, an overdue escalation,
         # a chain nobody acknowledged, a task due within a day.
@@ -241,12 +242,24 @@ def _ppc_context(ppc: PPCReminderIn | None, lang: Lang) -> dict[str, Any] | None
     }
 
 
-def _report_url(notification: NotificationIn, kind: str, incident_url: str, lang: Lang) -> str | None:
-    """The console's link to the written report this message carries (its own: first, progress or final)."""
+def _report_url(kind: str, incident_url: str, lang: Lang) -> str | None:
+    """The console's link to the report this message carries (its own: first, progress or final).
+
+    Every report to the city links its 事故報告書, written or not: a city whose clause asks no writing still
+    reads the report there. Only a written one asks the city to record its receipt (``written``).
+    """
     report = REPORT_OF_MESSAGE.get(kind)
-    if not notification.written or not incident_url or report is None:
+    if not incident_url or report is None:
         return None
     return f"{incident_url}/reports/{report}.{lang}.pdf"
+
+
+def _task_words(task_id: str | None, step: str | None, lang: Lang) -> str | None:
+    """A task as a person names it: 「事故の書面による報告（第一報）の記載事項「発生状況」の追完」, else its step."""
+    _, sep, item = (task_id or "").partition(":")
+    if sep and item in REPORT_ITEMS:
+        return _t(lang, "task.item", step=step or "", item=_pick(REPORT_ITEMS[item], lang))
+    return step
 
 
 def message_id_for(key: str, domain: str) -> str:
@@ -434,6 +447,12 @@ def message_context(
             if notification.nature is not None and notification.nature in NATURE_LABELS
             else None
         ),
+        # What a dismissal says the matter is not: the event itself in the clause's words, not its おそれ.
+        "dismissed_nature": (
+            _pick(nature_label(notification.nature, possible=False), lang)
+            if notification.nature is not None and notification.nature in NATURE_LABELS
+            else _t(lang, "nature.default")
+        ),
         "rule8": notification.rule8,
         "rule8_items": _rule8_context(notification, lang, parties, unit),
         "ppc": _ppc_context(notification.ppc, lang),
@@ -442,6 +461,9 @@ def message_context(
         "due_soon": notification.due is not None and notification.due - now <= _URGENT_WITHIN,
         "step": step,
         "task_id": notification.task_id,
+        # The task in words, never its code (first_report:circumstances, recovery): a report item's task is
+        # named by the item, any other by its step.
+        "task_words": _task_words(notification.task_id, step, lang),
         "reason": _t(lang, f"reason.{notification.reason}") if notification.reason else None,
         "reason_code": notification.reason,
         "level": notification.level,
@@ -454,7 +476,7 @@ def message_context(
         "incident_url": incident_url,
         # A written report (書面) is the 事故報告書 on the console: the city downloads it there and
         # records its receipt (受領), which is what completes the step.
-        "report_url": _report_url(notification, original, incident_url, lang),
+        "report_url": _report_url(original, incident_url, lang),
         "sent_at": doc_datetime(now, lang),
     }
 

@@ -339,7 +339,7 @@ async def test_email_reaches_a_real_smtp_server_in_japanese(sink: SmtpSink) -> N
     for expected in (
         "小金井市 特記事項 第19条第1項に基づき直ちに第一報としてご報告いたします",
         "- 件数: 3件",
-        "- 本人の数: 最大3人",
+        "- 本人の数: 3人以内",
         "個人情報の項目: 氏名、住所、個人番号（マイナンバー）（ほか2項目は書面で報告）",
         "- 発生場所: 調査中",
         "https://ack.kinkyu.test/ack/TOKEN",
@@ -817,7 +817,9 @@ async def test_a_missed_deadline_of_a_contractor_task_goes_to_the_contractor(sin
     assert got.recipients == ("sekinin-c@acme.example.co.jp",)
     m = parsed(got)
     assert m["Subject"].startswith("【緊急】社内上位者への報告（期限超過）")
-    assert f"タスク instruction:{INC}-t1の期限" in plain(m)
+    # The task by its step's words, never its code.
+    assert "の期限（令和" in plain(m)
+    assert f"instruction:{INC}-t1" not in plain(m)
 
 
 async def test_a_missed_report_deadline_goes_to_the_next_city_contact_then_the_responsible_manager(

@@ -229,3 +229,51 @@ def test_only_the_first_report_and_what_is_overdue_are_urgent_in_the_subject(kin
     subject = _mail(s, record).subject
 
     assert ("緊急" in subject) == (kind in {"first_report", "escalation", "unanswered"})
+
+
+@pytest.mark.parametrize("jurisdiction", JURISDICTIONS)
+def test_every_citys_first_mail_links_the_report_and_asks_a_receipt_only_where_writing_is_required(
+    jurisdiction: str,
+) -> None:
+    mail = (GOLDEN / f"{jurisdiction}.first_email.ja.txt").read_text(encoding="utf-8")
+    written = "書面により報告" in mail  # the clause's own words in the summary
+
+    assert "https://console.example.jp/incidents/INC-20261120-0001/reports/first.ja.pdf" in mail
+    assert ("「事故報告書を受領しました」の記録をお願いいたします" in mail) == written
+
+
+def test_the_written_report_that_follows_the_notice_only_delivers_the_report() -> None:
+    s = build_sample(_scenario("shinagawa", "opened"))
+
+    mail = _mail(s, message_record(s, "written_report", rule8=True)).text
+
+    assert "/reports/first.ja.pdf" in mail
+    assert "「事故報告書を受領しました」で受領の記録をお願いいたします" in mail
+    assert "■ 概要" not in mail
+    assert "■ 個人情報保護委員会への報告に必要な事項" not in mail
+
+
+# Words of our own making a city's official would have to ask about.
+DEVELOPER_WORDS = (
+    "インシデント",
+    "Kinkyu",
+    "トリアージ",
+    "レコード",
+    "タスク",
+    "エスカレーション",
+    "レベル",
+    "契約で定められた方法",
+)
+
+
+@pytest.mark.parametrize("kind", MESSAGE_KINDS)
+def test_no_japanese_mail_uses_a_developer_word_or_a_raw_task_code(kind: str) -> None:
+    s = build_sample(_scenario("koganei", "opened"))
+    record = message_record(s, kind, task_id="first_report:circumstances", reason="deadline_missed")
+    if kind == "escalation":
+        record["reason"] = "deadline_missed"
+
+    text = _email(s, record, "unanswered" if kind == "unanswered" else "notify")
+
+    assert [w for w in DEVELOPER_WORDS if w in text] == []
+    assert "first_report:circumstances" not in text

@@ -149,7 +149,7 @@ def test_a_reminder_without_readable_dates_still_goes_out_and_says_where_to_look
     profile = koganei()
     prelim, _ = reminder_records(profile)
     text = render({**prelim, "ppc": {"report": "soon", "due": PII[3]}}, profile, "ja")
-    assert "インシデント詳細でご確認ください" in text
+    assert "事案の詳細でご確認ください" in text
     assert_no_personal_data(text, FORBIDDEN)
 
 

@@ -78,8 +78,8 @@ def test_keyed_evidence_read_with_the_keys_is_intact_and_authenticated(tmp_path:
 
     line = _custody_text(tmp_path, sample, KEYRING)
 
-    assert "改ざんなし・認証済み" in line
-    assert "MACを完全性の鍵で検証" in line
+    assert "改ざんのないことを確認済み" in line
+    assert "当社の検証用の鍵で照合" in line
 
 
 def test_keyed_evidence_read_without_the_keys_is_consistent_but_not_called_authenticated(
@@ -89,9 +89,8 @@ def test_keyed_evidence_read_without_the_keys_is_consistent_but_not_called_authe
 
     ja, en = _custody_text(tmp_path, sample, None), _custody_text(tmp_path, sample, None, "en")
 
-    assert "改ざんなし" not in ja
-    assert "認証されていません" in ja
-    assert "kinkyu evidence verify" in ja
+    assert "改ざんのないことを確認済み" not in ja
+    assert "検証用の鍵を用いずに作成した報告" in ja
     assert "NOT authenticated" in en
     assert "intact" not in en
 
@@ -106,8 +105,8 @@ def test_a_rewrite_with_hashes_recomputed_is_not_reported_intact_with_or_without
 
     assert "異常あり" in with_keys
     assert "MAC does not verify" in with_keys
-    assert "改ざんなし" not in without
-    assert "認証されていません" in without
+    assert "改ざんのないことを確認済み" not in without
+    assert "検証用の鍵を用いずに作成した報告" in without
 
 
 def test_evidence_sealed_before_integrity_keys_is_called_legacy_and_unauthenticated(
@@ -117,6 +116,6 @@ def test_evidence_sealed_before_integrity_keys_is_called_legacy_and_unauthentica
 
     ja, en = _custody_text(tmp_path, sample, KEYRING), _custody_text(tmp_path, sample, KEYRING, "en")
 
-    assert "unkeyed, legacy" in ja
-    assert "認証されていません" in ja
+    assert "検証用の鍵の導入前の記録" in ja
+    assert "改ざんのないことは鍵により確認されていません" in ja
     assert "recorded before integrity keys (unkeyed, legacy)" in en

@@ -55,10 +55,12 @@ def make_ack_app(
     on_ack: AckHandler,
     *,
     clock: Callable[[], datetime] = utcnow,
+    contact: Callable[[], str | None] = lambda: None,
 ) -> web.Application:
     """The acknowledgement app: ``GET /ack/{token}`` (a confirmation page), ``POST`` (records), ``GET /health``.
 
-    ValueError at once if ``secret`` is shorter than the tokens require.
+    ``contact``: whom a page tells the official to call (:func:`kinkyu.web.ack_pages.contractor_contact`
+    of the profiles in force). ValueError at once if ``secret`` is shorter than the tokens require.
     """
     raw = secret.encode() if isinstance(secret, str) else bytes(secret)
     if len(raw) < MIN_SECRET_BYTES:
@@ -69,13 +71,13 @@ def make_ack_app(
             return verify_ack_token(token, secret, clock())
         except AckTokenError as exc:
             log.info("acknowledgement link refused", extra={"reason": exc.reason})
-            return refused_page(exc.reason)
+            return refused_page(exc.reason, contact())
 
     async def _record(claim: AckClaim) -> web.Response:
         try:
             await on_ack(claim)
         except UnknownMessageError:
-            return not_found_page()
+            return not_found_page(contact())
         except Exception:  # the person must learn it was not recorded; the log has the trace
             log.exception("acknowledgement could not be recorded", extra={"incident_id": claim.incident_id})
             return unrecorded_page()

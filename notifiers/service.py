@@ -53,6 +53,7 @@ from kinkyu.notifiers.outbox_store import ChainStore, OutboxStore
 from kinkyu.notifiers.plan import ChainPlanner
 from kinkyu.notifiers.settings import NotifierSettings, WebhookTarget
 from kinkyu.notifiers.timeline import WHO, TimelineCallback, TimelineWriter
+from kinkyu.web.ack_pages import contractor_contact
 
 __all__ = [
     "WHO",
@@ -327,7 +328,9 @@ class Notifier:
 
     def ack_app(self) -> web.Application:
         """The acknowledgement endpoint for this notifier (see :func:`notifiers.ack_server.make_ack_app`)."""
-        return make_ack_app(self.ack_secret, self.acknowledge, clock=self.clock)
+        return make_ack_app(
+            self.ack_secret, self.acknowledge, clock=self.clock, contact=lambda: contractor_contact(self.profiles())
+        )
 
     async def acknowledge(self, claim: AckClaim) -> None:
         """Record an opened acknowledgement link (see :meth:`notifiers.acks.Acknowledgements.acknowledge`)."""

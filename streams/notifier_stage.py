@@ -85,6 +85,7 @@ from kinkyu.streams.metrics import Metrics
 from kinkyu.streams.playbook_stage import incident_fields
 from kinkyu.streams.settings import Topics
 from kinkyu.streams.sink import Record, Sink
+from kinkyu.web.ack_pages import contractor_contact
 
 log = logging.getLogger("kinkyu.notifier.stage")
 
@@ -360,7 +361,12 @@ class NotifierStage:
         self._ack_tried = time.monotonic()
         s = self.settings
         try:
-            app = make_ack_app(self.notifier.ack_secret, self._on_ack, clock=self.notifier.clock)
+            app = make_ack_app(
+                self.notifier.ack_secret,
+                self._on_ack,
+                clock=self.notifier.clock,
+                contact=lambda: contractor_contact(self.notifier.profiles()),
+            )
             self._ack = await start_ack_server(app, s.ack_host, s.ack_port)
         except OSError as exc:
             log.error(  # noqa: TRY400  # the reason is the whole story; no trace needed

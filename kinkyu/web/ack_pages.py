@@ -7,12 +7,14 @@ and by the console's ``/ack/<token>`` (:mod:`kinkyu.console.app`).
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from datetime import datetime
 
 from aiohttp import web
 
 from kinkyu.catalogue import P_, Texts
 from kinkyu.core.ack import AckClaim
+from kinkyu.core.contract import ContractProfile
 from kinkyu.core.timefmt import doc_datetime
 
 HEADERS = {  # every answer of an acknowledgement link, the health check included
@@ -34,6 +36,12 @@ WORDS = Texts(
             "This acknowledgement link is past its expiry. Please tell the sender (the contractor's "
             "responsible manager) by telephone that you received the message.",
         ),
+        # With the contractor's contact from its contract profile: whom to call, and the number.
+        "expired.body_contact": P_(
+            "ackpage.expired.body_contact",
+            "This acknowledgement link is past its expiry. Please tell us by telephone that you received the "
+            "e-mail: {contact}.",
+        ),
         "invalid.title": P_("ackpage.invalid.title", "Invalid link"),
         "invalid.body": P_(
             "ackpage.invalid.body",
@@ -44,6 +52,10 @@ WORDS = Texts(
         "not_found.body": P_(
             "ackpage.not_found.body",
             "No record of the message this link belongs to was found. Please tell the sender by telephone.",
+        ),
+        "not_found.body_contact": P_(
+            "ackpage.not_found.body_contact",
+            "No record of the e-mail this link belongs to was found. Please let us know by telephone: {contact}.",
         ),
         "unrecorded.title": P_("ackpage.unrecorded.title", "The acknowledgement could not be recorded"),
         "unrecorded.body": P_(
@@ -65,11 +77,33 @@ WORDS = Texts(
 )
 
 
-def _page(status: int, page: str, extra: str = "", at: datetime | None = None, **values: str) -> web.Response:
+def contractor_contact(profiles: Mapping[str, ContractProfile]) -> str | None:
+    """Whom a city official calls about a link: the contractor's name and contact line from its profiles.
+
+    The contractor runs this system for all its contracts, so any profile that gives a contact gives
+    the same one; None when none does (the pages then say 「送信元」 without a number).
+    """
+    for _, profile in sorted(profiles.items()):
+        party = profile.contractor
+        if party.contact:
+            return f"{party.name} {party.contact}"
+    return None
+
+
+def _page(
+    status: int, page: str, extra: str = "", at: datetime | None = None, contact: str | None = None, **values: str
+) -> web.Response:
     title_ja, title_en = (WORDS.say(lang, f"{page}.title") for lang in ("ja", "en"))
+    body = f"{page}.body_contact" if contact and f"{page}.body_contact" in WORDS.english else f"{page}.body"
     # A time in each language's document style (和暦 in Japanese), as the reports and mails write it.
     body_ja, body_en = (
-        WORDS.say(lang, f"{page}.body", **values, **({"at": doc_datetime(at, lang)} if at is not None else {}))
+        WORDS.say(
+            lang,
+            body,
+            **values,
+            **({"at": doc_datetime(at, lang)} if at is not None else {}),
+            **({"contact": contact} if contact else {}),
+        )
         for lang in ("ja", "en")
     )
     text = f"""<!DOCTYPE html>
@@ -89,16 +123,16 @@ def _page(status: int, page: str, extra: str = "", at: datetime | None = None, *
     return web.Response(status=status, text=text, content_type="text/html", charset="utf-8", headers=HEADERS)
 
 
-def refused_page(reason: str) -> web.Response:
-    """410 for an expired link (what to do instead); 400 for a malformed or altered one."""
+def refused_page(reason: str, contact: str | None = None) -> web.Response:
+    """410 for an expired link (whom to call instead); 400 for a malformed or altered one."""
     if reason == "expired":
-        return _page(410, "expired")
+        return _page(410, "expired", contact=contact)
     return _page(400, "invalid")
 
 
-def not_found_page() -> web.Response:
-    """404: no record of the message the link names."""
-    return _page(404, "not_found")
+def not_found_page(contact: str | None = None) -> web.Response:
+    """404: no record of the message the link names (and whom to call)."""
+    return _page(404, "not_found", contact=contact)
 
 
 def unrecorded_page() -> web.Response:

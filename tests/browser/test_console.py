@@ -460,7 +460,7 @@ def test_the_mails_acknowledgement_link_opens_on_the_console_without_a_login_and
     recipient.goto(links.pop())
     expect(recipient.locator("body")).to_contain_text(filed.incident_id)
     recipient.locator("form [type=submit]").click()
-    expect(recipient.locator("body")).to_contain_text("受領確認しました")
+    expect(recipient.locator("body")).to_contain_text("受領を記録いたしました")
     expect_more(entries(city, "acknowledgement"), than=before)
 
 

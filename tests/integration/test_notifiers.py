@@ -751,9 +751,9 @@ async def test_opening_the_ack_link_stops_the_chain_and_files_the_citys_acknowle
                 async with http.post(url) as resp:
                     page = await resp.text()
                     assert resp.status == 200
-                    assert "受領確認しました" in page
+                    assert "受領を記録いたしました" in page
                     assert "Acknowledged" in page
-                    assert page.index("受領確認しました") < page.index("Acknowledged")
+                    assert page.index("受領を記録いたしました") < page.index("Acknowledged")
                     assert resp.headers["Cache-Control"] == "no-store"
                 async with http.post(url) as again:  # a second click changes nothing
                     assert again.status == 200

@@ -740,7 +740,7 @@ async def test_an_acknowledgement_link_shows_a_button_and_the_worker_records_it_
     assert desk.acks == []  # a GET (a mail scanner) records nothing
     resp = await client.post(f"/ack/{token}")
     assert resp.status == 200
-    assert "受領確認しました" in await resp.text()
+    assert "受領を記録いたしました" in await resp.text()
     [claim] = desk.acks
     assert (claim.incident_id, claim.message_id, claim.recipient) == (KOGANEI_INC, "msg-0001", "city:0")
     # The notifier, which knows the message's step and chain, files the city's acknowledgement: not the console.

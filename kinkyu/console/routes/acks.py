@@ -23,7 +23,7 @@ def _claim(request: web.Request) -> Any:
         return verify_ack_token(request.match_info["token"], console.ack_secret, console.clock())
     except AckTokenError as exc:
         log.info("acknowledgement link refused", extra={"reason": exc.reason})
-        return ack_pages.refused_page(exc.reason)
+        return ack_pages.refused_page(exc.reason, ack_pages.contractor_contact(console.profiles()))
 
 
 async def ack_get(request: web.Request) -> web.StreamResponse:
@@ -47,6 +47,6 @@ async def ack_post(request: web.Request) -> web.StreamResponse:
         return ack_pages.recorded_page(claim.incident_id, console.clock())
     if status == HTTPStatus.NOT_FOUND:
         await audit(request, "ack.record", claim.incident_id, "refused", "unknown-message", **audited)
-        return ack_pages.not_found_page()
+        return ack_pages.not_found_page(ack_pages.contractor_contact(console.profiles()))
     await audit(request, "ack.record", claim.incident_id, "refused", f"notifier-{status or 'unreachable'}", **audited)
     return ack_pages.unrecorded_page()

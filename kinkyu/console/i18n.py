@@ -133,6 +133,7 @@ MESSAGES: dict[str, str] = {
     "f.state": P_("f.state", "State"),
     "f.triage": P_("f.triage", "Triage"),
     "f.records": P_("f.records", "Records"),
+    "f.records_value": P_("f.records_value", "{n}"),
     "f.data_items": P_("f.data_items", "Data items"),
     "f.first_event": P_("f.first_event", "First event"),
     "f.discovered": P_("f.discovered", "Discovered"),
@@ -337,9 +338,19 @@ def pick(lang: str, pair: tuple[str, str]) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
+def dash(lang: str) -> str:
+    """What an empty value shows: the reports' one dash symbol (－) in Japanese."""
+    return "-" if lang == "en" else "－"
+
+
+def separator(lang: str) -> str:
+    """Between the items of a list: 「、」 in Japanese, as the reports write it."""
+    return ", " if lang == "en" else "、"
+
+
 def _label(table: Mapping[str, tuple[str, str]], lang: str, key: str | None) -> str:
     if key is None:
-        return "-"
+        return dash(lang)
     pair = table.get(key)
     return pick(lang, pair) if pair is not None else key
 
@@ -356,7 +367,7 @@ def item_label(lang: str, item: str | None) -> str:
 
 def _text(table: Texts, lang: str, key: str | None) -> str:
     if key is None:
-        return "-"
+        return dash(lang)
     text = table.get(lang, key)
     return key if text is None else text
 

@@ -29,7 +29,7 @@ from kinkyu.evidence.store import EvidenceStore
 from kinkyu.messages.timeline import describe, names_for
 from kinkyu.reports.exceptions import IncidentNotFoundError, ReportStoreError
 from kinkyu.reports.labels import Lang, entry_kind
-from kinkyu.reports.model import ReportModel, StoredIncident, build_report, merged_timeline
+from kinkyu.reports.model import ReportModel, StoredIncident, account_roles, build_report, merged_timeline
 from kinkyu.reports.store import IncidentStore, valid_incident_id
 
 log = logging.getLogger("kinkyu.console.views")
@@ -115,7 +115,7 @@ def city_name(jurisdiction: str) -> str:
 def jst(ts: datetime | None, lang: str = "ja") -> str:
     """A time as people read it here, in the documents' one style: ``令和8年11月21日（土）9時40分``."""
     if ts is None:
-        return "-"
+        return i18n.dash(lang)
     return doc_datetime(ts, "en" if lang == "en" else "ja")
 
 
@@ -254,6 +254,7 @@ def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineIte
         incident_kind=stored.incident.kind,
         jurisdiction=stored.incident.jurisdiction,
     )
+    role = account_roles(stored, language)
     for entry in merged_timeline(stored.incident, stored.run):
         base = f"{entry.ts.isoformat()}|{entry.kind}|{entry.what}"
         n = seen.get(base, 0)
@@ -264,8 +265,9 @@ def timeline_items(stored: StoredIncident, lang: str = "ja") -> list[TimelineIte
                 label=neutralise(entry_kind(entry.kind, lang, names.unit, names.parties)),
                 ts=entry.ts.isoformat(),
                 at=jst(entry.ts, lang),
-                # Ids from logs and filings: the live script inserts these as text, outside Jinja2's finalize.
-                who=neutralise(entry.who),
+                # By role, never the account id (a city official reads it); the live script inserts it as
+                # text, outside Jinja2's finalize.
+                who=neutralise(role(entry.who)),
                 kind=neutralise(entry.kind),
                 what=neutralise(describe(entry.kind, entry.data, entry.what, names)),
             )
@@ -333,7 +335,8 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
     # The public kind: the assessment, clocks and deadlines without the filed free text (summary, place),
     # which only the audit-logged details page shows.
     model = build_report(stored, kind="public", lang="en" if lang == "en" else "ja", now=now)
-    items = ", ".join(i18n.item_label(lang, i) for i in inc.data_items) or "-"
+    # The reports' style: 「氏名、住所」, 「3件」, one dash symbol.
+    items = i18n.separator(lang).join(i18n.item_label(lang, i) for i in inc.data_items) or i18n.dash(lang)
     summary = [
         (i18n.t(lang, "f.incident_id"), inc.incident_id),
         (i18n.t(lang, "f.contract"), f"{inc.contract_id} {stored.profile.title}"),
@@ -343,13 +346,13 @@ def incident_page(stored: StoredIncident, lang: str, now: datetime) -> IncidentP
         (i18n.t(lang, "f.severity"), i18n.severity_label(lang, inc.severity.value)),
         (i18n.t(lang, "f.state"), i18n.state_label(lang, run.outcome or run.state if run else "new")),
         (i18n.t(lang, "f.triage"), i18n.triage_label(lang, run.triage if run else None)),
-        (i18n.t(lang, "f.records"), f"{inc.records:,}"),
+        (i18n.t(lang, "f.records"), i18n.t(lang, "f.records_value", n=f"{inc.records:,}")),
         (i18n.t(lang, "f.data_items"), items),
         (i18n.t(lang, "f.first_event"), jst(inc.first_event_ts, lang)),
         (i18n.t(lang, "f.discovered"), jst(inc.discovered_at, lang)),
     ]
     if inc.rules:
-        summary.append((i18n.t(lang, "f.rules"), ", ".join(inc.rules)))
+        summary.append((i18n.t(lang, "f.rules"), i18n.separator(lang).join(inc.rules)))
     page = IncidentPage(
         stored=stored,
         model=model,

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -705,20 +706,11 @@ class _Builder:
         return tuple(sorted(withheld, key=len, reverse=True))  # the longest first: one may contain another
 
     def _city_accounts(self) -> frozenset[str]:
-        """The accounts that spoke for the city: whoever acknowledged, received or instructed on its behalf."""
-        entries = [*self.inc.timeline, *(self.run.timeline if self.run is not None else ())]
-        return frozenset(e.who for e in entries if e.kind in _CITY_ENTRY_KINDS and e.who and e.who != "kinkyu")
+        return _city_accounts(self.s)
 
     def role_of(self, who: str) -> str:
         """A role for ``who`` (an account or staff id): what a city reads instead of the id (sec-07, city-1)."""
-        if who == "kinkyu":
-            return self.w("who.system")
-        for member in self.profile.staff:
-            if member.id == who:
-                return member.role
-        if who in self._city_ids:
-            return self.w("who.city")
-        return self.w("who.staff")
+        return _role(self.w, self.profile, self._city_ids, who)
 
     def reporter(self) -> str:
         if self.inc.origin == "detection":
@@ -843,6 +835,8 @@ class _Builder:
 def _title(b: _Builder, kind: str) -> str:
     """The report's title, naming the event as the city's clause does (システム停止事故, 契約違反のおそれ, …)."""
     nature = b.w.pick(nature_label(b.nature, possible=b.possible))
+    if kind == "public":  # what a city publishes is titled by the matter: 「…の事故について（公表用）」
+        return b.w("title.public_nature", nature=nature)
     key, values = b.title_key(kind)
     return b.w("title.nature", title=b.w(key, **values), nature=nature)
 
@@ -1486,6 +1480,10 @@ def _ppc(b: _Builder) -> Section:
             col_classes=("num", "label", "pre"),
         )
     )
+    if b.public:
+        # The nine items, but not our assessment of each party's duty: whether the city reports to the PPC
+        # is the city's to say when it publishes.
+        return b.section("ppc", [Row(w("ppc.public_label"), w("ppc.public_value"))], (tables[2],))
     # The nine items go first: they are what the city copies into its own report.
     return b.section("ppc", rows, (tables[2], tables[0], tables[1]))
 
@@ -1508,22 +1506,26 @@ def _public_what(b: _Builder, e: TimelineEntry) -> str:
     # The public version says what kind of thing happened, from categories only: never `what`
     # (it names accounts, targets, task and event ids).
     w = b.w
-    label = w.of(ENTRY_KINDS, e.kind)
     data = e.data if isinstance(e.data, dict) else {}
     if e.kind == "finding" and isinstance(data.get("rule"), str):
-        return f"{label}: {w.pick(rule_label(data['rule']))}"
+        return w.pick(rule_label(data["rule"]))
     if e.kind == "filed":
-        return f"{label}: {w.pick(kind_label(b.inc.kind))}"
+        return w.pick(kind_label(b.inc.kind))
     if e.kind == "state_changed" and isinstance(data.get("to"), str):
-        return f"{label}: {w.of(STATE_LABELS, str(data.get('from', '')))} → {w.of(STATE_LABELS, data['to'])}"
+        return f"{w.of(STATE_LABELS, str(data.get('from', '')))} → {w.of(STATE_LABELS, data['to'])}"
     if e.kind == "containment_proposed" and isinstance(data.get("action"), str):
-        return f"{label}: {w.of(ACTION_LABELS, data['action'])}"
+        return w.of(ACTION_LABELS, data["action"])
+    task_id = data.get("task_id")
+    if e.kind in {"task_opened", "task_done"} and isinstance(task_id, str):
+        # The task's own title (from codes, never a person's text): not the step it belongs to.
+        return b.names.task(task_id)
     step_id = data.get("step")
     if isinstance(step_id, str) and b.run is not None:
         st = b.run.step(step_id)
         if st is not None:
-            return f"{label}: {b.step_title(st)}"
-    return label
+            return b.step_title(st)
+    # The kind column already says what happened; repeating it would be a row without content.
+    return w("withheld")
 
 
 def _city_words(b: _Builder, e: TimelineEntry) -> tuple[str, str] | None:
@@ -1571,6 +1573,8 @@ def _timeline(b: _Builder, chart: Chart) -> Section:
             what = _public_what(b, e) if b.public else (_free(describe(e.kind, e.data, e.what, b.names)) or "")
             data = e.data if isinstance(e.data, dict) else {}
             kind_text = w.of(ENTRY_KINDS, "receipt_awaited" if receipt_awaited(e.kind, data, e.what) else e.kind)
+        if b.public and what == kind_text:  # 「証拠保全 | 証拠保全」: a row that only repeats its kind
+            what = w("withheld")
         rows.append((w.dt(e.ts), who, kind_text, what))
     phases_shown = _phases_shown(b, chart)
     phases = Table(
@@ -1912,6 +1916,34 @@ def _basis(b: _Builder) -> str:
             # 「豊田市個人情報の…特記」 names its city already: not 豊田市「豊田市…」.
             return f"{'' if city and city in document else city}「{document}」{step.clause.article}"
     return ""
+
+
+def _city_accounts(stored: StoredIncident) -> frozenset[str]:
+    """The accounts that spoke for the city: whoever acknowledged, received or instructed on its behalf."""
+    entries = [*stored.incident.timeline, *(stored.run.timeline if stored.run is not None else ())]
+    return frozenset(e.who for e in entries if e.kind in _CITY_ENTRY_KINDS and e.who and e.who != "kinkyu")
+
+
+def _role(w: Words, profile: ContractProfile, city_ids: frozenset[str], who: str) -> str:
+    if who == "kinkyu":
+        return w("who.system")
+    for member in profile.staff:
+        if member.id == who:
+            return member.role
+    if who in city_ids:
+        return w("who.city")
+    return w("who.staff")
+
+
+def account_roles(stored: StoredIncident, lang: Lang) -> Callable[[str], str]:
+    """Who recorded an entry, by role (受託者の担当者, 市の担当者, 当社事故対応システム): what a city reads."""
+    w = Words(
+        lang,
+        unit_of(stored.incident.jurisdiction, stored.profile.city.name or None),
+        stored.run.playbook.parties if stored.run is not None else None,
+    )
+    city_ids = _city_accounts(stored)
+    return lambda who: _role(w, stored.profile, city_ids, who)
 
 
 def document_serial(incident_id: str) -> str:

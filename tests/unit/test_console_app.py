@@ -33,6 +33,7 @@ from kinkyu.console.audit import AuditLog
 from kinkyu.console.producer import RecordingProducer
 from kinkyu.console.settings import ConsoleSettings
 from kinkyu.console.users import UserDirectory, write_demo_logins
+from kinkyu.console.views import incident_page
 from kinkyu.core.ack import AckClaim, make_ack_token
 from kinkyu.core.integrity import Keyring
 from kinkyu.evidence.anchor import MemoryAnchors
@@ -929,3 +930,16 @@ async def test_the_update_form_suggests_the_common_measures_in_the_readers_words
 
     assert '<option value="account-disabled">当該アカウントを停止しました</option>' in html
     assert '<option value="not-applicable">本件に該当する措置はありません</option>' in html
+
+
+def test_the_incident_page_says_what_a_city_official_reads_not_ids_or_codes() -> None:
+    s = build_sample(Scenario("koganei", origin="filed", stage="closed"))
+
+    page = incident_page(s.stored(), "ja", s.now)
+    summary = dict(page.summary)
+
+    assert summary["事案番号"] == s.incident.incident_id
+    assert summary["件数"] == "3件"
+    assert "、" in summary["個人情報の項目"]
+    assert {item.who for item in page.timeline} <= {"受託者の担当者", "市の担当者", "当社事故対応システム（自動記録）"}
+    assert all(d.due != "-" for d in page.deadlines)

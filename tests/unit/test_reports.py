@@ -144,7 +144,9 @@ def test_every_kind_and_language_renders_the_required_items(jurisdiction: str, k
         assert [sec.number for sec in model.sections if not sec.attachment] == list(range(1, 12))
         assert [(sec.key, sec.number) for sec in model.sections if sec.attachment] == [("timeline", 1), ("evidence", 2)]
         for fmt, text in rendered(model):
-            headings = JA_HEADINGS if lang == "ja" else EN_HEADINGS
+            headings: tuple[str, ...] = JA_HEADINGS if lang == "ja" else EN_HEADINGS
+            if kind == "public" and lang == "ja":  # titled by the matter: 「…の事故について（公表用）」
+                headings = headings[1:]
             missing = [h for h in headings if h not in text]
             assert not missing, (fmt, missing)
             # The nine Rule 8(1) items, each under its own name, in order.
@@ -792,7 +794,7 @@ def test_a_report_without_a_run_still_has_every_section() -> None:
     stored = StoredIncident(s.incident, None, s.profile)
     model = build_report(stored, kind="progress", lang="ja", now=s.now)
     text = render_markdown(model)
-    assert "対応手順（プレイブック）の記録がありません" in text
+    assert "対応手順の記録がありません" in text
     assert "調査中" in text
 
 
@@ -939,3 +941,22 @@ def test_the_timeline_the_city_reads_names_no_internal_state_and_gives_staff_no_
     for word in ("状態:", "→", "してください", "終結の申出", "終結できず", "該当する手順"):
         assert word not in text
     assert "対応を開始" in text
+
+    assert text == ("特になし" if stage == "opened" else "被害拡大防止のために講じた措置: 実施済み 1件")
+
+
+def test_the_public_version_is_titled_by_the_matter_and_leaves_the_ppc_duty_to_the_city() -> None:
+    model = report(sample("koganei"), "public")
+    ppc = model.section("ppc")
+
+    assert model.title == "個人情報の漏えい等の事故について（公表用）"
+    assert [r.label for r in ppc.rows] == ["個人情報保護委員会への報告"]
+    assert [t.caption for t in ppc.tables] == [ppc.title]  # the nine items only, no duty assessment
+
+
+def test_no_public_timeline_row_only_repeats_its_kind() -> None:
+    [table] = [
+        t for t in report(sample("koganei"), "public").section("timeline").tables if t.col_classes[-1:] == ("what",)
+    ]
+
+    assert [r for r in table.rows if r[2] == r[3]] == []

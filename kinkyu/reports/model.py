@@ -1925,12 +1925,14 @@ def _city_accounts(stored: StoredIncident) -> frozenset[str]:
 
 
 def _role(w: Words, profile: ContractProfile, city_ids: frozenset[str], who: str) -> str:
-    if who == "kinkyu":
+    # The worker's own stages (kinkyu, kinkyu-notifier) record as the system; a link's acknowledgement
+    # records as the contact it was sent to (city:1).
+    if who == "kinkyu" or who.startswith("kinkyu-"):
         return w("who.system")
     for member in profile.staff:
         if member.id == who:
             return member.role
-    if who in city_ids:
+    if who in city_ids or who.startswith("city:"):
         return w("who.city")
     return w("who.staff")
 

@@ -29,6 +29,7 @@ from kinkyu.reports.model import (
     ReportFacts,
     ReportModel,
     StoredIncident,
+    account_roles,
     build_report,
     judge,
     merged_timeline,
@@ -960,3 +961,17 @@ def test_no_public_timeline_row_only_repeats_its_kind() -> None:
     ]
 
     assert [r for r in table.rows if r[2] == r[3]] == []
+
+
+@pytest.mark.parametrize(
+    ("who", "role"),
+    [
+        ("kinkyu", "当社事故対応システム（自動記録）"),
+        ("kinkyu-notifier", "当社事故対応システム（自動記録）"),
+        ("city:1", "市の担当者"),
+        (P_CITY, "市の担当者"),  # it acknowledged for the city in the sample
+        (P_REPORTER, "受託者の担当者"),
+    ],
+)
+def test_an_account_is_named_by_its_role(who: str, role: str) -> None:
+    assert account_roles(sample("koganei").stored(), "ja")(who) == role

@@ -151,7 +151,7 @@ def test_no_run_recorded_today_stores_a_word_pair() -> None:
 
 @pytest.mark.parametrize(
     ("lang", "expected"),
-    [("ja", "基本手順（この自治体のプレイブックが読み込まれていない）"), ("en", "baseline (no playbook loaded)")],
+    [("ja", "基本手順（この自治体の対応手順が読み込まれていない）"), ("en", "baseline (no playbook loaded)")],
 )
 def test_the_baseline_names_its_document_in_the_readers_language(lang: str, expected: str) -> None:
     assert document_name(baseline_playbook("chiba"), lang) == expected
@@ -183,5 +183,5 @@ def test_a_japanese_report_on_the_baseline_names_its_document_and_tasks_in_japan
 
     text = render_markdown(build_report(s.stored(), kind="first", lang="ja", now=s.now))
 
-    assert "基本手順（この自治体のプレイブックが読み込まれていない）" in text
+    assert "基本手順（この自治体の対応手順が読み込まれていない）" in text
     assert ascii_sentences(text) == []

@@ -9,7 +9,7 @@ confirmed there) verifies the token again, hands the claim to ``on_ack``
 (which records who acknowledged what and when on the incident's timeline)
 and answers with a short page, Japanese first:
 
-- 200 受領確認しました / Acknowledged;
+- 200 受領を記録いたしました / Acknowledged;
 - 400 for a token that is malformed or whose signature does not match;
 - 404 when ``on_ack`` does not know the message (:class:`UnknownMessageError`);
 - 410 Gone for an expired link, saying what to do instead;

@@ -141,7 +141,7 @@ def unrecorded_page() -> web.Response:
 
 
 def recorded_page(incident_id: str, now: datetime) -> web.Response:
-    """200 受領確認しました / Acknowledged."""
+    """200 受領を記録いたしました / Acknowledged."""
     return _page(200, "recorded", incident_id=incident_id, at=now)
 
 

@@ -253,7 +253,7 @@ async def test_a_report_is_mailed_at_once_escalated_when_unacknowledged_and_stop
         async with aiohttp.ClientSession() as http, http.post(link) as resp:
             page = await resp.text()
             assert resp.status == 200, page
-        assert "受領確認しました" in page
+        assert "受領を記録いたしました" in page
         before = Counter(msg.message_id for msg in sink.messages)
         state = await run_state(
             pipeline,

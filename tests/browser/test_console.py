@@ -252,7 +252,9 @@ def test_the_first_report_is_mailed_to_the_city_with_a_console_link_and_no_perso
 ) -> None:
     first = first_report_mail(stack, filed)
     text = mail_text(first)
-    assert KOGANEI in first.subject
+    # The subject names the matter and the contract's title; the contract id is in a header, not the subject.
+    assert first.subject.endswith("（住民記録システム運用保守業務委託）")
+    assert f"X-Kinkyu-Contract: {KOGANEI}" in first.raw.decode("utf-8", "replace")
     assert f"{stack.url}/incidents/{filed.incident_id}" in text, "the mail points the city at the console"
     every_mail = "\n".join(mail_text(m) + m.raw.decode("utf-8", "replace") for m in stack.mail.sink.messages)
     for personal in DETAILS_PERSONAL:

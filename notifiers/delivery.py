@@ -11,6 +11,9 @@ server: those entries are not attempted, so they spend no retry.
 Different incidents' entries are attempted at the same time (at most
 ``concurrency`` incidents), one incident's one after another in their order,
 so a slow answer for one incident holds back only that incident's messages.
+Passes overlap: a pass takes the due entries no running pass holds, of
+incidents no running pass is sending, so what a burst queues during a pass
+goes out without waiting for that pass's slowest message.
 After the earliest entry, a pass takes the city's reports first, then
 escalations, then the rest (contractor tasks, reminders), so a burst of
 incidents does not queue its first reports behind the mail that follows them.
@@ -86,44 +89,65 @@ class Delivery:
         self.webhooks = webhooks
         self.clock = clock
         self.timeline = timeline
-        # Passes run under their own lock, not the chains' one: a slow SMTP server never delays an acknowledgement.
+        # A pass chooses and claims its entries under this lock, not the chains' one (a slow SMTP server never
+        # delays an acknowledgement), then sends them outside it: passes overlap, so what a burst queues while
+        # one pass waits on a slow answer goes out at once in the next, never behind the whole of the first.
         self._lock = asyncio.Lock()
+        self._gate: asyncio.Semaphore | None = None  # sends at once, over every pass
+        self._taken: set[str] = set()  # keys a running pass will attempt
+        self._busy: dict[str, int] = {}  # incidents with entries in a running pass: their next waits (order)
 
     async def deliver(self) -> int:
-        """Attempt the due outbox entries (at most ``batch``); how many were delivered."""
+        """Attempt the due outbox entries no running pass holds (at most ``batch``); how many were delivered."""
         async with self._lock:
-            delivered = 0
-            down: set[str] = set()
             now = self.clock()
-            due = self.outbox.due(now)
+            due = [e for e in self.outbox.due(now) if e.key not in self._taken and e.incident_id not in self._busy]
             if self.owns is not None:  # another worker's partition: its owner queues and sends these (handover)
                 due = [e for e in due if self.owns(e.incident_id)]
             # The earliest first (alone, it finds a server that is down: in an outage every entry takes its turn
             # at that), then the city's reports (the contract's 直ちに), escalations, the rest, earliest first in
             # each: a burst of incidents no longer queues its first reports behind its task mails.
             due = [*due[:1], *sorted(due[1:], key=_urgency)][: self.settings.batch]
+            if not due:
+                return 0
             if self.ledger is not None:  # one round trip to the ledger for the whole pass
                 await claim_all(self.ledger, due, self.clock())
-            # Different incidents at once (bounded), one incident's messages in their order: a slow server
-            # answer for one incident no longer holds every other incident's report behind it.
-            by_incident: dict[str, list[OutboxEntry]] = {}
             for entry in due:
-                by_incident.setdefault(entry.incident_id, []).append(entry)
-            groups = list(by_incident.values())
-            if not groups:
-                return 0
-            # One message alone first: a server that is down is found by one attempt, not by `concurrency`.
-            delivered += await self._try(groups[0][0], down)
-            groups[0] = groups[0][1:]
-            gate = asyncio.Semaphore(self.settings.concurrency)
+                self._taken.add(entry.key)
+                self._busy[entry.incident_id] = self._busy.get(entry.incident_id, 0) + 1
+        try:
+            return await self._send_pass(due)
+        finally:
+            for entry in due:
+                self._taken.discard(entry.key)
+                left = self._busy.get(entry.incident_id, 1) - 1
+                if left > 0:
+                    self._busy[entry.incident_id] = left
+                else:
+                    self._busy.pop(entry.incident_id, None)
 
-            async def one_incident(entries: list[OutboxEntry]) -> int:
-                async with gate:
-                    return sum([await self._try(entry, down) for entry in entries])
+    async def _send_pass(self, due: list[OutboxEntry]) -> int:
+        """Attempt ``due``: different incidents at once (bounded), one incident's messages in their order."""
+        # A slow server answer for one incident no longer holds every other incident's report behind it.
+        by_incident: dict[str, list[OutboxEntry]] = {}
+        for entry in due:
+            by_incident.setdefault(entry.incident_id, []).append(entry)
+        groups = list(by_incident.values())
+        down: set[str] = set()
+        # One message alone first: a server that is down is found by one attempt, not by `concurrency`.
+        delivered = await self._try(groups[0][0], down)
+        groups[0] = groups[0][1:]
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.settings.concurrency)
+        gate = self._gate
 
-            for sent in await asyncio.gather(*(one_incident(entries) for entries in groups if entries)):
-                delivered += sent
-            return delivered
+        async def one_incident(entries: list[OutboxEntry]) -> int:
+            async with gate:
+                return sum([await self._try(entry, down) for entry in entries])
+
+        for sent in await asyncio.gather(*(one_incident(entries) for entries in groups if entries)):
+            delivered += sent
+        return delivered
 
     async def _try(self, entry: OutboxEntry, down: set[str]) -> int:
         """Attempt ``entry`` unless its server was found down in this pass (it stays due); 1 if delivered."""
@@ -175,8 +199,8 @@ class Delivery:
             return 0, "internal"
         answered = time.monotonic()
         done = self.outbox.sent(entry.key, self.clock(), result.detail)
-        await self._settle(done, since=answered)
-        await self.timeline.delivery(done, None)
+        # The ledger and the timeline are two topics: both acknowledgements are waited for at once.
+        await asyncio.gather(self._settle(done, since=answered), self.timeline.delivery(done, None))
         return 1, None
 
     async def _settle(self, entry: OutboxEntry, *, since: float | None = None) -> None:

@@ -524,10 +524,19 @@ class NotifierStage:
         """
         taken = await self._take(value)
         async with self._working():
+            await self._durable()
             # On the broker before the record is committed: whoever owns the partition next continues the chain.
             await self._publish()
         if taken:
             self._kick()
+
+    async def _durable(self) -> None:
+        """What the records taken so far queued, on the disk (one fsync for a whole batch)."""
+        try:
+            await self.notifier.durable()
+        except OutboxJournalError as exc:
+            await self._fatal(exc, "notifications not queued: the outbox journal refuses writes; stopping")
+            raise
 
     async def handle_batch(self, messages: Sequence[SourceMessage], run: GuardedRun) -> None:
         """Several ``notifications`` records: each handled as :meth:`handle` does, their chains published once.
@@ -550,7 +559,10 @@ class NotifierStage:
             await run(message, one)
         async with self._working():
             try:
+                await self._durable()
                 await self._publish()
+            except OutboxJournalError:
+                pass  # on_fatal was called: the batch is held below
             except BrokerError as exc:
                 await self._fatal(exc, "escalation chains could not be published; stopping")
         if self._failed:
@@ -575,7 +587,7 @@ class NotifierStage:
             return False
         async with self._working():
             try:
-                return await self.notifier.handle(record, incident=self.incident(incident_id))
+                return await self.notifier.handle(record, incident=self.incident(incident_id), sync=False)
             except OutboxJournalError as exc:
                 await self._fatal(exc, "notification not queued: the outbox journal refuses writes; stopping")
                 raise
@@ -591,6 +603,11 @@ class NotifierStage:
         self._passes = {t for t in self._passes if not t.done()}
         if len(self._passes) < PASSES:
             self._passes.add(asyncio.ensure_future(self._deliver_kicked()))
+
+    async def drain(self) -> None:
+        """Wait until the delivery passes kicked so far have finished (stop() cancels them instead)."""
+        while pending := {t for t in self._passes if not t.done()}:
+            await asyncio.wait(pending)
 
     async def _deliver_kicked(self) -> None:
         while self._kicked and not self._closed:

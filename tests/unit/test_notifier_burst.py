@@ -35,6 +35,7 @@ from kinkyu.streams.sink import Record
 TOPICS = Topics("t-")
 SECRET = SecretStr("unit-test-ack-secret-0123456789")
 OTHER = "INC-20261203-DOTHER34"
+THIRD = "INC-20261203-DTHIRD56"
 
 
 class Sends:
@@ -184,5 +185,34 @@ async def test_an_incidents_next_message_waits_for_the_pass_sending_its_earlier_
         await first
         await notifier.deliver()
         assert server.received == [(INC, "first_report"), (INC, "task_assigned")]
+    finally:
+        notifier.close()
+
+
+def report_for(incident_id: str) -> dict[str, object]:
+    return {**first_report(), "incident_id": incident_id, "effect_id": f"{incident_id}/first_report/1"}
+
+
+async def test_a_report_waiting_for_a_slot_goes_before_another_incidents_task_mail(tmp_path: Path) -> None:
+    server, clock = Held(slow="nobody"), Clock()
+    notifier = Notifier(
+        settings=NotifierSettings(ack_secret=SECRET, outbox_dir=tmp_path, concurrency=1),
+        profiles=lambda: PROFILES,
+        email=server,
+        clock=clock,
+    )
+    try:
+        for body in (report_for(OTHER), first_report(), task_mail("recovery"), report_for(THIRD)):
+            await notifier.handle(body)
+            clock.advance(1)
+
+        await notifier.deliver()
+
+        assert server.received == [
+            (OTHER, "first_report"),  # the earliest, alone
+            (INC, "first_report"),
+            (THIRD, "first_report"),  # before INC's task mail, which waited for the one slot behind it
+            (INC, "task_assigned"),
+        ]
     finally:
         notifier.close()

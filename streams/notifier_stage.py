@@ -527,6 +527,7 @@ class NotifierStage:
             await self._durable()
             # On the broker before the record is committed: whoever owns the partition next continues the chain.
             await self._publish()
+        self._count_queued()
         if taken:
             self._kick()
 
@@ -568,6 +569,7 @@ class NotifierStage:
         if self._failed:
             # on_fatal is stopping the worker: never ack what may not be queued or published.
             await asyncio.get_running_loop().create_future()
+        self._count_queued()
         if taken:
             self._kick()
 
@@ -623,6 +625,8 @@ class NotifierStage:
                 except Exception:  # the timer's next pass tries again
                     log.exception("delivery pass failed")
                     continue
+                finally:
+                    self._count_queued()
             if delivered:
                 # Its incidents' later messages waited for it (one incident's go in order): their turn now.
                 self._kicked = True
@@ -641,9 +645,17 @@ class NotifierStage:
                 await self._fatal(exc, "outbox journal refuses writes; stopping")
                 return
             finally:
-                # What this worker still has to send: a lost partition's entries are its new owner's now.
-                owned = sum(1 for e in self.notifier.outbox.outbox.pending() if self.owns(e.incident_id))
-                self.metrics.messages_queued.set(owned)
+                self._count_queued()
+
+    def _count_queued(self) -> None:
+        """``kinkyu_messages_queued``: what this worker still has to send (a lost partition's is its new owner's).
+
+        Set whenever the outbox changes (records taken, a pass done, a tick),
+        not only at the tick: a tick can wait on a slow pass for seconds, and
+        a gauge that old said "nothing queued" while a burst's mail waited.
+        """
+        owned = sum(1 for e in self.notifier.outbox.outbox.pending() if self.owns(e.incident_id))
+        self.metrics.messages_queued.set(owned)
 
     async def _fatal(self, exc: BaseException, what: str) -> None:
         # Nothing more can be promised about delivery; a restart replays the journal as far as it got.

@@ -216,3 +216,14 @@ async def test_a_report_waiting_for_a_slot_goes_before_another_incidents_task_ma
         ]
     finally:
         notifier.close()
+
+
+async def test_the_queued_gauge_counts_a_batchs_mail_as_soon_as_the_batch_is_handled(tmp_path: Path) -> None:
+    stage, guard, _ = stage_and_guard(tmp_path)
+    try:
+        await stage.handle_batch([Message(report_of(INC), 0), Message(report_of(OTHER), 1)], guard.run)
+
+        # Before any pass or tick: a drain check reading the gauge must see them.
+        assert stage.metrics.registry.get_sample_value("kinkyu_messages_queued") == 2
+    finally:
+        await stage.stop()

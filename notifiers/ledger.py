@@ -345,7 +345,11 @@ class KafkaLedger:
 
     async def claim_all(self, keys: list[str], now: datetime) -> None:
         """See :class:`Ledger`: every intent sent at once, then one read back to the last of each partition."""
-        self._claimed.clear()
+        # Passes overlap (notifiers.delivery): keep the other passes' claims, drop only these keys' and the stale.
+        for k in keys:
+            self._claimed.pop(k, None)
+        for k in [k for k, d in self._claimed.items() if d.until is not None and d.until <= now]:
+            del self._claimed[k]
         await self._usable()
         wanted = [k for k in keys if self.book.decide(k, self.worker, now).verdict in {"claim", "send"}]
         if not wanted or self._producer is None:

@@ -6,7 +6,11 @@ line written *before* the change is visible in memory, and the newest line
 per key wins on replay. :class:`ChainStore` does the same for
 :class:`~kinkyu.core.escalation.EscalationState`.
 
-Durability, exactly:
+Durability, exactly (a change is in the kernel when its call returns, so it
+survives a crash of the process; on the disk, so it survives a power cut,
+once :meth:`OutboxStore.durable` has returned, which the notifier awaits
+before anything that depends on it: the send after ``in flight``, the
+ledger after ``sent``, the commit of the record that queued a message):
 
 - a message whose ``add`` returned is never lost: a restart replays it and
   it is delivered (or given up, visibly) after the backoff;
@@ -18,7 +22,7 @@ Durability, exactly:
   (with the same Message-ID, so mail clients and archives show one message)
   and marked ``uncertain`` on the timeline. Closing the window would need
   the server's cooperation (SMTP has no idempotent submission), so it is
-  kept as narrow as one fsync.
+  kept as narrow as one (group) fsync.
 
 Compaction: on open, the journal is rewritten with the newest version of
 each entry, leaving out entries done (sent or failed) longer ago than
@@ -156,6 +160,10 @@ class OutboxStore:
         """Move ``key``'s next attempt to ``until`` without counting an attempt."""
         return self._write(postpone(self._entry(key), until))
 
+    async def durable(self) -> None:
+        """Return once every change made so far is fsynced (see :mod:`notifiers.journal`)."""
+        await self._journal.sync()
+
     def close(self) -> None:
         """Close the journal (and release its lock)."""
         self._journal.close()
@@ -217,6 +225,10 @@ class ChainStore:
         self._chains[chain.chain_id] = chain
         self._by_incident.setdefault(chain.incident_id, set()).add(chain.chain_id)
         self.changed.add(chain.incident_id)
+
+    async def durable(self) -> None:
+        """Return once every chain stored so far is fsynced (see :mod:`notifiers.journal`)."""
+        await self._journal.sync()
 
     def of_incident(self, incident_id: str) -> list[EscalationState]:
         """Copies of ``incident_id``'s chains, by chain id."""

@@ -155,13 +155,28 @@ class Notifier:
 
     # -- input -----------------------------------------------------------------------------
 
-    async def handle(self, record: Mapping[str, Any], incident: Mapping[str, Any] | None = None) -> bool:
+    async def handle(
+        self, record: Mapping[str, Any], incident: Mapping[str, Any] | None = None, *, sync: bool = True
+    ) -> bool:
         """Take one ``notifications`` record; False if it was a duplicate or could not be used (logged).
 
         ``incident`` is the incident's record (an ``incidents`` or
         ``incident-state`` value); only :data:`notifiers.model.FACT_KEYS`
         are read from it. A record may also carry it under ``incident``.
+        What it queued is on the disk when it returns; ``sync=False`` leaves
+        that to :meth:`durable`, which a caller taking many records at once
+        awaits once for them all.
         """
+        taken = await self._handle(record, incident)
+        if sync:
+            await self.durable()
+        return taken
+
+    async def durable(self) -> None:
+        """Return once every change to the outbox and the chains made so far is fsynced."""
+        await asyncio.gather(self.outbox.durable(), self.chains.durable())
+
+    async def _handle(self, record: Mapping[str, Any], incident: Mapping[str, Any] | None) -> bool:
         try:
             note = NotificationIn.parse(dict(record))
         except RenderError as exc:
@@ -239,7 +254,7 @@ class Notifier:
         return min(times) if times else None
 
     async def advance(self) -> int:
-        """Carry out the chain stages due now; how many sends were queued."""
+        """Carry out the chain stages due now; how many sends were queued (on the disk when it returns)."""
         async with self._lock:
             now = self.clock()
             queued = 0
@@ -249,7 +264,8 @@ class Notifier:
                 due = chain.next_due()
                 if due is not None and due <= now:
                     queued += await self._advance_logged(chain, now)
-            return queued
+        await self.durable()
+        return queued
 
     async def _advance_logged(self, chain: EscalationState, now: datetime) -> int:
         """:meth:`_advance`, with a failure logged: the stage stays due and is tried again on the next pass."""
@@ -306,7 +322,8 @@ class Notifier:
                     raise
                 except Exception:  # one chain's bad data must not stop the hand-over of the others
                     log.exception("chain taken over could not be queued again", extra={"chain_id": chain.chain_id})
-            return queued
+        await self.durable()
+        return queued
 
     async def _requeue(self, chain: EscalationState, settled: Callable[[str], bool], now: datetime) -> int:
         profile = self.timeline.profile_of(chain)
@@ -335,10 +352,13 @@ class Notifier:
     async def acknowledge(self, claim: AckClaim) -> None:
         """Record an opened acknowledgement link (see :meth:`notifiers.acks.Acknowledgements.acknowledge`)."""
         await self.acks.acknowledge(claim)
+        await self.durable()
 
     async def acknowledge_step(self, incident_id: str, step_id: str, *, by: str, at: datetime) -> int:
         """The city acknowledged ``step_id`` another way (telephone): stop its chains; how many stopped."""
-        return await self.acks.acknowledge_step(incident_id, step_id, by=by, at=at)
+        stopped = await self.acks.acknowledge_step(incident_id, step_id, by=by, at=at)
+        await self.durable()
+        return stopped
 
     def close(self) -> None:
         """Close the journals."""

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import signal
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -125,6 +125,8 @@ class SmtpSink:
         self.port = port
         self.handler = handler or SinkHandler(folder, echo)
         self._server: asyncio.Server | None = None
+        # Every session served, so stop() can end the open ones too (asyncio's close_clients() is 3.13+).
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     @property
     def messages(self) -> list[ReceivedMessage]:
@@ -136,7 +138,9 @@ class SmtpSink:
         loop = asyncio.get_running_loop()
 
         def factory() -> SMTP:
-            return SMTP(self.handler, hostname="kinkyu-sink", enable_SMTPUTF8=True, loop=loop)
+            session = SMTP(self.handler, hostname="kinkyu-sink", enable_SMTPUTF8=True, loop=loop)
+            self._sessions.add(session)
+            return session
 
         self._server = await loop.create_server(factory, self.host, self.port)
         sockets: Any = self._server.sockets
@@ -146,8 +150,11 @@ class SmtpSink:
         """Stop listening (connections already open are closed too)."""
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                self._server.close_clients()  # type: ignore[attr-defined]  # Python 3.13+
+            # A client keeps its connection between messages: a stopped server must drop it, as a dead one would.
+            for session in list(self._sessions):
+                transport = session.transport
+                if transport is not None and not transport.is_closing():
+                    transport.close()
             await self._server.wait_closed()
             self._server = None
 

@@ -59,7 +59,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,6 +67,7 @@ import orjson
 from aiohttp import web
 
 from kinkyu.bus.clients import partition_for
+from kinkyu.bus.exceptions import BrokerError
 from kinkyu.core.ack import AckClaim, AckTokenError, make_ack_token, verify_ack_token
 from kinkyu.core.contract import ContractProfile
 from kinkyu.core.escalation import EscalationState
@@ -81,6 +82,7 @@ from kinkyu.notifiers.ledger import KafkaLedger, reconcile
 from kinkyu.notifiers.service import EmailSender, Notifier, NotifierSettings
 from kinkyu.notifiers.webhook import WebhookTransport
 from kinkyu.streams.codec import decode_record
+from kinkyu.streams.guard import SourceMessage
 from kinkyu.streams.metrics import Metrics
 from kinkyu.streams.playbook_stage import incident_fields
 from kinkyu.streams.settings import Topics
@@ -97,12 +99,16 @@ ChainReader = Callable[[frozenset[int]], Awaitable[Mapping[str, list[EscalationS
 # Hands every chain board published from now on to the callback (notifiers.handover.follow_boards).
 ChainFollower = Callable[[Callable[[str, list[EscalationState]], Awaitable[None]]], Awaitable[None]]
 
+# The guard's run (streams.guard.RecordGuard.run): the handler on a message's value; set aside if it raises.
+GuardedRun = Callable[[SourceMessage, Callable[[bytes | None], Awaitable[None]]], Awaitable[bool]]
+
 # A ``notifications`` record carrying an acknowledgement another worker's endpoint received (see _on_ack).
 FORWARDED_ACK = "forwarded_ack"
 # Its expiry was checked by the endpoint that received the link; the owner checks only the signature.
 _SIGNED_ANY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 TICK = 1.0  # seconds between notifier passes: escalation and retry times are this coarse
+PASSES = 4  # delivery passes kicked by records that may run at once (they share KINKYU_NOTIFY_CONCURRENCY)
 MAX_INCIDENTS = 10_000  # incidents whose facts are kept in memory for messages
 ACK_RETRY = 10.0  # seconds between attempts to listen when the acknowledgement port is taken
 _STOP_WAIT = 30.0  # seconds stop() waits for a pass in progress (an SMTP timeout) before closing the journals
@@ -207,11 +213,12 @@ class NotifierStage:
         self._ack_tried = float("-inf")
         self.ack_port: int | None = None
         self._kicked = False
-        self._delivery: asyncio.Task[None] | None = None
+        self._passes: set[asyncio.Task[None]] = set()  # delivery passes kicked by records (see _kick)
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self._failed = False  # on_fatal was called: the worker is stopping
         self._acks: set[asyncio.Task[int]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -394,10 +401,11 @@ class NotifierStage:
             self._following.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._following
-        if self._delivery is not None and not self._delivery.done():
-            self._delivery.cancel()
+        for task in self._passes:
+            task.cancel()
+        for task in self._passes:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._delivery
+                await task
         # A pass still writing would reopen a journal after close: let it finish (bounded by the SMTP timeout).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), _STOP_WAIT)
@@ -406,6 +414,11 @@ class NotifierStage:
             await self.ledger.stop()
         if self.webhooks is not None:
             await self.webhooks.close()
+        # The SMTP transport keeps connections open between messages (notifiers.smtp): QUIT them.
+        close_email = getattr(self.notifier.email, "close", None)
+        if close_email is not None:
+            with contextlib.suppress(Exception):
+                await close_email()
 
     @contextlib.asynccontextmanager
     async def _working(self) -> AsyncIterator[None]:
@@ -515,6 +528,59 @@ class NotifierStage:
         record aside to ``dead-letters``. Once the stage is stopping it never
         returns: the record is left to the agent's cancellation, unacked.
         """
+        taken = await self._take(value)
+        async with self._working():
+            await self._durable()
+            # On the broker before the record is committed: whoever owns the partition next continues the chain.
+            await self._publish()
+        self._count_queued()
+        if taken:
+            self._kick()
+
+    async def _durable(self) -> None:
+        """What the records taken so far queued, on the disk (one fsync for a whole batch)."""
+        try:
+            await self.notifier.durable()
+        except OutboxJournalError as exc:
+            await self._fatal(exc, "notifications not queued: the outbox journal refuses writes; stopping")
+            raise
+
+    async def handle_batch(self, messages: Sequence[SourceMessage], run: GuardedRun) -> None:
+        """Several ``notifications`` records: each handled as :meth:`handle` does, their chains published once.
+
+        ``run`` is the guard's (:meth:`streams.guard.RecordGuard.run`): a
+        record the stage fails on is set aside alone and the others go on.
+        Every chain the batch changed goes on ``kinkyu-chains`` in one send
+        before this returns (and the agent acks the batch); a broker that
+        refuses it, or a journal that refused a write, stops the worker with
+        the batch held unacked, so a restart handles it again (issue #14: one
+        wait for the broker per batch, not per record, in a burst).
+        """
+        taken = False
+
+        async def one(value: bytes | None) -> None:
+            nonlocal taken
+            taken = await self._take(value) or taken
+
+        for message in messages:
+            await run(message, one)
+        async with self._working():
+            try:
+                await self._durable()
+                await self._publish()
+            except OutboxJournalError:
+                pass  # on_fatal was called: the batch is held below
+            except BrokerError as exc:
+                await self._fatal(exc, "escalation chains could not be published; stopping")
+        if self._failed:
+            # on_fatal is stopping the worker: never ack what may not be queued or published.
+            await asyncio.get_running_loop().create_future()
+        self._count_queued()
+        if taken:
+            self._kick()
+
+    async def _take(self, value: bytes | None) -> bool:
+        """Queue one record's messages (journals written); whether anything was taken. Publishing is the caller's."""
         if self._closed:
             # faust acks a record whose handler returns, and would commit it unqueued: wait to be
             # cancelled with the agent instead, so the record is read again by whoever owns it next.
@@ -526,30 +592,37 @@ class NotifierStage:
         await self._loaded.wait()
         if FORWARDED_ACK in record:
             await self._forwarded_ack(incident_id, record[FORWARDED_ACK])
-            return
+            return False
         async with self._working():
             try:
-                taken = await self.notifier.handle(record, incident=self.incident(incident_id))
+                return await self.notifier.handle(record, incident=self.incident(incident_id), sync=False)
             except OutboxJournalError as exc:
                 await self._fatal(exc, "notification not queued: the outbox journal refuses writes; stopping")
                 raise
-            # On the broker before the record is committed: whoever owns the partition next continues the chain.
-            await self._publish()
-        if taken:
-            self._kick()
 
     def _kick(self) -> None:
-        """Deliver now what was just queued, in the background (the agent must not wait on SMTP)."""
+        """Deliver now what was just queued, in the background (the agent must not wait on SMTP).
+
+        Up to :data:`PASSES` passes run at once (each takes what the others
+        do not hold, :mod:`notifiers.delivery`): a burst's new reports start
+        while an earlier pass still waits on its slowest server answer.
+        """
         self._kicked = True
-        if self._delivery is None or self._delivery.done():
-            self._delivery = asyncio.ensure_future(self._deliver_kicked())
+        self._passes = {t for t in self._passes if not t.done()}
+        if len(self._passes) < PASSES:
+            self._passes.add(asyncio.ensure_future(self._deliver_kicked()))
+
+    async def drain(self) -> None:
+        """Wait until the delivery passes kicked so far have finished (stop() cancels them instead)."""
+        while pending := {t for t in self._passes if not t.done()}:
+            await asyncio.wait(pending)
 
     async def _deliver_kicked(self) -> None:
         while self._kicked and not self._closed:
             self._kicked = False
             async with self._working():
                 try:
-                    await self.notifier.deliver()
+                    delivered = await self.notifier.deliver()
                 except asyncio.CancelledError:
                     raise
                 except OutboxJournalError as exc:
@@ -557,6 +630,12 @@ class NotifierStage:
                     return
                 except Exception:  # the timer's next pass tries again
                     log.exception("delivery pass failed")
+                    continue
+                finally:
+                    self._count_queued()
+            if delivered:
+                # Its incidents' later messages waited for it (one incident's go in order): their turn now.
+                self._kicked = True
 
     async def tick(self) -> None:
         """The timer's pass: listen if not yet, move chains on, retry the outbox, update the gauge."""
@@ -572,12 +651,21 @@ class NotifierStage:
                 await self._fatal(exc, "outbox journal refuses writes; stopping")
                 return
             finally:
-                # What this worker still has to send: a lost partition's entries are its new owner's now.
-                owned = sum(1 for e in self.notifier.outbox.outbox.pending() if self.owns(e.incident_id))
-                self.metrics.messages_queued.set(owned)
+                self._count_queued()
+
+    def _count_queued(self) -> None:
+        """``kinkyu_messages_queued``: what this worker still has to send (a lost partition's is its new owner's).
+
+        Set whenever the outbox changes (records taken, a pass done, a tick),
+        not only at the tick: a tick can wait on a slow pass for seconds, and
+        a gauge that old said "nothing queued" while a burst's mail waited.
+        """
+        owned = sum(1 for e in self.notifier.outbox.outbox.pending() if self.owns(e.incident_id))
+        self.metrics.messages_queued.set(owned)
 
     async def _fatal(self, exc: BaseException, what: str) -> None:
         # Nothing more can be promised about delivery; a restart replays the journal as far as it got.
+        self._failed = True
         log.error(what, extra={"error": str(exc)})
         if self.on_fatal is not None:
             await self.on_fatal(exc)

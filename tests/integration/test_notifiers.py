@@ -41,7 +41,7 @@ from kinkyu.core.outbox import idempotency_key
 from kinkyu.core.playbook import Escalate, Notify, Playbook, ResponsePolicy, playbooks_from_texts, start, tick
 from kinkyu.notifiers.ack_server import bound_port, make_ack_app, start_ack_server
 from kinkyu.notifiers.exceptions import NotifierPermanentError, NotifierTransientError, PersonalDataError
-from kinkyu.notifiers.model import CITY_REPORTS, IncidentFacts, NotificationIn, WebhookPayload
+from kinkyu.notifiers.model import CITY_REPORTS, IncidentFacts, NotificationIn, OutboundEmail, WebhookPayload
 from kinkyu.notifiers.render import MESSAGE_KINDS, assert_no_personal_data, build_email, build_webhook, message_id_for
 from kinkyu.notifiers.service import Notifier, NotifierSettings, WebhookTarget
 from kinkyu.notifiers.smtp import SmtpSettings, SmtpTransport
@@ -409,6 +409,97 @@ async def test_an_unreachable_server_is_transient_and_names_no_recipient() -> No
     assert err.value.code in {"connection", "timeout"}
     assert isinstance(err.value.__cause__, OSError)
     assert "@" not in str(err.value)
+
+
+class Peers(SinkHandler):
+    """Notes the client address (host, port) each message came over: one port, one connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peers: list[object] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        self.peers.append(session.peer)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def simple_email(key: str) -> OutboundEmail:
+    return build_email(
+        NotificationIn.parse(record()),
+        contract=PROFILES[KOGANEI],
+        recipient=PROFILES[KOGANEI].city.contacts[0],
+        ack_url=None,
+        incident_url="https://console.kinkyu.test/incidents/x",
+        now=T0,
+        key=key,
+    )
+
+
+@pytest.fixture
+async def peers_sink() -> AsyncIterator[tuple[SmtpSink, Peers]]:
+    handler = Peers()
+    server = SmtpSink(handler=handler)
+    await server.start()
+    yield server, handler
+    await server.stop()
+
+
+async def test_messages_one_after_another_share_one_connection(peers_sink: tuple[SmtpSink, Peers]) -> None:
+    server, handler = peers_sink
+    transport = SmtpTransport(smtp_settings(server.port))
+    for n in range(3):
+        await transport.send(simple_email(f"reuse{n}"))
+    await transport.close()
+
+    assert len(handler.peers) == 3
+    assert len(set(map(str, handler.peers))) == 1
+
+
+async def test_messages_at_the_same_time_each_get_a_connection_and_keep_it(
+    peers_sink: tuple[SmtpSink, Peers],
+) -> None:
+    server, handler = peers_sink
+    transport = SmtpTransport(smtp_settings(server.port))
+    await asyncio.gather(*(transport.send(simple_email(f"both{n}")) for n in range(2)))
+    await asyncio.gather(*(transport.send(simple_email(f"again{n}")) for n in range(2)))
+    await transport.close()
+
+    assert len(handler.peers) == 4
+    assert len(set(map(str, handler.peers))) == 2
+
+
+async def test_a_connection_the_server_dropped_is_replaced_and_the_message_sent_once(
+    peers_sink: tuple[SmtpSink, Peers],
+) -> None:
+    server, handler = peers_sink
+    transport = SmtpTransport(smtp_settings(server.port))
+    await transport.send(simple_email("before"))
+    await server.stop()  # drops the open connection, as a restarted server would
+    await server.start()
+    await transport.send(simple_email("after"))
+    await transport.close()
+
+    assert [parsed(m)["Message-ID"] for m in server.messages] == [
+        message_id_for("before", "kinkyu.invalid"),
+        message_id_for("after", "kinkyu.invalid"),
+    ]
+    assert len(set(map(str, handler.peers))) == 2
+
+
+async def test_a_server_gone_for_good_after_a_message_is_a_clean_transient_error(
+    peers_sink: tuple[SmtpSink, Peers],
+) -> None:
+    server, _ = peers_sink
+    transport = SmtpTransport(smtp_settings(server.port, timeout=2.0))
+    await transport.send(simple_email("last"))
+    await server.stop()
+
+    with pytest.raises(NotifierTransientError) as err:
+        await transport.send(simple_email("never"))
+    assert err.value.code in {"connection", "timeout"}
+    assert "@" not in str(err.value)
+    assert len(server.messages) == 1
+    await server.start()  # the fixture stops it
 
 
 class Refusing(SinkHandler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from kinkyu.core.outbox import (
     recover,
     succeeded,
 )
+from kinkyu.notifiers import journal
 from kinkyu.notifiers.exceptions import OutboxJournalError
 from kinkyu.notifiers.journal import Journal
 from kinkyu.notifiers.outbox_store import ChainStore, OutboxStore
@@ -274,14 +276,56 @@ def test_a_journal_that_cannot_be_written_is_an_outbox_error(tmp_path: Path, mon
     store = OutboxStore(tmp_path / "outbox.jsonl", now=T0)
     try:
 
-        def broken_disk(fd: int) -> None:
+        def broken_disk(path: Path, *, truncate: bool = False) -> None:
             raise OSError(errno.EIO, "I/O error")
 
-        monkeypatch.setattr(os, "fsync", broken_disk)
+        monkeypatch.setattr(journal, "_open", broken_disk)
         e = entry()
         with pytest.raises(OutboxJournalError, match="cannot append"):
             store.add(e)
         assert store.get(e.key) is None  # not in memory either: journal first
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+async def test_a_disk_that_refuses_the_fsync_is_an_outbox_error_when_the_change_is_awaited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = OutboxStore(tmp_path / "outbox.jsonl", now=T0)
+    try:
+
+        def broken_disk(fd: int) -> None:
+            raise OSError(errno.EIO, "I/O error")
+
+        monkeypatch.setattr(os, "fsync", broken_disk)
+        store.add(entry())
+        with pytest.raises(OutboxJournalError, match="cannot append"):
+            await store.durable()
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
+async def test_one_fsync_covers_every_change_made_before_it_began(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = OutboxStore(tmp_path / "outbox.jsonl", now=T0)
+    fsyncs: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        fsyncs.append(fd)
+        real(fd)
+
+    try:
+        monkeypatch.setattr(os, "fsync", counting)
+        for n in range(5):
+            store.add(entry(f"city:{n}"))
+        await asyncio.gather(*(store.durable() for _ in range(5)))
+        assert len(fsyncs) == 1
+        await store.durable()  # nothing new: no fsync
+        assert len(fsyncs) == 1
     finally:
         monkeypatch.undo()
         store.close()

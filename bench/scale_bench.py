@@ -1,22 +1,47 @@
 """Playbook runs per second with one worker and with two, with and without evidence sealing, in one run.
 
 One embedded ``tansu`` broker, topics with ``--partitions`` partitions (4),
-an aiosmtpd sink for the mail (:class:`notify_bench.SinkThread`), and the
+an aiosmtpd sink for the mail (:class:`runtime.SinkThread`), and the
 sample contracts without work hours (:func:`notify_bench.prepare_contracts`).
-Each case gets a fresh topic prefix and group on the same broker:
+Each case gets a fresh topic prefix and group on the same broker.
 
-1. start the case's workers (``kinkyu worker`` subprocesses, each with a data
-   folder and outbox of its own, one shared incident store as the README
-   asks) and wait until each owns stage partitions;
-2. produce ``--incidents`` breaches (reads by never-registered accounts, five
-   minutes apart per contract so none fold together) and, with sealing, the
-   contracts' benign traffic around them (a read every ``--benign-every``
-   seconds of event time per contract, so each seal has events to read);
-3. read ``incidents`` and ``incident-state`` back: a run *starts* with its
-   first ``incident-state`` record, and is *sealed* with the first record
-   whose timeline has ``evidence_sealed``. Rate = incidents / (the last
-   start, or seal, − the first ``opened`` record), from the records'
-   broker timestamps (no polling in the figure).
+What a case measures (issue #14: the playbook stage's capacity, runs/s):
+
+1. **Detection first, once per run**: one worker detects ``--incidents``
+   breaches (reads by never-registered accounts, five minutes apart per
+   contract so none fold together; with sealing, the contracts' benign
+   traffic around them, a read every ``--benign-every`` seconds of event
+   time per contract, so each seal has events to read). The records it
+   wrote to ``incidents`` are read back: they are the backlog every case
+   replays.
+2. **Each case**: the bench makes the case's topics, puts the same events
+   on its ``access-log`` (the seals read them there) and commits the case's
+   detection group to the end of it, as a detection that has caught up
+   leaves it (the case's workers do not detect them again); starts the
+   case's workers (``kinkyu worker`` subprocesses, each with a data folder
+   and outbox of its own, one shared incident store as the README asks)
+   and waits until every worker owns playbook and detection partitions
+   (asserted) and the sum is every partition; then produces the detection
+   pass's ``incidents`` records at once (same keys, so the same partitions
+   and order).
+3. The bench reads ``incidents`` and ``incident-state`` back: a run *starts*
+   with its first ``incident-state`` record and is *sealed* with the first
+   record whose timeline has ``evidence_sealed``. ``runs_per_s`` =
+   incidents / (the last start − the first ``incidents`` record), from the
+   records' broker timestamps: the stage's capacity, since the whole
+   backlog is there from the start. The workers' partitions are read again
+   at the end: a case in which they moved is reported (``rebalanced``) and
+   fails the run.
+
+``--pipeline`` measures the older figure instead (``pipeline_runs_per_s``):
+the breaches produced to ``access-log`` while the workers run, detection and
+playbook together, the rate from the first ``opened`` record; when detection
+opens incidents no faster than the stage runs them, it is detection's rate.
+
+Each case also samples the CPU of every process (``cpu``): the workers
+(with their render and seal children), the broker, this bench (its
+consumer and the SMTP sink) and everything else on the machine, as cores
+used over the case's window.
 
 The cases run one after another in one process, so the ratios are of one
 run on one machine state. Results: printed and written to
@@ -31,13 +56,18 @@ import base64
 import contextlib
 import os
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -47,12 +77,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # notify_bench beside 
 from notify_bench import Contract, access, machine, prepare_contracts  # after the path
 from runtime import SinkThread  # after the path
 
+from kinkyu.streams.app import ensure_topics  # after the path
 from kinkyu.streams.broker import EmbeddedBroker, free_port  # after the path
-from kinkyu.streams.process import KinkyuProcess  # after the path
+from kinkyu.streams.process import KinkyuProcess, cpu_seconds  # after the path
 from kinkyu.streams.settings import Topics  # after the path
 
 REPO: Final = Path(__file__).resolve().parents[1]
 RESULTS: Final = REPO / "bench" / "results" / "scale.json"
+IDLE_WINDOW: Final = 3.0  # seconds the workers are watched idle before the backlog is released
 
 
 def events(contracts: list[Contract], incidents: int, benign_every: float, *, seed: str) -> list[tuple[str, bytes]]:
@@ -83,16 +115,78 @@ def events(contracts: list[Contract], incidents: int, benign_every: float, *, se
     return [(cid, value) for _, cid, value in out]
 
 
-async def produce(bootstrap: str, topic: str, values: list[tuple[str, bytes]]) -> None:
-    """Send every event keyed by its contract."""
+async def produce(bootstrap: str, topic: str, values: Sequence[tuple[bytes | None, bytes]]) -> None:
+    """Send every (key, value) in order, with one producer (so each partition keeps the order given)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
-        for cid, value in values:
-            await producer.send(topic, value, key=cid.encode())
+        for key, value in values:
+            await producer.send(topic, value, key=key)
         await producer.flush()
     finally:
         await producer.stop()
+
+
+def keyed(values: list[tuple[str, bytes]]) -> list[tuple[bytes | None, bytes]]:
+    """Events keyed by their contract, as the systems send them."""
+    return [(cid.encode(), value) for cid, value in values]
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes]]:
+    """Every record of ``topic``, partition by partition in offset order, to its current end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: dict[TopicPartition, list[tuple[bytes | None, bytes]]] = {tp: [] for tp in tps}
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            for tp, msgs in (await consumer.getmany(timeout_ms=200)).items():
+                out[tp].extend((m.key, m.value) for m in msgs if m.value)
+    finally:
+        await consumer.stop()
+    return [record for tp in tps for record in out[tp]]
+
+
+async def detected_to_end(bootstrap: str, topics: Topics, group: str, *, within: float) -> None:
+    """Wait until the detection group ``group`` has committed every input record (its outputs are then sent)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics.inputs for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            committed = [await consumer.committed(tp) or 0 for tp in tps]
+            if all(c >= ends[tp] for c, tp in zip(committed, tps, strict=True)):
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"detection group {group} did not reach the end of its inputs in {within}s")
+    finally:
+        await consumer.stop()
+
+
+async def as_detected(
+    bootstrap: str, topics: Topics, partitions: int, group: str, events: list[tuple[str, bytes]]
+) -> None:
+    """Make the case's topics, put ``events`` on ``access-log`` and commit the detection group past them.
+
+    As a detection that has caught up leaves them: the seals find the events
+    there, and the case's workers do not detect them again.
+    """
+    await ensure_topics(bootstrap, topics, partitions)
+    await produce(bootstrap, topics.access_log, keyed(events))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics.inputs for p in range(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit({tp: end for tp, end in ends.items() if end > 0})
+    finally:
+        await consumer.stop()
 
 
 async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within: float) -> dict[str, Any]:
@@ -102,6 +196,7 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
     opened: dict[str, float] = {}
     started: dict[str, float] = {}
     seal_done: dict[str, float] = {}
+    part_of: dict[str, int] = {}
     try:
         tps: list[TopicPartition] = []
         while not tps:
@@ -127,6 +222,8 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
                     if tp.topic == topics.incidents and data.get("change") == "opened":
                         opened.setdefault(iid, at)
                     elif tp.topic == topics.incident_state:
+                        if iid not in started:
+                            part_of[iid] = tp.partition
                         started.setdefault(iid, at)
                         appended = data.get("appended") or ()
                         if any((e.get("entry") or {}).get("kind") == "evidence_sealed" for e in appended):
@@ -145,7 +242,18 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
     # How long each run waited after its incident opened: near 0 when the playbook stage keeps up with detection
     # (then runs_per_s is detection's rate, and opened_per_s says so).
     lag = sorted(started[i] - opened[i] for i in started if i in opened)
+    by_part: dict[int, list[float]] = {}
+    for i, p in part_of.items():
+        by_part.setdefault(p, []).append(started[i] - (first or 0.0))
+    partitions = {
+        str(p): {"runs": len(v), "first_s": round(min(v), 2), "last_s": round(max(v), 2)}
+        for p, v in sorted(by_part.items())
+    }
+    ends = [max(d.values()) for d in (started, seal_done) if d]
     return {
+        "window": (first, max(ends)) if first is not None and ends else None,
+        "partitions": partitions,
+        "opened_span_s": round(max(opened.values()) - first, 2) if first is not None else None,
         "opened": len(opened),
         "started": len(started),
         "sealed_runs": len(seal_done),
@@ -156,26 +264,130 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
     }
 
 
-def run_case(
-    broker: EmbeddedBroker,
-    tmp: Path,
-    sink: SinkThread,
-    args: argparse.Namespace,
-    *,
-    workers: int,
-    sealed: bool,
-    side: str = "",
-    env: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """One case: fresh topics, ``workers`` workers, the incidents produced at once, the rates.
+def _tree_cpu(root: int, children: dict[int, list[int]]) -> float:
+    """CPU seconds of ``root`` and its live descendants, each with the children it has reaped."""
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        todo.extend(children.get(pid, ()))
+    return total
 
-    ``env``: settings over the bench's own environment for the workers (the baseline's ``PYTHONPATH``);
-    ``side`` names it in the case's name.
+
+def _threads(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    return []
+
+
+def _schedstat(pid: int, tids: list[int]) -> tuple[float, float]:
+    """Seconds ``tids`` of ``pid`` spent on a core and runnable waiting for one."""
+    on = waiting = 0
+    for tid in tids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+            on, waiting = on + int(fields[0]), waiting + int(fields[1])
+    return on / 1e9, waiting / 1e9
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                out.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (every state but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuSampler:
+    """The CPU seconds of named process trees and of the machine, sampled every 0.1 s in a thread.
+
+    ``trees``: name -> root pid, counted with its descendants (workers and their children). The bench's own
+    process is counted alone (``bench``: its consumer and the SMTP sink's thread), and ``other`` is the
+    machine's busy time less all of these (other sessions, the kernel's own).
     """
-    name = f"{side}w{workers}{'-sealed' if sealed else ''}"
+
+    trees: dict[str, int]
+    samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        children = _children()
+        cpu = {name: _tree_cpu(pid, children) for name, pid in self.trees.items()}
+        cpu["bench"] = cpu_seconds(os.getpid()) or 0.0
+        cpu["machine"] = _machine_busy()
+        for name, pid in self.trees.items():
+            # The event loop's thread (a worker's main thread; every thread of the broker): on a core, and
+            # runnable but waiting for one (the scheduler's own account, /proc/<pid>/task/<tid>/schedstat).
+            tids = [pid] if name.startswith("worker") else _threads(pid)
+            on, waiting = _schedstat(pid, tids)
+            cpu[f"{name}.on_cpu"], cpu[f"{name}.waiting_for_cpu"] = on, waiting
+        self.samples.append((time.time(), cpu))
+
+    def __enter__(self) -> Self:
+        def loop() -> None:
+            while not self._stop.wait(0.1):
+                self._sample()
+
+        self._sample()
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+
+    def cores(self, t0: float, t1: float) -> dict[str, float]:
+        """Cores each used from ``t0`` to ``t1`` (wall-clock seconds), from the samples around the window."""
+        before = max((s for s in self.samples if s[0] <= t0), default=self.samples[0], key=lambda s: s[0])
+        after = min((s for s in self.samples if s[0] >= t1), default=self.samples[-1], key=lambda s: s[0])
+        span = after[0] - before[0]
+        if span <= 0:
+            return {}
+        used = {k: (after[1][k] - before[1][k]) / span for k in after[1]}
+        sched = {k: used.pop(k) for k in list(used) if "." in k}
+        used["other"] = used.pop("machine") - sum(used.values())
+        out: dict[str, Any] = {k: round(v, 2) for k, v in used.items()} | {"window_s": round(span, 2)}
+        # Per worker: its event loop's share of the window on a core, waiting for one, and neither (waiting on
+        # the broker's answers, or idle); for the broker, the same summed over its threads.
+        for name in self.trees:
+            on, waiting = sched[f"{name}.on_cpu"], sched[f"{name}.waiting_for_cpu"]
+            out[f"{name}_loop"] = {"on_cpu": round(on, 2), "waiting_for_cpu": round(waiting, 2)}
+            if name.startswith("worker"):
+                out[f"{name}_loop"]["neither"] = round(1 - on - waiting, 2)
+        return out
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What the detection pass left: the events it read and the ``incidents`` records it wrote."""
+
+    events: list[tuple[str, bytes]]
+    incidents: list[tuple[bytes | None, bytes]]
+
+
+def case_env(
+    broker: EmbeddedBroker, tmp: Path, sink: SinkThread, args: argparse.Namespace, name: str
+) -> dict[str, str]:
+    """The settings every worker of case ``name`` shares (its own prefix, group and store)."""
     prefix = f"sb{uuid.uuid4().hex[:6]}-"
-    topics = Topics(prefix)
-    base = {
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("KINKYU_")},
         "KINKYU_BROKER": broker.bootstrap,
         "KINKYU_TOPIC_PREFIX": prefix,
@@ -189,61 +401,190 @@ def run_case(
         "KINKYU_SMTP_FROM_ADDRESS": "Kinkyu <kinkyu@kinkyu.bench>",
         "KINKYU_NOTIFY_ACK_SECRET": secrets.token_urlsafe(32),
         "KINKYU_SESSION_TIMEOUT": "6",
-        "KINKYU_LOG_LEVEL": "WARNING",
-        **(env or {}),
+        "KINKYU_LOG_LEVEL": args.log_level,
     }
-    if sealed:
-        base["KINKYU_EVIDENCE_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
-        key = base64.b64encode(secrets.token_bytes(32)).decode()
-        base["KINKYU_INTEGRITY_KEYS"] = f'{{"bench": "{key}"}}'
+
+
+def seal_env() -> dict[str, str]:
+    """An evidence key and integrity keys: the workers seal evidence."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    return {
+        "KINKYU_EVIDENCE_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "KINKYU_INTEGRITY_KEYS": f'{{"bench": "{key}"}}',
+    }
+
+
+def start_workers(base: dict[str, str], tmp: Path, name: str, workers: int) -> list[KinkyuProcess]:
+    """``workers`` workers with ``base``'s settings, a data folder, outbox and ports each; healthy."""
     procs: list[KinkyuProcess] = []
+    for i in range(workers):
+        port = free_port()
+        env = {
+            **base,
+            "KINKYU_WEB_PORT": str(port),
+            "KINKYU_DATA_DIR": str(tmp / name / f"data-{i}"),
+            "KINKYU_NOTIFY_ACK_PORT": str(free_port()),
+        }
+        procs.append(KinkyuProcess("worker", env, port, tmp / f"{name}-{i}.log", cwd=REPO, start_timeout=90))
+        procs[-1].start()
+    for p in procs:
+        p.wait_healthy()
+    return procs
+
+
+def stop_all(procs: list[KinkyuProcess]) -> None:
+    """Stop the workers side by side (each finishes its queued report renders first, for up to 15 s)."""
+
+    def stop(p: KinkyuProcess) -> None:
+        with contextlib.suppress(Exception):
+            p.stop(grace=15)
+
+    threads = [threading.Thread(target=stop, args=(p,)) for p in procs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def ownership(procs: list[KinkyuProcess]) -> list[dict[str, list[int]]]:
+    """Each worker's partitions as its ``/health`` says: playbook (and mail) and detection."""
+    out = []
+    for p in procs:
+        body = orjson.loads(p.get("/health")[1] or b"{}")
+        out.append({"playbook": body.get("playbook_partitions") or [], "detection": body.get("partitions") or []})
+    return out
+
+
+def settled(owned: list[dict[str, list[int]]], partitions: int) -> bool:
+    """Every worker owns partitions of both stages, and together every partition of each, once."""
+    return all(
+        all(o[stage] for o in owned) and sorted(p for o in owned for p in o[stage]) == list(range(partitions))
+        for stage in ("playbook", "detection")
+    )
+
+
+def wait_settled(procs: list[KinkyuProcess], partitions: int, *, within: float) -> list[dict[str, list[int]]]:
+    """The workers' partitions once :func:`settled`; AssertionError if they are not within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        owned = ownership(procs)
+        if settled(owned, partitions):
+            return owned
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the workers did not each take a share of the partitions: {owned}")
+        time.sleep(0.2)
+
+
+def spy(binary: str, pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """``py-spy record`` of ``pid`` (with its children; samples on CPU only) to ``out`` as collapsed stacks."""
+    cmd = [binary, "record", "--pid", str(pid), "--subprocesses", "--rate", "200"]
+    # The profiler the caller named; its notices are of no use in the bench's output.
+    proc = subprocess.Popen([*cmd, "--format", "raw", "--output", str(out)], stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches before the backlog is released
+    return proc
+
+
+def detection_pass(
+    broker: EmbeddedBroker, tmp: Path, sink: SinkThread, args: argparse.Namespace, *, sealed: bool
+) -> Backlog:
+    """One worker detects the bench's events; the ``incidents`` records it wrote, to replay in every case."""
+    name = f"detect{'-sealed' if sealed else ''}"
+    values = events(prepare_contracts_cached(tmp), args.incidents, args.benign_every if sealed else 0, seed="d")
+    base = case_env(broker, tmp, sink, args, name)
+    topics = Topics(base["KINKYU_TOPIC_PREFIX"])
+    procs = start_workers(base, tmp, name, 1)
     try:
-        for i in range(workers):
-            port = free_port()
-            env = {
-                **base,
-                "KINKYU_WEB_PORT": str(port),
-                "KINKYU_DATA_DIR": str(tmp / name / f"data-{i}"),
-                "KINKYU_NOTIFY_ACK_PORT": str(free_port()),
-            }
-            procs.append(KinkyuProcess("worker", env, port, tmp / f"{name}-{i}.log", cwd=REPO, start_timeout=90))
-            procs[-1].start()
-        for p in procs:
-            p.wait_healthy()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            owned = [orjson.loads(p.get("/health")[1] or b"{}").get("playbook_partitions") or [] for p in procs]
-            if all(owned) and sum(len(o) for o in owned) == args.partitions:
-                break
-            time.sleep(0.2)
+        wait_settled(procs, args.partitions, within=60)
+        asyncio.run(produce(broker.bootstrap, topics.access_log, keyed(values)))
+        group = f"{base['KINKYU_GROUP']}-detector"
+        asyncio.run(detected_to_end(broker.bootstrap, topics, group, within=args.timeout))
+        records = asyncio.run(read_topic(broker.bootstrap, topics.incidents))
+    finally:
+        stop_all(procs)
+    opened = sum(1 for _, v in records if orjson.loads(v).get("change") == "opened")
+    if opened != args.incidents:
+        raise AssertionError(f"the detection pass opened {opened} incidents, not {args.incidents}")
+    return Backlog(values, records)
+
+
+def run_case(
+    broker: EmbeddedBroker,
+    tmp: Path,
+    sink: SinkThread,
+    args: argparse.Namespace,
+    *,
+    workers: int,
+    sealed: bool,
+    backlog: Backlog | None,
+    side: str = "",
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One case: fresh topics, ``workers`` workers; the backlog released at once (or the breaches produced).
+
+    ``backlog``: the detection pass's records to replay (None: ``--pipeline``, the breaches produced and
+    detected in the case). ``env``: settings over the bench's own environment for the workers (the
+    baseline's ``PYTHONPATH``); ``side`` names it in the case's name.
+    """
+    name = f"{side}w{workers}{'-sealed' if sealed else ''}"
+    base = {**case_env(broker, tmp, sink, args, name), **(seal_env() if sealed else {}), **(env or {})}
+    topics = Topics(base["KINKYU_TOPIC_PREFIX"])
+    if backlog is not None:
+        group = f"{base['KINKYU_GROUP']}-detector"
+        asyncio.run(as_detected(broker.bootstrap, topics, args.partitions, group, backlog.events))
+        values = None
+    else:
         values = events(
             prepare_contracts_cached(tmp),
             args.incidents,
             args.benign_every if sealed else 0,
             seed=name.removeprefix(side)[:3],
         )
-        cpu0 = [p.cpu_seconds() or 0.0 for p in procs]
-        t0 = time.monotonic()
-        asyncio.run(produce(broker.bootstrap, topics.access_log, values))
-        result = asyncio.run(watch(broker.bootstrap, topics, args.incidents, sealed=sealed, within=args.timeout))
-        wall = time.monotonic() - t0
-        cpu = [round((p.cpu_seconds() or 0.0) - c, 1) for p, c in zip(procs, cpu0, strict=True)]
+    procs = start_workers(base, tmp, name, workers)
+    try:
+        owned = wait_settled(procs, args.partitions, within=60)
+        broker_pid = broker._proc.pid if broker._proc is not None else 0  # noqa: SLF001  # its CPU, read from /proc
+        trees = {"broker": broker_pid} | {f"worker{i}": p.pid for i, p in enumerate(procs)}
+        spies = (
+            [spy(args.py_spy, p.pid, tmp / f"{name}-{i}.stacks") for i, p in enumerate(procs)] if args.py_spy else []
+        )
+        with CpuSampler(trees) as sampler:
+            # What the workers cost idle (owning their partitions, nothing to do), before the release.
+            time.sleep(IDLE_WINDOW)
+            released = time.time()
+            t0 = time.monotonic()
+            if backlog is not None:
+                asyncio.run(produce(broker.bootstrap, topics.incidents, backlog.incidents))
+            else:
+                asyncio.run(produce(broker.bootstrap, topics.access_log, keyed(values or [])))
+            result = asyncio.run(watch(broker.bootstrap, topics, args.incidents, sealed=sealed, within=args.timeout))
+            wall = time.monotonic() - t0
+        for sp in spies:
+            sp.send_signal(signal.SIGINT)
+            sp.wait(30)
+        after = ownership(procs)
     finally:
-        for p in procs:
-            with contextlib.suppress(Exception):
-                p.stop(grace=15)
+        stop_all(procs)
+    window = result.pop("window")
     per_worker = {
         k: (round(v / workers, 1) if isinstance(v, float) else None) for k, v in result.items() if "per_s" in k
     }
+    runs = {int(p): v["runs"] for p, v in result["partitions"].items()}
+    if backlog is None:  # detection and playbook together: named apart from the stage's capacity
+        result = {f"pipeline_{k}" if k in {"runs_per_s", "seals_per_s"} else k: v for k, v in result.items()}
     return {
         "case": name,
         "side": side.rstrip("-") or "branch",
+        "measure": "pipeline" if backlog is None else "capacity",
         "workers": workers,
         "sealed": sealed,
-        "events": len(values),
+        "incidents_records": None if backlog is None else len(backlog.incidents),
         **result,
         "per_worker": per_worker,
-        "worker_cpu_s": cpu,
+        "owned": owned,
+        "runs_per_worker": [sum(runs.get(p, 0) for p in o["playbook"]) for o in owned],
+        "rebalanced": after != owned,
+        "cpu_cores": sampler.cores(*window) if window else None,
+        "idle_cpu_cores": sampler.cores(released - IDLE_WINDOW, released),
         "wall_s": round(wall, 1),
     }
 
@@ -262,18 +603,28 @@ def ratios_of(results: list[dict[str, Any]], sides: list[str]) -> dict[str, floa
     """2 workers over 1 per side, and with a baseline, each case's branch over its baseline."""
     by = {r["case"]: r for r in results}
     ratios: dict[str, float] = {}
+
+    def figure(r: dict[str, Any] | None, k: str) -> tuple[str, float | None]:
+        if r is None:
+            return k, None
+        name = k if k in r else f"pipeline_{k}"
+        return name, r.get(name)
+
     for side in sides:
         for suffix in ("", "-sealed"):
             one, two = by.get(f"{side}w1{suffix}"), by.get(f"{side}w2{suffix}")
-            if one and two and one["runs_per_s"] and two["runs_per_s"]:
-                ratios[f"{side}runs_2_over_1{suffix}"] = round(two["runs_per_s"] / one["runs_per_s"], 2)
-            if one and two and one.get("seals_per_s") and two.get("seals_per_s"):
-                ratios[f"{side}seals_2_over_1{suffix}"] = round(two["seals_per_s"] / one["seals_per_s"], 2)
+            for k in ("runs_per_s", "seals_per_s"):
+                name, a = figure(one, k)
+                _, b = figure(two, k)
+                if a and b:
+                    ratios[f"{side}{name.removesuffix('_per_s')}_2_over_1{suffix}"] = round(b / a, 2)
     for r in results:
         old = by.get(f"base-{r['case']}")
         for k in ("runs_per_s", "seals_per_s"):
-            if old and r.get(k) and old.get(k):
-                ratios[f"{r['case']}_{k}_branch_over_base"] = round(r[k] / old[k], 2)
+            name, new = figure(r, k)
+            _, was = figure(old, k)
+            if new and was:
+                ratios[f"{r['case']}_{name}_branch_over_base"] = round(new / was, 2)
     return ratios
 
 
@@ -296,6 +647,15 @@ def main(argv: list[str] | None = None) -> int:
         help="run every case a second time, just before, with this setting for the workers (e.g. "
         "PYTHONPATH=/path/to/main): the ratios branch / baseline of one run (repeatable)",
     )
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"], help="the workers' (WARNING)"
+    )
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="measure detection and playbook together (the breaches produced in each case), not the stage's capacity",
+    )
+    parser.add_argument("--py-spy", metavar="PATH", help="profile every worker of every case with this py-spy")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (worker logs, stores)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"result file ({RESULTS.relative_to(REPO)})")
     args = parser.parse_args(argv)
@@ -322,11 +682,25 @@ def main(argv: list[str] | None = None) -> int:
         with EmbeddedBroker(log_path=tmp / "broker.log") as broker:
             sink = SinkThread().start()
             try:
+                backlogs: dict[bool, Backlog] = {}
                 for workers, sealed in cases:
+                    if not args.pipeline and sealed not in backlogs:
+                        print(f"scale bench: detection pass, sealing {'on' if sealed else 'off'} …", flush=True)
+                        backlogs[sealed] = detection_pass(broker, tmp, sink, args, sealed=sealed)
                     for side, env in sides:
                         what = f"{workers} worker(s), sealing {'on' if sealed else 'off'}"
                         print(f"scale bench: {side or ('branch ' if baseline else '')}{what} …", flush=True)
-                        r = run_case(broker, tmp, sink, args, workers=workers, sealed=sealed, side=side, env=env)
+                        r = run_case(
+                            broker,
+                            tmp,
+                            sink,
+                            args,
+                            workers=workers,
+                            sealed=sealed,
+                            backlog=backlogs.get(sealed),
+                            side=side,
+                            env=env,
+                        )
                         print(f"   {orjson.dumps(r).decode()}", flush=True)
                         results.append(r)
             finally:
@@ -337,7 +711,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")
     ok = all(
-        r["started"] >= args.incidents and (not r["sealed"] or r["sealed_runs"] >= args.incidents) for r in results
+        r["started"] >= args.incidents
+        and (not r["sealed"] or r["sealed_runs"] >= args.incidents)
+        and not r["rebalanced"]
+        for r in results
     )
     return 0 if ok else 1
 

@@ -249,9 +249,9 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
         str(p): {"runs": len(v), "first_s": round(min(v), 2), "last_s": round(max(v), 2)}
         for p, v in sorted(by_part.items())
     }
-    ends = [max(d.values()) for d in (started, seal_done) if d]
     return {
-        "window": (first, max(ends)) if first is not None and ends else None,
+        "window": (first, max(started.values())) if first is not None and started else None,
+        "seal_window": (first, max(seal_done.values())) if first is not None and seal_done else None,
         "partitions": partitions,
         "opened_span_s": round(max(opened.values()) - first, 2) if first is not None else None,
         "opened": len(opened),
@@ -451,13 +451,20 @@ def ownership(procs: list[KinkyuProcess]) -> list[dict[str, list[int]]]:
     out = []
     for p in procs:
         body = orjson.loads(p.get("/health")[1] or b"{}")
-        out.append({"playbook": body.get("playbook_partitions") or [], "detection": body.get("partitions") or []})
+        out.append(
+            {
+                "playbook": body.get("playbook_partitions") or [],
+                "detection": body.get("partitions") or [],
+                # Listening once the notifier has read the delivery ledger: the last of a worker's start-up.
+                "ack": [1] if body.get("ack_endpoint") == "listening" else [],
+            }
+        )
     return out
 
 
 def settled(owned: list[dict[str, list[int]]], partitions: int) -> bool:
-    """Every worker owns partitions of both stages, and together every partition of each, once."""
-    return all(
+    """Every worker owns partitions of both stages, together every partition of each once, and is listening."""
+    return all(o["ack"] for o in owned) and all(
         all(o[stage] for o in owned) and sorted(p for o in owned for p in o[stage]) == list(range(partitions))
         for stage in ("playbook", "detection")
     )
@@ -564,7 +571,7 @@ def run_case(
         after = ownership(procs)
     finally:
         stop_all(procs)
-    window = result.pop("window")
+    window, seal_window = result.pop("window"), result.pop("seal_window")
     per_worker = {
         k: (round(v / workers, 1) if isinstance(v, float) else None) for k, v in result.items() if "per_s" in k
     }
@@ -583,7 +590,8 @@ def run_case(
         "owned": owned,
         "runs_per_worker": [sum(runs.get(p, 0) for p in o["playbook"]) for o in owned],
         "rebalanced": after != owned,
-        "cpu_cores": sampler.cores(*window) if window else None,
+        "cpu_cores": sampler.cores(*window) if window else None,  # while the runs started
+        "cpu_cores_to_last_seal": sampler.cores(*seal_window) if seal_window else None,
         "idle_cpu_cores": sampler.cores(released - IDLE_WINDOW, released),
         "wall_s": round(wall, 1),
     }

@@ -115,16 +115,26 @@ def events(contracts: list[Contract], incidents: int, benign_every: float, *, se
     return [(cid, value) for _, cid, value in out]
 
 
-async def produce(bootstrap: str, topic: str, values: Sequence[tuple[bytes | None, bytes]]) -> None:
-    """Send every (key, value) in order, with one producer (so each partition keeps the order given)."""
+async def produce(
+    bootstrap: str, topic: str, values: Sequence[tuple[bytes | None, bytes]]
+) -> dict[TopicPartition, int]:
+    """Send every (key, value) in order, with one producer (each partition keeps the order given).
+
+    Returns the offset after the last record sent to each partition (from the broker's answers: tansu may
+    report a partition's end short of its last batch).
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
-        for key, value in values:
-            await producer.send(topic, value, key=key)
+        sent = [await producer.send(topic, value, key=key) for key, value in values]
         await producer.flush()
+        ends: dict[TopicPartition, int] = {}
+        for meta in [await f for f in sent]:
+            tp = TopicPartition(meta.topic, meta.partition)
+            ends[tp] = max(ends.get(tp, 0), meta.offset + 1)
     finally:
         await producer.stop()
+    return ends
 
 
 def keyed(values: list[tuple[str, bytes]]) -> list[tuple[bytes | None, bytes]]:
@@ -177,14 +187,16 @@ async def as_detected(
     there, and the case's workers do not detect them again.
     """
     await ensure_topics(bootstrap, topics, partitions)
-    await produce(bootstrap, topics.access_log, keyed(events))
+    ends = await produce(bootstrap, topics.access_log, keyed(events))
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(t, p) for t in topics.inputs for p in range(partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.commit({tp: end for tp, end in ends.items() if end > 0})
+        consumer.assign(list(ends))
+        await consumer.commit(ends)
+        # The workers must find every partition committed to its end, or they would detect the events again.
+        committed = {tp: await consumer.committed(tp) for tp in ends}
+        if committed != ends:
+            raise AssertionError(f"the detection group's offsets were not committed: {committed} != {ends}")
     finally:
         await consumer.stop()
 
@@ -197,6 +209,7 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
     started: dict[str, float] = {}
     seal_done: dict[str, float] = {}
     part_of: dict[str, int] = {}
+    opened_records = 0
     try:
         tps: list[TopicPartition] = []
         while not tps:
@@ -220,6 +233,7 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
                     at = msg.timestamp / 1000
                     iid = str(data.get("incident_id"))
                     if tp.topic == topics.incidents and data.get("change") == "opened":
+                        opened_records += 1
                         opened.setdefault(iid, at)
                     elif tp.topic == topics.incident_state:
                         if iid not in started:
@@ -255,6 +269,7 @@ async def watch(bootstrap: str, topics: Topics, n: int, *, sealed: bool, within:
         "partitions": partitions,
         "opened_span_s": round(max(opened.values()) - first, 2) if first is not None else None,
         "opened": len(opened),
+        "opened_records": opened_records,  # more than `opened`: detection wrote some again
         "started": len(started),
         "sealed_runs": len(seal_done),
         "opened_per_s": rate(opened),
@@ -722,6 +737,7 @@ def main(argv: list[str] | None = None) -> int:
         r["started"] >= args.incidents
         and (not r["sealed"] or r["sealed_runs"] >= args.incidents)
         and not r["rebalanced"]
+        and r["opened_records"] == r["opened"]
         for r in results
     )
     return 0 if ok else 1

@@ -44,7 +44,7 @@ import functools
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -393,6 +393,9 @@ class EvidenceCollector:
         self._windows: dict[TopicPartition, _Window] = {}
         self.window_events = WINDOW_EVENTS
         self._process: ProcessPoolExecutor | None = None
+        # Threads of their own that wait on the sealing children: on the loop's default pool a pass of
+        # seals held back everything else queued there (aiosmtplib's hostname lookup, for one).
+        self._waiters: ThreadPoolExecutor | None = None
 
     async def stop(self) -> None:
         """Disconnect the reader and the anchor publisher."""
@@ -404,6 +407,9 @@ class EvidenceCollector:
         if self._process is not None:
             self._process.shutdown(wait=False, cancel_futures=True)
             self._process = None
+        if self._waiters is not None:
+            self._waiters.shutdown(wait=False, cancel_futures=True)
+            self._waiters = None
 
     async def _reader(self) -> AIOKafkaConsumer:
         # One group-less reader, made on first use and kept: seals come one at a time from one agent.
@@ -457,7 +463,7 @@ class EvidenceCollector:
                     self._seal_and_store, seal.incident_id, found.items, now, self._reason(seal, phase, found)
                 )
                 try:
-                    manifest = await loop.run_in_executor(None, job)
+                    manifest = await loop.run_in_executor(self._waiting(), job)
                 except Exception as exc:  # noqa: BLE001  # a disk or key problem is this job's alone; the stage retries it
                     out[i] = exc
                     continue
@@ -490,6 +496,12 @@ class EvidenceCollector:
         except EvidenceAnchorError:
             # The seal is on disk and MAC'd; until the head is published, verify reports it as not anchored yet.
             log.warning("evidence sealed; its anchor is not published yet", extra={"incident_id": incident_id})
+
+    def _waiting(self) -> ThreadPoolExecutor:
+        """The threads that hand seals to the children and wait for them (made on first use, like the children)."""
+        if self._waiters is None:
+            self._waiters = ThreadPoolExecutor(max_workers=SEAL_PROCESSES, thread_name_prefix="kinkyu-seal")
+        return self._waiters
 
     def _sealing(self) -> ProcessPoolExecutor:
         """The child process that seals and stores (started fresh, so the worker's threads stay behind)."""

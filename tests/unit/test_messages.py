@@ -147,7 +147,7 @@ def test_an_entry_stored_by_an_earlier_release_renders_from_its_kind_and_data() 
 
     assert (
         describe(entry.kind, entry.data, entry.what, Names(lang="ja"))
-        == "タスクを登録: 復旧（担当: 受託者、期限: 定めなし）"
+        == "対応事項を登録: 復旧（担当: 受託者、期限: 定めなし）"
     )
 
 

@@ -149,6 +149,8 @@ PARTY_ROLES: dict[str, str] = {
 PARTY_TITLE = P_("party.title.abbreviation", "{role} ({word})")
 # The contractor's person responsible when the contract gives no title of its own.
 RESPONSIBLE = P_("party.responsible", "person responsible")
+# The data the contract protects when it gives no word of its own (豊田市's 特記 defines 個人情報等).
+PROTECTED_DATA = P_("party.data", "personal information")
 
 
 def party_fields(lang: str, unit: str, parties: PartyWords | None = None) -> dict[str, str]:
@@ -158,11 +160,14 @@ def party_fields(lang: str, unit: str, parties: PartyWords | None = None) -> dic
     (甲の指示, 発注者の指示); ``city_role`` / ``contractor_role``: the role it stands for (委託者, 受注者);
     ``city_party_title`` / ``contractor_party_title``: a heading (委託者（甲）, 発注者). English names the
     city (ward) and the contractor. ``responsible_role``: the contract's title for the contractor's person
-    responsible (取扱責任者, 個人情報受託管理責任者; 作業責任者 when it gives none).
+    responsible (取扱責任者, 個人情報受託管理責任者; 作業責任者 when it gives none). ``data``: the contract's
+    word for the data it protects (豊田市: 個人情報等; 個人情報 when it gives none).
     """
     words = parties if parties is not None else DEFAULT_PARTIES
     word = unit_word(unit, lang)
     fields = {"unit": word, "Unit": word[:1].upper() + word[1:]}
+    own_data = getattr(words, "data", None)
+    fields["data"] = own_data if lang == "ja" and own_data else pgettext(lang, "party.data", PROTECTED_DATA)
     own_title = getattr(words, "responsible", None)
     fields["responsible_role"] = (
         own_title if lang == "ja" and own_title else pgettext(lang, "party.responsible", RESPONSIBLE)

@@ -176,16 +176,16 @@ def _t(lang: Lang, key: str, unit: str = "市", parties: PartyWords | None = Non
     return TEXTS.say(lang, key, unit, parties, **values)
 
 
-def _title(kind: str, lang: Lang, unit: str) -> str:
-    return _t(lang, f"title.{kind}", unit)
+def _title(kind: str, lang: Lang, unit: str, parties: PartyWords | None = None) -> str:
+    return _t(lang, f"title.{kind}", unit, parties)
 
 
-def _first_report_title(notification: NotificationIn, lang: Lang) -> str | None:
+def _first_report_title(notification: NotificationIn, lang: Lang, parties: PartyWords | None) -> str | None:
     """A first report's subject names the event as the city's clause does (システム停止事故, 契約違反のおそれ …)."""
     if notification.nature is not None and notification.nature in NATURE_LABELS:
-        ja, en = nature_label(notification.nature, possible=notification.possible)
+        ja, en = nature_label(notification.nature, possible=notification.possible, parties=parties)
         return _t(lang, "title.first_report_nature", nature=ja if lang == "ja" else en)
-    return _t(lang, "title.first_report_possible") if notification.possible else None
+    return _t(lang, "title.first_report_possible", "市", parties) if notification.possible else None
 
 
 _APOLOGETIC = frozenset(
@@ -362,9 +362,9 @@ def message_context(
     original = message_kind(notification, "notify")
     city = contract.city.name or CITY_NAMES.get(contract.jurisdiction, contract.jurisdiction)
     unit = unit_of(contract.jurisdiction, contract.city.name)
-    original_title = _first_report_title(notification, lang) if original == "first_report" else None
-    original_title = original_title or _title(original, lang, unit)
-    title = original_title if kind == original else _title(kind, lang, unit)
+    original_title = _first_report_title(notification, lang, parties) if original == "first_report" else None
+    original_title = original_title or _title(original, lang, unit, parties)
+    title = original_title if kind == original else _title(kind, lang, unit, parties)
     # The document is named with the article (豊田市 特記事項 第13条②): a city has several.
     clause = cite(contract.jurisdiction, notification.article) if notification.article else None
     ladder_roles = [_role(contract, ref, lang, parties) for ref in not_answered_by]
@@ -443,16 +443,21 @@ def message_context(
         "possible": notification.possible,
         "nature": notification.nature,
         "nature_label": (
-            _pick(nature_label(notification.nature, possible=notification.possible), lang)
+            _pick(nature_label(notification.nature, possible=notification.possible, parties=parties), lang)
             if notification.nature is not None and notification.nature in NATURE_LABELS
             else None
         ),
         # What a dismissal says the matter is not: the event itself in the clause's words, not its おそれ.
         "dismissed_nature": (
-            _pick(nature_label(notification.nature, possible=False), lang)
+            _pick(nature_label(notification.nature, possible=False, parties=parties), lang)
             if notification.nature is not None and notification.nature in NATURE_LABELS
-            else _t(lang, "nature.default")
+            else _t(lang, "nature.default", unit, parties)
         ),
+        # The subject's words for the event, named as the contract names its data (豊田市: 個人情報等).
+        "subject_natures": {
+            "possible": _subject_nature(notification.nature, lang, parties, possible=True),
+            "actual": _subject_nature(notification.nature, lang, parties, possible=False),
+        },
         "rule8": notification.rule8,
         "rule8_items": _rule8_context(notification, lang, parties, unit),
         "ppc": _ppc_context(notification.ppc, lang),
@@ -496,11 +501,10 @@ def _one_line(text: str) -> str:
     return re.sub(r"[\r\n\t\v\f]+", " ", text)
 
 
-def _subject_nature(ctx: dict[str, Any], *, possible: bool) -> str:
-    nature = ctx["nature"]
+def _subject_nature(nature: str | None, lang: Lang, parties: PartyWords | None, *, possible: bool) -> str:
     if nature is not None and nature in NATURE_LABELS:
-        return _pick(nature_label(nature, possible=possible), ctx["lang"])
-    return _t(ctx["lang"], "nature.default_possible" if possible else "nature.default")
+        return _pick(nature_label(nature, possible=possible, parties=parties), lang)
+    return _t(lang, "nature.default_possible" if possible else "nature.default", "市", parties)
 
 
 def _subject(ctx: dict[str, Any]) -> str:
@@ -511,7 +515,7 @@ def _subject(ctx: dict[str, Any]) -> str:
     if kind in _NATURE_SUBJECTS:
         # What turned out not to be, or was closed, is the event itself, not its おそれ.
         possible = ctx["possible"] and kind not in {"dismissal_report", "closure_report"}
-        title = _t(lang, f"subject.{kind}", nature=_subject_nature(ctx, possible=possible))
+        title = _t(lang, f"subject.{kind}", nature=ctx["subject_natures"]["possible" if possible else "actual"])
     elif kind in {"ppc_preliminary_reminder", "ppc_final_reminder"}:
         title = _t(lang, f"subject.{kind}")
     elif kind == "task_assigned" and ctx["step"]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from kinkyu.catalogue import P_, Texts
+from kinkyu.catalogue import P_, PartyWords, Texts, fill
 from kinkyu.core.rulebook import EVENT_NATURES, PERSONAL_DATA_NATURES, RULES
 
 if TYPE_CHECKING:
@@ -143,9 +143,14 @@ RULE_LABELS = Labels(RULE_NAMES)
 NOT_PERSONAL_DATA: frozenset[str] = frozenset(EVENT_NATURES) - PERSONAL_DATA_NATURES
 
 
-def nature_label(nature: str, *, possible: bool) -> tuple[str, str]:
-    """The nature's Japanese and English words; a possible one (おそれ) says so."""
+def nature_label(nature: str, *, possible: bool, parties: PartyWords | None = None) -> tuple[str, str]:
+    """The nature's Japanese and English words; a possible one (おそれ) says so.
+
+    ``parties``: the contract's words (its playbook's); the event names the data as the contract does
+    (豊田市: 個人情報等の漏えい等の事故), 個人情報 when not given.
+    """
     ja, en = NATURE_LABELS.get(nature, (nature, nature))
+    ja, en = fill(ja, "ja", "市", parties), fill(en, "en", "市", parties)
     if not possible or nature == "complaint":
         return ja, en
     return POSSIBLE.say("ja", "possible", nature=ja), POSSIBLE.say("en", "possible", nature=en)

@@ -570,7 +570,7 @@ def _message(n: Names, d: Mapping[str, Any], kind: str) -> str:
 
 
 def _nature(n: Names, value: object) -> str:
-    ja, en = nature_label(str(value), possible=False)
+    ja, en = nature_label(str(value), possible=False, parties=n.parties)
     return ja if n.lang == "ja" else en
 
 

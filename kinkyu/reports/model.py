@@ -834,7 +834,7 @@ class _Builder:
 
 def _title(b: _Builder, kind: str) -> str:
     """The report's title, naming the event as the city's clause does (システム停止事故, 契約違反のおそれ, …)."""
-    nature = b.w.pick(nature_label(b.nature, possible=b.possible))
+    nature = b.w.pick(nature_label(b.nature, possible=b.possible, parties=b.w.parties))
     if kind == "public":  # what a city publishes is titled by the matter: 「…の事故について（公表用）」
         return b.w("title.public_nature", nature=nature)
     key, values = b.title_key(kind)
@@ -1372,7 +1372,7 @@ def _ppc_not_applicable(b: _Builder) -> Section:
 
     Until a person finds personal data involved, and the event's nature changes with it.
     """
-    nature = b.w.pick(nature_label(b.nature, possible=b.possible))
+    nature = b.w.pick(nature_label(b.nature, possible=b.possible, parties=b.w.parties))
     return b.section("ppc", [Row(b.w("ppc.party_city"), b.w("ppc.not_applicable", nature=nature))], [])
 
 
@@ -2006,7 +2006,11 @@ def _letter(b: _Builder, kind: ReportKind, now: datetime, sections: tuple[Sectio
         addressee=w("letter.addressee", head=head),
         sender=tuple(sender),
         # 件名 names the event as the clause does (システム停止事故, 契約違反のおそれ, 苦情 …), from the run's nature.
-        subject=w("letter.subject", title=title, nature=w.pick(nature_label(b.nature, possible=b.possible))),
+        subject=w(
+            "letter.subject",
+            title=title,
+            nature=w.pick(nature_label(b.nature, possible=b.possible, parties=b.w.parties)),
+        ),
         opening=tuple(opening),
         record=w("letter.record"),
         end=w("letter.end"),

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kinkyu.core.labels import nature_label
 from kinkyu.core.playbook import Playbook, PlaybookError, PlaybookRun, Task, parse_playbook
 from kinkyu.core.playbook.definition import Parties
 from kinkyu.core.playbook.states import TaskSource
@@ -219,3 +220,16 @@ def test_a_chain_is_planned_with_the_city_playbooks_words_for_the_parties() -> N
     assert words is not None
     assert (words["city"], words["contractor"], words["responsible"]) == ("発注者", "受注者", "個人情報管理責任者")
     assert planner.parties(note.model_copy(update={"jurisdiction": "nowhere"})) is None
+
+
+def test_the_event_names_the_data_as_the_contract_does() -> None:
+    """豊田市's 特記 第10条(10) defines 「個人情報等の漏えい等の事故」: its documents say 個人情報等."""
+    toyota = playbooks()["toyota"].parties
+
+    assert nature_label("leak", possible=True, parties=toyota)[0] == "個人情報等の漏えい等の事故のおそれ"
+
+
+def test_a_playbook_without_a_data_word_names_personal_information() -> None:
+    """A playbook (or a stored run) that names no data word says 個人情報, as before the field existed."""
+    assert nature_label("leak", possible=False, parties=Parties())[0] == "個人情報の漏えい等の事故"
+    assert nature_label("leak", possible=False)[0] == "個人情報の漏えい等の事故"

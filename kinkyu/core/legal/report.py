@@ -294,7 +294,14 @@ def _joined(sep: str, parts: list[tuple[str, str]]) -> tuple[str, str]:
     )
 
 
-def _what(kind: str | None, rules: list[str], *, possible: bool, nature: str | None = None) -> tuple[str, str] | None:
+def _what(
+    kind: str | None,
+    rules: list[str],
+    *,
+    possible: bool,
+    nature: str | None = None,
+    parties: PartyWords | None = None,
+) -> tuple[str, str] | None:
     if kind is None and not rules:
         return None
     parts: list[tuple[str, str]] = []
@@ -304,7 +311,7 @@ def _what(kind: str | None, rules: list[str], *, possible: bool, nature: str | N
         parts.append(_both("what.detected", rules=_joined("rules", [rule_label(r) for r in rules])))
     if nature is not None:
         # The clause's own kind of event (豊田市 システム停止事故, 岡山市 違反 …), not always a leak.
-        occurrence = nature_label(nature, possible=possible)
+        occurrence = nature_label(nature, possible=possible, parties=parties)
     else:
         occurrence = _both("occurrence.possible" if possible else "occurrence.actual")
     return _both("what", occurrence=occurrence, parts=_joined("parts", parts))
@@ -392,7 +399,7 @@ def rule8_items(
     if possible is None:
         possible = assessment.possible if assessment is not None else True
     rule_list = _ordered(rules)
-    what = _what(kind, rule_list, possible=possible, nature=nature)
+    what = _what(kind, rule_list, possible=possible, nature=nature, parties=parties)
     who = _free(who_found)
     course_text = _free(course)
     trig_ja, trig_en = _triggers(assessment, unit, parties)

@@ -247,6 +247,8 @@ class Parties(BaseModel):
     something other than the catalogue's 委託者 (品川区: 「品川区（以下「甲」という。）」, no 委託者).
     ``responsible``: the contract's title for the contractor's person responsible (岡山市 第3条
     個人情報受託管理責任者, 小金井市 第8条 取扱責任者 …); left out, the catalogue's (作業責任者).
+    ``data``: the contract's word for the data it protects, which names the event (豊田市 特記 第10条(10):
+    「個人情報等の漏えい等の事故」); left out (and in a stored run), 個人情報.
     """
 
     model_config = _STRICT
@@ -254,6 +256,7 @@ class Parties(BaseModel):
     contractor: str = Field(default=DEFAULT_PARTIES.contractor, pattern=_PARTY_WORD)
     city_role: str | None = Field(default=None, pattern=_PARTY_WORD)
     responsible: str | None = Field(default=None, pattern=_ROLE_TITLE)
+    data: str | None = Field(default=None, pattern=_ROLE_TITLE)
 
     @model_validator(mode="after")
     def _distinct(self) -> Parties:

@@ -107,6 +107,8 @@ class NotificationIn(BaseModel):
     # kinkyu.core.playbook.ppc.Rule8Facts.from_json, which keeps only Kinkyu's own codes.
     rule8_facts: dict[str, Any] | None = None
     ppc: PPCReminderIn | None = None
+    # A task mail for a city's instruction: its category code (submit-access-log), put in words by the mail.
+    instruction: str | None = None
     # Escalate
     reason: EscalateReason | None = None
     level: int | None = Field(default=None, ge=0)
@@ -132,6 +134,12 @@ class NotificationIn(BaseModel):
             return PPCReminderIn.model_validate(value)
         except ValidationError:
             return None  # the reminder still goes out; its template says to look the dates up
+
+    @field_validator("instruction", mode="before")
+    @classmethod
+    def _instruction_code(cls, value: Any) -> str | None:
+        # A category code or nothing: the task mail still goes out, naming the step only.
+        return value if isinstance(value, str) and re.fullmatch(r"[a-z][a-z0-9-]{0,59}", value) else None
 
     @field_validator("article")
     @classmethod

@@ -45,6 +45,7 @@ from kinkyu.core.playbook.definition import REPORT_ITEMS
 from kinkyu.core.playbook.ppc import Rule8Facts
 from kinkyu.core.timefmt import doc_date, doc_datetime
 from kinkyu.messages import P_, PartyWords, Texts, party_fields, unit_word
+from kinkyu.messages.codes import CODE_WORDS, code_label
 from kinkyu.notifiers.exceptions import PersonalDataError, RenderError
 from kinkyu.notifiers.model import (
     CITY_REPORTS,
@@ -105,6 +106,7 @@ TEXTS = Texts(
         "role.contractor": P_("mail.role.contractor", "contractor contact {n}"),
         "item.reported": P_("mail.item.reported", "in the written report"),
         "task.item": P_("mail.task.item", "supply '{item}' in {step}"),
+        "task.instruction": P_("mail.task.instruction", "{instruction} ({step})"),
         # The subject names the matter and the contract, nothing else: no contract id, no severity of our
         # own scale, no deadline (whose?). 【緊急】 only where it is: the first report, an overdue escalation,
         # a chain nobody acknowledged, a task due within a day.
@@ -254,11 +256,21 @@ def _report_url(kind: str, incident_url: str, lang: Lang) -> str | None:
     return f"{incident_url}/reports/{report}.{lang}.pdf"
 
 
-def _task_words(task_id: str | None, step: str | None, lang: Lang) -> str | None:
-    """A task as a person names it: 「事故の書面による報告（第一報）の記載事項「発生状況」の追完」, else its step."""
-    _, sep, item = (task_id or "").partition(":")
+def _task_words(
+    notification: NotificationIn, step: str | None, lang: Lang, unit: str, parties: PartyWords | None
+) -> str | None:
+    """A task as a person names it: 「事故の書面による報告（第一報）の記載事項「発生状況」の追完」, else its step.
+
+    A city's instruction is named by its words (アクセス記録の提出（甲の指示に従う）), as the report names it;
+    a code without words names the step only, never the code.
+    """
+    _, sep, item = (notification.task_id or "").partition(":")
     if sep and item in REPORT_ITEMS:
         return _t(lang, "task.item", step=step or "", item=_pick(REPORT_ITEMS[item], lang))
+    code = notification.instruction
+    if code is not None and code in CODE_WORDS["instruction"]:
+        words = code_label(lang, "instruction", code, unit, parties)
+        return _t(lang, "task.instruction", unit, parties, instruction=words, step=step or "")
     return step
 
 
@@ -468,7 +480,7 @@ def message_context(
         "task_id": notification.task_id,
         # The task in words, never its code (first_report:circumstances, recovery): a report item's task is
         # named by the item, any other by its step.
-        "task_words": _task_words(notification.task_id, step, lang),
+        "task_words": _task_words(notification, step, lang, unit, parties),
         "reason": _t(lang, f"reason.{notification.reason}") if notification.reason else None,
         "reason_code": notification.reason,
         "level": notification.level,

@@ -100,6 +100,7 @@ class Ctx:
         rule8: Rule8Facts | None = None,
         due_unknown: bool = False,
         written: bool | None = None,
+        instruction: str | None = None,
     ) -> NotifyEffect:
         """A message about ``st``; its effect id counts the step's messages.
 
@@ -129,6 +130,7 @@ class Ctx:
             rule8_facts=rule8.to_json() if rule8 is not None else None,
             due_unknown=due_unknown,
             nature=run.nature,
+            instruction=instruction,
         )
         self.out.append(effect)
         return effect

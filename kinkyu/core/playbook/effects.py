@@ -77,6 +77,9 @@ class Notify(_Effect, frozen=True, tag="notify"):
     ``outage``, ``breach``, ``complaint``), for subjects and bodies; with
     ``possible`` it is のおそれ.
 
+    ``instruction``: a task mail for a city's instruction names it by its category code (submit-access-log),
+    which the receiver puts in words; never free text.
+
     ``due_unknown``: the report's deadline could not be computed from the
     incident's times (it is sent all the same; the message shows the deadline
     as 要確認, to be confirmed). Its wire form has the key only when true.
@@ -103,8 +106,9 @@ class Notify(_Effect, frozen=True, tag="notify"):
     ppc: dict[str, Any] | None = None
     due_unknown: bool = False
     nature: str | None = None
+    instruction: str | None = None
 
-    omit_default: ClassVar[frozenset[str]] = frozenset({"due_unknown", "nature"})
+    omit_default: ClassVar[frozenset[str]] = frozenset({"due_unknown", "nature", "instruction"})
 
 
 class SealEvidence(_Effect, frozen=True, tag="seal_evidence"):

@@ -211,6 +211,8 @@ def instruction(ctx: Ctx, given: Instruction, who: str, ts: datetime) -> None:
         source="report_request" if given.report_request else "city_instruction",
         step_id=step.step_id if step is not None else None,
         who=who,
+        # The mail names the instruction itself, not only the step (委託者の指示に従う); a code, never free text.
+        instruction=given.title if given.title and given.title != WITHHELD else None,
     )
 
 

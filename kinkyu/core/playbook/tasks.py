@@ -58,10 +58,12 @@ def open_task(  # a task's fields, all named at every call
     step_id: str | None,
     item: str | None = None,
     who: str = SYSTEM,
+    instruction: str | None = None,
 ) -> Task | None:
     """Open ``task_id`` (once) and tell its owner, unless it is a report item (the report names those).
 
     Its title is ``title_key`` with ``title_values`` (codes), or, without a key, ``title`` as given.
+    ``instruction``: the city's instruction (its category code) the task carries out, named in the mail.
     """
     if ctx.run.task(task_id) is not None:
         return None
@@ -87,7 +89,7 @@ def open_task(  # a task's fields, all named at every call
     if source != "report_item":
         st = ctx.run.step(step_id) if step_id else None
         if st is not None:
-            ctx.notify(st, "task_assigned", audience="contractor", due=due, task_id=task_id)
+            ctx.notify(st, "task_assigned", audience="contractor", due=due, task_id=task_id, instruction=instruction)
     return task
 
 

@@ -83,6 +83,7 @@ from kinkyu.core.playbook.ppc import datasets_snapshot, other_text
 from kinkyu.core.rulebook import PERSONAL_DATA_NATURES, event_nature
 from kinkyu.core.timefmt import doc_date
 from kinkyu.core.timespan import CalendarRangeError
+from kinkyu.messages import party_fields
 from kinkyu.messages.timeline import describe, names_for, receipt_awaited
 from kinkyu.reports.labels import (
     ACTION_LABELS,
@@ -876,16 +877,24 @@ def _contract(b: _Builder) -> Section:
         document = document_name(b.run.playbook, b.lang)
         rows.append(Row(w("contract.document"), document if city_name in document else f"{city_name} {document}"))
 
-    def people(contacts: list[Any]) -> str:
+    # A profile names the person responsible by the catalogue's word (作業責任者); the document uses the
+    # contract's (取扱責任者, 個人情報受託管理責任者), as its sender block does.
+    default_title = party_fields(b.lang, "市")["responsible_role"]
+    own_title = party_fields(b.lang, "市", b.w.parties)["responsible_role"]
+
+    def people(contacts: list[Any], *, contractor: bool = False) -> str:
         if not contacts:
             return w("none")
+        roles = [own_title if contractor and c.role == default_title else c.role for c in contacts]
         if b.public:
             # Roles only: staff names are internal.
-            return w.join([c.role for c in contacts])
-        return w.join([f"{c.name}（{c.role}）" if b.lang == "ja" else f"{c.name} ({c.role})" for c in contacts])
+            return w.join(roles)
+        return w.join(
+            [f"{c.name}（{r}）" if b.lang == "ja" else f"{c.name} ({r})" for c, r in zip(contacts, roles, strict=True)]
+        )
 
     rows.append(Row(w("contract.city_contacts"), people(list(p.city.contacts))))
-    rows.append(Row(w("contract.contractor_contacts"), people(list(p.contractor_contacts))))
+    rows.append(Row(w("contract.contractor_contacts"), people(list(p.contractor_contacts), contractor=True)))
     return b.section("contract", rows)
 
 

@@ -858,7 +858,7 @@ def test_notice_draft_leaves_out_what_only_the_regulator_needs() -> None:
 def test_notice_draft_is_marked_as_a_draft_the_city_sends() -> None:
     text = notice_draft(_full_items())
     assert text.startswith("［案：")
-    assert "本人にはまだ送付されていません" in text
+    assert "本人へはまだ通知しておりません" in text
 
 
 def test_notice_draft_names_the_city_and_its_enquiry_line_when_given() -> None:

@@ -490,7 +490,7 @@ def test_the_report_carries_a_draft_notice_for_the_city_to_send_with_items_1_2_4
     labels = {k: Rule8Item(k, None, None).label(lang) for k in RULE8_ORDER}  # type: ignore[arg-type]
     shown = [k for k, label in labels.items() if f"■ {label}" in model.notice_draft]
     assert shown == [Rule8Key.SUMMARY, Rule8Key.DATA_ITEMS, Rule8Key.CAUSE, Rule8Key.SECONDARY_HARM, Rule8Key.OTHER]
-    not_sent = "本人にはまだ送付されていません" if lang == "ja" else "it has not been sent to anyone"
+    not_sent = "本人へはまだ通知しておりません" if lang == "ja" else "it has not been sent to anyone"
     assert not_sent in model.notice_draft
     for fmt, text in rendered(model):
         assert model.words["notice_title"] in text.replace("&amp;", "&"), fmt

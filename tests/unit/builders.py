@@ -25,7 +25,9 @@ SAMPLE_EVENTS = REPO / "samples" / "events"
 # shared/ sits beside the repository (in this workspace and in a fresh clone).
 SPEC_DIR = (REPO / ".." / "shared" / "spec").resolve()
 SPEC_CONTRACT = SPEC_DIR / "contract.example.yaml"
-SAMPLE_SPEC_CONTRACT = SAMPLE_CONTRACTS / "koganei-2026-017.yaml"  # a verbatim copy of the spec example
+# A verbatim copy of the spec example (tested against shared/ when it is beside the repository), so a clone without
+# shared/ tests it too; samples/contracts/koganei-2026-017.yaml grew from it (the sender block a letter needs).
+SAMPLE_SPEC_CONTRACT = REPO / "tests" / "unit" / "data" / "contract.example.yaml"
 
 KOGANEI = "koganei-2026-017"
 CHIBA = "chiba-2026-021"
